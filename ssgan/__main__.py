@@ -1,0 +1,3 @@
+from ssgan.train import main
+
+main()

@@ -1,0 +1,248 @@
+"""Lightning modules: the K+1-class semi-supervised GAN and its supervised-only baseline.
+
+Both train the same discriminator net with manual optimization, keep an exponential moving
+average (EMA) of its weights for evaluation, and log ``{split}/{name}`` metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from ssgan import losses
+from ssgan.nets import build_discriminator, build_generator, resolve_arch, uniform_noise
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class DivergenceError(RuntimeError):
+    """A loss became NaN or infinite; training stops before the bad step is applied."""
+
+
+def default_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """The reference optimizer: Adam, lr 3e-3, beta1 = 0.5."""
+    return torch.optim.Adam(params, lr=3e-3, betas=(0.5, 0.999))
+
+
+class ClassifierModule(pl.LightningModule):
+    """What the GAN and the baseline share: the discriminator, its EMA, evaluation and the lr schedule.
+
+    Args:
+        image_shape: (C, H, W) of the images; the datamodule provides it.
+        num_classes: K, the number of real classes.
+        arch: discriminator/generator architecture: ``auto`` (the CIFAR conv net for 32x32 RGB, the
+            MNIST MLP otherwise), ``mlp`` or ``conv``.
+        optimizer_d: factory building the discriminator's optimizer from its parameters.
+        lr_decay_start: fraction of ``max_epochs`` after which the learning rate decays linearly to
+            0 at the last epoch (the reference's ``lr * min(3 - epoch/400, 1)`` over 1200 epochs is 2/3);
+            1 keeps it constant.
+        ema_decay: decay of the averaged discriminator used for validation, test and prediction;
+            ``None`` evaluates the raw weights. The early steps use ``min(decay, (1+n)/(10+n))``.
+        gradient_clip_val: clips each step's gradient norm, if set.
+        class_names: names of the K classes, kept in the checkpoint.
+        net_kwargs: extra keyword arguments of the discriminator net (e.g. ``hidden_noise`` of the MLP).
+    """
+
+    def __init__(self, image_shape: Sequence[int], num_classes: int, arch: str = "auto",
+                 optimizer_d: OptimizerFactory | None = None, lr_decay_start: float = 2 / 3,
+                 ema_decay: float | None = 0.999, gradient_clip_val: float | None = None,
+                 class_names: Sequence[str] | None = None, net_kwargs: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.image_shape, self.num_classes = tuple(image_shape), num_classes
+        self.arch = resolve_arch(arch, self.image_shape)
+        self.optimizer_d_factory = optimizer_d or default_adam
+        self.lr_decay_start, self.ema_decay, self.gradient_clip_val = lr_decay_start, ema_decay, gradient_clip_val
+        self.class_names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+        self.discriminator = build_discriminator(self.arch, self.image_shape, num_classes, **(net_kwargs or {}))
+        self.ema_discriminator = None
+        if ema_decay is not None:
+            self.ema_discriminator = copy.deepcopy(self.discriminator).requires_grad_(False)
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+        low, high = self.discriminator.input_range
+        # uint8 pixels -> the net's input range, as one multiply-add inside the step
+        self.pixel_scale, self.pixel_offset = (high - low) / 255.0, low
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    # -- helpers ------------------------------------------------------------------------------
+    def to_input(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> float in the discriminator's input range."""
+        return images.to(torch.float32).mul_(self.pixel_scale).add_(self.pixel_offset)
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The discriminator used for evaluation: the EMA copy when enabled."""
+        return self.ema_discriminator if self.ema_discriminator is not None else self.discriminator
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, K) of uint8 or float images, from the evaluation discriminator."""
+        if images.dtype == torch.uint8:
+            images = self.to_input(images)
+        return self.classifier(images)[0]
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        if self.ema_discriminator is None:
+            return
+        self.ema_updates += 1
+        n = float(self.ema_updates)
+        decay = min(self.ema_decay, (1 + n) / (10 + n))
+        ema_params = list(self.ema_discriminator.parameters())
+        torch._foreach_lerp_(ema_params, list(self.discriminator.parameters()), 1.0 - decay)
+
+    def check_finite(self, **named_losses: torch.Tensor) -> None:
+        """Raises ``DivergenceError`` naming the first non-finite loss and the step."""
+        for name, value in named_losses.items():
+            if not torch.isfinite(value).all():
+                raise DivergenceError(
+                    f"{name} became {value.item()} at epoch {self.current_epoch}, batch {self.trainer.fit_loop.epoch_loop.batch_idx}"
+                )
+
+    def optimizer_step_block(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """The canonical manual step: zero_grad, backward, optional clipping, step (inside a toggle)."""
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+        optimizer.step()
+
+    def lr_lambda(self, epoch: int) -> float:
+        """Linear decay to 0 over the last ``1 - lr_decay_start`` of training."""
+        max_epochs = self.trainer.max_epochs if self.trainer is not None and self.trainer.max_epochs else 1
+        if self.lr_decay_start >= 1 or max_epochs <= 0:
+            return 1.0
+        return min(1.0, (1.0 - epoch / max_epochs) / (1.0 - self.lr_decay_start))
+
+    def on_train_epoch_end(self) -> None:
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MulticlassAccuracy, split: str) -> None:
+        images, labels = batch
+        logits = self(images)  # (B, K)
+        metric.update(logits, labels)
+        self.log(f"{split}/acc", metric, on_step=False, on_epoch=True, prog_bar=True)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.val_acc, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.test_acc, "test")
+
+    def predict_step(self, batch: torch.Tensor | tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return torch.softmax(self(images), dim=1)  # (B, K)
+
+
+class SSGAN(ClassifierModule):
+    """The K+1-class semi-supervised GAN of Salimans et al. 2016 with feature matching.
+
+    Per batch: one discriminator step on L = L_supervised + unlabeled_weight * L_unsupervised over
+    the labeled, unlabeled and generated images (G(z) detached), then one generator step on the
+    feature-matching loss (or the non-saturating loss) against the updated discriminator.
+
+    Args (besides those of ``ClassifierModule``):
+        latent_dim: size of z ~ U(0, 1)^latent_dim.
+        unlabeled_weight: weight of L_unsupervised in the discriminator loss.
+        generator_loss: ``feature_matching`` (the paper's) or ``non_saturating``.
+        optimizer_g: factory building the generator's optimizer.
+    """
+
+    def __init__(self, image_shape: Sequence[int], num_classes: int, arch: str = "auto", latent_dim: int = 100,
+                 unlabeled_weight: float = 1.0,
+                 generator_loss: Literal["feature_matching", "non_saturating"] = "feature_matching",
+                 optimizer_d: OptimizerFactory | None = None, optimizer_g: OptimizerFactory | None = None,
+                 lr_decay_start: float = 2 / 3, ema_decay: float | None = 0.999,
+                 gradient_clip_val: float | None = None, class_names: Sequence[str] | None = None,
+                 net_kwargs: dict[str, Any] | None = None) -> None:
+        super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
+                         class_names, net_kwargs)
+        if generator_loss not in ("feature_matching", "non_saturating"):
+            raise ValueError(f"unknown generator_loss '{generator_loss}'; use feature_matching or non_saturating")
+        self.save_hyperparameters(ignore=["optimizer_d", "optimizer_g"])  # factories: not plain data, and not needed to load the nets
+        self.latent_dim, self.unlabeled_weight, self.generator_loss = latent_dim, unlabeled_weight, generator_loss
+        self.optimizer_g_factory = optimizer_g or default_adam
+        self.generator = build_generator(self.arch, self.image_shape, latent_dim)
+
+    def configure_optimizers(self):
+        opt_d = self.optimizer_d_factory(self.discriminator.parameters())
+        opt_g = self.optimizer_g_factory(self.generator.parameters())
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, self.lr_lambda) for opt in (opt_d, opt_g)]
+        return [opt_d, opt_g], schedulers
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        labeled_u8, labels, unlabeled_u8 = batch
+        labeled, unlabeled = self.to_input(labeled_u8), self.to_input(unlabeled_u8)  # (B_l, C, H, W), (B_u, C, H, W)
+        opt_d, opt_g = self.optimizers()
+        fake = self.generator(uniform_noise(len(unlabeled), self.latent_dim, self.device))  # (B_u, C, H, W)
+
+        # Discriminator step. One forward over all three batches: the nets hold no batch
+        # statistics and their noise/dropout is per sample, so this equals three separate passes.
+        with self.toggled_optimizer(opt_d):
+            logits, _ = self.discriminator(torch.cat([labeled, unlabeled, fake.detach()]))
+            logits_labeled, logits_unlabeled, logits_fake = logits.split([len(labeled), len(unlabeled), len(fake)])
+            loss_supervised = losses.supervised_loss(logits_labeled, labels)
+            loss_unsupervised = losses.unsupervised_loss(logits_unlabeled, logits_fake)
+            loss_d = loss_supervised + self.unlabeled_weight * loss_unsupervised
+            self.check_finite(discriminator_loss=loss_d)
+            self.optimizer_step_block(opt_d, loss_d)
+        self.update_ema()
+
+        # Generator step against the updated discriminator (whose parameters the toggle freezes).
+        with self.toggled_optimizer(opt_g):
+            if self.generator_loss == "feature_matching":
+                with torch.no_grad():
+                    _, features_real = self.discriminator(unlabeled)  # (B_u, F)
+                _, features_fake = self.discriminator(fake)  # (B_u, F)
+                loss_g = losses.feature_matching_loss(features_real, features_fake)
+            else:
+                loss_g = losses.non_saturating_generator_loss(self.discriminator(fake)[0])
+            self.check_finite(generator_loss=loss_g)
+            self.optimizer_step_block(opt_g, loss_g)
+
+        with torch.no_grad():
+            train_acc = (logits_labeled.argmax(dim=1) == labels).float().mean()
+        self.log_dict({"train/loss_supervised": loss_supervised, "train/loss_unsupervised": loss_unsupervised,
+                       "train/loss_generator": loss_g, "train/acc_labeled": train_acc},
+                      on_step=False, on_epoch=True)
+
+
+class SupervisedBaseline(ClassifierModule):
+    """The same discriminator net trained on the labeled batches alone (cross-entropy), for comparison.
+
+    It sees the same splits, batches, optimizer, schedule, EMA and evaluation as ``SSGAN``.
+    """
+
+    def __init__(self, image_shape: Sequence[int], num_classes: int, arch: str = "auto",
+                 optimizer_d: OptimizerFactory | None = None, lr_decay_start: float = 2 / 3,
+                 ema_decay: float | None = 0.999, gradient_clip_val: float | None = None,
+                 class_names: Sequence[str] | None = None, net_kwargs: dict[str, Any] | None = None) -> None:
+        super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
+                         class_names, net_kwargs)
+        self.save_hyperparameters(ignore=["optimizer_d", "optimizer_g"])  # factories: not plain data, and not needed to load the nets
+
+    def configure_optimizers(self):
+        opt_d = self.optimizer_d_factory(self.discriminator.parameters())
+        return [opt_d], [torch.optim.lr_scheduler.LambdaLR(opt_d, self.lr_lambda)]
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        labeled_u8, labels, _ = batch  # the unlabeled batch is not used
+        opt_d = self.optimizers()
+        with self.toggled_optimizer(opt_d):
+            logits, _ = self.discriminator(self.to_input(labeled_u8))  # (B_l, K)
+            loss = losses.supervised_loss(logits, labels)
+            self.check_finite(supervised_loss=loss)
+            self.optimizer_step_block(opt_d, loss)
+        self.update_ema()
+        with torch.no_grad():
+            train_acc = (logits.argmax(dim=1) == labels).float().mean()
+        self.log_dict({"train/loss_supervised": loss, "train/acc_labeled": train_acc}, on_step=False, on_epoch=True)

@@ -1,0 +1,42 @@
+"""Plain ``nn.Module`` networks (no Lightning import) and a timm-style registry of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from ssgan.nets.conv import ConvDiscriminator, ConvGenerator
+from ssgan.nets.layers import uniform_noise
+from ssgan.nets.mlp import MLPDiscriminator, MLPGenerator
+
+ARCHITECTURES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "mlp": (MLPDiscriminator, MLPGenerator),
+    "conv": (ConvDiscriminator, ConvGenerator),
+}
+
+
+def resolve_arch(arch: str, image_shape: Sequence[int]) -> str:
+    """``auto`` picks the reference CIFAR conv net for 32x32 RGB images and the MLP otherwise."""
+    if arch == "auto":
+        return "conv" if tuple(image_shape) == (3, 32, 32) else "mlp"
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown net '{arch}'; choose one of: auto, {', '.join(ARCHITECTURES)}")
+    return arch
+
+
+def build_discriminator(arch: str, image_shape: Sequence[int], num_classes: int, **kwargs: Any) -> nn.Module:
+    """Builds the K-logit discriminator/classifier of architecture ``arch``."""
+    return ARCHITECTURES[resolve_arch(arch, image_shape)][0](image_shape, num_classes, **kwargs)
+
+
+def build_generator(arch: str, image_shape: Sequence[int], latent_dim: int = 100, **kwargs: Any) -> nn.Module:
+    """Builds the generator of architecture ``arch``, producing images of ``image_shape``."""
+    return ARCHITECTURES[resolve_arch(arch, image_shape)][1](image_shape, latent_dim, **kwargs)
+
+
+__all__ = [
+    "ARCHITECTURES", "ConvDiscriminator", "ConvGenerator", "MLPDiscriminator", "MLPGenerator",
+    "build_discriminator", "build_generator", "resolve_arch", "uniform_noise",
+]

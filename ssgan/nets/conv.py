@@ -1,0 +1,79 @@
+"""The reference CIFAR-10 nets of openai/improved-gan (32x32 RGB, images in [-1, 1])."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ssgan.nets.layers import BatchNormBias, WeightNormConv2d, WeightNormLinear, leaky_relu
+
+
+class ConvDiscriminator(nn.Module):
+    """D: dropout, 3x(96 conv), 3x(192 conv), NIN, global pool, weight-normed linear to K.
+
+    ``forward`` returns ``(logits, features)`` with the globally pooled (B, 192) features that the
+    reference generator matches.
+    """
+
+    input_range = (-1.0, 1.0)
+
+    def __init__(self, image_shape: Sequence[int], num_classes: int, width: int = 96, dropout: float = 0.5, input_dropout: float = 0.2) -> None:
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.num_classes = num_classes
+        channels = self.image_shape[0]
+        wide = 2 * width
+
+        def conv(c_in: int, c_out: int, stride: int = 1, padding: int = 1, kernel: int = 3) -> WeightNormConv2d:
+            return WeightNormConv2d(c_in, c_out, kernel, stride=stride, padding=padding)
+
+        self.blocks = nn.ModuleList([
+            nn.Dropout(input_dropout),
+            conv(channels, width), conv(width, width), conv(width, width, stride=2),
+            nn.Dropout(dropout),
+            conv(width, wide), conv(wide, wide), conv(wide, wide, stride=2),
+            nn.Dropout(dropout),
+            conv(wide, wide, padding=0), conv(wide, wide, kernel=1, padding=0), conv(wide, wide, kernel=1, padding=0),
+        ])
+        self.classifier = WeightNormLinear(wide, num_classes, train_scale=True, init_std=0.05)
+        self.feature_dim = wide
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = images
+        for block in self.blocks:
+            h = block(h) if isinstance(block, nn.Dropout) else leaky_relu(block(h))
+        features = h.mean(dim=(2, 3))  # global pool: (B, 2*width)
+        return self.classifier(features), features
+
+
+class ConvGenerator(nn.Module):
+    """G: z(100) -> 512x(H/8)x(W/8) -> 256 -> 128 -> C by stride-2 5x5 transposed convs, tanh output."""
+
+    def __init__(self, image_shape: Sequence[int], latent_dim: int = 100) -> None:
+        super().__init__()
+        channels, height, width = self.image_shape = tuple(image_shape)
+        if height % 8 or width % 8:
+            raise ValueError(f"the conv generator needs an image size divisible by 8, got {height}x{width}; use net=mlp")
+        self.latent_dim = latent_dim
+        self.start = (512, height // 8, width // 8)
+        self.project = nn.Linear(latent_dim, 512 * (height // 8) * (width // 8), bias=False)
+        self.project_norm = BatchNormBias(512, spatial=True)
+
+        def up(c_in: int, c_out: int) -> nn.ConvTranspose2d:
+            layer = nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1, bias=False)
+            nn.init.normal_(layer.weight, std=0.05)
+            return layer
+
+        self.body = nn.Sequential(
+            up(512, 256), BatchNormBias(256, spatial=True), nn.ReLU(),
+            up(256, 128), BatchNormBias(128, spatial=True), nn.ReLU(),
+        )
+        self.out = nn.utils.parametrizations.weight_norm(
+            nn.ConvTranspose2d(128, channels, 5, stride=2, padding=2, output_padding=1), dim=1
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.project_norm(self.project(z).view(-1, *self.start)))
+        return torch.tanh(self.out(self.body(h)))  # (B, C, H, W)

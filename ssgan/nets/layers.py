@@ -1,0 +1,91 @@
+"""Building blocks shared by the reference nets: weight-normalised layers and gaussian noise."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, std^2) noise to its input in training mode only (Lasagne's GaussianNoiseLayer)."""
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        self.std = std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.std == 0:
+            return x
+        return x + self.std * torch.randn_like(x)
+
+    def extra_repr(self) -> str:
+        return f"std={self.std}"
+
+
+class WeightNormLinear(nn.Module):
+    """Dense layer with weight normalisation, W = g * v / ||v|| (Salimans & Kingma 2016).
+
+    As in openai/improved-gan, the scale ``g`` is fixed at 1 unless ``train_scale``; the
+    normalisation is applied to the (B, out) output rather than to the (out, in) weight, which is
+    the same product and costs less for the batch sizes used here.
+    """
+
+    def __init__(self, in_features: int, out_features: int, train_scale: bool = False, init_std: float = 0.1) -> None:
+        super().__init__()
+        self.direction = nn.Parameter(torch.randn(out_features, in_features) * init_std)  # v: (out, in)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        scale = torch.ones(out_features)
+        if train_scale:
+            self.scale = nn.Parameter(scale)
+        else:
+            self.register_buffer("scale", scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norm_scale = self.scale * torch.rsqrt(self.direction.pow(2).sum(dim=1))  # (out,)
+        return torch.addcmul(self.bias, x @ self.direction.t(), norm_scale)  # (B, out)
+
+
+class WeightNormConv2d(nn.Conv2d):
+    """2-D convolution (or, with ``transposed``, its transpose) with a weight-normalised kernel."""
+
+    def __init__(self, *args, train_scale: bool = True, init_std: float = 0.05, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        nn.init.normal_(self.weight, std=init_std)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+        scale = torch.ones(self.out_channels)
+        if train_scale:
+            self.scale = nn.Parameter(scale)
+        else:
+            self.register_buffer("scale", scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norm = self.weight.flatten(1).norm(dim=1)  # (C_out,)
+        weight = self.weight * (self.scale / norm).view(-1, 1, 1, 1)
+        return self._conv_forward(x, weight, self.bias)
+
+
+class BatchNormBias(nn.Module):
+    """Batch normalisation without a learned gain, plus a learned bias (Lasagne ``batch_norm(g=None)``)."""
+
+    def __init__(self, num_features: int, spatial: bool = False) -> None:
+        super().__init__()
+        norm = nn.BatchNorm2d if spatial else nn.BatchNorm1d
+        self.norm = norm(num_features, affine=False)
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.spatial = spatial
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.bias.view(1, -1, 1, 1) if self.spatial else self.bias
+        return self.norm(x) + bias
+
+
+def uniform_noise(batch_size: int, latent_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The reference's latent prior, z ~ U(0, 1)^latent_dim.  Returns (B, latent_dim)."""
+    return torch.rand(batch_size, latent_dim, device=device)
+
+
+def leaky_relu(x: torch.Tensor) -> torch.Tensor:
+    """The reference's lrelu, slope 0.2."""
+    return F.leaky_relu(x, 0.2)

@@ -1,0 +1,186 @@
+"""Training entry point: ``train(cfg) -> metrics`` behind a thin ``@hydra.main``.
+
+Run ``ssgan-train`` (or ``python -m ssgan.train``) with Hydra overrides, e.g.
+``ssgan-train data=fashion_mnist data.num_labeled=100 model=ssgan trainer.max_epochs=20 seed=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig
+
+from ssgan.callbacks import SpeedMonitor
+from ssgan.config import CONFIG_DIR, check_group_choices
+from ssgan.errors import UserError
+from ssgan.module import DivergenceError
+
+log = logging.getLogger(__name__)
+
+KNOWN_ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Writes JSON to a temporary file beside ``path`` and renames it, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(handle.name, path)
+
+
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that lets a ``UserError`` raised by the target through unwrapped."""
+    try:
+        return hydra.utils.instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, UserError):
+            raise error.__cause__ from None
+        raise
+
+
+def build_trainer(cfg: DictConfig, output_dir: Path) -> pl.Trainer:
+    """Instantiates the Trainer with its callbacks and loggers, turning Lightning's setup errors into one line."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator not in KNOWN_ACCELERATORS:
+        raise UserError(f"unknown accelerator '{accelerator}'; use trainer.accelerator= one of {', '.join(KNOWN_ACCELERATORS)}")
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    try:
+        return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                       default_root_dir=str(output_dir))
+    except Exception as error:  # Lightning raises MisconfigurationException/ValueError for bad devices etc.
+        cause = error.__cause__ or error
+        message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise UserError(f"the trainer settings do not work on this machine: {message} (check the trainer.* overrides)") from None
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Trains and tests one model as ``cfg`` says; returns (and writes to ``metrics.json``) its metrics."""
+    output_dir = Path(cfg.paths.output_dir)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()  # loads and splits now, so bad data settings fail before any training
+    model = instantiate(cfg.model, image_shape=datamodule.image_shape, num_classes=datamodule.num_classes,
+                                    class_names=list(datamodule.classes))
+    trainer = build_trainer(cfg, output_dir)
+    method = cfg.get("method") or type(model).__name__.lower()
+    metrics: dict[str, Any] = {
+        "dataset": datamodule.name, "method": method, "num_labeled": datamodule.labeled_count,
+        "label_fraction": datamodule.label_fraction, "seed": cfg.seed, "split_seed": datamodule.split_seed,
+        "num_val": len(datamodule.split.val), "num_unlabeled": len(datamodule.split.unlabeled), "net": model.arch,
+    }
+    log.info("training %s on %s: %d labeled, %d unlabeled, %d validation images",
+             method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], metrics["num_val"])
+    start = time.perf_counter()
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except DivergenceError as error:
+        metrics.update(status="diverged", error=str(error), epochs=trainer.current_epoch,
+                       train_seconds=round(time.perf_counter() - start, 2))
+        write_json_atomic(output_dir / "metrics.json", metrics)
+        raise UserError(f"training diverged: {error}; the last good checkpoint is in {output_dir / 'checkpoints'} "
+                        f"(try a lower learning rate or model.gradient_clip_val)") from None
+    train_seconds = time.perf_counter() - start
+    last_val = trainer.callback_metrics.get("val/acc")  # read now: trainer.test replaces the callback metrics
+
+    checkpoint = trainer.checkpoint_callback
+    best_val = float(checkpoint.best_model_score) if checkpoint is not None and checkpoint.best_model_score is not None else None
+    test_ckpt = cfg.get("test_ckpt", "last")
+    if test_ckpt == "best" and not (checkpoint is not None and checkpoint.best_model_path):
+        test_ckpt = None  # nothing was saved (e.g. fast_dev_run): test the weights in memory
+    if test_ckpt == "last":
+        test_ckpt = None  # the weights in memory are the last ones
+    speed = next((c.summary() for c in trainer.callbacks if isinstance(c, SpeedMonitor)), {})
+    test_results = trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False)[0]
+    test_acc = float(test_results["test/acc"])
+    metrics.update(
+        status="ok",
+        epochs=trainer.current_epoch,
+        steps=trainer.fit_loop.epoch_loop.total_batch_idx + 1 if trainer.fit_loop.epoch_loop.total_batch_idx >= 0 else 0,
+        train_seconds=round(train_seconds, 2),
+        **speed,
+        **{"test/acc": test_acc, "test/error": 1.0 - test_acc},
+        **{"val/acc": float(last_val) if last_val is not None else None},
+        **{"val/best_acc": best_val, "best_epoch": _best_epoch(checkpoint), "tested": cfg.get("test_ckpt", "last")},
+    )
+    write_json_atomic(output_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _best_epoch(checkpoint: Any) -> int | None:
+    """The epoch of the best validation checkpoint, read from its stored state."""
+    if checkpoint is None or not checkpoint.best_model_path:
+        return None
+    import torch
+
+    state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+    return int(state["epoch"])
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    """One line: data set, labels, method, test accuracy."""
+    return (f"{metrics['dataset']} | {metrics['num_labeled']} labels | {metrics['method']} | "
+            f"test acc {100 * metrics['test/acc']:.2f}% | {metrics['train_seconds']:.0f} s")
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _remove_if_only_hydra_files(output_dir: Path) -> None:
+    """Removes a run folder that holds nothing but Hydra's own files, so a failed start leaves nothing behind."""
+    if not output_dir.is_dir():
+        return
+    if all(p.name == ".hydra" or p.suffix == ".log" for p in output_dir.iterdir()):
+        shutil.rmtree(output_dir, ignore_errors=True)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    output_dir = Path(cfg.paths.output_dir)
+    try:
+        metrics = train(cfg)
+    except UserError as error:
+        if _is_multirun():  # one bad job must not stop the sweep: record it and go on
+            log.error("job failed: %s", error)
+            if not (output_dir / "metrics.json").exists():
+                from hydra.core.hydra_config import HydraConfig
+
+                write_json_atomic(output_dir / "metrics.json", {"status": "failed", "error": str(error),
+                                                                "overrides": list(HydraConfig.get().overrides.task)})
+            return None
+        if not (output_dir / "metrics.json").exists():
+            _remove_if_only_hydra_files(output_dir)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(summary_line(metrics), flush=True)
+    return metrics["test/acc"]
+
+
+def main() -> None:
+    """Console entry point ``ssgan-train``: checks config group names, then hands over to Hydra."""
+    try:
+        check_group_choices(sys.argv[1:])
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Shared fixtures: Hydra ``compose()`` configs and tiny data files in each real on-disk format."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from ssgan.config import CONFIG_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_PER_CLASS, TEST_PER_CLASS = 12, 3
+
+
+def _fixture_images(rng: np.random.Generator, per_class: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.repeat(np.arange(10), per_class)
+    images = rng.integers(0, 256, size=(len(labels), *shape), dtype=np.uint8)
+    return images, labels
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Writes ``array`` as a gzipped IDX file (MNIST's format: magic 0x0008 | ndim, big-endian dims)."""
+    header = (0x0800 | array.ndim).to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="session")
+def idx_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A flat folder of the four Fashion-MNIST/MNIST IDX .gz files, as Debian installs them."""
+    root = tmp_path_factory.mktemp("idx")
+    rng = np.random.default_rng(0)
+    for prefix, per_class in (("train", TRAIN_PER_CLASS), ("t10k", TEST_PER_CLASS)):
+        images, labels = _fixture_images(rng, per_class, (28, 28))
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``cifar-10-batches-py`` with five tiny training batches and a test batch (python pickles)."""
+    root = tmp_path_factory.mktemp("cifar")
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name, per_class in [(f"data_batch_{i}", 3) for i in range(1, 6)] + [("test_batch", TEST_PER_CLASS)]:
+        images, labels = _fixture_images(rng, per_class, (3, 32, 32))
+        with open(folder / name, "wb") as handle:
+            pickle.dump({"data": images.reshape(len(images), -1), "labels": labels.tolist()}, handle)
+    return root
+
+
+@pytest.fixture(scope="session")
+def svhn_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``train_32x32.mat`` and ``test_32x32.mat`` with X (32, 32, 3, N) and y in 1..10 (10 is the digit 0)."""
+    from scipy.io import savemat
+
+    root = tmp_path_factory.mktemp("svhn")
+    rng = np.random.default_rng(2)
+    for name, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
+        images, labels = _fixture_images(rng, per_class, (32, 32, 3))
+        labels = np.where(labels == 0, 10, labels)
+        savemat(root / f"{name}_32x32.mat", {"X": np.moveaxis(images, 0, -1), "y": labels.reshape(-1, 1)})
+    return root
+
+
+@pytest.fixture()
+def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """``compose_cfg(*overrides)``: the training config as Hydra composes it, writing under ``tmp_path``."""
+
+    def _compose(*overrides: str) -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(tmp_path / "run")
+            cfg.paths.cache_dir = str(tmp_path / "cache")
+        return cfg
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+FAST = ("trainer.fast_dev_run=true", "trainer.enable_progress_bar=false", "logger=csv")
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Runs ``python -m ssgan.train ARGS`` in ``cwd`` and returns the finished process."""
+    env = dict(os.environ, SSGAN_CACHE_DIR=str(cwd / "cache"), PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "ssgan.train", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)

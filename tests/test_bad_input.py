@@ -1,0 +1,34 @@
+"""Every bad input gets a one-line error naming the fix, exit code 2, no traceback and no output left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+BAD_INPUTS = [
+    (["data.label_fraction=0.1"], "set only one of data.num_labeled and data.label_fraction"),
+    (["data.num_labeled=5"], "below the number of classes (10); use at least 10"),
+    (["data.num_labeled=5000"], "more than the data set holds"),
+    (["data.num_labeled=55"], "not divisible by the 10 classes; use 50 or 60"),
+    (["data.num_labeled=null", "data.label_fraction=1.5"], "outside (0, 1]"),
+    (["data.num_labeled=null", "data.label_fraction=0"], "outside (0, 1]"),
+    (["data=imagenet"], "unknown data set 'imagenet'; use data= one of: cifar10, digits, fashion_mnist, mnist, svhn"),
+    (["data=fashion_mnist", "data.root=/nonexistent/fmnist", "data.download=false"],
+     "Fashion-MNIST files not found under /nonexistent/fmnist"),
+    (["trainer.accelerator=tpux"], "unknown accelerator 'tpux'; use trainer.accelerator="),
+    (["trainer.accelerator=gpu"], "the trainer settings do not work on this machine"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS, ids=[" ".join(o) for o, _ in BAD_INPUTS])
+def test_bad_input_gives_one_line_error(tmp_path: Path, overrides: list[str], message: str) -> None:
+    run_dir = tmp_path / "run"
+    result = run_cli(*overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout[-1500:] + result.stderr[-1500:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-1500:]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not run_dir.exists(), sorted(p.name for p in run_dir.rglob("*"))  # nothing half-written

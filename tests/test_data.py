@@ -1,0 +1,95 @@
+"""Each data set's real on-disk format, read through the datamodules from tiny fixture files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ssgan.data import (CIFAR10DataModule, DigitsDataModule, FashionMNISTDataModule, MNISTDataModule,
+                        SemiSupervisedBatches, SVHNDataModule)
+from ssgan.data.sources import read_idx
+from ssgan.errors import UserError
+
+from conftest import TRAIN_PER_CLASS, write_idx
+
+
+def test_idx_reader_round_trip(tmp_path: Path) -> None:
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(tmp_path / "x.gz", array)
+    assert np.array_equal(read_idx(tmp_path / "x.gz"), array)
+
+
+@pytest.mark.parametrize("layout", ["flat", "torchvision"])
+@pytest.mark.parametrize("module_class", [MNISTDataModule, FashionMNISTDataModule])
+def test_idx_datamodules_read_flat_and_torchvision_layouts(idx_root: Path, tmp_path: Path, layout: str, module_class) -> None:
+    root = idx_root
+    if layout == "torchvision":  # root/<Name>/raw/*.gz, as torchvision downloads them
+        raw = tmp_path / ("MNIST" if module_class is MNISTDataModule else "FashionMNIST") / "raw"
+        raw.mkdir(parents=True)
+        for f in idx_root.iterdir():
+            (raw / f.name).write_bytes(f.read_bytes())
+        root = tmp_path
+    datamodule = module_class(root=str(root), download=False, num_labeled=20, num_val=10, split_cache_dir=None)
+    datamodule.setup()
+    assert datamodule.data.train_images.shape == (10 * TRAIN_PER_CLASS, 1, 28, 28)
+    assert datamodule.data.train_images.dtype == torch.uint8
+    assert len(datamodule.split.labeled) == 20 and len(datamodule.split.val) == 10
+
+
+def test_cifar10_and_svhn_formats(cifar_root: Path, svhn_root: Path) -> None:
+    cifar = CIFAR10DataModule(root=str(cifar_root), download=False, num_labeled=10, num_val=0, split_cache_dir=None)
+    cifar.setup()
+    assert cifar.data.train_images.shape == (150, 3, 32, 32) and cifar.data.test_images.shape == (30, 3, 32, 32)
+    svhn = SVHNDataModule(root=str(svhn_root), download=False, num_labeled=10, num_val=0, split_cache_dir=None)
+    svhn.setup()
+    assert svhn.data.train_images.shape == (120, 3, 32, 32)
+    assert sorted(set(svhn.data.train_labels.tolist())) == list(range(10))  # label 10 became 0
+
+
+@pytest.mark.parametrize("module_class", [MNISTDataModule, CIFAR10DataModule, SVHNDataModule])
+def test_missing_files_with_download_off_name_the_fix(tmp_path: Path, module_class) -> None:
+    datamodule = module_class(root=str(tmp_path / "nowhere"), download=False, num_labeled=10, split_cache_dir=None)
+    with pytest.raises(UserError, match="set data.download=true or point data.root at"):
+        datamodule.setup()
+
+
+def test_corrupt_idx_file_is_reported_by_path(idx_root: Path, tmp_path: Path) -> None:
+    for f in idx_root.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
+    datamodule = MNISTDataModule(root=str(tmp_path), download=False, num_labeled=10, split_cache_dir=None)
+    with pytest.raises(UserError, match="train-images-idx3-ubyte.gz is not a readable IDX file"):
+        datamodule.setup()
+
+
+def test_training_batches_cover_the_unlabeled_pool_once_per_epoch() -> None:
+    labeled = torch.arange(5).view(5, 1, 1, 1).to(torch.uint8)
+    unlabeled = torch.arange(100, 200).view(100, 1, 1, 1).to(torch.uint8)
+    epoch = [0]
+    batches = SemiSupervisedBatches(labeled, torch.arange(5), unlabeled, batch_size=25, labeled_batch_size=8,
+                                    seed=3, epoch=lambda: epoch[0])
+    first = list(batches)
+    assert len(batches) == len(first) == 4
+    seen = torch.cat([u.flatten() for _, _, u in first])
+    assert sorted(seen.tolist()) == list(range(100, 200))  # one pass over the pool
+    for x, y, u in first:
+        assert x.shape == (8, 1, 1, 1) and u.shape == (25, 1, 1, 1)
+        assert torch.equal(x.flatten().long(), y)  # labels travel with their images
+    assert all(torch.equal(a[2], b[2]) for a, b in zip(first, batches))  # same epoch, same order
+    epoch[0] = 1
+    assert not all(torch.equal(a[2], b[2]) for a, b in zip(first, batches))  # next epoch reshuffles
+
+
+def test_datamodule_serves_uint8_batches_and_never_test_images(tmp_path: Path) -> None:
+    datamodule = DigitsDataModule(num_labeled=30, num_val=20, batch_size=64, split_cache_dir=str(tmp_path))
+    datamodule.setup()
+    labeled, labels, unlabeled = next(iter(datamodule.train_dataloader()))
+    assert labeled.dtype == unlabeled.dtype == torch.uint8
+    assert labeled.shape == (64, 1, 8, 8) and labels.shape == (64,)
+    assert len(datamodule.train_dataloader()) == (1350 - 20) // 64
+    assert sum(len(x) for x, _ in datamodule.val_dataloader()) == 20
+    assert sum(len(x) for x, _ in datamodule.test_dataloader()) == 447

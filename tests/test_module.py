@@ -1,0 +1,89 @@
+"""The Lightning modules: each optimizer's parameters get gradients only in their own step."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+
+from ssgan.data import DigitsDataModule
+from ssgan.module import SSGAN, SupervisedBaseline
+
+
+def _grads(module: torch.nn.Module) -> list[torch.Tensor | None]:
+    return [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+
+
+def _same(a: list[torch.Tensor | None], b: list[torch.Tensor | None]) -> bool:
+    return all((x is None and y is None) or (x is not None and y is not None and torch.equal(x, y)) for x, y in zip(a, b))
+
+
+class RecordGradients(pl.Callback):
+    """Wraps both optimizers' ``step`` to snapshot every parameter's gradient at each step."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, list, list]] = []  # (optimizer, D grads, G grads)
+
+    def on_train_start(self, trainer: pl.Trainer, module: SSGAN) -> None:
+        for name, optimizer in zip(("discriminator", "generator"), trainer.optimizers):
+            original = optimizer.step
+
+            def step(*args, _name=name, _original=original, **kwargs):
+                self.records.append((_name, _grads(module.discriminator), _grads(module.generator)))
+                return _original(*args, **kwargs)
+
+            optimizer.step = step
+
+
+def _trainer(**kwargs) -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, **kwargs)
+
+
+def test_each_optimizer_gets_gradients_only_in_its_own_step(tmp_path) -> None:
+    datamodule = DigitsDataModule(num_labeled=20, batch_size=32, split_cache_dir=None)
+    model = SSGAN((1, 8, 8), 10)
+    recorder = RecordGradients()
+    _trainer(max_steps=8, limit_val_batches=0, callbacks=[recorder]).fit(model, datamodule=datamodule)
+    assert [name for name, *_ in recorder.records] == ["discriminator", "generator"] * 4
+    previous_g: list = [None] * len(list(model.generator.parameters()))
+    for (_, d_step_d, d_step_g), (_, g_step_d, g_step_g) in zip(recorder.records[::2], recorder.records[1::2]):
+        # D step: every D parameter has a non-zero gradient; G's are untouched (G(z) is detached)
+        assert all(g is not None and g.abs().sum() > 0 for g in d_step_d)
+        assert _same(d_step_g, previous_g)
+        # G step: every G parameter has a non-zero gradient; D's are left as the D step made them
+        assert all(g is not None and g.abs().sum() > 0 for g in g_step_g)
+        assert _same(g_step_d, d_step_d)
+        previous_g = g_step_g
+
+
+def test_discriminator_weights_move_only_in_the_d_step_and_ema_follows() -> None:
+    torch.manual_seed(0)
+    datamodule = DigitsDataModule(num_labeled=20, batch_size=32, split_cache_dir=None)
+    model = SSGAN((1, 8, 8), 10, ema_decay=0.9)
+    start_d = [p.detach().clone() for p in model.discriminator.parameters()]
+    start_ema = [p.detach().clone() for p in model.ema_discriminator.parameters()]
+    _trainer(max_steps=6, limit_val_batches=0).fit(model, datamodule=datamodule)
+    assert all(not torch.equal(a, b) for a, b in zip(start_d, model.discriminator.parameters()))
+    ema_moved = [not torch.equal(a, b) for a, b in zip(start_ema, model.ema_discriminator.parameters())]
+    assert all(ema_moved)
+    assert not any(p.requires_grad for p in model.ema_discriminator.parameters())
+    assert int(model.ema_updates) == 3
+
+
+def test_supervised_baseline_has_one_optimizer_and_evaluates() -> None:
+    datamodule = DigitsDataModule(num_labeled=20, batch_size=32, split_cache_dir=None)
+    model = SupervisedBaseline((1, 8, 8), 10)
+    trainer = _trainer(max_steps=3, limit_val_batches=1)
+    trainer.fit(model, datamodule=datamodule)
+    assert len(trainer.optimizers) == 1
+    result = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    assert 0.0 <= result["test/acc"] <= 1.0
+    assert not hasattr(model, "generator")
+
+
+def test_forward_accepts_uint8_and_predict_gives_probabilities() -> None:
+    model = SSGAN((1, 8, 8), 10).eval()
+    images = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8)
+    assert torch.allclose(model(images), model(images.float() / 255.0))
+    probs = model.predict_step(images, 0)
+    assert probs.shape == (4, 10) and torch.allclose(probs.sum(dim=1), torch.ones(4))

@@ -1,0 +1,106 @@
+"""The labeled/validation/unlabeled split: balance, determinism, the cache and the rules on counts."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ssgan.data import DigitsDataModule, cached_split, make_split, per_class_counts
+from ssgan.errors import UserError
+
+LABELS = np.repeat(np.arange(10), 30)[np.random.default_rng(0).permutation(300)]
+
+
+def test_split_is_class_balanced_and_disjoint() -> None:
+    counts = per_class_counts(LABELS, 10, num_labeled=50, label_fraction=None)
+    split = make_split(LABELS, 10, counts, num_val=20, split_seed=3, labeled_in_unlabeled=False)
+    assert np.bincount(LABELS[split.labeled], minlength=10).tolist() == [5] * 10
+    assert np.bincount(LABELS[split.val], minlength=10).tolist() == [2] * 10
+    assert not set(split.labeled) & set(split.val)
+    assert not set(split.val) & set(split.unlabeled)
+    assert not set(split.labeled) & set(split.unlabeled)
+    assert len(split.labeled) + len(split.val) + len(split.unlabeled) == 300
+
+
+def test_labeled_images_sit_in_the_unlabeled_pool_by_default_but_validation_never_does() -> None:
+    counts = per_class_counts(LABELS, 10, 50, None)
+    split = make_split(LABELS, 10, counts, num_val=20, split_seed=0)
+    assert set(split.labeled) <= set(split.unlabeled)
+    assert not set(split.val) & set(split.unlabeled)
+    assert len(split.unlabeled) == 280
+
+
+def test_split_depends_only_on_the_split_seed() -> None:
+    counts = per_class_counts(LABELS, 10, 50, None)
+    first, again, other = (make_split(LABELS, 10, counts, 20, seed) for seed in (7, 7, 8))
+    assert np.array_equal(first.labeled, again.labeled) and np.array_equal(first.val, again.val)
+    assert not np.array_equal(first.labeled, other.labeled)
+
+
+def test_a_smaller_labeled_set_is_a_subset_of_a_larger_one() -> None:
+    small = make_split(LABELS, 10, per_class_counts(LABELS, 10, 20, None), 0, 5)
+    large = make_split(LABELS, 10, per_class_counts(LABELS, 10, 100, None), 0, 5)
+    assert set(small.labeled) <= set(large.labeled)
+
+
+def test_label_fraction_takes_that_fraction_of_every_class() -> None:
+    labels = np.concatenate([np.zeros(100, int), np.ones(50, int)])
+    assert per_class_counts(labels, 2, None, 0.1).tolist() == [10, 5]
+    assert per_class_counts(labels, 2, None, 1.0).tolist() == [100, 50]
+
+
+def test_cache_is_written_once_and_reused(tmp_path: Path) -> None:
+    counts = per_class_counts(LABELS, 10, 50, None)
+    split = cached_split(tmp_path, "toy", LABELS, 10, counts, 20, 4)
+    files = list((tmp_path / "toy").iterdir())
+    assert [f.name for f in files] == ["labeled50_val20_seed4.npz"]
+    # Tamper with the cached file: a second call must read it, not draw the split again.
+    with np.load(files[0]) as cached:
+        data = dict(cached)
+    data["labeled"] = data["labeled"][::-1].copy()
+    np.savez(files[0], **data)
+    reused = cached_split(tmp_path, "toy", LABELS, 10, counts, 20, 4)
+    assert np.array_equal(reused.labeled, split.labeled[::-1])
+    assert not list(tmp_path.glob("toy/*.tmp*"))  # the atomic write leaves no temporary file
+
+
+def test_cache_is_ignored_when_the_data_set_size_changed(tmp_path: Path) -> None:
+    counts = per_class_counts(LABELS, 10, 50, None)
+    cached_split(tmp_path, "toy", LABELS, 10, counts, 20, 4)
+    bigger = np.concatenate([LABELS, LABELS])
+    split = cached_split(tmp_path, "toy", bigger, 10, counts, 20, 4)
+    assert split.unlabeled.max() >= 300
+
+
+def test_digits_test_set_stays_disjoint_from_training_and_fixed(tmp_path: Path) -> None:
+    datamodule = DigitsDataModule(num_labeled=50, num_val=100, split_seed=1, split_cache_dir=str(tmp_path))
+    datamodule.setup()
+    data = datamodule.data
+    train_rows = {row.tobytes() for row in data.train_images.numpy()}
+    # Digits has a few duplicate images; the test set is a split of indices, so compare by count.
+    assert len(data.train_images) == 1350 and len(data.test_images) == 447
+    assert np.bincount(data.test_labels.numpy()).min() >= 43  # stratified
+    again = DigitsDataModule(num_labeled=50, split_seed=2)
+    again.setup()
+    assert np.array_equal(again.data.test_labels.numpy(), data.test_labels.numpy())  # the test split does not move with split_seed
+    assert len(train_rows) > 1300
+
+
+@pytest.mark.parametrize(
+    ("num_labeled", "fraction", "message"),
+    [
+        (50, 0.1, "set only one of data.num_labeled and data.label_fraction"),
+        (5, None, "below the number of classes (10); use at least 10"),
+        (55, None, "not divisible by the 10 classes; use 50 or 60"),
+        (400, None, "more than the data set holds"),
+        (None, 0.0, "outside (0, 1]"),
+        (None, 1.5, "outside (0, 1]"),
+        (None, 0.01, "gives 0 labels for some class"),
+        (None, None, "set data.num_labeled"),
+    ],
+)
+def test_bad_label_counts_are_refused_with_the_fix(num_labeled, fraction, message) -> None:
+    with pytest.raises(UserError, match=None) as error:
+        per_class_counts(LABELS, 10, num_labeled, fraction)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)

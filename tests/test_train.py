@@ -1,0 +1,101 @@
+"""The Hydra configs and the training task: fast_dev_run per data set and experiment, multirun, metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from omegaconf import open_dict
+
+from ssgan.config import group_options
+from ssgan.module import SSGAN, SupervisedBaseline
+from ssgan.train import train
+
+from conftest import FAST, run_cli
+
+METRIC_KEYS = {"dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "epochs", "train_seconds",
+               "test/acc", "test/error", "val/acc", "best_epoch"}
+
+
+def test_default_config_composes_to_the_quickstart(compose_cfg) -> None:
+    cfg = compose_cfg()
+    assert cfg.data._target_ == "ssgan.data.DigitsDataModule" and cfg.model._target_ == "ssgan.module.SSGAN"
+    assert cfg.model.optimizer_d._partial_ and cfg.model.optimizer_d.betas == [0.5, 0.999]
+    assert cfg.seed == 0 and cfg.data.split_seed == 0  # separate seeds
+
+
+def test_overrides_from_the_readme_compose(compose_cfg) -> None:
+    cfg = compose_cfg("data=fashion_mnist", "data.num_labeled=100", "model=ssgan", "trainer.accelerator=auto",
+                      "trainer.devices=1", "trainer.max_epochs=20", "seed=1")
+    assert cfg.data._target_ == "ssgan.data.FashionMNISTDataModule" and cfg.trainer.max_epochs == 20 and cfg.seed == 1
+
+
+def _data_overrides(name: str, idx_root: Path, cifar_root: Path, svhn_root: Path) -> list[str]:
+    roots = {"mnist": idx_root, "fashion_mnist": idx_root, "cifar10": cifar_root, "svhn": svhn_root}
+    if name == "digits":
+        return ["data=digits"]
+    return [f"data={name}", f"data.root={roots[name]}", "data.download=false", "data.num_labeled=20", "data.num_val=10"]
+
+
+@pytest.mark.parametrize("data_name", group_options("data"))
+def test_fast_dev_run_on_every_data_config(compose_cfg, data_name, idx_root, cifar_root, svhn_root) -> None:
+    model_name = "ssgan"
+    cfg = compose_cfg(*_data_overrides(data_name, idx_root, cifar_root, svhn_root), f"model={model_name}", *FAST)
+    if data_name in ("cifar10", "svhn"):  # keep the conv net small on 2 cores: 10 images a batch
+        with open_dict(cfg):
+            cfg.data.batch_size = 10
+    metrics = train(cfg)
+    assert METRIC_KEYS <= set(metrics) and metrics["dataset"] == data_name and metrics["status"] == "ok"
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and abs(metrics["test/acc"] + metrics["test/error"] - 1) < 1e-9
+    written = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert written["test/acc"] == metrics["test/acc"]
+    assert metrics["net"] == ("conv" if data_name in ("cifar10", "svhn") else "mlp")
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, idx_root) -> None:
+    cfg = compose_cfg(f"experiment={experiment}", *FAST)
+    if cfg.data.get("root"):  # point the experiment at the fixture files of the same format
+        with open_dict(cfg):
+            cfg.data.root, cfg.data.num_labeled, cfg.data.num_val = str(idx_root), 20, 10
+    metrics = train(cfg)
+    assert metrics["status"] == "ok"
+
+
+def test_supervised_model_builds_the_same_discriminator(compose_cfg) -> None:
+    import hydra
+
+    ssgan_cfg, supervised_cfg = compose_cfg("model=ssgan"), compose_cfg("model=supervised")
+    ssgan = hydra.utils.instantiate(ssgan_cfg.model, image_shape=(1, 8, 8), num_classes=10)
+    supervised = hydra.utils.instantiate(supervised_cfg.model, image_shape=(1, 8, 8), num_classes=10)
+    assert isinstance(ssgan, SSGAN) and isinstance(supervised, SupervisedBaseline)
+    assert [p.shape for p in ssgan.discriminator.parameters()] == [p.shape for p in supervised.discriminator.parameters()]
+
+
+def test_a_short_run_writes_metrics_checkpoints_and_csv_log(compose_cfg) -> None:
+    cfg = compose_cfg("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "data.num_labeled=20")
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert metrics["epochs"] == 2 and metrics["best_epoch"] in (0, 1) and metrics["val/acc"] is not None
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "checkpoints" / "best.ckpt").is_file()
+    assert (run / "csv" / "metrics.csv").read_text().startswith(("epoch", "step", "test", "train", "val"))
+
+
+def test_multirun_of_two_jobs_prints_a_summary_per_job(tmp_path: Path) -> None:
+    result = run_cli("-m", "model=ssgan,supervised", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                     "data.num_labeled=20", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summaries = [line for line in result.stdout.splitlines() if "| test acc" in line]
+    assert len(summaries) == 2 and "ssgan" in summaries[0] and "supervised" in summaries[1]
+    for job in ("0", "1"):
+        metrics = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
+        assert metrics["status"] == "ok" and METRIC_KEYS <= set(metrics)
+
+
+def test_single_run_prints_the_summary_as_its_last_line(tmp_path: Path) -> None:
+    result = run_cli("trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                     "model=supervised", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("digits | 20 labels | supervised | test acc ")
