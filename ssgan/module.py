@@ -17,6 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ssgan import losses
 from ssgan.nets import build_discriminator, build_generator, resolve_arch, uniform_noise
+from ssgan.nets.layers import data_dependent_init
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -42,6 +43,8 @@ class ClassifierModule(pl.LightningModule):
         lr_decay_start: fraction of ``max_epochs`` after which the learning rate decays linearly to
             0 at the last epoch (the reference's ``lr * min(3 - epoch/400, 1)`` over 1200 epochs is 2/3);
             1 keeps it constant.
+        data_init: initialise the discriminator's weight-normalised layers from the first training
+            batch (the reference does so), unless the weights come from a checkpoint.
         ema_decay: decay of the averaged discriminator used for validation, test and prediction;
             ``None`` evaluates the raw weights. The early steps use ``min(decay, (1+n)/(10+n))``.
         gradient_clip_val: clips each step's gradient norm, if set.
@@ -52,7 +55,8 @@ class ClassifierModule(pl.LightningModule):
     def __init__(self, image_shape: Sequence[int], num_classes: int, arch: str = "auto",
                  optimizer_d: OptimizerFactory | None = None, lr_decay_start: float = 2 / 3,
                  ema_decay: float | None = 0.999, gradient_clip_val: float | None = None,
-                 class_names: Sequence[str] | None = None, net_kwargs: dict[str, Any] | None = None) -> None:
+                 class_names: Sequence[str] | None = None, net_kwargs: dict[str, Any] | None = None,
+                 data_init: bool = True) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.image_shape, self.num_classes = tuple(image_shape), num_classes
@@ -65,6 +69,10 @@ class ClassifierModule(pl.LightningModule):
         if ema_decay is not None:
             self.ema_discriminator = copy.deepcopy(self.discriminator).requires_grad_(False)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+        self.data_init = data_init
+        # saved in checkpoints, so a resumed run does not initialise again
+        self.register_buffer("initialized", torch.tensor(not data_init))
+        self._init_checked = False
         low, high = self.discriminator.input_range
         # uint8 pixels -> the net's input range, as one multiply-add inside the step
         self.pixel_scale, self.pixel_offset = (high - low) / 255.0, low
@@ -86,6 +94,19 @@ class ClassifierModule(pl.LightningModule):
         if images.dtype == torch.uint8:
             images = self.to_input(images)
         return self.classifier(images)[0]
+
+    @torch.no_grad()
+    def initialize_from_batch(self, *images: torch.Tensor) -> None:
+        """Data-dependent initialisation of the discriminator, once, on the first training batch."""
+        if self._init_checked:  # a Python flag: no device sync on every step
+            return
+        self._init_checked = True
+        if bool(self.initialized):  # e.g. restored from a checkpoint
+            return
+        data_dependent_init(self.discriminator, torch.cat(images))
+        if self.ema_discriminator is not None:
+            self.ema_discriminator.load_state_dict(self.discriminator.state_dict())
+        self.initialized.fill_(True)
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -163,9 +184,9 @@ class SSGAN(ClassifierModule):
                  optimizer_d: OptimizerFactory | None = None, optimizer_g: OptimizerFactory | None = None,
                  lr_decay_start: float = 2 / 3, ema_decay: float | None = 0.999,
                  gradient_clip_val: float | None = None, class_names: Sequence[str] | None = None,
-                 net_kwargs: dict[str, Any] | None = None) -> None:
+                 net_kwargs: dict[str, Any] | None = None, data_init: bool = True) -> None:
         super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
-                         class_names, net_kwargs)
+                         class_names, net_kwargs, data_init)
         if generator_loss not in ("feature_matching", "non_saturating"):
             raise ValueError(f"unknown generator_loss '{generator_loss}'; use feature_matching or non_saturating")
         self.save_hyperparameters(ignore=["optimizer_d", "optimizer_g"])  # factories: not plain data, and not needed to load the nets
@@ -182,6 +203,7 @@ class SSGAN(ClassifierModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         labeled_u8, labels, unlabeled_u8 = batch
         labeled, unlabeled = self.to_input(labeled_u8), self.to_input(unlabeled_u8)  # (B_l, C, H, W), (B_u, C, H, W)
+        self.initialize_from_batch(labeled, unlabeled)
         opt_d, opt_g = self.optimizers()
         fake = self.generator(uniform_noise(len(unlabeled), self.latent_dim, self.device))  # (B_u, C, H, W)
 
@@ -225,9 +247,10 @@ class SupervisedBaseline(ClassifierModule):
     def __init__(self, image_shape: Sequence[int], num_classes: int, arch: str = "auto",
                  optimizer_d: OptimizerFactory | None = None, lr_decay_start: float = 2 / 3,
                  ema_decay: float | None = 0.999, gradient_clip_val: float | None = None,
-                 class_names: Sequence[str] | None = None, net_kwargs: dict[str, Any] | None = None) -> None:
+                 class_names: Sequence[str] | None = None, net_kwargs: dict[str, Any] | None = None,
+                 data_init: bool = True) -> None:
         super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
-                         class_names, net_kwargs)
+                         class_names, net_kwargs, data_init)
         self.save_hyperparameters(ignore=["optimizer_d", "optimizer_g"])  # factories: not plain data, and not needed to load the nets
 
     def configure_optimizers(self):
@@ -235,10 +258,13 @@ class SupervisedBaseline(ClassifierModule):
         return [opt_d], [torch.optim.lr_scheduler.LambdaLR(opt_d, self.lr_lambda)]
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        labeled_u8, labels, _ = batch  # the unlabeled batch is not used
+        labeled_u8, labels, unlabeled_u8 = batch  # the unlabeled batch serves only the initialisation
+        labeled = self.to_input(labeled_u8)
+        if not self._init_checked:
+            self.initialize_from_batch(labeled, self.to_input(unlabeled_u8))
         opt_d = self.optimizers()
         with self.toggled_optimizer(opt_d):
-            logits, _ = self.discriminator(self.to_input(labeled_u8))  # (B_l, K)
+            logits, _ = self.discriminator(labeled)  # (B_l, K)
             loss = losses.supervised_loss(logits, labels)
             self.check_finite(supervised_loss=loss)
             self.optimizer_step_block(opt_d, loss)

@@ -59,3 +59,19 @@ def test_nets_do_not_import_lightning() -> None:
             for alias in node.names
         }
         assert not imported & {"pytorch_lightning", "lightning"}, path
+
+
+def test_data_dependent_init_standardises_each_layer_on_the_batch() -> None:
+    from ssgan.nets.layers import data_dependent_init
+
+    torch.manual_seed(0)
+    d = MLPDiscriminator((1, 8, 8), 10, input_noise=0.0, hidden_noise=0.0)
+    images = torch.rand(200, 1, 8, 8)
+    data_dependent_init(d, images)
+    h = images.flatten(1)
+    for layer in [*d.hidden, d.classifier]:
+        pre = layer(h)  # (B, out)
+        assert torch.allclose(pre.mean(0), torch.zeros(pre.shape[1]), atol=1e-4)
+        assert torch.allclose(pre.std(0, unbiased=False), torch.ones(pre.shape[1]), atol=1e-3)
+        h = torch.relu(pre)
+    assert not any(layer.init_pending for layer in d.hidden)

@@ -136,6 +136,15 @@ def _torchvision_download(name: str) -> Callable[[str], None]:
     return download
 
 
+def _ensure_files(paths: list[Path], download: bool, torchvision_name: str, root: Path, missing: str) -> None:
+    """Downloads the data set into ``root`` if any of ``paths`` is missing, or says how to fix it."""
+    if all(p.is_file() for p in paths):
+        return
+    if not download:
+        raise UserError(f"{missing}; set data.download=true or point data.root at the folder holding them")
+    _torchvision_download(torchvision_name)(str(root))
+
+
 def load_mnist_data(root: str | Path, download: bool = True) -> ImageData:
     """MNIST from IDX files under ``root`` (as torchvision lays them out, or flat)."""
     return load_idx_data(root, "MNIST", DIGIT_NAMES, download, _torchvision_download("MNIST"), "MNIST")
@@ -165,13 +174,7 @@ def load_cifar10_data(root: str | Path, download: bool = True) -> ImageData:
     root = Path(root).expanduser()
     folder = root if root.name == CIFAR_FOLDER else root / CIFAR_FOLDER
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    if not all((folder / n).is_file() for n in names):
-        if not download:
-            raise UserError(
-                f"CIFAR-10 batches not found under {folder}; set data.download=true "
-                f"or point data.root at the folder holding {CIFAR_FOLDER}/"
-            )
-        _torchvision_download("CIFAR10")(str(root))
+    _ensure_files([folder / n for n in names], download, "CIFAR10", root, f"CIFAR-10 batches not found under {folder}")
     train = [_read_cifar_batch(folder / n) for n in names[:5]]
     test_x, test_y = _read_cifar_batch(folder / "test_batch")
     return ImageData(
@@ -201,13 +204,7 @@ def load_svhn_data(root: str | Path, download: bool = True) -> ImageData:
     """SVHN (cropped digits) from ``train_32x32.mat`` and ``test_32x32.mat`` under ``root``."""
     root = Path(root).expanduser()
     names = ("train_32x32.mat", "test_32x32.mat")
-    if not all((root / n).is_file() for n in names):
-        if not download:
-            raise UserError(
-                f"SVHN files not found under {root} (need {', '.join(names)}); "
-                f"set data.download=true or point data.root at the folder holding them"
-            )
-        _torchvision_download("SVHN")(str(root))
+    _ensure_files([root / n for n in names], download, "SVHN", root, f"SVHN files not found under {root} (need {', '.join(names)})")
     train_x, train_y = _read_svhn_mat(root / names[0])
     test_x, test_y = _read_svhn_mat(root / names[1])
     return ImageData(torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(test_x), torch.from_numpy(test_y), DIGIT_NAMES)

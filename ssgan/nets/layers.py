@@ -33,6 +33,7 @@ class WeightNormLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, train_scale: bool = False, init_std: float = 0.1) -> None:
         super().__init__()
+        self.init_pending = False
         self.direction = nn.Parameter(torch.randn(out_features, in_features) * init_std)  # v: (out, in)
         self.bias = nn.Parameter(torch.zeros(out_features))
         scale = torch.ones(out_features)
@@ -43,6 +44,9 @@ class WeightNormLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         norm_scale = self.scale * torch.rsqrt(self.direction.pow(2).sum(dim=1))  # (out,)
+        if self.init_pending:
+            _data_dependent_init(self, x @ self.direction.t() * norm_scale, dims=(0,))
+            norm_scale = self.scale * torch.rsqrt(self.direction.pow(2).sum(dim=1))
         return torch.addcmul(self.bias, x @ self.direction.t(), norm_scale)  # (B, out)
 
 
@@ -51,6 +55,7 @@ class WeightNormConv2d(nn.Conv2d):
 
     def __init__(self, *args, train_scale: bool = True, init_std: float = 0.05, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.init_pending = False
         nn.init.normal_(self.weight, std=init_std)
         if self.bias is not None:
             nn.init.zeros_(self.bias)
@@ -61,9 +66,43 @@ class WeightNormConv2d(nn.Conv2d):
             self.register_buffer("scale", scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.init_pending:
+            _data_dependent_init(self, self._conv_forward(x, self._normalized_weight(), None), dims=(0, 2, 3))
+        return self._conv_forward(x, self._normalized_weight(), self.bias)
+
+    def _normalized_weight(self) -> torch.Tensor:
         norm = self.weight.flatten(1).norm(dim=1)  # (C_out,)
-        weight = self.weight * (self.scale / norm).view(-1, 1, 1, 1)
-        return self._conv_forward(x, weight, self.bias)
+        return self.weight * (self.scale / norm).view(-1, 1, 1, 1)
+
+
+@torch.no_grad()
+def _data_dependent_init(layer: nn.Module, pre_activation: torch.Tensor, dims: tuple[int, ...]) -> None:
+    """Sets scale and bias so that this batch's pre-activations have zero mean and unit variance per unit.
+
+    The data-dependent initialisation of Salimans & Kingma 2016, as openai/improved-gan applies it
+    to the discriminator: g <- g / std, b <- -mean / std.
+    """
+    mean = pre_activation.mean(dim=dims)  # (out,)
+    std = (pre_activation - mean.view(1, -1, *([1] * (pre_activation.dim() - 2)))).pow(2).mean(dim=dims).sqrt()
+    std = std.clamp_min(1e-6)
+    layer.scale.copy_(layer.scale / std)
+    if layer.bias is not None:
+        layer.bias.copy_(-mean / std)
+    layer.init_pending = False
+
+
+@torch.no_grad()
+def data_dependent_init(net: nn.Module, images: torch.Tensor) -> None:
+    """Initialises every weight-normalised layer of ``net`` from one forward pass over ``images``.
+
+    Layers are initialised in order, each on the output of the already initialised layers before it.
+    """
+    layers = [m for m in net.modules() if isinstance(m, (WeightNormLinear, WeightNormConv2d))]
+    for layer in layers:
+        layer.init_pending = True
+    net(images)
+    for layer in layers:  # a layer the forward pass did not reach stays as it was
+        layer.init_pending = False
 
 
 class BatchNormBias(nn.Module):
