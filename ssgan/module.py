@@ -168,8 +168,10 @@ class SSGAN(ClassifierModule):
     """The K+1-class semi-supervised GAN of Salimans et al. 2016 with feature matching.
 
     Per batch: one discriminator step on L = L_supervised + unlabeled_weight * L_unsupervised over
-    the labeled, unlabeled and generated images (G(z) detached), then one generator step on the
-    feature-matching loss (or the non-saturating loss) against the updated discriminator.
+    the labeled, unlabeled and generated images (G(z) detached), then one generator step, on fresh
+    z, on the feature-matching loss (or the non-saturating loss) against the updated discriminator.
+    Feature matching compares G(z) with the same unlabeled batch (the reference draws a second
+    one; the expectation is the same).
 
     Args (besides those of ``ClassifierModule``):
         latent_dim: size of z ~ U(0, 1)^latent_dim.
@@ -205,12 +207,13 @@ class SSGAN(ClassifierModule):
         labeled, unlabeled = self.to_input(labeled_u8), self.to_input(unlabeled_u8)  # (B_l, C, H, W), (B_u, C, H, W)
         self.initialize_from_batch(labeled, unlabeled)
         opt_d, opt_g = self.optimizers()
-        fake = self.generator(uniform_noise(len(unlabeled), self.latent_dim, self.device))  # (B_u, C, H, W)
+        with torch.no_grad():  # G(z) is a constant of the D loss: no graph through G here
+            fake = self.generator(uniform_noise(len(unlabeled), self.latent_dim, self.device))  # (B_u, C, H, W)
 
         # Discriminator step. One forward over all three batches: the nets hold no batch
         # statistics and their noise/dropout is per sample, so this equals three separate passes.
         with self.toggled_optimizer(opt_d):
-            logits, _ = self.discriminator(torch.cat([labeled, unlabeled, fake.detach()]))
+            logits, _ = self.discriminator(torch.cat([labeled, unlabeled, fake]))
             logits_labeled, logits_unlabeled, logits_fake = logits.split([len(labeled), len(unlabeled), len(fake)])
             loss_supervised = losses.supervised_loss(logits_labeled, labels)
             loss_unsupervised = losses.unsupervised_loss(logits_unlabeled, logits_fake)
@@ -219,8 +222,9 @@ class SSGAN(ClassifierModule):
             self.optimizer_step_block(opt_d, loss_d)
         self.update_ema()
 
-        # Generator step against the updated discriminator (whose parameters the toggle freezes).
+        # Generator step on fresh z, against the updated discriminator (whose parameters the toggle freezes).
         with self.toggled_optimizer(opt_g):
+            fake = self.generator(uniform_noise(len(unlabeled), self.latent_dim, self.device))  # (B_u, C, H, W)
             if self.generator_loss == "feature_matching":
                 with torch.no_grad():
                     _, features_real = self.discriminator(unlabeled)  # (B_u, F)
