@@ -178,6 +178,7 @@ class SSGAN(ClassifierModule):
         unlabeled_weight: weight of L_unsupervised in the discriminator loss.
         generator_loss: ``feature_matching`` (the paper's) or ``non_saturating``.
         optimizer_g: factory building the generator's optimizer.
+        generator_kwargs: extra keyword arguments of the generator net (e.g. ``hidden`` of the MLP).
     """
 
     def __init__(self, image_shape: Sequence[int], num_classes: int, arch: str = "auto", latent_dim: int = 100,
@@ -186,7 +187,8 @@ class SSGAN(ClassifierModule):
                  optimizer_d: OptimizerFactory | None = None, optimizer_g: OptimizerFactory | None = None,
                  lr_decay_start: float = 2 / 3, ema_decay: float | None = 0.999,
                  gradient_clip_val: float | None = None, class_names: Sequence[str] | None = None,
-                 net_kwargs: dict[str, Any] | None = None, data_init: bool = True) -> None:
+                 net_kwargs: dict[str, Any] | None = None, data_init: bool = True,
+                 generator_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
                          class_names, net_kwargs, data_init)
         if generator_loss not in ("feature_matching", "non_saturating"):
@@ -194,7 +196,7 @@ class SSGAN(ClassifierModule):
         self.save_hyperparameters(ignore=["optimizer_d", "optimizer_g"])  # factories: not plain data, and not needed to load the nets
         self.latent_dim, self.unlabeled_weight, self.generator_loss = latent_dim, unlabeled_weight, generator_loss
         self.optimizer_g_factory = optimizer_g or default_adam
-        self.generator = build_generator(self.arch, self.image_shape, latent_dim)
+        self.generator = build_generator(self.arch, self.image_shape, latent_dim, **(generator_kwargs or {}))
 
     def configure_optimizers(self):
         opt_d = self.optimizer_d_factory(self.discriminator.parameters())
