@@ -9,12 +9,14 @@ import pytest
 from conftest import run_cli
 
 BAD_INPUTS = [
-    (["data.label_fraction=0.1"], "set only one of data.num_labeled and data.label_fraction"),
+    (["data.label_fraction=0.1"],
+     "set only one of data.num_labeled and data.label_fraction; set the other to null, e.g. data.num_labeled=null data.label_fraction=0.1"),
     (["data.num_labeled=5"], "below the number of classes (10); use at least 10"),
-    (["data.num_labeled=5000"], "more than the data set holds"),
+    (["data.num_labeled=5000"], "more than the data set holds (1350 training images, 131 in the smallest class); use at most 1310"),
     (["data.num_labeled=55"], "not divisible by the 10 classes; use 50 or 60"),
     (["data.num_labeled=null", "data.label_fraction=1.5"], "outside (0, 1]"),
     (["data.num_labeled=null", "data.label_fraction=0"], "outside (0, 1]"),
+    (["data.num_labeled=null", "data.label_fraction=0.001"], "gives 0 labels for some class; use at least 0.0076"),
     (["data=imagenet"], "unknown data set 'imagenet'; use data= one of: cifar10, digits, fashion_mnist, mnist, svhn"),
     (["data=fashion_mnist", "data.root=/nonexistent/fmnist", "data.download=false"],
      "Fashion-MNIST files not found under /nonexistent/fmnist"),

@@ -98,7 +98,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         if label_fraction is not None and not 0 < label_fraction <= 1:
             raise UserError(f"data.label_fraction={label_fraction} is outside (0, 1]; use e.g. data.label_fraction=0.01")
         if num_labeled is not None and label_fraction is not None:
-            raise UserError("set only one of data.num_labeled and data.label_fraction (set the other to null)")
+            raise UserError(f"set only one of data.num_labeled and data.label_fraction; set the other to null, "
+                            f"e.g. data.num_labeled=null data.label_fraction={label_fraction}")
         self.num_labeled, self.label_fraction, self.num_val = num_labeled, label_fraction, num_val
         self.split_seed, self.labeled_in_unlabeled = split_seed, labeled_in_unlabeled
         self.batch_size, self.labeled_batch_size = batch_size, labeled_batch_size or batch_size

@@ -36,7 +36,8 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
     class_sizes = np.bincount(labels, minlength=num_classes)
     if (num_labeled is None) == (label_fraction is None):
         if num_labeled is not None:
-            raise UserError("set only one of data.num_labeled and data.label_fraction (set the other to null)")
+            raise UserError(f"set only one of data.num_labeled and data.label_fraction; set the other to null, "
+                            f"e.g. data.num_labeled=null data.label_fraction={label_fraction}")
         raise UserError("set data.num_labeled (e.g. data.num_labeled=100) or data.label_fraction (e.g. data.label_fraction=0.01)")
     if label_fraction is not None:
         if not 0 < label_fraction <= 1:
