@@ -30,7 +30,7 @@ def check_group_choices(overrides: list[str]) -> None:
         if "=" not in override or override.startswith(("-", "+", "~", "hydra.")):
             continue
         key, value = override.split("=", 1)
-        group = key.lstrip("+")
+        group = key
         if "." in group or "/" in group or not (CONFIG_DIR / group).is_dir():
             continue
         options = group_options(group)

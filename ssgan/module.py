@@ -16,6 +16,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from ssgan import losses
+from ssgan.errors import UserError
 from ssgan.nets import build_discriminator, build_generator, resolve_arch, uniform_noise
 from ssgan.nets.layers import data_dependent_init
 
@@ -73,6 +74,7 @@ class ClassifierModule(pl.LightningModule):
         # saved in checkpoints, so a resumed run does not initialise again
         self.register_buffer("initialized", torch.tensor(not data_init))
         self._init_checked = False
+        self._ema_steps = 0
         low, high = self.discriminator.input_range
         # uint8 pixels -> the net's input range, as one multiply-add inside the step
         self.pixel_scale, self.pixel_offset = (high - low) / 255.0, low
@@ -112,8 +114,9 @@ class ClassifierModule(pl.LightningModule):
     def update_ema(self) -> None:
         if self.ema_discriminator is None:
             return
-        self.ema_updates += 1
-        n = float(self.ema_updates)
+        self.ema_updates += 1  # the buffer, for checkpoints; the Python count avoids a device sync
+        self._ema_steps += 1
+        n = float(self._ema_steps)
         decay = min(self.ema_decay, (1 + n) / (10 + n))
         ema_params = list(self.ema_discriminator.parameters())
         torch._foreach_lerp_(ema_params, list(self.discriminator.parameters()), 1.0 - decay)
@@ -140,6 +143,10 @@ class ClassifierModule(pl.LightningModule):
         if self.lr_decay_start >= 1 or max_epochs <= 0:
             return 1.0
         return min(1.0, (1.0 - epoch / max_epochs) / (1.0 - self.lr_decay_start))
+
+    def on_train_start(self) -> None:
+        if self.ema_discriminator is not None:
+            self._ema_steps = int(self.ema_updates)  # once: a resumed run continues its count
 
     def on_train_epoch_end(self) -> None:
         schedulers = self.lr_schedulers()
@@ -192,7 +199,7 @@ class SSGAN(ClassifierModule):
         super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
                          class_names, net_kwargs, data_init)
         if generator_loss not in ("feature_matching", "non_saturating"):
-            raise ValueError(f"unknown generator_loss '{generator_loss}'; use feature_matching or non_saturating")
+            raise UserError(f"unknown generator_loss '{generator_loss}'; use model.generator_loss=feature_matching or non_saturating")
         self.save_hyperparameters(ignore=["optimizer_d", "optimizer_g"])  # factories: not plain data, and not needed to load the nets
         self.latent_dim, self.unlabeled_weight, self.generator_loss = latent_dim, unlabeled_weight, generator_loss
         self.optimizer_g_factory = optimizer_g or default_adam
@@ -257,7 +264,7 @@ class SupervisedBaseline(ClassifierModule):
                  data_init: bool = True) -> None:
         super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
                          class_names, net_kwargs, data_init)
-        self.save_hyperparameters(ignore=["optimizer_d", "optimizer_g"])  # factories: not plain data, and not needed to load the nets
+        self.save_hyperparameters(ignore=["optimizer_d"])  # a factory: not plain data, and not needed to load the net
 
     def configure_optimizers(self):
         opt_d = self.optimizer_d_factory(self.discriminator.parameters())

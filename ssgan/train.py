@@ -37,6 +37,9 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
         json.dump(payload, handle, indent=2, sort_keys=True)
         handle.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(handle.name, 0o666 & ~umask)  # the temporary file is owner-only; the result should not be
     os.replace(handle.name, path)
 
 
@@ -66,8 +69,19 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> pl.Trainer:
         raise UserError(f"the trainer settings do not work on this machine: {message} (check the trainer.* overrides)") from None
 
 
+def check_run_options(cfg: DictConfig) -> None:
+    """Checks the task's own options (checkpoint paths, which weights to test) before any work."""
+    test_ckpt = cfg.get("test_ckpt", "last")
+    if test_ckpt not in ("last", "best"):
+        raise UserError(f"test_ckpt={test_ckpt} is not an option; use test_ckpt=last or test_ckpt=best")
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path not in (None, "last", "best", "hpc") and not Path(ckpt_path).is_file():
+        raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Trains and tests one model as ``cfg`` says; returns (and writes to ``metrics.json``) its metrics."""
+    check_run_options(cfg)
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
@@ -90,20 +104,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(status="diverged", error=str(error), epochs=trainer.current_epoch,
                        train_seconds=round(time.perf_counter() - start, 2))
         write_json_atomic(output_dir / "metrics.json", metrics)
-        raise UserError(f"training diverged: {error}; the last good checkpoint is in {output_dir / 'checkpoints'} "
-                        f"(try a lower learning rate or model.gradient_clip_val)") from None
+        last = output_dir / "checkpoints" / "last.ckpt"
+        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before it"
+        raise UserError(f"training diverged: {error}; {kept} (try a lower learning rate or model.gradient_clip_val)") from None
     train_seconds = time.perf_counter() - start
     last_val = trainer.callback_metrics.get("val/acc")  # read now: trainer.test replaces the callback metrics
 
     checkpoint = trainer.checkpoint_callback
     best_val = float(checkpoint.best_model_score) if checkpoint is not None and checkpoint.best_model_score is not None else None
-    test_ckpt = cfg.get("test_ckpt", "last")
-    if test_ckpt == "best" and not (checkpoint is not None and checkpoint.best_model_path):
-        test_ckpt = None  # nothing was saved (e.g. fast_dev_run): test the weights in memory
-    if test_ckpt == "last":
-        test_ckpt = None  # the weights in memory are the last ones
+    tested = cfg.get("test_ckpt", "last")
+    if tested == "best" and not (checkpoint is not None and checkpoint.best_model_path):
+        tested = "last"  # nothing was saved (e.g. fast_dev_run): test the weights in memory
     speed = next((c.summary() for c in trainer.callbacks if isinstance(c, SpeedMonitor)), {})
-    test_results = trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False)[0]
+    # "last" tests the weights in memory, which are the last ones
+    test_results = trainer.test(model, datamodule=datamodule, ckpt_path="best" if tested == "best" else None, verbose=False)[0]
     test_acc = float(test_results["test/acc"])
     metrics.update(
         status="ok",
@@ -113,7 +127,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **speed,
         **{"test/acc": test_acc, "test/error": 1.0 - test_acc},
         **{"val/acc": float(last_val) if last_val is not None else None},
-        **{"val/best_acc": best_val, "best_epoch": _best_epoch(checkpoint), "tested": cfg.get("test_ckpt", "last")},
+        **{"val/best_acc": best_val, "best_epoch": _best_epoch(checkpoint), "tested": tested},
     )
     write_json_atomic(output_dir / "metrics.json", metrics)
     return metrics
@@ -125,7 +139,7 @@ def _best_epoch(checkpoint: Any) -> int | None:
         return None
     import torch
 
-    state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False, mmap=True)  # no weight reads
     return int(state["epoch"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import run_cli
 
@@ -12,7 +13,7 @@ BAD_INPUTS = [
     (["data.label_fraction=0.1"],
      "set only one of data.num_labeled and data.label_fraction; set the other to null, e.g. data.num_labeled=null data.label_fraction=0.1"),
     (["data.num_labeled=5"], "below the number of classes (10); use at least 10"),
-    (["data.num_labeled=5000"], "more than the data set holds (1350 training images, 131 in the smallest class); use at most 1310"),
+    (["data.num_labeled=5000"], "more than the data set holds (1350 training images, 131 in the smallest class, 100 kept for validation); use at most 1210"),
     (["data.num_labeled=55"], "not divisible by the 10 classes; use 50 or 60"),
     (["data.num_labeled=null", "data.label_fraction=1.5"], "outside (0, 1]"),
     (["data.num_labeled=null", "data.label_fraction=0"], "outside (0, 1]"),
@@ -21,11 +22,24 @@ BAD_INPUTS = [
     (["data=fashion_mnist", "data.root=/nonexistent/fmnist", "data.download=false"],
      "Fashion-MNIST files not found under /nonexistent/fmnist"),
     (["trainer.accelerator=tpux"], "unknown accelerator 'tpux'; use trainer.accelerator="),
-    (["trainer.accelerator=gpu"], "the trainer settings do not work on this machine"),
+    pytest.param(["trainer.accelerator=gpu"], "the trainer settings do not work on this machine",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+    (["model.arch=resnet"], "unknown net 'resnet'; use model.arch= one of: auto, mlp, conv"),
+    (["model.arch=conv"], "the conv net needs images of at least 16x16 with sides divisible by 8, got 8x8; use model.arch=mlp"),
+    (["model.generator_loss=wgan"], "unknown generator_loss 'wgan'; use model.generator_loss=feature_matching or non_saturating"),
+    (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt does not exist"),
+    (["test_ckpt=median"], "test_ckpt=median is not an option; use test_ckpt=last or test_ckpt=best"),
+    (["data.eval_batch_size=0"], "data.eval_batch_size must be at least 1"),
+    (["data.num_val=-5"], "data.num_val=-5 is negative"),
 ]
 
 
-@pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS, ids=[" ".join(o) for o, _ in BAD_INPUTS])
+def _id(case) -> str:
+    overrides = case.values[0] if hasattr(case, "values") else case[0]
+    return " ".join(overrides)
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS, ids=[_id(c) for c in BAD_INPUTS])
 def test_bad_input_gives_one_line_error(tmp_path: Path, overrides: list[str], message: str) -> None:
     run_dir = tmp_path / "run"
     result = run_cli(*overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)

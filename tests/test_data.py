@@ -84,7 +84,15 @@ def test_training_batches_cover_the_unlabeled_pool_once_per_epoch() -> None:
     assert not all(torch.equal(a[2], b[2]) for a, b in zip(first, batches))  # next epoch reshuffles
 
 
-def test_datamodule_serves_uint8_batches_and_never_test_images(tmp_path: Path) -> None:
+def test_an_epoch_drops_only_the_last_partial_batch() -> None:
+    unlabeled = torch.arange(110).view(110, 1, 1, 1).to(torch.uint8)
+    batches = SemiSupervisedBatches(unlabeled[:5], torch.zeros(5, dtype=torch.long), unlabeled, batch_size=25,
+                                    labeled_batch_size=5, seed=0, epoch=lambda: 0)
+    seen = torch.cat([u.flatten() for _, _, u in batches])
+    assert len(batches) == 4 and len(seen) == 100 and len(set(seen.tolist())) == 100  # 10 left for next epoch's shuffle
+
+
+def test_datamodule_serves_uint8_batches(tmp_path: Path) -> None:
     datamodule = DigitsDataModule(num_labeled=30, num_val=20, batch_size=64, split_cache_dir=str(tmp_path))
     datamodule.setup()
     labeled, labels, unlabeled = next(iter(datamodule.train_dataloader()))

@@ -70,6 +70,22 @@ def test_discriminator_weights_move_only_in_the_d_step_and_ema_follows() -> None
     assert int(model.ema_updates) == 3
 
 
+def test_ema_update_follows_the_warmed_up_decay() -> None:
+    model = SSGAN((1, 8, 8), 10, ema_decay=0.9)
+    with torch.no_grad():
+        for p in model.discriminator.parameters():
+            p.fill_(1.0)
+        for p in model.ema_discriminator.parameters():
+            p.zero_()
+    model.update_ema()  # n = 1: decay = min(0.9, 2/11)
+    expected = 1.0 - 2.0 / 11.0
+    assert all(torch.allclose(p, torch.full_like(p, expected)) for p in model.ema_discriminator.parameters())
+    for _ in range(200):
+        model.update_ema()  # late steps use the configured 0.9
+    assert all(torch.allclose(p, torch.ones_like(p), atol=1e-6) for p in model.ema_discriminator.parameters())
+    assert int(model.ema_updates) == 201
+
+
 def test_supervised_baseline_has_one_optimizer_and_evaluates() -> None:
     datamodule = DigitsDataModule(num_labeled=20, batch_size=32, split_cache_dir=None)
     model = SupervisedBaseline((1, 8, 8), 10)

@@ -1,11 +1,13 @@
 """The labeled/validation/unlabeled split: balance, determinism, the cache and the rules on counts."""
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from ssgan.data import DigitsDataModule, cached_split, make_split, per_class_counts
+from ssgan.data import DigitsDataModule, MNISTDataModule, cached_split, make_split, per_class_counts
 from ssgan.errors import UserError
 
 LABELS = np.repeat(np.arange(10), 30)[np.random.default_rng(0).permutation(300)]
@@ -72,18 +74,49 @@ def test_cache_is_ignored_when_the_data_set_size_changed(tmp_path: Path) -> None
     assert split.unlabeled.max() >= 300
 
 
-def test_digits_test_set_stays_disjoint_from_training_and_fixed(tmp_path: Path) -> None:
+def test_no_test_image_reaches_training_or_validation(idx_root: Path) -> None:
+    # The fixture's images are random, so equal rows mean the same image.
+    datamodule = MNISTDataModule(root=str(idx_root), download=False, num_labeled=30, num_val=20, split_cache_dir=None)
+    datamodule.setup()
+    test_rows = {row.tobytes() for row in datamodule.data.test_images.numpy()}
+    served = [*datamodule.train_dataloader(), *datamodule.val_dataloader()]
+    for batch in served:
+        for images in (batch[0], batch[-1]):  # labeled and unlabeled images; validation images
+            assert not test_rows & {row.tobytes() for row in images.numpy()}
+
+
+def test_digits_test_split_is_fixed_and_stratified(tmp_path: Path) -> None:
     datamodule = DigitsDataModule(num_labeled=50, num_val=100, split_seed=1, split_cache_dir=str(tmp_path))
     datamodule.setup()
     data = datamodule.data
-    train_rows = {row.tobytes() for row in data.train_images.numpy()}
-    # Digits has a few duplicate images; the test set is a split of indices, so compare by count.
     assert len(data.train_images) == 1350 and len(data.test_images) == 447
     assert np.bincount(data.test_labels.numpy()).min() >= 43  # stratified
     again = DigitsDataModule(num_labeled=50, split_seed=2)
     again.setup()
-    assert np.array_equal(again.data.test_labels.numpy(), data.test_labels.numpy())  # the test split does not move with split_seed
-    assert len(train_rows) > 1300
+    assert torch.equal(again.data.test_images, data.test_images)  # the test split does not move with split_seed
+
+
+def test_validation_set_does_not_move_with_the_number_of_labels() -> None:
+    small = make_split(LABELS, 10, per_class_counts(LABELS, 10, 20, None), 30, 5)
+    large = make_split(LABELS, 10, per_class_counts(LABELS, 10, 100, None), 30, 5)
+    assert np.array_equal(small.val, large.val)
+
+
+def test_a_fraction_and_a_count_with_the_same_total_never_share_a_cache_file(tmp_path: Path) -> None:
+    labels = np.concatenate([np.full(60, k) for k in range(5)] + [np.full(40, k) for k in range(5, 10)])
+    from_fraction = per_class_counts(labels, 10, None, 0.2)  # 12 x 5 + 8 x 5 = 100, uneven
+    from_count = per_class_counts(labels, 10, 100, None)  # 10 per class
+    uneven = cached_split(tmp_path, "toy", labels, 10, from_fraction, 0, 0)
+    even = cached_split(tmp_path, "toy", labels, 10, from_count, 0, 0)
+    assert np.bincount(labels[even.labeled]).tolist() == [10] * 10
+    assert np.bincount(labels[uneven.labeled]).tolist() == [12] * 5 + [8] * 5
+    assert len(list((tmp_path / "toy").iterdir())) == 2
+
+
+def test_cache_files_are_readable_by_others(tmp_path: Path) -> None:
+    cached_split(tmp_path, "toy", LABELS, 10, per_class_counts(LABELS, 10, 50, None), 20, 4)
+    mode = next((tmp_path / "toy").iterdir()).stat().st_mode
+    assert mode & 0o044 == 0o044 or (os.umask(0o022) & 0o044)  # group/other read, unless the umask forbids it
 
 
 @pytest.mark.parametrize(
@@ -93,6 +126,7 @@ def test_digits_test_set_stays_disjoint_from_training_and_fixed(tmp_path: Path) 
         (5, None, "below the number of classes (10); use at least 10"),
         (55, None, "not divisible by the 10 classes; use 50 or 60"),
         (400, None, "more than the data set holds"),
+        (400, None, "more than the data set holds (300 training images, 30 in the smallest class, 0 kept for validation); use at most 300"),
         (None, 0.0, "outside (0, 1]"),
         (None, 1.5, "outside (0, 1]"),
         (None, 0.01, "gives 0 labels for some class"),

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import open_dict
 
 from ssgan.config import group_options
@@ -79,7 +80,10 @@ def test_a_short_run_writes_metrics_checkpoints_and_csv_log(compose_cfg) -> None
     run = Path(cfg.paths.output_dir)
     assert metrics["epochs"] == 2 and metrics["best_epoch"] in (0, 1) and metrics["val/acc"] is not None
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "checkpoints" / "best.ckpt").is_file()
-    assert (run / "csv" / "metrics.csv").read_text().startswith(("epoch", "step", "test", "train", "val"))
+    header = (run / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"epoch", "val/acc", "train/loss_supervised", "train/loss_unsupervised", "train/loss_generator"} <= set(header)
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 1 and metrics["tested"] == "last"
 
 
 def test_multirun_of_two_jobs_prints_a_summary_per_job(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from ssgan.data import sources
-from ssgan.data.split import Split, cached_split, per_class_counts
+from ssgan.data.split import Split, cached_split, check_label_request, per_class_counts
 from ssgan.errors import UserError
 
 TrainBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # labeled (B_l,C,H,W) u8, labels (B_l,), unlabeled (B_u,C,H,W) u8
@@ -29,6 +29,9 @@ def _epoch_order(size: int, length: int, generator: torch.Generator) -> torch.Te
 
 class SemiSupervisedBatches:
     """One epoch of (labeled images, labels, unlabeled images) batches: one pass over the unlabeled pool.
+
+    The pool is reshuffled every epoch and its last partial batch is dropped, as in the reference,
+    so every image is seen over the epochs but an epoch has ``len(pool) // batch_size`` batches.
 
     The labeled batch is drawn independently of the unlabeled one, from permutations of the
     (small) labeled set laid end to end, as in openai/improved-gan.  Shuffling is seeded by
@@ -95,11 +98,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         super().__init__()
         if batch_size < 1 or (labeled_batch_size is not None and labeled_batch_size < 1):
             raise UserError(f"data.batch_size must be at least 1 (got {batch_size}, labeled {labeled_batch_size})")
-        if label_fraction is not None and not 0 < label_fraction <= 1:
-            raise UserError(f"data.label_fraction={label_fraction} is outside (0, 1]; use e.g. data.label_fraction=0.01")
-        if num_labeled is not None and label_fraction is not None:
-            raise UserError(f"set only one of data.num_labeled and data.label_fraction; set the other to null, "
-                            f"e.g. data.num_labeled=null data.label_fraction={label_fraction}")
+        if eval_batch_size < 1:
+            raise UserError(f"data.eval_batch_size must be at least 1 (got {eval_batch_size})")
+        check_label_request(num_labeled, label_fraction)  # now, before any data is read
         self.num_labeled, self.label_fraction, self.num_val = num_labeled, label_fraction, num_val
         self.split_seed, self.labeled_in_unlabeled = split_seed, labeled_in_unlabeled
         self.batch_size, self.labeled_batch_size = batch_size, labeled_batch_size or batch_size
@@ -124,7 +125,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         if data.image_shape != tuple(self.image_shape):
             raise UserError(f"{self.name} images have shape {data.image_shape}, expected {self.image_shape}")
         labels = data.train_labels.numpy()
-        counts = per_class_counts(labels, self.num_classes, self.num_labeled, self.label_fraction)
+        counts = per_class_counts(labels, self.num_classes, self.num_labeled, self.label_fraction, self.num_val)
         self.split = cached_split(self.split_cache_dir, self.name, labels, self.num_classes, counts,
                                   self.num_val, self.split_seed, self.labeled_in_unlabeled)
         self.data = data

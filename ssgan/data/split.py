@@ -1,13 +1,15 @@
 """Class-balanced, seeded labeled/validation/unlabeled splits, cached on disk (as USB does).
 
 The split depends only on the labels, the counts and ``split_seed`` (never on the training seed),
-and is drawn with NumPy's PCG64 generator, whose streams are the same on every platform.  For one
-seed, a smaller labeled set is a subset of a larger one: each class's images are permuted once and
-the labeled images are taken from the head of that permutation, the validation images next.
+and is drawn with NumPy's PCG64 generator, whose streams are the same on every platform.  Each
+class's images are permuted once: labeled images come from the head of that permutation and
+validation images from its tail.  So, for one seed, a smaller labeled set is a subset of a larger
+one, and the validation set does not move when the number of labels changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -27,29 +29,47 @@ class Split:
     unlabeled: np.ndarray
 
 
-def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | None, label_fraction: float | None) -> np.ndarray:
+def check_label_request(num_labeled: int | None, label_fraction: float | None) -> None:
+    """Checks that exactly one of ``num_labeled`` and ``label_fraction`` is set, and the fraction's range."""
+    if num_labeled is not None and label_fraction is not None:
+        raise UserError(f"set only one of data.num_labeled and data.label_fraction; set the other to null, "
+                        f"e.g. data.num_labeled=null data.label_fraction={label_fraction}")
+    if num_labeled is None and label_fraction is None:
+        raise UserError("set data.num_labeled (e.g. data.num_labeled=100) or data.label_fraction (e.g. data.label_fraction=0.01)")
+    if label_fraction is not None and not 0 < label_fraction <= 1:
+        raise UserError(f"data.label_fraction={label_fraction} is outside (0, 1]; use e.g. data.label_fraction=0.01")
+
+
+def val_per_class(num_val: int, num_classes: int) -> np.ndarray:
+    """``num_val`` validation images spread evenly over the classes (the first classes get the rest)."""
+    if num_val < 0:
+        raise UserError(f"data.num_val={num_val} is negative; use 0 or more")
+    counts = np.full(num_classes, num_val // num_classes, dtype=np.int64)
+    counts[: num_val % num_classes] += 1
+    return counts
+
+
+def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | None, label_fraction: float | None,
+                     num_val: int = 0) -> np.ndarray:
     """How many labeled images to draw from each class, validating the user's request.
 
     ``num_labeled`` is split evenly over the K classes; ``label_fraction`` takes that fraction of
-    every class (rounded), so the labeled set keeps the class proportions of the data.
+    every class (rounded), so the labeled set keeps the class proportions of the data.  The
+    ``num_val`` validation images are set aside first.
     """
+    check_label_request(num_labeled, label_fraction)
     class_sizes = np.bincount(labels, minlength=num_classes)
-    if (num_labeled is None) == (label_fraction is None):
-        if num_labeled is not None:
-            raise UserError(f"set only one of data.num_labeled and data.label_fraction; set the other to null, "
-                            f"e.g. data.num_labeled=null data.label_fraction={label_fraction}")
-        raise UserError("set data.num_labeled (e.g. data.num_labeled=100) or data.label_fraction (e.g. data.label_fraction=0.01)")
+    available = class_sizes - val_per_class(num_val, num_classes)  # what is left for labels, per class
     if label_fraction is not None:
-        if not 0 < label_fraction <= 1:
-            raise UserError(f"data.label_fraction={label_fraction} is outside (0, 1]; use e.g. data.label_fraction=0.01")
         counts = np.rint(class_sizes * label_fraction).astype(np.int64)
         if counts.min() < 1:
-            smallest = 1.0 / class_sizes.min()
             raise UserError(
-                f"data.label_fraction={label_fraction} gives 0 labels for some class; use at least {smallest:.2g}"
+                f"data.label_fraction={label_fraction} gives 0 labels for some class; use at least {1.0 / class_sizes.min():.2g}"
             )
+        if (counts > available).any():
+            raise UserError(f"data.label_fraction={label_fraction} leaves no room for the {num_val} validation images; "
+                            f"lower data.label_fraction or data.num_val")
         return counts
-    total = int(class_sizes.sum())
     if num_labeled < num_classes:
         raise UserError(f"data.num_labeled={num_labeled} is below the number of classes ({num_classes}); use at least {num_classes}")
     if num_labeled % num_classes:
@@ -58,14 +78,13 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
             f"data.num_labeled={num_labeled} is not divisible by the {num_classes} classes; "
             f"use {below} or {below + num_classes}"
         )
-    per_class = num_labeled // num_classes
-    if per_class > class_sizes.min():
-        most = int(class_sizes.min()) * num_classes
+    if num_labeled // num_classes > available.min():
         raise UserError(
-            f"data.num_labeled={num_labeled} is more than the data set holds ({total} training images, "
-            f"{int(class_sizes.min())} in the smallest class); use at most {most}"
+            f"data.num_labeled={num_labeled} is more than the data set holds ({int(class_sizes.sum())} training images, "
+            f"{int(class_sizes.min())} in the smallest class, {num_val} kept for validation); "
+            f"use at most {int(available.min()) * num_classes}"
         )
-    return np.full(num_classes, per_class, dtype=np.int64)
+    return np.full(num_classes, num_labeled // num_classes, dtype=np.int64)
 
 
 def make_split(labels: np.ndarray, num_classes: int, labeled_per_class: np.ndarray, num_val: int, split_seed: int,
@@ -74,53 +93,66 @@ def make_split(labels: np.ndarray, num_classes: int, labeled_per_class: np.ndarr
 
     Validation images are never in the unlabeled pool; labeled images are, if ``labeled_in_unlabeled``.
     """
-    if num_val < 0:
-        raise UserError(f"data.num_val={num_val} is negative; use 0 or more")
     rng = np.random.Generator(np.random.PCG64(split_seed))
-    val_per_class = np.full(num_classes, num_val // num_classes)
-    val_per_class[: num_val % num_classes] += 1
+    val_counts = val_per_class(num_val, num_classes)
     labeled, val, rest = [], [], []
     for k in range(num_classes):
         members = np.flatnonzero(labels == k)
         members = members[rng.permutation(len(members))]
-        n_lab, n_val = int(labeled_per_class[k]), int(val_per_class[k])
+        n_lab, n_val = int(labeled_per_class[k]), int(val_counts[k])
         if n_lab + n_val > len(members):
             raise UserError(
                 f"class {k} has {len(members)} training images, fewer than its {n_lab} labeled + {n_val} validation "
                 f"images; lower data.num_labeled or data.num_val"
             )
         labeled.append(members[:n_lab])
-        val.append(members[n_lab:n_lab + n_val])
-        rest.append(members[n_lab + n_val:])
+        val.append(members[len(members) - n_val:])
+        rest.append(members[n_lab:len(members) - n_val])
     labeled_idx = np.sort(np.concatenate(labeled))
     unlabeled_idx = np.sort(np.concatenate(rest + (labeled if labeled_in_unlabeled else [])))
     return Split(labeled_idx, np.sort(np.concatenate(val)), unlabeled_idx)
 
 
+def split_cache_path(cache_dir: str | Path, dataset: str, labeled_per_class: np.ndarray, num_val: int, split_seed: int) -> Path:
+    """``<cache>/<data set>/labeled<N>_val<V>_seed<S>.npz``; uneven per-class counts (from a label
+    fraction) add a short hash of the counts, so they never share a file with a balanced split."""
+    name = f"labeled{int(labeled_per_class.sum())}"
+    if len(set(labeled_per_class.tolist())) > 1:
+        name += "-" + hashlib.sha1(labeled_per_class.astype(np.int64).tobytes()).hexdigest()[:8]
+    return Path(cache_dir).expanduser() / dataset / f"{name}_val{num_val}_seed{split_seed}.npz"
+
+
+def _readable_umask_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def cached_split(cache_dir: str | Path | None, dataset: str, labels: np.ndarray, num_classes: int,
                  labeled_per_class: np.ndarray, num_val: int, split_seed: int, labeled_in_unlabeled: bool = True) -> Split:
-    """``make_split``, cached per (data set, number labeled, validation size, split seed).
+    """``make_split``, cached per (data set, labeled counts, validation size, split seed).
 
-    A cached file is reused only if it matches the data set's size; it is written atomically, so
-    concurrent runs sharing a cache never see a half-written file.
+    A cached file is reused only if it matches the data set's size and the per-class counts; it is
+    written atomically, so concurrent runs sharing a cache never see a half-written file.
     """
     if cache_dir is None:
         return make_split(labels, num_classes, labeled_per_class, num_val, split_seed, labeled_in_unlabeled)
-    num_labeled = int(labeled_per_class.sum())
-    path = Path(cache_dir).expanduser() / dataset / f"labeled{num_labeled}_val{num_val}_seed{split_seed}.npz"
+    path = split_cache_path(cache_dir, dataset, labeled_per_class, num_val, split_seed)
     split = None
     if path.is_file():
         try:
             with np.load(path) as cached:
-                if int(cached["num_train"]) == len(labels):
+                if int(cached["num_train"]) == len(labels) and np.array_equal(cached["labeled_per_class"], labeled_per_class):
                     split = Split(cached["labeled"], cached["val"], cached["unlabeled_rest"])
         except (OSError, ValueError, KeyError):
-            split = None  # unreadable: draw it again and overwrite
+            split = None  # unreadable or from another version: draw it again and overwrite
     if split is None:
         split = make_split(labels, num_classes, labeled_per_class, num_val, split_seed, labeled_in_unlabeled=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp.npz", delete=False) as handle:
-            np.savez(handle, labeled=split.labeled, val=split.val, unlabeled_rest=split.unlabeled, num_train=len(labels))
+            np.savez(handle, labeled=split.labeled, val=split.val, unlabeled_rest=split.unlabeled,
+                     num_train=len(labels), labeled_per_class=labeled_per_class)
+        os.chmod(handle.name, _readable_umask_mode())  # shared caches: not the temp file's owner-only mode
         os.replace(handle.name, path)
     if labeled_in_unlabeled:
         split = Split(split.labeled, split.val, np.sort(np.concatenate([split.unlabeled, split.labeled])))

@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from ssgan.errors import UserError
 from ssgan.nets.conv import ConvDiscriminator, ConvGenerator
 from ssgan.nets.layers import uniform_noise
 from ssgan.nets.mlp import MLPDiscriminator, MLPGenerator
@@ -22,7 +23,7 @@ def resolve_arch(arch: str, image_shape: Sequence[int]) -> str:
     if arch == "auto":
         return "conv" if tuple(image_shape) == (3, 32, 32) else "mlp"
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown net '{arch}'; choose one of: auto, {', '.join(ARCHITECTURES)}")
+        raise UserError(f"unknown net '{arch}'; use model.arch= one of: auto, {', '.join(ARCHITECTURES)}")
     return arch
 
 

@@ -7,7 +7,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ssgan.errors import UserError
 from ssgan.nets.layers import BatchNormBias, WeightNormConv2d, WeightNormLinear, leaky_relu
+
+
+def check_conv_size(image_shape: tuple[int, ...]) -> None:
+    """The conv nets halve the image three times (G) and end in a 3x3 valid conv (D): >= 16, divisible by 8."""
+    _, height, width = image_shape
+    if height % 8 or width % 8 or min(height, width) < 16:
+        raise UserError(f"the conv net needs images of at least 16x16 with sides divisible by 8, got {height}x{width}; "
+                        f"use model.arch=mlp")
 
 
 class ConvDiscriminator(nn.Module):
@@ -22,6 +31,7 @@ class ConvDiscriminator(nn.Module):
     def __init__(self, image_shape: Sequence[int], num_classes: int, width: int = 96, dropout: float = 0.5, input_dropout: float = 0.2) -> None:
         super().__init__()
         self.image_shape = tuple(image_shape)
+        check_conv_size(self.image_shape)
         self.num_classes = num_classes
         channels = self.image_shape[0]
         wide = 2 * width
@@ -54,8 +64,7 @@ class ConvGenerator(nn.Module):
     def __init__(self, image_shape: Sequence[int], latent_dim: int = 100) -> None:
         super().__init__()
         channels, height, width = self.image_shape = tuple(image_shape)
-        if height % 8 or width % 8:
-            raise ValueError(f"the conv generator needs an image size divisible by 8, got {height}x{width}; use net=mlp")
+        check_conv_size(self.image_shape)
         self.latent_dim = latent_dim
         self.start = (512, height // 8, width // 8)
         self.project = nn.Linear(latent_dim, 512 * (height // 8) * (width // 8), bias=False)

@@ -51,7 +51,7 @@ class WeightNormLinear(nn.Module):
 
 
 class WeightNormConv2d(nn.Conv2d):
-    """2-D convolution (or, with ``transposed``, its transpose) with a weight-normalised kernel."""
+    """2-D convolution with a weight-normalised kernel, W = g * v / ||v|| per output channel."""
 
     def __init__(self, *args, train_scale: bool = True, init_std: float = 0.05, **kwargs) -> None:
         super().__init__(*args, **kwargs)
