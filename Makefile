@@ -18,7 +18,8 @@ install: $(VENV)/.installed
 # Trains SSGAN and the supervised baseline on the embedded digits data (50 labels), prints both test accuracies.
 demo: install
 	rm -rf $(DEMO_DIR)
-	$(BIN)/ssgan-train -m model=ssgan,supervised trainer.enable_progress_bar=false hydra.sweep.dir=$(DEMO_DIR)
+	$(BIN)/ssgan-train experiment=digits_50 trainer.enable_progress_bar=false hydra.run.dir=$(DEMO_DIR)/ssgan
+	$(BIN)/ssgan-train model=supervised trainer.enable_progress_bar=false hydra.run.dir=$(DEMO_DIR)/supervised
 	$(BIN)/python scripts/summarize_runs.py $(DEMO_DIR)
 
 test: install
