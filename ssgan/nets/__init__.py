@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 from ssgan.errors import UserError
-from ssgan.nets.conv import ConvDiscriminator, ConvGenerator
+from ssgan.nets.conv import ConvDiscriminator, ConvGenerator, check_conv_size
 from ssgan.nets.layers import uniform_noise
 from ssgan.nets.mlp import MLPDiscriminator, MLPGenerator
 
@@ -27,14 +27,25 @@ def resolve_arch(arch: str, image_shape: Sequence[int]) -> str:
     return arch
 
 
+def _build(arch: str, image_shape: Sequence[int], which: int, option: str, *args: Any, **kwargs: Any) -> nn.Module:
+    arch = resolve_arch(arch, image_shape)
+    if arch == "conv":
+        check_conv_size(tuple(image_shape))
+    net_class = ARCHITECTURES[arch][which]
+    try:
+        return net_class(image_shape, *args, **kwargs)
+    except TypeError as error:  # a keyword the net does not take
+        raise UserError(f"{option} does not fit the {arch} net ({error}); see {net_class.__name__}'s arguments") from None
+
+
 def build_discriminator(arch: str, image_shape: Sequence[int], num_classes: int, **kwargs: Any) -> nn.Module:
     """Builds the K-logit discriminator/classifier of architecture ``arch``."""
-    return ARCHITECTURES[resolve_arch(arch, image_shape)][0](image_shape, num_classes, **kwargs)
+    return _build(arch, image_shape, 0, "model.net_kwargs", num_classes, **kwargs)
 
 
 def build_generator(arch: str, image_shape: Sequence[int], latent_dim: int = 100, **kwargs: Any) -> nn.Module:
     """Builds the generator of architecture ``arch``, producing images of ``image_shape``."""
-    return ARCHITECTURES[resolve_arch(arch, image_shape)][1](image_shape, latent_dim, **kwargs)
+    return _build(arch, image_shape, 1, "model.generator_kwargs", latent_dim, **kwargs)
 
 
 __all__ = [
