@@ -70,7 +70,6 @@ class ClassifierModule(pl.LightningModule):
         if ema_decay is not None:
             self.ema_discriminator = copy.deepcopy(self.discriminator).requires_grad_(False)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
-        self.data_init = data_init
         # saved in checkpoints, so a resumed run does not initialise again
         self.register_buffer("initialized", torch.tensor(not data_init))
         self._init_checked = False

@@ -111,7 +111,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     # -- what a subclass provides ---------------------------------------------------------------
     def load(self) -> sources.ImageData:
         """Reads the whole data set into memory."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement load(), the abstract reader of its data set")
 
     # -- Lightning hooks ------------------------------------------------------------------------
     def prepare_data(self) -> None:
