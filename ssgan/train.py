@@ -6,6 +6,7 @@ Run ``ssgan-train`` (or ``python -m ssgan.train``) with Hydra overrides, e.g.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from ssgan.callbacks import SpeedMonitor
 from ssgan.config import CONFIG_DIR, check_group_choices
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError
+from ssgan.self_training import SelfTraining
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> pl.Trainer:
     if accelerator not in KNOWN_ACCELERATORS:
         raise UserError(f"unknown accelerator '{accelerator}'; use trainer.accelerator= one of {', '.join(KNOWN_ACCELERATORS)}")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    if uses_self_training(cfg):
+        callbacks.append(instantiate(cfg.self_training))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     try:
         return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
@@ -67,6 +71,39 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> pl.Trainer:
         cause = error.__cause__ or error
         message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise UserError(f"the trainer settings do not work on this machine: {message} (check the trainer.* overrides)") from None
+
+
+def uses_self_training(cfg: DictConfig) -> bool:
+    return cfg.get("self_training") is not None and cfg.self_training.get("rounds", 0) > 0
+
+
+def method_name(cfg: DictConfig) -> str | None:
+    """The method's name in reports: the model config's name, plus ``+self-training`` with rounds."""
+    method = cfg.get("method")
+    if method and uses_self_training(cfg):
+        method += "+self-training"
+    return method
+
+
+def requested_run(cfg: DictConfig) -> dict[str, Any]:
+    """What a run was asked to do (data set, method, labels, seeds), as far as the config can tell."""
+    from hydra.core.hydra_config import HydraConfig
+
+    getters = {
+        "dataset": lambda: HydraConfig.get().runtime.choices.get("data"),
+        "method": lambda: method_name(cfg),
+        "num_labeled": lambda: cfg.data.get("num_labeled"),
+        "label_fraction": lambda: cfg.data.get("label_fraction"),
+        "seed": lambda: cfg.get("seed"),
+        "split_seed": lambda: cfg.data.get("split_seed"),
+    }
+    fields = {}
+    for key, getter in getters.items():
+        try:
+            fields[key] = getter()
+        except Exception:  # a bad value in the config: record what can be read
+            continue
+    return fields
 
 
 def check_run_options(cfg: DictConfig) -> None:
@@ -89,7 +126,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = instantiate(cfg.model, image_shape=datamodule.image_shape, num_classes=datamodule.num_classes,
                                     class_names=list(datamodule.classes))
     trainer = build_trainer(cfg, output_dir)
-    method = cfg.get("method") or type(model).__name__.lower()
+    method = method_name(cfg) or type(model).__name__.lower()
+    self_training = next((c for c in trainer.callbacks if isinstance(c, SelfTraining)), None)
     metrics: dict[str, Any] = {
         "dataset": datamodule.name, "method": method, "num_labeled": datamodule.labeled_count,
         "label_fraction": datamodule.label_fraction, "seed": cfg.seed, "split_seed": datamodule.split_seed,
@@ -108,6 +146,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before it"
         raise UserError(f"training diverged: {error}; {kept} (try a lower learning rate or model.gradient_clip_val)") from None
     train_seconds = time.perf_counter() - start
+    # copied now: testing a checkpoint (test_ckpt=best) restores the callbacks' state from it
+    rounds = copy.deepcopy(self_training.history) if self_training is not None else None
     last_val = trainer.callback_metrics.get("val/acc")  # read now: trainer.test replaces the callback metrics
 
     checkpoint = trainer.checkpoint_callback
@@ -129,6 +169,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **{"val/acc": float(last_val) if last_val is not None else None},
         **{"val/best_acc": best_val, "best_epoch": _best_epoch(checkpoint), "tested": tested},
     )
+    if rounds is not None:
+        metrics["rounds"] = rounds
     write_json_atomic(output_dir / "metrics.json", metrics)
     return metrics
 
@@ -171,19 +213,31 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     except UserError as error:
         if _is_multirun():  # one bad job must not stop the sweep: record it and go on
-            log.error("job failed: %s", error)
-            if not (output_dir / "metrics.json").exists():
-                from hydra.core.hydra_config import HydraConfig
-
-                write_json_atomic(output_dir / "metrics.json", {"status": "failed", "error": str(error),
-                                                                "overrides": list(HydraConfig.get().overrides.task)})
+            _record_failed_job(cfg, output_dir, str(error))
             return None
         if not (output_dir / "metrics.json").exists():
             _remove_if_only_hydra_files(output_dir)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except Exception as error:  # a bug or a crash: in a sweep it fails this job alone, on the record
+        if not _is_multirun():
+            raise
+        log.exception("job crashed")
+        cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
+        _record_failed_job(cfg, output_dir, " ".join(f"{type(cause).__name__}: {cause}".split())[:500])
+        return None
     print(summary_line(metrics), flush=True)
     return metrics["test/acc"]
+
+
+def _record_failed_job(cfg: DictConfig, output_dir: Path, error: str) -> None:
+    """Writes a failed job's ``metrics.json`` (unless the run wrote its own, e.g. ``status: diverged``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    log.error("job failed: %s", error)
+    if not (output_dir / "metrics.json").exists():
+        write_json_atomic(output_dir / "metrics.json", {**requested_run(cfg), "status": "failed", "error": error,
+                                                        "overrides": list(HydraConfig.get().overrides.task)})
 
 
 def main() -> None:

@@ -55,13 +55,29 @@ def test_fast_dev_run_on_every_data_config(compose_cfg, data_name, idx_root, cif
 
 
 @pytest.mark.parametrize("experiment", group_options("experiment"))
-def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, idx_root) -> None:
+def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, request) -> None:
     cfg = compose_cfg(f"experiment={experiment}", *FAST)
-    if cfg.data.get("root"):  # point the experiment at the fixture files of the same format
+    if cfg.data.get("root") is not None:  # point the experiment at fixture files of its data set's format
+        fixture = {"CIFAR10DataModule": "cifar_root", "SVHNDataModule": "svhn_root"}.get(
+            cfg.data._target_.rsplit(".", 1)[-1], "idx_root")
         with open_dict(cfg):
-            cfg.data.root, cfg.data.num_labeled, cfg.data.num_val = str(idx_root), 20, 10
+            cfg.data.root, cfg.data.download = str(request.getfixturevalue(fixture)), False
+            cfg.data.num_labeled, cfg.data.label_fraction, cfg.data.num_val = 20, None, 10
     metrics = train(cfg)
     assert metrics["status"] == "ok"
+
+
+@pytest.mark.parametrize("sweep", group_options("sweep"))
+def test_every_sweep_composes_to_a_grid_over_labels_methods_and_seeds(sweep) -> None:
+    from hydra import compose, initialize_config_dir
+    from ssgan.config import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"sweep={sweep}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert {"data.num_labeled", "model", "self_training", "data.split_seed"} <= set(params)
+    assert set(str(params.model).split(",")) == {"supervised", "ssgan"}
+    assert set(str(params.self_training).split(",")) == {"none", "default"}
 
 
 def test_supervised_model_builds_the_same_discriminator(compose_cfg) -> None:

@@ -21,10 +21,31 @@ from ssgan.errors import UserError
 TrainBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # labeled (B_l,C,H,W) u8, labels (B_l,), unlabeled (B_u,C,H,W) u8
 
 
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Moves each image of a (B, C, H, W) batch by up to ``max_shift`` pixels in x and in y, filling with 0."""
+    batch, channels, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4)  # (B, C, H + 2s, W + 2s)
+    offset_y, offset_x = torch.randint(0, 2 * max_shift + 1, (2, batch), generator=generator)
+    rows = (offset_y[:, None] + torch.arange(height))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (offset_x[:, None] + torch.arange(width))[:, None, None, :]  # (B, 1, 1, W)
+    return padded[torch.arange(batch)[:, None, None, None], torch.arange(channels)[None, :, None, None], rows, cols]
+
+
+def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirrors a random half of a (B, C, H, W) batch left to right."""
+    flip = torch.rand(len(images), generator=generator) < 0.5  # (B,)
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
 def _epoch_order(size: int, length: int, generator: torch.Generator) -> torch.Tensor:
-    """``length`` indices into ``range(size)``: fresh permutations laid end to end."""
+    """``length`` indices into ``range(size)``: fresh permutations laid end to end.
+
+    All permutations come from one tensor op (argsort of float64 uniforms, (repeats, size)), so
+    the Python work per epoch does not grow with the number of permutations.
+    """
     repeats = -(-length // size)
-    return torch.cat([torch.randperm(size, generator=generator) for _ in range(repeats)])[:length]
+    keys = torch.rand(repeats, size, generator=generator, dtype=torch.float64)
+    return keys.argsort(dim=1).flatten()[:length]
 
 
 class SemiSupervisedBatches:
@@ -36,13 +57,25 @@ class SemiSupervisedBatches:
     The labeled batch is drawn independently of the unlabeled one, from permutations of the
     (small) labeled set laid end to end, as in openai/improved-gan.  Shuffling is seeded by
     ``seed`` and the epoch number, so an epoch's batches are the same on a resumed run.
+
+    ``augment_shift`` (pixels) and ``augment_flip`` augment the labeled and the unlabeled images of
+    each batch (the discriminator's real inputs) with random translations and left-right mirroring.
     """
 
     def __init__(self, labeled_images: torch.Tensor, labels: torch.Tensor, unlabeled_images: torch.Tensor,
-                 batch_size: int, labeled_batch_size: int, seed: int, epoch: Callable[[], int]) -> None:
+                 batch_size: int, labeled_batch_size: int, seed: int, epoch: Callable[[], int],
+                 augment_shift: int = 0, augment_flip: bool = False) -> None:
         self.labeled_images, self.labels, self.unlabeled_images = labeled_images, labels, unlabeled_images
         self.batch_size, self.labeled_batch_size = batch_size, labeled_batch_size
         self.seed, self.epoch = seed, epoch
+        self.augment_shift, self.augment_flip = augment_shift, augment_flip
+
+    def _augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.augment_shift > 0:
+            images = random_shift(images, self.augment_shift, generator)
+        if self.augment_flip:
+            images = random_flip(images, generator)
+        return images
 
     def __len__(self) -> int:
         return max(1, len(self.unlabeled_images) // self.batch_size)
@@ -53,7 +86,10 @@ class SemiSupervisedBatches:
         unlabeled_order = _epoch_order(len(self.unlabeled_images), num_batches * self.batch_size, generator)
         labeled_order = _epoch_order(len(self.labeled_images), num_batches * self.labeled_batch_size, generator)
         for unlabeled_idx, labeled_idx in zip(unlabeled_order.split(self.batch_size), labeled_order.split(self.labeled_batch_size)):
-            yield self.labeled_images[labeled_idx], self.labels[labeled_idx], self.unlabeled_images[unlabeled_idx]
+            labeled, unlabeled = self.labeled_images[labeled_idx], self.unlabeled_images[unlabeled_idx]
+            if self.augment_shift > 0 or self.augment_flip:
+                labeled, unlabeled = self._augment(labeled, generator), self._augment(unlabeled, generator)
+            yield labeled, self.labels[labeled_idx], unlabeled
 
 
 class EvalBatches:
@@ -85,6 +121,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         split_cache_dir: folder caching splits per (data set, labeled count, validation size, split seed);
             ``None`` disables the cache.
         shuffle_seed: seed of the batch order; ``None`` takes torch's seed, which ``seed_everything`` sets.
+        augment_shift: augments the training batches' real images with random translations of up to
+            this many pixels (0: off).
+        augment_flip: augments them with random left-right mirroring.
     """
 
     name = "base"
@@ -94,8 +133,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def __init__(self, num_labeled: int | None = None, label_fraction: float | None = None, num_val: int = 100,
                  split_seed: int = 0, labeled_in_unlabeled: bool = True, batch_size: int = 100,
                  labeled_batch_size: int | None = None, eval_batch_size: int = 1000,
-                 split_cache_dir: str | None = None, shuffle_seed: int | None = None) -> None:
+                 split_cache_dir: str | None = None, shuffle_seed: int | None = None,
+                 augment_shift: int = 0, augment_flip: bool = False) -> None:
         super().__init__()
+        if augment_shift < 0:
+            raise UserError(f"data.augment_shift must be 0 (off) or a number of pixels (got {augment_shift})")
         if batch_size < 1 or (labeled_batch_size is not None and labeled_batch_size < 1):
             raise UserError(f"data.batch_size must be at least 1 (got {batch_size}, labeled {labeled_batch_size})")
         if eval_batch_size < 1:
@@ -105,8 +147,13 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.split_seed, self.labeled_in_unlabeled = split_seed, labeled_in_unlabeled
         self.batch_size, self.labeled_batch_size = batch_size, labeled_batch_size or batch_size
         self.eval_batch_size, self.split_cache_dir, self.shuffle_seed = eval_batch_size, split_cache_dir, shuffle_seed
+        self.augment_shift, self.augment_flip = augment_shift, augment_flip
         self.data: sources.ImageData | None = None
         self.split: Split | None = None
+        # self-training's pseudo-labeled training images (indices into the training images) and labels
+        self.pseudo_indices = torch.empty(0, dtype=torch.long)
+        self.pseudo_labels = torch.empty(0, dtype=torch.long)
+        self._train_batches: SemiSupervisedBatches | None = None
 
     # -- what a subclass provides ---------------------------------------------------------------
     def load(self) -> sources.ImageData:
@@ -145,13 +192,60 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         index = torch.from_numpy(indices)
         return self.data.train_images[index], self.data.train_labels[index]
 
+    def labeled_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The labeled training images and labels: the split's, plus self-training's pseudo-labeled ones."""
+        assert self.split is not None and self.data is not None
+        images, labels = self._subset(self.split.labeled)
+        if len(self.pseudo_indices):
+            images = torch.cat([images, self.data.train_images[self.pseudo_indices]])
+            labels = torch.cat([labels, self.pseudo_labels])
+        return images, labels
+
+    def pseudo_label_candidates(self, include_pseudo_labeled: bool = False) -> np.ndarray:
+        """Indices of unlabeled-pool images that may get a pseudo-label: never a labeled, validation or test image."""
+        assert self.split is not None
+        candidates = np.setdiff1d(self.split.unlabeled, self.split.labeled)
+        if not include_pseudo_labeled:
+            candidates = np.setdiff1d(candidates, self.pseudo_indices.numpy())
+        return candidates
+
+    def set_pseudo_labels(self, indices: np.ndarray, labels: np.ndarray) -> None:
+        """Replaces the pseudo-labeled set; the training batches use it from the next epoch on."""
+        assert self.split is not None
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) and not np.isin(indices, self.pseudo_label_candidates(include_pseudo_labeled=True)).all():
+            raise ValueError("pseudo-labels must come from the unlabeled pool, outside the labeled and validation images")
+        self.pseudo_indices = torch.from_numpy(indices.copy())
+        self.pseudo_labels = torch.from_numpy(np.asarray(labels, dtype=np.int64).copy())
+        if self._train_batches is not None:
+            self._train_batches.labeled_images, self._train_batches.labels = self.labeled_set()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: the pseudo-labels, so a resumed self-training run goes on with them."""
+        return {"pseudo_indices": self.pseudo_indices.tolist(), "pseudo_labels": self.pseudo_labels.tolist()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        indices = np.asarray(state_dict.get("pseudo_indices", []), dtype=np.int64)
+        labels = np.asarray(state_dict.get("pseudo_labels", []), dtype=np.int64)
+        if len(indices) != len(labels):
+            raise UserError("the checkpoint's pseudo-labels are corrupt (indices and labels differ in number)")
+        if self.split is None:
+            self.setup()
+        try:
+            self.set_pseudo_labels(indices, labels)  # checks they lie in this split's unlabeled pool
+        except ValueError:
+            raise UserError("the checkpoint's pseudo-labels do not fit this split; resume with the data settings "
+                            "(num_labeled, num_val, split_seed) the run started with") from None
+
     def train_dataloader(self) -> SemiSupervisedBatches:
         assert self.split is not None
-        labeled_images, labels = self._subset(self.split.labeled)
+        labeled_images, labels = self.labeled_set()
         unlabeled_images, _ = self._subset(self.split.unlabeled)  # the labels of the pool are never used
         seed = self.shuffle_seed if self.shuffle_seed is not None else torch.initial_seed() % (2**31)
-        return SemiSupervisedBatches(labeled_images, labels, unlabeled_images, self.batch_size,
-                                     self.labeled_batch_size, seed, self._current_epoch)
+        self._train_batches = SemiSupervisedBatches(labeled_images, labels, unlabeled_images, self.batch_size,
+                                                    self.labeled_batch_size, seed, self._current_epoch,
+                                                    self.augment_shift, self.augment_flip)
+        return self._train_batches
 
     def val_dataloader(self) -> EvalBatches | list:
         assert self.split is not None

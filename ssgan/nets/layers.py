@@ -17,7 +17,7 @@ class GaussianNoise(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.std == 0:
             return x
-        return x + self.std * torch.randn_like(x)
+        return x.add(torch.randn_like(x), alpha=self.std)  # one pass fewer than x + std * randn
 
     def extra_repr(self) -> str:
         return f"std={self.std}"
@@ -43,11 +43,15 @@ class WeightNormLinear(nn.Module):
             self.register_buffer("scale", scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norm_scale = self.scale * torch.rsqrt(self.direction.pow(2).sum(dim=1))  # (out,)
         if self.init_pending:
-            _data_dependent_init(self, x @ self.direction.t() * norm_scale, dims=(0,))
-            norm_scale = self.scale * torch.rsqrt(self.direction.pow(2).sum(dim=1))
+            _data_dependent_init(self, x @ self.direction.t() * self._norm_scale(), dims=(0,))
+        norm_scale = self._norm_scale()  # (out,)
         return torch.addcmul(self.bias, x @ self.direction.t(), norm_scale)  # (B, out)
+
+
+    def _norm_scale(self) -> torch.Tensor:
+        """g / ||v|| per output unit, (out,)."""
+        return self.scale / torch.linalg.vector_norm(self.direction, dim=1)
 
 
 class WeightNormConv2d(nn.Conv2d):
@@ -71,7 +75,7 @@ class WeightNormConv2d(nn.Conv2d):
         return self._conv_forward(x, self._normalized_weight(), self.bias)
 
     def _normalized_weight(self) -> torch.Tensor:
-        norm = self.weight.flatten(1).norm(dim=1)  # (C_out,)
+        norm = torch.linalg.vector_norm(self.weight.flatten(1), dim=1)  # (C_out,)
         return self.weight * (self.scale / norm).view(-1, 1, 1, 1)
 
 
@@ -100,7 +104,7 @@ def data_dependent_init(net: nn.Module, images: torch.Tensor) -> None:
     layers = [m for m in net.modules() if isinstance(m, (WeightNormLinear, WeightNormConv2d))]
     for layer in layers:
         layer.init_pending = True
-    net(images)
+    net.forward(images)  # not net(images): a compiled net would compile this one-off pass too
     for layer in layers:  # a layer the forward pass did not reach stays as it was
         layer.init_pending = False
 

@@ -1,0 +1,242 @@
+"""Label-fraction benchmark: one Hydra multirun over labels x method x seed, turned into a report.
+
+    python scripts/benchmark_label_fractions.py digits                      # runs `ssgan-train -m sweep=digits`
+    python scripts/benchmark_label_fractions.py fashion_mnist --out multirun/lf_fmnist
+    python scripts/benchmark_label_fractions.py --report multirun/lf_digits  # re-renders, no training
+    python scripts/benchmark_label_fractions.py digits -- trainer.max_epochs=5   # extra overrides after --
+
+The sweeps live in ``conf/sweep/`` (one file per data set). The report, written beside the runs:
+- ``results.csv``: one row per run, failed runs included with their error;
+- ``results.md``: mean ± std of the test accuracy per (labels, method) cell, the best per row in bold;
+- ``results.png``: test accuracy against the number of labels (log x-axis), error bars, one line per method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from summarize_runs import load_runs  # noqa: E402
+
+METHOD_ORDER = ("supervised", "supervised+self-training", "ssgan", "ssgan+self-training")
+CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "status",
+              "test_acc", "val_acc", "best_val_acc", "epochs", "train_seconds", "error", "run_dir")
+
+
+def run_sweep(sweep: str, out_dir: Path, overrides: list[str]) -> int:
+    """Runs the multirun ``sweep=SWEEP`` into ``out_dir``; returns its exit code (failed jobs do not stop it)."""
+    command = [sys.executable, "-m", "ssgan.train", "-m", f"sweep={sweep}", *overrides,
+               "trainer.enable_progress_bar=false", f"hydra.sweep.dir={out_dir}"]
+    print("$", " ".join(command[1:]), flush=True)
+    return subprocess.run(command, env=dict(os.environ, PYTHONWARNINGS="ignore")).returncode
+
+
+def _job_number(run_dir: str) -> str:
+    name = Path(run_dir).name
+    return name if name.isdigit() else run_dir
+
+
+def collect(root: Path) -> list[dict]:
+    """One row per job folder under ``root``: its metrics, or a failed row when it wrote none."""
+    rows = []
+    seen = set()
+    for metrics in load_runs(root):
+        seen.add(Path(metrics["run_dir"]).resolve())
+        status = metrics.get("status", "ok")
+        rows.append({
+            "job": _job_number(metrics["run_dir"]), "dataset": metrics.get("dataset"), "method": metrics.get("method"),
+            "num_labeled": metrics.get("num_labeled"), "label_fraction": metrics.get("label_fraction"),
+            "seed": metrics.get("seed"), "split_seed": metrics.get("split_seed"), "status": status,
+            "test_acc": metrics.get("test/acc") if status == "ok" else None, "val_acc": metrics.get("val/acc"),
+            "best_val_acc": metrics.get("val/best_acc"), "epochs": metrics.get("epochs"),
+            "train_seconds": metrics.get("train_seconds"), "error": metrics.get("error", ""),
+            "run_dir": metrics["run_dir"],
+        })
+    # a job killed before it wrote anything still has its .hydra folder: report it, never drop it
+    for hydra_dir in sorted(root.rglob(".hydra")):
+        run_dir = hydra_dir.parent
+        if run_dir.resolve() in seen or run_dir.resolve() == root.resolve():
+            continue
+        rows.append({"job": _job_number(str(run_dir)), "status": "failed", "run_dir": str(run_dir),
+                     "error": "no metrics.json: the job stopped before it finished (killed or crashed)",
+                     **_from_overrides(hydra_dir / "overrides.yaml")})
+    rows.sort(key=lambda r: (int(r["job"]) if str(r["job"]).isdigit() else math.inf, str(r["job"])))
+    return rows
+
+
+def _from_overrides(path: Path) -> dict:
+    """What a job was asked to run, read from Hydra's record of its overrides."""
+    found: dict = {}
+    if not path.is_file():
+        return found
+    for line in path.read_text().splitlines():
+        item = line.strip().lstrip("- ").strip("'\"")
+        key, _, value = item.partition("=")
+        if key == "data.num_labeled" and value.isdigit():
+            found["num_labeled"] = int(value)
+        elif key == "model":
+            found["method"] = value + found.get("method", "")
+        elif key == "self_training" and value != "none":
+            found["method"] = found.get("method", "") + "+self-training"
+        elif key == "data.label_fraction" and value not in ("null", ""):
+            found["label_fraction"] = float(value)
+        elif key in ("seed", "data.split_seed") and value.isdigit():
+            found["seed" if key == "seed" else "split_seed"] = int(value)
+    return found
+
+
+def _labels_key(row: dict):
+    return row.get("num_labeled") if row.get("num_labeled") is not None else row.get("label_fraction")
+
+
+def cells(rows: list[dict]) -> tuple[list, list[str], dict]:
+    """(label counts, methods, {(labels, method): [test accuracies of finished runs]})."""
+    accuracies: dict = defaultdict(list)
+    labels, methods = set(), set()
+    for row in rows:
+        key = _labels_key(row)
+        if key is None or row.get("method") is None:
+            continue
+        labels.add(key)
+        methods.add(row["method"])
+        if row.get("status") == "ok" and row.get("test_acc") is not None:
+            accuracies[(key, row["method"])].append(100 * float(row["test_acc"]))
+    ordered = [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
+    return sorted(labels), ordered, accuracies
+
+
+def render_markdown(rows: list[dict], title: str) -> str:
+    labels, methods, accuracies = cells(rows)
+    failed = [r for r in rows if r.get("status") != "ok"]
+    out = io.StringIO()
+    out.write(f"# {title}\n\nTest accuracy (%), mean ± std over seeds (n = finished runs); best per row in bold.\n\n")
+    out.write("| labels | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods) + "\n")
+    for label in labels:
+        means = {m: statistics.mean(accuracies[(label, m)]) for m in methods if accuracies.get((label, m))}
+        best = max(means.values()) if means else None
+        cells_text = []
+        for method in methods:
+            values = accuracies.get((label, method), [])
+            n_failed = sum(1 for r in failed if _labels_key(r) == label and r.get("method") == method)
+            if not values:
+                text = "failed" if n_failed else "-"
+            else:
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                text = f"{means[method]:.2f} ± {std:.2f} (n={len(values)})"
+                if means[method] == best:
+                    text = f"**{text}**"
+            if n_failed and values:
+                text += f", {n_failed} failed"
+            cells_text.append(text)
+        out.write(f"| {label} | " + " | ".join(cells_text) + " |\n")
+    if failed:
+        out.write(f"\n{len(failed)} failed run(s):\n\n")
+        for row in failed:
+            out.write(f"- job {row['job']} ({row.get('method') or '?'}, {_labels_key(row) or '?'} labels, "
+                      f"seed {row.get('seed', '?')}, split seed {row.get('split_seed', '?')}): "
+                      f"{row.get('status')}: {row.get('error') or 'no error recorded'}\n")
+    return out.getvalue()
+
+
+def render_plot(rows: list[dict], path: Path, title: str) -> bool:
+    """results.png; returns False (and says why) if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: results.png skipped (pip install matplotlib)", file=sys.stderr)
+        return False
+    labels, methods, accuracies = cells(rows)
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    for method in methods:
+        xs = [label for label in labels if accuracies.get((label, method))]
+        means = [statistics.mean(accuracies[(x, method)]) for x in xs]
+        stds = [statistics.stdev(accuracies[(x, method)]) if len(accuracies[(x, method)]) > 1 else 0.0 for x in xs]
+        axes.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=method)
+    axes.set_xscale("log")
+    axes.set_xticks(labels, [str(label) for label in labels])
+    axes.minorticks_off()
+    axes.set_xlabel("labeled training images")
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as handle:
+        figure.savefig(handle, format="png", dpi=120)
+    plt.close(figure)
+    os.replace(handle.name, path)
+    return True
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, newline="") as handle:
+        handle.write(text)
+    os.chmod(handle.name, 0o644)
+    os.replace(handle.name, path)
+
+
+def write_report(root: Path, title: str | None = None) -> list[dict]:
+    """Writes results.csv, results.md and results.png into ``root``; returns the rows."""
+    rows = collect(root)
+    if not rows:
+        raise SystemExit(f"error: no runs under {root}; pass the multirun folder (the one holding 0/, 1/, ...)")
+    datasets = sorted({r["dataset"] for r in rows if r.get("dataset")})
+    title = title or f"Label-fraction benchmark: {', '.join(datasets) or root.name}"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_atomic(root / "results.csv", buffer.getvalue())
+    markdown = render_markdown(rows, title)
+    _write_atomic(root / "results.md", markdown)
+    render_plot(rows, root / "results.png", title)
+    print(markdown)
+    print(f"wrote {root / 'results.csv'}, {root / 'results.md'} and {root / 'results.png'}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, overrides = argv[:cut], argv[cut + 1:]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep", nargs="?", help="a sweep config in conf/sweep/, e.g. digits or fashion_mnist")
+    parser.add_argument("--out", type=Path, help="the multirun folder (default: multirun/label_fractions_<sweep>_<time>)")
+    parser.add_argument("--report", type=Path, metavar="FOLDER", help="re-render the report of an existing multirun, no training")
+    args = parser.parse_args(argv)
+    if args.report is not None:
+        if not args.report.is_dir():
+            print(f"error: {args.report} is not a folder; pass the multirun folder of a sweep", file=sys.stderr)
+            return 2
+        write_report(args.report)
+        return 0
+    if not args.sweep:
+        parser.error("give a sweep name (see conf/sweep/) or --report FOLDER")
+    out_dir = args.out or Path("multirun") / f"label_fractions_{args.sweep}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    code = run_sweep(args.sweep, out_dir, overrides)
+    if not out_dir.is_dir():
+        print(f"error: the sweep wrote nothing to {out_dir} (exit code {code})", file=sys.stderr)
+        return code or 2
+    write_report(out_dir)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Self-training rounds: pseudo-label confident unlabeled images, add them to the labeled set, go on training.
+
+A run with ``rounds = R`` trains its configured ``max_epochs`` (round 0), then ``R`` rounds of
+``epochs_per_round`` epochs. At the end of each stage the evaluation classifier (the EMA
+discriminator) labels the unlabeled pool; images whose top class probability reaches ``threshold``
+become pseudo-labeled training images, at most ``max_per_class`` new ones per class and round, most
+confident first. Each round restarts the learning-rate schedule (the previous stage ended at lr 0).
+
+The design is a callback plus datamodule state, so it works the same from Hydra and from the
+Lightning CLI, and a checkpoint carries everything a resumed run needs: the callback's round
+bookkeeping and the datamodule's pseudo-labels.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from ssgan.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def select_pseudo_labels(probabilities: torch.Tensor, candidates: np.ndarray, threshold: float,
+                         max_per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Picks confident predictions, class-balanced: at most ``max_per_class`` per predicted class.
+
+    Args:
+        probabilities: (N, K) class probabilities of the candidate images.
+        candidates: (N,) their indices into the training images.
+        threshold: the smallest top-class probability accepted.
+        max_per_class: cap per class (``None``: no cap); the most confident are kept, ties by index.
+
+    Returns:
+        (indices, labels): the chosen training-image indices and their pseudo-labels, by class then confidence.
+    """
+    confidence, predicted = probabilities.max(dim=1)  # (N,), (N,)
+    confidence, predicted = confidence.cpu().numpy(), predicted.cpu().numpy()
+    chosen_indices, chosen_labels = [], []
+    for k in range(probabilities.shape[1]):
+        members = np.flatnonzero((predicted == k) & (confidence >= threshold))
+        # most confident first; a stable sort on candidate order breaks ties reproducibly
+        members = members[np.argsort(-confidence[members], kind="stable")]
+        if max_per_class is not None:
+            members = members[:max_per_class]
+        chosen_indices.append(candidates[members])
+        chosen_labels.append(np.full(len(members), k, dtype=np.int64))
+    return np.concatenate(chosen_indices).astype(np.int64), np.concatenate(chosen_labels)
+
+
+class SelfTraining(pl.Callback):
+    """Runs self-training rounds after the configured training (see the module docstring).
+
+    Args:
+        rounds: number of rounds after the first training; 0 turns self-training off.
+        threshold: smallest top-class probability for a pseudo-label, in (0, 1].
+        max_per_class: at most this many new pseudo-labels per class and round (``None``: no cap).
+        epochs_per_round: epochs trained after each selection.
+        reset_weights: re-initialise the nets (and optimizer states) at the start of each round,
+            instead of going on from the current weights.
+        keep_pseudo_labels: keep earlier rounds' pseudo-labels and add new ones (True), or relabel
+            the whole pool each round (False), with a cap of ``max_per_class`` times the round number.
+        eval_batch_size: batch size for labeling the pool and for the per-round evaluation.
+    """
+
+    def __init__(self, rounds: int = 3, threshold: float = 0.95, max_per_class: int | None = None,
+                 epochs_per_round: int = 5, reset_weights: bool = False, keep_pseudo_labels: bool = True,
+                 eval_batch_size: int = 1000) -> None:
+        if rounds < 0:
+            raise UserError(f"self_training.rounds={rounds} is negative; use 0 (off) or more")
+        if not 0 < threshold <= 1:
+            raise UserError(f"self_training.threshold={threshold} is outside (0, 1]; use e.g. self_training.threshold=0.95")
+        if max_per_class is not None and max_per_class < 1:
+            raise UserError(f"self_training.max_per_class={max_per_class} must be at least 1, or null for no cap")
+        if rounds > 0 and epochs_per_round < 1:
+            raise UserError(f"self_training.epochs_per_round={epochs_per_round} must be at least 1")
+        self.rounds, self.threshold, self.max_per_class = rounds, threshold, max_per_class
+        self.epochs_per_round, self.reset_weights = epochs_per_round, reset_weights
+        self.keep_pseudo_labels, self.eval_batch_size = keep_pseudo_labels, eval_batch_size
+        self.base_epochs = 0
+        self.current_round = 0
+        self.history: list[dict[str, Any]] = []  # one entry per finished stage (round 0 = the first training)
+        self._pending: dict[str, Any] = {}  # the selection that started the current round
+
+    # -- schedule -----------------------------------------------------------------------------
+    def stage_bounds(self, round_index: int) -> tuple[int, int]:
+        """(first epoch, number of epochs) of a round; round 0 is the configured training."""
+        if round_index == 0:
+            return 0, self.base_epochs
+        return self.base_epochs + (round_index - 1) * self.epochs_per_round, self.epochs_per_round
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        max_epochs = trainer.fit_loop.max_epochs
+        if max_epochs is None or max_epochs < 1:
+            raise UserError("self-training needs a fixed number of epochs; set trainer.max_epochs")
+        self.base_epochs = max_epochs
+        trainer.fit_loop.max_epochs = max_epochs + self.rounds * self.epochs_per_round
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # after a checkpoint is restored: current_round comes from it
+        pl_module.schedule_stage = self.stage_bounds(self.current_round)
+
+    # -- the round boundary -----------------------------------------------------------------------
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        start, length = self.stage_bounds(self.current_round)
+        if trainer.current_epoch < start + length - 1:  # >=: a resumed run that skipped the boundary catches up
+            return
+        self._finish_stage(trainer, pl_module)
+        if self.current_round >= self.rounds:
+            return
+        datamodule = trainer.datamodule
+        self.current_round += 1
+        added_indices, added_labels = self._select(pl_module, datamodule)
+        if self.keep_pseudo_labels:
+            indices = np.concatenate([datamodule.pseudo_indices.numpy(), added_indices])
+            labels = np.concatenate([datamodule.pseudo_labels.numpy(), added_labels])
+        else:
+            indices, labels = added_indices, added_labels
+        datamodule.set_pseudo_labels(indices, labels)
+        true_labels = datamodule.data.train_labels.numpy()
+        num_classes = datamodule.num_classes
+        self._pending = {
+            "added": int(len(added_indices)),
+            "added_per_class": np.bincount(added_labels, minlength=num_classes).tolist(),
+            "precision_added": _precision(added_labels, true_labels[added_indices]),
+        }
+        log.info("self-training round %d: %d pseudo-labels added (%s per class), precision %s; %d in all",
+                 self.current_round, len(added_indices), self._pending["added_per_class"],
+                 _format(self._pending["precision_added"]), len(indices))
+        if self.reset_weights:
+            pl_module.reset_weights()
+            for optimizer in trainer.optimizers:
+                optimizer.state.clear()  # fresh Adam moments for the fresh weights
+        # the module's on_train_epoch_end (after this hook) steps the schedulers into the new stage
+        pl_module.schedule_stage = self.stage_bounds(self.current_round)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # a run stopped early (e.g. max_steps, fast_dev_run) has not recorded its current stage yet
+        if not self.history or self.history[-1]["round"] != self.current_round:
+            self._finish_stage(trainer, pl_module, log_metrics=False)  # Lightning allows no logging here
+
+    def _finish_stage(self, trainer: pl.Trainer, pl_module: pl.LightningModule, log_metrics: bool = True) -> None:
+        datamodule = trainer.datamodule
+        start, length = self.stage_bounds(self.current_round)
+        pseudo = datamodule.pseudo_indices.numpy()
+        true_labels = datamodule.data.train_labels.numpy()
+        entry = {
+            "round": self.current_round,
+            "epochs": [start, start + length - 1],
+            "labeled": int(len(datamodule.split.labeled)),
+            "pseudo_labeled": int(len(pseudo)),
+            "pseudo_per_class": np.bincount(datamodule.pseudo_labels.numpy(), minlength=datamodule.num_classes).tolist(),
+            "precision": _precision(datamodule.pseudo_labels.numpy(), true_labels[pseudo]),
+            **{"added": 0, "added_per_class": [0] * datamodule.num_classes, "precision_added": None, **self._pending},
+            "val_acc": _accuracy(pl_module, *datamodule._subset(datamodule.split.val), self.eval_batch_size),
+            "test_acc": _accuracy(pl_module, datamodule.data.test_images, datamodule.data.test_labels, self.eval_batch_size),
+        }
+        self.history.append(entry)
+        self._pending = {}
+        if log_metrics:
+            self._log(pl_module, entry)
+        log.info("self-training round %d done: val acc %s, test acc %s, %d pseudo-labels (precision %s)",
+                 entry["round"], _format(entry["val_acc"]), _format(entry["test_acc"]), entry["pseudo_labeled"],
+                 _format(entry["precision"]))
+
+    @staticmethod
+    def _log(pl_module: pl.LightningModule, entry: dict[str, Any]) -> None:
+        pl_module.log_dict({"self_training/round": float(entry["round"]),
+                            "self_training/pseudo_labeled": float(entry["pseudo_labeled"]),
+                            **({"self_training/precision": entry["precision"]} if entry["precision"] is not None else {}),
+                            **({"self_training/test_acc": entry["test_acc"]} if entry["test_acc"] is not None else {})},
+                           on_epoch=True)
+
+    @torch.no_grad()
+    def _select(self, pl_module: pl.LightningModule, datamodule) -> tuple[np.ndarray, np.ndarray]:
+        if self.keep_pseudo_labels:
+            candidates = datamodule.pseudo_label_candidates()
+            cap = self.max_per_class
+        else:
+            candidates = datamodule.pseudo_label_candidates(include_pseudo_labeled=True)
+            cap = None if self.max_per_class is None else self.max_per_class * self.current_round
+        if len(candidates) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        images = datamodule.data.train_images[torch.from_numpy(candidates)]
+        probabilities = _predict(pl_module, images, self.eval_batch_size)  # (N, K)
+        return select_pseudo_labels(probabilities, candidates, self.threshold, cap)
+
+    # -- checkpoint state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"current_round": self.current_round, "history": copy.deepcopy(self.history),
+                "pending": copy.deepcopy(self._pending)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.current_round = int(state_dict["current_round"])
+        self.history = copy.deepcopy(state_dict["history"])
+        self._pending = copy.deepcopy(state_dict.get("pending", {}))
+
+
+@torch.no_grad()
+def _predict(pl_module: pl.LightningModule, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Softmax probabilities (N, K) of uint8 images from the module's evaluation classifier, in eval mode."""
+    was_training = pl_module.training
+    pl_module.eval()
+    try:
+        outputs = [torch.softmax(pl_module(chunk.to(pl_module.device)).float(), dim=1).cpu()
+                   for chunk in images.split(batch_size)]
+    finally:
+        pl_module.train(was_training)
+    return torch.cat(outputs) if outputs else torch.empty(0, pl_module.num_classes)
+
+
+def _accuracy(pl_module: pl.LightningModule, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float | None:
+    if len(images) == 0:
+        return None
+    predicted = _predict(pl_module, images, batch_size).argmax(dim=1)
+    return float((predicted == labels).float().mean())
+
+
+def _precision(pseudo_labels: np.ndarray, true_labels: np.ndarray) -> float | None:
+    """Share of pseudo-labels equal to the true labels (a diagnostic: training never sees these labels)."""
+    return float((pseudo_labels == true_labels).mean()) if len(pseudo_labels) else None
+
+
+def _format(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"

@@ -1,0 +1,50 @@
+"""scripts/bench_speed.py runs end to end on a tiny batch, and its GEMM floor counts exactly the MLP's matmuls.
+
+Behaviour only: no timing is asserted (speed figures live in docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import bench_speed  # noqa: E402
+
+D_WIDTHS = [784, 1000, 500, 250, 250, 250, 10]  # the reference MNIST discriminator
+G_WIDTHS = [100, 500, 500, 784]  # and generator
+
+
+def _pairs(widths: list[int]) -> list[int]:
+    return [a * b for a, b in zip(widths[:-1], widths[1:])]
+
+
+def mlp_iteration_gflop(batch: int) -> float:
+    """The matmuls of one iteration (B labeled + B unlabeled + B generated), counted by hand."""
+    d, g = _pairs(D_WIDTHS), _pairs(G_WIDTHS)
+    macs = 0
+    # D step: G(z) without grad; D forward over 3B; weight gradients of every D layer; input gradients of all but the first
+    macs += batch * sum(g) + 3 * batch * sum(d) + 3 * batch * sum(d) + 3 * batch * sum(d[1:])
+    # G step: G(z); D forward over the real and the fake batch (the logits come with the features);
+    # input gradients through D's hidden layers (the features skip the classifier); G's weight
+    # gradients, and its input gradients but for the first layer's (z needs none)
+    macs += batch * sum(g) + 2 * batch * sum(d) + batch * sum(d[:-1]) + batch * sum(g) + batch * sum(g[1:])
+    return 2 * macs / 1e9
+
+
+def test_bench_speed_writes_a_row_per_setting_and_counts_the_mlp_gemms(tmp_path, capsys) -> None:
+    out = tmp_path / "speed.json"
+    bench_speed.main(["--nets", "mlp", "--precisions", "32-true", "--iterations", "3", "--warmup", "1",
+                      "--batch-size", "20", "--rounds", "1", "--out", str(out)])
+    report = json.loads(out.read_text())
+    (row,) = report["rows"]
+    assert row["net"] == "mlp" and row["precision"] == "32-true"
+    for key in ("ours_ms", "bare_ms", "floor_ms"):
+        assert row[key] > 0
+    assert abs(row["ours_over_bare"] - row["ours_ms"] / row["bare_ms"]) < 1e-9
+    assert abs(row["gflop"] - mlp_iteration_gflop(20)) < 1e-9 * mlp_iteration_gflop(20) + 1e-12
+    printed = capsys.readouterr().out
+    assert "| mlp | 32-true |" in printed and f"wrote {out}" in printed

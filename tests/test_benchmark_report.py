@@ -1,0 +1,100 @@
+"""The label-fraction report renders from a multirun folder, and a failed job is a row, never dropped."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import benchmark_label_fractions as report  # noqa: E402
+
+
+def _job(root: Path, number: int, metrics: dict | None, overrides: list[str]) -> None:
+    folder = root / str(number)
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def _ok(method: str, labels: int, split_seed: int, acc: float) -> dict:
+    return {"dataset": "digits", "method": method, "num_labeled": labels, "label_fraction": None, "seed": 0,
+            "split_seed": split_seed, "status": "ok", "test/acc": acc, "val/acc": acc, "epochs": 10, "train_seconds": 1.0}
+
+
+def make_fixture_multirun(root: Path) -> None:
+    jobs = [
+        (_ok("supervised", 20, 0, 0.70), ["data.num_labeled=20", "model=supervised", "data.split_seed=0"]),
+        (_ok("supervised", 20, 1, 0.74), ["data.num_labeled=20", "model=supervised", "data.split_seed=1"]),
+        (_ok("ssgan", 20, 0, 0.80), ["data.num_labeled=20", "model=ssgan", "data.split_seed=0"]),
+        (_ok("ssgan", 20, 1, 0.84), ["data.num_labeled=20", "model=ssgan", "data.split_seed=1"]),
+        (_ok("supervised", 50, 0, 0.90), ["data.num_labeled=50", "model=supervised", "data.split_seed=0"]),
+        # a job that failed on a bad value: main() recorded it
+        ({"dataset": "digits", "method": "ssgan", "num_labeled": 50, "seed": 0, "split_seed": 0, "status": "failed",
+          "error": "training diverged: discriminator_loss became nan at epoch 3, batch 7"},
+         ["data.num_labeled=50", "model=ssgan", "data.split_seed=0"]),
+        # a job killed before it wrote metrics.json
+        (None, ["data.num_labeled=50", "model=ssgan", "data.split_seed=1"]),
+    ]
+    for number, (metrics, overrides) in enumerate(jobs):
+        _job(root, number, metrics, overrides)
+
+
+def test_report_has_a_row_per_job_means_per_cell_the_best_in_bold_and_the_failures(tmp_path) -> None:
+    make_fixture_multirun(tmp_path)
+    rows = report.write_report(tmp_path, title="fixture")
+    assert len(rows) == 7
+
+    with open(tmp_path / "results.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["job"] for row in table] == [str(n) for n in range(7)]
+    assert [row["status"] for row in table].count("failed") == 2
+    assert "diverged" in table[5]["error"] and "stopped before it finished" in table[6]["error"]
+    assert table[6]["method"] == "ssgan" and table[6]["num_labeled"] == "50"  # read back from the overrides
+
+    markdown = (tmp_path / "results.md").read_text()
+    lines = {line.split("|")[1].strip(): line for line in markdown.splitlines() if line.startswith("| ") and "labels" not in line}
+    assert "| supervised | ssgan |" in markdown
+    assert "72.00 ± 2.83 (n=2)" in lines["20"] and "**82.00 ± 2.83 (n=2)**" in lines["20"]  # ssgan is best at 20
+    assert "**90.00 ± 0.00 (n=1)**" in lines["50"] and "failed" in lines["50"]  # ssgan at 50: both jobs failed
+    assert "2 failed run(s)" in markdown and "job 5" in markdown and "job 6" in markdown
+
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_re_renders_from_an_existing_folder_without_training(tmp_path, capsys) -> None:
+    make_fixture_multirun(tmp_path)
+    assert report.main(["--report", str(tmp_path)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert report.main(["--report", str(tmp_path / "missing")]) == 2
+
+
+def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_report_marks_both(tmp_path) -> None:
+    from conftest import run_cli
+
+    sweep_dir = tmp_path / "sweep"
+    # job 0 is fine; job 1 asks for fewer labels than classes (a bad value); job 2 passes the model
+    # an argument it does not take (a crash inside instantiation, not a checked setting)
+    result = run_cli("-m", "data.num_labeled=20,7", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                     "callbacks=none", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    crash = run_cli("-m", "data.num_labeled=20", "+model.not_an_argument=1", "trainer.max_epochs=1",
+                    "trainer.enable_progress_bar=false", "callbacks=none", f"hydra.sweep.dir={sweep_dir / 'crash'}",
+                    cwd=tmp_path)
+    assert crash.returncode == 0, crash.stderr[-2000:]
+
+    rows = report.write_report(sweep_dir)
+    by_status = {row["status"] for row in rows}
+    assert by_status == {"ok", "failed"}
+    ok = [row for row in rows if row["status"] == "ok"]
+    assert len(ok) == 1 and ok[0]["num_labeled"] == 20 and ok[0]["test_acc"] is not None
+    failed = sorted((row for row in rows if row["status"] == "failed"), key=lambda r: r["run_dir"])
+    assert len(failed) == 2
+    assert "below the number of classes" in failed[0]["error"] and failed[0]["num_labeled"] == 7
+    assert "TypeError" in failed[1]["error"] and "not_an_argument" in failed[1]["error"]
+    markdown = (sweep_dir / "results.md").read_text()
+    assert "2 failed run(s)" in markdown

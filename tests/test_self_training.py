@@ -1,0 +1,148 @@
+"""Self-training: the selection rule, the round bookkeeping, the lr restart, and resuming mid-round."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from ssgan.data import DigitsDataModule
+from ssgan.errors import UserError
+from ssgan.module import SSGAN, SupervisedBaseline
+from ssgan.self_training import SelfTraining, select_pseudo_labels
+
+
+# -- the selection rule ---------------------------------------------------------------------------
+def test_selection_keeps_confident_predictions_most_confident_first_and_caps_each_class() -> None:
+    probabilities = torch.tensor([
+        [0.97, 0.03],  # 0: class 0, confident
+        [0.60, 0.40],  # 1: class 0, below the threshold
+        [0.99, 0.01],  # 2: class 0, the most confident
+        [0.05, 0.95],  # 3: class 1, exactly at the threshold
+        [0.98, 0.02],  # 4: class 0, confident but beyond the cap
+    ])
+    candidates = np.array([10, 11, 12, 13, 14])
+    indices, labels = select_pseudo_labels(probabilities, candidates, threshold=0.95, max_per_class=2)
+    assert indices.tolist() == [12, 14, 13]  # class 0 by confidence (0.99, 0.98; 0.97 is cut), then class 1
+    assert labels.tolist() == [0, 0, 1]
+    uncapped, _ = select_pseudo_labels(probabilities, candidates, threshold=0.95, max_per_class=None)
+    assert sorted(uncapped.tolist()) == [10, 12, 13, 14]
+
+
+def test_selection_breaks_confidence_ties_by_candidate_order() -> None:
+    probabilities = torch.full((4, 2), 0.5)
+    probabilities[:, 0] = 1.0
+    indices, _ = select_pseudo_labels(probabilities, np.array([7, 3, 5, 1]), threshold=0.9, max_per_class=2)
+    assert indices.tolist() == [7, 3]
+
+
+def test_bad_self_training_settings_are_one_line_user_errors() -> None:
+    with pytest.raises(UserError, match="threshold"):
+        SelfTraining(threshold=1.5)
+    with pytest.raises(UserError, match="max_per_class"):
+        SelfTraining(max_per_class=0)
+    with pytest.raises(UserError, match="rounds"):
+        SelfTraining(rounds=-1)
+
+
+def _datamodule() -> DigitsDataModule:
+    return DigitsDataModule(num_labeled=50, num_val=50, batch_size=100, split_cache_dir=None, shuffle_seed=0)
+
+
+def test_pseudo_label_candidates_exclude_labeled_validation_and_test_images() -> None:
+    datamodule = _datamodule()
+    datamodule.setup()
+    candidates = datamodule.pseudo_label_candidates()
+    assert not np.isin(candidates, datamodule.split.labeled).any()
+    assert not np.isin(candidates, datamodule.split.val).any()
+    assert candidates.max() < len(datamodule.data.train_images)  # training indices: the test set is elsewhere
+    with pytest.raises(ValueError, match="unlabeled pool"):
+        datamodule.set_pseudo_labels(datamodule.split.val[:2], np.array([0, 1]))
+
+
+# -- the rounds, end to end -----------------------------------------------------------------------
+class RecordLearningRates(pl.Callback):
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def _trainer(tmp_path, callbacks, max_epochs=3, **kwargs) -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", max_epochs=max_epochs, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path,
+                      callbacks=callbacks, **kwargs)
+
+
+def test_rounds_add_capped_pseudo_labels_record_each_round_and_restart_the_lr(tmp_path) -> None:
+    torch.manual_seed(0)
+    self_training = SelfTraining(rounds=2, threshold=0.5, max_per_class=4, epochs_per_round=2)
+    lrs = RecordLearningRates()
+    datamodule = _datamodule()
+    model = SupervisedBaseline((1, 8, 8), 10, lr_decay_start=0.0)  # linear decay over each stage
+    trainer = _trainer(tmp_path, [self_training, lrs], enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+
+    assert trainer.current_epoch == 3 + 2 * 2
+    history = self_training.history
+    assert [entry["round"] for entry in history] == [0, 1, 2]
+    assert [entry["epochs"] for entry in history] == [[0, 2], [3, 4], [5, 6]]
+    assert history[0]["pseudo_labeled"] == 0 and history[0]["added"] == 0
+    for entry in history[1:]:
+        assert all(count <= 4 for count in entry["added_per_class"])
+        assert entry["added"] == sum(entry["added_per_class"]) > 0
+        assert 0.0 <= entry["precision_added"] <= 1.0 and 0.0 <= entry["test_acc"] <= 1.0
+    assert history[2]["pseudo_labeled"] == history[1]["added"] + history[2]["added"]  # kept and added to
+    assert len(datamodule.pseudo_indices) == history[2]["pseudo_labeled"]
+    assert len(set(datamodule.pseudo_indices.tolist())) == len(datamodule.pseudo_indices)  # never twice
+    assert not np.isin(datamodule.pseudo_indices.numpy(), np.concatenate([datamodule.split.labeled, datamodule.split.val])).any()
+    # the batches of the last round drew from the labeled and the pseudo-labeled images
+    assert len(trainer.train_dataloader.labeled_images) == 50 + history[2]["pseudo_labeled"]
+    # lr: full at each stage's start, decaying inside it (3-epoch base, then 2-epoch rounds)
+    base = 3e-3
+    assert lrs.lrs == pytest.approx([base, base * 2 / 3, base / 3, base, base / 2, base, base / 2])
+
+
+def test_relabeling_mode_replaces_pseudo_labels_with_a_growing_cap(tmp_path) -> None:
+    torch.manual_seed(0)
+    self_training = SelfTraining(rounds=2, threshold=0.5, max_per_class=3, epochs_per_round=1,
+                                 keep_pseudo_labels=False, reset_weights=True)
+    datamodule = _datamodule()
+    trainer = _trainer(tmp_path, [self_training], max_epochs=2, enable_checkpointing=False)
+    trainer.fit(SupervisedBaseline((1, 8, 8), 10), datamodule=datamodule)
+    first, second = self_training.history[1], self_training.history[2]
+    assert all(count <= 3 for count in first["pseudo_per_class"])
+    assert all(count <= 6 for count in second["pseudo_per_class"])  # cap x round number
+    assert second["pseudo_labeled"] == second["added"]  # relabeled from scratch, not added to
+
+
+def test_a_run_resumed_mid_round_goes_on_with_its_round_and_pseudo_labels(tmp_path) -> None:
+    def run(ckpt_path=None, dirpath=tmp_path / "ckpts"):
+        torch.manual_seed(0)
+        self_training = SelfTraining(rounds=2, threshold=0.5, max_per_class=4, epochs_per_round=2)
+        checkpoints = pl.callbacks.ModelCheckpoint(dirpath=dirpath, filename="{epoch}", save_top_k=-1,
+                                                   every_n_epochs=1, enable_version_counter=False)
+        datamodule = _datamodule()
+        model = SSGAN((1, 8, 8), 10)
+        trainer = _trainer(tmp_path, [self_training, checkpoints], max_epochs=2, limit_train_batches=3)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        return trainer, self_training, datamodule
+
+    trainer, full, full_data = run()
+    assert trainer.current_epoch == 6
+    # epoch 2 is the first of round 1's two epochs: its checkpoint holds round 1's pseudo-labels
+    mid_round = tmp_path / "ckpts" / "epoch=2.ckpt"
+    state = torch.load(mid_round, map_location="cpu", weights_only=False)
+    saved_round = next(v for k, v in state["callbacks"].items() if k.startswith("SelfTraining"))["current_round"]
+    assert saved_round == 1
+    assert len(state["DigitsDataModule"]["pseudo_indices"]) == full.history[1]["pseudo_labeled"]
+
+    resumed_trainer, resumed, resumed_data = run(ckpt_path=mid_round, dirpath=tmp_path / "resumed")
+    assert resumed_trainer.current_epoch == 6
+    assert [entry["round"] for entry in resumed.history] == [0, 1, 2]
+    assert resumed.history[:1] == full.history[:1]  # round 0 came from the checkpoint
+    assert resumed.history[1]["added"] == full.history[1]["added"]  # round 1 went on with the same selection
+    assert resumed.history[1]["pseudo_labeled"] == full.history[1]["pseudo_labeled"]
+    assert resumed.history[2]["pseudo_labeled"] == len(resumed_data.pseudo_indices)
