@@ -72,9 +72,10 @@ class SyntheticDataModule(SemiSupervisedDataModule):
 
 
 def build_model(net: str, extra_overrides: list[str]) -> SSGAN:
-    """``SSGAN`` exactly as ``ssgan-train model=ssgan model.arch=NET`` builds it."""
+    """``SSGAN`` exactly as ``ssgan-train data=fashion_mnist|cifar10 model=ssgan model.arch=NET`` builds it."""
+    data = "fashion_mnist" if net == "mlp" else "cifar10"  # a data config of the net's image shape
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["model=ssgan", f"model.arch={net}", *extra_overrides])
+        cfg = compose("train", overrides=[f"data={data}", "model=ssgan", f"model.arch={net}", *extra_overrides])
     return instantiate(cfg.model, image_shape=NETS[net], num_classes=NUM_CLASSES)
 
 
