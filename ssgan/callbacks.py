@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -48,3 +49,35 @@ class SpeedMonitor(pl.Callback):
             "epoch_seconds": round(statistics.mean(self.epoch_seconds), 3) if self.epoch_seconds else None,
             "iteration_ms": round(statistics.mean(self.iteration_ms), 3) if self.iteration_ms else None,
         }
+
+
+class SampleGrid(pl.Callback):
+    """Writes a grid of generator samples every ``every_n_epochs`` epochs, to a PNG file and to TensorBoard.
+
+    Files are ``{dirpath}/epoch_{epoch:04d}.png``; the TensorBoard image is ``samples`` (if a
+    TensorBoard logger is configured). The same latent vectors (``seed``) are used every time, so
+    the grids show how the generator changes. Models without a generator are skipped.
+    """
+
+    def __init__(self, dirpath: str | None = None, every_n_epochs: int = 5, num_images: int = 100, seed: int = 0) -> None:
+        if every_n_epochs < 1 or num_images < 1:
+            raise ValueError("SampleGrid needs every_n_epochs >= 1 and num_images >= 1")
+        self.dirpath, self.every_n_epochs, self.num_images, self.seed = dirpath, every_n_epochs, num_images, seed
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = trainer.current_epoch
+        is_last = epoch + 1 >= (trainer.max_epochs or 0)
+        if not hasattr(pl_module, "sample") or not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        if (epoch + 1) % self.every_n_epochs and not is_last:
+            return
+        from ssgan.plots import save_image_grid
+        from torchvision.utils import make_grid
+
+        images = pl_module.sample(self.num_images, seed=self.seed)  # (N, C, H, W) in [0, 1]
+        folder = Path(self.dirpath) if self.dirpath else Path(trainer.default_root_dir) / "samples"
+        save_image_grid(images.cpu(), folder / f"epoch_{epoch:04d}.png")
+        for logger in trainer.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "add_image"):  # TensorBoard's SummaryWriter
+                experiment.add_image("samples", make_grid(images.cpu(), nrow=int(len(images) ** 0.5)), epoch)

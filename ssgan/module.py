@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassCalibrationError,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
 
 from ssgan import losses
 from ssgan.errors import UserError
@@ -21,6 +28,11 @@ from ssgan.nets import build_discriminator, build_generator, resolve_arch, unifo
 from ssgan.nets.layers import data_dependent_init
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+def metric_safe(name: str) -> str:
+    """A class name as a metric-key part: "T-shirt/top" -> "T-shirt_top"."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 class DivergenceError(RuntimeError):
@@ -92,6 +104,13 @@ class ClassifierModule(pl.LightningModule):
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        # the test report beyond accuracy: logged as test/f1_macro, test/ece, test/acc_class/<name>
+        self.test_report = MetricCollection({
+            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+            "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1"),
+            "acc_per_class": MulticlassAccuracy(num_classes, average=None),
+        })
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
 
     # -- helpers ------------------------------------------------------------------------------
     def to_input(self, images: torch.Tensor) -> torch.Tensor:
@@ -237,7 +256,35 @@ class ClassifierModule(pl.LightningModule):
         self._eval_step(batch, self.val_acc, "val")
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, self.test_acc, "test")
+        images, labels = batch
+        logits = self(images)  # (B, K)
+        self.test_acc.update(logits, labels)
+        self.log("test/acc", self.test_acc, on_step=False, on_epoch=True, prog_bar=True)
+        probabilities = torch.softmax(logits.float(), dim=1)  # (B, K)
+        self.test_report.update(probabilities, labels)
+        self.test_confusion.update(probabilities, labels)
+
+    def on_test_epoch_end(self) -> None:
+        report = self.test_report.compute()
+        per_class = report.pop("acc_per_class").tolist()  # (K,)
+        self.log_dict({f"test/{name}": value for name, value in report.items()})
+        self.log_dict({f"test/acc_class/{metric_safe(name)}": acc for name, acc in zip(self.class_names, per_class)})
+        confusion = self.test_confusion.compute().cpu()  # (K, K): rows true, columns predicted
+        self.test_report.reset()
+        self.test_confusion.reset()
+        if self.trainer.is_global_zero and not self.trainer.sanity_checking and self.trainer.default_root_dir:
+            from ssgan.plots import save_confusion_matrix
+
+            save_confusion_matrix(confusion, self.class_names, Path(self.trainer.default_root_dir) / "confusion_matrix.png")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Records the module class and the datamodule's class and arguments, so that the ``ssgan``
+        tools rebuild both from the checkpoint alone."""
+        checkpoint["ssgan_module"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None and hasattr(datamodule, "hparams"):
+            checkpoint["ssgan_datamodule"] = {"class_path": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}",
+                                              "init_args": dict(datamodule.hparams)}
 
     def predict_step(self, batch: torch.Tensor | tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -287,6 +334,27 @@ class SSGAN(ClassifierModule):
 
     def trained_nets(self) -> list[nn.Module]:
         return [self.discriminator, self.generator]
+
+    @torch.no_grad()
+    def sample(self, num_images: int, seed: int | None = None, batch_size: int = 100) -> torch.Tensor:
+        """``num_images`` generated images (N, C, H, W) as floats in [0, 1].
+
+        The generator runs in training mode (batch statistics in its batchnorm, as in the steps
+        that trained it), in batches of ``batch_size``; its running statistics are left as they were.
+        """
+        noise_source = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.rand(num_images, self.latent_dim, generator=noise_source).to(self.device)  # (N, latent_dim)
+        saved_state = {name: buffer.clone() for name, buffer in self.generator.named_buffers()}
+        was_training = self.generator.training
+        self.generator.train()
+        try:
+            images = torch.cat([self.generator(chunk) for chunk in z.split(batch_size)])  # (N, C, H, W)
+        finally:
+            self.generator.train(was_training)
+            for name, buffer in self.generator.named_buffers():
+                buffer.copy_(saved_state[name])
+        low, high = self.discriminator.input_range
+        return ((images.float() - low) / (high - low)).clamp_(0, 1)
 
     def fresh_nets(self) -> list[nn.Module]:
         return super().fresh_nets() + [build_generator(self.arch, self.image_shape, self.latent_dim,

@@ -224,8 +224,12 @@ def _accuracy(pl_module: pl.LightningModule, images: torch.Tensor, labels: torch
 
 
 def _precision(pseudo_labels: np.ndarray, true_labels: np.ndarray) -> float | None:
-    """Share of pseudo-labels equal to the true labels (a diagnostic: training never sees these labels)."""
-    return float((pseudo_labels == true_labels).mean()) if len(pseudo_labels) else None
+    """Share of pseudo-labels equal to the true labels (a diagnostic: training never sees these labels).
+
+    Images whose true label is unknown (-1, e.g. a folder's ``unlabeled/`` images) are left out.
+    """
+    known = true_labels >= 0
+    return float((pseudo_labels[known] == true_labels[known]).mean()) if known.any() else None
 
 
 def _format(value: float | None) -> str:

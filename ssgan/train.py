@@ -156,16 +156,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if tested == "best" and not (checkpoint is not None and checkpoint.best_model_path):
         tested = "last"  # nothing was saved (e.g. fast_dev_run): test the weights in memory
     speed = next((c.summary() for c in trainer.callbacks if isinstance(c, SpeedMonitor)), {})
-    # "last" tests the weights in memory, which are the last ones
-    test_results = trainer.test(model, datamodule=datamodule, ckpt_path="best" if tested == "best" else None, verbose=False)[0]
-    test_acc = float(test_results["test/acc"])
+    test_results: dict[str, float] = {}
+    if datamodule.has_test_set:
+        # "last" tests the weights in memory, which are the last ones
+        test_results = trainer.test(model, datamodule=datamodule, ckpt_path="best" if tested == "best" else None,
+                                    verbose=False)[0]
+    else:
+        log.warning("no test images (a folder without test/): the run reports no test metrics")
+    test_acc = float(test_results["test/acc"]) if "test/acc" in test_results else None
     metrics.update(
         status="ok",
         epochs=trainer.current_epoch,
         steps=trainer.fit_loop.epoch_loop.total_batch_idx + 1 if trainer.fit_loop.epoch_loop.total_batch_idx >= 0 else 0,
         train_seconds=round(train_seconds, 2),
         **speed,
-        **{"test/acc": test_acc, "test/error": 1.0 - test_acc},
+        **{"test/acc": test_acc, "test/error": 1.0 - test_acc if test_acc is not None else None},
+        **{key: float(value) for key, value in sorted(test_results.items()) if key != "test/acc"},
         **{"val/acc": float(last_val) if last_val is not None else None},
         **{"val/best_acc": best_val, "best_epoch": _best_epoch(checkpoint), "tested": tested},
     )
@@ -187,8 +193,10 @@ def _best_epoch(checkpoint: Any) -> int | None:
 
 def summary_line(metrics: dict[str, Any]) -> str:
     """One line: data set, labels, method, test accuracy."""
+    test_acc = metrics.get("test/acc")
+    tested = f"test acc {100 * test_acc:.2f}%" if test_acc is not None else "no test set"
     return (f"{metrics['dataset']} | {metrics['num_labeled']} labels | {metrics['method']} | "
-            f"test acc {100 * metrics['test/acc']:.2f}% | {metrics['train_seconds']:.0f} s")
+            f"{tested} | {metrics['train_seconds']:.0f} s")
 
 
 def _is_multirun() -> bool:

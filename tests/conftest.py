@@ -102,3 +102,65 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Completed
     env = dict(os.environ, SSGAN_CACHE_DIR=str(cwd / "cache"), PYTHONWARNINGS="ignore")
     return subprocess.run([sys.executable, "-m", "ssgan.train", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+FOLDER_CLASSES = ("circle", "square", "stripes")
+
+
+def _pattern(kind: int, rng: np.random.Generator, size: int = 28) -> np.ndarray:
+    """A grey (size, size) uint8 image of one of three drawable classes, with noise."""
+    yy, xx = np.mgrid[:size, :size]
+    if kind == 0:
+        image = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2) * 200.0
+    elif kind == 1:
+        image = ((abs(yy - size / 2) < size / 4) & (abs(xx - size / 2) < size / 4)) * 200.0
+    else:
+        image = (xx // 4 % 2) * 200.0
+    return np.clip(image + rng.normal(0, 20, (size, size)), 0, 255).astype(np.uint8)
+
+
+def write_image_folder(root: Path, labeled_per_class: int = 4, unlabeled: int = 24, test_per_class: int = 3,
+                       seed: int = 0) -> Path:
+    """Writes ``root/labeled/<class>/``, ``root/unlabeled/<part>/`` and ``root/test/<class>/`` PNGs."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, label in zip(FOLDER_CLASSES, range(3)):
+        for part, count in (("labeled", labeled_per_class), ("test", test_per_class)):
+            if count == 0:
+                continue
+            folder = root / part / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                Image.fromarray(_pattern(label, rng)).save(folder / f"{name}_{i}.png")
+    for i in range(unlabeled):
+        folder = root / "unlabeled" / f"part{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_pattern(i % 3, rng)).save(folder / f"image_{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny image folder in the layout ``data=folder`` reads: 3 classes, 28x28 grey PNGs."""
+    return write_image_folder(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="session")
+def folder_checkpoint(tmp_path_factory: pytest.TempPathFactory, image_folder: Path) -> Path:
+    """``last.ckpt`` of a one-epoch SSGAN run on ``image_folder`` (the tools' tiny checkpoint)."""
+    from ssgan.train import train
+
+    out = tmp_path_factory.mktemp("folder_run")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            "data=folder", f"data.root={image_folder}", "data.num_val=3", "data.batch_size=10", "trainer.max_epochs=2",
+            "trainer.enable_progress_bar=false"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.paths.cache_dir = str(out / "cache")
+    train(cfg)
+    GlobalHydra.instance().clear()
+    return out / "checkpoints" / "last.ckpt"

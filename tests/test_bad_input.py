@@ -18,7 +18,7 @@ BAD_INPUTS = [
     (["data.num_labeled=null", "data.label_fraction=1.5"], "outside (0, 1]"),
     (["data.num_labeled=null", "data.label_fraction=0"], "outside (0, 1]"),
     (["data.num_labeled=null", "data.label_fraction=0.001"], "gives 0 labels for some class; use at least 0.0076"),
-    (["data=imagenet"], "unknown data set 'imagenet'; use data= one of: cifar10, digits, fashion_mnist, mnist, svhn"),
+    (["data=imagenet"], "unknown data set 'imagenet'; use data= one of: cifar10, digits, fashion_mnist, folder, mnist, svhn"),
     (["data=fashion_mnist", "data.root=/nonexistent/fmnist", "data.download=false"],
      "Fashion-MNIST files not found under /nonexistent/fmnist"),
     (["trainer.accelerator=tpux"], "unknown accelerator 'tpux'; use trainer.accelerator="),

@@ -32,17 +32,19 @@ def test_overrides_from_the_readme_compose(compose_cfg) -> None:
     assert cfg.data._target_ == "ssgan.data.FashionMNISTDataModule" and cfg.trainer.max_epochs == 20 and cfg.seed == 1
 
 
-def _data_overrides(name: str, idx_root: Path, cifar_root: Path, svhn_root: Path) -> list[str]:
+def _data_overrides(name: str, idx_root: Path, cifar_root: Path, svhn_root: Path, image_folder: Path) -> list[str]:
     roots = {"mnist": idx_root, "fashion_mnist": idx_root, "cifar10": cifar_root, "svhn": svhn_root}
     if name == "digits":
         return ["data=digits"]
+    if name == "folder":
+        return ["data=folder", f"data.root={image_folder}", "data.num_val=3"]
     return [f"data={name}", f"data.root={roots[name]}", "data.download=false", "data.num_labeled=20", "data.num_val=10"]
 
 
 @pytest.mark.parametrize("data_name", group_options("data"))
-def test_fast_dev_run_on_every_data_config(compose_cfg, data_name, idx_root, cifar_root, svhn_root) -> None:
+def test_fast_dev_run_on_every_data_config(compose_cfg, data_name, idx_root, cifar_root, svhn_root, image_folder) -> None:
     model_name = "ssgan"
-    cfg = compose_cfg(*_data_overrides(data_name, idx_root, cifar_root, svhn_root), f"model={model_name}", *FAST)
+    cfg = compose_cfg(*_data_overrides(data_name, idx_root, cifar_root, svhn_root, image_folder), f"model={model_name}", *FAST)
     if data_name in ("cifar10", "svhn"):  # keep the conv net small on 2 cores: 10 images a batch
         with open_dict(cfg):
             cfg.data.batch_size = 10

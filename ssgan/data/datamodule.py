@@ -124,30 +124,43 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         augment_shift: augments the training batches' real images with random translations of up to
             this many pixels (0: off).
         augment_flip: augments them with random left-right mirroring.
+        synthetic_labeled_dir: a folder of ``<class name>/*.png`` images (e.g. written by
+            ``ssgan sample``) added to the labeled training images with the folder's class.
     """
 
     name = "base"
     num_classes: int
     image_shape: tuple[int, int, int]
+    class_names: tuple[str, ...] = ()
+    labels_optional = False  # True: neither num_labeled nor label_fraction means "every labeled image"
 
     def __init__(self, num_labeled: int | None = None, label_fraction: float | None = None, num_val: int = 100,
                  split_seed: int = 0, labeled_in_unlabeled: bool = True, batch_size: int = 100,
                  labeled_batch_size: int | None = None, eval_batch_size: int = 1000,
                  split_cache_dir: str | None = None, shuffle_seed: int | None = None,
-                 augment_shift: int = 0, augment_flip: bool = False) -> None:
+                 augment_shift: int = 0, augment_flip: bool = False, synthetic_labeled_dir: str | None = None) -> None:
         super().__init__()
+        # the init arguments, kept in checkpoints so that the tools rebuild the same data and split
+        self.save_hyperparameters(logger=False)
         if augment_shift < 0:
             raise UserError(f"data.augment_shift must be 0 (off) or a number of pixels (got {augment_shift})")
         if batch_size < 1 or (labeled_batch_size is not None and labeled_batch_size < 1):
             raise UserError(f"data.batch_size must be at least 1 (got {batch_size}, labeled {labeled_batch_size})")
         if eval_batch_size < 1:
             raise UserError(f"data.eval_batch_size must be at least 1 (got {eval_batch_size})")
-        check_label_request(num_labeled, label_fraction)  # now, before any data is read
+        if not (self.labels_optional and num_labeled is None and label_fraction is None):
+            check_label_request(num_labeled, label_fraction)  # now, before any data is read
         self.num_labeled, self.label_fraction, self.num_val = num_labeled, label_fraction, num_val
         self.split_seed, self.labeled_in_unlabeled = split_seed, labeled_in_unlabeled
         self.batch_size, self.labeled_batch_size = batch_size, labeled_batch_size or batch_size
         self.eval_batch_size, self.split_cache_dir, self.shuffle_seed = eval_batch_size, split_cache_dir, shuffle_seed
         self.augment_shift, self.augment_flip = augment_shift, augment_flip
+        self.synthetic_labeled_dir = synthetic_labeled_dir
+        if synthetic_labeled_dir is not None and not Path(synthetic_labeled_dir).expanduser().is_dir():
+            raise UserError(f"data.synthetic_labeled_dir={synthetic_labeled_dir} does not exist; "
+                            "give the folder that `ssgan sample` wrote")
+        self.synthetic_images = torch.empty(0, dtype=torch.uint8)
+        self.synthetic_labels = torch.empty(0, dtype=torch.long)
         self.data: sources.ImageData | None = None
         self.split: Split | None = None
         # self-training's pseudo-labeled training images (indices into the training images) and labels
@@ -171,11 +184,34 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         data = self.load()
         if data.image_shape != tuple(self.image_shape):
             raise UserError(f"{self.name} images have shape {data.image_shape}, expected {self.image_shape}")
+        self.split = self.make_split(data)
+        if self.synthetic_labeled_dir is not None:
+            self.synthetic_images, self.synthetic_labels = self._read_synthetic()
+        self.data = data
+
+    def make_split(self, data: sources.ImageData) -> Split:
+        """The class-balanced labeled/validation/unlabeled split of the training images (cached)."""
         labels = data.train_labels.numpy()
         counts = per_class_counts(labels, self.num_classes, self.num_labeled, self.label_fraction, self.num_val)
-        self.split = cached_split(self.split_cache_dir, self.name, labels, self.num_classes, counts,
-                                  self.num_val, self.split_seed, self.labeled_in_unlabeled)
-        self.data = data
+        return cached_split(self.split_cache_dir, self.name, labels, self.num_classes, counts,
+                            self.num_val, self.split_seed, self.labeled_in_unlabeled)
+
+    def _read_synthetic(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images of ``synthetic_labeled_dir/<class name>/``, labeled by their folder's class."""
+        from ssgan.data.images import list_images, read_images
+
+        folder = Path(self.synthetic_labeled_dir).expanduser()
+        images, labels = [], []
+        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+            if class_dir.name not in self.classes:
+                raise UserError(f"{class_dir} is not a class of {self.name} ({', '.join(self.classes)}); "
+                                "use samples of a model trained on this data set")
+            decoded, _, _ = read_images(list_images(class_dir), self.image_shape)
+            images.append(decoded)
+            labels.append(torch.full((len(decoded),), self.classes.index(class_dir.name), dtype=torch.long))
+        if not images or sum(len(x) for x in images) == 0:
+            raise UserError(f"data.synthetic_labeled_dir={folder} holds no images in class folders")
+        return torch.cat(images), torch.cat(labels)
 
     @property
     def labeled_count(self) -> int:
@@ -185,7 +221,14 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return self.data.classes if self.data is not None else tuple(str(k) for k in range(self.num_classes))
+        """The K class names, known before the data are read."""
+        return tuple(self.class_names) or tuple(str(k) for k in range(self.num_classes))
+
+    @property
+    def has_test_set(self) -> bool:
+        """Whether there are test images (a folder without ``test/`` has none)."""
+        assert self.data is not None, "call setup() first"
+        return len(self.data.test_images) > 0
 
     def _subset(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.data is not None
@@ -193,12 +236,15 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return self.data.train_images[index], self.data.train_labels[index]
 
     def labeled_set(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The labeled training images and labels: the split's, plus self-training's pseudo-labeled ones."""
+        """The labeled training images and labels: the split's, plus self-training's pseudo-labeled
+        ones and the synthetic labeled images, if any."""
         assert self.split is not None and self.data is not None
         images, labels = self._subset(self.split.labeled)
         if len(self.pseudo_indices):
             images = torch.cat([images, self.data.train_images[self.pseudo_indices]])
             labels = torch.cat([labels, self.pseudo_labels])
+        if len(self.synthetic_labels):
+            images, labels = torch.cat([images, self.synthetic_images]), torch.cat([labels, self.synthetic_labels])
         return images, labels
 
     def pseudo_label_candidates(self, include_pseudo_labeled: bool = False) -> np.ndarray:
@@ -253,9 +299,15 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             return []
         return EvalBatches(*self._subset(self.split.val), self.eval_batch_size)
 
-    def test_dataloader(self) -> EvalBatches:
+    def test_dataloader(self) -> EvalBatches | list:
         assert self.data is not None
+        if not self.has_test_set:
+            return []
         return EvalBatches(self.data.test_images, self.data.test_labels, self.eval_batch_size)
+
+    def predict_dataloader(self) -> EvalBatches | list:
+        """The test images (``ssgan-cli predict``; ``ssgan predict`` takes any files)."""
+        return self.test_dataloader()
 
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
@@ -267,6 +319,7 @@ class DigitsDataModule(SemiSupervisedDataModule):
     name = "digits"
     num_classes = 10
     image_shape = (1, 8, 8)
+    class_names = sources.DIGIT_NAMES
 
     def load(self) -> sources.ImageData:
         return sources.load_digits_data()
@@ -286,6 +339,7 @@ class MNISTDataModule(_DownloadableDataModule):
     name = "mnist"
     num_classes = 10
     image_shape = (1, 28, 28)
+    class_names = sources.DIGIT_NAMES
 
     def load(self) -> sources.ImageData:
         return sources.load_mnist_data(self.root, self.download)
@@ -297,6 +351,7 @@ class FashionMNISTDataModule(_DownloadableDataModule):
     name = "fashion_mnist"
     num_classes = 10
     image_shape = (1, 28, 28)
+    class_names = sources.FASHION_NAMES
 
     def load(self) -> sources.ImageData:
         return sources.load_fashion_mnist_data(self.root, self.download)
@@ -308,6 +363,7 @@ class CIFAR10DataModule(_DownloadableDataModule):
     name = "cifar10"
     num_classes = 10
     image_shape = (3, 32, 32)
+    class_names = sources.CIFAR10_NAMES
 
     def load(self) -> sources.ImageData:
         return sources.load_cifar10_data(self.root, self.download)
@@ -319,6 +375,7 @@ class SVHNDataModule(_DownloadableDataModule):
     name = "svhn"
     num_classes = 10
     image_shape = (3, 32, 32)
+    class_names = sources.DIGIT_NAMES
 
     def load(self) -> sources.ImageData:
         return sources.load_svhn_data(self.root, self.download)

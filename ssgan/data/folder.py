@@ -1,0 +1,192 @@
+"""The user's own images: ``root/labeled/<class>/``, ``root/unlabeled/**`` and optionally ``root/test/<class>/``."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ssgan.data import sources
+from ssgan.data.datamodule import SemiSupervisedDataModule
+from ssgan.data.images import IMAGE_SUFFIXES, list_images, read_images
+from ssgan.data.split import Split, cached_split, per_class_counts, val_per_class
+from ssgan.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+class FolderDataModule(SemiSupervisedDataModule):
+    """Images from a folder tree, decoded once and cached as uint8 tensors.
+
+    Layout: ``root/labeled/<class>/*.{png,jpg,jpeg,bmp,webp}`` (the class names are the folder
+    names, sorted), ``root/unlabeled/**`` (any depth, optional) and ``root/test/<class>/``
+    (optional; its classes must appear in ``labeled/``).
+
+    Every image is converted to ``channels`` (1: grey, 3: RGB) and resized to ``image_size``. A
+    file that cannot be read is logged by path and skipped, with a count at the end. The decoded
+    tensors are cached in ``image_cache_dir`` (keyed by the files' paths, sizes and modification
+    times, and the image shape), so later runs and epochs read no image files.
+
+    By default all images of ``labeled/`` are labeled training images, apart from ``num_val``
+    validation images drawn from them; ``num_labeled`` or ``label_fraction`` uses a class-balanced
+    subset instead (the rest join the unlabeled pool).
+
+    Args (besides those of ``SemiSupervisedDataModule``):
+        root: the folder holding ``labeled/``, ``unlabeled/`` and ``test/``.
+        image_size: (height, width) the images are resized to, or one number for both.
+        channels: 1 for grey images, 3 for RGB.
+        image_cache_dir: folder for the decoded tensors; ``None`` decodes on every run.
+    """
+
+    name = "folder"
+    labels_optional = True
+
+    def __init__(self, root: str, image_size: int | Sequence[int] = 28, channels: int = 1,
+                 image_cache_dir: str | None = None, num_labeled: int | None = None,
+                 label_fraction: float | None = None, num_val: int = 0, **kwargs: Any) -> None:
+        self.root = Path(root).expanduser()
+        size = [image_size, image_size] if isinstance(image_size, int) else list(image_size)
+        if len(size) != 2 or min(size) < 1:
+            raise UserError(f"data.image_size={image_size} is not a size; use one number (e.g. 28) or [height, width]")
+        if channels not in (1, 3):
+            raise UserError(f"data.channels={channels} is not supported; use 1 (grey) or 3 (RGB)")
+        self.image_shape = (channels, int(size[0]), int(size[1]))
+        self.image_cache_dir = image_cache_dir
+        self._files = self._scan()
+        self.class_names = tuple(self._files["classes"])
+        self.num_classes = len(self.class_names)
+        super().__init__(num_labeled=num_labeled, label_fraction=label_fraction, num_val=num_val, **kwargs)
+
+    # -- the folder tree --------------------------------------------------------------------------
+    def _scan(self) -> dict[str, Any]:
+        """Lists the files, checking the layout; reads no image."""
+        root = self.root
+        if not root.is_dir():
+            raise UserError(f"data.root={root} does not exist; point it at a folder holding labeled/<class>/ images")
+        labeled_dir = root / "labeled"
+        if not labeled_dir.is_dir():
+            raise UserError(f"{root} has no labeled/ folder; put the labeled images in {labeled_dir}/<class name>/")
+        class_dirs = _class_folders(labeled_dir)
+        if not class_dirs:
+            raise UserError(f"{labeled_dir} holds no class folders; put each class's images in {labeled_dir}/<class name>/")
+        if len(class_dirs) < 2:
+            raise UserError(f"{labeled_dir} holds one class folder ({class_dirs[0].name}); a classifier needs at least 2 classes")
+        classes = [d.name for d in class_dirs]
+        labeled_files, labeled_labels = [], []
+        for label, class_dir in enumerate(class_dirs):
+            files = list_images(class_dir)
+            if not files:
+                raise UserError(f"class folder {class_dir} holds no images ({' '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
+            labeled_files += files
+            labeled_labels += [label] * len(files)
+        unlabeled_dir = root / "unlabeled"
+        unlabeled_files = list_images(unlabeled_dir, recursive=True) if unlabeled_dir.is_dir() else []
+        if unlabeled_dir.is_dir() and not unlabeled_files:
+            raise UserError(f"{unlabeled_dir} holds no images ({' '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
+        test_files, test_labels = [], []
+        test_dir = root / "test"
+        if test_dir.is_dir():
+            for class_dir in _class_folders(test_dir):
+                if class_dir.name not in classes:
+                    raise UserError(f"class '{class_dir.name}' of {test_dir} is not in {labeled_dir}; add "
+                                    f"{labeled_dir / class_dir.name}/ with labeled images or remove {class_dir}")
+                files = list_images(class_dir)
+                test_files += files
+                test_labels += [classes.index(class_dir.name)] * len(files)
+            if not test_files:
+                raise UserError(f"{test_dir} holds no images in class folders; put them in {test_dir}/<class name>/ or remove it")
+        return {"classes": classes, "labeled": labeled_files, "labeled_labels": labeled_labels,
+                "unlabeled": unlabeled_files, "test": test_files, "test_labels": test_labels}
+
+    def _cache_key(self) -> str:
+        digest = hashlib.sha1(repr(self.image_shape).encode())
+        for group in ("labeled", "unlabeled", "test"):
+            for path in self._files[group]:
+                stat = path.stat()
+                digest.update(f"{group}|{path.relative_to(self.root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()[:16]
+
+    @property
+    def split_name(self) -> str:
+        """The split cache's data set name: this folder's labeled files, so another folder never shares it."""
+        digest = hashlib.sha1(str(self.root.resolve()).encode())
+        for path, label in zip(self._files["labeled"], self._files["labeled_labels"]):
+            digest.update(f"{path.relative_to(self.root)}|{label}\n".encode())
+        return f"folder-{digest.hexdigest()[:12]}"
+
+    def _decode(self) -> dict[str, Any]:
+        """Decodes every image (or reads the tensor cache); reports the unreadable files."""
+        cache_path = None
+        if self.image_cache_dir is not None:
+            cache_path = Path(self.image_cache_dir).expanduser() / f"{self._cache_key()}.pt"
+            if cache_path.is_file():
+                try:
+                    return torch.load(cache_path, map_location="cpu", weights_only=True)
+                except Exception:  # unreadable or from another version: decode again and overwrite
+                    log.warning("ignoring unreadable image cache %s", cache_path)
+        decoded: dict[str, Any] = {}
+        total_skipped, total = 0, 0
+        for group in ("labeled", "unlabeled", "test"):
+            files = self._files[group]
+            images, kept, skipped = read_images(files, self.image_shape)
+            decoded[f"{group}_images"] = images
+            if group != "unlabeled":
+                decoded[f"{group}_labels"] = torch.tensor(self._files[f"{group}_labels"], dtype=torch.long)[kept]
+            total_skipped += len(skipped)
+            total += len(files)
+        decoded["skipped"] = total_skipped
+        if cache_path is not None:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=cache_path.parent, suffix=".tmp", delete=False) as handle:
+                torch.save(decoded, handle)
+            os.replace(handle.name, cache_path)  # atomic: concurrent runs never read half a cache
+        return decoded
+
+    def load(self) -> sources.ImageData:
+        decoded = self._decode()
+        total = sum(len(self._files[group]) for group in ("labeled", "unlabeled", "test"))
+        if decoded["skipped"]:
+            log.warning("skipped %d unreadable image(s) of %d under %s (listed above on their first reading)",
+                        decoded["skipped"], total, self.root)
+        labels = decoded["labeled_labels"]
+        counts = torch.bincount(labels, minlength=self.num_classes)
+        if (counts == 0).any():
+            empty = self.class_names[int(torch.nonzero(counts == 0)[0])]
+            raise UserError(f"no readable image is left in {self.root / 'labeled' / empty}; replace its unreadable files")
+        unlabeled = decoded["unlabeled_images"]
+        train_images = torch.cat([decoded["labeled_images"], unlabeled])
+        # the unlabeled folder's images have no label: -1 (never used for training)
+        train_labels = torch.cat([labels, torch.full((len(unlabeled),), -1, dtype=torch.long)])
+        return sources.ImageData(train_images, train_labels, decoded["test_images"], decoded["test_labels"],
+                                 self.class_names)
+
+    def make_split(self, data: sources.ImageData) -> Split:
+        """Splits the labeled folder's images; the unlabeled folder's images all join the unlabeled pool."""
+        all_labels = data.train_labels.numpy()
+        labels = all_labels[all_labels >= 0]  # the labeled folder's images come first
+        num_labeled_files = len(labels)
+        if self.num_labeled is None and self.label_fraction is None:  # all labeled images, minus validation
+            counts = np.bincount(labels, minlength=self.num_classes) - val_per_class(self.num_val, self.num_classes)
+            if counts.min() < 1:
+                short = self.class_names[int(np.argmin(counts))]
+                raise UserError(f"data.num_val={self.num_val} leaves no labeled training image of class '{short}'; "
+                                f"lower data.num_val or add images to {self.root / 'labeled' / short}")
+        else:
+            counts = per_class_counts(labels, self.num_classes, self.num_labeled, self.label_fraction, self.num_val)
+        split = cached_split(self.split_cache_dir, self.split_name, labels, self.num_classes, counts, self.num_val,
+                             self.split_seed, labeled_in_unlabeled=False)
+        pool = [split.unlabeled, np.arange(num_labeled_files, len(all_labels))]
+        if self.labeled_in_unlabeled:
+            pool.append(split.labeled)
+        return Split(split.labeled, split.val, np.sort(np.concatenate(pool)))

@@ -1,0 +1,67 @@
+"""Reading image files into uint8 tensors of one fixed shape (the user's folders, ``ssgan predict``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssgan.errors import UserError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def list_images(folder: Path, recursive: bool = False) -> list[Path]:
+    """The image files in ``folder`` (and its subfolders if ``recursive``), sorted by path."""
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in candidates if is_image_file(p))
+
+
+def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
+    """One image file as uint8 (C, H, W): grey (C = 1) or RGB (C = 3), resized to (H, W) if needed.
+
+    Raises ``OSError`` or ``ValueError`` for a file that is not a readable image.
+    """
+    from PIL import Image
+
+    channels, height, width = image_shape
+    if channels not in (1, 3):
+        raise UserError(f"images must have 1 (grey) or 3 (RGB) channels, not {channels}; set data.channels=1 or 3")
+    with Image.open(path) as image:
+        image.load()  # decodes now, so a truncated file fails here
+        image = image.convert("L" if channels == 1 else "RGB")
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        pixels = np.array(image, dtype=np.uint8)  # (H, W) or (H, W, 3); a writable copy
+    pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(pixels))
+
+
+def read_images(paths: Sequence[Path], image_shape: Sequence[int]) -> tuple[torch.Tensor, list[int], list[Path]]:
+    """Decodes ``paths`` into one uint8 (N, C, H, W) tensor.
+
+    A file that cannot be read is logged by path and skipped. Returns the images, the positions
+    (in ``paths``) of the images kept, and the skipped paths.
+    """
+    images, kept, skipped = [], [], []
+    for position, path in enumerate(paths):
+        try:
+            images.append(read_image(path, image_shape))
+        except (OSError, ValueError, SyntaxError) as error:  # PIL raises these for corrupt or foreign files
+            if isinstance(error, UserError):
+                raise
+            log.warning("skipped unreadable image %s (%s)", path, " ".join(str(error).split()) or type(error).__name__)
+            skipped.append(path)
+            continue
+        kept.append(position)
+    stacked = torch.stack(images) if images else torch.empty(0, *image_shape, dtype=torch.uint8)
+    return stacked, kept, skipped

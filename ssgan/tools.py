@@ -1,0 +1,435 @@
+"""``ssgan``: the tools around a trained checkpoint (predict, extract, sample, export).
+
+    ssgan predict CKPT PATH --out preds.csv [--probabilities]
+    ssgan extract CKPT --out features.npz [--data NAME] [--set KEY=VALUE ...]
+    ssgan sample CKPT --n 1000 --out DIR [--floor 0.9]
+    ssgan export CKPT --format onnx|torchscript [--out FILE]
+
+Each takes a checkpoint that ``ssgan-train`` (or ``ssgan-cli fit``) wrote; ``--help`` on each
+subcommand says more. Bad input ends with a one-line ``error: ...`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import importlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ssgan.errors import UserError
+
+log = logging.getLogger("ssgan")
+
+
+# ----------------------------------------------------------------------------------------- loading
+def _import(path: str) -> Any:
+    module_name, _, attribute = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint dictionary, checked to be an ssgan checkpoint."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist; give a .ckpt file, e.g. <run>/checkpoints/last.ckpt")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}); give a .ckpt that ssgan-train wrote") from None
+    hyper_parameters = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not hyper_parameters or "image_shape" not in hyper_parameters or "state_dict" not in checkpoint:
+        raise UserError(f"{path} is not an ssgan checkpoint (no ssgan hyperparameters); give a .ckpt that ssgan-train wrote")
+    return checkpoint
+
+
+def load_module(path: str | Path, device: str | torch.device = "cpu") -> Any:
+    """The trained ``SSGAN`` or ``SupervisedBaseline`` of a checkpoint, in eval mode on ``device``."""
+    from ssgan.module import SSGAN, SupervisedBaseline
+
+    checkpoint = read_checkpoint(path)
+    hyper_parameters = dict(checkpoint["hyper_parameters"])
+    class_path = checkpoint.get("ssgan_module")
+    module_class = _import(class_path) if class_path else (SSGAN if "latent_dim" in hyper_parameters else SupervisedBaseline)
+    hyper_parameters["data_init"] = False  # the weights come from the checkpoint
+    try:
+        module = module_class(**hyper_parameters)
+        module.load_state_dict(checkpoint["state_dict"])
+    except (RuntimeError, TypeError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise UserError(f"{path} does not match the net its hyperparameters describe ({first_line}); "
+                        "the checkpoint is damaged or from another version of ssgan") from None
+    return module.to(device).eval()
+
+
+def resolve_device(accelerator: str) -> torch.device:
+    """``auto`` / ``cpu`` / ``gpu`` / ``cuda`` / ``mps`` -> a torch device, or a one-line error."""
+    if accelerator == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if accelerator in ("gpu", "cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--accelerator {accelerator}: no CUDA GPU is available here; use --accelerator cpu")
+        return torch.device("cuda")
+    if accelerator == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError("--accelerator mps: MPS is not available here; use --accelerator cpu")
+        return torch.device("mps")
+    if accelerator == "cpu":
+        return torch.device("cpu")
+    raise UserError(f"unknown accelerator '{accelerator}'; use --accelerator auto, cpu, gpu or mps")
+
+
+def _parse_settings(settings: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> a dict; values are read as YAML (numbers, null, true, lists)."""
+    import yaml
+
+    parsed = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {setting} is not KEY=VALUE; e.g. --set root=/usr/share/datasets/fashion-mnist")
+        parsed[key.removeprefix("data.")] = yaml.safe_load(value)
+    return parsed
+
+
+def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Sequence[str]) -> Any:
+    """The datamodule the checkpoint was trained on (same data and split), or the ``data`` config named."""
+    overrides = _parse_settings(settings)
+    if data is not None:
+        from hydra import compose, initialize_config_dir
+        from hydra.utils import instantiate
+
+        from ssgan.config import CONFIG_DIR, group_options
+
+        if data not in group_options("data"):
+            raise UserError(f"unknown data set '{data}'; use --data one of: {', '.join(group_options('data'))}")
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=[f"data={data}"])
+        init_args = {**{k: v for k, v in cfg.data.items() if k != "_target_"}, **overrides}
+        datamodule_class = _import(cfg.data._target_)
+        from omegaconf import OmegaConf
+
+        init_args = OmegaConf.to_container(OmegaConf.create(init_args), resolve=True)
+    else:
+        stored = checkpoint.get("ssgan_datamodule")
+        if stored is None:
+            raise UserError("this checkpoint does not record its data; name them, e.g. --data fashion_mnist "
+                            "--set root=/usr/share/datasets/fashion-mnist --set num_labeled=100")
+        datamodule_class = _import(stored["class_path"])
+        init_args = {**stored["init_args"], **overrides}
+    try:
+        datamodule = datamodule_class(**init_args)
+    except TypeError as error:
+        raise UserError(f"--set does not fit {datamodule_class.__name__} ({error})") from None
+    datamodule.setup()
+    return datamodule
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _write_atomic(path: Path, write: Any, suffix: str) -> None:
+    """Calls ``write(temporary_path)`` and renames the result onto ``path``: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=suffix, delete=False)
+    handle.close()
+    try:
+        write(Path(handle.name))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)
+        os.replace(handle.name, path)
+    finally:
+        Path(handle.name).unlink(missing_ok=True)
+
+
+@torch.inference_mode()
+def _forward_batches(module: Any, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(probabilities (N, K), features (N, F)) of uint8 images (N, C, H, W) from the evaluation net."""
+    probabilities, features = [], []
+    for chunk in images.split(batch_size):
+        logits, hidden = module.classifier(module.to_input(chunk.to(module.device)))  # (B, K), (B, F)
+        probabilities.append(torch.softmax(logits.float(), dim=1).cpu())
+        features.append(hidden.float().cpu())
+    num_classes = module.num_classes
+    if not probabilities:
+        return torch.empty(0, num_classes), torch.empty(0, 0)
+    return torch.cat(probabilities), torch.cat(features)
+
+
+# ------------------------------------------------------------------------------------------ predict
+def predict(args: argparse.Namespace) -> None:
+    """Class, confidence (and optionally every class's probability) of each image file under PATH."""
+    from ssgan.data.images import is_image_file, list_images, read_images
+
+    device = resolve_device(args.accelerator)
+    module = load_module(args.checkpoint, device)
+    target = Path(args.path).expanduser()
+    if target.is_dir():
+        files = list_images(target, recursive=True)
+        if not files:
+            raise UserError(f"{target} holds no images (.png .jpg .jpeg .bmp .webp)")
+    elif target.is_file():
+        if not is_image_file(target):
+            raise UserError(f"{target} is not an image file (.png .jpg .jpeg .bmp .webp)")
+        files = [target]
+    else:
+        raise UserError(f"{target} does not exist; give an image file or a folder of images")
+    out = Path(args.out)
+    names = module.class_names
+    rows, skipped = [], 0
+    for start in range(0, len(files), args.batch_size):  # decode batch by batch: memory stays O(batch)
+        batch_files = files[start:start + args.batch_size]
+        images, kept, failed = read_images(batch_files, module.image_shape)
+        skipped += len(failed)
+        probabilities, _ = _forward_batches(module, images, args.batch_size)  # (B, K)
+        confidence, predicted = probabilities.max(dim=1)
+        for position, probs, label, conf in zip(kept, probabilities.tolist(), predicted.tolist(), confidence.tolist()):
+            path = batch_files[position]
+            row = [str(path.relative_to(target) if target.is_dir() else path.name), names[label], f"{conf:.6f}"]
+            if args.probabilities:
+                row += [f"{p:.6f}" for p in probs]
+            rows.append(row)
+    if not rows:
+        raise UserError(f"none of the {len(files)} image(s) under {target} could be read")
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "class", "confidence"] + ([f"p_{name}" for name in names] if args.probabilities else []))
+            writer.writerows(rows)
+
+    _write_atomic(out, write, ".csv")
+    note = f" ({skipped} unreadable file(s) skipped; see the warnings above)" if skipped else ""
+    print(f"wrote {len(rows)} prediction(s) to {out}{note}")
+
+
+# ------------------------------------------------------------------------------------------ extract
+def extract(args: argparse.Namespace) -> None:
+    """Penultimate-layer features of the discriminator for every split, plus a linear-probe score."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    device = resolve_device(args.accelerator)
+    checkpoint = read_checkpoint(args.checkpoint)
+    module = load_module(args.checkpoint, device)
+    datamodule = build_datamodule(checkpoint, args.data, args.set)
+    if tuple(datamodule.image_shape) != tuple(module.image_shape) or datamodule.num_classes != module.num_classes:
+        raise UserError(f"the data ({datamodule.name}: {datamodule.num_classes} classes of {tuple(datamodule.image_shape)}) "
+                        f"do not fit the checkpoint ({module.num_classes} classes of {tuple(module.image_shape)})")
+    split, data = datamodule.split, datamodule.data
+    arrays: dict[str, np.ndarray] = {}
+    parts = {
+        "labeled": (data.train_images[torch.from_numpy(split.labeled)], data.train_labels[torch.from_numpy(split.labeled)]),
+        "val": (data.train_images[torch.from_numpy(split.val)], data.train_labels[torch.from_numpy(split.val)]),
+        # the pool's true labels, where the data set has them (-1 where not): for analysis, never for training
+        "unlabeled": (data.train_images[torch.from_numpy(split.unlabeled)], data.train_labels[torch.from_numpy(split.unlabeled)]),
+        "test": (data.test_images, data.test_labels),
+    }
+    for part, (images, labels) in parts.items():
+        _, features = _forward_batches(module, images, args.batch_size)
+        arrays[f"{part}_features"] = features.numpy()
+        arrays[f"{part}_labels"] = labels.numpy()
+    probe: dict[str, Any] = {"train_images": int(len(split.labeled))}
+    if len(arrays["test_labels"]) and len(np.unique(arrays["labeled_labels"])) > 1:
+        classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        classifier.fit(arrays["labeled_features"], arrays["labeled_labels"])
+        probe.update(test_images=int(len(arrays["test_labels"])),
+                     test_acc=float(classifier.score(arrays["test_features"], arrays["test_labels"])))
+    arrays["class_names"] = np.array(module.class_names)
+    arrays["probe_test_acc"] = np.array(probe.get("test_acc", np.nan))
+    out = Path(args.out)
+    _write_atomic(out, lambda temporary: np.savez(open(temporary, "wb"), **arrays), ".npz")
+    probe.update(checkpoint=str(args.checkpoint), dataset=datamodule.name, feature_dim=int(arrays["test_features"].shape[1]))
+    probe_path = out.with_suffix(".probe.json")
+    _write_atomic(probe_path, lambda temporary: temporary.write_text(json.dumps(probe, indent=2) + "\n"), ".json")
+    print(f"wrote {out}: {arrays['test_features'].shape[1]}-d features of {len(split.labeled)} labeled, "
+          f"{len(split.val)} validation, {len(split.unlabeled)} unlabeled and {len(arrays['test_labels'])} test images")
+    if "test_acc" in probe:
+        print(f"linear probe (logistic regression on the {len(split.labeled)} labeled images' features): "
+              f"test acc {100 * probe['test_acc']:.2f}% (saved in {probe_path})")
+    else:
+        print("linear probe skipped: the data have no test images")
+
+
+# ------------------------------------------------------------------------------------------- sample
+def sample(args: argparse.Namespace) -> None:
+    """An image grid and a synthetic labeled data set from the generator, labeled by the discriminator."""
+    from ssgan.module import SSGAN
+    from ssgan.plots import save_image_grid
+
+    if args.n < 1:
+        raise UserError(f"--n {args.n}: ask for at least 1 sample")
+    if not 0 <= args.floor < 1:
+        raise UserError(f"--floor {args.floor} is outside [0, 1); e.g. --floor 0.9")
+    device = resolve_device(args.accelerator)
+    module = load_module(args.checkpoint, device)
+    if not isinstance(module, SSGAN):
+        raise UserError(f"{args.checkpoint} is a supervised baseline with no generator; give a model=ssgan checkpoint")
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise UserError(f"{out} is not empty; choose a new --out folder or add --overwrite")
+    images = module.sample(args.n, seed=args.seed).cpu()  # (N, C, H, W) in [0, 1]
+    pixels = (images * 255).round().to(torch.uint8)
+    # the discriminator labels what it is given in pixels, exactly as the files will hold them
+    probabilities, _ = _forward_batches(module, pixels, 500)  # (N, K)
+    confidence, predicted = probabilities.max(dim=1)
+    staging = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=f".{out.name}."))
+    try:
+        from torchvision.io import write_png
+
+        save_image_grid(images[:100], staging / "grid.png")
+        names = module.class_names
+        counts = [0] * len(names)
+        with open(staging / "samples.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "class", "confidence"])
+            for index in torch.nonzero(confidence >= args.floor).flatten().tolist():
+                label = int(predicted[index])
+                folder = staging / names[label].replace("/", "_")
+                folder.mkdir(exist_ok=True)
+                name = f"sample_{index:06d}.png"
+                write_png(pixels[index], str(folder / name))
+                writer.writerow([f"{folder.name}/{name}", names[label], f"{float(confidence[index]):.6f}"])
+                counts[label] += 1
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    kept = sum(counts)
+    per_class = ", ".join(f"{name} {count}" for name, count in zip(module.class_names, counts))
+    print(f"wrote {out / 'grid.png'} and {kept} of {args.n} samples with confidence >= {args.floor} ({per_class}) under {out}")
+
+
+# ------------------------------------------------------------------------------------------- export
+class ExportedClassifier(nn.Module):
+    """The evaluation (EMA) classifier for deployment: float images (B, C, H, W) in [0, 1] -> logits (B, K)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        low, high = net.input_range
+        self.scale, self.offset = float(high - low), float(low)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images * self.scale + self.offset)[0]
+
+
+def export(args: argparse.Namespace) -> None:
+    """Writes the EMA classifier as ONNX or TorchScript and checks it against the module on a batch."""
+    module = load_module(args.checkpoint, "cpu")
+    classifier = ExportedClassifier(copy.deepcopy(module.classifier)).eval()
+    suffix = ".onnx" if args.format == "onnx" else ".pt"
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(suffix)
+    example = torch.rand(4, *module.image_shape, generator=torch.Generator().manual_seed(0))  # (4, C, H, W)
+    with torch.no_grad():
+        expected = module(example)  # (4, K): the module's own evaluation path
+    if args.format == "torchscript":
+        with torch.no_grad():
+            scripted = torch.jit.trace(classifier, example)
+        _write_atomic(out, lambda temporary: scripted.save(str(temporary)), ".pt")
+        with torch.no_grad():
+            got = torch.jit.load(str(out))(example)
+    else:
+        try:
+            import onnxruntime
+        except ImportError:
+            raise UserError("--format onnx needs the onnx, onnxscript and onnxruntime packages; "
+                            "pip install 'ssgan[export]'") from None
+
+        def write(temporary: Path) -> None:
+            torch.onnx.export(classifier, (example,), str(temporary), input_names=["images"], output_names=["logits"],
+                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+
+        _write_atomic(out, write, ".onnx")
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"images": example.numpy()})[0])
+    difference = float((got - expected).abs().max())
+    if difference > 1e-4:
+        out.unlink(missing_ok=True)
+        raise UserError(f"the exported classifier differs from the module by {difference:.2e}; nothing was written")
+    print(f"wrote {out} ({args.format}): float images (B, {', '.join(map(str, module.image_shape))}) in [0, 1] -> "
+          f"logits (B, {module.num_classes}); classes {', '.join(module.class_names)}; "
+          f"max difference from the module on a test batch {difference:.1e}")
+
+
+# --------------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ssgan", description="Tools around a trained ssgan checkpoint.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,extract,sample,export}")
+
+    def add(name: str, function: Any, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description)
+        sub.set_defaults(function=function)
+        sub.add_argument("checkpoint", metavar="CKPT", help="a checkpoint written by ssgan-train, e.g. <run>/checkpoints/last.ckpt")
+        return sub
+
+    sub = add("predict", predict, "classify image files",
+              "Classifies an image file or every image under a folder (recursively) with the checkpoint's EMA "
+              "classifier and writes a CSV: file, class, confidence. Images are converted and resized to the "
+              "checkpoint's image shape.")
+    sub.add_argument("path", metavar="PATH", help="an image file or a folder of images (.png .jpg .jpeg .bmp .webp)")
+    sub.add_argument("--out", default="preds.csv", help="CSV file to write (default: preds.csv)")
+    sub.add_argument("--probabilities", action="store_true", help="add one p_<class> column per class")
+    sub.add_argument("--batch-size", type=int, default=256, help="images decoded and classified at a time (default: 256)")
+    sub.add_argument("--accelerator", default="auto", help="auto, cpu, gpu or mps (default: auto)")
+
+    sub = add("extract", extract, "discriminator features and a linear-probe score",
+              "Writes the discriminator's penultimate-layer features of the labeled, validation, unlabeled and test "
+              "images, with their labels (-1 where unknown), to an .npz file, and fits a logistic regression on the "
+              "labeled images' features, scored on the test images (printed and saved beside the .npz).")
+    sub.add_argument("--out", default="features.npz", help="the .npz file to write (default: features.npz)")
+    sub.add_argument("--data", default=None, help="a data config name (digits, fashion_mnist, folder, ...); default: "
+                                                  "the checkpoint's own data and split")
+    sub.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="a data argument, e.g. --set root=/usr/share/datasets/fashion-mnist (repeatable)")
+    sub.add_argument("--batch-size", type=int, default=1000, help="images per forward pass (default: 1000)")
+    sub.add_argument("--accelerator", default="auto", help="auto, cpu, gpu or mps (default: auto)")
+
+    sub = add("sample", sample, "generated images: a grid and a synthetic labeled data set",
+              "Draws N images from the generator, writes DIR/grid.png (the first 100), and saves each sample the "
+              "discriminator classifies with confidence >= FLOOR as DIR/<class>/sample_NNNNNN.png, listed in "
+              "DIR/samples.csv. Train on them with data.synthetic_labeled_dir=DIR.")
+    sub.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
+    sub.add_argument("--out", required=True, help="folder to write (must be new or empty, unless --overwrite)")
+    sub.add_argument("--floor", type=float, default=0.9, help="confidence floor for the labeled samples (default: 0.9)")
+    sub.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default: 0)")
+    sub.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    sub.add_argument("--accelerator", default="auto", help="auto, cpu, gpu or mps (default: auto)")
+
+    sub = add("export", export, "the EMA classifier as ONNX or TorchScript",
+              "Exports the EMA classifier: float images (B, C, H, W) in [0, 1] -> class logits (B, K), checks "
+              "its outputs against the module on a batch, and writes it.")
+    sub.add_argument("--format", choices=["onnx", "torchscript"], required=True, help="onnx or torchscript")
+    sub.add_argument("--out", default=None, help="file to write (default: CKPT with .onnx or .pt)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point ``ssgan``."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "batch_size", 1) < 1:
+        print("error: --batch-size must be at least 1", file=sys.stderr)
+        sys.exit(2)
+    try:
+        args.function(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""``ssgan-cli``: the LightningCLI builds what Hydra builds, from the same classes, and runs through ``main([...])``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import pytest
+
+from ssgan.cli import build_cli, main
+from ssgan.config import CONFIG_DIR
+from ssgan.module import SSGAN, SupervisedBaseline
+from ssgan.self_training import SelfTraining
+
+CLI_DIR = CONFIG_DIR / "cli"
+
+
+def _plain(hparams) -> dict:
+    """Hyperparameters without LightningCLI's bookkeeping keys, with tuples as lists."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in hparams.items()
+            if key not in ("_class_path", "_instantiator")}
+
+
+def _optimizer_settings(model) -> list[tuple[str, dict]]:
+    optimizers, _ = model.configure_optimizers()
+    return [(type(opt).__name__, {k: v for k, v in opt.defaults.items()}) for opt in optimizers]
+
+
+def test_cli_and_hydra_build_the_same_experiment(compose_cfg, tmp_path: Path) -> None:
+    cache = str(tmp_path / "splits")
+    cli = build_cli(["--config", str(CLI_DIR / "digits_ssgan.yaml"), f"--data.init_args.split_cache_dir={cache}"], run=False)
+
+    cfg = compose_cfg("experiment=digits_50", f"data.split_cache_dir={cache}")
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    model = hydra.utils.instantiate(cfg.model, _convert_="all", image_shape=datamodule.image_shape,
+                                    num_classes=datamodule.num_classes, class_names=list(datamodule.classes))
+
+    assert type(cli.model) is type(model) is SSGAN
+    assert _plain(cli.model.hparams) == _plain(model.hparams)
+    assert _optimizer_settings(cli.model) == _optimizer_settings(model)
+    assert type(cli.datamodule) is type(datamodule) and _plain(cli.datamodule.hparams) == _plain(datamodule.hparams)
+    assert cli.trainer.max_epochs == cfg.trainer.max_epochs
+
+
+def test_cli_builds_self_training_as_a_callback(tmp_path: Path) -> None:
+    cli = build_cli(["--config", str(CLI_DIR / "digits_supervised_self_training.yaml"),
+                     f"--trainer.default_root_dir={tmp_path}"], run=False)
+    assert isinstance(cli.model, SupervisedBaseline)
+    rounds = [c for c in cli.trainer.callbacks if isinstance(c, SelfTraining)]
+    assert len(rounds) == 1 and rounds[0].rounds == 3
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in CLI_DIR.glob("*.yaml")))
+def test_every_cli_config_fits_under_fast_dev_run(config: str, tmp_path: Path, image_folder: Path) -> None:
+    args = ["fit", "--config", str(CLI_DIR / config), "--trainer.fast_dev_run=true",
+            "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path}",
+            f"--data.init_args.split_cache_dir={tmp_path / 'splits'}"]
+    if config == "folder.yaml":
+        args += [f"--data.init_args.root={image_folder}", f"--data.init_args.image_cache_dir={tmp_path / 'images'}"]
+    main(args)
+
+
+def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Path) -> None:
+    common = ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
+              "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
+              f"--trainer.default_root_dir={tmp_path}"]
+    main(["fit", *common, "--trainer.max_epochs=1"])
+    checkpoints = sorted(tmp_path.rglob("*.ckpt"))
+    assert checkpoints
+    cli = build_cli(["test", *common, f"--ckpt_path={checkpoints[-1]}"])
+    assert 0.0 <= float(cli.trainer.callback_metrics["test/acc"]) <= 1.0

@@ -1,0 +1,145 @@
+"""``data=folder``: the user's own images — layout, decoding once, skipped files and clear errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import FOLDER_CLASSES, write_image_folder
+from ssgan.data import FolderDataModule
+from ssgan.data import images as image_io
+from ssgan.errors import UserError
+
+
+def _datamodule(root: Path, **kwargs) -> FolderDataModule:
+    datamodule = FolderDataModule(root=str(root), **kwargs)
+    datamodule.setup()
+    return datamodule
+
+
+def test_folder_layout_gives_classes_split_and_test_set(image_folder: Path) -> None:
+    datamodule = _datamodule(image_folder, num_val=3)
+    assert datamodule.classes == FOLDER_CLASSES and datamodule.num_classes == 3
+    assert datamodule.image_shape == (1, 28, 28)
+    split, data = datamodule.split, datamodule.data
+    # 4 labeled per class: 1 of each class goes to validation, 3 stay labeled
+    assert len(split.labeled) == 9 and len(split.val) == 3
+    assert torch.bincount(data.train_labels[split.labeled], minlength=3).tolist() == [3, 3, 3]
+    # the pool: every unlabeled/ image (label -1) plus the labeled ones; never a validation image
+    pool_labels = data.train_labels[split.unlabeled]
+    assert (pool_labels == -1).sum() == 24 and set(split.val).isdisjoint(split.unlabeled)
+    assert data.test_images.shape == (9, 1, 28, 28) and data.test_labels.tolist() == [0] * 3 + [1] * 3 + [2] * 3
+    labeled_images, labels, unlabeled = next(iter(datamodule.train_dataloader()))
+    assert labeled_images.dtype == torch.uint8 and unlabeled.shape[1:] == (1, 28, 28)
+
+
+def test_num_labeled_takes_a_class_balanced_subset_and_the_rest_joins_the_pool(image_folder: Path) -> None:
+    datamodule = _datamodule(image_folder, num_labeled=6, num_val=0)
+    labels = datamodule.data.train_labels
+    assert torch.bincount(labels[datamodule.split.labeled], minlength=3).tolist() == [2, 2, 2]
+    assert len(datamodule.split.unlabeled) == 12 + 24  # all 12 labeled-folder images + 24 unlabeled
+
+
+def test_images_are_resized_and_converted_to_rgb(image_folder: Path) -> None:
+    datamodule = _datamodule(image_folder, image_size=[16, 20], channels=3)
+    assert datamodule.data.train_images.shape[1:] == (3, 16, 20)
+    assert datamodule.image_shape == (3, 16, 20)
+
+
+def test_decoded_tensors_are_cached_so_a_second_run_reads_no_image(image_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    first = _datamodule(image_folder, image_cache_dir=str(tmp_path))
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("an image file was read although the cache holds the tensors")
+
+    monkeypatch.setattr(image_io, "read_image", no_reading)
+    second = _datamodule(image_folder, image_cache_dir=str(tmp_path))
+    assert torch.equal(first.data.train_images, second.data.train_images)
+
+
+def test_corrupt_file_is_reported_by_path_skipped_and_counted(image_folder: Path, tmp_path: Path, caplog) -> None:
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    broken = root / "unlabeled" / "part0" / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    (root / "labeled" / "circle" / "truncated.jpg").write_bytes(b"\xff\xd8\xff")
+    with caplog.at_level(logging.WARNING):
+        datamodule = _datamodule(root)
+    assert (datamodule.data.train_labels == -1).sum() == 24  # the broken unlabeled file is left out
+    assert torch.bincount(datamodule.data.train_labels[datamodule.data.train_labels >= 0]).tolist() == [4, 4, 4]
+    messages = "\n".join(record.getMessage() for record in caplog.records)
+    assert str(broken) in messages and "truncated.jpg" in messages
+    assert "skipped 2 unreadable image(s) of" in messages
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda root: shutil.rmtree(root / "labeled" / "square") or (root / "labeled" / "square").mkdir(),
+     "class folder .*square holds no images"),
+    (lambda root: (root / "test" / "triangle").mkdir(), "class 'triangle' of .*test is not in .*labeled"),
+    (lambda root: shutil.rmtree(root / "labeled"), "has no labeled/ folder"),
+    (lambda root: [shutil.rmtree(p) for p in (root / "unlabeled").iterdir()], "unlabeled holds no images"),
+])
+def test_bad_folders_get_a_one_line_error(image_folder: Path, tmp_path: Path, damage, message: str) -> None:
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    damage(root)
+    with pytest.raises(UserError, match=message) as raised:
+        FolderDataModule(root=str(root))
+    assert "\n" not in str(raised.value)
+
+
+def test_missing_root_and_empty_folder_get_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="does not exist; point it at a folder"):
+        FolderDataModule(root=str(tmp_path / "nowhere"))
+    (tmp_path / "labeled").mkdir()
+    with pytest.raises(UserError, match="holds no class folders"):
+        FolderDataModule(root=str(tmp_path))
+
+
+def test_validation_that_leaves_a_class_without_labels_is_refused(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "images", labeled_per_class=1, unlabeled=3, test_per_class=0)
+    with pytest.raises(UserError, match="leaves no labeled training image of class"):
+        _datamodule(root, num_val=3)
+
+
+def test_folder_run_keeps_class_names_and_data_in_the_checkpoint(folder_checkpoint: Path) -> None:
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    assert checkpoint["hyper_parameters"]["class_names"] == list(FOLDER_CLASSES)
+    assert checkpoint["ssgan_datamodule"]["class_path"] == "ssgan.data.folder.FolderDataModule"
+    assert checkpoint["ssgan_module"] == "ssgan.module.SSGAN"
+    run = folder_checkpoint.parent.parent
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["dataset"] == "folder" and metrics["num_labeled"] == 9
+    # the test report beyond accuracy, and the figures written beside the run
+    for key in ("test/f1_macro", "test/ece", *(f"test/acc_class/{name}" for name in FOLDER_CLASSES)):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert (run / "confusion_matrix.png").stat().st_size > 1000
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["epoch_0001.png"]
+
+
+def test_run_without_test_folder_reports_no_test_metrics(tmp_path: Path, compose_cfg) -> None:
+    from ssgan.train import summary_line, train
+
+    root = write_image_folder(tmp_path / "images", test_per_class=0)
+    cfg = compose_cfg("data=folder", f"data.root={root}", "trainer.fast_dev_run=true", "trainer.enable_progress_bar=false")
+    metrics = train(cfg)
+    assert metrics["status"] == "ok" and metrics["test/acc"] is None
+    assert "no test set" in summary_line(metrics)
+
+
+def test_synthetic_labeled_images_join_the_labeled_set(image_folder: Path, tmp_path: Path) -> None:
+    synthetic = tmp_path / "samples"
+    shutil.copytree(image_folder / "test", synthetic)  # any <class>/*.png folder
+    plain = _datamodule(image_folder)
+    mixed = _datamodule(image_folder, synthetic_labeled_dir=str(synthetic))
+    assert len(mixed.labeled_set()[1]) == len(plain.labeled_set()[1]) + 9
+    (synthetic / "unicorn").mkdir()
+    shutil.copy(next((image_folder / "test" / "circle").iterdir()), synthetic / "unicorn" / "x.png")
+    with pytest.raises(UserError, match="unicorn is not a class"):
+        _datamodule(image_folder, synthetic_labeled_dir=str(synthetic))

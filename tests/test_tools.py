@@ -1,0 +1,149 @@
+"""``ssgan predict|extract|sample|export`` on a tiny checkpoint, their ``--help``, and their errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import FOLDER_CLASSES
+from ssgan.data.images import list_images, read_images
+from ssgan.module import SupervisedBaseline
+from ssgan.tools import load_module, main
+
+
+def run_tool(*args: str) -> None:
+    main([str(a) for a in args])
+
+
+@pytest.mark.parametrize("command", ["predict", "extract", "sample", "export"])
+def test_every_subcommand_has_help(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_tool(command, "--help")
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert f"usage: ssgan {command}" in text and "CKPT" in text and len(text) > 300
+
+
+def test_predict_writes_class_and_confidence_per_file(folder_checkpoint: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
+    images = tmp_path / "new"
+    shutil.copytree(image_folder / "test", images)
+    (images / "square" / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "preds.csv"
+    run_tool("predict", folder_checkpoint, images, "--out", out, "--probabilities", "--batch-size", "4")
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 9 and {row["class"] for row in rows} <= set(FOLDER_CLASSES)
+    assert set(rows[0]) == {"file", "class", "confidence", *(f"p_{name}" for name in FOLDER_CLASSES)}
+    for row in rows:  # the confidence is the largest class probability, and they sum to 1
+        probabilities = [float(row[f"p_{name}"]) for name in FOLDER_CLASSES]
+        assert abs(sum(probabilities) - 1) < 1e-4 and float(row["confidence"]) == pytest.approx(max(probabilities), abs=1e-6)
+        assert row["class"] == FOLDER_CLASSES[int(np.argmax(probabilities))]
+    assert "1 unreadable file(s) skipped" in capsys.readouterr().out
+    # the same predictions as the module itself on the decoded images
+    module = load_module(folder_checkpoint)
+    files = list_images(images / "circle")
+    decoded, _, _ = read_images(files, module.image_shape)
+    expected = torch.softmax(module(decoded), dim=1).max(dim=1).values
+    got = {row["file"]: float(row["confidence"]) for row in rows}
+    assert [got[f"circle/{f.name}"] for f in files] == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_predict_on_one_file(folder_checkpoint: Path, image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "one.csv"
+    run_tool("predict", folder_checkpoint, next((image_folder / "test" / "stripes").iterdir()), "--out", out)
+    assert len(list(csv.DictReader(out.open()))) == 1
+
+
+def test_extract_writes_features_labels_and_a_linear_probe(folder_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "features.npz"
+    run_tool("extract", folder_checkpoint, "--out", out)
+    with np.load(out) as arrays:
+        assert arrays["labeled_features"].shape == (9, 250) and arrays["test_features"].shape == (9, 250)
+        assert arrays["unlabeled_labels"].min() == -1  # unknown labels of unlabeled/ images
+        assert list(arrays["class_names"]) == list(FOLDER_CLASSES)
+        probe = float(arrays["probe_test_acc"])
+    saved = json.loads(out.with_suffix(".probe.json").read_text())
+    assert 0 <= probe <= 1 and saved["test_acc"] == pytest.approx(probe)
+    assert "linear probe" in capsys.readouterr().out
+
+
+def test_extract_refuses_data_that_do_not_fit_the_checkpoint(folder_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_tool("extract", folder_checkpoint, "--data", "digits", "--out", tmp_path / "f.npz")
+    assert exited.value.code == 2
+    assert "do not fit the checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "f.npz").exists()
+
+
+def test_sample_writes_a_grid_and_class_folders_above_the_floor(folder_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "samples"
+    run_tool("sample", folder_checkpoint, "--n", "30", "--out", out, "--floor", "0.0")
+    assert (out / "grid.png").stat().st_size > 0
+    rows = list(csv.DictReader((out / "samples.csv").open()))
+    assert len(rows) == 30 and all((out / row["file"]).is_file() for row in rows)
+    assert {p.name for p in out.iterdir() if p.is_dir()} <= set(FOLDER_CLASSES)
+    decoded, kept, _ = read_images([out / rows[0]["file"]], (1, 28, 28))
+    assert kept == [0]
+    # a confidence floor of 0.999999 keeps at most as many; an existing folder is not overwritten
+    with pytest.raises(SystemExit):
+        run_tool("sample", folder_checkpoint, "--n", "30", "--out", out)
+    run_tool("sample", folder_checkpoint, "--n", "30", "--out", out, "--floor", "0.999999", "--overwrite")
+    assert len(list(csv.DictReader((out / "samples.csv").open()))) <= 30
+
+
+def test_sample_needs_a_generator(folder_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    gan = load_module(folder_checkpoint)
+    baseline = SupervisedBaseline(image_shape=gan.image_shape, num_classes=3, class_names=list(FOLDER_CLASSES))
+    path = tmp_path / "supervised.ckpt"
+    torch.save({"hyper_parameters": dict(baseline.hparams), "state_dict": baseline.state_dict()}, path)
+    with pytest.raises(SystemExit):
+        run_tool("sample", path, "--out", tmp_path / "s")
+    assert "supervised baseline with no generator" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("export_format", ["torchscript", "onnx"])
+def test_export_gives_the_module_outputs(folder_checkpoint: Path, image_folder: Path, tmp_path: Path, export_format: str) -> None:
+    out = tmp_path / ("model.onnx" if export_format == "onnx" else "model.pt")
+    run_tool("export", folder_checkpoint, "--format", export_format, "--out", out)
+    module = load_module(folder_checkpoint)
+    images, _, _ = read_images(list_images(image_folder / "test" / "square"), module.image_shape)
+    batch = images.float() / 255  # the exported net takes floats in [0, 1]
+    with torch.no_grad():
+        expected = module(images)  # (B, K) from uint8, through the module's own path
+    if export_format == "torchscript":
+        got = torch.jit.load(str(out))(batch)
+    else:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"images": batch.numpy()})[0])
+    assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: None, "does not exist"),
+    (lambda path: path.write_bytes(b"garbage"), "not a readable checkpoint"),
+    (lambda path: torch.save({"state_dict": {}}, path), "not an ssgan checkpoint"),
+])
+def test_bad_checkpoints_get_a_one_line_error(tmp_path: Path, image_folder: Path, make, message: str, capsys) -> None:
+    path = tmp_path / "bad.ckpt"
+    make(path)
+    with pytest.raises(SystemExit) as exited:
+        run_tool("predict", path, image_folder / "test")
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and message in err and err.count("\n") == 1
+
+
+def test_mismatched_checkpoint_weights_are_refused(folder_checkpoint: Path, tmp_path: Path, image_folder: Path, capsys) -> None:
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint["hyper_parameters"]["image_shape"] = [3, 32, 32]  # weights of a 28x28 grey MLP, hparams of another net
+    path = tmp_path / "mismatched.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(SystemExit):
+        run_tool("predict", path, image_folder / "test")
+    assert "does not match the net its hyperparameters describe" in capsys.readouterr().err
