@@ -216,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, overrides = argv[:cut], argv[cut + 1:]
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Hydra overrides after -- replace the sweep's own, e.g. "
+               "`fashion_mnist -- data.num_labeled=50,100 data.split_seed=0 trainer.precision=bf16-mixed`.")
     parser.add_argument("sweep", nargs="?", help="a sweep config in conf/sweep/, e.g. digits or fashion_mnist")
     parser.add_argument("--out", type=Path, help="the multirun folder (default: multirun/label_fractions_<sweep>_<time>)")
     parser.add_argument("--report", type=Path, metavar="FOLDER", help="re-render the report of an existing multirun, no training")

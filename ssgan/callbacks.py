@@ -81,3 +81,22 @@ class SampleGrid(pl.Callback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_image"):  # TensorBoard's SummaryWriter
                 experiment.add_image("samples", make_grid(images.cpu(), nrow=int(len(images) ** 0.5)), epoch)
+
+
+class ConfusionMatrixPlot(pl.Callback):
+    """Draws the last test's confusion matrix (with counts) to ``{dirpath}/confusion_matrix.png``.
+
+    ``dirpath`` defaults to the trainer's log folder (e.g. ``lightning_logs/version_N``).
+    """
+
+    def __init__(self, dirpath: str | None = None, filename: str = "confusion_matrix.png") -> None:
+        self.dirpath, self.filename = dirpath, filename
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        confusion = getattr(pl_module, "test_confusion_matrix", None)
+        if confusion is None or not trainer.is_global_zero:
+            return
+        from ssgan.plots import save_confusion_matrix
+
+        folder = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
+        save_confusion_matrix(confusion, pl_module.class_names, folder / self.filename)

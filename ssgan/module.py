@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -111,6 +110,7 @@ class ClassifierModule(pl.LightningModule):
             "acc_per_class": MulticlassAccuracy(num_classes, average=None),
         })
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_confusion_matrix: torch.Tensor | None = None  # the last test's (K, K) counts
 
     # -- helpers ------------------------------------------------------------------------------
     def to_input(self, images: torch.Tensor) -> torch.Tensor:
@@ -269,13 +269,10 @@ class ClassifierModule(pl.LightningModule):
         per_class = report.pop("acc_per_class").tolist()  # (K,)
         self.log_dict({f"test/{name}": value for name, value in report.items()})
         self.log_dict({f"test/acc_class/{metric_safe(name)}": acc for name, acc in zip(self.class_names, per_class)})
-        confusion = self.test_confusion.compute().cpu()  # (K, K): rows true, columns predicted
+        # (K, K), rows true and columns predicted: the ConfusionMatrixPlot callback draws it
+        self.test_confusion_matrix = self.test_confusion.compute().cpu()
         self.test_report.reset()
         self.test_confusion.reset()
-        if self.trainer.is_global_zero and not self.trainer.sanity_checking and self.trainer.default_root_dir:
-            from ssgan.plots import save_confusion_matrix
-
-            save_confusion_matrix(confusion, self.class_names, Path(self.trainer.default_root_dir) / "confusion_matrix.png")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Records the module class and the datamodule's class and arguments, so that the ``ssgan``

@@ -70,3 +70,4 @@ def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Pat
     assert checkpoints
     cli = build_cli(["test", *common, f"--ckpt_path={checkpoints[-1]}"])
     assert 0.0 <= float(cli.trainer.callback_metrics["test/acc"]) <= 1.0
+    assert list(tmp_path.rglob("confusion_matrix.png"))  # drawn in the trainer's log folder

@@ -147,3 +147,32 @@ def test_mismatched_checkpoint_weights_are_refused(folder_checkpoint: Path, tmp_
     with pytest.raises(SystemExit):
         run_tool("predict", path, image_folder / "test")
     assert "does not match the net its hyperparameters describe" in capsys.readouterr().err
+
+
+def test_samples_train_as_synthetic_labeled_images(folder_checkpoint: Path, image_folder: Path, tmp_path: Path) -> None:
+    from ssgan.data import FolderDataModule
+
+    out = tmp_path / "samples"
+    run_tool("sample", folder_checkpoint, "--n", "12", "--out", out, "--floor", "0.0")
+    plain = FolderDataModule(root=str(image_folder))
+    mixed = FolderDataModule(root=str(image_folder), synthetic_labeled_dir=str(out))
+    plain.setup()
+    mixed.setup()
+    rows = list(csv.DictReader((out / "samples.csv").open()))
+    _, mixed_labels = mixed.labeled_set()
+    assert len(mixed_labels) == len(plain.labeled_set()[1]) + 12
+    assert sorted(mixed_labels[-12:].tolist()) == sorted(FOLDER_CLASSES.index(row["class"]) for row in rows)
+
+
+def test_synthetic_folder_names_map_class_names_with_a_slash(idx_root: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from ssgan.data import FashionMNISTDataModule
+
+    folder = tmp_path / "samples" / "T-shirt_top"  # how `ssgan sample` names Fashion-MNIST's "T-shirt/top"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(folder / "sample_000001.png")
+    datamodule = FashionMNISTDataModule(root=str(idx_root), download=False, num_labeled=20, num_val=10,
+                                        synthetic_labeled_dir=str(tmp_path / "samples"))
+    datamodule.setup()
+    assert datamodule.labeled_set()[1][-1].item() == 0  # class 0 is T-shirt/top

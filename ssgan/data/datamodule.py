@@ -201,14 +201,16 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         from ssgan.data.images import list_images, read_images
 
         folder = Path(self.synthetic_labeled_dir).expanduser()
+        # folder names are class names with "/" made "_" (e.g. Fashion-MNIST's "T-shirt/top")
+        label_of = {name.replace("/", "_"): label for label, name in enumerate(self.classes)}
         images, labels = [], []
         for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-            if class_dir.name not in self.classes:
+            if class_dir.name not in label_of:
                 raise UserError(f"{class_dir} is not a class of {self.name} ({', '.join(self.classes)}); "
                                 "use samples of a model trained on this data set")
             decoded, _, _ = read_images(list_images(class_dir), self.image_shape)
             images.append(decoded)
-            labels.append(torch.full((len(decoded),), self.classes.index(class_dir.name), dtype=torch.long))
+            labels.append(torch.full((len(decoded),), label_of[class_dir.name], dtype=torch.long))
         if not images or sum(len(x) for x in images) == 0:
             raise UserError(f"data.synthetic_labeled_dir={folder} holds no images in class folders")
         return torch.cat(images), torch.cat(labels)
