@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 
 class SpeedMonitor(pl.Callback):
@@ -100,3 +104,27 @@ class ConfusionMatrixPlot(pl.Callback):
 
         folder = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
         save_confusion_matrix(confusion, pl_module.class_names, folder / self.filename)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside it and renames it into place.
+
+    A run killed while saving (SIGKILL, a pre-empted node) leaves the previous checkpoint whole,
+    never a truncated one.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+        try:
+            with handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(handle.name, 0o666 & ~umask)
+            os.replace(handle.name, target)
+        finally:
+            Path(handle.name).unlink(missing_ok=True)

@@ -38,3 +38,49 @@ def check_group_choices(overrides: list[str]) -> None:
             if choice and choice != "null" and choice not in options:
                 noun = "data set" if group == "data" else f"{group} option"
                 raise UserError(f"unknown {noun} '{choice}'; use {group}= one of: {', '.join(options)}")
+
+
+def check_override_keys(overrides: list[str]) -> None:
+    """Raises a one-line ``UserError`` for a ``key=value`` override of a setting the config does not have.
+
+    Hydra's own message for this spans several lines; this names the nearest existing settings.
+    The config is composed with the command line's group choices (the first option of a sweep),
+    so ``data=folder data.root=...`` is checked against the folder config.
+    """
+    import difflib
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    plain, groups = [], []
+    for override in overrides:
+        if "=" not in override or override.startswith(("-", "+", "~", "hydra.", "hydra/")):
+            continue
+        key, value = override.split("=", 1)
+        if "." not in key and "/" not in key and (CONFIG_DIR / key).is_dir():
+            groups.append(f"{key}={value.split(',')[0]}")
+        elif "(" not in value:  # not a sweep function such as range(...)
+            plain.append(key)
+    if not plain:
+        return
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=groups)
+    except Exception:  # a bad group choice or value: Hydra's own checks report it
+        return
+    finally:
+        GlobalHydra.instance().clear()
+    for key in plain:
+        parent_key, _, leaf = key.rpartition(".")
+        parent = OmegaConf.select(cfg, parent_key, default=None, throw_on_missing=False) if parent_key else cfg
+        if OmegaConf.is_list(parent) or (parent is not None and not OmegaConf.is_config(parent)):
+            continue  # a list index or a key below a plain value: Hydra's own checks report it
+        siblings = [str(k) for k in parent.keys()] if OmegaConf.is_dict(parent) else []
+        if leaf in siblings:  # keys.() lists mandatory (???) settings too
+            continue
+        close = difflib.get_close_matches(leaf, siblings, n=1)
+        hint = f"did you mean {parent_key + '.' if parent_key else ''}{close[0]}?" if close else (
+            f"{parent_key or 'the config'} has: {', '.join(siblings)}" if siblings else "check its spelling")
+        raise UserError(f"unknown setting '{key}'; {hint} (prefix it with + to add a new key)")

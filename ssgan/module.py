@@ -7,9 +7,12 @@ average (EMA) of its weights for evaluation, and log ``{split}/{name}`` metrics.
 from __future__ import annotations
 
 import copy
+import logging
+import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -29,9 +32,17 @@ from ssgan.nets.layers import data_dependent_init
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
+def _numpy_rng_state() -> tuple:
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    return name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)
+
+
 def metric_safe(name: str) -> str:
     """A class name as a metric-key part: "T-shirt/top" -> "T-shirt_top"."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+log = logging.getLogger(__name__)
 
 
 class DivergenceError(RuntimeError):
@@ -66,14 +77,22 @@ class ClassifierModule(pl.LightningModule):
             and draws the noise in compiled code; the first steps pay for the compilation).
         channels_last: keeps the conv nets' weights and inputs in channels-last memory format
             (faster convolutions on recent CPUs and on tensor-core GPUs; no effect on the MLP).
+        skip_nonfinite_batches: how many batches with a non-finite loss or gradient may be skipped
+            (their steps not applied) before the run stops as diverged; 0 stops at the first.
     """
 
     def __init__(self, image_shape: Sequence[int], num_classes: int, arch: str = "auto",
                  optimizer_d: OptimizerFactory | None = None, lr_decay_start: float = 2 / 3,
                  ema_decay: float | None = 0.999, gradient_clip_val: float | None = None,
                  class_names: Sequence[str] | None = None, net_kwargs: dict[str, Any] | None = None,
-                 data_init: bool = True, torch_compile: bool = False, channels_last: bool = False) -> None:
+                 data_init: bool = True, torch_compile: bool = False, channels_last: bool = False,
+                 skip_nonfinite_batches: int = 0) -> None:
         super().__init__()
+        if skip_nonfinite_batches < 0:
+            raise UserError(f"model.skip_nonfinite_batches={skip_nonfinite_batches} is negative; use 0 (stop at the "
+                            "first non-finite loss) or a number of batches to skip")
+        self.skip_nonfinite_batches = skip_nonfinite_batches
+        self.register_buffer("skipped_batches", torch.zeros((), dtype=torch.long))  # checkpointed
         self.automatic_optimization = False
         self.image_shape, self.num_classes = tuple(image_shape), num_classes
         self.arch = resolve_arch(arch, self.image_shape)
@@ -154,6 +173,10 @@ class ClassifierModule(pl.LightningModule):
         if bool(self.initialized):  # e.g. restored from a checkpoint
             return
         data_dependent_init(self.discriminator, torch.cat(images))
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # every rank initialised from its own batch: take rank 0's weights everywhere
+            for tensor in self.discriminator.state_dict().values():
+                torch.distributed.broadcast(tensor, src=0)
         if self.ema_discriminator is not None:
             self.ema_discriminator.load_state_dict(self.discriminator.state_dict())
         self.initialized.fill_(True)
@@ -169,21 +192,46 @@ class ClassifierModule(pl.LightningModule):
         ema_params = list(self.ema_discriminator.parameters())
         torch._foreach_lerp_(ema_params, list(self.discriminator.parameters()), 1.0 - decay)
 
-    def check_finite(self, **named_losses: torch.Tensor) -> None:
-        """Raises ``DivergenceError`` naming the first non-finite loss and the step."""
-        for name, value in named_losses.items():
-            if not torch.isfinite(value).all():
-                raise DivergenceError(
-                    f"{name} became {value.item()} at epoch {self.current_epoch}, batch {self.trainer.fit_loop.epoch_loop.batch_idx}"
-                )
+    def _nonfinite(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> str | None:
+        """What is not finite after the backward pass: ``"loss"``, ``"gradient"`` or ``None``.
 
-    def optimizer_step_block(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        """The canonical manual step: zero_grad, backward, optional clipping, step (inside a toggle)."""
+        The loss and every gradient's norm are checked together, in one device sync.
+        """
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        checks = [loss.detach().float().reshape(1)]
+        if grads:
+            checks.append(torch.stack(torch._foreach_norm(grads)).float())
+        finite = torch.isfinite(torch.cat(checks))  # (1 + number of gradients,)
+        if bool(finite.all()):
+            return None
+        return "loss" if not bool(finite[0]) else "gradient"
+
+    def optimizer_step_block(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, name: str) -> bool:
+        """The canonical manual step (inside a toggle): zero_grad, backward, a finiteness check, optional
+        clipping, step.
+
+        A non-finite loss or gradient is never applied: it raises ``DivergenceError`` naming what
+        diverged and where, or, while fewer than ``skip_nonfinite_batches`` batches were skipped,
+        skips the step and returns False.
+        """
         optimizer.zero_grad()
         self.manual_backward(loss)
+        what = self._nonfinite(loss, optimizer)
+        if what is not None:
+            optimizer.zero_grad()
+            where = f"at epoch {self.current_epoch}, batch {self.trainer.fit_loop.epoch_loop.batch_idx}"
+            detail = f"{name}_loss became {loss.item()}" if what == "loss" else f"a {name} gradient became non-finite"
+            if int(self.skipped_batches) < self.skip_nonfinite_batches:
+                self.skipped_batches += 1
+                log.warning("skipped a batch: %s %s (%d of at most %d skipped)", detail, where,
+                            int(self.skipped_batches), self.skip_nonfinite_batches)
+                return False
+            skipped = f" after skipping {int(self.skipped_batches)} batch(es)" if self.skip_nonfinite_batches else ""
+            raise DivergenceError(f"{detail} {where}{skipped}")
         if self.gradient_clip_val is not None:
             self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
         optimizer.step()
+        return True
 
     def lr_lambda(self, epoch: int) -> float:
         """Linear decay to 0 over the last ``1 - lr_decay_start`` of training (or of the self-training stage)."""
@@ -211,6 +259,21 @@ class ClassifierModule(pl.LightningModule):
         """Newly initialised nets matching ``trained_nets()``."""
         return [build_discriminator(self.arch, self.image_shape, self.num_classes, **self._net_kwargs)]
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rng_to_restore = checkpoint.get("ssgan_rng")  # applied when training starts
+
+    def _restore_rng(self) -> None:
+        state = getattr(self, "_rng_to_restore", None)
+        if not state:
+            return
+        self._rng_to_restore = None
+        torch.set_rng_state(state["torch"])
+        if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        name, keys, position, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+        random.setstate(state["python"])
+
     def on_fit_start(self) -> None:
         precision = str(self.trainer.precision)
         fused = any(opt.defaults.get("fused") for opt in self.trainer.optimizers)
@@ -222,6 +285,7 @@ class ClassifierModule(pl.LightningModule):
     def on_train_start(self) -> None:
         if self.ema_discriminator is not None:
             self._ema_steps = int(self.ema_updates)  # once: a resumed run continues its count
+        self._restore_rng()
 
     def accumulate_train_metrics(self, **values: torch.Tensor) -> None:
         """Adds this step's scalars to the epoch's running sums, logged as ``train/{name}`` epoch means.
@@ -278,6 +342,13 @@ class ClassifierModule(pl.LightningModule):
         """Records the module class and the datamodule's class and arguments, so that the ``ssgan``
         tools rebuild both from the checkpoint alone."""
         checkpoint["ssgan_module"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        # the random streams (noise layers, z): a resumed run draws what the uninterrupted one would
+        checkpoint["ssgan_rng"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": _numpy_rng_state(),  # plain types: checkpoints load with weights_only=True
+            "python": random.getstate(),
+        }
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "hparams"):
             checkpoint["ssgan_datamodule"] = {"class_path": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}",
@@ -315,9 +386,10 @@ class SSGAN(ClassifierModule):
                  gradient_clip_val: float | None = None, class_names: Sequence[str] | None = None,
                  net_kwargs: dict[str, Any] | None = None, data_init: bool = True,
                  generator_kwargs: dict[str, Any] | None = None, torch_compile: bool = False,
-                 channels_last: bool = False, feature_matching: Literal["squared", "absolute"] = "squared") -> None:
+                 channels_last: bool = False, feature_matching: Literal["squared", "absolute"] = "squared",
+                 skip_nonfinite_batches: int = 0) -> None:
         super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
-                         class_names, net_kwargs, data_init, torch_compile, channels_last)
+                         class_names, net_kwargs, data_init, torch_compile, channels_last, skip_nonfinite_batches)
         if generator_loss not in ("feature_matching", "non_saturating"):
             raise UserError(f"unknown generator_loss '{generator_loss}'; use model.generator_loss=feature_matching or non_saturating")
         if feature_matching not in ("squared", "absolute"):
@@ -379,8 +451,9 @@ class SSGAN(ClassifierModule):
             loss_supervised = losses.supervised_loss(logits_labeled, labels)
             loss_unsupervised = losses.unsupervised_loss(logits_unlabeled, logits_fake)
             loss_d = loss_supervised + self.unlabeled_weight * loss_unsupervised
-            self.check_finite(discriminator_loss=loss_d)
-            self.optimizer_step_block(opt_d, loss_d)
+            stepped = self.optimizer_step_block(opt_d, loss_d, "discriminator")
+        if not stepped:  # a skipped non-finite batch: no EMA update and no generator step either
+            return
         self.update_ema()
 
         # Generator step on fresh z, against the updated discriminator (whose parameters the toggle freezes).
@@ -393,8 +466,8 @@ class SSGAN(ClassifierModule):
                 loss_g = losses.feature_matching_loss(features_real, features_fake, self.feature_matching)
             else:
                 loss_g = losses.non_saturating_generator_loss(self.discriminator(fake)[0])
-            self.check_finite(generator_loss=loss_g)
-            self.optimizer_step_block(opt_g, loss_g)
+            if not self.optimizer_step_block(opt_g, loss_g, "generator"):
+                return
 
         with torch.no_grad():
             train_acc = (logits_labeled.argmax(dim=1) == labels).float().mean()
@@ -412,9 +485,10 @@ class SupervisedBaseline(ClassifierModule):
                  optimizer_d: OptimizerFactory | None = None, lr_decay_start: float = 2 / 3,
                  ema_decay: float | None = 0.999, gradient_clip_val: float | None = None,
                  class_names: Sequence[str] | None = None, net_kwargs: dict[str, Any] | None = None,
-                 data_init: bool = True, torch_compile: bool = False, channels_last: bool = False) -> None:
+                 data_init: bool = True, torch_compile: bool = False, channels_last: bool = False,
+                 skip_nonfinite_batches: int = 0) -> None:
         super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
-                         class_names, net_kwargs, data_init, torch_compile, channels_last)
+                         class_names, net_kwargs, data_init, torch_compile, channels_last, skip_nonfinite_batches)
         self.save_hyperparameters(ignore=["optimizer_d"])  # a factory: not plain data, and not needed to load the net
 
     def configure_optimizers(self):
@@ -430,8 +504,9 @@ class SupervisedBaseline(ClassifierModule):
         with self.toggled_optimizer(opt_d):
             logits, _ = self.discriminator(labeled)  # (B_l, K)
             loss = losses.supervised_loss(logits, labels)
-            self.check_finite(supervised_loss=loss)
-            self.optimizer_step_block(opt_d, loss)
+            stepped = self.optimizer_step_block(opt_d, loss, "supervised")
+        if not stepped:
+            return
         self.update_ema()
         with torch.no_grad():
             train_acc = (logits.argmax(dim=1) == labels).float().mean()

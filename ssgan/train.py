@@ -22,8 +22,8 @@ import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from ssgan.callbacks import SpeedMonitor
-from ssgan.config import CONFIG_DIR, check_group_choices
+from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor
+from ssgan.config import CONFIG_DIR, check_group_choices, check_override_keys
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError
 from ssgan.self_training import SelfTraining
@@ -66,7 +66,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> pl.Trainer:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     try:
         return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                       default_root_dir=str(output_dir))
+                                       default_root_dir=str(output_dir), plugins=[AtomicCheckpointIO()])
     except Exception as error:  # Lightning raises MisconfigurationException/ValueError for bad devices etc.
         cause = error.__cause__ or error
         message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
@@ -107,13 +107,30 @@ def requested_run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def check_run_options(cfg: DictConfig) -> None:
-    """Checks the task's own options (checkpoint paths, which weights to test) before any work."""
+    """Checks the task's own options (checkpoint paths, which weights to test, required settings) before any work."""
+    from omegaconf import OmegaConf
+
+    for node in ("data", "model", "trainer"):
+        missing = sorted(OmegaConf.missing_keys(cfg[node])) if cfg.get(node) is not None else []
+        if missing:
+            key = missing[0] if missing[0].startswith(f"{node}.") else f"{node}.{missing[0]}"
+            example = "PATH" if key.endswith(".root") else "VALUE"
+            raise UserError(f"{key} must be set for {node}={_choice(node) or node}; add {key}={example}")
     test_ckpt = cfg.get("test_ckpt", "last")
     if test_ckpt not in ("last", "best"):
         raise UserError(f"test_ckpt={test_ckpt} is not an option; use test_ckpt=last or test_ckpt=best")
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path not in (None, "last", "best", "hpc") and not Path(ckpt_path).is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
+
+
+def _choice(group: str) -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return HydraConfig.get().runtime.choices.get(group)
+    except Exception:  # no Hydra run (a composed config in tests)
+        return None
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -174,6 +191,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **{key: float(value) for key, value in sorted(test_results.items()) if key != "test/acc"},
         **{"val/acc": float(last_val) if last_val is not None else None},
         **{"val/best_acc": best_val, "best_epoch": _best_epoch(checkpoint), "tested": tested},
+        skipped_batches=int(getattr(model, "skipped_batches", 0)),
     )
     if rounds is not None:
         metrics["rounds"] = rounds
@@ -252,6 +270,7 @@ def main() -> None:
     """Console entry point ``ssgan-train``: checks config group names, then hands over to Hydra."""
     try:
         check_group_choices(sys.argv[1:])
+        check_override_keys(sys.argv[1:])
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

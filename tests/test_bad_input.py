@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,13 @@ BAD_INPUTS = [
     (["test_ckpt=median"], "test_ckpt=median is not an option; use test_ckpt=last or test_ckpt=best"),
     (["data.eval_batch_size=0"], "data.eval_batch_size must be at least 1"),
     (["data.num_val=-5"], "data.num_val=-5 is negative"),
+    (["data.nmu_labeled=5"], "unknown setting 'data.nmu_labeled'; did you mean data.num_labeled? (prefix it with + to add a new key)"),
+    (["trainer.max_epoch=3"], "unknown setting 'trainer.max_epoch'; did you mean trainer.max_epochs?"),
+    (["data=folder"], "data.root must be set for data=folder; add data.root=PATH"),
+    (["data=folder", "data.root=/nonexistent/images"],
+     "data.root=/nonexistent/images does not exist; point it at a folder holding labeled/<class>/ images"),
+    (["model.skip_nonfinite_batches=-1"], "model.skip_nonfinite_batches=-1 is negative"),
+    (["self_training=default", "self_training.threshold=1.5"], "self_training.threshold=1.5 is outside (0, 1]"),
 ]
 
 
@@ -48,3 +56,32 @@ def test_bad_input_gives_one_line_error(tmp_path: Path, overrides: list[str], me
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-1500:]
     assert "Traceback" not in result.stderr + result.stdout
     assert not run_dir.exists(), sorted(p.name for p in run_dir.rglob("*"))  # nothing half-written
+
+
+def _folder_without_labeled_class(root: Path) -> None:
+    (root / "test" / "triangle").mkdir(parents=True)
+    shutil.copy(next((root / "test" / "circle").iterdir()), root / "test" / "triangle" / "t.png")
+
+
+FOLDER_DAMAGE = {
+    "a test class missing from labeled/": (_folder_without_labeled_class, "class 'triangle' of"),
+    "an empty class folder": (lambda root: [p.unlink() for p in (root / "labeled" / "square").iterdir()],
+                              "holds no images (.png .jpg .jpeg .bmp .webp); add images or remove the folder"),
+    "no labeled/ folder": (lambda root: shutil.rmtree(root / "labeled"), "has no labeled/ folder"),
+    "every image of a class unreadable": (
+        lambda root: [p.write_bytes(b"broken") for p in (root / "labeled" / "square").iterdir()],
+        "no readable image is left in"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(FOLDER_DAMAGE))
+def test_bad_image_folders_give_one_line_error(tmp_path: Path, image_folder: Path, damage: str) -> None:
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    make, message = FOLDER_DAMAGE[damage]
+    make(root)
+    run_dir = tmp_path / "run"
+    result = run_cli("data=folder", f"data.root={root}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(error_lines) == 1 and message in error_lines[0], result.stderr[-1500:]
+    assert not run_dir.exists()

@@ -35,3 +35,48 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(compose_cfg) 
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["epoch"] == 1  # the end of epoch 1, the last before the NaN, whether or not it was the best
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def _poison_supervised_loss(monkeypatch, calls_to_poison: set[int], how: str = "loss") -> None:
+    """Makes the supervised loss NaN (or its gradient NaN, the loss finite) on the given calls."""
+    from ssgan import losses
+
+    original = losses.supervised_loss
+    count = {"calls": 0}
+
+    def poisoned(logits, labels):
+        count["calls"] += 1
+        loss = original(logits, labels)
+        if count["calls"] in calls_to_poison:
+            if how == "loss":
+                return loss * float("nan")
+            zero = logits.sum() - logits.sum().detach()  # 0, with a gradient of 1 to every logit
+            return loss + 1e-30 * torch.sqrt(zero - zero)  # finite (0), but d sqrt(x)/dx at 0 is infinite
+        return loss
+
+    monkeypatch.setattr(losses, "supervised_loss", poisoned)
+
+
+def test_a_non_finite_gradient_with_a_finite_loss_also_stops_the_run(compose_cfg, monkeypatch) -> None:
+    _poison_supervised_loss(monkeypatch, {5}, how="gradient")
+    cfg = compose_cfg("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "data.num_labeled=20")
+    with pytest.raises(UserError, match=r"training diverged: a discriminator gradient became non-finite at epoch 0, batch 4"):
+        train(cfg)
+    assert json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_skipping_offending_batches_up_to_a_limit(compose_cfg, monkeypatch) -> None:
+    _poison_supervised_loss(monkeypatch, {3, 7})
+    cfg = compose_cfg("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                      "model.skip_nonfinite_batches=2")
+    metrics = train(cfg)
+    assert metrics["status"] == "ok" and metrics["skipped_batches"] == 2
+    assert 0 <= metrics["test/acc"] <= 1
+
+
+def test_skipping_stops_once_the_limit_is_spent(compose_cfg, monkeypatch) -> None:
+    _poison_supervised_loss(monkeypatch, {3, 7})
+    cfg = compose_cfg("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                      "model.skip_nonfinite_batches=1")
+    with pytest.raises(UserError, match=r"discriminator_loss became nan at epoch 0, batch 6 after skipping 1 batch"):
+        train(cfg)

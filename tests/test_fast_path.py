@@ -34,9 +34,9 @@ class CaptureBatch(pl.Callback):
 class RecordingSSGAN(SSGAN):
     """SSGAN that records the loss handed to each optimizer step."""
 
-    def optimizer_step_block(self, optimizer, loss):
+    def optimizer_step_block(self, optimizer, loss, name):
         self.recorded_losses = getattr(self, "recorded_losses", []) + [loss.detach().clone()]
-        super().optimizer_step_block(optimizer, loss)
+        return super().optimizer_step_block(optimizer, loss, name)
 
 
 def reference_gradients(discriminator, generator, labeled, labels, unlabeled, z_d, z_g, unlabeled_weight):

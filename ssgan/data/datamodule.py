@@ -60,15 +60,34 @@ class SemiSupervisedBatches:
 
     ``augment_shift`` (pixels) and ``augment_flip`` augment the labeled and the unlabeled images of
     each batch (the discriminator's real inputs) with random translations and left-right mirroring.
+
+    It is resumable (Lightning's ``state_dict`` / ``load_state_dict`` protocol): a checkpoint taken
+    mid-epoch records how many of the epoch's batches were trained on (``progress``), and the
+    resumed epoch goes on from the next batch, so a resumed run sees the same batches.
+
+    Under DDP (``num_shards`` > 1) every rank draws the same epoch order and takes every
+    ``num_shards``-th batch from ``shard``: the unlabeled pool is sharded, the labeled set is not.
     """
 
     def __init__(self, labeled_images: torch.Tensor, labels: torch.Tensor, unlabeled_images: torch.Tensor,
                  batch_size: int, labeled_batch_size: int, seed: int, epoch: Callable[[], int],
-                 augment_shift: int = 0, augment_flip: bool = False) -> None:
+                 augment_shift: int = 0, augment_flip: bool = False,
+                 progress: Callable[[], tuple[int, int]] | None = None, shard: int = 0, num_shards: int = 1) -> None:
         self.labeled_images, self.labels, self.unlabeled_images = labeled_images, labels, unlabeled_images
         self.batch_size, self.labeled_batch_size = batch_size, labeled_batch_size
         self.seed, self.epoch = seed, epoch
         self.augment_shift, self.augment_flip = augment_shift, augment_flip
+        self.progress = progress
+        self.shard, self.num_shards = shard, num_shards
+        self._resume_at: tuple[int, int] | None = None  # (epoch, batches already trained) from a checkpoint
+
+    def state_dict(self) -> dict[str, int]:
+        """The epoch and how many of its batches were trained on (saved in checkpoints by Lightning)."""
+        epoch, done = self.progress() if self.progress is not None else (self.epoch(), 0)
+        return {"epoch": int(epoch), "batches_done": int(done)}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._resume_at = (int(state_dict.get("epoch", -1)), int(state_dict.get("batches_done", 0)))
 
     def _augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.augment_shift > 0:
@@ -77,25 +96,47 @@ class SemiSupervisedBatches:
             images = random_flip(images, generator)
         return images
 
+    def _total_batches(self) -> int:
+        """Batches in one epoch over all shards together."""
+        return max(self.num_shards, len(self.unlabeled_images) // self.batch_size)
+
     def __len__(self) -> int:
-        return max(1, len(self.unlabeled_images) // self.batch_size)
+        return self._total_batches() // self.num_shards
 
     def __iter__(self) -> Iterator[TrainBatch]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch())
-        num_batches = len(self)
+        epoch = self.epoch()
+        skip = 0
+        if self._resume_at is not None:
+            if self._resume_at[0] == epoch:
+                skip = self._resume_at[1]
+            self._resume_at = None
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        num_batches = self._total_batches()
         unlabeled_order = _epoch_order(len(self.unlabeled_images), num_batches * self.batch_size, generator)
         labeled_order = _epoch_order(len(self.labeled_images), num_batches * self.labeled_batch_size, generator)
-        for unlabeled_idx, labeled_idx in zip(unlabeled_order.split(self.batch_size), labeled_order.split(self.labeled_batch_size)):
+        batches = zip(unlabeled_order.split(self.batch_size), labeled_order.split(self.labeled_batch_size))
+        augment = self.augment_shift > 0 or self.augment_flip
+        for position, (unlabeled_idx, labeled_idx) in enumerate(batches):
+            if position >= len(self) * self.num_shards:
+                break
+            mine = position % self.num_shards == self.shard
+            local_index = position // self.num_shards
+            if not augment and (not mine or local_index < skip):
+                continue
             labeled, unlabeled = self.labeled_images[labeled_idx], self.unlabeled_images[unlabeled_idx]
-            if self.augment_shift > 0 or self.augment_flip:
+            if augment:  # drawn for every batch, so that the augmentation stream does not depend on skipping
                 labeled, unlabeled = self._augment(labeled, generator), self._augment(unlabeled, generator)
-            yield labeled, self.labels[labeled_idx], unlabeled
+            if mine and local_index >= skip:
+                yield labeled, self.labels[labeled_idx], unlabeled
 
 
 class EvalBatches:
-    """Sequential (images, labels) batches for validation and test."""
+    """Sequential (images, labels) batches for validation and test (under DDP, rank ``shard``'s share)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> None:
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shard: int = 0,
+                 num_shards: int = 1) -> None:
+        if num_shards > 1:  # every rank its own images; the metrics sync across ranks
+            images, labels = images[shard::num_shards], labels[shard::num_shards]
         self.images, self.labels, self.batch_size = images, labels, batch_size
 
     def __len__(self) -> int:
@@ -290,22 +331,39 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         labeled_images, labels = self.labeled_set()
         unlabeled_images, _ = self._subset(self.split.unlabeled)  # the labels of the pool are never used
         seed = self.shuffle_seed if self.shuffle_seed is not None else torch.initial_seed() % (2**31)
+        if self._num_shards() > 1:
+            # the batch order must be the same on every rank: rank 0's seed (ranks may seed differently)
+            seed = int(self.trainer.strategy.broadcast(seed, src=0))
         self._train_batches = SemiSupervisedBatches(labeled_images, labels, unlabeled_images, self.batch_size,
                                                     self.labeled_batch_size, seed, self._current_epoch,
-                                                    self.augment_shift, self.augment_flip)
+                                                    self.augment_shift, self.augment_flip, self._training_progress,
+                                                    *self._shard())
         return self._train_batches
+
+    def _num_shards(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
+
+    def _shard(self) -> tuple[int, int]:
+        """(this rank, number of ranks): the unlabeled pool and the evaluation sets are sharded under DDP."""
+        return (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+
+    def _training_progress(self) -> tuple[int, int]:
+        """(epoch, batches of it trained on), for a mid-epoch checkpoint."""
+        if self.trainer is None:
+            return 0, 0
+        return self.trainer.current_epoch, self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
     def val_dataloader(self) -> EvalBatches | list:
         assert self.split is not None
         if len(self.split.val) == 0:
             return []
-        return EvalBatches(*self._subset(self.split.val), self.eval_batch_size)
+        return EvalBatches(*self._subset(self.split.val), self.eval_batch_size, *self._shard())
 
     def test_dataloader(self) -> EvalBatches | list:
         assert self.data is not None
         if not self.has_test_set:
             return []
-        return EvalBatches(self.data.test_images, self.data.test_labels, self.eval_batch_size)
+        return EvalBatches(self.data.test_images, self.data.test_labels, self.eval_batch_size, *self._shard())
 
     def predict_dataloader(self) -> EvalBatches | list:
         """The test images (``ssgan-cli predict``; ``ssgan predict`` takes any files)."""

@@ -1,0 +1,58 @@
+"""A run killed with SIGKILL (mid-epoch, or mid-way through a self-training round) resumes with
+``ckpt_path=last`` and ends with the metrics of the uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TESTS = Path(__file__).resolve().parent
+# 13 batches an epoch (1,300 unlabeled images); the last checkpoint every 6 optimizer steps = every 3 batches
+COMMON = ["data=digits", "data.num_labeled=20", "trainer.enable_progress_bar=false", "data.num_val=50",
+          "callbacks.last_checkpoint.every_n_train_steps=6", "callbacks.sample_grid=null"]
+COMPARED = ("test/acc", "val/acc", "val/best_acc", "best_epoch", "epochs", "steps", "num_labeled")
+
+
+def _train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SSGAN_CACHE_DIR=str(run_dir.parent / "cache"), PYTHONPATH=str(TESTS),
+               PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")  # one thread: the same sums every time
+    return subprocess.run([sys.executable, "-m", "ssgan.train", *COMMON, *overrides, f"hydra.run.dir={run_dir}"],
+                          cwd=run_dir.parent, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _kill_and_resume(tmp_path: Path, overrides: list[str], epoch: int, batch: int) -> tuple[dict, dict, dict]:
+    whole = _train(tmp_path / "whole", *overrides)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = _train(tmp_path / "killed", *overrides, "+callbacks.kill._target_=kill_switch.KillAt",
+                    f"+callbacks.kill.epoch={epoch}", f"+callbacks.kill.batch={batch}")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    checkpoint = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    resumed = _train(tmp_path / "killed", *overrides, "ckpt_path=last")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    return (json.loads((tmp_path / "whole" / "metrics.json").read_text()),
+            json.loads((tmp_path / "killed" / "metrics.json").read_text()), checkpoint)
+
+
+def test_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
+    whole, resumed, checkpoint = _kill_and_resume(tmp_path, ["trainer.max_epochs=3"], epoch=1, batch=8)
+    # the kill came mid-epoch: the checkpoint it resumed from is mid-epoch too (epoch 1, 8 of 13 batches)
+    assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == 2 * (13 + 8)
+    assert {key: resumed[key] for key in COMPARED} == {key: whole[key] for key in COMPARED}
+
+
+def test_killed_mid_round_resumes_to_the_same_rounds_and_metrics(tmp_path: Path) -> None:
+    rounds = ["trainer.max_epochs=2", "self_training=default", "self_training.rounds=2", "self_training.epochs_per_round=2",
+              "self_training.threshold=0.5", "self_training.max_per_class=5"]
+    # epochs 0-1 train, round 1 is epochs 2-3, round 2 epochs 4-5: the kill lands in round 1's second epoch
+    whole, resumed, checkpoint = _kill_and_resume(tmp_path, rounds, epoch=3, batch=8)
+    assert checkpoint["epoch"] == 3 and checkpoint["global_step"] % 26 != 0  # mid-epoch, in round 1
+    assert {key: resumed[key] for key in COMPARED} == {key: whole[key] for key in COMPARED}
+    assert resumed["rounds"] == whole["rounds"] and len(whole["rounds"]) == 3  # the first training + 2 rounds
