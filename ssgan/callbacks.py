@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from ssgan.atomic import atomic_write
 
 
 class SpeedMonitor(pl.Callback):
@@ -45,7 +46,8 @@ class SpeedMonitor(pl.Callback):
         if self._epoch_iterations:
             median_ms = statistics.median(self._epoch_iterations)
             self.iteration_ms.append(median_ms)
-            pl_module.log_dict({"time/epoch_seconds": seconds, "time/iteration_ms": median_ms}, on_epoch=True)
+            pl_module.log_dict({"time/epoch_seconds": seconds, "time/iteration_ms": median_ms}, on_epoch=True,
+                               sync_dist=trainer.world_size > 1)
 
     def summary(self) -> dict[str, float | None]:
         """Mean epoch seconds and mean of the per-epoch median iteration times, over the run."""
@@ -114,17 +116,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-        try:
-            with handle:
+        def write(temporary: Path) -> None:
+            with open(temporary, "wb") as handle:
                 torch.save(checkpoint, handle)
                 handle.flush()
-                os.fsync(handle.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(handle.name, 0o666 & ~umask)
-            os.replace(handle.name, target)
-        finally:
-            Path(handle.name).unlink(missing_ok=True)
+                os.fsync(handle.fileno())  # on disk before the rename makes it the checkpoint
+
+        atomic_write(path, write)

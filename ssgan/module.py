@@ -303,7 +303,8 @@ class ClassifierModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self._train_sums is not None:
             means = (self._train_sums / self._train_steps).tolist()
-            self.log_dict({f"train/{name}": mean for name, mean in zip(self._train_names, means)}, on_epoch=True)
+            self.log_dict({f"train/{name}": mean for name, mean in zip(self._train_names, means)}, on_epoch=True,
+                          sync_dist=self.trainer.world_size > 1)  # under DDP: the mean over ranks
             self._train_sums, self._train_steps = None, 0
         schedulers = self.lr_schedulers()
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
@@ -331,8 +332,11 @@ class ClassifierModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         report = self.test_report.compute()
         per_class = report.pop("acc_per_class").tolist()  # (K,)
-        self.log_dict({f"test/{name}": value for name, value in report.items()})
-        self.log_dict({f"test/acc_class/{metric_safe(name)}": acc for name, acc in zip(self.class_names, per_class)})
+        # torchmetrics already synced these over the ranks; sync_dist averages equal values (and keeps Lightning quiet)
+        distributed = self.trainer.world_size > 1
+        self.log_dict({f"test/{name}": value for name, value in report.items()}, sync_dist=distributed)
+        self.log_dict({f"test/acc_class/{metric_safe(name)}": acc for name, acc in zip(self.class_names, per_class)},
+                      sync_dist=distributed)
         # (K, K), rows true and columns predicted: the ConfusionMatrixPlot callback draws it
         self.test_confusion_matrix = self.test_confusion.compute().cpu()
         self.test_report.reset()

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-
-def _atomic_target(path: Path) -> Path:
-    """A temporary file beside ``path`` (same suffix), to be renamed onto it when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix, delete=False)
-    handle.close()
-    return Path(handle.name)
-
-
-def _publish(temporary: Path, path: Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    os.replace(temporary, path)
+from ssgan.atomic import atomic_write
 
 
 def save_confusion_matrix(confusion: torch.Tensor, class_names: Sequence[str], path: Path) -> None:
@@ -51,13 +36,10 @@ def save_confusion_matrix(confusion: torch.Tensor, class_names: Sequence[str], p
                 axes.text(col, row, str(counts[row, col]), ha="center", va="center", fontsize=8,
                           color="white" if counts[row, col] > threshold else "black")
     figure.tight_layout()
-    temporary = _atomic_target(path)
     try:
-        figure.savefig(temporary, dpi=100, format="png")
-        _publish(temporary, path)
+        atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
     finally:
         plt.close(figure)
-        temporary.unlink(missing_ok=True)
 
 
 def save_image_grid(images: torch.Tensor, path: Path, rows: int | None = None) -> None:
@@ -67,9 +49,5 @@ def save_image_grid(images: torch.Tensor, path: Path, rows: int | None = None) -
     from torchvision.utils import save_image
 
     per_row = rows or max(1, math.ceil(math.sqrt(len(images))))
-    temporary = _atomic_target(path)
-    try:
-        save_image(images.float().clamp(0, 1), temporary, nrow=per_row, padding=2, format="png")
-        _publish(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(path, lambda temporary: save_image(images.float().clamp(0, 1), temporary, nrow=per_row,
+                                                    padding=2, format="png"))

@@ -118,6 +118,8 @@ class SelfTraining(pl.Callback):
         datamodule = trainer.datamodule
         self.current_round += 1
         added_indices, added_labels = self._select(pl_module, datamodule)
+        if trainer.world_size > 1:  # every rank must train on the same pseudo-labels: rank 0's
+            added_indices, added_labels = trainer.strategy.broadcast((added_indices, added_labels), src=0)
         if self.keep_pseudo_labels:
             indices = np.concatenate([datamodule.pseudo_indices.numpy(), added_indices])
             labels = np.concatenate([datamodule.pseudo_labels.numpy(), added_labels])

@@ -17,7 +17,6 @@ import csv
 import importlib
 import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ssgan.atomic import atomic_write
 from ssgan.errors import UserError
 
 log = logging.getLogger("ssgan")
@@ -109,7 +109,7 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
     overrides = _parse_settings(settings)
     if data is not None:
         from hydra import compose, initialize_config_dir
-        from hydra.utils import instantiate
+        from omegaconf import OmegaConf
 
         from ssgan.config import CONFIG_DIR, group_options
 
@@ -117,11 +117,11 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
             raise UserError(f"unknown data set '{data}'; use --data one of: {', '.join(group_options('data'))}")
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             cfg = compose("train", overrides=[f"data={data}"])
-        init_args = {**{k: v for k, v in cfg.data.items() if k != "_target_"}, **overrides}
+        # the data config's arguments, resolved (e.g. the cache folders), then the --set values
+        init_args = {key: value for key, value in OmegaConf.to_container(cfg.data, resolve=True).items()
+                     if key != "_target_"}
+        init_args.update(overrides)
         datamodule_class = _import(cfg.data._target_)
-        from omegaconf import OmegaConf
-
-        init_args = OmegaConf.to_container(OmegaConf.create(init_args), resolve=True)
     else:
         stored = checkpoint.get("ssgan_datamodule")
         if stored is None:
@@ -138,19 +138,9 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _write_atomic(path: Path, write: Any, suffix: str) -> None:
-    """Calls ``write(temporary_path)`` and renames the result onto ``path``: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=suffix, delete=False)
-    handle.close()
-    try:
-        write(Path(handle.name))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)
-        os.replace(handle.name, path)
-    finally:
-        Path(handle.name).unlink(missing_ok=True)
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as handle:  # a file object: np.savez would append .npz to a name
+        np.savez(handle, **arrays)
 
 
 @torch.inference_mode()
@@ -209,7 +199,7 @@ def predict(args: argparse.Namespace) -> None:
             writer.writerow(["file", "class", "confidence"] + ([f"p_{name}" for name in names] if args.probabilities else []))
             writer.writerows(rows)
 
-    _write_atomic(out, write, ".csv")
+    atomic_write(out, write)
     note = f" ({skipped} unreadable file(s) skipped; see the warnings above)" if skipped else ""
     print(f"wrote {len(rows)} prediction(s) to {out}{note}")
 
@@ -250,10 +240,10 @@ def extract(args: argparse.Namespace) -> None:
     arrays["class_names"] = np.array(module.class_names)
     arrays["probe_test_acc"] = np.array(probe.get("test_acc", np.nan))
     out = Path(args.out)
-    _write_atomic(out, lambda temporary: np.savez(open(temporary, "wb"), **arrays), ".npz")
+    atomic_write(out, lambda temporary: _save_npz(temporary, arrays))
     probe.update(checkpoint=str(args.checkpoint), dataset=datamodule.name, feature_dim=int(arrays["test_features"].shape[1]))
     probe_path = out.with_suffix(".probe.json")
-    _write_atomic(probe_path, lambda temporary: temporary.write_text(json.dumps(probe, indent=2) + "\n"), ".json")
+    atomic_write(probe_path, lambda temporary: temporary.write_text(json.dumps(probe, indent=2) + "\n"))
     print(f"wrote {out}: {arrays['test_features'].shape[1]}-d features of {len(split.labeled)} labeled, "
           f"{len(split.val)} validation, {len(split.unlabeled)} unlabeled and {len(arrays['test_labels'])} test images")
     if "test_acc" in probe:
@@ -339,7 +329,7 @@ def export(args: argparse.Namespace) -> None:
     if args.format == "torchscript":
         with torch.no_grad():
             scripted = torch.jit.trace(classifier, example)
-        _write_atomic(out, lambda temporary: scripted.save(str(temporary)), ".pt")
+        atomic_write(out, lambda temporary: scripted.save(str(temporary)))
         with torch.no_grad():
             got = torch.jit.load(str(out))(example)
     else:
@@ -353,7 +343,7 @@ def export(args: argparse.Namespace) -> None:
             torch.onnx.export(classifier, (example,), str(temporary), input_names=["images"], output_names=["logits"],
                               dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
 
-        _write_atomic(out, write, ".onnx")
+        atomic_write(out, write)
         session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
         got = torch.from_numpy(session.run(None, {"images": example.numpy()})[0])
     difference = float((got - expected).abs().max())

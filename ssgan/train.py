@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
+from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor
 from ssgan.config import CONFIG_DIR, check_group_choices, check_override_keys
 from ssgan.errors import UserError
@@ -34,15 +34,8 @@ KNOWN_ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Writes JSON to a temporary file beside ``path`` and renames it, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(handle.name, 0o666 & ~umask)  # the temporary file is owner-only; the result should not be
-    os.replace(handle.name, path)
+    """Writes JSON atomically (a temporary file renamed into place), so readers never see half a file."""
+    atomic_write(path, lambda temporary: temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
 
 
 def instantiate(node: Any, **kwargs: Any) -> Any:
@@ -195,8 +188,27 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     if rounds is not None:
         metrics["rounds"] = rounds
-    write_json_atomic(output_dir / "metrics.json", metrics)
+    if trainer.world_size > 1:
+        metrics.update(world_size=trainer.world_size, split_fingerprints=_gathered_split_fingerprints(trainer, datamodule))
+    if trainer.is_global_zero:  # one writer under DDP
+        write_json_atomic(output_dir / "metrics.json", metrics)
     return metrics
+
+
+def _gathered_split_fingerprints(trainer: pl.Trainer, datamodule: Any) -> list[str]:
+    """Each rank's fingerprint of its labeled/validation split; they must all be equal."""
+    import hashlib
+
+    import torch
+
+    split = datamodule.split
+    digest = hashlib.sha1(split.labeled.tobytes() + b"|" + split.val.tobytes()).digest()
+    local = torch.tensor(int.from_bytes(digest[:7], "big"), dtype=torch.long)
+    gathered = trainer.strategy.all_gather(local).reshape(-1).tolist()  # (world_size,)
+    fingerprints = [f"{value:014x}" for value in gathered]
+    if len(set(fingerprints)) != 1:
+        raise RuntimeError(f"the ranks drew different splits ({fingerprints}); this is a bug, please report it")
+    return fingerprints
 
 
 def _best_epoch(checkpoint: Any) -> int | None:
@@ -252,7 +264,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
         _record_failed_job(cfg, output_dir, " ".join(f"{type(cause).__name__}: {cause}".split())[:500])
         return None
-    print(summary_line(metrics), flush=True)
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
+        print(summary_line(metrics), flush=True)  # once, not once per DDP rank
     return metrics["test/acc"]
 
 

@@ -138,3 +138,27 @@ def test_bad_label_counts_are_refused_with_the_fix(num_labeled, fraction, messag
         per_class_counts(LABELS, 10, num_labeled, fraction)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def _draw_repeatedly(cache_dir: str, rounds: int) -> list[bytes]:
+    """Draws (and so reads or writes) the same cached split ``rounds`` times; returns each labeled set."""
+    labels = np.repeat(np.arange(10), 200)
+    counts = np.full(10, 5)
+    seen = []
+    for _ in range(rounds):
+        split = cached_split(cache_dir, "race", labels, 10, counts, 100, split_seed=3)
+        seen.append(split.labeled.tobytes())
+        # force the next draw to write the file again (another process may be reading it now)
+        (Path(cache_dir) / "race" / "labeled50_val100_seed3.npz").unlink(missing_ok=True)
+    return seen
+
+
+def test_concurrent_runs_sharing_a_split_cache_never_see_a_broken_file(tmp_path: Path) -> None:
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.starmap(_draw_repeatedly, [(str(tmp_path), 25)] * 4)
+    drawn = {labeled for run in results for labeled in run}
+    assert len(drawn) == 1  # every process, every time: the same split, never a half-written one
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.is_file() and ".tmp" in p.name]
+    assert not leftovers
