@@ -6,6 +6,7 @@ from pathlib import Path
 
 import hydra
 import pytest
+import torch
 
 from ssgan.cli import build_cli, main
 from ssgan.config import CONFIG_DIR
@@ -71,3 +72,8 @@ def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Pat
     cli = build_cli(["test", *common, f"--ckpt_path={checkpoints[-1]}"])
     assert 0.0 <= float(cli.trainer.callback_metrics["test/acc"]) <= 1.0
     assert list(tmp_path.rglob("confusion_matrix.png"))  # drawn in the trainer's log folder
+    validated = build_cli(["validate", *common, f"--ckpt_path={checkpoints[-1]}"])
+    assert 0.0 <= float(validated.trainer.callback_metrics["val/acc"]) <= 1.0
+    predicted = build_cli(["predict", *common, f"--ckpt_path={checkpoints[-1]}"])
+    probabilities = torch.cat(predicted.trainer.predict_loop.predictions)  # (9 test images, 3 classes)
+    assert probabilities.shape == (9, 3) and torch.allclose(probabilities.sum(dim=1), torch.ones(9))

@@ -121,3 +121,16 @@ def test_single_run_prints_the_summary_as_its_last_line(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("digits | 20 labels | supervised | test acc ")
+
+
+def test_sample_grids_go_to_files_and_tensorboard(compose_cfg) -> None:
+    cfg = compose_cfg("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                      "logger=tensorboard", "callbacks.sample_grid.every_n_epochs=1")
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["epoch_0000.png", "epoch_0001.png"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert "samples" in events.Tags()["images"] and len(events.Images("samples")) == 2
