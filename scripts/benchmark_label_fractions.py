@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from summarize_runs import load_runs  # noqa: E402
+
+from ssgan.atomic import atomic_write  # noqa: E402
 
 METHOD_ORDER = ("supervised", "supervised+self-training", "ssgan", "ssgan+self-training")
 CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "status",
@@ -176,18 +177,13 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as handle:
-        figure.savefig(handle, format="png", dpi=120)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
     plt.close(figure)
-    os.replace(handle.name, path)
     return True
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, newline="") as handle:
-        handle.write(text)
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, path)
+    atomic_write(path, lambda temporary: temporary.write_text(text, newline=""))
 
 
 def write_report(root: Path, title: str | None = None) -> list[dict]:

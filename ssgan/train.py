@@ -115,6 +115,11 @@ def check_run_options(cfg: DictConfig) -> None:
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path not in (None, "last", "best", "hpc") and not Path(ckpt_path).is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
+    # Lightning would warn and quietly train from scratch when this run's folder holds no last checkpoint
+    if ckpt_path == "last" and not any(Path(cfg.paths.output_dir).rglob("last*.ckpt")):
+        raise UserError(f"ckpt_path=last found no last.ckpt in this run's folder {cfg.paths.output_dir}; resume in the "
+                        "killed run's folder with hydra.run.dir=<its run folder> ckpt_path=last, or give "
+                        "ckpt_path=<its run folder>/checkpoints/last.ckpt")
 
 
 def _choice(group: str) -> str | None:

@@ -1,44 +1,78 @@
-"""Every bad input gets a one-line error naming the fix, exit code 2, no traceback and no output left behind."""
+"""Every bad input gets a one-line error naming the fix, exit code 2, no traceback and no output left behind.
+
+Each message is checked whole, against the same text as the README's bad-input table; the last test
+checks that the table and these cases are the same set, so neither can drift from the other.
+Placeholders in a message: ``PATH`` (the path involved), ``ERROR TYPE`` (an exception's name), ``...``
+(any text), and, in the warnings, ``N``, ``M`` (counts) and ``(REASON)``.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import FOLDER_CLASSES, REPO, run_cli
+from ssgan.module import SupervisedBaseline
+from ssgan.tools import load_module
+from ssgan.tools import main as run_tool
 
+
+def message_pattern(template: str, path: Path | str | None = None) -> re.Pattern:
+    """The regular expression a message template stands for (see the module docstring)."""
+    pattern = re.escape(template).replace(re.escape("..."), ".+").replace(re.escape("ERROR TYPE"), r"\w+")
+    pattern = pattern.replace(re.escape("(REASON)"), r"\(.+\)")
+    pattern = re.sub(r"\bPATH\b", re.escape(str(path)) if path is not None else r"\\S+", pattern)
+    return re.compile(re.sub(r"\b[NM]\b", r"\\d+", pattern))
+
+
+def assert_one_error_line(stderr: str, template: str, path: Path | str | None = None) -> None:
+    error_lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1, stderr[-1500:]
+    assert message_pattern(template, path).fullmatch(error_lines[0][len("error: "):]), error_lines[0]
+
+
+# -- ssgan-train overrides ----------------------------------------------------------------------
 BAD_INPUTS = [
     (["data.label_fraction=0.1"],
      "set only one of data.num_labeled and data.label_fraction; set the other to null, e.g. data.num_labeled=null data.label_fraction=0.1"),
-    (["data.num_labeled=5"], "below the number of classes (10); use at least 10"),
-    (["data.num_labeled=5000"], "more than the data set holds (1350 training images, 131 in the smallest class, 100 kept for validation); use at most 1210"),
-    (["data.num_labeled=55"], "not divisible by the 10 classes; use 50 or 60"),
-    (["data.num_labeled=null", "data.label_fraction=1.5"], "outside (0, 1]"),
-    (["data.num_labeled=null", "data.label_fraction=0"], "outside (0, 1]"),
-    (["data.num_labeled=null", "data.label_fraction=0.001"], "gives 0 labels for some class; use at least 0.0076"),
+    (["data.num_labeled=5"], "data.num_labeled=5 is below the number of classes (10); use at least 10"),
+    (["data.num_labeled=5000"], "data.num_labeled=5000 is more than the data set holds (1350 training images, 131 in the smallest class, 100 kept for validation); use at most 1210"),
+    (["data.num_labeled=55"], "data.num_labeled=55 is not divisible by the 10 classes; use 50 or 60"),
+    (["data.num_labeled=null", "data.label_fraction=1.5"], "data.label_fraction=1.5 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
+    (["data.num_labeled=null", "data.label_fraction=0"], "data.label_fraction=0 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
+    (["data.num_labeled=null", "data.label_fraction=0.001"], "data.label_fraction=0.001 gives 0 labels for some class; use at least 0.0076"),
     (["data=imagenet"], "unknown data set 'imagenet'; use data= one of: cifar10, digits, fashion_mnist, folder, mnist, svhn"),
-    (["data=fashion_mnist", "data.root=/nonexistent/fmnist", "data.download=false"],
-     "Fashion-MNIST files not found under /nonexistent/fmnist"),
-    (["trainer.accelerator=tpux"], "unknown accelerator 'tpux'; use trainer.accelerator="),
-    pytest.param(["trainer.accelerator=gpu"], "the trainer settings do not work on this machine",
+    (["data=fashion_mnist", "data.root=/wrong", "data.download=false"],
+     "Fashion-MNIST files not found under /wrong (missing ...); set data.download=true or point data.root at the folder holding them"),
+    (["trainer.accelerator=tpux"], "unknown accelerator 'tpux'; use trainer.accelerator= one of auto, cpu, gpu, cuda, mps, tpu"),
+    pytest.param(["trainer.accelerator=gpu"],
+                 "the trainer settings do not work on this machine: No supported gpu backend found! (check the trainer.* overrides)",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
     (["model.arch=resnet"], "unknown net 'resnet'; use model.arch= one of: auto, mlp, conv"),
     (["model.arch=conv"], "the conv net needs images of at least 16x16 with sides divisible by 8, got 8x8; use model.arch=mlp"),
     (["model.generator_loss=wgan"], "unknown generator_loss 'wgan'; use model.generator_loss=feature_matching or non_saturating"),
-    (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt does not exist"),
+    (["ckpt_path=/nonexistent/last.ckpt"],
+     "ckpt_path=/nonexistent/last.ckpt does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)"),
+    (["ckpt_path=last"],
+     "ckpt_path=last found no last.ckpt in this run's folder PATH; resume in the killed run's folder with "
+     "hydra.run.dir=<its run folder> ckpt_path=last, or give ckpt_path=<its run folder>/checkpoints/last.ckpt"),
     (["test_ckpt=median"], "test_ckpt=median is not an option; use test_ckpt=last or test_ckpt=best"),
-    (["data.eval_batch_size=0"], "data.eval_batch_size must be at least 1"),
-    (["data.num_val=-5"], "data.num_val=-5 is negative"),
+    (["data.eval_batch_size=0"], "data.eval_batch_size must be at least 1 (got 0)"),
+    (["data.num_val=-5"], "data.num_val=-5 is negative; use 0 or more"),
     (["data.nmu_labeled=5"], "unknown setting 'data.nmu_labeled'; did you mean data.num_labeled? (prefix it with + to add a new key)"),
-    (["trainer.max_epoch=3"], "unknown setting 'trainer.max_epoch'; did you mean trainer.max_epochs?"),
+    (["trainer.max_epoch=3"], "unknown setting 'trainer.max_epoch'; did you mean trainer.max_epochs? (prefix it with + to add a new key)"),
     (["data=folder"], "data.root must be set for data=folder; add data.root=PATH"),
     (["data=folder", "data.root=/nonexistent/images"],
      "data.root=/nonexistent/images does not exist; point it at a folder holding labeled/<class>/ images"),
-    (["model.skip_nonfinite_batches=-1"], "model.skip_nonfinite_batches=-1 is negative"),
-    (["self_training=default", "self_training.threshold=1.5"], "self_training.threshold=1.5 is outside (0, 1]"),
+    (["model.skip_nonfinite_batches=-1"],
+     "model.skip_nonfinite_batches=-1 is negative; use 0 (stop at the first non-finite loss) or a number of batches to skip"),
+    (["self_training=default", "self_training.threshold=1.5"],
+     "self_training.threshold=1.5 is outside (0, 1]; use e.g. self_training.threshold=0.95"),
 ]
 
 
@@ -52,25 +86,31 @@ def test_bad_input_gives_one_line_error(tmp_path: Path, overrides: list[str], me
     run_dir = tmp_path / "run"
     result = run_cli(*overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert result.returncode == 2, result.stdout[-1500:] + result.stderr[-1500:]
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-1500:]
+    # PATH stands for the run folder (ckpt_path=last) or is written out (data.root=PATH, the fix to type)
+    assert_one_error_line(result.stderr, message, run_dir if "this run's folder PATH" in message else "PATH")
     assert "Traceback" not in result.stderr + result.stdout
     assert not run_dir.exists(), sorted(p.name for p in run_dir.rglob("*"))  # nothing half-written
 
 
+# -- image folders (data=folder); PATH is the folder's root ---------------------------------------
 def _folder_without_labeled_class(root: Path) -> None:
     (root / "test" / "triangle").mkdir(parents=True)
     shutil.copy(next((root / "test" / "circle").iterdir()), root / "test" / "triangle" / "t.png")
 
 
 FOLDER_DAMAGE = {
-    "a test class missing from labeled/": (_folder_without_labeled_class, "class 'triangle' of"),
-    "an empty class folder": (lambda root: [p.unlink() for p in (root / "labeled" / "square").iterdir()],
-                              "holds no images (.png .jpg .jpeg .bmp .webp); add images or remove the folder"),
-    "no labeled/ folder": (lambda root: shutil.rmtree(root / "labeled"), "has no labeled/ folder"),
+    "a test class missing from labeled/": (
+        _folder_without_labeled_class,
+        "class 'triangle' of PATH/test is not in PATH/labeled; add PATH/labeled/triangle/ with labeled images or remove PATH/test/triangle"),
+    "an empty class folder": (
+        lambda root: [p.unlink() for p in (root / "labeled" / "square").iterdir()],
+        "class folder PATH/labeled/square holds no images (.png .jpg .jpeg .bmp .webp); add images or remove the folder"),
+    "no labeled/ folder": (
+        lambda root: shutil.rmtree(root / "labeled"),
+        "PATH has no labeled/ folder; put the labeled images in PATH/labeled/<class name>/"),
     "every image of a class unreadable": (
         lambda root: [p.write_bytes(b"broken") for p in (root / "labeled" / "square").iterdir()],
-        "no readable image is left in"),
+        "no readable image is left in PATH/labeled/square; replace its unreadable files"),
 }
 
 
@@ -82,6 +122,94 @@ def test_bad_image_folders_give_one_line_error(tmp_path: Path, image_folder: Pat
     make(root)
     run_dir = tmp_path / "run"
     result = run_cli("data=folder", f"data.root={root}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == 2 and len(error_lines) == 1 and message in error_lines[0], result.stderr[-1500:]
+    assert result.returncode == 2, result.stderr[-1500:]
+    assert_one_error_line(result.stderr, message, root)
     assert not run_dir.exists()
+
+
+# Not an error: training goes on without the unreadable files.
+CORRUPT_AMONG_OTHERS = ("skipped unreadable image PATH (REASON)",
+                        "skipped N unreadable image(s) of M under PATH (listed above on their first reading)")
+
+
+def test_a_corrupt_image_among_others_is_reported_by_path_and_counted(tmp_path: Path, image_folder: Path, caplog) -> None:
+    from ssgan.data import FolderDataModule
+
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    broken = root / "labeled" / "circle" / "broken.png"
+    broken.write_bytes(b"not an image")
+    with caplog.at_level(logging.WARNING):
+        FolderDataModule(root=str(root), split_cache_dir=str(tmp_path / "cache")).setup()
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    per_file, count = CORRUPT_AMONG_OTHERS
+    assert any(message_pattern(per_file, broken).fullmatch(w) for w in warnings), warnings
+    assert any(message_pattern(count, root).fullmatch(w) for w in warnings), warnings
+
+
+# -- the ssgan tools; PATH is the checkpoint given --------------------------------------------------
+def _save_supervised(path: Path, folder_checkpoint: Path) -> None:
+    gan = load_module(folder_checkpoint)
+    baseline = SupervisedBaseline(image_shape=gan.image_shape, num_classes=3, class_names=list(FOLDER_CLASSES))
+    torch.save({"hyper_parameters": dict(baseline.hparams), "state_dict": baseline.state_dict()}, path)
+
+
+def _save_mismatched(path: Path, folder_checkpoint: Path) -> None:
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint["hyper_parameters"]["image_shape"] = [3, 32, 32]  # weights of a 28x28 grey MLP, hparams of another net
+    torch.save(checkpoint, path)
+
+
+TOOL_ERRORS = {
+    "predict, missing checkpoint": (
+        "predict", lambda path, ckpt: None,
+        "checkpoint PATH does not exist; give a .ckpt file, e.g. <run>/checkpoints/last.ckpt"),
+    "predict, not a checkpoint": (
+        "predict", lambda path, ckpt: path.write_bytes(b"garbage"),
+        "PATH is not a readable checkpoint (ERROR TYPE); give a .ckpt that ssgan-train wrote"),
+    "predict, not an ssgan checkpoint": (
+        "predict", lambda path, ckpt: torch.save({"state_dict": {}}, path),
+        "PATH is not an ssgan checkpoint (no ssgan hyperparameters); give a .ckpt that ssgan-train wrote"),
+    "predict, weights that do not fit the hyperparameters": (
+        "predict", _save_mismatched,
+        "PATH does not match the net its hyperparameters describe (...); the checkpoint is damaged or from another version of ssgan"),
+    "extract, data that do not fit": (
+        "extract", lambda path, ckpt: shutil.copy(ckpt, path),
+        "the data (digits: 10 classes of (1, 8, 8)) do not fit the checkpoint (3 classes of (1, 28, 28))"),
+    "sample, a supervised checkpoint": (
+        "sample", _save_supervised,
+        "PATH is a supervised baseline with no generator; give a model=ssgan checkpoint"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TOOL_ERRORS))
+def test_tools_give_one_line_errors(case: str, tmp_path: Path, image_folder: Path, folder_checkpoint: Path, capsys) -> None:
+    command, make, message = TOOL_ERRORS[case]
+    path = tmp_path / "given.ckpt"
+    make(path, folder_checkpoint)
+    out = tmp_path / "out"
+    extra = {"predict": [image_folder / "test", "--out", out], "extract": ["--data", "digits", "--out", out],
+             "sample": ["--out", out]}[command]
+    with pytest.raises(SystemExit) as exited:
+        run_tool([str(a) for a in (command, path, *extra)])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert_one_error_line(captured.err, message, path)
+    assert captured.err.count("\n") == 1 and not out.exists()  # nothing half-written
+
+
+# -- the README's table is exactly these cases ----------------------------------------------------
+def readme_bad_input_messages() -> list[str]:
+    """The backquoted texts of the message column of README.md's bad-input table."""
+    section = (REPO / "README.md").read_text().split("### Bad input", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| input")]
+    return [text for row in rows for text in re.findall(r"`([^`]+)`", row.split(" | ", 1)[1])]
+
+
+def test_readme_table_lists_exactly_the_tested_messages() -> None:
+    tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
+    tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
+    tested += [message for _, _, message in TOOL_ERRORS.values()]
+    documented = readme_bad_input_messages()
+    assert len(documented) >= 15
+    assert sorted(documented) == sorted(tested)

@@ -86,10 +86,17 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
                     "trainer.enable_progress_bar=false", "callbacks=none", f"hydra.sweep.dir={sweep_dir / 'crash'}",
                     cwd=tmp_path)
     assert crash.returncode == 0, crash.stderr[-2000:]
+    # a job whose discriminator lr blows the weights up diverges at its first batch
+    diverged = run_cli("-m", "data.num_labeled=20", "model.optimizer_d.lr=1e30", "trainer.max_epochs=1",
+                       "trainer.enable_progress_bar=false", "callbacks=none", f"hydra.sweep.dir={sweep_dir / 'diverge'}",
+                       cwd=tmp_path)
+    assert diverged.returncode == 0, diverged.stderr[-2000:]
 
     rows = report.write_report(sweep_dir)
     by_status = {row["status"] for row in rows}
-    assert by_status == {"ok", "failed"}
+    assert by_status == {"ok", "failed", "diverged"}
+    divergence = next(row for row in rows if row["status"] == "diverged")
+    assert "became nan at epoch 0" in divergence["error"] and divergence["test_acc"] is None
     ok = [row for row in rows if row["status"] == "ok"]
     assert len(ok) == 1 and ok[0]["num_labeled"] == 20 and ok[0]["test_acc"] is not None
     failed = sorted((row for row in rows if row["status"] == "failed"), key=lambda r: r["run_dir"])
@@ -97,4 +104,4 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     assert "below the number of classes" in failed[0]["error"] and failed[0]["num_labeled"] == 7
     assert "TypeError" in failed[1]["error"] and "not_an_argument" in failed[1]["error"]
     markdown = (sweep_dir / "results.md").read_text()
-    assert "2 failed run(s)" in markdown
+    assert "3 failed run(s)" in markdown and "diverged: generator_loss became nan" in markdown

@@ -100,3 +100,21 @@ def test_datamodule_serves_uint8_batches(tmp_path: Path) -> None:
     assert len(datamodule.train_dataloader()) == (1350 - 20) // 64
     assert sum(len(x) for x, _ in datamodule.val_dataloader()) == 20
     assert sum(len(x) for x, _ in datamodule.test_dataloader()) == 447
+
+
+def test_checkpoint_state_carries_the_split(tmp_path: Path) -> None:
+    trained = DigitsDataModule(num_labeled=30, num_val=20, split_seed=0, split_cache_dir=str(tmp_path))
+    trained.setup()
+    state = trained.state_dict()
+    # a datamodule whose own split differs (another seed, as from a changed cache) resumes with the saved one
+    resumed = DigitsDataModule(num_labeled=30, num_val=20, split_seed=1, split_cache_dir=str(tmp_path))
+    resumed.setup()
+    assert not np.array_equal(resumed.split.labeled, trained.split.labeled)
+    resumed.load_state_dict(state)
+    for part in ("labeled", "val", "unlabeled"):
+        assert np.array_equal(getattr(resumed.split, part), getattr(trained.split, part)), part
+    labeled, _ = resumed.labeled_set()
+    assert torch.equal(labeled, trained.labeled_set()[0])
+    state["split"]["labeled"][0] = 10**6  # a split of another data set is refused, not indexed
+    with pytest.raises(UserError, match="the checkpoint's split does not fit the 1350 training images of digits"):
+        DigitsDataModule(num_labeled=30, num_val=20, split_cache_dir=str(tmp_path)).load_state_dict(state)

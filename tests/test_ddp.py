@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def test_two_process_ddp_fit_on_cpu(tmp_path: Path) -> None:
     run = tmp_path / "run"
@@ -31,3 +33,15 @@ def test_two_process_ddp_fit_on_cpu(tmp_path: Path) -> None:
     assert len(losses) >= 6 and all(math.isfinite(loss) for loss in losses)
     assert losses[-1] < 0.5 * losses[0]  # the labeled loss falls
     assert 0.3 < metrics["test/acc"] <= 1.0
+    # the test metrics are synced over both ranks' shards: they equal one process's score on the whole test set
+    import torch
+
+    from ssgan.data import DigitsDataModule
+    from ssgan.tools import load_module
+
+    module = load_module(run / "checkpoints" / "last.ckpt").eval()
+    datamodule = DigitsDataModule(num_labeled=20, split_cache_dir=str(tmp_path / "cache"))
+    datamodule.setup()
+    with torch.no_grad():
+        correct = sum(int((module(images).argmax(dim=1) == labels).sum()) for images, labels in datamodule.test_dataloader())
+    assert metrics["test/acc"] == pytest.approx(correct / len(datamodule.data.test_labels), abs=1e-6)

@@ -35,6 +35,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(compose_cfg) 
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["epoch"] == 1  # the end of epoch 1, the last before the NaN, whether or not it was the best
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    assert len(last["DigitsDataModule"]["split"]["labeled"]) == 20  # the checkpoint carries the split
 
 
 def _poison_supervised_loss(monkeypatch, calls_to_poison: set[int], how: str = "loss") -> None:

@@ -144,12 +144,20 @@ def _draw_repeatedly(cache_dir: str, rounds: int) -> list[bytes]:
     """Draws (and so reads or writes) the same cached split ``rounds`` times; returns each labeled set."""
     labels = np.repeat(np.arange(10), 200)
     counts = np.full(10, 5)
+    path = Path(cache_dir) / "race" / "labeled50_val100_seed3.npz"
     seen = []
     for _ in range(rounds):
         split = cached_split(cache_dir, "race", labels, 10, counts, 100, split_seed=3)
         seen.append(split.labeled.tobytes())
+        # read the file as it is now, while the other processes rewrite it: whole or absent, never torn
+        # (cached_split itself would quietly redraw a torn file, so it cannot tell)
+        try:
+            with np.load(path) as cached:
+                seen.append(cached["labeled"].tobytes())
+        except FileNotFoundError:
+            pass
         # force the next draw to write the file again (another process may be reading it now)
-        (Path(cache_dir) / "race" / "labeled50_val100_seed3.npz").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
     return seen
 
 
@@ -162,3 +170,19 @@ def test_concurrent_runs_sharing_a_split_cache_never_see_a_broken_file(tmp_path:
     assert len(drawn) == 1  # every process, every time: the same split, never a half-written one
     leftovers = [p.name for p in tmp_path.rglob("*") if p.is_file() and ".tmp" in p.name]
     assert not leftovers
+
+
+def test_the_split_cache_appears_only_once_written_whole(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "toy" / "labeled50_val100_seed0.npz"
+    written: list[Path] = []
+    savez = np.savez
+
+    def spy(file, **arrays) -> None:
+        written.append(Path(file))
+        assert not path.exists()  # while the split is being written, readers find no cache file at all
+        savez(file, **arrays)
+
+    monkeypatch.setattr(np, "savez", spy)
+    cached_split(tmp_path, "toy", np.repeat(np.arange(10), 200), 10, np.full(10, 5), 100, split_seed=0)
+    assert len(written) == 1 and written[0] != path and written[0].parent == path.parent  # a temporary beside it
+    assert path.is_file() and not written[0].exists()  # renamed into place

@@ -6,6 +6,7 @@ transform and no DataLoader workers: the training step converts them to float.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import torch
 from ssgan.data import sources
 from ssgan.data.split import Split, cached_split, check_label_request, per_class_counts
 from ssgan.errors import UserError
+
+log = logging.getLogger(__name__)
 
 TrainBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # labeled (B_l,C,H,W) u8, labels (B_l,), unlabeled (B_u,C,H,W) u8
 
@@ -310,8 +313,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             self._train_batches.labeled_images, self._train_batches.labels = self.labeled_set()
 
     def state_dict(self) -> dict[str, Any]:
-        """Saved in checkpoints: the pseudo-labels, so a resumed self-training run goes on with them."""
-        return {"pseudo_indices": self.pseudo_indices.tolist(), "pseudo_labels": self.pseudo_labels.tolist()}
+        """Saved in checkpoints: the split and the pseudo-labels, so a resumed run trains on the same images."""
+        state: dict[str, Any] = {"pseudo_indices": self.pseudo_indices.tolist(), "pseudo_labels": self.pseudo_labels.tolist()}
+        if self.split is not None:
+            state["split"] = {part: torch.from_numpy(getattr(self.split, part).copy()) for part in ("labeled", "val", "unlabeled")}
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         indices = np.asarray(state_dict.get("pseudo_indices", []), dtype=np.int64)
@@ -320,11 +326,24 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise UserError("the checkpoint's pseudo-labels are corrupt (indices and labels differ in number)")
         if self.split is None:
             self.setup()
+        if "split" in state_dict:  # the checkpoint's split wins over the one drawn now (e.g. from a changed cache)
+            self._restore_split(state_dict["split"])
         try:
             self.set_pseudo_labels(indices, labels)  # checks they lie in this split's unlabeled pool
         except ValueError:
             raise UserError("the checkpoint's pseudo-labels do not fit this split; resume with the data settings "
                             "(num_labeled, num_val, split_seed) the run started with") from None
+
+    def _restore_split(self, saved: dict[str, torch.Tensor]) -> None:
+        assert self.split is not None and self.data is not None
+        split = Split(*(np.asarray(saved[part], dtype=np.int64) for part in ("labeled", "val", "unlabeled")))
+        if any(len(part) and (part.min() < 0 or part.max() >= len(self.data.train_labels))
+               for part in (split.labeled, split.val, split.unlabeled)):
+            raise UserError(f"the checkpoint's split does not fit the {len(self.data.train_labels)} training images of "
+                            f"{self.name}; resume with the data set the run started with")
+        if not all(np.array_equal(getattr(split, part), getattr(self.split, part)) for part in ("labeled", "val", "unlabeled")):
+            log.warning("the checkpoint's split differs from the one drawn now; resuming with the checkpoint's")
+        self.split = split
 
     def train_dataloader(self) -> SemiSupervisedBatches:
         assert self.split is not None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ssgan.atomic import atomic_write
 from ssgan.data import sources
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.data.images import IMAGE_SUFFIXES, list_images, read_images
@@ -147,10 +146,7 @@ class FolderDataModule(SemiSupervisedDataModule):
             total += len(files)
         decoded["skipped"] = total_skipped
         if cache_path is not None:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=cache_path.parent, suffix=".tmp", delete=False) as handle:
-                torch.save(decoded, handle)
-            os.replace(handle.name, cache_path)  # atomic: concurrent runs never read half a cache
+            atomic_write(cache_path, lambda temporary: torch.save(decoded, temporary))  # concurrent runs never read half a cache
         return decoded
 
     def load(self) -> sources.ImageData:

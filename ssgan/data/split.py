@@ -10,13 +10,12 @@ one, and the validation set does not move when the number of labels changes.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ssgan.atomic import atomic_write
 from ssgan.errors import UserError
 
 
@@ -122,12 +121,6 @@ def split_cache_path(cache_dir: str | Path, dataset: str, labeled_per_class: np.
     return Path(cache_dir).expanduser() / dataset / f"{name}_val{num_val}_seed{split_seed}.npz"
 
 
-def _readable_umask_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def cached_split(cache_dir: str | Path | None, dataset: str, labels: np.ndarray, num_classes: int,
                  labeled_per_class: np.ndarray, num_val: int, split_seed: int, labeled_in_unlabeled: bool = True) -> Split:
     """``make_split``, cached per (data set, labeled counts, validation size, split seed).
@@ -148,12 +141,10 @@ def cached_split(cache_dir: str | Path | None, dataset: str, labels: np.ndarray,
             split = None  # unreadable or from another version: draw it again and overwrite
     if split is None:
         split = make_split(labels, num_classes, labeled_per_class, num_val, split_seed, labeled_in_unlabeled=False)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp.npz", delete=False) as handle:
-            np.savez(handle, labeled=split.labeled, val=split.val, unlabeled_rest=split.unlabeled,
-                     num_train=len(labels), labeled_per_class=labeled_per_class)
-        os.chmod(handle.name, _readable_umask_mode())  # shared caches: not the temp file's owner-only mode
-        os.replace(handle.name, path)
+        drawn = split
+        atomic_write(path, lambda temporary: np.savez(temporary, labeled=drawn.labeled, val=drawn.val,
+                                                      unlabeled_rest=drawn.unlabeled, num_train=len(labels),
+                                                      labeled_per_class=labeled_per_class))
     if labeled_in_unlabeled:
         split = Split(split.labeled, split.val, np.sort(np.concatenate([split.unlabeled, split.labeled])))
     return split
