@@ -197,7 +197,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(world_size=trainer.world_size, split_fingerprints=_gathered_split_fingerprints(trainer, datamodule))
     if trainer.is_global_zero:  # one writer under DDP
         write_json_atomic(output_dir / "metrics.json", metrics)
+    if trainer.world_size > 1:
+        _close_process_group(trainer)
     return metrics
+
+
+def _close_process_group(trainer: pl.Trainer) -> None:
+    """Ends the DDP process group once every rank is done with it.
+
+    Lightning leaves the group open; a gloo group left to the interpreter's exit can abort a run that
+    finished ("terminate called without an active exception", exit code 134).
+    """
+    import torch.distributed as dist
+
+    trainer.strategy.barrier("end of run")
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _gathered_split_fingerprints(trainer: pl.Trainer, datamodule: Any) -> list[str]:
