@@ -19,6 +19,7 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
+from pytorch_lightning.accelerators import CPUAccelerator
 from omegaconf import DictConfig
 
 from ssgan.atomic import atomic_write
@@ -58,12 +59,30 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> pl.Trainer:
         callbacks.append(instantiate(cfg.self_training))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     try:
-        return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                       default_root_dir=str(output_dir), plugins=[AtomicCheckpointIO()])
+        trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                          default_root_dir=str(output_dir), plugins=[AtomicCheckpointIO()])
     except Exception as error:  # Lightning raises MisconfigurationException/ValueError for bad devices etc.
         cause = error.__cause__ or error
         message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise UserError(f"the trainer settings do not work on this machine: {message} (check the trainer.* overrides)") from None
+    if str(trainer.precision).startswith("bf16") and isinstance(trainer.accelerator, CPUAccelerator) \
+            and cpu_multiplies_bf16_natively() is False:
+        log.warning("trainer.precision=%s on a CPU without bf16 matrix units (AVX-512-BF16 or AMX) makes an iteration "
+                    "about 10 times slower than fp32 (docs/benchmarks.md); use trainer.precision=32-true here",
+                    trainer.precision)
+    return trainer
+
+
+def cpu_multiplies_bf16_natively() -> bool | None:
+    """Whether this CPU has bf16 matrix units (AVX-512-BF16 or AMX); None where torch cannot tell."""
+    import torch
+
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    probes = [probe for probe in probes if probe is not None]
+    try:
+        return any(probe() for probe in probes) if probes else None
+    except Exception:  # torch's private helpers: never let them stop a run
+        return None
 
 
 def uses_self_training(cfg: DictConfig) -> bool:

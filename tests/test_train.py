@@ -134,3 +134,26 @@ def test_sample_grids_go_to_files_and_tensorboard(compose_cfg) -> None:
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
     assert "samples" in events.Tags()["images"] and len(events.Images("samples")) == 2
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_bf16_units_warns_to_use_fp32(compose_cfg, monkeypatch, caplog, tmp_path, native) -> None:
+    import logging
+
+    import ssgan.train as train_module
+
+    monkeypatch.setattr(train_module, "cpu_multiplies_bf16_natively", lambda: native)
+    cfg = compose_cfg("trainer.precision=bf16-mixed", "trainer.accelerator=cpu")
+    with caplog.at_level(logging.WARNING, logger="ssgan.train"):
+        trainer = train_module.build_trainer(cfg, tmp_path)
+    assert str(trainer.precision) == "bf16-mixed"
+    warned = [r.getMessage() for r in caplog.records if "without bf16 matrix units" in r.getMessage()]
+    assert warned == ([] if native else ["trainer.precision=bf16-mixed on a CPU without bf16 matrix units (AVX-512-BF16 "
+                                         "or AMX) makes an iteration about 10 times slower than fp32 "
+                                         "(docs/benchmarks.md); use trainer.precision=32-true here"])
+
+
+def test_the_bf16_probe_answers_on_this_cpu() -> None:
+    from ssgan.train import cpu_multiplies_bf16_natively
+
+    assert cpu_multiplies_bf16_natively() in (True, False)  # torch 2.x has the probes; None only on others
