@@ -29,6 +29,11 @@ class SSGANCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.init_args.class_names", apply_on="instantiate")
 
+    def before_fit(self) -> None:
+        from ssgan.train import warn_if_bf16_is_slow
+
+        warn_if_bf16_is_slow(self.trainer)
+
 
 def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SSGANCLI:
     """The CLI object (``run=False`` only instantiates the model, datamodule and trainer)."""
@@ -41,8 +46,10 @@ def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SSGANCLI:
 
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
+    from ssgan.train import close_process_group
+
     try:
-        build_cli(args)
+        close_process_group(build_cli(args).trainer)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

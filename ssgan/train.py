@@ -19,8 +19,8 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
-from pytorch_lightning.accelerators import CPUAccelerator
 from omegaconf import DictConfig
+from pytorch_lightning.accelerators import CPUAccelerator
 
 from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor
@@ -65,12 +65,17 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> pl.Trainer:
         cause = error.__cause__ or error
         message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise UserError(f"the trainer settings do not work on this machine: {message} (check the trainer.* overrides)") from None
+    warn_if_bf16_is_slow(trainer)
+    return trainer
+
+
+def warn_if_bf16_is_slow(trainer: pl.Trainer) -> None:
+    """Warns when bf16 is asked for on a CPU that has no bf16 matrix units (where it is far slower)."""
     if str(trainer.precision).startswith("bf16") and isinstance(trainer.accelerator, CPUAccelerator) \
             and cpu_multiplies_bf16_natively() is False:
         log.warning("trainer.precision=%s on a CPU without bf16 matrix units (AVX-512-BF16 or AMX) makes an iteration "
                     "about 10 times slower than fp32 (docs/benchmarks.md); use trainer.precision=32-true here",
                     trainer.precision)
-    return trainer
 
 
 def cpu_multiplies_bf16_natively() -> bool | None:
@@ -216,21 +221,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(world_size=trainer.world_size, split_fingerprints=_gathered_split_fingerprints(trainer, datamodule))
     if trainer.is_global_zero:  # one writer under DDP
         write_json_atomic(output_dir / "metrics.json", metrics)
-    if trainer.world_size > 1:
-        _close_process_group(trainer)
+    close_process_group(trainer)
     return metrics
 
 
-def _close_process_group(trainer: pl.Trainer) -> None:
-    """Ends the DDP process group once every rank is done with it.
+def close_process_group(trainer: pl.Trainer) -> None:
+    """Ends a DDP run's process group once every rank is done with it (a no-op in one process).
 
     Lightning leaves the group open; a gloo group left to the interpreter's exit can abort a run that
     finished ("terminate called without an active exception", exit code 134).
     """
     import torch.distributed as dist
 
-    trainer.strategy.barrier("end of run")
-    if dist.is_available() and dist.is_initialized():
+    if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+        trainer.strategy.barrier("end of run")
         dist.destroy_process_group()
 
 
