@@ -316,7 +316,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         """Saved in checkpoints: the split and the pseudo-labels, so a resumed run trains on the same images."""
         state: dict[str, Any] = {"pseudo_indices": self.pseudo_indices.tolist(), "pseudo_labels": self.pseudo_labels.tolist()}
         if self.split is not None:
-            state["split"] = {part: torch.from_numpy(getattr(self.split, part).copy()) for part in ("labeled", "val", "unlabeled")}
+            state["split"] = {part: torch.from_numpy(indices.copy()) for part, indices in vars(self.split).items()}
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -336,12 +336,12 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def _restore_split(self, saved: dict[str, torch.Tensor]) -> None:
         assert self.split is not None and self.data is not None
-        split = Split(*(np.asarray(saved[part], dtype=np.int64) for part in ("labeled", "val", "unlabeled")))
-        if any(len(part) and (part.min() < 0 or part.max() >= len(self.data.train_labels))
-               for part in (split.labeled, split.val, split.unlabeled)):
+        split = Split(**{part: np.asarray(saved[part], dtype=np.int64) for part in vars(self.split)})
+        if any(len(indices) and (indices.min() < 0 or indices.max() >= len(self.data.train_labels))
+               for indices in vars(split).values()):
             raise UserError(f"the checkpoint's split does not fit the {len(self.data.train_labels)} training images of "
                             f"{self.name}; resume with the data set the run started with")
-        if not all(np.array_equal(getattr(split, part), getattr(self.split, part)) for part in ("labeled", "val", "unlabeled")):
+        if not all(np.array_equal(getattr(split, part), indices) for part, indices in vars(self.split).items()):
             log.warning("the checkpoint's split differs from the one drawn now; resuming with the checkpoint's")
         self.split = split
 

@@ -141,9 +141,8 @@ def cached_split(cache_dir: str | Path | None, dataset: str, labels: np.ndarray,
             split = None  # unreadable or from another version: draw it again and overwrite
     if split is None:
         split = make_split(labels, num_classes, labeled_per_class, num_val, split_seed, labeled_in_unlabeled=False)
-        drawn = split
-        atomic_write(path, lambda temporary: np.savez(temporary, labeled=drawn.labeled, val=drawn.val,
-                                                      unlabeled_rest=drawn.unlabeled, num_train=len(labels),
+        atomic_write(path, lambda temporary: np.savez(temporary, labeled=split.labeled, val=split.val,
+                                                      unlabeled_rest=split.unlabeled, num_train=len(labels),
                                                       labeled_per_class=labeled_per_class))
     if labeled_in_unlabeled:
         split = Split(split.labeled, split.val, np.sort(np.concatenate([split.unlabeled, split.labeled])))
