@@ -42,6 +42,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from _bench import machine_line  # noqa: E402
 from ssgan import losses  # noqa: E402
 from ssgan.config import CONFIG_DIR  # noqa: E402
+from ssgan.cpu import keep_freed_memory  # noqa: E402
 from ssgan.data.datamodule import SemiSupervisedBatches, SemiSupervisedDataModule  # noqa: E402
 from ssgan.data.sources import ImageData  # noqa: E402
 from ssgan.module import SSGAN  # noqa: E402
@@ -356,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides of the model, e.g. model.ema_decay=null")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    keep_freed_memory()  # as ssgan-train does, for all three ways alike
     print(machine_line(), flush=True)
     rows = []
     for net in args.nets:

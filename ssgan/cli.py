@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pytorch_lightning.cli import LightningCLI
 
 from ssgan.data.datamodule import SemiSupervisedDataModule
+from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import ClassifierModule
 
@@ -32,6 +33,7 @@ class SSGANCLI(LightningCLI):
     def before_fit(self) -> None:
         from ssgan.train import warn_if_bf16_is_slow
 
+        keep_freed_memory()  # as ssgan-train does (ssgan.cpu)
         warn_if_bf16_is_slow(self.trainer)
 
 

@@ -25,6 +25,7 @@ from pytorch_lightning.accelerators import CPUAccelerator
 from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor
 from ssgan.config import CONFIG_DIR, check_group_choices, check_override_keys
+from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError
 from ssgan.self_training import SelfTraining
@@ -158,6 +159,7 @@ def _choice(group: str) -> str | None:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Trains and tests one model as ``cfg`` says; returns (and writes to ``metrics.json``) its metrics."""
     check_run_options(cfg)
+    keep_freed_memory()  # a few ms of page faults an iteration otherwise (ssgan.cpu)
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)

@@ -42,6 +42,50 @@ def test_weight_norm_makes_the_output_independent_of_the_direction_scale() -> No
     assert torch.allclose(before, d(x)[0], atol=1e-5)
 
 
+def plain_weight_norm_linear(x, direction, scale, bias):
+    """W = g v / ||v|| written out, for autograd's own backward."""
+    weight = direction * (scale / torch.linalg.vector_norm(direction, dim=1)).unsqueeze(1)
+    return x @ weight.t() + bias
+
+
+@pytest.mark.parametrize("train_scale", [True, False])
+def test_weight_norm_linear_fused_backward_matches_autograd(train_scale) -> None:
+    from ssgan.nets.layers import WeightNormLinear, _WeightNormLinearFunction
+
+    inputs = (torch.randn(6, 5, dtype=torch.double, requires_grad=True),
+              torch.randn(4, 5, dtype=torch.double, requires_grad=True),
+              (torch.rand(4, dtype=torch.double) + 0.5).requires_grad_(train_scale),
+              torch.randn(4, dtype=torch.double, requires_grad=True))
+    assert torch.autograd.gradcheck(_WeightNormLinearFunction.apply, inputs)
+
+    torch.manual_seed(0)
+    layer = WeightNormLinear(784, 300, train_scale=train_scale)
+    with torch.no_grad():
+        layer.scale.uniform_(0.5, 2.0)
+        layer.bias.normal_()
+    x = torch.rand(50, 784, requires_grad=True)
+    out = layer(x)
+    weights = torch.randn_like(out)
+    grads = torch.autograd.grad((out * weights).sum(), [x, *layer.parameters()])
+    plain = plain_weight_norm_linear(x, layer.direction, layer.scale, layer.bias)
+    plain_grads = torch.autograd.grad((plain * weights).sum(), [x, *layer.parameters()])
+    torch.testing.assert_close(out, plain, rtol=1e-5, atol=1e-5)
+    for grad, plain_grad in zip(grads, plain_grads):
+        # float32 round-off of sums over 50 to 784 terms, on gradients of order 1
+        torch.testing.assert_close(grad, plain_grad, rtol=1e-4, atol=1e-5)
+
+
+def test_weight_norm_linear_under_autocast_keeps_the_plain_ops() -> None:
+    from ssgan.nets.layers import WeightNormLinear
+
+    layer = WeightNormLinear(20, 8)
+    x = torch.rand(4, 20)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x)
+    assert out.grad_fn.name() == "AddcmulBackward0"  # autocast's dtypes, not the fp32 fused function
+    torch.testing.assert_close(out.float(), layer(x), rtol=2e-2, atol=2e-2)
+
+
 def test_unknown_arch_and_bad_conv_size() -> None:
     with pytest.raises(ValueError, match="unknown net 'resnet'"):
         resolve_arch("resnet", (1, 28, 28))

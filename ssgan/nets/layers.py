@@ -45,13 +45,56 @@ class WeightNormLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.init_pending:
             _data_dependent_init(self, x @ self.direction.t() * self._norm_scale(), dims=(0,))
-        norm_scale = self._norm_scale()  # (out,)
-        return torch.addcmul(self.bias, x @ self.direction.t(), norm_scale)  # (B, out)
-
+        # The fused backward only pays in fp32 training. Autocast picks each op's dtype, and
+        # inference and export (tracing, ONNX) need plain ops: those get the same product unfused.
+        if torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type) and not torch.jit.is_tracing():
+            return _WeightNormLinearFunction.apply(x, self.direction, self.scale, self.bias)  # (B, out)
+        return torch.addcmul(self.bias, x @ self.direction.t(), self._norm_scale())  # (B, out)
 
     def _norm_scale(self) -> torch.Tensor:
         """g / ||v|| per output unit, (out,)."""
         return self.scale / torch.linalg.vector_norm(self.direction, dim=1)
+
+
+class _WeightNormLinearFunction(torch.autograd.Function):
+    """y = (x v^T) * s + b with s = g / ||v|| (per output row), and a backward pass that fuses the norm's terms.
+
+    Autograd's own backward of the plain expression adds the gradient through ||v|| to the matmul's
+    gradient in three separate passes over the (out, in) weight (divide, multiply, add), each
+    allocating a new weight-sized tensor. Here it is one pass, folded into the matmul:
+
+        dL/du = dL/dy * s                        u = x v^T, (B, out)
+        dL/ds = sum_B dL/dy * u                  (out,)
+        dL/dv = (dL/du)^T x - (dL/ds * s / ||v||^2) v      (out, in): one pass after the matmul
+        dL/dg = dL/ds / ||v||,   dL/db = sum_B dL/dy,   dL/dx = dL/du v
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, direction: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        inverse_norm = torch.linalg.vector_norm(direction, dim=1).reciprocal()  # 1 / ||v||, (out,)
+        norm_scale = scale * inverse_norm  # s, (out,)
+        projected = x @ direction.t()  # u, (B, out)
+        ctx.save_for_backward(x, direction, projected, inverse_norm, norm_scale)
+        return torch.addcmul(bias, projected, norm_scale)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output: torch.Tensor):
+        x, direction, projected, inverse_norm, norm_scale = ctx.saved_tensors
+        need_x, need_direction, need_scale, need_bias = ctx.needs_input_grad
+        grad_projected = grad_output * norm_scale  # dL/du, (B, out)
+        grad_x = grad_projected @ direction if need_x else None  # (B, in)
+        grad_direction = grad_scale = grad_bias = None
+        if need_direction or need_scale:
+            grad_norm_scale = (grad_output * projected).sum(dim=0)  # dL/ds, (out,)
+            if need_scale:
+                grad_scale = grad_norm_scale * inverse_norm
+            if need_direction:
+                coefficient = -grad_norm_scale * norm_scale * inverse_norm.square()  # (out,)
+                grad_direction = (grad_projected.t() @ x).addcmul_(direction, coefficient.unsqueeze(1))  # (out, in)
+        if need_bias:
+            grad_bias = grad_output.sum(dim=0)
+        return grad_x, grad_direction, grad_scale, grad_bias
 
 
 class WeightNormConv2d(nn.Conv2d):
