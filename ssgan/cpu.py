@@ -17,18 +17,21 @@ TRIM_THRESHOLD = 2**30
 
 
 def keep_freed_memory() -> bool:
-    """Makes glibc's malloc keep freed blocks of up to 32 MiB for reuse instead of handing them back to the OS.
+    """Makes glibc's malloc keep freed blocks of up to 32 MiB for reuse instead of handing them back to the kernel.
 
     An MLP iteration allocates and frees tensors of a few MiB (activations of (300, 1000), weight
-    gradients of (1000, 784), ...). By default glibc serves such blocks with fresh pages from the
-    kernel and returns them when freed, so every iteration touches new pages: about 1,900 page
-    faults and 5 ms of a 50 ms fp32 iteration on 2 cores (docs/benchmarks.md). With this setting
-    the process holds on to its peak heap and reuses it. Returns whether it was applied: not on
-    other C libraries, nor when ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` is set in
-    the environment (that choice is the user's).
+    gradients of (1000, 784), ...). With glibc's defaults (a self-adjusting mmap threshold, and
+    the top of the heap trimmed once twice that threshold is free), part of that memory keeps
+    going back to the kernel and being faulted in again: about 1,900 page faults and 5 ms of a
+    50 ms fp32 iteration on 2 cores (docs/benchmarks.md). With this setting the process holds on
+    to its peak heap and reuses it. Returns whether it was applied: not outside glibc, nor when the
+    user chose malloc settings (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or
+    ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``), nor with ``SSGAN_KEEP_FREED_MEMORY=0``.
     """
-    if not sys.platform.startswith("linux") or any(
-            name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+    user_chose = (os.environ.get("SSGAN_KEEP_FREED_MEMORY") == "0"
+                  or any(name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"))
+                  or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""))
+    if not sys.platform.startswith("linux") or user_chose:
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -119,3 +119,13 @@ def test_data_dependent_init_standardises_each_layer_on_the_batch() -> None:
         assert torch.allclose(pre.std(0, unbiased=False), torch.ones(pre.shape[1]), atol=1e-3)
         h = torch.relu(pre)
     assert not any(layer.init_pending for layer in d.hidden)
+
+
+def test_weight_norm_linear_takes_any_leading_dims_in_training() -> None:
+    from ssgan.nets.layers import WeightNormLinear
+
+    layer = WeightNormLinear(20, 8)
+    x = torch.rand(2, 3, 20, requires_grad=True)
+    out = layer(x)  # (2, 3, 8): the plain ops, as nn.Linear would take it
+    out.sum().backward()
+    assert out.shape == (2, 3, 8) and x.grad.shape == x.shape and layer.direction.grad.shape == (8, 20)

@@ -45,9 +45,11 @@ class WeightNormLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.init_pending:
             _data_dependent_init(self, x @ self.direction.t() * self._norm_scale(), dims=(0,))
-        # The fused backward only pays in fp32 training. Autocast picks each op's dtype, and
-        # inference and export (tracing, ONNX) need plain ops: those get the same product unfused.
-        if torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type) and not torch.jit.is_tracing():
+        # The fused backward serves training on (B, in) batches outside autocast. Autocast picks
+        # each op's dtype, and inference and export (tracing, ONNX) need plain ops: those get the
+        # same product unfused.
+        if (x.dim() == 2 and torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
+                and not torch.jit.is_tracing()):
             return _WeightNormLinearFunction.apply(x, self.direction, self.scale, self.bias)  # (B, out)
         return torch.addcmul(self.bias, x @ self.direction.t(), self._norm_scale())  # (B, out)
 
