@@ -23,6 +23,7 @@ block = torch.empty(16 * 2**20 // 4)
 print(applied, libc.mallinfo2().hblkhd - before)
 """
 
+
 def has_mallinfo2() -> bool:
     import ctypes
 

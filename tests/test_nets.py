@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ssgan.nets import MLPDiscriminator, build_discriminator, build_generator, resolve_arch
+from ssgan.nets.layers import WeightNormLinear, _WeightNormLinearFunction
 
 
 @pytest.mark.parametrize(("shape", "arch"), [((1, 8, 8), "mlp"), ((1, 28, 28), "mlp"), ((3, 32, 32), "conv")])
@@ -50,8 +51,6 @@ def plain_weight_norm_linear(x, direction, scale, bias):
 
 @pytest.mark.parametrize("train_scale", [True, False])
 def test_weight_norm_linear_fused_backward_matches_autograd(train_scale) -> None:
-    from ssgan.nets.layers import WeightNormLinear, _WeightNormLinearFunction
-
     inputs = (torch.randn(6, 5, dtype=torch.double, requires_grad=True),
               torch.randn(4, 5, dtype=torch.double, requires_grad=True),
               (torch.rand(4, dtype=torch.double) + 0.5).requires_grad_(train_scale),
@@ -76,8 +75,6 @@ def test_weight_norm_linear_fused_backward_matches_autograd(train_scale) -> None
 
 
 def test_weight_norm_linear_under_autocast_keeps_the_plain_ops() -> None:
-    from ssgan.nets.layers import WeightNormLinear
-
     layer = WeightNormLinear(20, 8)
     x = torch.rand(4, 20)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -122,8 +119,6 @@ def test_data_dependent_init_standardises_each_layer_on_the_batch() -> None:
 
 
 def test_weight_norm_linear_takes_any_leading_dims_in_training() -> None:
-    from ssgan.nets.layers import WeightNormLinear
-
     layer = WeightNormLinear(20, 8)
     x = torch.rand(2, 3, 20, requires_grad=True)
     out = layer(x)  # (2, 3, 8): the plain ops, as nn.Linear would take it
