@@ -4,6 +4,9 @@ Each message is checked whole, against the same text as the README's bad-input t
 checks that the table and these cases are the same set, so neither can drift from the other.
 Placeholders in a message: ``PATH`` (the path involved), ``ERROR TYPE`` (an exception's name), ``...``
 (any text), and, in the warnings, ``N``, ``M`` (counts) and ``(REASON)``.
+
+The ``ssgan-train`` cases call its console entry point in this process (``train_in_process``); two
+of them also run it as a real process, which is what proves the exit status.
 """
 
 from __future__ import annotations
@@ -82,14 +85,25 @@ def _id(case) -> str:
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS, ids=[_id(c) for c in BAD_INPUTS])
-def test_bad_input_gives_one_line_error(tmp_path: Path, overrides: list[str], message: str) -> None:
+def test_bad_input_gives_one_line_error(tmp_path: Path, train_in_process, overrides: list[str], message: str) -> None:
+    run_dir = tmp_path / "run"
+    code, stderr = train_in_process(*overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    # PATH stands for the run folder (ckpt_path=last) or is written out (data.root=PATH, the fix to type)
+    assert_one_error_line(stderr, message, run_dir if "this run's folder PATH" in message else "PATH")
+    assert "Traceback" not in stderr
+    assert not run_dir.exists(), sorted(p.name for p in run_dir.rglob("*"))  # nothing half-written
+
+
+@pytest.mark.parametrize("overrides", [["data.num_labeled=5"], ["data.nmu_labeled=5"]])
+def test_bad_input_exits_a_real_process_with_status_2_and_no_traceback(tmp_path: Path, overrides: list[str]) -> None:
+    """The installed command's process, once for an error found by Hydra's job and once before Hydra starts."""
     run_dir = tmp_path / "run"
     result = run_cli(*overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert result.returncode == 2, result.stdout[-1500:] + result.stderr[-1500:]
-    # PATH stands for the run folder (ckpt_path=last) or is written out (data.root=PATH, the fix to type)
-    assert_one_error_line(result.stderr, message, run_dir if "this run's folder PATH" in message else "PATH")
-    assert "Traceback" not in result.stderr + result.stdout
-    assert not run_dir.exists(), sorted(p.name for p in run_dir.rglob("*"))  # nothing half-written
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: "), result.stderr[-1500:]
+    assert "Traceback" not in result.stdout
+    assert not run_dir.exists()
 
 
 # -- image folders (data=folder); PATH is the folder's root ---------------------------------------
@@ -115,15 +129,16 @@ FOLDER_DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", sorted(FOLDER_DAMAGE))
-def test_bad_image_folders_give_one_line_error(tmp_path: Path, image_folder: Path, damage: str) -> None:
+def test_bad_image_folders_give_one_line_error(tmp_path: Path, image_folder: Path, train_in_process,
+                                              damage: str) -> None:
     root = tmp_path / "images"
     shutil.copytree(image_folder, root)
     make, message = FOLDER_DAMAGE[damage]
     make(root)
     run_dir = tmp_path / "run"
-    result = run_cli("data=folder", f"data.root={root}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
-    assert result.returncode == 2, result.stderr[-1500:]
-    assert_one_error_line(result.stderr, message, root)
+    code, stderr = train_in_process("data=folder", f"data.root={root}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, message, root)
     assert not run_dir.exists()
 
 
