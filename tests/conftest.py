@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import pickle
 import subprocess
@@ -112,8 +113,6 @@ def train_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     torch. ``run_cli`` still proves what only a real process shows (its exit status, nothing printed
     at interpreter exit).
     """
-    import logging
-
     from ssgan.train import main
 
     def _run(*args: str, cwd: Path) -> tuple[int, str]:
@@ -127,7 +126,7 @@ def train_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
             main()
             code = 0
         except SystemExit as exited:
-            code = exited.code if isinstance(exited.code, int) else 1
+            code = 0 if exited.code is None else exited.code if isinstance(exited.code, int) else 1  # as the interpreter does
         finally:  # Hydra's job logging replaced the root handlers with ones on this test's captured streams
             for handler in set(root.handlers) - set(handlers):
                 handler.close()
