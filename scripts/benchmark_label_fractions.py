@@ -3,6 +3,8 @@
     python scripts/benchmark_label_fractions.py digits                      # runs `ssgan-train -m sweep=digits`
     python scripts/benchmark_label_fractions.py fashion_mnist --out multirun/lf_fmnist
     python scripts/benchmark_label_fractions.py --report multirun/lf_digits  # re-renders, no training
+    python scripts/benchmark_label_fractions.py --report multirun/part1 multirun/part2 --out multirun/all
+                                        # one report of a sweep run in parts
     python scripts/benchmark_label_fractions.py digits -- trainer.max_epochs=5   # extra overrides after --
 
 The sweeps live in ``conf/sweep/`` (one file per data set). The report, written beside the runs:
@@ -49,11 +51,16 @@ def _job_number(run_dir: str) -> str:
     return name if name.isdigit() else run_dir
 
 
-def collect(root: Path) -> list[dict]:
-    """One row per job folder under ``root``: its metrics, or a failed row when it wrote none."""
+def collect(root: Path, seen: set[Path] | None = None) -> list[dict]:
+    """One row per job folder under ``root``: its metrics, or a failed row when it wrote none.
+
+    Job folders already in ``seen`` (resolved paths) are skipped, and the ones read are added to it.
+    """
     rows = []
-    seen = set()
+    seen = set() if seen is None else seen
     for metrics in load_runs(root):
+        if Path(metrics["run_dir"]).resolve() in seen:
+            continue
         seen.add(Path(metrics["run_dir"]).resolve())
         status = metrics.get("status", "ok")
         rows.append({
@@ -70,6 +77,7 @@ def collect(root: Path) -> list[dict]:
         run_dir = hydra_dir.parent
         if run_dir.resolve() in seen or run_dir.resolve() == root.resolve():
             continue
+        seen.add(run_dir.resolve())
         rows.append({"job": _job_number(str(run_dir)), "status": "failed", "run_dir": str(run_dir),
                      "error": "no metrics.json: the job stopped before it finished (killed or crashed)",
                      **_from_overrides(hydra_dir / "overrides.yaml")})
@@ -186,23 +194,48 @@ def _write_atomic(path: Path, text: str) -> None:
     atomic_write(path, lambda temporary: temporary.write_text(text, newline=""))
 
 
-def write_report(root: Path, title: str | None = None) -> list[dict]:
-    """Writes results.csv, results.md and results.png into ``root``; returns the rows."""
-    rows = collect(root)
+def collect_all(roots: list[Path]) -> list[dict]:
+    """The rows of several multirun folders, in the order given; each job is counted once.
+
+    With more than one folder a job is named ``<folder name>/<job>``, as job numbers repeat across folders.
+    """
+    seen: set[Path] = set()
+    rows = []
+    for root in roots:
+        for row in collect(root, seen):
+            if len(roots) > 1:
+                row["job"] = f"{root.name}/{row['job']}"
+            rows.append(row)
+    return rows
+
+
+def write_report(roots: Path | list[Path], title: str | None = None, out_dir: Path | None = None) -> list[dict]:
+    """Writes results.csv, results.md and results.png of the runs under ``roots`` into ``out_dir``.
+
+    ``out_dir`` defaults to the folder itself when there is one; returns the rows.
+    """
+    roots = [roots] if isinstance(roots, Path) else list(roots)
+    if out_dir is None:
+        if len(roots) != 1:
+            raise SystemExit("error: a report of several folders needs --out FOLDER to write it to")
+        out_dir = roots[0]
+    rows = collect_all(roots)
     if not rows:
-        raise SystemExit(f"error: no runs under {root}; pass the multirun folder (the one holding 0/, 1/, ...)")
+        raise SystemExit(f"error: no runs under {', '.join(map(str, roots))}; pass the multirun folder "
+                         "(the one holding 0/, 1/, ...)")
+    out_dir.mkdir(parents=True, exist_ok=True)
     datasets = sorted({r["dataset"] for r in rows if r.get("dataset")})
-    title = title or f"Label-fraction benchmark: {', '.join(datasets) or root.name}"
+    title = title or f"Label-fraction benchmark: {', '.join(datasets) or roots[0].name}"
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    _write_atomic(root / "results.csv", buffer.getvalue())
+    _write_atomic(out_dir / "results.csv", buffer.getvalue())
     markdown = render_markdown(rows, title)
-    _write_atomic(root / "results.md", markdown)
-    render_plot(rows, root / "results.png", title)
+    _write_atomic(out_dir / "results.md", markdown)
+    render_plot(rows, out_dir / "results.png", title)
     print(markdown)
-    print(f"wrote {root / 'results.csv'}, {root / 'results.md'} and {root / 'results.png'}")
+    print(f"wrote {out_dir / 'results.csv'}, {out_dir / 'results.md'} and {out_dir / 'results.png'}")
     return rows
 
 
@@ -217,14 +250,20 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Hydra overrides after -- replace the sweep's own, e.g. "
                "`fashion_mnist -- data.num_labeled=50,100 data.split_seed=0 trainer.precision=bf16-mixed`.")
     parser.add_argument("sweep", nargs="?", help="a sweep config in conf/sweep/, e.g. digits or fashion_mnist")
-    parser.add_argument("--out", type=Path, help="the multirun folder (default: multirun/label_fractions_<sweep>_<time>)")
-    parser.add_argument("--report", type=Path, metavar="FOLDER", help="re-render the report of an existing multirun, no training")
+    parser.add_argument("--out", type=Path, help="the multirun folder (default: multirun/label_fractions_<sweep>_<time>); "
+                                                  "with --report, where the report goes (needed for several folders)")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="FOLDER",
+                        help="re-render the report of existing multirun folders (one report of them all), no training")
     args = parser.parse_args(argv)
     if args.report is not None:
-        if not args.report.is_dir():
-            print(f"error: {args.report} is not a folder; pass the multirun folder of a sweep", file=sys.stderr)
+        for folder in args.report:
+            if not folder.is_dir():
+                print(f"error: {folder} is not a folder; pass the multirun folder of a sweep", file=sys.stderr)
+                return 2
+        if len(args.report) > 1 and args.out is None:
+            print("error: a report of several folders needs --out FOLDER to write it to", file=sys.stderr)
             return 2
-        write_report(args.report)
+        write_report(args.report, out_dir=args.out)
         return 0
     if not args.sweep:
         parser.error("give a sweep name (see conf/sweep/) or --report FOLDER")

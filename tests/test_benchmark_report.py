@@ -73,6 +73,28 @@ def test_report_re_renders_from_an_existing_folder_without_training(tmp_path, ca
     assert report.main(["--report", str(tmp_path / "missing")]) == 2
 
 
+def test_one_report_of_a_sweep_run_in_parts_counts_each_job_once(tmp_path, capsys) -> None:
+    first, second, combined = tmp_path / "part1", tmp_path / "part2", tmp_path / "all"
+    make_fixture_multirun(first)
+    _job(second, 0, _ok("ssgan", 50, 0, 0.95), ["data.num_labeled=50", "model=ssgan", "data.split_seed=0"])
+    _job(second, 1, _ok("ssgan", 50, 1, 0.97), ["data.num_labeled=50", "model=ssgan", "data.split_seed=1"])
+
+    assert report.main(["--report", str(first), str(second)]) == 2  # where would the report go?
+    assert "needs --out" in capsys.readouterr().err
+    assert not (first / "results.csv").exists() and not combined.exists()
+
+    # a folder given twice, or inside another one given, is still counted once
+    assert report.main(["--report", str(first), str(second), str(second / "1"), "--out", str(combined)]) == 0
+    with open(combined / "results.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["job"] for row in table] == [f"part1/{n}" for n in range(7)] + ["part2/0", "part2/1"]
+    lines = {line.split("|")[1].strip(): line for line in (combined / "results.md").read_text().splitlines()
+             if line.startswith("| ") and "labels" not in line}
+    assert "**96.00 ± 1.41 (n=2)**" in lines["50"]  # the second part's two ssgan runs; the first part's both failed
+    assert "job part1/5" in (combined / "results.md").read_text()
+    assert not (first / "results.csv").exists()  # the parts are only read
+
+
 def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_report_marks_both(tmp_path) -> None:
     from conftest import run_cli
 
