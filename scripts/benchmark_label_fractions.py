@@ -59,9 +59,10 @@ def collect(root: Path, seen: set[Path] | None = None) -> list[dict]:
     rows = []
     seen = set() if seen is None else seen
     for metrics in load_runs(root):
-        if Path(metrics["run_dir"]).resolve() in seen:
+        run_dir = Path(metrics["run_dir"]).resolve()
+        if run_dir in seen:
             continue
-        seen.add(Path(metrics["run_dir"]).resolve())
+        seen.add(run_dir)
         status = metrics.get("status", "ok")
         rows.append({
             "job": _job_number(metrics["run_dir"]), "dataset": metrics.get("dataset"), "method": metrics.get("method"),
@@ -217,7 +218,7 @@ def write_report(roots: Path | list[Path], title: str | None = None, out_dir: Pa
     roots = [roots] if isinstance(roots, Path) else list(roots)
     if out_dir is None:
         if len(roots) != 1:
-            raise SystemExit("error: a report of several folders needs --out FOLDER to write it to")
+            raise ValueError("a report of several folders needs out_dir")  # main() tells the user first
         out_dir = roots[0]
     rows = collect_all(roots)
     if not rows:

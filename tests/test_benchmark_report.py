@@ -83,7 +83,7 @@ def test_one_report_of_a_sweep_run_in_parts_counts_each_job_once(tmp_path, capsy
     assert "needs --out" in capsys.readouterr().err
     assert not (first / "results.csv").exists() and not combined.exists()
 
-    # a folder given twice, or inside another one given, is still counted once
+    # a job folder inside another folder given is still counted once
     assert report.main(["--report", str(first), str(second), str(second / "1"), "--out", str(combined)]) == 0
     with open(combined / "results.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
