@@ -55,12 +55,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def _init_args(hyper_parameters: dict[str, Any]) -> dict[str, Any]:
+    """Saved hyperparameters as constructor arguments: without the keys that LightningCLI adds to
+    them (``_class_path``, ``_instantiator``), which no ``__init__`` takes."""
+    return {key: value for key, value in hyper_parameters.items() if not key.startswith("_")}
+
+
 def load_module(path: str | Path, device: str | torch.device = "cpu") -> Any:
     """The trained ``SSGAN`` or ``SupervisedBaseline`` of a checkpoint, in eval mode on ``device``."""
     from ssgan.module import SSGAN, SupervisedBaseline
 
     checkpoint = read_checkpoint(path)
-    hyper_parameters = dict(checkpoint["hyper_parameters"])
+    hyper_parameters = _init_args(checkpoint["hyper_parameters"])
     class_path = checkpoint.get("ssgan_module")
     module_class = _import(class_path) if class_path else (SSGAN if "latent_dim" in hyper_parameters else SupervisedBaseline)
     hyper_parameters["data_init"] = False  # the weights come from the checkpoint
@@ -128,7 +134,7 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
             raise UserError("this checkpoint does not record its data; name them, e.g. --data fashion_mnist "
                             "--set root=/usr/share/datasets/fashion-mnist --set num_labeled=100")
         datamodule_class = _import(stored["class_path"])
-        init_args = {**stored["init_args"], **overrides}
+        init_args = {**_init_args(stored["init_args"]), **overrides}
     try:
         datamodule = datamodule_class(**init_args)
     except TypeError as error:

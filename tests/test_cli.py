@@ -12,6 +12,7 @@ from ssgan.cli import build_cli, main
 from ssgan.config import CONFIG_DIR
 from ssgan.module import SSGAN, SupervisedBaseline
 from ssgan.self_training import SelfTraining
+from ssgan.tools import main as tools_main
 
 CLI_DIR = CONFIG_DIR / "cli"
 
@@ -77,3 +78,10 @@ def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Pat
     predicted = build_cli(["predict", *common, f"--ckpt_path={checkpoints[-1]}"])
     probabilities = torch.cat(predicted.trainer.predict_loop.predictions)  # (9 test images, 3 classes)
     assert probabilities.shape == (9, 3) and torch.allclose(probabilities.sum(dim=1), torch.ones(9))
+    # the ssgan tools take the CLI's checkpoint too (its hyperparameters carry LightningCLI's _class_path)
+    assert "_class_path" in torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["hyper_parameters"]
+    predictions = tmp_path / "predictions.csv"
+    tools_main(["predict", str(checkpoints[-1]), str(image_folder / "test"), "--out", str(predictions)])
+    assert len(predictions.read_text().splitlines()) == 1 + 9
+    tools_main(["extract", str(checkpoints[-1]), "--out", str(tmp_path / "features.npz")])  # rebuilds the datamodule
+    assert (tmp_path / "features.npz").is_file()
