@@ -19,13 +19,15 @@ class SpeedMonitor(pl.Callback):
     """Measures the wall time of each training epoch and of each training iteration (batch).
 
     Logs ``time/epoch_seconds`` and ``time/iteration_ms`` (the epoch's median) once per epoch;
-    ``summary()`` gives the means over the run for ``metrics.json``.
+    ``summary()`` gives the means over the run for ``metrics.json``. An epoch that this process ran
+    only part of (a run resumed mid-epoch) gives its iteration times but no epoch time.
     """
 
     def __init__(self) -> None:
         self.epoch_seconds: list[float] = []
         self.iteration_ms: list[float] = []
-        self._epoch_start = self._batch_start = self._last_batch_end = 0.0
+        self._epoch_start: float | None = None
+        self._batch_start = self._last_batch_end = 0.0
         self._epoch_iterations: list[float] = []
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -39,15 +41,19 @@ class SpeedMonitor(pl.Callback):
         self._epoch_iterations.append(1000.0 * (self._last_batch_end - self._batch_start))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Lightning calls this after the epoch's validation: stop the clock at the last batch instead,
-        # so the epoch time is the training pass alone (data, steps and logging).
-        seconds = self._last_batch_end - self._epoch_start
-        self.epoch_seconds.append(seconds)
+        timed: dict[str, float] = {}
+        # Whole epochs only: a resumed epoch's remaining batches are not an epoch's time.
+        if self._epoch_start is not None and len(self._epoch_iterations) >= trainer.num_training_batches:
+            # Lightning calls this after the epoch's validation: stop the clock at the last batch
+            # instead, so the epoch time is the training pass alone (data, steps and logging).
+            timed["time/epoch_seconds"] = self._last_batch_end - self._epoch_start
+            self.epoch_seconds.append(timed["time/epoch_seconds"])
         if self._epoch_iterations:
-            median_ms = statistics.median(self._epoch_iterations)
-            self.iteration_ms.append(median_ms)
-            pl_module.log_dict({"time/epoch_seconds": seconds, "time/iteration_ms": median_ms}, on_epoch=True,
-                               sync_dist=trainer.world_size > 1)
+            timed["time/iteration_ms"] = statistics.median(self._epoch_iterations)
+            self.iteration_ms.append(timed["time/iteration_ms"])
+        if timed:
+            pl_module.log_dict(timed, on_epoch=True, sync_dist=trainer.world_size > 1)
+        self._epoch_start, self._epoch_iterations = None, []
 
     def summary(self) -> dict[str, float | None]:
         """Mean epoch seconds and mean of the per-epoch median iteration times, over the run."""

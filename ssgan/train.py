@@ -176,6 +176,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     log.info("training %s on %s: %d labeled, %d unlabeled, %d validation images",
              method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], metrics["num_val"])
+    resumed_step = _checkpoint_step(trainer, cfg.get("ckpt_path"))
     start = time.perf_counter()
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -187,6 +188,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before it"
         raise UserError(f"training diverged: {error}; {kept} (try a lower learning rate or model.gradient_clip_val)") from None
     train_seconds = time.perf_counter() - start
+    if cfg.get("ckpt_path") and trainer.global_step == resumed_step:
+        # The checkpoint was taken at the end of training: nothing was left to train.
+        finished = _finished_metrics(output_dir / "metrics.json")
+        if finished is not None:
+            log.info("this run had already finished (epoch %d of %d): nothing to train, its metrics.json is kept; "
+                     "raise trainer.max_epochs to train on", trainer.current_epoch, trainer.max_epochs)
+            close_process_group(trainer)
+            return finished
+        # killed after its last checkpoint but before its metrics: validate the last weights again
+        # (the val/acc of the last epoch), then test and write them as an uninterrupted run would have
+        trainer.validate(model, datamodule=datamodule, verbose=False)
     # copied now: testing a checkpoint (test_ckpt=best) restores the callbacks' state from it
     rounds = copy.deepcopy(self_training.history) if self_training is not None else None
     last_val = trainer.callback_metrics.get("val/acc")  # read now: trainer.test replaces the callback metrics
@@ -254,6 +266,28 @@ def _gathered_split_fingerprints(trainer: pl.Trainer, datamodule: Any) -> list[s
     if len(set(fingerprints)) != 1:
         raise RuntimeError(f"the ranks drew different splits ({fingerprints}); this is a bug, please report it")
     return fingerprints
+
+
+def _checkpoint_step(trainer: pl.Trainer, ckpt_path: str | None) -> int | None:
+    """The global step stored in the checkpoint that ``ckpt_path`` names (``last`` or a file), if any."""
+    if ckpt_path == "last":  # as Lightning resolves it: the newest last*.ckpt of the run
+        candidates = sorted(Path(trainer.default_root_dir).rglob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
+        ckpt_path = str(candidates[-1]) if candidates else None
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        return None
+    import torch
+
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)  # no weight reads
+    return int(state.get("global_step", -1))
+
+
+def _finished_metrics(path: Path) -> dict[str, Any] | None:
+    """The metrics of a run that finished (``status: ok``) in ``path``, or None."""
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and metrics.get("status") == "ok" else None
 
 
 def _best_epoch(checkpoint: Any) -> int | None:

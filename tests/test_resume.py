@@ -45,6 +45,26 @@ def test_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     # the kill came mid-epoch: the checkpoint it resumed from is mid-epoch too (epoch 1, 8 of 13 batches)
     assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == 2 * (13 + 8)
     assert {key: resumed[key] for key in COMPARED} == {key: whole[key] for key in COMPARED}
+    # the resumed process timed one whole epoch (epoch 2), not the rest of epoch 1 as if it were one
+    assert 0 < resumed["epoch_seconds"] <= resumed["train_seconds"]
+
+
+def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    once = ["trainer.max_epochs=1", "callbacks.last_checkpoint.every_n_train_steps=null"]  # last.ckpt at the end only
+    finished = _train(run, *once)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    written = (run / "metrics.json").read_text()
+    again = _train(run, *once, "ckpt_path=last")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "already finished" in again.stderr + again.stdout
+    assert (run / "metrics.json").read_text() == written  # not replaced by a run that trained nothing
+    # killed after its last checkpoint but before metrics.json: resuming writes the same figures
+    (run / "metrics.json").unlink()
+    completed = _train(run, *once, "ckpt_path=last")
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    original, rewritten = json.loads(written), json.loads((run / "metrics.json").read_text())
+    assert {key: rewritten[key] for key in COMPARED} == {key: original[key] for key in COMPARED}
 
 
 def test_killed_mid_round_resumes_to_the_same_rounds_and_metrics(tmp_path: Path) -> None:
