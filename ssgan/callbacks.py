@@ -66,7 +66,8 @@ class SpeedMonitor(pl.Callback):
 class SampleGrid(pl.Callback):
     """Writes a grid of generator samples every ``every_n_epochs`` epochs, to a PNG file and to TensorBoard.
 
-    Files are ``{dirpath}/epoch_{epoch:04d}.png``; the TensorBoard image is ``samples`` (if a
+    Files are ``{dirpath}/epoch_{epoch:04d}.png`` (by default ``samples/`` in the trainer's log folder,
+    e.g. ``lightning_logs/version_N``); the TensorBoard image is ``samples`` (if a
     TensorBoard logger is configured). The same latent vectors (``seed``) are used every time, so
     the grids show how the generator changes. Models without a generator are skipped.
     """
@@ -87,7 +88,7 @@ class SampleGrid(pl.Callback):
         from torchvision.utils import make_grid
 
         images = pl_module.sample(self.num_images, seed=self.seed)  # (N, C, H, W) in [0, 1]
-        folder = Path(self.dirpath) if self.dirpath else Path(trainer.default_root_dir) / "samples"
+        folder = Path(self.dirpath) if self.dirpath else Path(trainer.log_dir or trainer.default_root_dir) / "samples"
         save_image_grid(images.cpu(), folder / f"epoch_{epoch:04d}.png")
         for logger in trainer.loggers:
             experiment = getattr(logger, "experiment", None)

@@ -11,6 +11,7 @@ Self-training rounds are the ``ssgan.self_training.SelfTraining`` callback (``tr
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -46,10 +47,23 @@ def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SSGANCLI:
     )
 
 
+def show_progress_messages() -> None:
+    """Prints ssgan's INFO messages (e.g. each self-training round's line) to stderr, as ``ssgan-train``
+    does through Hydra's logging, unless the program that runs the CLI has set up logging itself."""
+    ssgan_logger = logging.getLogger("ssgan")
+    if logging.getLogger().handlers or ssgan_logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    ssgan_logger.addHandler(handler)
+    ssgan_logger.setLevel(logging.INFO)
+
+
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
     from ssgan.train import close_process_group
 
+    show_progress_messages()
     try:
         close_process_group(build_cli(args).trainer)
     except UserError as error:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import hydra
 import pytest
 import torch
 
-from ssgan.cli import build_cli, main
+from ssgan.cli import build_cli, main, show_progress_messages
 from ssgan.config import CONFIG_DIR
 from ssgan.module import SSGAN, SupervisedBaseline
 from ssgan.self_training import SelfTraining
@@ -85,3 +86,30 @@ def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Pat
     assert len(predictions.read_text().splitlines()) == 1 + 9
     tools_main(["extract", str(checkpoints[-1]), "--out", str(tmp_path / "features.npz")])  # rebuilds the datamodule
     assert (tmp_path / "features.npz").is_file()
+
+
+def test_cli_writes_sample_grids_in_its_log_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no default_root_dir: the trainer logs under ./lightning_logs/version_0
+    main(["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"), "--trainer.max_epochs=1",
+          "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false",
+          f"--data.init_args.split_cache_dir={tmp_path / 'splits'}"])
+    assert list((tmp_path / "lightning_logs" / "version_0" / "samples").glob("epoch_*.png"))
+    assert not (tmp_path / "samples").exists()
+
+
+def test_cli_prints_ssgan_progress_messages_unless_logging_is_set_up(monkeypatch) -> None:
+    ssgan_logger = logging.getLogger("ssgan")
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # a bare `ssgan-cli` process
+    monkeypatch.setattr(ssgan_logger, "handlers", [])
+    monkeypatch.setattr(ssgan_logger, "level", logging.NOTSET)
+    show_progress_messages()
+    assert ssgan_logger.isEnabledFor(logging.INFO)
+    assert [type(handler) for handler in ssgan_logger.handlers] == [logging.StreamHandler]
+    show_progress_messages()  # once only
+    assert len(ssgan_logger.handlers) == 1
+    monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])  # the caller's own logging
+    monkeypatch.setattr(ssgan_logger, "handlers", [])
+    show_progress_messages()
+    assert ssgan_logger.handlers == []
+    monkeypatch.undo()
+    ssgan_logger.setLevel(ssgan_logger.level)  # clears logging's cached levels
