@@ -316,11 +316,59 @@ def _is_multirun() -> bool:
 
 
 def _remove_if_only_hydra_files(output_dir: Path) -> None:
-    """Removes a run folder that holds nothing but Hydra's own files, so a failed start leaves nothing behind."""
+    """Removes a run folder that holds nothing but Hydra's own files, so a failed start leaves nothing
+    behind, and the folders above it that Hydra made for it and that are now empty (e.g.
+    ``outputs/digits/ssgan/``), up to the working folder."""
     if not output_dir.is_dir():
         return
     if all(p.name == ".hydra" or p.suffix == ".log" for p in output_dir.iterdir()):
         shutil.rmtree(output_dir, ignore_errors=True)
+        working_dir = Path.cwd().resolve()
+        parent = output_dir.resolve().parent
+        while parent != working_dir and working_dir in parent.parents and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+
+class _RunRecord:
+    """A copy of an existing run folder's ``.hydra/`` record, put back if this start fails before it runs.
+
+    Hydra rewrites ``<run>/.hydra/`` (config, overrides) before the job starts; a start with a bad
+    setting in the folder of an earlier run (``hydra.run.dir=<run> ...``) must not leave that run
+    described by settings it never ran with. A start that ran and wrote its own ``metrics.json``
+    (e.g. ``status: diverged``) keeps the new record.
+    """
+
+    saved: Path | None = None
+    metrics_stamp: float | None = None
+
+    @staticmethod
+    def _metrics_stamp(run_dir: Path) -> float | None:
+        metrics = run_dir / "metrics.json"
+        return metrics.stat().st_mtime_ns if metrics.is_file() else None
+
+    @classmethod
+    def save(cls, args: list[str]) -> None:
+        run_dirs = [arg.partition("=")[2] for arg in args if arg.startswith("hydra.run.dir=")]
+        record = Path(run_dirs[-1]) / ".hydra" if run_dirs else None
+        if record is not None and record.is_dir():
+            import tempfile
+
+            cls.saved = Path(tempfile.mkdtemp(prefix="ssgan-hydra-record-")) / ".hydra"
+            shutil.copytree(record, cls.saved)
+            cls.metrics_stamp = cls._metrics_stamp(record.parent)
+
+    @classmethod
+    def restore(cls, output_dir: Path) -> None:
+        if cls.saved is not None and output_dir.is_dir() and cls._metrics_stamp(output_dir) == cls.metrics_stamp:
+            shutil.rmtree(output_dir / ".hydra", ignore_errors=True)
+            shutil.copytree(cls.saved, output_dir / ".hydra")
+
+    @classmethod
+    def discard(cls) -> None:
+        if cls.saved is not None:
+            shutil.rmtree(cls.saved.parent, ignore_errors=True)
+            cls.saved = cls.metrics_stamp = None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
@@ -334,6 +382,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             return None
         if not (output_dir / "metrics.json").exists():
             _remove_if_only_hydra_files(output_dir)
+        _RunRecord.restore(output_dir)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except Exception as error:  # a bug or a crash: in a sweep it fails this job alone, on the record
@@ -366,7 +415,11 @@ def main() -> None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    _hydra_main()
+    _RunRecord.save(sys.argv[1:])
+    try:
+        _hydra_main()
+    finally:
+        _RunRecord.discard()
 
 
 if __name__ == "__main__":

@@ -228,3 +228,24 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
+
+
+def test_a_bad_start_in_an_earlier_runs_folder_keeps_that_runs_record(tmp_path: Path, train_in_process) -> None:
+    run_dir = tmp_path / "run"
+    code, stderr = train_in_process("trainer.fast_dev_run=true", "trainer.enable_progress_bar=false",
+                                    f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    record = {p.name: p.read_text() for p in (run_dir / ".hydra").iterdir()}
+    metrics = (run_dir / "metrics.json").read_text()
+    code, stderr = train_in_process("data.num_labeled=55", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2 and "data.num_labeled=55" in stderr
+    assert {p.name: p.read_text() for p in (run_dir / ".hydra").iterdir()} == record  # not the bad start's settings
+    assert (run_dir / "metrics.json").read_text() == metrics
+
+
+def test_a_bad_start_leaves_no_empty_output_folders(tmp_path: Path, train_in_process) -> None:
+    code, _ = train_in_process("data.num_labeled=5", cwd=tmp_path)  # the default run folder, outputs/<data>/<model>/<time>
+    assert code == 2
+    assert not (tmp_path / "outputs").exists()
+    code, _ = train_in_process("data.num_labeled=5", "hydra.run.dir=nest/a/b", cwd=tmp_path)
+    assert code == 2 and not (tmp_path / "nest").exists()
