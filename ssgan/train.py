@@ -340,10 +340,10 @@ class _RunRecord:
     """
 
     saved: Path | None = None
-    metrics_stamp: float | None = None
+    metrics_stamp: int | None = None
 
     @staticmethod
-    def _metrics_stamp(run_dir: Path) -> float | None:
+    def _metrics_stamp(run_dir: Path) -> int | None:
         metrics = run_dir / "metrics.json"
         return metrics.stat().st_mtime_ns if metrics.is_file() else None
 
