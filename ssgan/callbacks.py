@@ -21,14 +21,34 @@ class SpeedMonitor(pl.Callback):
     Logs ``time/epoch_seconds`` and ``time/iteration_ms`` (the epoch's median) once per epoch;
     ``summary()`` gives the means over the run for ``metrics.json``. An epoch that this process ran
     only part of (a run resumed mid-epoch) gives its iteration times but no epoch time.
+
+    Its state goes into each checkpoint: the times so far and the seconds spent fitting up to the
+    save. A resumed run's figures (``earlier_seconds`` included) therefore cover the whole run, not
+    only the resumed process.
     """
 
     def __init__(self) -> None:
         self.epoch_seconds: list[float] = []
         self.iteration_ms: list[float] = []
+        self.earlier_seconds = 0.0  # seconds spent fitting before this process, up to its checkpoint
+        self._fit_start: float | None = None
         self._epoch_start: float | None = None
         self._batch_start = self._last_batch_end = 0.0
         self._epoch_iterations: list[float] = []
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self._fit_start = time.perf_counter()
+
+    def state_dict(self) -> dict[str, Any]:
+        fitting = time.perf_counter() - self._fit_start if self._fit_start is not None else 0.0
+        return {"train_seconds": self.earlier_seconds + fitting,
+                "epoch_seconds": list(self.epoch_seconds), "iteration_ms": list(self.iteration_ms)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.earlier_seconds = float(state_dict.get("train_seconds", 0.0))
+        self.epoch_seconds = [float(value) for value in state_dict.get("epoch_seconds", [])]
+        self.iteration_ms = [float(value) for value in state_dict.get("iteration_ms", [])]
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start, self._epoch_iterations = time.perf_counter(), []

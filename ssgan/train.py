@@ -169,6 +169,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, output_dir)
     method = method_name(cfg) or type(model).__name__.lower()
     self_training = next((c for c in trainer.callbacks if isinstance(c, SelfTraining)), None)
+    speed_monitor = next((c for c in trainer.callbacks if isinstance(c, SpeedMonitor)), None)
     metrics: dict[str, Any] = {
         "dataset": datamodule.name, "method": method, "num_labeled": datamodule.labeled_count,
         "label_fraction": datamodule.label_fraction, "seed": cfg.seed, "split_seed": datamodule.split_seed,
@@ -178,16 +179,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
              method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], metrics["num_val"])
     resumed_step = _checkpoint_step(trainer, cfg.get("ckpt_path"))
     start = time.perf_counter()
+
+    def seconds_trained() -> float:
+        # a resumed run adds the seconds its checkpoint's processes spent (carried by the SpeedMonitor)
+        earlier = speed_monitor.earlier_seconds if speed_monitor is not None else 0.0
+        return earlier + time.perf_counter() - start
+
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except DivergenceError as error:
         metrics.update(status="diverged", error=str(error), epochs=trainer.current_epoch,
-                       train_seconds=round(time.perf_counter() - start, 2))
+                       train_seconds=round(seconds_trained(), 2))
         write_json_atomic(output_dir / "metrics.json", metrics)
         last = output_dir / "checkpoints" / "last.ckpt"
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before it"
         raise UserError(f"training diverged: {error}; {kept} (try a lower learning rate or model.gradient_clip_val)") from None
-    train_seconds = time.perf_counter() - start
+    train_seconds = seconds_trained()
     if cfg.get("ckpt_path") and trainer.global_step == resumed_step:
         # The checkpoint was taken at the end of training: nothing was left to train.
         finished = _finished_metrics(output_dir / "metrics.json")
@@ -208,7 +215,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tested = cfg.get("test_ckpt", "last")
     if tested == "best" and not (checkpoint is not None and checkpoint.best_model_path):
         tested = "last"  # nothing was saved (e.g. fast_dev_run): test the weights in memory
-    speed = next((c.summary() for c in trainer.callbacks if isinstance(c, SpeedMonitor)), {})
+    speed = speed_monitor.summary() if speed_monitor is not None else {}
     test_results: dict[str, float] = {}
     if datamodule.has_test_set:
         # "last" tests the weights in memory, which are the last ones

@@ -15,7 +15,7 @@ import torch
 TESTS = Path(__file__).resolve().parent
 # 13 batches an epoch (1,300 unlabeled images); the last checkpoint every 6 optimizer steps = every 3 batches
 COMMON = ["data=digits", "data.num_labeled=20", "trainer.enable_progress_bar=false", "data.num_val=50",
-          "callbacks.last_checkpoint.every_n_train_steps=6", "callbacks.sample_grid=null"]
+          "callbacks.mid_epoch_checkpoint.every_n_train_steps=6", "callbacks.sample_grid=null"]
 COMPARED = ("test/acc", "val/acc", "val/best_acc", "best_epoch", "epochs", "steps", "num_labeled")
 
 
@@ -45,15 +45,25 @@ def test_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     # the kill came mid-epoch: the checkpoint it resumed from is mid-epoch too (epoch 1, 8 of 13 batches)
     assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == 2 * (13 + 8)
     assert {key: resumed[key] for key in COMPARED} == {key: whole[key] for key in COMPARED}
-    # the resumed process timed one whole epoch (epoch 2), not the rest of epoch 1 as if it were one
+    # the resumed process timed one whole epoch (epoch 2), not the rest of epoch 1 as if it were one;
+    # the checkpoint carried epoch 0's time, and the seconds the killed process had trained
+    carried = checkpoint["callbacks"]["SpeedMonitor"]
+    assert len(carried["epoch_seconds"]) == 1 and carried["train_seconds"] > 0
+    final = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    epochs_timed = final["callbacks"]["SpeedMonitor"]["epoch_seconds"]
+    assert len(epochs_timed) == 2 and epochs_timed[0] == carried["epoch_seconds"][0]  # epochs 0 and 2
+    # train_seconds: the killed process's, up to its checkpoint, plus the resumed process's (epoch 2 and more)
+    assert resumed["train_seconds"] > carried["train_seconds"] + epochs_timed[1]
     assert 0 < resumed["epoch_seconds"] <= resumed["train_seconds"]
 
 
 def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    once = ["trainer.max_epochs=1", "callbacks.last_checkpoint.every_n_train_steps=null"]  # last.ckpt at the end only
+    # mid-epoch saves at steps 10 and 20 of 26: last.ckpt must still be written at the end of the epoch
+    once = ["trainer.max_epochs=1", "callbacks.mid_epoch_checkpoint.every_n_train_steps=10"]
     finished = _train(run, *once)
     assert finished.returncode == 0, finished.stderr[-2000:]
+    assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 26
     written = (run / "metrics.json").read_text()
     again = _train(run, *once, "ckpt_path=last")
     assert again.returncode == 0, again.stderr[-2000:]
