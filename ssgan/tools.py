@@ -144,6 +144,14 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def output_file(out: str | Path) -> Path:
+    """The file path ``--out`` names, checked: an existing file there is replaced, a folder is an error."""
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name, e.g. --out {path / 'out'}{path.suffix}")
+    return path
+
+
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as handle:  # a file object: np.savez would append .npz to a name
         np.savez(handle, **arrays)
@@ -181,7 +189,7 @@ def predict(args: argparse.Namespace) -> None:
         files = [target]
     else:
         raise UserError(f"{target} does not exist; give an image file or a folder of images")
-    out = Path(args.out)
+    out = output_file(args.out)
     names = module.class_names
     rows, skipped = [], 0
     for start in range(0, len(files), args.batch_size):  # decode batch by batch: memory stays O(batch)
@@ -217,6 +225,7 @@ def extract(args: argparse.Namespace) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    out = output_file(args.out)
     device = resolve_device(args.accelerator)
     checkpoint = read_checkpoint(args.checkpoint)
     module = load_module(args.checkpoint, device)
@@ -245,7 +254,6 @@ def extract(args: argparse.Namespace) -> None:
                      test_acc=float(classifier.score(arrays["test_features"], arrays["test_labels"])))
     arrays["class_names"] = np.array(module.class_names)
     arrays["probe_test_acc"] = np.array(probe.get("test_acc", np.nan))
-    out = Path(args.out)
     atomic_write(out, lambda temporary: _save_npz(temporary, arrays))
     probe.update(checkpoint=str(args.checkpoint), dataset=datamodule.name, feature_dim=int(arrays["test_features"].shape[1]))
     probe_path = out.with_suffix(".probe.json")
@@ -273,15 +281,14 @@ def sample(args: argparse.Namespace) -> None:
     module = load_module(args.checkpoint, device)
     if not isinstance(module, SSGAN):
         raise UserError(f"{args.checkpoint} is a supervised baseline with no generator; give a model=ssgan checkpoint")
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise UserError(f"{out} is not empty; choose a new --out folder or add --overwrite")
+    out = _sample_folder(args.out, args.overwrite)
     images = module.sample(args.n, seed=args.seed).cpu()  # (N, C, H, W) in [0, 1]
     pixels = (images * 255).round().to(torch.uint8)
     # the discriminator labels what it is given in pixels, exactly as the files will hold them
     probabilities, _ = _forward_batches(module, pixels, 500)  # (N, K)
     confidence, predicted = probabilities.max(dim=1)
-    staging = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=f".{out.name}."))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))  # beside out: the rename stays on one disk
     try:
         from torchvision.io import write_png
 
@@ -309,6 +316,36 @@ def sample(args: argparse.Namespace) -> None:
     print(f"wrote {out / 'grid.png'} and {kept} of {args.n} samples with confidence >= {args.floor} ({per_class}) under {out}")
 
 
+def _sample_folder(out_arg: str, overwrite: bool) -> Path:
+    """The folder ``sample --out`` names, checked. ``--overwrite`` replaces only a folder that an
+    earlier ``ssgan sample`` wrote (grid.png, samples.csv and class folders of sample_*.png), so a
+    mistyped ``--out`` never deletes anything else."""
+    out = Path(out_arg).expanduser().resolve()
+    working_dir = Path.cwd().resolve()
+    if out == working_dir or out in working_dir.parents or out == Path.home().resolve():
+        raise UserError(f"--out {out_arg} is the working folder, one above it or the home folder; "
+                        "give a new folder, e.g. --out samples")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out_arg} is a file; give a folder (new or empty), e.g. --out samples")
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    if not overwrite:
+        raise UserError(f"{out_arg} is not empty; choose a new --out folder or add --overwrite")
+    foreign = sorted(path.relative_to(out) for path in out.rglob("*") if not _written_by_sample(path, out))
+    if foreign:
+        raise UserError(f"--overwrite replaces only a folder that ssgan sample wrote, and {out_arg} holds "
+                        f"{foreign[0]}; choose a new --out folder")
+    return out
+
+
+def _written_by_sample(path: Path, out: Path) -> bool:
+    """Whether ``path``, inside an ``--out`` folder, is one that ``sample`` writes."""
+    parts = path.relative_to(out).parts
+    if len(parts) == 1:  # grid.png, samples.csv or a class folder
+        return path.is_dir() if path.name not in ("grid.png", "samples.csv") else path.is_file()
+    return len(parts) == 2 and path.is_file() and parts[1].startswith("sample_") and path.suffix == ".png"
+
+
 # ------------------------------------------------------------------------------------------- export
 class ExportedClassifier(nn.Module):
     """The evaluation (EMA) classifier for deployment: float images (B, C, H, W) in [0, 1] -> logits (B, K)."""
@@ -328,7 +365,7 @@ def export(args: argparse.Namespace) -> None:
     module = load_module(args.checkpoint, "cpu")
     classifier = ExportedClassifier(copy.deepcopy(module.classifier)).eval()
     suffix = ".onnx" if args.format == "onnx" else ".pt"
-    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(suffix)
+    out = output_file(args.out) if args.out else Path(args.checkpoint).expanduser().with_suffix(suffix)
     example = torch.rand(4, *module.image_shape, generator=torch.Generator().manual_seed(0))  # (4, C, H, W)
     with torch.no_grad():
         expected = module(example)  # (4, K): the module's own evaluation path
@@ -377,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
               "classifier and writes a CSV: file, class, confidence. Images are converted and resized to the "
               "checkpoint's image shape.")
     sub.add_argument("path", metavar="PATH", help="an image file or a folder of images (.png .jpg .jpeg .bmp .webp)")
-    sub.add_argument("--out", default="preds.csv", help="CSV file to write (default: preds.csv)")
+    sub.add_argument("--out", default="preds.csv", help="CSV file to write, replaced if it exists (default: preds.csv)")
     sub.add_argument("--probabilities", action="store_true", help="add one p_<class> column per class")
     sub.add_argument("--batch-size", type=int, default=256, help="images decoded and classified at a time (default: 256)")
     sub.add_argument("--accelerator", default="auto", help="auto, cpu, gpu or mps (default: auto)")
@@ -386,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
               "Writes the discriminator's penultimate-layer features of the labeled, validation, unlabeled and test "
               "images, with their labels (-1 where unknown), to an .npz file, and fits a logistic regression on the "
               "labeled images' features, scored on the test images (printed and saved beside the .npz).")
-    sub.add_argument("--out", default="features.npz", help="the .npz file to write (default: features.npz)")
+    sub.add_argument("--out", default="features.npz", help="the .npz file to write, replaced if it exists "
+                                                           "(default: features.npz)")
     sub.add_argument("--data", default=None, help="a data config name (digits, fashion_mnist, folder, ...); default: "
                                                   "the checkpoint's own data and split")
     sub.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -402,14 +440,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True, help="folder to write (must be new or empty, unless --overwrite)")
     sub.add_argument("--floor", type=float, default=0.9, help="confidence floor for the labeled samples (default: 0.9)")
     sub.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default: 0)")
-    sub.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    sub.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder that ssgan sample wrote")
     sub.add_argument("--accelerator", default="auto", help="auto, cpu, gpu or mps (default: auto)")
 
     sub = add("export", export, "the EMA classifier as ONNX or TorchScript",
               "Exports the EMA classifier: float images (B, C, H, W) in [0, 1] -> class logits (B, K), checks "
               "its outputs against the module on a batch, and writes it.")
     sub.add_argument("--format", choices=["onnx", "torchscript"], required=True, help="onnx or torchscript")
-    sub.add_argument("--out", default=None, help="file to write (default: CKPT with .onnx or .pt)")
+    sub.add_argument("--out", default=None, help="file to write, replaced if it exists (default: CKPT with .onnx or .pt)")
     return parser
 
 

@@ -144,3 +144,45 @@ def test_synthetic_folder_names_map_class_names_with_a_slash(idx_root: Path, tmp
                                         synthetic_labeled_dir=str(tmp_path / "samples"))
     datamodule.setup()
     assert datamodule.labeled_set()[1][-1].item() == 0  # class 0 is T-shirt/top
+
+
+def test_sample_overwrite_replaces_only_a_folder_that_sample_wrote(folder_checkpoint: Path, tmp_path: Path,
+                                                                  monkeypatch, capsys) -> None:
+    def refused(out: Path | str, *extra: str) -> str:
+        with pytest.raises(SystemExit) as exited:
+            run_tool("sample", folder_checkpoint, "--n", "5", "--out", out, *extra)
+        assert exited.value.code == 2
+        return capsys.readouterr().err
+
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "keep.txt").write_text("precious")
+    monkeypatch.chdir(work)
+    # the working folder and the folders above it are never replaced (it once deleted keep.txt and sub/)
+    assert "is the working folder" in refused(".", "--overwrite") and "is the working folder" in refused("..", "--overwrite")
+    assert (work / "keep.txt").read_text() == "precious" and (work / "sub").is_dir()
+    # a folder holding anything but an earlier sample's files is refused, and left as it was
+    mixed = tmp_path / "mixed"
+    run_tool("sample", folder_checkpoint, "--n", "5", "--out", mixed, "--floor", "0.0")
+    (mixed / "notes.txt").write_text("mine")
+    assert "holds notes.txt; choose a new --out folder" in refused(mixed, "--overwrite")
+    assert (mixed / "notes.txt").read_text() == "mine" and (mixed / "grid.png").is_file()
+    # a file is not a folder; missing parent folders are made
+    assert "is a file; give a folder" in refused(work / "keep.txt")
+    deep = tmp_path / "new" / "deeper" / "samples"
+    run_tool("sample", folder_checkpoint, "--n", "5", "--out", deep, "--floor", "0.0")
+    assert (deep / "grid.png").is_file() and (deep / "samples.csv").is_file()
+
+
+@pytest.mark.parametrize("command", ["predict", "extract", "export"])
+def test_an_out_folder_for_a_file_is_a_one_line_error(command: str, folder_checkpoint: Path, image_folder: Path,
+                                                      tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    extra = {"predict": [image_folder / "test"], "extract": [], "export": ["--format", "torchscript"]}[command]
+    with pytest.raises(SystemExit) as exited:
+        run_tool(command, folder_checkpoint, *extra, "--out", folder)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {folder} is a folder; give a file name") and err.count("\n") == 1
+    assert not any(folder.iterdir())
