@@ -7,6 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -76,6 +77,50 @@ def test_corrupt_file_is_reported_by_path_skipped_and_counted(image_folder: Path
     messages = "\n".join(record.getMessage() for record in caplog.records)
     assert str(broken) in messages and "truncated.jpg" in messages
     assert "skipped 2 unreadable image(s) of" in messages
+
+
+def test_a_cached_run_lists_the_unreadable_files_again(image_folder: Path, tmp_path: Path, caplog) -> None:
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    broken = root / "unlabeled" / "part0" / "broken.png"
+    broken.write_bytes(b"not an image")
+    _datamodule(root, image_cache_dir=str(tmp_path / "cache"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        _datamodule(root, image_cache_dir=str(tmp_path / "cache"))  # from the cache: no file is decoded
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(message.startswith(f"skipped unreadable image {broken} (found when") for message in messages), messages
+    assert any("skipped 1 unreadable image(s) of" in message for message in messages)
+
+
+def test_16_bit_grey_images_are_scaled_and_exif_turns_are_applied(tmp_path: Path) -> None:
+    from PIL import Image
+
+    ramp = (np.arange(20 * 30).reshape(20, 30) * 109 % 65536).astype(np.uint16)  # (H, W), the full 16-bit range
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    decoded = image_io.read_image(tmp_path / "deep.png", (1, 20, 30))[0].numpy()  # (H, W)
+    # 16 bits to 8 (value / 257): PIL's own convert("L") would clip everything above 255 to white
+    assert np.abs(decoded.astype(float) - ramp / 257.0).max() <= 0.5
+    # a phone photo stored sideways, with EXIF orientation 6 (turn 90 degrees clockwise to view)
+    stored = np.zeros((20, 40), dtype=np.uint8)  # (H, W): a bright column at the left when stored
+    stored[:, :4] = 255
+    exif = Image.new("L", (1, 1)).getexif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "photo.png", exif=exif)
+    upright = image_io.read_image(tmp_path / "photo.png", (1, 40, 20))[0].numpy()  # (H, W) as viewers show it
+    assert upright[:4].mean() > 200 and upright[8:].mean() < 20  # the left column is now the top row
+
+
+def test_an_image_too_large_to_decode_safely_is_skipped(tmp_path: Path, monkeypatch, caplog) -> None:
+    from PIL import Image
+
+    for name, size in (("small.png", 8), ("huge.png", 40)):
+        Image.fromarray(np.zeros((size, size), dtype=np.uint8)).save(tmp_path / name)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # PIL refuses images over twice this: 40x40 is a "bomb" here
+    with caplog.at_level(logging.WARNING):
+        images, kept, skipped = image_io.read_images([tmp_path / "small.png", tmp_path / "huge.png"], (1, 8, 8))
+    assert images.shape == (1, 1, 8, 8) and kept == [0] and skipped == [tmp_path / "huge.png"]
+    assert any("huge.png" in record.getMessage() and "exceeds limit" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.parametrize("damage, message", [

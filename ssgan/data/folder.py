@@ -109,7 +109,8 @@ class FolderDataModule(SemiSupervisedDataModule):
                 "unlabeled": unlabeled_files, "test": test_files, "test_labels": test_labels}
 
     def _cache_key(self) -> str:
-        digest = hashlib.sha1(repr(self.image_shape).encode())
+        # the decoder's version too: a cache made before a decoding change (EXIF turns, 16-bit scaling) is not reused
+        digest = hashlib.sha1(f"{self.image_shape!r}|decode 2".encode())
         for group in ("labeled", "unlabeled", "test"):
             for path in self._files[group]:
                 stat = path.stat()
@@ -131,11 +132,16 @@ class FolderDataModule(SemiSupervisedDataModule):
             cache_path = Path(self.image_cache_dir).expanduser() / f"{self._cache_key()}.pt"
             if cache_path.is_file():
                 try:
-                    return torch.load(cache_path, map_location="cpu", weights_only=True)
+                    cached = torch.load(cache_path, map_location="cpu", weights_only=True)
                 except Exception:  # unreadable or from another version: decode again and overwrite
                     log.warning("ignoring unreadable image cache %s", cache_path)
+                else:
+                    for path in cached.get("skipped_files", []):
+                        log.warning("skipped unreadable image %s (found when the image cache %s was made)",
+                                    self.root / path, cache_path)
+                    return cached
         decoded: dict[str, Any] = {}
-        total_skipped, total = 0, 0
+        total_skipped, total, skipped_files = 0, 0, []
         for group in ("labeled", "unlabeled", "test"):
             files = self._files[group]
             images, kept, skipped = read_images(files, self.image_shape)
@@ -143,8 +149,9 @@ class FolderDataModule(SemiSupervisedDataModule):
             if group != "unlabeled":
                 decoded[f"{group}_labels"] = torch.tensor(self._files[f"{group}_labels"], dtype=torch.long)[kept]
             total_skipped += len(skipped)
+            skipped_files += [str(path.relative_to(self.root)) for path in skipped]
             total += len(files)
-        decoded["skipped"] = total_skipped
+        decoded["skipped"], decoded["skipped_files"] = total_skipped, skipped_files
         if cache_path is not None:
             atomic_write(cache_path, lambda temporary: torch.save(decoded, temporary))  # concurrent runs never read half a cache
         return decoded

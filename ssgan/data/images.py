@@ -29,15 +29,23 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
 def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
     """One image file as uint8 (C, H, W): grey (C = 1) or RGB (C = 3), resized to (H, W) if needed.
 
-    Raises ``OSError`` or ``ValueError`` for a file that is not a readable image.
+    The image is turned upright as its EXIF orientation says (phone photos), and 16-bit grey
+    images (PNG mode ``I;16`` or ``I``) are scaled to 8 bits (``value / 257``), not clipped.
+    Raises ``OSError`` or ``ValueError`` for a file that is not a readable image, and
+    ``PIL.Image.DecompressionBombError`` for one too large to decode safely.
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     channels, height, width = image_shape
     if channels not in (1, 3):
         raise UserError(f"images must have 1 (grey) or 3 (RGB) channels, not {channels}; set data.channels=1 or 3")
     with Image.open(path) as image:
         image.load()  # decodes now, so a truncated file fails here
+        image = ImageOps.exif_transpose(image)
+        if image.mode.startswith("I;16") or image.mode == "I":
+            # PIL's convert("L") clips 16-bit values at 255 (a black-and-white image): scale them instead
+            wide = np.asarray(image, dtype=np.float64)  # (H, W)
+            image = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8))
         image = image.convert("L" if channels == 1 else "RGB")
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.BILINEAR)
@@ -52,11 +60,13 @@ def read_images(paths: Sequence[Path], image_shape: Sequence[int]) -> tuple[torc
     A file that cannot be read is logged by path and skipped. Returns the images, the positions
     (in ``paths``) of the images kept, and the skipped paths.
     """
+    from PIL import Image
+
     images, kept, skipped = [], [], []
     for position, path in enumerate(paths):
         try:
             images.append(read_image(path, image_shape))
-        except (OSError, ValueError, SyntaxError) as error:  # PIL raises these for corrupt or foreign files
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # corrupt, foreign or huge files
             if isinstance(error, UserError):
                 raise
             log.warning("skipped unreadable image %s (%s)", path, " ".join(str(error).split()) or type(error).__name__)
