@@ -140,11 +140,42 @@ def check_run_options(cfg: DictConfig) -> None:
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path not in (None, "last", "best", "hpc") and not Path(ckpt_path).is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
+    earlier_run = _earlier_run(Path(cfg.paths.output_dir))
+    if ckpt_path is None and earlier_run and not cfg.get("overwrite", False):
+        raise UserError(f"{cfg.paths.output_dir} already holds a run ({earlier_run}); resume it with ckpt_path=last, "
+                        "start in another folder (hydra.run.dir=...), or replace it with overwrite=true")
     # Lightning would warn and quietly train from scratch when this run's folder holds no last checkpoint
     if ckpt_path == "last" and not any(Path(cfg.paths.output_dir).rglob("last*.ckpt")):
         raise UserError(f"ckpt_path=last found no last.ckpt in this run's folder {cfg.paths.output_dir}; resume in the "
                         "killed run's folder with hydra.run.dir=<its run folder> ckpt_path=last, or give "
                         "ckpt_path=<its run folder>/checkpoints/last.ckpt")
+
+
+# What a run writes into its folder, besides Hydra's .hydra/ record and log (overwrite=true removes these).
+RUN_OUTPUTS = ("metrics.json", "checkpoints", "csv", "tensorboard", "samples", "confusion_matrix.png")
+
+
+def _earlier_run(output_dir: Path) -> str | None:
+    """What shows that ``output_dir`` holds an earlier run (its metrics or checkpoints), or None."""
+    if (output_dir / "metrics.json").is_file():
+        return "metrics.json"
+    if any((output_dir / "checkpoints").glob("*.ckpt")):
+        return "checkpoints/, no metrics.json: it may have been killed"
+    return None
+
+
+def _remove_earlier_run(output_dir: Path) -> None:
+    """Removes an earlier run's outputs from ``output_dir``, so the new run's files never mix with them."""
+    removed = [name for name in RUN_OUTPUTS if (output_dir / name).exists()]
+    for name in removed:
+        path = output_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if removed:
+        log.info("overwrite=true: removed the earlier run's %s from %s", ", ".join(removed), output_dir)
+
+
+def _is_rank_zero() -> bool:
+    return int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
 
 
 def _choice(group: str) -> str | None:
@@ -166,6 +197,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()  # loads and splits now, so bad data settings fail before any training
     model = instantiate(cfg.model, image_shape=datamodule.image_shape, num_classes=datamodule.num_classes,
                                     class_names=list(datamodule.classes))
+    if cfg.get("ckpt_path") is None and cfg.get("overwrite", False) and _is_rank_zero():
+        _remove_earlier_run(output_dir)  # only now: a start that fails its checks leaves the earlier run whole
     trainer = build_trainer(cfg, output_dir)
     method = method_name(cfg) or type(model).__name__.lower()
     self_training = next((c for c in trainer.callbacks if isinstance(c, SelfTraining)), None)
@@ -343,11 +376,13 @@ class _RunRecord:
     Hydra rewrites ``<run>/.hydra/`` (config, overrides) before the job starts; a start with a bad
     setting in the folder of an earlier run (``hydra.run.dir=<run> ...``) must not leave that run
     described by settings it never ran with. A start that ran and wrote its own ``metrics.json``
-    (e.g. ``status: diverged``) keeps the new record.
+    (e.g. ``status: diverged``) keeps the new record. The run's Hydra log (``train.log``) is cut
+    back to its earlier length, so it holds no lines of the start that failed.
     """
 
     saved: Path | None = None
     metrics_stamp: int | None = None
+    log_sizes: dict[Path, int] = {}
 
     @staticmethod
     def _metrics_stamp(run_dir: Path) -> int | None:
@@ -364,18 +399,23 @@ class _RunRecord:
             cls.saved = Path(tempfile.mkdtemp(prefix="ssgan-hydra-record-")) / ".hydra"
             shutil.copytree(record, cls.saved)
             cls.metrics_stamp = cls._metrics_stamp(record.parent)
+            cls.log_sizes = {path: path.stat().st_size for path in record.parent.glob("*.log")}
 
     @classmethod
     def restore(cls, output_dir: Path) -> None:
         if cls.saved is not None and output_dir.is_dir() and cls._metrics_stamp(output_dir) == cls.metrics_stamp:
             shutil.rmtree(output_dir / ".hydra", ignore_errors=True)
             shutil.copytree(cls.saved, output_dir / ".hydra")
+            for path, size in cls.log_sizes.items():
+                if path.is_file() and path.stat().st_size > size:
+                    os.truncate(path, size)
 
     @classmethod
     def discard(cls) -> None:
         if cls.saved is not None:
             shutil.rmtree(cls.saved.parent, ignore_errors=True)
             cls.saved = cls.metrics_stamp = None
+            cls.log_sizes = {}
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
@@ -399,7 +439,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
         _record_failed_job(cfg, output_dir, " ".join(f"{type(cause).__name__}: {cause}".split())[:500])
         return None
-    if int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
+    if _is_rank_zero():
         print(summary_line(metrics), flush=True)  # once, not once per DDP rank
     return metrics["test/acc"]
 

@@ -11,6 +11,7 @@ of them also run it as a real process, which is what proves the exit status.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -224,23 +225,43 @@ def readme_bad_input_messages() -> list[str]:
 def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
-    tested += [message for _, _, message in TOOL_ERRORS.values()]
+    tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
 
 
-def test_a_bad_start_in_an_earlier_runs_folder_keeps_that_runs_record(tmp_path: Path, train_in_process) -> None:
+# A start in the folder of a run that finished (hydra.run.dir=<run>), without ckpt_path or overwrite=true
+EARLIER_RUN = ("PATH already holds a run (metrics.json); resume it with ckpt_path=last, start in another folder "
+               "(hydra.run.dir=...), or replace it with overwrite=true")
+
+
+def test_a_start_in_an_earlier_runs_folder_is_refused_unless_overwrite(tmp_path: Path, train_in_process) -> None:
     run_dir = tmp_path / "run"
-    code, stderr = train_in_process("trainer.fast_dev_run=true", "trainer.enable_progress_bar=false",
-                                    f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    tiny = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false"]
+    code, stderr = train_in_process(*tiny, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert code == 0, stderr[-1500:]
-    record = {p.name: p.read_text() for p in (run_dir / ".hydra").iterdir()}
-    metrics = (run_dir / "metrics.json").read_text()
-    code, stderr = train_in_process("data.num_labeled=55", f"hydra.run.dir={run_dir}", cwd=tmp_path)
-    assert code == 2 and "data.num_labeled=55" in stderr
-    assert {p.name: p.read_text() for p in (run_dir / ".hydra").iterdir()} == record  # not the bad start's settings
-    assert (run_dir / "metrics.json").read_text() == metrics
+
+    def snapshot() -> dict[str, bytes]:
+        return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+    earlier = snapshot()
+    assert {"metrics.json", "checkpoints/last.ckpt", "train.log", ".hydra/overrides.yaml"} <= set(earlier)
+    # a second start there (it once replaced the run silently), and one with overwrite=true but a bad setting:
+    # both stop with one line and leave the earlier run as it was, its record and log included
+    for overrides in (tiny, [*tiny, "overwrite=true", "data.num_labeled=55"]):
+        code, stderr = train_in_process(*overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+        assert code == 2, stderr[-1500:]
+        if "data.num_labeled=55" in overrides:
+            assert "data.num_labeled=55 is not divisible" in stderr
+        else:
+            assert_one_error_line(stderr, EARLIER_RUN, run_dir)
+        assert snapshot() == earlier
+    # overwrite=true replaces it: none of the earlier run's outputs is left to mix with the new ones
+    code, stderr = train_in_process(*tiny, "trainer.max_epochs=2", "overwrite=true", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 2
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png"]  # not the earlier epoch_0000.png
 
 
 def test_a_bad_start_leaves_no_empty_output_folders(tmp_path: Path, train_in_process) -> None:
