@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pytorch_lightning.cli import LightningCLI
 
@@ -31,11 +32,51 @@ class SSGANCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.init_args.class_names", apply_on="instantiate")
 
+    def parse_arguments(self, parser, args) -> None:
+        """Checks ``--ckpt_path`` as soon as it is parsed: before anything is built or seeded, so a
+        wrong path is one line and leaves no log folder behind."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        config = self.config.get(subcommand) if subcommand else None
+        ckpt_path = config.get("ckpt_path") if config is not None else None
+        if ckpt_path is not None and not _is_checkpoint_keyword(str(ckpt_path)) and not Path(ckpt_path).expanduser().exists():
+            raise UserError(f"--ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file that a run wrote "
+                            "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+
     def before_fit(self) -> None:
         from ssgan.train import warn_if_bf16_is_slow
 
         keep_freed_memory()  # as ssgan-train does (ssgan.cpu)
         warn_if_bf16_is_slow(self.trainer)
+
+    def before_validate(self) -> None:
+        self.datamodule.setup("validate")  # loads the data once: Lightning's own setup() then returns at once
+        if len(self.datamodule.split.val) == 0:
+            raise UserError("no validation images (data.num_val=0): `ssgan-cli validate` has nothing to validate; "
+                            "add --data.init_args.num_val=N (labeled images held out for validation)")
+
+    def before_test(self) -> None:
+        self._require_test_images("test")
+
+    def before_predict(self) -> None:
+        self._require_test_images("predict")
+
+    def _require_test_images(self, subcommand: str) -> None:
+        """``test`` and ``predict`` read the test images: without them they would end silently with nothing."""
+        self.datamodule.setup(subcommand)
+        if not self.datamodule.has_test_set:
+            root = getattr(self.datamodule, "root", None)
+            where = f"add {root / 'test'}/<class name>/ images" if isinstance(root, Path) else "give a dataset with test images"
+            raise UserError(f"no test images (a folder without test/): `ssgan-cli {subcommand}` has nothing to "
+                            f"{subcommand}; {where}")
+
+
+def _is_checkpoint_keyword(ckpt_path: str) -> bool:
+    """Whether Lightning resolves ``ckpt_path`` itself (``last``, ``best``, ``hpc``, ``registry``) or
+    reads it through fsspec (``s3://...``), rather than from a local file."""
+    lowered = ckpt_path.lower()
+    return ckpt_path in ("last", "best", "hpc") or lowered == "registry" or lowered.startswith("registry:") \
+        or "://" in ckpt_path
 
 
 def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SSGANCLI:
@@ -59,6 +100,31 @@ def show_progress_messages() -> None:
     ssgan_logger.setLevel(logging.INFO)
 
 
+def find_user_error(error: BaseException) -> UserError | None:
+    """The ``UserError`` that ``error`` is, or wraps.
+
+    jsonargparse wraps what a class's ``__init__`` raises (e.g. the datamodule's ``UserError`` for a bad
+    ``data.root``) in its own ``ValueError``/``TypeError`` (``Does not validate against any of the Union
+    subtypes``), raised ``from`` the original. So the chain is followed through ``__cause__`` (an explicit
+    ``raise ... from``) and through ``__context__`` only where the outer error repeats the inner one's
+    message (a re-wrap), never where another error merely happened while one was handled (a bug).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UserError):
+            return current
+        seen.add(id(current))
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif (context := current.__context__) is not None and not current.__suppress_context__ \
+                and str(context) and str(context) in str(current):
+            current = context
+        else:
+            current = None
+    return None
+
+
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
     from ssgan.train import close_process_group
@@ -66,8 +132,11 @@ def main(args: Sequence[str] | None = None) -> None:
     show_progress_messages()
     try:
         close_process_group(build_cli(args).trainer)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        user_error = find_user_error(error)
+        if user_error is None:
+            raise  # a bug or a crash: keeps its traceback
+        print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
 
 

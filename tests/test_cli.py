@@ -9,8 +9,11 @@ import hydra
 import pytest
 import torch
 
-from ssgan.cli import build_cli, main, show_progress_messages
+from conftest import write_image_folder
+from ssgan.cli import build_cli, find_user_error, main, show_progress_messages
 from ssgan.config import CONFIG_DIR
+from ssgan.data.folder import FolderDataModule
+from ssgan.errors import UserError
 from ssgan.module import SSGAN, SupervisedBaseline
 from ssgan.self_training import SelfTraining
 from ssgan.tools import main as tools_main
@@ -69,8 +72,10 @@ def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Pat
               "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
               f"--trainer.default_root_dir={tmp_path}"]
     main(["fit", *common, "--trainer.max_epochs=1"])
-    checkpoints = sorted(tmp_path.rglob("*.ckpt"))
-    assert checkpoints
+    run = tmp_path / "lightning_logs" / "version_0"  # folder.yaml has digits_ssgan.yaml's callbacks
+    assert sorted(path.name for path in tmp_path.rglob("*.ckpt")) == ["last.ckpt"]
+    assert list((run / "samples").glob("epoch_*.png"))
+    checkpoints = [run / "checkpoints" / "last.ckpt"]
     cli = build_cli(["test", *common, f"--ckpt_path={checkpoints[-1]}"])
     assert 0.0 <= float(cli.trainer.callback_metrics["test/acc"]) <= 1.0
     assert list(tmp_path.rglob("confusion_matrix.png"))  # drawn in the trainer's log folder
@@ -113,3 +118,85 @@ def test_cli_prints_ssgan_progress_messages_unless_logging_is_set_up(monkeypatch
     assert ssgan_logger.handlers == []
     monkeypatch.undo()
     ssgan_logger.setLevel(ssgan_logger.level)  # clears logging's cached levels
+
+
+def _folder_args(root: Path, tmp_path: Path) -> list[str]:
+    return ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={root}",
+            f"--data.init_args.split_cache_dir={tmp_path / 'splits'}",
+            f"--data.init_args.image_cache_dir={tmp_path / 'images'}", "--trainer.enable_progress_bar=false"]
+
+
+def _one_line_error(capsys, args: list[str]) -> str:
+    """Runs ``main(args)``, which must exit with status 2 and a last stderr line ``error: ...``."""
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "Traceback" not in "\n".join(lines)
+    return lines[-1]
+
+
+def test_cli_datamodule_user_errors_are_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    empty_class = write_image_folder(tmp_path / "bad_empty", test_per_class=0)
+    (empty_class / "labeled" / "cat").mkdir()
+    # jsonargparse wraps the datamodule's UserError in "Does not validate against any of the Union subtypes"
+    assert _one_line_error(capsys, ["fit", *_folder_args(tmp_path / "nope", tmp_path)]) == (
+        f"error: data.root={tmp_path / 'nope'} does not exist; point it at a folder holding labeled/<class>/ images")
+    assert "labeled/cat holds no images" in _one_line_error(capsys, ["fit", *_folder_args(empty_class, tmp_path)])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad_empty"]  # nothing left behind
+
+
+def test_cli_missing_checkpoint_is_one_line_and_leaves_no_log_folder(tmp_path: Path, image_folder: Path,
+                                                                      monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    for subcommand in ("fit", "test"):
+        line = _one_line_error(capsys, [subcommand, *_folder_args(image_folder, tmp_path), "--ckpt_path=nope.ckpt"])
+        assert line.startswith("error: --ckpt_path=nope.ckpt does not exist") and "last.ckpt" in line
+    assert list(tmp_path.iterdir()) == []  # checked before the data is read or a lightning_logs/version_N is made
+
+
+def test_cli_test_predict_validate_without_their_images_are_errors(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    no_test = write_image_folder(tmp_path / "no_test", test_per_class=0)
+    for subcommand in ("test", "predict"):
+        line = _one_line_error(capsys, [subcommand, *_folder_args(no_test, tmp_path)])
+        assert line == (f"error: no test images (a folder without test/): `ssgan-cli {subcommand}` has nothing to "
+                        f"{subcommand}; add {no_test / 'test'}/<class name>/ images")
+    assert "--data.init_args.num_val=N" in _one_line_error(capsys, ["validate", *_folder_args(no_test, tmp_path)])
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_cli_other_errors_keep_their_traceback(tmp_path: Path, image_folder: Path, monkeypatch) -> None:
+    def bug(self):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(FolderDataModule, "_scan", bug)
+    with pytest.raises(ValueError) as raised:  # jsonargparse's wrapper, as before: not a one-line exit
+        main(["fit", *_folder_args(image_folder, tmp_path)])
+    assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+def test_find_user_error_follows_wrappers_but_not_errors_raised_while_handling() -> None:
+    user_error = UserError("bad input")
+    try:
+        try:
+            raise user_error
+        except UserError as inner:
+            raise ValueError(f"Does not validate: {inner}") from inner
+    except ValueError as wrapped:
+        assert find_user_error(wrapped) is user_error
+    try:
+        try:
+            raise user_error
+        except UserError as inner:
+            raise TypeError(f"Parser key: {inner}")  # a re-wrap without `from`
+    except TypeError as rewrapped:
+        assert find_user_error(rewrapped) is user_error
+    try:
+        try:
+            raise user_error
+        except UserError:
+            raise KeyError("a bug in an error handler")
+    except KeyError as bug:
+        assert find_user_error(bug) is None
