@@ -269,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sweep:
         parser.error("give a sweep name (see conf/sweep/) or --report FOLDER")
     out_dir = args.out or Path("multirun") / f"label_fractions_{args.sweep}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    if any(out_dir.glob("*/metrics.json")):  # its jobs would refuse to start in the earlier runs' folders
+        print(f"error: {out_dir} already holds a sweep's runs; choose a new --out, or re-render its report with "
+              f"--report {out_dir}", file=sys.stderr)
+        return 2
     code = run_sweep(args.sweep, out_dir, overrides)
     if not out_dir.is_dir():
         print(f"error: the sweep wrote nothing to {out_dir} (exit code {code})", file=sys.stderr)

@@ -71,6 +71,10 @@ def test_report_re_renders_from_an_existing_folder_without_training(tmp_path, ca
     assert report.main(["--report", str(tmp_path)]) == 0
     assert "wrote" in capsys.readouterr().out
     assert report.main(["--report", str(tmp_path / "missing")]) == 2
+    # a new sweep into it is refused up front (its jobs would find the earlier runs in their folders)
+    capsys.readouterr()
+    assert report.main(["digits", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path} already holds a sweep's runs; choose a new --out")
 
 
 def test_one_report_of_a_sweep_run_in_parts_counts_each_job_once(tmp_path, capsys) -> None:
