@@ -356,11 +356,21 @@ class ClassifierModule(pl.LightningModule):
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "hparams"):
             checkpoint["ssgan_datamodule"] = {"class_path": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}",
-                                              "init_args": dict(datamodule.hparams)}
+                                              "init_args": _absolute_paths(dict(datamodule.hparams))}
 
     def predict_step(self, batch: torch.Tensor | tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         return torch.softmax(self(images), dim=1)  # (B, K)
+
+
+def _absolute_paths(init_args: dict[str, Any]) -> dict[str, Any]:
+    """The datamodule's arguments with its relative folders (``root``, ``*_dir``) made absolute, so the
+    ``ssgan`` tools find the data from any working folder."""
+    import os
+
+    return {key: os.path.abspath(os.path.expanduser(value))
+            if isinstance(value, str) and (key == "root" or key.endswith("_dir")) and value else value
+            for key, value in init_args.items()}
 
 
 class SSGAN(ClassifierModule):

@@ -137,10 +137,25 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
         init_args = {**_init_args(stored["init_args"]), **overrides}
     try:
         datamodule = datamodule_class(**init_args)
+        datamodule.setup()
     except TypeError as error:
         raise UserError(f"--set does not fit {datamodule_class.__name__} ({error})") from None
-    datamodule.setup()
+    except UserError as error:  # its message names the training's data.* setting: say how to set it here
+        raise UserError(f"{error} (here: --set KEY=VALUE, e.g. --set root=PATH)") from None
+    if data is None and not overrides:
+        _warn_if_the_split_changed(checkpoint, datamodule)
     return datamodule
+
+
+def _warn_if_the_split_changed(checkpoint: dict[str, Any], datamodule: Any) -> None:
+    """Warns when the split drawn now is not the one the checkpoint trained on (its files changed)."""
+    saved = checkpoint.get(type(datamodule).__qualname__, {}).get("split")  # the datamodule's state
+    if not saved or datamodule.split is None:
+        return
+    if not all(np.array_equal(np.asarray(saved[part]), indices) for part, indices in vars(datamodule.split).items()
+               if part in saved):
+        log.warning("the split drawn now differs from the one the checkpoint trained on (have the data's files "
+                    "changed since?): the labeled, validation and unlabeled features are of the split drawn now")
 
 
 # ------------------------------------------------------------------------------------------ helpers

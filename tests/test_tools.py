@@ -186,3 +186,30 @@ def test_an_out_folder_for_a_file_is_a_one_line_error(command: str, folder_check
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out {folder} is a folder; give a file name") and err.count("\n") == 1
     assert not any(folder.iterdir())
+
+
+def test_extract_warns_when_the_split_drawn_now_is_not_the_checkpoints(folder_checkpoint: Path, tmp_path: Path,
+                                                                      caplog) -> None:
+    import logging
+
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    split = checkpoint["FolderDataModule"]["split"]  # the datamodule's state: the split it trained on
+    split["labeled"] = split["labeled"].flip(0)  # the same images in another order: not the split drawn now
+    changed = tmp_path / "changed.ckpt"
+    torch.save(checkpoint, changed)
+    with caplog.at_level(logging.WARNING):
+        run_tool("extract", folder_checkpoint, "--out", tmp_path / "same.npz")
+        assert not any("split drawn now differs" in record.getMessage() for record in caplog.records)
+        run_tool("extract", changed, "--out", tmp_path / "changed.npz")
+    assert any("split drawn now differs from the one the checkpoint trained on" in record.getMessage()
+               for record in caplog.records)
+
+
+def test_checkpoints_record_the_data_folders_as_absolute_paths(tmp_path: Path, monkeypatch) -> None:
+    from ssgan.module import _absolute_paths
+
+    monkeypatch.chdir(tmp_path)  # a relative data.root once made the tools fail from any other working folder
+    recorded = _absolute_paths({"root": "images", "image_cache_dir": ".cache/ssgan/images", "split_cache_dir": None,
+                                "num_labeled": 50, "name": "images"})
+    assert recorded == {"root": str(tmp_path / "images"), "image_cache_dir": str(tmp_path / ".cache/ssgan/images"),
+                        "split_cache_dir": None, "num_labeled": 50, "name": "images"}
