@@ -43,6 +43,10 @@ def _import(path: str) -> Any:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dictionary, checked to be an ssgan checkpoint."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        found = sorted(path.glob("*.ckpt")) or sorted(path.glob("checkpoints/*.ckpt"))
+        example = next((p for p in found if p.name == "last.ckpt"), found[0]) if found else path / "last.ckpt"
+        raise UserError(f"{path} is a folder; give a checkpoint file, e.g. {example}")
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; give a .ckpt file, e.g. <run>/checkpoints/last.ckpt")
     try:
@@ -328,6 +332,10 @@ def sample(args: argparse.Namespace) -> None:
         shutil.rmtree(staging, ignore_errors=True)
     kept = sum(counts)
     per_class = ", ".join(f"{name} {count}" for name, count in zip(module.class_names, counts))
+    if kept >= 20 and len(counts) > 2 and max(counts) >= 0.9 * kept:
+        log.warning("%d of the %d samples kept are of one class (%s): the generator may have collapsed; a "
+                    "checkpoint from earlier in training may give a more varied set",
+                    max(counts), kept, module.class_names[counts.index(max(counts))])
     print(f"wrote {out / 'grid.png'} and {kept} of {args.n} samples with confidence >= {args.floor} ({per_class}) under {out}")
 
 

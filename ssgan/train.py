@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from pytorch_lightning.accelerators import CPUAccelerator
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor
@@ -50,12 +51,21 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
         raise
 
 
-def build_trainer(cfg: DictConfig, output_dir: Path) -> pl.Trainer:
-    """Instantiates the Trainer with its callbacks and loggers, turning Lightning's setup errors into one line."""
+def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True) -> pl.Trainer:
+    """Instantiates the Trainer with its callbacks and loggers, turning Lightning's setup errors into one line.
+
+    Without validation images (``has_validation=False``) the checkpoints that pick the best epoch by a
+    validation metric are left out: there is nothing to pick by.
+    """
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     if accelerator not in KNOWN_ACCELERATORS:
         raise UserError(f"unknown accelerator '{accelerator}'; use trainer.accelerator= one of {', '.join(KNOWN_ACCELERATORS)}")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    if not has_validation:
+        by_validation = [c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor is not None]
+        callbacks = [c for c in callbacks if c not in by_validation]
+        if by_validation:
+            log.info("no validation images (data.num_val=0): no best.ckpt is kept, and the last weights are tested")
     if uses_self_training(cfg):
         callbacks.append(instantiate(cfg.self_training))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
@@ -199,7 +209,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                     class_names=list(datamodule.classes))
     if cfg.get("ckpt_path") is None and cfg.get("overwrite", False) and _is_rank_zero():
         _remove_earlier_run(output_dir)  # only now: a start that fails its checks leaves the earlier run whole
-    trainer = build_trainer(cfg, output_dir)
+    trainer = build_trainer(cfg, output_dir, has_validation=len(datamodule.split.val) > 0)
     method = method_name(cfg) or type(model).__name__.lower()
     self_training = next((c for c in trainer.callbacks if isinstance(c, SelfTraining)), None)
     speed_monitor = next((c for c in trainer.callbacks if isinstance(c, SpeedMonitor)), None)
@@ -208,6 +218,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "label_fraction": datamodule.label_fraction, "seed": cfg.seed, "split_seed": datamodule.split_seed,
         "num_val": len(datamodule.split.val), "num_unlabeled": len(datamodule.split.unlabeled), "net": model.arch,
     }
+    if len(getattr(datamodule, "synthetic_labels", ())):  # data.synthetic_labeled_dir: generated labeled images
+        metrics["num_synthetic_labeled"] = len(datamodule.synthetic_labels)
     log.info("training %s on %s: %d labeled, %d unlabeled, %d validation images",
              method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], metrics["num_val"])
     resumed_step = _checkpoint_step(trainer, cfg.get("ckpt_path"))
@@ -243,7 +255,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     rounds = copy.deepcopy(self_training.history) if self_training is not None else None
     last_val = trainer.callback_metrics.get("val/acc")  # read now: trainer.test replaces the callback metrics
 
-    checkpoint = trainer.checkpoint_callback
+    # the checkpoint of the best epoch by validation (none without validation images)
+    checkpoint = next((c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None) is not None), None)
     best_val = float(checkpoint.best_model_score) if checkpoint is not None and checkpoint.best_model_score is not None else None
     tested = cfg.get("test_ckpt", "last")
     if tested == "best" and not (checkpoint is not None and checkpoint.best_model_path):

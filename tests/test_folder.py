@@ -178,13 +178,53 @@ def test_run_without_test_folder_reports_no_test_metrics(tmp_path: Path, compose
     assert "no test set" in summary_line(metrics)
 
 
-def test_synthetic_labeled_images_join_the_labeled_set(image_folder: Path, tmp_path: Path) -> None:
+def test_synthetic_labeled_images_join_the_labeled_set(image_folder: Path, tmp_path: Path, caplog) -> None:
     synthetic = tmp_path / "samples"
     shutil.copytree(image_folder / "test", synthetic)  # any <class>/*.png folder
     plain = _datamodule(image_folder)
-    mixed = _datamodule(image_folder, synthetic_labeled_dir=str(synthetic))
+    with caplog.at_level(logging.INFO):
+        mixed = _datamodule(image_folder, synthetic_labeled_dir=str(synthetic))
     assert len(mixed.labeled_set()[1]) == len(plain.labeled_set()[1]) + 9
+    assert any(record.getMessage().startswith(f"9 synthetic labeled image(s) from {synthetic} join the labeled training set")
+               for record in caplog.records)  # once they were in no log line
     (synthetic / "unicorn").mkdir()
     shutil.copy(next((image_folder / "test" / "circle").iterdir()), synthetic / "unicorn" / "x.png")
     with pytest.raises(UserError, match="unicorn is not a class"):
         _datamodule(image_folder, synthetic_labeled_dir=str(synthetic))
+
+
+def test_class_subfolders_count_loose_labeled_images_are_reported_and_a_labeled_root_is_pointed_up(
+        image_folder: Path, tmp_path: Path, caplog) -> None:
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    circle = root / "labeled" / "circle"
+    (circle / "batch1").mkdir()
+    for path in sorted(circle.glob("*.png"))[:2]:  # two of the class's four images, one folder down
+        path.rename(circle / "batch1" / path.name)
+    shutil.copy(next((root / "test" / "square").iterdir()), root / "labeled" / "loose.png")
+    with caplog.at_level(logging.WARNING):
+        datamodule = _datamodule(root)
+    assert torch.bincount(datamodule.data.train_labels[datamodule.data.train_labels >= 0]).tolist() == [4, 4, 4]
+    assert any(record.getMessage().startswith(f"ignored 1 image(s) directly in {root / 'labeled'} (e.g. loose.png)")
+               for record in caplog.records)
+    with pytest.raises(UserError, match=f"data.root={root / 'labeled'} is the labeled/ folder itself; point data.root "
+                                        f"at the folder above it \\({root}\\)"):
+        _datamodule(root / "labeled")
+
+
+def test_a_run_without_validation_keeps_no_best_checkpoint_and_tests_the_last_weights(image_folder: Path, tmp_path: Path,
+                                                                                      compose_cfg) -> None:
+    import warnings
+
+    from ssgan.train import train
+
+    cfg = compose_cfg("data=folder", f"data.root={image_folder}", "data.batch_size=10", "trainer.max_epochs=1",
+                      "trainer.enable_progress_bar=false", "test_ckpt=best")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = train(cfg)
+    # it once warned that val/acc could not be found, at every epoch, and the README promised a best.ckpt
+    assert not [w for w in caught if "could not find the monitored key" in str(w.message)]
+    checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]
+    assert metrics["num_val"] == 0 and metrics["tested"] == "last" and metrics["val/best_acc"] is None

@@ -213,3 +213,27 @@ def test_checkpoints_record_the_data_folders_as_absolute_paths(tmp_path: Path, m
                                 "num_labeled": 50, "name": "images"})
     assert recorded == {"root": str(tmp_path / "images"), "image_cache_dir": str(tmp_path / ".cache/ssgan/images"),
                         "split_cache_dir": None, "num_labeled": 50, "name": "images"}
+
+
+def test_a_run_folder_for_a_checkpoint_names_the_file_to_give(folder_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_tool("predict", folder_checkpoint.parent, tmp_path)  # <run>/checkpoints, not a file in it
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (f"error: {folder_checkpoint.parent} is a folder; give a checkpoint file, "
+                                       f"e.g. {folder_checkpoint}\n")
+
+
+def test_sample_warns_when_every_kept_sample_is_of_one_class(folder_checkpoint: Path, tmp_path: Path,
+                                                            monkeypatch, caplog) -> None:
+    import logging
+
+    from ssgan.module import SSGAN
+
+    def collapsed(self, n: int, seed: int = 0) -> torch.Tensor:  # a generator that draws one image, n times
+        return torch.full((n, *self.image_shape), 0.5)
+
+    monkeypatch.setattr(SSGAN, "sample", collapsed)
+    with caplog.at_level(logging.WARNING):
+        run_tool("sample", folder_checkpoint, "--n", "30", "--out", tmp_path / "samples", "--floor", "0.0")
+    assert any("30 of the 30 samples kept are of one class" in record.getMessage() and "collapsed" in record.getMessage()
+               for record in caplog.records)

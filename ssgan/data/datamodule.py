@@ -231,6 +231,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.split = self.make_split(data)
         if self.synthetic_labeled_dir is not None:
             self.synthetic_images, self.synthetic_labels = self._read_synthetic()
+            counts = torch.bincount(self.synthetic_labels, minlength=len(self.classes)).tolist()
+            log.info("%d synthetic labeled image(s) from %s join the labeled training set (%s)", len(self.synthetic_labels),
+                     self.synthetic_labeled_dir, ", ".join(f"{name} {count}" for name, count in zip(self.classes, counts)))
         self.data = data
 
     def make_split(self, data: sources.ImageData) -> Split:

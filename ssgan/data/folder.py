@@ -28,9 +28,9 @@ def _class_folders(folder: Path) -> list[Path]:
 class FolderDataModule(SemiSupervisedDataModule):
     """Images from a folder tree, decoded once and cached as uint8 tensors.
 
-    Layout: ``root/labeled/<class>/*.{png,jpg,jpeg,bmp,webp}`` (the class names are the folder
-    names, sorted), ``root/unlabeled/**`` (any depth, optional) and ``root/test/<class>/``
-    (optional; its classes must appear in ``labeled/``).
+    Layout: ``root/labeled/<class>/**.{png,jpg,jpeg,bmp,webp}`` (the class names are the folder
+    names, sorted; images may sit in subfolders of a class folder), ``root/unlabeled/**`` (any
+    depth, optional) and ``root/test/<class>/**`` (optional; its classes must appear in ``labeled/``).
 
     Every image is converted to ``channels`` (1: grey, 3: RGB) and resized to ``image_size``. A
     file that cannot be read is logged by path and skipped, with a count at the end. The decoded
@@ -74,8 +74,15 @@ class FolderDataModule(SemiSupervisedDataModule):
         if not root.is_dir():
             raise UserError(f"data.root={root} does not exist; point it at a folder holding labeled/<class>/ images")
         labeled_dir = root / "labeled"
+        if not labeled_dir.is_dir() and root.name in ("labeled", "unlabeled", "test"):
+            raise UserError(f"data.root={root} is the {root.name}/ folder itself; point data.root at the folder above it "
+                            f"({root.parent})")
         if not labeled_dir.is_dir():
             raise UserError(f"{root} has no labeled/ folder; put the labeled images in {labeled_dir}/<class name>/")
+        loose = list_images(labeled_dir)
+        if loose:  # not in a class folder: they have no class
+            log.warning("ignored %d image(s) directly in %s (e.g. %s): a labeled image belongs in its class's folder, "
+                        "%s/<class name>/", len(loose), labeled_dir, loose[0].name, labeled_dir)
         class_dirs = _class_folders(labeled_dir)
         if not class_dirs:
             raise UserError(f"{labeled_dir} holds no class folders; put each class's images in {labeled_dir}/<class name>/")
@@ -84,7 +91,7 @@ class FolderDataModule(SemiSupervisedDataModule):
         classes = [d.name for d in class_dirs]
         labeled_files, labeled_labels = [], []
         for label, class_dir in enumerate(class_dirs):
-            files = list_images(class_dir)
+            files = list_images(class_dir, recursive=True)  # subfolders of a class folder are that class too
             if not files:
                 raise UserError(f"class folder {class_dir} holds no images ({' '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
             labeled_files += files
@@ -100,7 +107,7 @@ class FolderDataModule(SemiSupervisedDataModule):
                 if class_dir.name not in classes:
                     raise UserError(f"class '{class_dir.name}' of {test_dir} is not in {labeled_dir}; add "
                                     f"{labeled_dir / class_dir.name}/ with labeled images or remove {class_dir}")
-                files = list_images(class_dir)
+                files = list_images(class_dir, recursive=True)
                 test_files += files
                 test_labels += [classes.index(class_dir.name)] * len(files)
             if not test_files:
