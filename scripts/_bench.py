@@ -11,12 +11,13 @@ from pathlib import Path
 
 import torch
 
+from ssgan.train import sweep_holds_runs
 from summarize_runs import load_runs
 
 
 def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
     """Runs ``python -m ssgan.train -m OVERRIDES`` into ``out_dir`` and returns each job's metrics."""
-    if any(out_dir.glob("*/metrics.json")):  # its jobs would refuse to start in the earlier runs' folders
+    if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         raise SystemExit(f"error: {out_dir} already holds a sweep's runs; choose a new output folder")
     command = [sys.executable, "-m", "ssgan.train", "-m", *overrides, "trainer.enable_progress_bar=false",
                f"hydra.sweep.dir={out_dir}"]

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from summarize_runs import load_runs  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
+from ssgan.train import sweep_holds_runs  # noqa: E402
 
 METHOD_ORDER = ("supervised", "supervised+self-training", "ssgan", "ssgan+self-training")
 CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "status",
@@ -269,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sweep:
         parser.error("give a sweep name (see conf/sweep/) or --report FOLDER")
     out_dir = args.out or Path("multirun") / f"label_fractions_{args.sweep}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
-    if any(out_dir.glob("*/metrics.json")):  # its jobs would refuse to start in the earlier runs' folders
+    if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         print(f"error: {out_dir} already holds a sweep's runs; choose a new --out, or re-render its report with "
               f"--report {out_dir}", file=sys.stderr)
         return 2

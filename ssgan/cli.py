@@ -51,9 +51,25 @@ class SSGANCLI(LightningCLI):
 
     def before_validate(self) -> None:
         self.datamodule.setup("validate")  # loads the data once: Lightning's own setup() then returns at once
+        if self._checkpoint_validation_count() == 0:
+            raise UserError("the checkpoint's split holds no validation images (its run had data.num_val=0), and "
+                            "validate uses that split: `ssgan-cli validate` has nothing to validate; fit with "
+                            "--data.init_args.num_val=N (labeled images held out for validation)")
         if len(self.datamodule.split.val) == 0:
             raise UserError("no validation images (data.num_val=0): `ssgan-cli validate` has nothing to validate; "
                             "add --data.init_args.num_val=N (labeled images held out for validation)")
+
+    def _checkpoint_validation_count(self) -> int | None:
+        """Validation images in the split of ``--ckpt_path``, which restores it over the one drawn now
+        (``SemiSupervisedDataModule.load_state_dict``); None without a checkpoint split."""
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).expanduser().is_file():
+            return None
+        import torch
+
+        checkpoint = torch.load(Path(ckpt_path).expanduser(), map_location="cpu", weights_only=False, mmap=True)
+        saved = checkpoint.get(type(self.datamodule).__qualname__, {}).get("split")
+        return len(saved["val"]) if saved is not None else None
 
     def before_test(self) -> None:
         self._require_test_images("test")

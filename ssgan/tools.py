@@ -141,10 +141,13 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
         init_args = {**_init_args(stored["init_args"]), **overrides}
     try:
         datamodule = datamodule_class(**init_args)
-        datamodule.setup()
-    except TypeError as error:
+    except TypeError as error:  # an argument the class does not take
         raise UserError(f"--set does not fit {datamodule_class.__name__} ({error})") from None
     except UserError as error:  # its message names the training's data.* setting: say how to set it here
+        raise UserError(f"{error} (here: --set KEY=VALUE, e.g. --set root=PATH)") from None
+    try:
+        datamodule.setup()
+    except UserError as error:
         raise UserError(f"{error} (here: --set KEY=VALUE, e.g. --set root=PATH)") from None
     if data is None and not overrides:
         _warn_if_the_split_changed(checkpoint, datamodule)
@@ -392,30 +395,31 @@ def export(args: argparse.Namespace) -> None:
     example = torch.rand(4, *module.image_shape, generator=torch.Generator().manual_seed(0))  # (4, C, H, W)
     with torch.no_grad():
         expected = module(example)  # (4, K): the module's own evaluation path
-    if args.format == "torchscript":
-        with torch.no_grad():
-            scripted = torch.jit.trace(classifier, example)
-        atomic_write(out, lambda temporary: scripted.save(str(temporary)))
-        with torch.no_grad():
-            got = torch.jit.load(str(out))(example)
-    else:
+    if args.format == "onnx":
         try:
             import onnxruntime
         except ImportError:
             raise UserError("--format onnx needs the onnx, onnxscript and onnxruntime packages; "
                             "pip install 'ssgan[export]'") from None
+    differences: list[float] = []
 
-        def write(temporary: Path) -> None:
-            torch.onnx.export(classifier, (example,), str(temporary), input_names=["images"], output_names=["logits"],
-                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+    def write_and_check(temporary: Path) -> None:
+        # the written file is checked before it is renamed into place: a failed check leaves an earlier file as it was
+        with torch.no_grad():
+            if args.format == "torchscript":
+                torch.jit.trace(classifier, example).save(str(temporary))
+                got = torch.jit.load(str(temporary))(example)
+            else:
+                torch.onnx.export(classifier, (example,), str(temporary), input_names=["images"], output_names=["logits"],
+                                  dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+                session = onnxruntime.InferenceSession(str(temporary), providers=["CPUExecutionProvider"])
+                got = torch.from_numpy(session.run(None, {"images": example.numpy()})[0])
+        differences.append(float((got - expected).abs().max()))
+        if differences[-1] > 1e-4:
+            raise UserError(f"the exported classifier differs from the module by {differences[-1]:.2e}; nothing was written")
 
-        atomic_write(out, write)
-        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        got = torch.from_numpy(session.run(None, {"images": example.numpy()})[0])
-    difference = float((got - expected).abs().max())
-    if difference > 1e-4:
-        out.unlink(missing_ok=True)
-        raise UserError(f"the exported classifier differs from the module by {difference:.2e}; nothing was written")
+    atomic_write(out, write_and_check)
+    difference = differences[-1]
     print(f"wrote {out} ({args.format}): float images (B, {', '.join(map(str, module.image_shape))}) in [0, 1] -> "
           f"logits (B, {module.num_classes}); classes {', '.join(module.class_names)}; "
           f"max difference from the module on a test batch {difference:.1e}")

@@ -62,7 +62,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         raise UserError(f"unknown accelerator '{accelerator}'; use trainer.accelerator= one of {', '.join(KNOWN_ACCELERATORS)}")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     if not has_validation:
-        by_validation = [c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor is not None]
+        by_validation = [c for c in callbacks if isinstance(c, ModelCheckpoint) and str(c.monitor).startswith("val/")]
         callbacks = [c for c in callbacks if c not in by_validation]
         if by_validation:
             log.info("no validation images (data.num_val=0): no best.ckpt is kept, and the last weights are tested")
@@ -161,8 +161,10 @@ def check_run_options(cfg: DictConfig) -> None:
                         "ckpt_path=<its run folder>/checkpoints/last.ckpt")
 
 
-# What a run writes into its folder, besides Hydra's .hydra/ record and log (overwrite=true removes these).
-RUN_OUTPUTS = ("metrics.json", "checkpoints", "csv", "tensorboard", "samples", "confusion_matrix.png")
+# What a run writes into its folder, besides Hydra's .hydra/ record and log: overwrite=true removes
+# these files (and then their folders, if empty), never anything else a user may keep there.
+RUN_OUTPUTS = ("metrics.json", "confusion_matrix.png", "checkpoints/*.ckpt", "samples/epoch_*.png",
+               "csv/metrics.csv", "csv/hparams.yaml", "tensorboard/events.out.tfevents.*", "tensorboard/hparams.yaml")
 
 
 def _earlier_run(output_dir: Path) -> str | None:
@@ -174,14 +176,50 @@ def _earlier_run(output_dir: Path) -> str | None:
     return None
 
 
+def sweep_holds_runs(sweep_dir: Path) -> bool:
+    """Whether a multirun folder already holds runs: a job folder with a metrics.json or checkpoints."""
+    return sweep_dir.is_dir() and any(_earlier_run(job) for job in sweep_dir.iterdir() if job.is_dir())
+
+
+def check_sweep_folder(args: list[str]) -> None:
+    """Refuses a multirun into a ``hydra.sweep.dir`` that holds an earlier sweep's runs (each job would
+    refuse its folder), unless ``overwrite=true`` replaces them."""
+    if not any(arg in ("-m", "--multirun") for arg in args):
+        return
+    settings = {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
+    sweep_dir = settings.get("hydra.sweep.dir")
+    if sweep_dir and settings.get("overwrite", "").strip().lower() != "true" and sweep_holds_runs(Path(sweep_dir)):
+        raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir, "
+                        "or replace them with overwrite=true")
+
+
 def _remove_earlier_run(output_dir: Path) -> None:
-    """Removes an earlier run's outputs from ``output_dir``, so the new run's files never mix with them."""
-    removed = [name for name in RUN_OUTPUTS if (output_dir / name).exists()]
-    for name in removed:
-        path = output_dir / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    if removed:
-        log.info("overwrite=true: removed the earlier run's %s from %s", ", ".join(removed), output_dir)
+    """Removes an earlier run's outputs from ``output_dir``, so the new run's files never mix with them,
+    and the earlier run's lines from the Hydra log (``train.log``) that this run appends to."""
+    removed = [path for pattern in RUN_OUTPUTS for path in sorted(output_dir.glob(pattern)) if path.is_file()]
+    for path in removed:
+        path.unlink()
+    for folder in {path.parent for path in removed} - {output_dir}:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    for path, size in _RunRecord.log_sizes.items():
+        if path.parent.resolve() == output_dir.resolve():
+            _drop_head(path, size)
+    log.info("overwrite=true: removed the earlier run's %d file(s) (%s) from %s", len(removed),
+             ", ".join(sorted({str(path.relative_to(output_dir).parent / "*") if path.parent != output_dir else path.name
+                               for path in removed})), output_dir)
+
+
+def _drop_head(path: Path, size: int) -> None:
+    """Removes the first ``size`` bytes of ``path`` in place (the log handler appends, so it writes on at the end)."""
+    if not path.is_file() or size <= 0:
+        return
+    with open(path, "r+b") as handle:
+        handle.seek(size)
+        tail = handle.read()
+        handle.seek(0)
+        handle.write(tail)
+        handle.truncate()
 
 
 def _is_rank_zero() -> bool:
@@ -207,9 +245,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()  # loads and splits now, so bad data settings fail before any training
     model = instantiate(cfg.model, image_shape=datamodule.image_shape, num_classes=datamodule.num_classes,
                                     class_names=list(datamodule.classes))
-    if cfg.get("ckpt_path") is None and cfg.get("overwrite", False) and _is_rank_zero():
-        _remove_earlier_run(output_dir)  # only now: a start that fails its checks leaves the earlier run whole
     trainer = build_trainer(cfg, output_dir, has_validation=len(datamodule.split.val) > 0)
+    if cfg.get("ckpt_path") is None and cfg.get("overwrite", False) and _is_rank_zero() and _earlier_run(output_dir):
+        _remove_earlier_run(output_dir)  # only now: a start that fails its checks leaves the earlier run whole
     method = method_name(cfg) or type(model).__name__.lower()
     self_training = next((c for c in trainer.callbacks if isinstance(c, SelfTraining)), None)
     speed_monitor = next((c for c in trainer.callbacks if isinstance(c, SpeedMonitor)), None)
@@ -265,8 +303,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     test_results: dict[str, float] = {}
     if datamodule.has_test_set:
         # "last" tests the weights in memory, which are the last ones
-        test_results = trainer.test(model, datamodule=datamodule, ckpt_path="best" if tested == "best" else None,
-                                    verbose=False)[0]
+        # "best" names the file of the checkpoint that picked it, not Lightning's "best" (the first ModelCheckpoint's)
+        test_results = trainer.test(model, datamodule=datamodule, verbose=False,
+                                    ckpt_path=checkpoint.best_model_path if tested == "best" and checkpoint else None)[0]
     else:
         log.warning("no test images (a folder without test/): the run reports no test metrics")
     test_acc = float(test_results["test/acc"]) if "test/acc" in test_results else None
@@ -472,6 +511,7 @@ def main() -> None:
     try:
         check_group_choices(sys.argv[1:])
         check_override_keys(sys.argv[1:])
+        check_sweep_folder(sys.argv[1:])
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

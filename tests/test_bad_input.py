@@ -249,19 +249,35 @@ def test_a_start_in_an_earlier_runs_folder_is_refused_unless_overwrite(tmp_path:
     assert {"metrics.json", "checkpoints/last.ckpt", "train.log", ".hydra/overrides.yaml"} <= set(earlier)
     # a second start there (it once replaced the run silently), and one with overwrite=true but a bad setting:
     # both stop with one line and leave the earlier run as it was, its record and log included
-    for overrides in (tiny, [*tiny, "overwrite=true", "data.num_labeled=55"]):
+    for overrides in (tiny, [*tiny, "overwrite=true", "data.num_labeled=55"], [*tiny, "overwrite=true", "trainer.precision=banana"]):
         code, stderr = train_in_process(*overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
         assert code == 2, stderr[-1500:]
         if "data.num_labeled=55" in overrides:
             assert "data.num_labeled=55 is not divisible" in stderr
+        elif "trainer.precision=banana" in overrides:  # found when the trainer is built: still before any removal
+            assert "the trainer settings do not work on this machine" in stderr
         else:
             assert_one_error_line(stderr, EARLIER_RUN, run_dir)
         assert snapshot() == earlier
-    # overwrite=true replaces it: none of the earlier run's outputs is left to mix with the new ones
+    # overwrite=true replaces it: none of the earlier run's outputs is left to mix with the new ones, its log lines
+    # included, and nothing else in the folder is touched
+    (run_dir / "samples" / "notes.txt").write_text("mine")
     code, stderr = train_in_process(*tiny, "trainer.max_epochs=2", "overwrite=true", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert code == 0, stderr[-1500:]
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 2
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png"]  # not the earlier epoch_0000.png
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png", "notes.txt"]
+    assert (run_dir / "train.log").read_text().count("training ssgan on digits") == 1
+
+
+def test_a_sweep_into_a_folder_that_holds_runs_is_refused(tmp_path: Path, train_in_process) -> None:
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "0" / "checkpoints").mkdir(parents=True)
+    (sweep_dir / "0" / "checkpoints" / "last.ckpt").write_bytes(b"")  # a killed job: checkpoints, no metrics.json
+    code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert stderr.strip() == (f"error: hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another "
+                              "hydra.sweep.dir, or replace them with overwrite=true")
+    assert sorted(p.name for p in sweep_dir.iterdir()) == ["0"]
 
 
 def test_a_bad_start_leaves_no_empty_output_folders(tmp_path: Path, train_in_process) -> None:

@@ -164,6 +164,13 @@ def test_cli_test_predict_validate_without_their_images_are_errors(tmp_path: Pat
         assert line == (f"error: no test images (a folder without test/): `ssgan-cli {subcommand}` has nothing to "
                         f"{subcommand}; add {no_test / 'test'}/<class name>/ images")
     assert "--data.init_args.num_val=N" in _one_line_error(capsys, ["validate", *_folder_args(no_test, tmp_path)])
+    # validation images asked for now, but the checkpoint's split (which validate restores) has none
+    checkpoint = tmp_path / "no_val.ckpt"
+    torch.save({"FolderDataModule": {"split": {"labeled": torch.arange(3), "val": torch.arange(0),
+                                               "unlabeled": torch.arange(3, 9)}}}, checkpoint)
+    line = _one_line_error(capsys, ["validate", *_folder_args(no_test, tmp_path), "--data.init_args.num_val=3",
+                                    f"--ckpt_path={checkpoint}"])
+    assert line.startswith("error: the checkpoint's split holds no validation images (its run had data.num_val=0)")
     assert not (tmp_path / "lightning_logs").exists()
 
 

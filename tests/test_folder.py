@@ -202,6 +202,9 @@ def test_class_subfolders_count_loose_labeled_images_are_reported_and_a_labeled_
     for path in sorted(circle.glob("*.png"))[:2]:  # two of the class's four images, one folder down
         path.rename(circle / "batch1" / path.name)
     shutil.copy(next((root / "test" / "square").iterdir()), root / "labeled" / "loose.png")
+    for hidden in (".ipynb_checkpoints", "@eaDir"):  # a notebook's copies, a NAS's thumbnails: not class images
+        (circle / hidden).mkdir()
+        shutil.copy(next((root / "test" / "square").iterdir()), circle / hidden / "thumb.png")
     with caplog.at_level(logging.WARNING):
         datamodule = _datamodule(root)
     assert torch.bincount(datamodule.data.train_labels[datamodule.data.train_labels >= 0]).tolist() == [4, 4, 4]

@@ -237,3 +237,14 @@ def test_sample_warns_when_every_kept_sample_is_of_one_class(folder_checkpoint: 
         run_tool("sample", folder_checkpoint, "--n", "30", "--out", tmp_path / "samples", "--floor", "0.0")
     assert any("30 of the 30 samples kept are of one class" in record.getMessage() and "collapsed" in record.getMessage()
                for record in caplog.records)
+
+
+def test_an_export_that_fails_its_check_leaves_an_earlier_file_as_it_was(folder_checkpoint: Path, tmp_path: Path,
+                                                                         monkeypatch, capsys) -> None:
+    out = tmp_path / "model.pt"
+    out.write_bytes(b"an earlier export")
+    monkeypatch.setattr(torch.jit, "load", lambda path: (lambda images: torch.zeros(len(images), 3)))  # a bad file
+    with pytest.raises(SystemExit) as exited:
+        run_tool("export", folder_checkpoint, "--format", "torchscript", "--out", out)
+    assert exited.value.code == 2 and "differs from the module" in capsys.readouterr().err
+    assert out.read_bytes() == b"an earlier export" and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]

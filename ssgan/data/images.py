@@ -20,10 +20,16 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+# Folders that photo tools and file systems fill with thumbnails and metadata, never the user's images
+HIDDEN_FOLDERS = ("@eaDir", "__MACOSX", "$RECYCLE.BIN")
+
+
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:
-    """The image files in ``folder`` (and its subfolders if ``recursive``), sorted by path."""
+    """The image files in ``folder`` (and its subfolders if ``recursive``, except hidden ones such as
+    ``.ipynb_checkpoints/`` and thumbnail folders such as Synology's ``@eaDir/``), sorted by path."""
     candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in candidates if is_image_file(p))
+    return sorted(p for p in candidates if is_image_file(p) and not any(
+        part.startswith(".") or part in HIDDEN_FOLDERS for part in p.relative_to(folder).parts[:-1]))
 
 
 def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
