@@ -15,6 +15,32 @@ from ssgan.train import sweep_holds_runs
 from summarize_runs import load_runs
 
 
+def run_child(command: list[str]) -> int:
+    """Runs ``command`` and returns its exit code; a SIGTERM or Ctrl-C to this script stops it too.
+
+    (Without this, ``timeout`` or ``kill`` on the script would leave its sweep training on alone.)
+    """
+    import signal
+
+    child = subprocess.Popen(command, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.terminate()  # Hydra's jobs end as a SIGTERM'd run does; the finished ones keep their metrics
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
     """Runs ``python -m ssgan.train -m OVERRIDES`` into ``out_dir`` and returns each job's metrics."""
     if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
@@ -22,7 +48,9 @@ def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
     command = [sys.executable, "-m", "ssgan.train", "-m", *overrides, "trainer.enable_progress_bar=false",
                f"hydra.sweep.dir={out_dir}"]
     print("$", " ".join(command[1:]), flush=True)
-    subprocess.run(command, check=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    code = run_child(command)
+    if code:
+        raise SystemExit(f"error: the sweep into {out_dir} stopped (exit code {code}); its finished runs are kept there")
     return load_runs(out_dir)
 
 

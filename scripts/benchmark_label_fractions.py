@@ -19,9 +19,7 @@ import argparse
 import csv
 import io
 import math
-import os
 import statistics
-import subprocess
 import sys
 from collections import defaultdict
 from datetime import datetime
@@ -29,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _bench import run_child  # noqa: E402
 from summarize_runs import load_runs  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
@@ -44,7 +43,7 @@ def run_sweep(sweep: str, out_dir: Path, overrides: list[str]) -> int:
     command = [sys.executable, "-m", "ssgan.train", "-m", f"sweep={sweep}", *overrides,
                "trainer.enable_progress_bar=false", f"hydra.sweep.dir={out_dir}"]
     print("$", " ".join(command[1:]), flush=True)
-    return subprocess.run(command, env=dict(os.environ, PYTHONWARNINGS="ignore")).returncode
+    return run_child(command)
 
 
 def _job_number(run_dir: str) -> str:
@@ -109,7 +108,9 @@ def _from_overrides(path: Path) -> dict:
 
 
 def _labels_key(row: dict):
-    return row.get("num_labeled") if row.get("num_labeled") is not None else row.get("label_fraction")
+    """The row's label count (or fraction); None when the job asked for no number (e.g. a typo, 2O for 20)."""
+    value = row.get("num_labeled") if row.get("num_labeled") is not None else row.get("label_fraction")
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def cells(rows: list[dict]) -> tuple[list, list[str], dict]:
@@ -279,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the sweep wrote nothing to {out_dir} (exit code {code})", file=sys.stderr)
         return code or 2
     write_report(out_dir)
+    if code == 130:
+        print(f"the sweep was stopped: the report has its finished jobs (the others are failed rows); "
+              f"re-render it with --report {out_dir}", file=sys.stderr)
     return code
 
 

@@ -39,8 +39,11 @@ def main(argv: list[str]) -> int:
     for run in runs:
         acc = run.get("test/acc")
         acc_text = f"{100 * acc:8.2f}%" if acc is not None else "        -"
-        print(f"{run.get('dataset', '?'):<14}{run.get('num_labeled', '?'):>7}  {run.get('method', '?'):<12}"
-              f"{run.get('seed', '?'):>5}{run.get('split_seed', '?'):>6}  {acc_text}  {run.get('train_seconds', 0):>8.1f}  "
+        field = {key: "?" if run.get(key) is None else str(run[key])  # a failed job may lack any of them
+                 for key in ("dataset", "num_labeled", "method", "seed", "split_seed")}
+        seconds = f"{run['train_seconds']:>8.1f}" if isinstance(run.get("train_seconds"), (int, float)) else f"{'-':>8}"
+        print(f"{field['dataset']:<14}{field['num_labeled']:>7}  {field['method']:<12}"
+              f"{field['seed']:>5}{field['split_seed']:>6}  {acc_text}  {seconds}  "
               f"{run.get('status', '?')}" + (f": {run['error']}" if run.get("error") else ""))
         if acc is not None:
             groups[(run["dataset"], run["num_labeled"], run["method"])].append(100 * acc)

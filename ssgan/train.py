@@ -22,6 +22,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor
@@ -102,7 +103,14 @@ def cpu_multiplies_bf16_natively() -> bool | None:
 
 
 def uses_self_training(cfg: DictConfig) -> bool:
-    return cfg.get("self_training") is not None and cfg.self_training.get("rounds", 0) > 0
+    """Whether the config asks for self-training rounds (``self_training.rounds`` > 0)."""
+    if cfg.get("self_training") is None:
+        return False
+    rounds = cfg.self_training.get("rounds", 0)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+        raise UserError(f"self_training.rounds={rounds} is not a number of rounds; use 0 (off) or more, "
+                        "e.g. self_training.rounds=2")
+    return rounds > 0
 
 
 def method_name(cfg: DictConfig) -> str | None:
@@ -288,6 +296,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             return finished
         # killed after its last checkpoint but before its metrics: validate the last weights again
         # (the val/acc of the last epoch), then test and write them as an uninterrupted run would have
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+    elif len(datamodule.split.val) and trainer.check_val_every_n_epoch and trainer.current_epoch % trainer.check_val_every_n_epoch:
+        # the last epoch was not a validation epoch (trainer.check_val_every_n_epoch): val/acc would be an
+        # earlier epoch's (before the last self-training round, say); validate the final weights
         trainer.validate(model, datamodule=datamodule, verbose=False)
     # copied now: testing a checkpoint (test_ckpt=best) restores the callbacks' state from it
     rounds = copy.deepcopy(self_training.history) if self_training is not None else None
@@ -475,6 +487,10 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     output_dir = Path(cfg.paths.output_dir)
     try:
         metrics = train(cfg)
+    except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
+        resume = f"hydra.run.dir={output_dir} ckpt_path=last" if not _is_multirun() else "ckpt_path=last in its folder"
+        print(f"error: stopped by SIGTERM before the run finished; resume it with {resume}", file=sys.stderr)
+        sys.exit(128 + 15)  # as a process killed by SIGTERM: a scheduler or `&&` sees that it did not finish
     except UserError as error:
         if _is_multirun():  # one bad job must not stop the sweep: record it and go on
             _record_failed_job(cfg, output_dir, str(error))

@@ -47,6 +47,7 @@ BAD_INPUTS = [
     (["data.num_labeled=5"], "data.num_labeled=5 is below the number of classes (10); use at least 10"),
     (["data.num_labeled=5000"], "data.num_labeled=5000 is more than the data set holds (1350 training images, 131 in the smallest class, 100 kept for validation); use at most 1210"),
     (["data.num_labeled=55"], "data.num_labeled=55 is not divisible by the 10 classes; use 50 or 60"),
+    (["data.num_labeled=2O"], "data.num_labeled=2O is not a whole number of images; use e.g. data.num_labeled=100"),
     (["data.num_labeled=null", "data.label_fraction=1.5"], "data.label_fraction=1.5 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
     (["data.num_labeled=null", "data.label_fraction=0"], "data.label_fraction=0 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
     (["data.num_labeled=null", "data.label_fraction=0.001"], "data.label_fraction=0.001 gives 0 labels for some class; use at least 0.0076"),
@@ -75,6 +76,8 @@ BAD_INPUTS = [
      "data.root=/nonexistent/images does not exist; point it at a folder holding labeled/<class>/ images"),
     (["model.skip_nonfinite_batches=-1"],
      "model.skip_nonfinite_batches=-1 is negative; use 0 (stop at the first non-finite loss) or a number of batches to skip"),
+    (["self_training=default", "self_training.rounds=-1"],
+     "self_training.rounds=-1 is not a number of rounds; use 0 (off) or more, e.g. self_training.rounds=2"),
     (["self_training=default", "self_training.threshold=1.5"],
      "self_training.threshold=1.5 is outside (0, 1]; use e.g. self_training.threshold=0.95"),
 ]

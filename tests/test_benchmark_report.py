@@ -131,3 +131,17 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     assert "TypeError" in failed[1]["error"] and "not_an_argument" in failed[1]["error"]
     markdown = (sweep_dir / "results.md").read_text()
     assert "3 failed run(s)" in markdown and "diverged: generator_loss became nan" in markdown
+
+
+def test_a_failed_job_with_a_typo_or_no_label_count_is_a_failed_row_in_both_reports(tmp_path, capsys) -> None:
+    import summarize_runs
+
+    make_fixture_multirun(tmp_path)
+    failed = {"dataset": "digits", "method": "ssgan", "seed": 0, "split_seed": 0, "status": "failed", "error": "..."}
+    _job(tmp_path, 7, {**failed, "num_labeled": "2O"}, ["data.num_labeled=2O"])  # a letter O for a zero
+    _job(tmp_path, 8, {**failed, "num_labeled": None, "label_fraction": 0.001}, ["data.label_fraction=0.001"])
+    rows = report.write_report(tmp_path, title="fixture")  # once: TypeError comparing '2O' with 20
+    assert [row["status"] for row in rows].count("failed") == 4
+    assert "job 7" in (tmp_path / "results.md").read_text()
+    assert summarize_runs.main([str(tmp_path)]) == 0  # once: TypeError formatting a null label count
+    assert "2O" in capsys.readouterr().out

@@ -85,3 +85,17 @@ def test_killed_mid_round_resumes_to_the_same_rounds_and_metrics(tmp_path: Path)
     assert checkpoint["epoch"] == 3 and checkpoint["global_step"] % 26 != 0  # mid-epoch, in round 1
     assert {key: resumed[key] for key in COMPARED} == {key: whole[key] for key in COMPARED}
     assert resumed["rounds"] == whole["rounds"] and len(whole["rounds"]) == 3  # the first training + 2 rounds
+
+
+def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    stopped = _train(run, "trainer.max_epochs=2", "+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=1",
+                     "+callbacks.kill.batch=3", "+callbacks.kill.signal_name=SIGTERM")
+    # Lightning ends the loop with a SystemExit of status 0: a scheduler would have taken it for a finished run
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    assert stopped.stderr.strip().splitlines()[-1] == (f"error: stopped by SIGTERM before the run finished; resume it "
+                                                       f"with hydra.run.dir={run} ckpt_path=last")
+    assert not (run / "metrics.json").exists()
+    resumed = _train(run, "trainer.max_epochs=2", "ckpt_path=last")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2

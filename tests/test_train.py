@@ -157,3 +157,15 @@ def test_the_bf16_probe_answers_on_this_cpu() -> None:
     from ssgan.train import cpu_multiplies_bf16_natively
 
     assert cpu_multiplies_bf16_natively() in (True, False)  # torch 2.x has the probes; None only on others
+
+
+def test_val_acc_is_the_final_weights_even_when_the_last_epoch_is_not_a_validation_epoch(compose_cfg) -> None:
+    from ssgan.train import train
+
+    tiny = ("trainer.max_epochs=3", "trainer.enable_progress_bar=false", "callbacks=none", "logger=csv")
+    every_epoch = train(compose_cfg(*tiny, "trainer.check_val_every_n_epoch=1"))
+    every_other = train(compose_cfg(*tiny, "trainer.check_val_every_n_epoch=2", "overwrite=true"))
+    # validation draws no random numbers, so both runs train the same weights; the second one validated
+    # after epoch 1 only, and once reported that epoch's val/acc as the run's
+    assert every_other["test/acc"] == every_epoch["test/acc"]
+    assert every_other["val/acc"] == every_epoch["val/acc"]

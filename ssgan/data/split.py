@@ -29,7 +29,11 @@ class Split:
 
 
 def check_label_request(num_labeled: int | None, label_fraction: float | None) -> None:
-    """Checks that exactly one of ``num_labeled`` and ``label_fraction`` is set, and the fraction's range."""
+    """Checks that exactly one of ``num_labeled`` and ``label_fraction`` is set, their types, and the fraction's range."""
+    if num_labeled is not None and (isinstance(num_labeled, bool) or not isinstance(num_labeled, int)):
+        raise UserError(f"data.num_labeled={num_labeled} is not a whole number of images; use e.g. data.num_labeled=100")
+    if label_fraction is not None and (isinstance(label_fraction, bool) or not isinstance(label_fraction, (int, float))):
+        raise UserError(f"data.label_fraction={label_fraction} is not a number; use e.g. data.label_fraction=0.01")
     if num_labeled is not None and label_fraction is not None:
         raise UserError(f"set only one of data.num_labeled and data.label_fraction; set the other to null, "
                         f"e.g. data.num_labeled=null data.label_fraction={label_fraction}")
