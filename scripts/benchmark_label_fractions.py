@@ -71,7 +71,7 @@ def collect(root: Path, seen: set[Path] | None = None) -> list[dict]:
             "test_acc": metrics.get("test/acc") if status == "ok" else None, "val_acc": metrics.get("val/acc"),
             "best_val_acc": metrics.get("val/best_acc"), "epochs": metrics.get("epochs"),
             "train_seconds": metrics.get("train_seconds"), "error": metrics.get("error", ""),
-            "run_dir": metrics["run_dir"],
+            "run_dir": metrics["run_dir"], "settings": _other_settings(run_dir / ".hydra" / "overrides.yaml"),
         })
     # a job killed before it wrote anything still has its .hydra folder: report it, never drop it
     for hydra_dir in sorted(root.rglob(".hydra")):
@@ -105,6 +105,19 @@ def _from_overrides(path: Path) -> dict:
         elif key in ("seed", "data.split_seed") and value.isdigit():
             found["seed" if key == "seed" else "split_seed"] = int(value)
     return found
+
+
+# The overrides a benchmark sweeps by design: runs that differ only in these share a cell or a column
+SWEPT = {"seed", "data.split_seed", "data.num_labeled", "data.label_fraction", "model", "self_training"}
+
+
+def _other_settings(path: Path) -> str:
+    """A job's other overrides (e.g. ``trainer.max_epochs=30``), from Hydra's record; "" if none."""
+    if not path.is_file():
+        return ""
+    items = [line.strip().lstrip("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
+    return " ".join(sorted(item for item in items
+                           if item.lstrip("+~").partition("=")[0] not in SWEPT and not item.startswith("hydra.")))
 
 
 def _labels_key(row: dict):
@@ -153,6 +166,15 @@ def render_markdown(rows: list[dict], title: str) -> str:
                 text += f", {n_failed} failed"
             cells_text.append(text)
         out.write(f"| {label} | " + " | ".join(cells_text) + " |\n")
+    mixed = defaultdict(set)  # (labels, method) -> the other settings of its finished runs
+    for row in rows:
+        if row.get("status") == "ok" and _labels_key(row) is not None:
+            mixed[(_labels_key(row), row.get("method"))].add(row.get("settings") or "")
+    mixed = {cell: settings for cell, settings in mixed.items() if len(settings) > 1}
+    if mixed:
+        out.write("\n**Warning:** these cells average runs with different settings, not only other seeds:\n\n")
+        for (label, method), settings in sorted(mixed.items(), key=lambda item: (item[0][0], str(item[0][1]))):
+            out.write(f"- {label} labels, {method}: " + " | ".join(sorted(s or "(none)" for s in settings)) + "\n")
     if failed:
         out.write(f"\n{len(failed)} failed run(s):\n\n")
         for row in failed:

@@ -7,6 +7,7 @@ Run ``ssgan-train`` (or ``python -m ssgan.train``) with Hydra overrides, e.g.
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import logging
 import os
@@ -268,7 +269,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics["num_synthetic_labeled"] = len(datamodule.synthetic_labels)
     log.info("training %s on %s: %d labeled, %d unlabeled, %d validation images",
              method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], metrics["num_val"])
-    resumed_step = _checkpoint_step(trainer, cfg.get("ckpt_path"))
+    resumed_from = _read_checkpoint_state(trainer, cfg.get("ckpt_path"))
+    resumed_step = int(resumed_from.get("global_step", -1)) if resumed_from is not None else None
+    earlier_curves = _curves_before(trainer, resumed_from)
     start = time.perf_counter()
 
     def seconds_trained() -> float:
@@ -277,7 +280,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return earlier + time.perf_counter() - start
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        finally:
+            _put_curves_back(trainer, earlier_curves)  # also when the resumed fit fails: its CSV logger deleted them
     except DivergenceError as error:
         metrics.update(status="diverged", error=str(error), epochs=trainer.current_epoch,
                        train_seconds=round(seconds_trained(), 2))
@@ -372,8 +378,8 @@ def _gathered_split_fingerprints(trainer: pl.Trainer, datamodule: Any) -> list[s
     return fingerprints
 
 
-def _checkpoint_step(trainer: pl.Trainer, ckpt_path: str | None) -> int | None:
-    """The global step stored in the checkpoint that ``ckpt_path`` names (``last`` or a file), if any."""
+def _read_checkpoint_state(trainer: pl.Trainer, ckpt_path: str | None) -> dict[str, Any] | None:
+    """The checkpoint that ``ckpt_path`` names (``last`` or a file), memory-mapped (no weight reads), if any."""
     if ckpt_path == "last":  # as Lightning resolves it: the newest last*.ckpt of the run
         candidates = sorted(Path(trainer.default_root_dir).rglob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
         ckpt_path = str(candidates[-1]) if candidates else None
@@ -381,8 +387,53 @@ def _checkpoint_step(trainer: pl.Trainer, ckpt_path: str | None) -> int | None:
         return None
     import torch
 
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)  # no weight reads
-    return int(state.get("global_step", -1))
+    return torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+
+
+def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None) -> dict[Path, list[dict[str, str]]]:
+    """The CSV logs' rows from before the checkpoint a resumed fit starts from, per file.
+
+    Lightning's CSV logger deletes its ``metrics.csv`` when it starts, and a resumed run would keep
+    only the epochs it ran; ``_put_curves_back`` puts these rows back in front of the new ones.
+    """
+    from pytorch_lightning.loggers import CSVLogger
+
+    if state is None or not trainer.is_global_zero:
+        return {}
+    # the logged step counts batches (not optimizer steps); rows logged after the checkpoint are redone
+    resumed_at = int(state.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
+                     .get("_batches_that_stepped", 0))
+    kept = {}
+    for logger in trainer.loggers:
+        path = Path(logger.log_dir) / "metrics.csv" if isinstance(logger, CSVLogger) else None
+        if path is not None and path.is_file():
+            with open(path, newline="") as handle:
+                kept[path] = [row for row in csv.DictReader(handle) if row.get("step", "").isdigit() and int(row["step"]) < resumed_at]
+    return kept
+
+
+def _put_curves_back(trainer: pl.Trainer, kept: dict[Path, list[dict[str, str]]]) -> None:
+    """Writes each CSV log as its rows from before the resume, then the resumed fit's (see ``_curves_before``)."""
+    from pytorch_lightning.loggers import CSVLogger
+
+    writers = {Path(logger.log_dir) / "metrics.csv": logger.experiment for logger in trainer.loggers
+               if isinstance(logger, CSVLogger)}
+    for path, earlier in kept.items():
+        later: list[dict[str, str]] = []
+        if path.is_file():
+            with open(path, newline="") as handle:
+                later = list(csv.DictReader(handle))
+        fields = sorted({key for row in earlier + later for key in row})  # every column, sorted as Lightning's
+
+        def write(temporary: Path, rows: list[dict[str, str]] = earlier + later, columns: list[str] = fields) -> None:
+            with open(temporary, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(rows)
+
+        atomic_write(path, write)
+        if path in writers:  # the logger appends its later rows (the test's) under this header
+            writers[path].metrics_keys = fields
 
 
 def _finished_metrics(path: Path) -> dict[str, Any] | None:

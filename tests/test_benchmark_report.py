@@ -145,3 +145,16 @@ def test_a_failed_job_with_a_typo_or_no_label_count_is_a_failed_row_in_both_repo
     assert "job 7" in (tmp_path / "results.md").read_text()
     assert summarize_runs.main([str(tmp_path)]) == 0  # once: TypeError formatting a null label count
     assert "2O" in capsys.readouterr().out
+
+
+def test_a_cell_mixing_runs_of_different_settings_is_flagged(tmp_path) -> None:
+    _job(tmp_path, 0, _ok("ssgan", 50, 0, 0.82), ["data.num_labeled=50", "model=ssgan", "trainer.max_epochs=1"])
+    _job(tmp_path, 1, _ok("ssgan", 50, 0, 0.93), ["data.num_labeled=50", "model=ssgan", "trainer.max_epochs=30"])
+    _job(tmp_path, 2, _ok("ssgan", 20, 0, 0.80), ["data.num_labeled=20", "model=ssgan", "seed=0", "trainer.max_epochs=1"])
+    _job(tmp_path, 3, _ok("ssgan", 20, 1, 0.81), ["data.num_labeled=20", "model=ssgan", "seed=1", "trainer.max_epochs=1"])
+    report.write_report(tmp_path, title="fixture")
+    markdown = (tmp_path / "results.md").read_text()
+    # once these were averaged as if they were seeds (87.5 ± 7.8) with no word of it
+    assert "these cells average runs with different settings" in markdown
+    assert "- 50 labels, ssgan: trainer.max_epochs=1 | trainer.max_epochs=30" in markdown
+    assert "20 labels" not in markdown.split("Warning")[1]  # other seeds of one setting are what a cell is for

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -24,6 +25,11 @@ def _train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
                PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")  # one thread: the same sums every time
     return subprocess.run([sys.executable, "-m", "ssgan.train", *COMMON, *overrides, f"hydra.run.dir={run_dir}"],
                           cwd=run_dir.parent, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _curves(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def _kill_and_resume(tmp_path: Path, overrides: list[str], epoch: int, batch: int) -> tuple[dict, dict, dict]:
@@ -55,6 +61,13 @@ def test_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     # train_seconds: the killed process's, up to its checkpoint, plus the resumed process's (epoch 2 and more)
     assert resumed["train_seconds"] > carried["train_seconds"] + epochs_timed[1]
     assert 0 < resumed["epoch_seconds"] <= resumed["train_seconds"]
+    # the per-epoch curves of the whole run, not only of the epochs the resumed process ran (Lightning's CSV
+    # logger deletes its file when it starts)
+    whole_curves, resumed_curves = (_curves(tmp_path / run / "csv" / "metrics.csv") for run in ("whole", "killed"))
+    assert [row["epoch"] for row in resumed_curves if row.get("val/acc")] == ["0", "1", "2"]
+    assert [(row["epoch"], row["val/acc"]) for row in resumed_curves if row.get("val/acc")] == \
+        [(row["epoch"], row["val/acc"]) for row in whole_curves if row.get("val/acc")]
+    assert any(row.get("test/acc") for row in resumed_curves)  # the test's row, appended after the merge
 
 
 def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tmp_path: Path) -> None:
