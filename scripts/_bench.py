@@ -29,7 +29,8 @@ def run_child(command: list[str]) -> int:
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        return child.wait()
+        code = child.wait()
+        return 128 - code if code < 0 else code  # killed by a signal: the shell's 128 + N
     except KeyboardInterrupt:
         child.terminate()  # Hydra's jobs end as a SIGTERM'd run does; the finished ones keep their metrics
         try:

@@ -108,7 +108,9 @@ def _from_overrides(path: Path) -> dict:
 
 
 # The overrides a benchmark sweeps by design: runs that differ only in these share a cell or a column
-SWEPT = {"seed", "data.split_seed", "data.num_labeled", "data.label_fraction", "model", "self_training"}
+SWEPT = {"seed", "data.split_seed", "data.num_labeled", "data.label_fraction", "model", "self_training",
+         # and how a run was run, not what it trained
+         "ckpt_path", "overwrite", "trainer.enable_progress_bar"}
 
 
 def _other_settings(path: Path) -> str:
@@ -116,8 +118,13 @@ def _other_settings(path: Path) -> str:
     if not path.is_file():
         return ""
     items = [line.strip().lstrip("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
-    return " ".join(sorted(item for item in items
-                           if item.lstrip("+~").partition("=")[0] not in SWEPT and not item.startswith("hydra.")))
+    kept = []
+    for item in items:
+        key, _, value = item.lstrip("+~").partition("=")
+        if key not in SWEPT and not key.startswith("hydra."):
+            # Hydra's sweeper records true/false as True/False: the same setting either way
+            kept.append(f"{key}={value.lower() if value.lower() in ('true', 'false', 'null', 'none') else value}")
+    return " ".join(sorted(kept))
 
 
 def _labels_key(row: dict):
@@ -302,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the sweep wrote nothing to {out_dir} (exit code {code})", file=sys.stderr)
         return code or 2
     write_report(out_dir)
-    if code == 130:
-        print(f"the sweep was stopped: the report has its finished jobs (the others are failed rows); "
+    if code in (130, 143):  # stopped by Ctrl-C or SIGTERM
+        print(f"the sweep was stopped: the report has the jobs that started (a stopped one is a failed row); "
               f"re-render it with --report {out_dir}", file=sys.stderr)
     return code
 

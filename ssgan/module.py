@@ -282,6 +282,14 @@ class ClassifierModule(pl.LightningModule):
             raise UserError(f"model.gradient_clip_val with trainer.precision={precision} needs unfused Adam; add "
                             "model.optimizer_d.fused=false (and model.optimizer_g.fused=false for ssgan)")
 
+    def on_train_epoch_start(self) -> None:
+        trainer = self.trainer
+        every = trainer.check_val_every_n_epoch
+        if every not in (None, 1) and trainer.max_epochs is not None and trainer.current_epoch == trainer.max_epochs - 1:
+            # the final weights are always validated (val/acc, best.ckpt, last.ckpt), whatever the interval; read
+            # now, since self-training extends max_epochs round by round
+            trainer.check_val_every_n_epoch = 1
+
     def on_train_start(self) -> None:
         if self.ema_discriminator is not None:
             self._ema_steps = int(self.ema_updates)  # once: a resumed run continues its count

@@ -191,15 +191,16 @@ def sweep_holds_runs(sweep_dir: Path) -> bool:
 
 
 def check_sweep_folder(args: list[str]) -> None:
-    """Refuses a multirun into a ``hydra.sweep.dir`` that holds an earlier sweep's runs (each job would
-    refuse its folder), unless ``overwrite=true`` replaces them."""
-    if not any(arg in ("-m", "--multirun") for arg in args):
-        return
+    """Refuses a multirun into a ``hydra.sweep.dir`` that holds an earlier sweep's runs: each job would
+    refuse its folder, and with ``overwrite=true`` the job folders the new sweep does not reach would
+    mix the earlier sweep's runs into its results."""
     settings = {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
+    if not any(arg in ("-m", "--multirun") for arg in args) and settings.get("hydra.mode", "").upper() != "MULTIRUN":
+        return
     sweep_dir = settings.get("hydra.sweep.dir")
-    if sweep_dir and settings.get("overwrite", "").strip().lower() != "true" and sweep_holds_runs(Path(sweep_dir)):
-        raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir, "
-                        "or replace them with overwrite=true")
+    if sweep_dir and sweep_holds_runs(Path(sweep_dir)):
+        raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir "
+                        "(or delete that folder to run the sweep there again)")
 
 
 def _remove_earlier_run(output_dir: Path) -> None:
@@ -283,7 +284,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         finally:
-            _put_curves_back(trainer, earlier_curves)  # also when the resumed fit fails: its CSV logger deleted them
+            # also when the resumed fit fails: its CSV logger deleted them
+            _put_curves_back(trainer, earlier_curves, trained_on=resumed_step is not None and trainer.global_step > resumed_step)
     except DivergenceError as error:
         metrics.update(status="diverged", error=str(error), epochs=trainer.current_epoch,
                        train_seconds=round(seconds_trained(), 2))
@@ -302,10 +304,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             return finished
         # killed after its last checkpoint but before its metrics: validate the last weights again
         # (the val/acc of the last epoch), then test and write them as an uninterrupted run would have
-        trainer.validate(model, datamodule=datamodule, verbose=False)
-    elif len(datamodule.split.val) and trainer.check_val_every_n_epoch and trainer.current_epoch % trainer.check_val_every_n_epoch:
-        # the last epoch was not a validation epoch (trainer.check_val_every_n_epoch): val/acc would be an
-        # earlier epoch's (before the last self-training round, say); validate the final weights
         trainer.validate(model, datamodule=datamodule, verbose=False)
     # copied now: testing a checkpoint (test_ckpt=best) restores the callbacks' state from it
     rounds = copy.deepcopy(self_training.history) if self_training is not None else None
@@ -390,11 +388,11 @@ def _read_checkpoint_state(trainer: pl.Trainer, ckpt_path: str | None) -> dict[s
     return torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
 
 
-def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None) -> dict[Path, list[dict[str, str]]]:
-    """The CSV logs' rows from before the checkpoint a resumed fit starts from, per file.
+def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None) -> dict[Path, tuple[list[dict[str, str]], int]]:
+    """The CSV logs' rows when a resumed fit starts, per file, with the checkpoint's batch count.
 
     Lightning's CSV logger deletes its ``metrics.csv`` when it starts, and a resumed run would keep
-    only the epochs it ran; ``_put_curves_back`` puts these rows back in front of the new ones.
+    only the epochs it ran; ``_put_curves_back`` puts the rows back in front of the new ones.
     """
     from pytorch_lightning.loggers import CSVLogger
 
@@ -408,17 +406,23 @@ def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None) -> dict[Pa
         path = Path(logger.log_dir) / "metrics.csv" if isinstance(logger, CSVLogger) else None
         if path is not None and path.is_file():
             with open(path, newline="") as handle:
-                kept[path] = [row for row in csv.DictReader(handle) if row.get("step", "").isdigit() and int(row["step"]) < resumed_at]
+                kept[path] = (list(csv.DictReader(handle)), resumed_at)
     return kept
 
 
-def _put_curves_back(trainer: pl.Trainer, kept: dict[Path, list[dict[str, str]]]) -> None:
-    """Writes each CSV log as its rows from before the resume, then the resumed fit's (see ``_curves_before``)."""
+def _put_curves_back(trainer: pl.Trainer, kept: dict[Path, tuple[list[dict[str, str]], int]], trained_on: bool) -> None:
+    """Writes each CSV log as its rows from before the resume, then the resumed fit's (see ``_curves_before``).
+
+    When the fit trained on, the earlier rows logged after the checkpoint's batch are dropped: the
+    resumed fit logged them again. When it trained nothing (a finished run, or a fit that failed),
+    every earlier row is kept.
+    """
     from pytorch_lightning.loggers import CSVLogger
 
     writers = {Path(logger.log_dir) / "metrics.csv": logger.experiment for logger in trainer.loggers
                if isinstance(logger, CSVLogger)}
-    for path, earlier in kept.items():
+    for path, (rows, resumed_at) in kept.items():
+        earlier = [row for row in rows if not trained_on or (row.get("step", "").isdigit() and int(row["step"]) < resumed_at)]
         later: list[dict[str, str]] = []
         if path.is_file():
             with open(path, newline="") as handle:
@@ -539,8 +543,12 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
-        resume = f"hydra.run.dir={output_dir} ckpt_path=last" if not _is_multirun() else "ckpt_path=last in its folder"
-        print(f"error: stopped by SIGTERM before the run finished; resume it with {resume}", file=sys.stderr)
+        if any(output_dir.rglob("last*.ckpt")):
+            resume = f"hydra.run.dir={output_dir} ckpt_path=last" if not _is_multirun() else "ckpt_path=last in its folder"
+            advice = f"resume it with {resume}"
+        else:
+            advice = "it saved no checkpoint (callbacks=none?), so start it again"
+        print(f"error: stopped by SIGTERM before the run finished; {advice}", file=sys.stderr)
         sys.exit(128 + 15)  # as a process killed by SIGTERM: a scheduler or `&&` sees that it did not finish
     except UserError as error:
         if _is_multirun():  # one bad job must not stop the sweep: record it and go on

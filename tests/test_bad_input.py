@@ -276,11 +276,13 @@ def test_a_sweep_into_a_folder_that_holds_runs_is_refused(tmp_path: Path, train_
     sweep_dir = tmp_path / "sweep"
     (sweep_dir / "0" / "checkpoints").mkdir(parents=True)
     (sweep_dir / "0" / "checkpoints" / "last.ckpt").write_bytes(b"")  # a killed job: checkpoints, no metrics.json
-    code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
-    assert code == 2, stderr[-1500:]
-    assert stderr.strip() == (f"error: hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another "
-                              "hydra.sweep.dir, or replace them with overwrite=true")
-    assert sorted(p.name for p in sweep_dir.iterdir()) == ["0"]
+    # overwrite=true would replace only the job folders the new sweep reaches, and mix in the others
+    for mode in (["-m"], ["-m", "overwrite=true"], ["hydra.mode=MULTIRUN"]):
+        code, stderr = train_in_process(*mode, "seed=0,1", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+        assert code == 2, stderr[-1500:]
+        assert stderr.strip() == (f"error: hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another "
+                                  "hydra.sweep.dir (or delete that folder to run the sweep there again)")
+        assert sorted(p.name for p in sweep_dir.iterdir()) == ["0"]
 
 
 def test_a_bad_start_leaves_no_empty_output_folders(tmp_path: Path, train_in_process) -> None:

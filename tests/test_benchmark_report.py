@@ -152,9 +152,17 @@ def test_a_cell_mixing_runs_of_different_settings_is_flagged(tmp_path) -> None:
     _job(tmp_path, 1, _ok("ssgan", 50, 0, 0.93), ["data.num_labeled=50", "model=ssgan", "trainer.max_epochs=30"])
     _job(tmp_path, 2, _ok("ssgan", 20, 0, 0.80), ["data.num_labeled=20", "model=ssgan", "seed=0", "trainer.max_epochs=1"])
     _job(tmp_path, 3, _ok("ssgan", 20, 1, 0.81), ["data.num_labeled=20", "model=ssgan", "seed=1", "trainer.max_epochs=1"])
+    # how a run was run is not a setting: a job resumed by hand, and Hydra's sweeper writing False for false
+    _job(tmp_path, 4, _ok("ssgan", 250, 0, 0.92), ["data.num_labeled=250", "model=ssgan", "seed=0", "trainer.max_epochs=1",
+                                                  "ckpt_path=last", "trainer.enable_progress_bar=False",
+                                                  "data.augment_flip=False"])
+    _job(tmp_path, 5, _ok("ssgan", 250, 1, 0.93), ["data.num_labeled=250", "model=ssgan", "seed=1", "trainer.max_epochs=1",
+                                                  "data.augment_flip=false"])
     report.write_report(tmp_path, title="fixture")
     markdown = (tmp_path / "results.md").read_text()
     # once these were averaged as if they were seeds (87.5 ± 7.8) with no word of it
     assert "these cells average runs with different settings" in markdown
     assert "- 50 labels, ssgan: trainer.max_epochs=1 | trainer.max_epochs=30" in markdown
-    assert "20 labels" not in markdown.split("Warning")[1]  # other seeds of one setting are what a cell is for
+    flagged = markdown.split("Warning")[1]
+    assert "20 labels" not in flagged  # other seeds of one setting are what a cell is for
+    assert "250 labels" not in flagged

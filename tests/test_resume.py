@@ -77,11 +77,13 @@ def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tm
     finished = _train(run, *once)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 26
-    written = (run / "metrics.json").read_text()
+    written, curves = (run / "metrics.json").read_text(), _curves(run / "csv" / "metrics.csv")
+    assert any(row.get("test/acc") for row in curves)
     again = _train(run, *once, "ckpt_path=last")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "already finished" in again.stderr + again.stdout
     assert (run / "metrics.json").read_text() == written  # not replaced by a run that trained nothing
+    assert _curves(run / "csv" / "metrics.csv") == curves  # nor its curves, the test's row included
     # killed after its last checkpoint but before metrics.json: resuming writes the same figures
     (run / "metrics.json").unlink()
     completed = _train(run, *once, "ckpt_path=last")
