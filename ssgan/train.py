@@ -419,6 +419,8 @@ def _put_curves_back(trainer: pl.Trainer, kept: dict[Path, tuple[list[dict[str, 
     """
     from pytorch_lightning.loggers import CSVLogger
 
+    if not kept:  # not a resume: the logger's experiment is not touched (it would make its folder)
+        return
     writers = {Path(logger.log_dir) / "metrics.csv": logger.experiment for logger in trainer.loggers
                if isinstance(logger, CSVLogger)}
     for path, (rows, resumed_at) in kept.items():
