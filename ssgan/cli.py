@@ -68,7 +68,7 @@ class SSGANCLI(LightningCLI):
         import torch
 
         checkpoint = torch.load(Path(ckpt_path).expanduser(), map_location="cpu", weights_only=False, mmap=True)
-        saved = checkpoint.get(type(self.datamodule).__qualname__, {}).get("split")
+        saved = self.datamodule.split_in(checkpoint)
         return len(saved["val"]) if saved is not None else None
 
     def before_test(self) -> None:

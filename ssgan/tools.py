@@ -156,7 +156,7 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
 
 def _warn_if_the_split_changed(checkpoint: dict[str, Any], datamodule: Any) -> None:
     """Warns when the split drawn now is not the one the checkpoint trained on (its files changed)."""
-    saved = checkpoint.get(type(datamodule).__qualname__, {}).get("split")  # the datamodule's state
+    saved = datamodule.split_in(checkpoint)
     if not saved or datamodule.split is None:
         return
     if not all(np.array_equal(np.asarray(saved[part]), indices) for part, indices in vars(datamodule.split).items()

@@ -315,6 +315,13 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         if self._train_batches is not None:
             self._train_batches.labeled_images, self._train_batches.labels = self.labeled_set()
 
+    def split_in(self, checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+        """The split (indices per part) that a checkpoint of a run on this datamodule's class holds, if any.
+
+        Lightning stores ``state_dict()`` under the datamodule class's name.
+        """
+        return checkpoint.get(type(self).__qualname__, {}).get("split")
+
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: the split and the pseudo-labels, so a resumed run trains on the same images."""
         state: dict[str, Any] = {"pseudo_indices": self.pseudo_indices.tolist(), "pseudo_labels": self.pseudo_labels.tolist()}
