@@ -65,6 +65,8 @@ def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, reque
         with open_dict(cfg):
             cfg.data.root, cfg.data.download = str(request.getfixturevalue(fixture)), False
             cfg.data.num_labeled, cfg.data.label_fraction, cfg.data.num_val = 20, None, 10
+            if cfg.model.arch == "conv":  # keep the conv net small on 2 cores: 10 images a batch
+                cfg.data.batch_size = 10
     metrics = train(cfg)
     assert metrics["status"] == "ok"
 
