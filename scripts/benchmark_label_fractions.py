@@ -9,8 +9,10 @@
 
 The sweeps live in ``conf/sweep/`` (one file per data set). The report, written beside the runs:
 - ``results.csv``: one row per run, failed runs included with their error;
-- ``results.md``: mean ± std of the test accuracy per (labels, method) cell, the best per row in bold;
-- ``results.png``: test accuracy against the number of labels (log x-axis), error bars, one line per method.
+- ``results.md``: mean ± std of the test accuracy per (labels, method) cell, the best per row in bold; a run
+  asked for ``data.label_fraction`` has its line by fraction (with the label count it drew), failed or not;
+- ``results.png``: test accuracy against the number of labels, or the fraction when every run asked for one
+  (log x-axis), error bars, one line per method.
 """
 
 from __future__ import annotations
@@ -127,14 +129,45 @@ def _other_settings(path: Path) -> str:
     return " ".join(sorted(kept))
 
 
-def _labels_key(row: dict):
-    """The row's label count (or fraction); None when the job asked for no number (e.g. a typo, 2O for 20)."""
-    value = row.get("num_labeled") if row.get("num_labeled") is not None else row.get("label_fraction")
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _labels_key(row: dict) -> tuple[int, float] | None:
+    """The row's line of the table: ``(0, fraction)`` for a run asked for a label fraction, ``(1, count)`` for one
+    asked for a label count; None when the job asked for no number (e.g. a typo, 2O for 20).
+
+    A run asked for a fraction is keyed by it whether it finished (its metrics also give the count it drew) or
+    failed before it knew the count, so the two share a line.
+    """
+    if _is_number(row.get("label_fraction")):
+        return (0, float(row["label_fraction"]))
+    if _is_number(row.get("num_labeled")):
+        return (1, row["num_labeled"])
+    return None
+
+
+def _drawn_counts(rows: list[dict], key: tuple[int, float]) -> list:
+    """The label counts that the finished runs of a fraction line drew (one per data set, usually one)."""
+    return sorted({row["num_labeled"] for row in rows if _labels_key(row) == key and row.get("status") == "ok"
+                   and _is_number(row.get("num_labeled"))})
+
+
+def _labels_text(key: tuple[int, float] | None, rows: list[dict], short: bool = False) -> str:
+    """A line's name: ``100`` / ``100 labels``, or ``0.01 (600 labels)`` / ``label fraction 0.01``."""
+    if key is None:
+        return "?" if short else "? labels"
+    kind, value = key
+    if kind == 1:
+        return str(value) if short else f"{value} labels"
+    if not short:
+        return f"label fraction {value:g}"
+    counts = _drawn_counts(rows, key)
+    return f"{value:g} ({'/'.join(map(str, counts))} labels)" if counts else f"{value:g}"
 
 
 def cells(rows: list[dict]) -> tuple[list, list[str], dict]:
-    """(label counts, methods, {(labels, method): [test accuracies of finished runs]})."""
+    """(table lines (``_labels_key``), methods, {(line, method): [test accuracies of finished runs]})."""
     accuracies: dict = defaultdict(list)
     labels, methods = set(), set()
     for row in rows:
@@ -172,7 +205,7 @@ def render_markdown(rows: list[dict], title: str) -> str:
             if n_failed and values:
                 text += f", {n_failed} failed"
             cells_text.append(text)
-        out.write(f"| {label} | " + " | ".join(cells_text) + " |\n")
+        out.write(f"| {_labels_text(label, rows, short=True)} | " + " | ".join(cells_text) + " |\n")
     mixed = defaultdict(set)  # (labels, method) -> the other settings of its finished runs
     for row in rows:
         if row.get("status") == "ok" and _labels_key(row) is not None:
@@ -181,11 +214,11 @@ def render_markdown(rows: list[dict], title: str) -> str:
     if mixed:
         out.write("\n**Warning:** these cells average runs with different settings, not only other seeds:\n\n")
         for (label, method), settings in sorted(mixed.items(), key=lambda item: (item[0][0], str(item[0][1]))):
-            out.write(f"- {label} labels, {method}: " + " | ".join(sorted(s or "(none)" for s in settings)) + "\n")
+            out.write(f"- {_labels_text(label, rows)}, {method}: " + " | ".join(sorted(s or "(none)" for s in settings)) + "\n")
     if failed:
         out.write(f"\n{len(failed)} failed run(s):\n\n")
         for row in failed:
-            out.write(f"- job {row['job']} ({row.get('method') or '?'}, {_labels_key(row) or '?'} labels, "
+            out.write(f"- job {row['job']} ({row.get('method') or '?'}, {_labels_text(_labels_key(row), rows)}, "
                       f"seed {row.get('seed', '?')}, split seed {row.get('split_seed', '?')}): "
                       f"{row.get('status')}: {row.get('error') or 'no error recorded'}\n")
     return out.getvalue()
@@ -202,16 +235,24 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
         print("matplotlib is not installed: results.png skipped (pip install matplotlib)", file=sys.stderr)
         return False
     labels, methods, accuracies = cells(rows)
+    by_fraction = bool(labels) and all(kind == 0 for kind, _ in labels)
+    # x: the fraction when every line is one, else the label count (a fraction line's drawn count, if it has one)
+    positions = {}
+    for label in labels:
+        counts = _drawn_counts(rows, label) if label[0] == 0 and not by_fraction else [label[1]]
+        if len(counts) == 1:
+            positions[label] = counts[0]
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
     for method in methods:
-        xs = [label for label in labels if accuracies.get((label, method))]
-        means = [statistics.mean(accuracies[(x, method)]) for x in xs]
-        stds = [statistics.stdev(accuracies[(x, method)]) if len(accuracies[(x, method)]) > 1 else 0.0 for x in xs]
-        axes.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=method)
+        lines = [label for label in labels if accuracies.get((label, method)) and label in positions]
+        means = [statistics.mean(accuracies[(line, method)]) for line in lines]
+        stds = [statistics.stdev(accuracies[(line, method)]) if len(accuracies[(line, method)]) > 1 else 0.0
+                for line in lines]
+        axes.errorbar([positions[line] for line in lines], means, yerr=stds, marker="o", capsize=3, label=method)
     axes.set_xscale("log")
-    axes.set_xticks(labels, [str(label) for label in labels])
+    axes.set_xticks(list(positions.values()), [f"{x:g}" for x in positions.values()])
     axes.minorticks_off()
-    axes.set_xlabel("labeled training images")
+    axes.set_xlabel("fraction of the training images labeled" if by_fraction else "labeled training images")
     axes.set_ylabel("test accuracy (%)")
     axes.set_title(title)
     axes.grid(alpha=0.3)

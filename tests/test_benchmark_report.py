@@ -147,6 +147,26 @@ def test_a_failed_job_with_a_typo_or_no_label_count_is_a_failed_row_in_both_repo
     assert "2O" in capsys.readouterr().out
 
 
+def test_a_fraction_sweep_keeps_finished_and_failed_runs_of_a_fraction_on_one_line(tmp_path) -> None:
+    def fraction_run(split_seed: int, acc: float) -> dict:
+        return {**_ok("ssgan", 18, split_seed, acc), "label_fraction": 0.01}  # 1 % of digits' training images
+
+    _job(tmp_path, 0, fraction_run(0, 0.80), ["data.label_fraction=0.01", "model=ssgan", "data.split_seed=0"])
+    _job(tmp_path, 1, fraction_run(1, 0.84), ["data.label_fraction=0.01", "model=ssgan", "data.split_seed=1"])
+    # failed before it drew its split: it knows its fraction, not its label count
+    _job(tmp_path, 2, None, ["data.label_fraction=0.01", "model=ssgan", "data.split_seed=2"])
+    _job(tmp_path, 3, {**fraction_run(0, 0.9), "num_labeled": 180, "label_fraction": 0.1},
+         ["data.label_fraction=0.1", "model=ssgan", "data.split_seed=0"])
+    report.write_report(tmp_path, title="fixture")
+    markdown = (tmp_path / "results.md").read_text()
+    body = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| labels")]
+    # once the failed job had a line "0.01" of its own, apart from its finished runs' line "18"
+    assert body == ["| 0.01 (18 labels) | **82.00 ± 2.83 (n=2)**, 1 failed |",
+                    "| 0.1 (180 labels) | **90.00 ± 0.00 (n=1)** |"]
+    assert "- job 2 (ssgan, label fraction 0.01, seed ?, split seed 2)" in markdown
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_a_cell_mixing_runs_of_different_settings_is_flagged(tmp_path) -> None:
     _job(tmp_path, 0, _ok("ssgan", 50, 0, 0.82), ["data.num_labeled=50", "model=ssgan", "trainer.max_epochs=1"])
     _job(tmp_path, 1, _ok("ssgan", 50, 0, 0.93), ["data.num_labeled=50", "model=ssgan", "trainer.max_epochs=30"])
