@@ -21,6 +21,14 @@ from omegaconf import DictConfig, open_dict
 from ssgan.config import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
+
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:  # `make test` runs the tests in parallel workers
+    import torch
+
+    # The workers share the cores: one thread each, here and in the processes a test starts. Two workers
+    # of two threads each on 2 cores spin-wait on each other and run several times slower.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 TRAIN_PER_CLASS, TEST_PER_CLASS = 12, 3
 
 
