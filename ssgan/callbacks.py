@@ -135,6 +135,51 @@ class ConfusionMatrixPlot(pl.Callback):
         save_confusion_matrix(confusion, pl_module.class_names, folder / self.filename)
 
 
+class SyncedSigterm(pl.Callback):
+    """Under DDP, stops every rank after the same batch on SIGTERM, with no collective inside the signal handler.
+
+    Lightning's SIGTERM handler (pytorch-lightning 2.6) broadcasts from inside the handler. When the
+    signal lands while rank 0 writes a checkpoint and the other ranks wait in the save's barrier, the
+    broadcast and the barrier never match and every rank hangs. Here the handler only records the
+    signal and passes it on to the ranks Lightning launched, as Lightning's does; after each training,
+    validation and test batch the ranks all-reduce the record (max), so all of them stop after the same
+    batch through Lightning's own SIGTERM exit. In one process Lightning's handler is left as it is.
+    """
+
+    def __init__(self) -> None:
+        self._trainer: pl.Trainer | None = None
+        self.received = False
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if trainer.world_size > 1:
+            self._trainer = trainer
+            # the connector builds its handler from this attribute when it registers it, after the callbacks' setup
+            trainer._signal_connector._sigterm_notifier_fn = self._record
+
+    def _record(self, signum: int, frame: Any) -> None:
+        launcher = self._trainer.strategy.launcher if self._trainer is not None else None
+        if not self.received and launcher is not None:
+            launcher.kill(signum)  # the ranks this process started: each records it too
+        self.received = True
+
+    def _stop_together(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.world_size <= 1:
+            return
+        received = torch.tensor([1.0 if self.received else 0.0], device=pl_module.device)  # (1,)
+        torch.distributed.all_reduce(received, op=torch.distributed.ReduceOp.MAX)
+        if received.item() > 0:
+            trainer._signal_connector.received_sigterm = True  # every rank at once: Lightning's loops stop here
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any) -> None:
+        self._stop_together(trainer, pl_module)
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any) -> None:
+        self._stop_together(trainer, pl_module)
+
+    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any) -> None:
+        self._stop_together(trainer, pl_module)
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file beside it and renames it into place.
 

@@ -15,9 +15,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from pytorch_lightning import Trainer
 from pytorch_lightning.cli import LightningCLI
 
+from ssgan.callbacks import SyncedSigterm
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
@@ -42,6 +45,11 @@ class SSGANCLI(LightningCLI):
         if ckpt_path is not None and not _is_checkpoint_keyword(str(ckpt_path)) and not Path(ckpt_path).expanduser().exists():
             raise UserError(f"--ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file that a run wrote "
                             "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.append(SyncedSigterm())  # whatever the config's callbacks: a DDP run stops on SIGTERM, not hang
+        return trainer
 
     def before_fit(self) -> None:
         from ssgan.train import warn_if_bf16_is_slow

@@ -26,7 +26,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
-from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor
+from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
 from ssgan.config import CONFIG_DIR, check_group_choices, check_override_keys
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
@@ -70,6 +70,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
             log.info("no validation images (data.num_val=0): no best.ckpt is kept, and the last weights are tested")
     if uses_self_training(cfg):
         callbacks.append(instantiate(cfg.self_training))
+    callbacks.append(SyncedSigterm())  # whatever cfg.callbacks holds: a DDP run must stop on SIGTERM, not hang
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     try:
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytorch_lightning as pl
 
@@ -16,4 +17,21 @@ class KillAt(pl.Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
         if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            os.kill(os.getpid(), self.signal)
+
+
+class SignalOnSave(pl.Callback):
+    """Sends ``signal_name`` to its own process from rank 0's first checkpoint save of ``epoch``.
+
+    It waits ``delay`` seconds first, so that under DDP the other ranks already wait in the save's
+    barrier: a signal handler that runs a collective there never meets its match.
+    """
+
+    def __init__(self, epoch: int, signal_name: str = "SIGTERM", delay: float = 3.0) -> None:
+        self.epoch, self.signal, self.delay, self.sent = epoch, getattr(signal, signal_name), delay, False
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        if trainer.is_global_zero and trainer.current_epoch == self.epoch and not self.sent:
+            self.sent = True
+            time.sleep(self.delay)
             os.kill(os.getpid(), self.signal)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import write_image_folder
+from ssgan.callbacks import SyncedSigterm
 from ssgan.cli import build_cli, find_user_error, main, show_progress_messages
 from ssgan.config import CONFIG_DIR
 from ssgan.data.folder import FolderDataModule
@@ -54,6 +55,8 @@ def test_cli_builds_self_training_as_a_callback(tmp_path: Path) -> None:
     assert isinstance(cli.model, SupervisedBaseline)
     rounds = [c for c in cli.trainer.callbacks if isinstance(c, SelfTraining)]
     assert len(rounds) == 1 and rounds[0].rounds == 3
+    # beside the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM (tests/test_ddp.py)
+    assert sum(isinstance(c, SyncedSigterm) for c in cli.trainer.callbacks) == 1
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in CLI_DIR.glob("*.yaml")))

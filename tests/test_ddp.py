@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -45,3 +46,30 @@ def test_two_process_ddp_fit_on_cpu(tmp_path: Path) -> None:
     with torch.no_grad():
         correct = sum(int((module(images).argmax(dim=1) == labels).sum()) for images, labels in datamodule.test_dataloader())
     assert metrics["test/acc"] == pytest.approx(correct / len(datamodule.data.test_labels), abs=1e-6)
+
+
+def test_sigterm_during_a_checkpoint_save_stops_both_ranks_and_resumes(tmp_path: Path) -> None:
+    import signal
+
+    run = tmp_path / "run"
+    env = dict(os.environ, SSGAN_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore",
+               PYTHONPATH=str(Path(__file__).resolve().parent))
+    command = [sys.executable, "-m", "ssgan.train", "trainer=ddp_cpu", "data.num_labeled=20", "trainer.max_epochs=3",
+               "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", f"hydra.run.dir={run}"]
+    # rank 0 signals itself while saving epoch 1's checkpoint, when rank 1 waits in the save's barrier
+    # (Lightning's own handler broadcast from there, and both ranks hung until killed)
+    stopped = subprocess.Popen([*command, "+callbacks.signal._target_=kill_switch.SignalOnSave", "+callbacks.signal.epoch=1"],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # its own process group: the ranks can be cleaned up
+    try:
+        _, stderr = stopped.communicate(timeout=240)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(stopped.pid, signal.SIGKILL)  # a hung rank, if any
+    assert stopped.returncode == 143, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1].startswith("error: stopped by SIGTERM before the run finished; resume it")
+    assert not (run / "metrics.json").exists()
+    resumed = subprocess.run([*command, "ckpt_path=last"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
