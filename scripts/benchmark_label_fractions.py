@@ -18,6 +18,7 @@ The sweeps live in ``conf/sweep/`` (one file per data set). The report, written 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import math
@@ -103,7 +104,8 @@ def _from_overrides(path: Path) -> dict:
         elif key == "self_training" and value != "none":
             found["method"] = found.get("method", "") + "+self-training"
         elif key == "data.label_fraction" and value not in ("null", ""):
-            found["label_fraction"] = float(value)
+            with contextlib.suppress(ValueError):  # a typo (0.O1) leaves the row without a fraction, as for counts
+                found["label_fraction"] = float(value)
         elif key in ("seed", "data.split_seed") and value.isdigit():
             found["seed" if key == "seed" else "split_seed"] = int(value)
     return found
@@ -161,9 +163,9 @@ def _labels_text(key: tuple[int, float] | None, rows: list[dict], short: bool = 
     if kind == 1:
         return str(value) if short else f"{value} labels"
     if not short:
-        return f"label fraction {value:g}"
+        return f"label fraction {value}"
     counts = _drawn_counts(rows, key)
-    return f"{value:g} ({'/'.join(map(str, counts))} labels)" if counts else f"{value:g}"
+    return f"{value} ({'/'.join(map(str, counts))} labels)" if counts else str(value)
 
 
 def cells(rows: list[dict]) -> tuple[list, list[str], dict]:
@@ -244,13 +246,15 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
             positions[label] = counts[0]
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
     for method in methods:
-        lines = [label for label in labels if accuracies.get((label, method)) and label in positions]
+        lines = sorted((label for label in labels if accuracies.get((label, method)) and label in positions),
+                       key=positions.__getitem__)  # by x: a fraction's drawn count may fall between the counts
         means = [statistics.mean(accuracies[(line, method)]) for line in lines]
         stds = [statistics.stdev(accuracies[(line, method)]) if len(accuracies[(line, method)]) > 1 else 0.0
                 for line in lines]
         axes.errorbar([positions[line] for line in lines], means, yerr=stds, marker="o", capsize=3, label=method)
     axes.set_xscale("log")
-    axes.set_xticks(list(positions.values()), [f"{x:g}" for x in positions.values()])
+    ticks = sorted(set(positions.values()))
+    axes.set_xticks(ticks, [str(x) for x in ticks])
     axes.minorticks_off()
     axes.set_xlabel("fraction of the training images labeled" if by_fraction else "labeled training images")
     axes.set_ylabel("test accuracy (%)")

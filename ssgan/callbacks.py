@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import time
@@ -13,6 +14,8 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from ssgan.atomic import atomic_write
+
+log = logging.getLogger(__name__)
 
 
 class SpeedMonitor(pl.Callback):
@@ -136,14 +139,16 @@ class ConfusionMatrixPlot(pl.Callback):
 
 
 class SyncedSigterm(pl.Callback):
-    """Under DDP, stops every rank after the same batch on SIGTERM, with no collective inside the signal handler.
+    """Under DDP, stops every rank after the same training batch on SIGTERM, with no collective inside the handler.
 
     Lightning's SIGTERM handler (pytorch-lightning 2.6) broadcasts from inside the handler. When the
     signal lands while rank 0 writes a checkpoint and the other ranks wait in the save's barrier, the
     broadcast and the barrier never match and every rank hangs. Here the handler only records the
-    signal and passes it on to the ranks Lightning launched, as Lightning's does; after each training,
-    validation and test batch the ranks all-reduce the record (max), so all of them stop after the same
-    batch through Lightning's own SIGTERM exit. In one process Lightning's handler is left as it is.
+    signal and passes it on to the ranks Lightning launched, as Lightning's does; after each training
+    batch (every rank runs the same number) the ranks all-reduce the record (max), so all of them stop
+    after the same batch through Lightning's own SIGTERM exit. A signal that lands after the last
+    training batch lets the run finish (validation and test batches may differ in number between
+    ranks, so they are not synced). In one process Lightning's handler is left as it is.
     """
 
     def __init__(self) -> None:
@@ -157,27 +162,19 @@ class SyncedSigterm(pl.Callback):
             trainer._signal_connector._sigterm_notifier_fn = self._record
 
     def _record(self, signum: int, frame: Any) -> None:
-        launcher = self._trainer.strategy.launcher if self._trainer is not None else None
-        if not self.received and launcher is not None:
-            launcher.kill(signum)  # the ranks this process started: each records it too
+        trainer = self._trainer
+        log.info("[rank %d] received SIGTERM: every rank stops at the end of this or the next training batch", trainer.global_rank)
+        if not self.received and trainer.strategy.launcher is not None:
+            trainer.strategy.launcher.kill(signum)  # the ranks this process started: each records it too
         self.received = True
 
-    def _stop_together(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any) -> None:
         if trainer.world_size <= 1:
             return
-        received = torch.tensor([1.0 if self.received else 0.0], device=pl_module.device)  # (1,)
+        received = torch.tensor([1.0 if self.received else 0.0], device=trainer.strategy.root_device)  # (1,)
         torch.distributed.all_reduce(received, op=torch.distributed.ReduceOp.MAX)
         if received.item() > 0:
-            trainer._signal_connector.received_sigterm = True  # every rank at once: Lightning's loops stop here
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any) -> None:
-        self._stop_together(trainer, pl_module)
-
-    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any) -> None:
-        self._stop_together(trainer, pl_module)
-
-    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any) -> None:
-        self._stop_together(trainer, pl_module)
+            trainer._signal_connector.received_sigterm = True  # every rank at once: Lightning's loop stops here
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -140,8 +140,9 @@ def test_a_failed_job_with_a_typo_or_no_label_count_is_a_failed_row_in_both_repo
     failed = {"dataset": "digits", "method": "ssgan", "seed": 0, "split_seed": 0, "status": "failed", "error": "..."}
     _job(tmp_path, 7, {**failed, "num_labeled": "2O"}, ["data.num_labeled=2O"])  # a letter O for a zero
     _job(tmp_path, 8, {**failed, "num_labeled": None, "label_fraction": 0.001}, ["data.label_fraction=0.001"])
+    _job(tmp_path, 9, None, ["data.label_fraction=0.O1", "model=ssgan"])  # killed before metrics, a typo in its fraction
     rows = report.write_report(tmp_path, title="fixture")  # once: TypeError comparing '2O' with 20
-    assert [row["status"] for row in rows].count("failed") == 4
+    assert [row["status"] for row in rows].count("failed") == 5
     assert "job 7" in (tmp_path / "results.md").read_text()
     assert summarize_runs.main([str(tmp_path)]) == 0  # once: TypeError formatting a null label count
     assert "2O" in capsys.readouterr().out

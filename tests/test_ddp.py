@@ -48,9 +48,21 @@ def test_two_process_ddp_fit_on_cpu(tmp_path: Path) -> None:
     assert metrics["test/acc"] == pytest.approx(correct / len(datamodule.data.test_labels), abs=1e-6)
 
 
-def test_sigterm_during_a_checkpoint_save_stops_both_ranks_and_resumes(tmp_path: Path) -> None:
+def _run_ranks(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """Runs a DDP command in its own process group; on a timeout every rank is killed, not only rank 0."""
     import signal
 
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # a hung rank, if any
+    return process.returncode, stderr
+
+
+def test_sigterm_during_a_checkpoint_save_stops_both_ranks_and_resumes(tmp_path: Path) -> None:
     run = tmp_path / "run"
     env = dict(os.environ, SSGAN_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore",
                PYTHONPATH=str(Path(__file__).resolve().parent))
@@ -58,18 +70,11 @@ def test_sigterm_during_a_checkpoint_save_stops_both_ranks_and_resumes(tmp_path:
                "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", f"hydra.run.dir={run}"]
     # rank 0 signals itself while saving epoch 1's checkpoint, when rank 1 waits in the save's barrier
     # (Lightning's own handler broadcast from there, and both ranks hung until killed)
-    stopped = subprocess.Popen([*command, "+callbacks.signal._target_=kill_switch.SignalOnSave", "+callbacks.signal.epoch=1"],
-                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)  # its own process group: the ranks can be cleaned up
-    try:
-        _, stderr = stopped.communicate(timeout=240)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(stopped.pid, signal.SIGKILL)  # a hung rank, if any
-    assert stopped.returncode == 143, stderr[-3000:]
+    code, stderr = _run_ranks([*command, "+callbacks.signal._target_=kill_switch.SignalOnSave", "+callbacks.signal.epoch=1"],
+                              tmp_path, env, timeout=300)
+    assert code == 143, stderr[-3000:]
     assert stderr.strip().splitlines()[-1].startswith("error: stopped by SIGTERM before the run finished; resume it")
     assert not (run / "metrics.json").exists()
-    resumed = subprocess.run([*command, "ckpt_path=last"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                             timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    code, stderr = _run_ranks([*command, "ckpt_path=last"], tmp_path, env, timeout=600)
+    assert code == 0, stderr[-3000:]
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
