@@ -163,7 +163,8 @@ class SyncedSigterm(pl.Callback):
 
     def _record(self, signum: int, frame: Any) -> None:
         trainer = self._trainer
-        log.info("[rank %d] received SIGTERM: every rank stops at the end of this or the next training batch", trainer.global_rank)
+        log.info("[rank %d] received SIGTERM: every rank stops at the end of this or the next training batch",
+                 trainer.global_rank)
         if not self.received and trainer.strategy.launcher is not None:
             trainer.strategy.launcher.kill(signum)  # the ranks this process started: each records it too
         self.received = True

@@ -48,7 +48,8 @@ class SSGANCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
-        trainer.callbacks.append(SyncedSigterm())  # whatever the config's callbacks: a DDP run stops on SIGTERM, not hang
+        # whatever the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM instead of hanging
+        trainer.callbacks.append(SyncedSigterm())
         return trainer
 
     def before_fit(self) -> None:
