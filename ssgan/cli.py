@@ -19,6 +19,7 @@ from typing import Any
 
 from pytorch_lightning import Trainer
 from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.callbacks import SyncedSigterm
 from ssgan.data.datamodule import SemiSupervisedDataModule
@@ -29,6 +30,8 @@ from ssgan.module import ClassifierModule
 
 class SSGANCLI(LightningCLI):
     """Links the datamodule's image shape and classes into the model's arguments."""
+
+    built_trainer: Trainer | None = None  # the last trainer built: main() names its checkpoint when a run is stopped
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
@@ -50,6 +53,7 @@ class SSGANCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         # whatever the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM instead of hanging
         trainer.callbacks.append(SyncedSigterm())
+        SSGANCLI.built_trainer = trainer
         return trainer
 
     def before_fit(self) -> None:
@@ -152,17 +156,33 @@ def find_user_error(error: BaseException) -> UserError | None:
 
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
-    from ssgan.train import close_process_group
+    from ssgan.train import close_process_group, leave_process_group
 
     show_progress_messages()
+    SSGANCLI.built_trainer = None
     try:
         close_process_group(build_cli(args).trainer)
+    except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
+        print(f"error: stopped by SIGTERM before the run finished; {_resume_advice(SSGANCLI.built_trainer)}",
+              file=sys.stderr)
+        leave_process_group()
+        sys.exit(128 + 15)  # as a process killed by SIGTERM: a scheduler or `&&` sees that it did not finish
     except Exception as error:
         user_error = find_user_error(error)
         if user_error is None:
             raise  # a bug or a crash: keeps its traceback
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
+
+
+def _resume_advice(trainer: Trainer | None) -> str:
+    """How to go on after a stop: the newest ``last*.ckpt`` of the run's checkpoint folders, if any."""
+    folders = {Path(c.dirpath) for c in (trainer.checkpoint_callbacks if trainer is not None else []) if c.dirpath}
+    checkpoints = sorted((path for folder in folders for path in folder.glob("last*.ckpt")),
+                         key=lambda path: path.stat().st_mtime)
+    if not checkpoints:
+        return "it saved no checkpoint, so start it again"
+    return f"resume it with the same command and --ckpt_path {checkpoints[-1]}"
 
 
 if __name__ == "__main__":

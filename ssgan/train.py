@@ -362,7 +362,7 @@ def close_process_group(trainer: pl.Trainer) -> None:
         dist.destroy_process_group()
 
 
-def _leave_process_group() -> None:
+def leave_process_group() -> None:
     """Ends a DDP rank's process group on its way out after a stop (see ``close_process_group``); no-op in one process.
 
     Every rank stops after the same batch (``SyncedSigterm``), so none is left waiting in a collective.
@@ -565,7 +565,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         else:
             advice = "it saved no checkpoint (callbacks=none?), so start it again"
         print(f"error: stopped by SIGTERM before the run finished; {advice}", file=sys.stderr)
-        _leave_process_group()
+        leave_process_group()
         sys.exit(128 + 15)  # as a process killed by SIGTERM: a scheduler or `&&` sees that it did not finish
     except UserError as error:
         if _is_multirun():  # one bad job must not stop the sweep: record it and go on

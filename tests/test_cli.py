@@ -96,6 +96,26 @@ def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Pat
     assert (tmp_path / "features.npz").is_file()
 
 
+def test_cli_stopped_by_sigterm_exits_143_naming_the_checkpoint_to_resume_from(tmp_path: Path, image_folder: Path,
+                                                                              capsys) -> None:
+    common = ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
+              "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
+              f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=2"]
+    # the SIGTERM lands in the second epoch, under Lightning's handler (fit installs it, and restores the old one)
+    with pytest.raises(SystemExit) as stopped:
+        main(["fit", *common, "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=1",
+              "--trainer.callbacks.batch=1", "--trainer.callbacks.signal_name=SIGTERM"])
+    # Lightning's own exit has status 0, and a scheduler would have taken the run for a finished one
+    assert stopped.value.code == 143
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: stopped by SIGTERM before the run finished; resume it with the same command and --ckpt_path {last}")
+    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 0  # epoch 0's, at its end
+    resumed = build_cli(["fit", *common, f"--ckpt_path={last}"])
+    assert resumed.trainer.current_epoch == 2
+
+
 def test_cli_writes_sample_grids_in_its_log_folder(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # no default_root_dir: the trainer logs under ./lightning_logs/version_0
     main(["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"), "--trainer.max_epochs=1",
