@@ -48,3 +48,15 @@ def test_bench_speed_writes_a_row_per_setting_and_counts_the_mlp_gemms(tmp_path,
     assert abs(row["gflop"] - mlp_iteration_gflop(20)) < 1e-9 * mlp_iteration_gflop(20) + 1e-12
     printed = capsys.readouterr().out
     assert "| mlp | 32-true |" in printed and f"wrote {out}" in printed
+
+
+def test_bench_noise_prints_each_way_and_puts_the_noise_layer_back(capsys) -> None:
+    import bench_noise
+
+    from ssgan.nets.layers import GaussianNoise
+
+    drawn = GaussianNoise.forward
+    bench_noise.main(["--rounds", "1", "--iterations", "2", "--warmup", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "round" not in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| drawn", "| none drawn (a bound)", "| second thread"]
+    assert GaussianNoise.forward is drawn  # the nets draw their noise again after the script
