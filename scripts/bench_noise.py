@@ -1,7 +1,7 @@
 """What the discriminator's gaussian noise costs in one SSGAN iteration (MNIST MLP, fp32).
 
 Runs the bare loop of ``bench_speed.py`` with ``GaussianNoise.forward`` drawing its noise three ways,
-alternating in rounds, and prints the median ms per iteration of each:
+in rounds (the order rotated each round), and prints the median ms per iteration of each:
 
 - ``drawn``: as the nets do (``torch.randn_like``, about 1.5 million samples an iteration);
 - ``none drawn``: slices of one buffer drawn once: a bound on what faster noise could save, not a method
@@ -30,7 +30,6 @@ from _bench import machine_line  # noqa: E402
 
 from ssgan.nets import layers  # noqa: E402
 
-DRAWN = layers.GaussianNoise.forward
 SAMPLES_PER_BUFFER = 1_600_000  # a little more than one iteration's noise (500 images x 3,034 noisy units)
 
 
@@ -76,21 +75,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args(argv)
     print(machine_line())
+    drawn = layers.GaussianNoise.forward
     fixed, threaded = _FixedNoise(), _ThreadNoise()
-    ways = {"drawn": DRAWN,
+    ways = {"drawn": drawn,
             "none drawn (a bound)": lambda module, x: fixed.forward(module, x),
             "second thread": lambda module, x: threaded.forward(module, x)}
     medians: dict[str, list[float]] = {name: [] for name in ways}
     try:
         for round_number in range(args.rounds):
-            for name, forward in ways.items():
+            order = list(ways)[round_number % len(ways):] + list(ways)[:round_number % len(ways)]  # rotated
+            for name in order:
+                forward = ways[name]
                 layers.GaussianNoise.forward = forward
                 times = bench_speed.bare_loop("mlp", "32-true", torch.device("cpu"), args.warmup, args.iterations,
                                               100, [])
                 medians[name].append(statistics.median(times))
                 print(f"  round {round_number + 1}, {name}: {medians[name][-1]:.1f} ms", flush=True)
     finally:
-        layers.GaussianNoise.forward = DRAWN
+        layers.GaussianNoise.forward = drawn
     print("| noise | " + " | ".join(f"round {n + 1}" for n in range(args.rounds)) + " | median |")
     print("|---|" + "---|" * (args.rounds + 1))
     for name, values in medians.items():

@@ -173,16 +173,24 @@ def main(args: Sequence[str] | None = None) -> None:
             raise  # a bug or a crash: keeps its traceback
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        SSGANCLI.built_trainer = None  # nothing keeps the run's model and data alive
 
 
 def _resume_advice(trainer: Trainer | None) -> str:
-    """How to go on after a stop: the newest ``last*.ckpt`` of the run's checkpoint folders, if any."""
-    folders = {Path(c.dirpath) for c in (trainer.checkpoint_callbacks if trainer is not None else []) if c.dirpath}
-    checkpoints = sorted((path for folder in folders for path in folder.glob("last*.ckpt")),
-                         key=lambda path: path.stat().st_mtime)
-    if not checkpoints:
+    """How to go on after a stop: for a fit, the newest checkpoint this run saved, if any."""
+    from pytorch_lightning.trainer.states import TrainerFn
+
+    if trainer is None or trainer.state.fn != TrainerFn.FITTING:
+        return "run the same command again"  # validate or test: nothing to resume
+    saved = {Path(path) for callback in trainer.checkpoint_callbacks
+             for path in (getattr(callback, "last_model_path", ""), getattr(callback, "best_model_path", "")) if path}
+    # the newest; of two saved together (best and last at an epoch's end), last.ckpt
+    saved = sorted((path for path in saved if path.is_file()),
+                   key=lambda path: (path.stat().st_mtime, path.name.startswith("last")))
+    if not saved:
         return "it saved no checkpoint, so start it again"
-    return f"resume it with the same command and --ckpt_path {checkpoints[-1]}"
+    return f"resume it with the same command and --ckpt_path {saved[-1]}"
 
 
 if __name__ == "__main__":

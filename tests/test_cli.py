@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 
 import hydra
@@ -102,10 +103,18 @@ def test_cli_stopped_by_sigterm_exits_143_naming_the_checkpoint_to_resume_from(t
               f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
               "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
               f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=2"]
-    # the SIGTERM lands in the second epoch, under Lightning's handler (fit installs it, and restores the old one)
-    with pytest.raises(SystemExit) as stopped:
-        main(["fit", *common, "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=1",
-              "--trainer.callbacks.batch=1", "--trainer.callbacks.signal_name=SIGTERM"])
+    # the SIGTERM lands in the second epoch, under Lightning's handler, which fit installs beside the one it
+    # finds and takes away after; a recorder stands in for the default (which would end this test process)
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    recorder = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main(["fit", *common, "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=1",
+                  "--trainer.callbacks.batch=1", "--trainer.callbacks.signal_name=SIGTERM"])
+        assert received == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is recorder
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     # Lightning's own exit has status 0, and a scheduler would have taken the run for a finished one
     assert stopped.value.code == 143
     last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
