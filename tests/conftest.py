@@ -29,6 +29,7 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:  # `make test` run
     # of two threads each on 2 cores spin-wait on each other and run several times slower.
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+
 TRAIN_PER_CLASS, TEST_PER_CLASS = 12, 3
 
 
