@@ -12,6 +12,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
 
@@ -139,7 +140,7 @@ class ConfusionMatrixPlot(pl.Callback):
 
 
 class SyncedSigterm(pl.Callback):
-    """Under DDP, stops every rank after the same training batch on SIGTERM, with no collective inside the handler.
+    """Stops a run on SIGTERM: under DDP every rank after the same training batch, with no collective in the handler.
 
     Lightning's SIGTERM handler (pytorch-lightning 2.6) broadcasts from inside the handler. When the
     signal lands while rank 0 writes a checkpoint and the other ranks wait in the save's barrier, the
@@ -149,6 +150,9 @@ class SyncedSigterm(pl.Callback):
     after the same batch through Lightning's own SIGTERM exit. A signal that lands after the last
     training batch lets the run finish (validation and test batches may differ in number between
     ranks, so they are not synced). In one process Lightning's handler is left as it is.
+
+    Lightning's prediction loop never looks at the signal (its validation and test loops do), so a
+    SIGTERM would let ``predict`` run on to its end: here it stops after the current batch, as they do.
     """
 
     def __init__(self) -> None:
@@ -176,6 +180,12 @@ class SyncedSigterm(pl.Callback):
         torch.distributed.all_reduce(received, op=torch.distributed.ReduceOp.MAX)
         if received.item() > 0:
             trainer._signal_connector.received_sigterm = True  # every rank at once: Lightning's loop stops here
+
+
+    def on_predict_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        # as the evaluation loop does: after the last batch the run ends by itself, with all its predictions
+        if (self.received or trainer.received_sigterm) and not trainer.predict_loop.batch_progress.is_last_batch:
+            raise SIGTERMException
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -10,13 +10,19 @@ import pytorch_lightning as pl
 
 
 class KillAt(pl.Callback):
-    """Kills the process, as a pre-empted node would, when training reaches (``epoch``, ``batch``)."""
+    """Kills the process, as a pre-empted node would, when training reaches (``epoch``, ``batch``);
+    with ``epoch=-1``, when prediction reaches ``batch``."""
 
     def __init__(self, epoch: int, batch: int, signal_name: str = "SIGKILL") -> None:
         self.epoch, self.batch, self.signal = epoch, batch, getattr(signal, signal_name)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
         if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            os.kill(os.getpid(), self.signal)
+
+    def on_predict_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int,
+                               dataloader_idx: int = 0) -> None:
+        if self.epoch == -1 and batch_idx == self.batch:  # epoch -1: in prediction, which has no epochs
             os.kill(os.getpid(), self.signal)
 
 

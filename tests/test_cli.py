@@ -125,6 +125,31 @@ def test_cli_stopped_by_sigterm_exits_143_naming_the_checkpoint_to_resume_from(t
     assert resumed.trainer.current_epoch == 2
 
 
+def test_cli_predict_stopped_by_sigterm_exits_143_after_the_current_batch(tmp_path: Path, image_folder: Path,
+                                                                          capsys) -> None:
+    common = ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
+              "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
+              f"--trainer.default_root_dir={tmp_path}"]
+    main(["fit", *common, "--trainer.max_epochs=1", "--trainer.limit_train_batches=1"])
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            # 9 test images in batches of 4: the signal lands in the first of 3 batches
+            main(["predict", *common, "--data.init_args.eval_batch_size=4", f"--ckpt_path={last}",
+                  "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=-1",
+                  "--trainer.callbacks.batch=0", "--trainer.callbacks.signal_name=SIGTERM"])
+        assert received == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    # without the stop, Lightning's prediction loop ran on to its end and the program exited 0 (no SystemExit)
+    assert stopped.value.code == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: stopped by SIGTERM before the run finished; run the same command again")
+
+
 def test_cli_writes_sample_grids_in_its_log_folder(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # no default_root_dir: the trainer logs under ./lightning_logs/version_0
     main(["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"), "--trainer.max_epochs=1",
