@@ -24,6 +24,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.plugins.environments import SLURMEnvironment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
@@ -74,8 +75,16 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     callbacks.append(SyncedSigterm())  # whatever cfg.callbacks holds: a DDP run must stop on SIGTERM, not hang
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     try:
+        plugins = [AtomicCheckpointIO()]
+        if SLURMEnvironment.detect():
+            # Lightning's auto-requeue does not fit these runs: it saves a checkpoint from inside its
+            # SIGUSR1 handler (mid-step, and under DDP with a barrier that can meet no match), into a
+            # run folder that the requeued job's new Hydra folder never looks in, and the test after
+            # fit then loads that mid-epoch checkpoint instead of the trained weights. SLURM's SIGTERM
+            # stops the run cleanly instead (exit 143, naming the checkpoint to resume from).
+            plugins.append(SLURMEnvironment(auto_requeue=False))
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                          default_root_dir=str(output_dir), plugins=[AtomicCheckpointIO()])
+                                          default_root_dir=str(output_dir), plugins=plugins)
     except Exception as error:  # Lightning raises MisconfigurationException/ValueError for bad devices etc.
         cause = error.__cause__ or error
         message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__

@@ -20,9 +20,9 @@ COMMON = ["data=digits", "data.num_labeled=20", "trainer.enable_progress_bar=fal
 COMPARED = ("test/acc", "val/acc", "val/best_acc", "best_epoch", "epochs", "steps", "num_labeled")
 
 
-def _train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+def _train(run_dir: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, SSGAN_CACHE_DIR=str(run_dir.parent / "cache"), PYTHONPATH=str(TESTS),
-               PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")  # one thread: the same sums every time
+               PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1", **(env or {}))  # one thread: the same sums every time
     return subprocess.run([sys.executable, "-m", "ssgan.train", *COMMON, *overrides, f"hydra.run.dir={run_dir}"],
                           cwd=run_dir.parent, env=env, capture_output=True, text=True, timeout=600)
 
@@ -114,3 +114,25 @@ def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path) -> 
     resumed = _train(run, "trainer.max_epochs=2", "ckpt_path=last")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_on_slurm_the_requeue_signal_leaves_no_mid_step_checkpoint_and_the_run_resumes(tmp_path: Path) -> None:
+    # A SLURM job's variables, and an scontrol that only records what it was asked.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol_log = tmp_path / "scontrol.log"
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {scontrol_log}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    slurm = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "ssgan",
+             "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}
+    run = tmp_path / "run"
+    stopped = _train(run, "trainer.max_epochs=2", "+callbacks.kill._target_=kill_switch.KillAt",
+                     "+callbacks.kill.epoch=1", "+callbacks.kill.batch=3", "+callbacks.kill.signal_name=SIGUSR1", env=slurm)
+    # Lightning's auto-requeue would have saved hpc_ckpt_1.ckpt from inside the handler, mid-step, called
+    # `scontrol requeue 4242`, trained on, and then tested the weights of that checkpoint, not the trained ones
+    assert stopped.returncode == -signal.SIGUSR1, stopped.stderr[-2000:]
+    assert not list(run.glob("hpc_ckpt_*")) and not scontrol_log.exists()
+    resumed = _train(run, "trainer.max_epochs=2", "ckpt_path=last", env=slurm)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+    assert not list(run.glob("hpc_ckpt_*"))
