@@ -151,8 +151,10 @@ class SyncedSigterm(pl.Callback):
     training batch lets the run finish (validation and test batches may differ in number between
     ranks, so they are not synced). In one process Lightning's handler is left as it is.
 
-    Lightning's prediction loop never looks at the signal (its validation and test loops do), so a
-    SIGTERM would let ``predict`` run on to its end: here it stops after the current batch, as they do.
+    In one process, Lightning's prediction loop never looks at the signal (its validation and test
+    loops do), so a SIGTERM would let ``predict`` run on to its end: here it stops after the current
+    batch, as they do. Under DDP prediction runs on to its end: its ranks may hold different numbers of
+    batches, so they could not stop together.
     """
 
     def __init__(self) -> None:
@@ -183,8 +185,10 @@ class SyncedSigterm(pl.Callback):
 
 
     def on_predict_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.world_size > 1:  # a rank that stopped alone would leave the others waiting in a collective
+            return
         # as the evaluation loop does: after the last batch the run ends by itself, with all its predictions
-        if (self.received or trainer.received_sigterm) and not trainer.predict_loop.batch_progress.is_last_batch:
+        if trainer.received_sigterm and not trainer.predict_loop.batch_progress.is_last_batch:
             raise SIGTERMException
 
 

@@ -24,7 +24,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
@@ -76,7 +76,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     try:
         plugins = [AtomicCheckpointIO()]
-        if SLURMEnvironment.detect():
+        if SLURMEnvironment.detect() and not TorchElasticEnvironment.detect():  # torchrun's ranks come first, as in Lightning
             # Lightning's auto-requeue does not fit these runs: it saves a checkpoint from inside its
             # SIGUSR1 handler (mid-step, and under DDP with a barrier that can meet no match), into a
             # run folder that the requeued job's new Hydra folder never looks in, and the test after
@@ -174,6 +174,10 @@ def check_run_options(cfg: DictConfig) -> None:
     if ckpt_path is None and earlier_run and not cfg.get("overwrite", False):
         raise UserError(f"{cfg.paths.output_dir} already holds a run ({earlier_run}); resume it with ckpt_path=last, "
                         "start in another folder (hydra.run.dir=...), or replace it with overwrite=true")
+    hpc_checkpoints = sorted(path.name for path in Path(cfg.paths.output_dir).glob("hpc_ckpt_*.ckpt"))
+    if hpc_checkpoints and SLURMEnvironment.detect():  # Lightning loads these for fit, validate and test on SLURM
+        raise UserError(f"{cfg.paths.output_dir} holds Lightning's {hpc_checkpoints[-1]}, which Lightning on SLURM would "
+                        "load instead of this run's weights; move the hpc_ckpt_*.ckpt files out of the run's folder")
     # Lightning would warn and quietly train from scratch when this run's folder holds no last checkpoint
     if ckpt_path == "last" and not any(Path(cfg.paths.output_dir).rglob("last*.ckpt")):
         raise UserError(f"ckpt_path=last found no last.ckpt in this run's folder {cfg.paths.output_dir}; resume in the "

@@ -291,3 +291,19 @@ def test_a_bad_start_leaves_no_empty_output_folders(tmp_path: Path, train_in_pro
     assert not (tmp_path / "outputs").exists()
     code, _ = train_in_process("data.num_labeled=5", "hydra.run.dir=nest/a/b", cwd=tmp_path)
     assert code == 2 and not (tmp_path / "nest").exists()
+
+
+def test_on_slurm_a_run_folder_holding_lightnings_hpc_checkpoint_is_refused(tmp_path: Path, train_in_process,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "hpc_ckpt_1.ckpt").write_bytes(b"an earlier job's")
+    for name, value in {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "ssgan", "SLURM_JOB_ID": "4242"}.items():
+        monkeypatch.setenv(name, value)
+    # Lightning on SLURM would restore it for the test after fit, in place of the weights this run trained
+    code, stderr = train_in_process("trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                                    f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2
+    assert_one_error_line(stderr, "PATH holds Lightning's hpc_ckpt_1.ckpt, which Lightning on SLURM would load instead "
+                                  "of this run's weights; move the hpc_ckpt_*.ckpt files out of the run's folder", run_dir)
+    assert not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.json").exists()

@@ -135,13 +135,14 @@ def test_cli_predict_stopped_by_sigterm_exits_143_after_the_current_batch(tmp_pa
     last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
     received = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    recorder = signal.getsignal(signal.SIGTERM)
     try:
         with pytest.raises(SystemExit) as stopped:
             # 9 test images in batches of 4: the signal lands in the first of 3 batches
             main(["predict", *common, "--data.init_args.eval_batch_size=4", f"--ckpt_path={last}",
                   "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=-1",
                   "--trainer.callbacks.batch=0", "--trainer.callbacks.signal_name=SIGTERM"])
-        assert received == [signal.SIGTERM]
+        assert received == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is recorder
     finally:
         signal.signal(signal.SIGTERM, previous)
     # without the stop, Lightning's prediction loop ran on to its end and the program exited 0 (no SystemExit)
