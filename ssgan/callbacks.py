@@ -183,7 +183,6 @@ class SyncedSigterm(pl.Callback):
         if received.item() > 0:
             trainer._signal_connector.received_sigterm = True  # every rank at once: Lightning's loop stops here
 
-
     def on_predict_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
         if trainer.world_size > 1:  # a rank that stopped alone would leave the others waiting in a collective
             return
