@@ -78,10 +78,10 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         plugins = [AtomicCheckpointIO()]
         if SLURMEnvironment.detect() and not TorchElasticEnvironment.detect():  # torchrun's ranks come first, as in Lightning
             # Lightning's auto-requeue does not fit these runs: it saves a checkpoint from inside its
-            # SIGUSR1 handler (mid-step, and under DDP with a barrier that can meet no match), into a
-            # run folder that the requeued job's new Hydra folder never looks in, and the test after
-            # fit then loads that mid-epoch checkpoint instead of the trained weights. SLURM's SIGTERM
-            # stops the run cleanly instead (exit 143, naming the checkpoint to resume from).
+            # SIGUSR1 handler (wherever in a step the signal lands; under DDP with a barrier that can
+            # meet no match), into a run folder that the requeued job's new Hydra folder never looks
+            # in, and the test after fit then loads that mid-epoch checkpoint instead of the trained
+            # weights. SLURM's SIGTERM stops the run cleanly instead (exit 143, naming the checkpoint).
             plugins.append(SLURMEnvironment(auto_requeue=False))
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                           default_root_dir=str(output_dir), plugins=plugins)
