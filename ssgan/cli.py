@@ -182,7 +182,7 @@ def _resume_advice(trainer: Trainer | None) -> str:
     from pytorch_lightning.trainer.states import TrainerFn
 
     if trainer is None or trainer.state.fn != TrainerFn.FITTING:
-        return "run the same command again"  # validate or test: nothing to resume
+        return "run the same command again"  # validate, test or predict: nothing to resume
     saved = {Path(path) for callback in trainer.checkpoint_callbacks
              for path in (getattr(callback, "last_model_path", ""), getattr(callback, "best_model_path", "")) if path}
     # the newest; of two saved together (best and last at an epoch's end), last.ckpt
