@@ -156,9 +156,10 @@ def find_user_error(error: BaseException) -> UserError | None:
 
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
-    from ssgan.train import close_process_group, leave_process_group
+    from ssgan.train import close_process_group, hide_lightning_noise, leave_process_group
 
     show_progress_messages()
+    hide_lightning_noise()
     SSGANCLI.built_trainer = None
     try:
         close_process_group(build_cli(args).trainer)

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,29 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         raise UserError(f"the trainer settings do not work on this machine: {message} (check the trainer.* overrides)") from None
     warn_if_bf16_is_slow(trainer)
     return trainer
+
+
+class _DropLightningTips(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing litlogger/litmodels" lines: adverts, not run output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip:")
+
+
+def hide_lightning_noise() -> None:
+    """Hides the messages Lightning prints on every ssgan run that ask nothing of the user.
+
+    Called by the entry points (``ssgan-train``, ``ssgan-cli``), not on import: a program that
+    imports ssgan as a library keeps its own warning and logging settings.
+    """
+    # ssgan logs its train/ metrics once per epoch (ClassifierModule.accumulate_train_metrics), so an
+    # epoch shorter than log_every_n_steps loses no log line, whatever this warning advises
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging interval")
+    # torch deprecated LeafSpec, which Lightning's own code still calls; nothing for a user to change
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    rank_zero_logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _DropLightningTips) for f in rank_zero_logger.filters):
+        rank_zero_logger.addFilter(_DropLightningTips())
 
 
 def warn_if_bf16_is_slow(trainer: pl.Trainer) -> None:
@@ -613,6 +637,7 @@ def _record_failed_job(cfg: DictConfig, output_dir: Path, error: str) -> None:
 
 def main() -> None:
     """Console entry point ``ssgan-train``: checks config group names, then hands over to Hydra."""
+    hide_lightning_noise()
     try:
         check_group_choices(sys.argv[1:])
         check_override_keys(sys.argv[1:])

@@ -107,9 +107,9 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 FAST = ("trainer.fast_dev_run=true", "trainer.enable_progress_bar=false", "logger=csv")
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Runs ``python -m ssgan.train ARGS`` in ``cwd`` and returns the finished process."""
-    env = dict(os.environ, SSGAN_CACHE_DIR=str(cwd / "cache"), PYTHONWARNINGS="ignore")
+def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Runs ``python -m ssgan.train ARGS`` in ``cwd`` and returns the finished process (``env``: extra variables)."""
+    env = {**os.environ, "SSGAN_CACHE_DIR": str(cwd / "cache"), "PYTHONWARNINGS": "ignore", **(env or {})}
     return subprocess.run([sys.executable, "-m", "ssgan.train", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
