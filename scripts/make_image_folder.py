@@ -1,9 +1,11 @@
 """Writes scikit-learn's digits as a folder of PNG files in the layout ``data=folder`` reads.
 
     python scripts/make_image_folder.py demo_images              # 50 labeled (5 per class) + 150 unlabeled
+    python scripts/make_image_folder.py test_images --test-per-class 10   # the same, plus test/ (100)
     python scripts/make_image_folder.py new_images --unlabeled 0 --labeled-per-class 0 --test-per-class 0 --loose 40
 
-The first folder holds ``labeled/<digit>/``, ``unlabeled/`` and ``test/<digit>/``; ``--loose N``
+The first folder holds ``labeled/<digit>/`` and ``unlabeled/``, the second also ``test/<digit>/``
+(test images give a run its test/acc, and ``ssgan-cli test`` needs them); ``--loose N``
 writes N unsorted images straight into the folder (something to run ``ssgan predict`` on).
 Images are drawn without overlap between the parts, seeded by ``--seed``.
 """
@@ -23,12 +25,12 @@ from ssgan.data.sources import load_digits_data
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="folder to create (must not exist)")
-    parser.add_argument("--labeled-per-class", type=int, default=5)
+    parser.add_argument("--labeled-per-class", type=int, default=5, help="labeled images per class (default: 5)")
     parser.add_argument("--unlabeled", type=int, default=150, help="unlabeled images (default: 150)")
-    parser.add_argument("--test-per-class", type=int, default=0, help="test images per class, from the digits test split")
+    parser.add_argument("--test-per-class", type=int, default=0, help="test images per class, from the digits test split (default: 0, no test/)")
     parser.add_argument("--loose", type=int, default=0, help="unsorted images written into OUT itself")
     parser.add_argument("--size", type=int, default=28, help="side of the written images in pixels (default: 28)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draw (default: 0)")
     args = parser.parse_args()
     if args.out.exists():
         parser.error(f"{args.out} exists; choose a new folder")

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def readable_mode() -> int:
-    """The mode a plain new file would get under the current umask (temporary files are owner-only)."""
+def readable_mode(base: int = 0o666) -> int:
+    """The mode a plain new file (``base`` 0o666) or folder (0o777) would get under the current umask
+    (temporary files and folders are owner-only)."""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return base & ~umask
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:

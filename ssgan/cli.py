@@ -49,6 +49,24 @@ class SSGANCLI(LightningCLI):
             raise UserError(f"--ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file that a run wrote "
                             "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
 
+    def _parse_ckpt_path(self) -> None:
+        """Lightning applies the hyperparameters saved in ``--ckpt_path`` to the model's config. It finds the
+        model class in LightningCLI's ``_class_path`` entry, which checkpoints of ``ssgan-train`` do not
+        hold; they record the class as ``ssgan_module``, which serves here in its place."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and not _is_checkpoint_keyword(str(ckpt_path)) and Path(ckpt_path).expanduser().is_file():
+            import torch
+
+            checkpoint = torch.load(Path(ckpt_path).expanduser(), map_location="cpu", weights_only=False, mmap=True)
+            hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
+            if hyper_parameters and "_class_path" not in hyper_parameters and checkpoint.get("ssgan_module"):
+                hyper_parameters.pop("_instantiator", None)
+                model = {"class_path": checkpoint["ssgan_module"], "dict_kwargs": hyper_parameters}
+                self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
+                return
+        super()._parse_ckpt_path()
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
         # whatever the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM instead of hanging
@@ -59,10 +77,35 @@ class SSGANCLI(LightningCLI):
     def before_fit(self) -> None:
         from ssgan.train import warn_if_bf16_is_slow
 
+        self._require_a_fitting_checkpoint()
         keep_freed_memory()  # as ssgan-train does (ssgan.cpu)
         warn_if_bf16_is_slow(self.trainer)
 
+    def _read_checkpoint(self) -> dict[str, Any] | None:
+        """The ``--ckpt_path`` file's contents, memory-mapped (no weights read); None without a local file."""
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).expanduser().is_file():
+            return None
+        import torch
+
+        return torch.load(Path(ckpt_path).expanduser(), map_location="cpu", weights_only=False, mmap=True)
+
+    def _require_a_fitting_checkpoint(self) -> None:
+        """A ``--ckpt_path`` of other images (another shape or class count) is one line, not a
+        traceback from loading its weights into a net of another size."""
+        checkpoint = self._read_checkpoint()
+        saved = (checkpoint or {}).get("hyper_parameters") or {}
+        if "image_shape" not in saved or "num_classes" not in saved:
+            return
+        trained_on = (tuple(saved["image_shape"]), int(saved["num_classes"]))
+        given = (tuple(self.datamodule.image_shape), int(self.datamodule.num_classes))
+        if trained_on != given:
+            raise UserError(f"--ckpt_path={self.config[self.subcommand].get('ckpt_path')} was trained on {trained_on[1]} "
+                            f"classes of {trained_on[0]} images, but these data are {given[1]} classes of {given[0]}; "
+                            "give the --config and --data of the run that wrote it")
+
     def before_validate(self) -> None:
+        self._require_a_fitting_checkpoint()
         self.datamodule.setup("validate")  # loads the data once: Lightning's own setup() then returns at once
         if self._checkpoint_validation_count() == 0:
             raise UserError("the checkpoint's split holds no validation images (its run had data.num_val=0), and "
@@ -75,12 +118,9 @@ class SSGANCLI(LightningCLI):
     def _checkpoint_validation_count(self) -> int | None:
         """Validation images in the split of ``--ckpt_path``, which restores it over the one drawn now
         (``SemiSupervisedDataModule.load_state_dict``); None without a checkpoint split."""
-        ckpt_path = self.config[self.subcommand].get("ckpt_path")
-        if not ckpt_path or not Path(ckpt_path).expanduser().is_file():
+        checkpoint = self._read_checkpoint()
+        if checkpoint is None:
             return None
-        import torch
-
-        checkpoint = torch.load(Path(ckpt_path).expanduser(), map_location="cpu", weights_only=False, mmap=True)
         saved = self.datamodule.split_in(checkpoint)
         return len(saved["val"]) if saved is not None else None
 
@@ -91,7 +131,9 @@ class SSGANCLI(LightningCLI):
         self._require_test_images("predict")
 
     def _require_test_images(self, subcommand: str) -> None:
-        """``test`` and ``predict`` read the test images: without them they would end silently with nothing."""
+        """``test`` and ``predict`` read the test images: without them they would end silently with nothing.
+        Their checkpoint must fit the data too."""
+        self._require_a_fitting_checkpoint()
         self.datamodule.setup(subcommand)
         if not self.datamodule.has_test_set:
             root = getattr(self.datamodule, "root", None)

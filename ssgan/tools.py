@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import difflib
 import importlib
+import inspect
 import json
 import logging
 import shutil
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssgan.atomic import atomic_write
+from ssgan.atomic import atomic_write, readable_mode
 from ssgan.errors import UserError
 
 log = logging.getLogger("ssgan")
@@ -114,6 +116,19 @@ def _parse_settings(settings: Sequence[str]) -> dict[str, Any]:
     return parsed
 
 
+def _init_arguments(cls: type) -> set[str]:
+    """The keyword arguments ``cls(...)`` takes, following ``**kwargs`` up to the base classes' ``__init__``."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            break
+    return names
+
+
 def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Sequence[str]) -> Any:
     """The datamodule the checkpoint was trained on (same data and split), or the ``data`` config named."""
     overrides = _parse_settings(settings)
@@ -131,6 +146,10 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
         init_args = {key: value for key, value in OmegaConf.to_container(cfg.data, resolve=True).items()
                      if key != "_target_"}
         init_args.update(overrides)
+        missing = [key for key, value in init_args.items() if value == "???"]  # Hydra's mandatory values
+        if missing:
+            raise UserError(f"--data {data} needs {', '.join(missing)}; add "
+                            + " ".join(f"--set {key}={'PATH' if key == 'root' else '...'}" for key in missing))
         datamodule_class = _import(cfg.data._target_)
     else:
         stored = checkpoint.get("ssgan_datamodule")
@@ -139,6 +158,12 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
                             "--set root=/usr/share/datasets/fashion-mnist --set num_labeled=100")
         datamodule_class = _import(stored["class_path"])
         init_args = {**_init_args(stored["init_args"]), **overrides}
+    accepted = _init_arguments(datamodule_class)
+    unknown = sorted(set(overrides) - accepted)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(accepted), n=1)
+        hint = f"; did you mean --set {close[0]}=...?" if close else ""
+        raise UserError(f"--set {unknown[0]}: {datamodule_class.__name__} takes no argument '{unknown[0]}'{hint}")
     try:
         datamodule = datamodule_class(**init_args)
     except TypeError as error:  # an argument the class does not take
@@ -166,11 +191,17 @@ def _warn_if_the_split_changed(checkpoint: dict[str, Any], datamodule: Any) -> N
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def output_file(out: str | Path) -> Path:
-    """The file path ``--out`` names, checked: an existing file there is replaced, a folder is an error."""
+def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path] = ()) -> Path:
+    """The file path ``--out`` names, checked: an existing file there is replaced, but a folder or one
+    of the command's ``inputs`` (its checkpoint, the images it reads) is an error.
+    ``example_name``: the file name the error messages suggest."""
     path = Path(out).expanduser()
     if path.is_dir():
-        raise UserError(f"--out {out} is a folder; give a file name, e.g. --out {path / 'out'}{path.suffix}")
+        raise UserError(f"--out {out} is a folder; give a file name, e.g. --out {path / example_name}")
+    if path.exists() and any(Path(given).expanduser().exists() and path.samefile(Path(given).expanduser())
+                             for given in inputs):
+        raise UserError(f"--out {out} is an input of this command and would be overwritten; "
+                        f"give another file name, e.g. --out {path.with_name(example_name)}")
     return path
 
 
@@ -211,7 +242,7 @@ def predict(args: argparse.Namespace) -> None:
         files = [target]
     else:
         raise UserError(f"{target} does not exist; give an image file or a folder of images")
-    out = output_file(args.out)
+    out = output_file(args.out, "preds.csv", [args.checkpoint, *files])
     names = module.class_names
     rows, skipped = [], 0
     for start in range(0, len(files), args.batch_size):  # decode batch by batch: memory stays O(batch)
@@ -247,7 +278,7 @@ def extract(args: argparse.Namespace) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    out = output_file(args.out)
+    out = output_file(args.out, "features.npz", [args.checkpoint])
     device = resolve_device(args.accelerator)
     checkpoint = read_checkpoint(args.checkpoint)
     module = load_module(args.checkpoint, device)
@@ -311,6 +342,7 @@ def sample(args: argparse.Namespace) -> None:
     confidence, predicted = probabilities.max(dim=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))  # beside out: the rename stays on one disk
+    staging.chmod(readable_mode(0o777))  # mkdtemp's folder is owner-only; the kept folder is an ordinary one
     try:
         from torchvision.io import write_png
 
@@ -391,10 +423,15 @@ def export(args: argparse.Namespace) -> None:
     module = load_module(args.checkpoint, "cpu")
     classifier = ExportedClassifier(copy.deepcopy(module.classifier)).eval()
     suffix = ".onnx" if args.format == "onnx" else ".pt"
-    out = output_file(args.out) if args.out else Path(args.checkpoint).expanduser().with_suffix(suffix)
-    example = torch.rand(4, *module.image_shape, generator=torch.Generator().manual_seed(0))  # (4, C, H, W)
+    out = (output_file(args.out, f"model{suffix}", [args.checkpoint]) if args.out
+           else Path(args.checkpoint).expanduser().with_suffix(suffix))
+    pixels = torch.randint(0, 256, (4, *module.image_shape), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))  # (4, C, H, W)
+    example = pixels.float() / 255  # the exported net's input: floats in [0, 1]
     with torch.no_grad():
-        expected = module(example)  # (4, K): the module's own evaluation path
+        # (4, K): the module's own evaluation path from pixels, as predict uses it. Not module(example):
+        # a float input there is taken as already in the net's range, which is [-1, 1] for the conv net.
+        expected = module(pixels)
     if args.format == "onnx":
         try:
             import onnxruntime

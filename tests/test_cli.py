@@ -18,6 +18,7 @@ from ssgan.data.folder import FolderDataModule
 from ssgan.errors import UserError
 from ssgan.module import SSGAN, SupervisedBaseline
 from ssgan.self_training import SelfTraining
+from ssgan.tools import load_module
 from ssgan.tools import main as tools_main
 
 CLI_DIR = CONFIG_DIR / "cli"
@@ -68,6 +69,18 @@ def test_every_cli_config_fits_under_fast_dev_run(config: str, tmp_path: Path, i
     if config == "folder.yaml":
         args += [f"--data.init_args.root={image_folder}", f"--data.init_args.image_cache_dir={tmp_path / 'images'}"]
     main(args)
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in CLI_DIR.glob("*.yaml")))
+def test_every_cli_config_keeps_the_last_checkpoint_that_the_readme_tests(config: str, tmp_path: Path,
+                                                                           image_folder: Path) -> None:
+    # README: ssgan-cli test --config <the yaml> --ckpt_path lightning_logs/version_N/checkpoints/last.ckpt
+    args = ["--config", str(CLI_DIR / config), f"--trainer.default_root_dir={tmp_path}",
+            f"--data.init_args.split_cache_dir={tmp_path / 'splits'}"]
+    if config == "folder.yaml":
+        args += [f"--data.init_args.root={image_folder}", f"--data.init_args.image_cache_dir={tmp_path / 'images'}"]
+    cli = build_cli(args, run=False)
+    assert any(c.filename == "last" and c.monitor is None for c in cli.trainer.checkpoint_callbacks)
 
 
 def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Path) -> None:
@@ -212,6 +225,29 @@ def test_cli_missing_checkpoint_is_one_line_and_leaves_no_log_folder(tmp_path: P
         line = _one_line_error(capsys, [subcommand, *_folder_args(image_folder, tmp_path), "--ckpt_path=nope.ckpt"])
         assert line.startswith("error: --ckpt_path=nope.ckpt does not exist") and "last.ckpt" in line
     assert list(tmp_path.iterdir()) == []  # checked before the data is read or a lightning_logs/version_N is made
+
+
+def test_cli_tests_a_checkpoint_that_ssgan_train_wrote(tmp_path: Path, folder_checkpoint: Path, image_folder: Path,
+                                                        monkeypatch) -> None:
+    # ssgan-train's checkpoints lack LightningCLI's _class_path; their ssgan_module entry names the class
+    monkeypatch.chdir(tmp_path)
+    cli = build_cli(["test", *_folder_args(image_folder, tmp_path), f"--ckpt_path={folder_checkpoint}"])
+    assert type(cli.model) is SSGAN and cli.trainer.callback_metrics["test/acc"] >= 0
+    trained = load_module(folder_checkpoint)
+    assert torch.equal(cli.model.classifier.state_dict()["classifier.direction"], trained.classifier.state_dict()["classifier.direction"])
+
+
+def test_cli_checkpoint_of_other_images_is_one_line_and_leaves_no_log_folder(tmp_path: Path, folder_checkpoint: Path,
+                                                                              monkeypatch, capsys) -> None:
+    # the tools' checkpoint: 3 classes of 28x28 grey images; digits are 10 classes of 8x8
+    monkeypatch.chdir(tmp_path)
+    for subcommand in ("fit", "validate", "test", "predict"):
+        line = _one_line_error(capsys, [subcommand, "--config", str(CLI_DIR / "digits_ssgan.yaml"),
+                                        f"--data.init_args.split_cache_dir={tmp_path / 'splits'}",
+                                        f"--ckpt_path={folder_checkpoint}"])
+        assert line == (f"error: --ckpt_path={folder_checkpoint} was trained on 3 classes of (1, 28, 28) images, but "
+                        "these data are 10 classes of (1, 8, 8); give the --config and --data of the run that wrote it")
+    assert sorted(path.name for path in tmp_path.iterdir()) in ([], ["splits"])  # no lightning_logs/version_N
 
 
 def test_cli_test_predict_validate_without_their_images_are_errors(tmp_path: Path, monkeypatch, capsys) -> None:

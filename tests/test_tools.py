@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +75,13 @@ def test_extract_writes_features_labels_and_a_linear_probe(folder_checkpoint: Pa
 
 def test_sample_writes_a_grid_and_class_folders_above_the_floor(folder_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "samples"
-    run_tool("sample", folder_checkpoint, "--n", "30", "--out", out, "--floor", "0.0")
+    old_umask = os.umask(0o022)
+    try:
+        run_tool("sample", folder_checkpoint, "--n", "30", "--out", out, "--floor", "0.0")
+    finally:
+        os.umask(old_umask)
     assert (out / "grid.png").stat().st_size > 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755  # an ordinary folder, not mkdtemp's owner-only one
     rows = list(csv.DictReader((out / "samples.csv").open()))
     assert len(rows) == 30 and all((out / row["file"]).is_file() for row in rows)
     assert {p.name for p in out.iterdir() if p.is_dir()} <= set(FOLDER_CLASSES)
@@ -115,6 +122,41 @@ def test_export_gives_the_module_outputs(folder_checkpoint: Path, image_folder: 
         session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
         got = torch.from_numpy(session.run(None, {"images": batch.numpy()})[0])
     assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4)
+
+
+@pytest.fixture
+def conv_checkpoint(folder_checkpoint: Path, tmp_path: Path) -> Path:
+    """The folder checkpoint turned into an untrained conv-net SSGAN for 16x16 RGB images."""
+    from ssgan.module import SSGAN
+
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint["hyper_parameters"].update(image_shape=(3, 16, 16), arch="conv", data_init=False)
+    checkpoint["state_dict"] = SSGAN(**checkpoint["hyper_parameters"]).state_dict()
+    path = tmp_path / "conv.ckpt"
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.mark.parametrize("export_format", ["torchscript", "onnx"])
+def test_export_of_a_conv_net_takes_pixels_in_0_1_and_maps_them_to_its_range(conv_checkpoint: Path, tmp_path: Path,
+                                                                             export_format: str) -> None:
+    # the conv net's input range is [-1, 1]; the exported model takes [0, 1] like the MLP's
+    out = tmp_path / ("model.onnx" if export_format == "onnx" else "model.pt")
+    run_tool("export", conv_checkpoint, "--format", export_format, "--out", out)
+    module = load_module(conv_checkpoint)
+    assert module.arch == "conv"
+    pixels = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = module(pixels)  # (5, K)
+    batch = pixels.float() / 255
+    if export_format == "torchscript":
+        got = torch.jit.load(str(out))(batch)
+    else:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"images": batch.numpy()})[0])
+    assert torch.allclose(got, expected, atol=1e-4)
 
 
 def test_samples_train_as_synthetic_labeled_images(folder_checkpoint: Path, image_folder: Path, tmp_path: Path) -> None:
@@ -186,6 +228,45 @@ def test_an_out_folder_for_a_file_is_a_one_line_error(command: str, folder_check
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out {folder} is a folder; give a file name") and err.count("\n") == 1
     assert not any(folder.iterdir())
+
+
+@pytest.mark.parametrize("command", ["predict", "extract", "export"])
+def test_an_out_file_that_is_the_checkpoint_is_refused_and_kept(command: str, folder_checkpoint: Path,
+                                                                image_folder: Path, tmp_path: Path, capsys) -> None:
+    checkpoint = tmp_path / "model.ckpt"
+    shutil.copyfile(folder_checkpoint, checkpoint)
+    before = checkpoint.read_bytes()
+    extra = {"predict": [image_folder / "test"], "extract": [], "export": ["--format", "torchscript"]}[command]
+    with pytest.raises(SystemExit) as exited:
+        run_tool(command, checkpoint, *extra, "--out", checkpoint)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {checkpoint} is an input of this command") and err.count("\n") == 1
+    assert checkpoint.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]
+
+
+def test_predict_refuses_an_out_file_that_is_one_of_its_images(folder_checkpoint: Path, image_folder: Path,
+                                                                tmp_path: Path, capsys) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(image_folder / "test", images)
+    victim = sorted(images.rglob("*.png"))[0]
+    before = victim.read_bytes()
+    with pytest.raises(SystemExit):
+        run_tool("predict", folder_checkpoint, images, "--out", victim)
+    assert "is an input of this command" in capsys.readouterr().err and victim.read_bytes() == before
+
+
+@pytest.mark.parametrize("given, message", [
+    (["--data", "folder"], "error: --data folder needs root; add --set root=PATH\n"),
+    (["--set", "nmu_labeled=20"], "error: --set nmu_labeled: FolderDataModule takes no argument 'nmu_labeled'; "
+                                  "did you mean --set num_labeled=...?\n"),
+])
+def test_extract_names_a_missing_or_misspelt_data_setting(given: list[str], message: str, folder_checkpoint: Path,
+                                                          tmp_path: Path, capsys) -> None:
+    out = tmp_path / "features.npz"
+    with pytest.raises(SystemExit) as exited:
+        run_tool("extract", folder_checkpoint, *given, "--out", out)
+    assert exited.value.code == 2 and capsys.readouterr().err == message and not out.exists()
 
 
 def test_extract_warns_when_the_split_drawn_now_is_not_the_checkpoints(folder_checkpoint: Path, tmp_path: Path,
