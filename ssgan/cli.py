@@ -11,6 +11,8 @@ Self-training rounds are the ``ssgan.self_training.SelfTraining`` callback (``tr
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.callbacks import SyncedSigterm
 from ssgan.data.datamodule import SemiSupervisedDataModule
+from ssgan.config import import_class, init_arguments
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import ClassifierModule
@@ -50,22 +53,42 @@ class SSGANCLI(LightningCLI):
                             "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
 
     def _parse_ckpt_path(self) -> None:
-        """Lightning applies the hyperparameters saved in ``--ckpt_path`` to the model's config. It finds the
-        model class in LightningCLI's ``_class_path`` entry, which checkpoints of ``ssgan-train`` do not
-        hold; they record the class as ``ssgan_module``, which serves here in its place."""
+        """Applies the hyperparameters saved in ``--ckpt_path`` to the model's config, as Lightning's own
+        method does, for the checkpoints of both entry points: the model class is LightningCLI's
+        ``_class_path`` entry or, in the checkpoints of ``ssgan-train``, which lack it, their
+        ``ssgan_module`` entry. (Lightning's method knows only the first, and it skips a path that
+        starts with ``~``.) Hyperparameters that do not fit are one line, not a parser dump."""
         subcommand = self.config.get("subcommand")
-        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if ckpt_path and not _is_checkpoint_keyword(str(ckpt_path)) and Path(ckpt_path).expanduser().is_file():
-            import torch
-
-            checkpoint = torch.load(Path(ckpt_path).expanduser(), map_location="cpu", weights_only=False, mmap=True)
-            hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
-            if hyper_parameters and "_class_path" not in hyper_parameters and checkpoint.get("ssgan_module"):
-                hyper_parameters.pop("_instantiator", None)
-                model = {"class_path": checkpoint["ssgan_module"], "dict_kwargs": hyper_parameters}
+        checkpoint = self._read_checkpoint() if subcommand else None
+        hyper_parameters = dict((checkpoint or {}).get("hyper_parameters") or {})
+        hyper_parameters.pop("_instantiator", None)
+        if not hyper_parameters:
+            return
+        class_path = hyper_parameters.pop("_class_path", None) or checkpoint.get("ssgan_module")
+        ckpt_path = self.config[subcommand].get("ckpt_path")
+        if class_path:
+            # jsonargparse passes dict_kwargs on unchecked: a key the class no longer takes would end in
+            # a TypeError when the model is built
+            try:
+                unknown = sorted(set(hyper_parameters) - init_arguments(import_class(class_path)))
+            except (ImportError, AttributeError, ValueError):
+                raise UserError(f"--ckpt_path={ckpt_path}: its model class {class_path} does not exist in this "
+                                "version of ssgan; give a checkpoint that this version wrote") from None
+            if unknown:
+                raise UserError(f"--ckpt_path={ckpt_path}: its saved hyperparameters do not fit the model "
+                                f"({class_path} takes no {', '.join(unknown)}); give a checkpoint that this "
+                                "version of ssgan wrote")
+        model = {"class_path": class_path, "dict_kwargs": hyper_parameters} if class_path else hyper_parameters
+        parser_messages = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(parser_messages):
                 self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
-                return
-        super()._parse_ckpt_path()
+        except SystemExit:
+            lines = [line.strip() for line in parser_messages.getvalue().splitlines() if line.strip()]
+            reason = next((line for line in lines if "not accepted" in line or "required" in line),
+                          lines[-1] if lines else "")
+            raise UserError(f"--ckpt_path={ckpt_path}: its saved hyperparameters do not fit the model ({reason}); "
+                            "give a checkpoint that this version of ssgan wrote") from None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
@@ -82,13 +105,18 @@ class SSGANCLI(LightningCLI):
         warn_if_bf16_is_slow(self.trainer)
 
     def _read_checkpoint(self) -> dict[str, Any] | None:
-        """The ``--ckpt_path`` file's contents, memory-mapped (no weights read); None without a local file."""
-        ckpt_path = self.config[self.subcommand].get("ckpt_path")
-        if not ckpt_path or not Path(ckpt_path).expanduser().is_file():
+        """The ``--ckpt_path`` file's contents, memory-mapped (no weights read); None without a local file,
+        or for a file that torch's safe loader refuses (the Trainer's own load then reports it)."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or _is_checkpoint_keyword(str(ckpt_path)) or not Path(ckpt_path).expanduser().is_file():
             return None
         import torch
 
-        return torch.load(Path(ckpt_path).expanduser(), map_location="cpu", weights_only=False, mmap=True)
+        try:
+            return torch.load(Path(ckpt_path).expanduser(), map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # not a checkpoint, or one that needs the unsafe loader: not read here
+            return None
 
     def _require_a_fitting_checkpoint(self) -> None:
         """A ``--ckpt_path`` of other images (another shape or class count) is one line, not a
@@ -102,7 +130,7 @@ class SSGANCLI(LightningCLI):
         if trained_on != given:
             raise UserError(f"--ckpt_path={self.config[self.subcommand].get('ckpt_path')} was trained on {trained_on[1]} "
                             f"classes of {trained_on[0]} images, but these data are {given[1]} classes of {given[0]}; "
-                            "give the --config and --data of the run that wrote it")
+                            "give a --config and --data of the images it was trained on")
 
     def before_validate(self) -> None:
         self._require_a_fitting_checkpoint()

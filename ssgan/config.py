@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from pathlib import Path
+from typing import Any
 
 from ssgan.errors import UserError
 
@@ -84,3 +87,22 @@ def check_override_keys(overrides: list[str]) -> None:
         hint = f"did you mean {parent_key + '.' if parent_key else ''}{close[0]}?" if close else (
             f"{parent_key or 'the config'} has: {', '.join(siblings)}" if siblings else "check its spelling")
         raise UserError(f"unknown setting '{key}'; {hint} (prefix it with + to add a new key)")
+
+
+def init_arguments(cls: type) -> set[str]:
+    """The keyword arguments ``cls(...)`` takes, following ``**kwargs`` up to the base classes' ``__init__``."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            break
+    return names
+
+
+def import_class(class_path: str) -> Any:
+    """``"package.module.Name"`` -> the object it names (a class, as recorded in checkpoints)."""
+    module_name, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module_name), name)

@@ -15,8 +15,6 @@ import argparse
 import copy
 import csv
 import difflib
-import importlib
-import inspect
 import json
 import logging
 import shutil
@@ -31,17 +29,13 @@ import torch
 from torch import nn
 
 from ssgan.atomic import atomic_write, readable_mode
+from ssgan.config import import_class, init_arguments
 from ssgan.errors import UserError
 
 log = logging.getLogger("ssgan")
 
 
 # ----------------------------------------------------------------------------------------- loading
-def _import(path: str) -> Any:
-    module_name, _, attribute = path.rpartition(".")
-    return getattr(importlib.import_module(module_name), attribute)
-
-
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dictionary, checked to be an ssgan checkpoint."""
     path = Path(path).expanduser()
@@ -74,7 +68,7 @@ def load_module(path: str | Path, device: str | torch.device = "cpu") -> Any:
     checkpoint = read_checkpoint(path)
     hyper_parameters = _init_args(checkpoint["hyper_parameters"])
     class_path = checkpoint.get("ssgan_module")
-    module_class = _import(class_path) if class_path else (SSGAN if "latent_dim" in hyper_parameters else SupervisedBaseline)
+    module_class = import_class(class_path) if class_path else (SSGAN if "latent_dim" in hyper_parameters else SupervisedBaseline)
     hyper_parameters["data_init"] = False  # the weights come from the checkpoint
     try:
         module = module_class(**hyper_parameters)
@@ -116,19 +110,6 @@ def _parse_settings(settings: Sequence[str]) -> dict[str, Any]:
     return parsed
 
 
-def _init_arguments(cls: type) -> set[str]:
-    """The keyword arguments ``cls(...)`` takes, following ``**kwargs`` up to the base classes' ``__init__``."""
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        parameters = inspect.signature(klass.__init__).parameters.values()
-        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
-        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
-            break
-    return names
-
-
 def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Sequence[str]) -> Any:
     """The datamodule the checkpoint was trained on (same data and split), or the ``data`` config named."""
     overrides = _parse_settings(settings)
@@ -150,15 +131,15 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
         if missing:
             raise UserError(f"--data {data} needs {', '.join(missing)}; add "
                             + " ".join(f"--set {key}={'PATH' if key == 'root' else '...'}" for key in missing))
-        datamodule_class = _import(cfg.data._target_)
+        datamodule_class = import_class(cfg.data._target_)
     else:
         stored = checkpoint.get("ssgan_datamodule")
         if stored is None:
             raise UserError("this checkpoint does not record its data; name them, e.g. --data fashion_mnist "
                             "--set root=/usr/share/datasets/fashion-mnist --set num_labeled=100")
-        datamodule_class = _import(stored["class_path"])
+        datamodule_class = import_class(stored["class_path"])
         init_args = {**_init_args(stored["init_args"]), **overrides}
-    accepted = _init_arguments(datamodule_class)
+    accepted = init_arguments(datamodule_class)
     unknown = sorted(set(overrides) - accepted)
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(accepted), n=1)
@@ -423,8 +404,9 @@ def export(args: argparse.Namespace) -> None:
     module = load_module(args.checkpoint, "cpu")
     classifier = ExportedClassifier(copy.deepcopy(module.classifier)).eval()
     suffix = ".onnx" if args.format == "onnx" else ".pt"
-    out = (output_file(args.out, f"model{suffix}", [args.checkpoint]) if args.out
-           else Path(args.checkpoint).expanduser().with_suffix(suffix))
+    # the default, CKPT with the format's suffix, is checked too: a checkpoint named model.pt is no output
+    out = output_file(args.out or Path(args.checkpoint).expanduser().with_suffix(suffix), f"model{suffix}",
+                      [args.checkpoint])
     pixels = torch.randint(0, 256, (4, *module.image_shape), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))  # (4, C, H, W)
     example = pixels.float() / 255  # the exported net's input: floats in [0, 1]

@@ -229,12 +229,31 @@ def test_cli_missing_checkpoint_is_one_line_and_leaves_no_log_folder(tmp_path: P
 
 def test_cli_tests_a_checkpoint_that_ssgan_train_wrote(tmp_path: Path, folder_checkpoint: Path, image_folder: Path,
                                                         monkeypatch) -> None:
-    # ssgan-train's checkpoints lack LightningCLI's _class_path; their ssgan_module entry names the class
+    # ssgan-train's checkpoints lack LightningCLI's _class_path; their ssgan_module entry names the
+    # class, here another one than folder.yaml's SSGAN: a supervised baseline
     monkeypatch.chdir(tmp_path)
-    cli = build_cli(["test", *_folder_args(image_folder, tmp_path), f"--ckpt_path={folder_checkpoint}"])
-    assert type(cli.model) is SSGAN and cli.trainer.callback_metrics["test/acc"] >= 0
-    trained = load_module(folder_checkpoint)
-    assert torch.equal(cli.model.classifier.state_dict()["classifier.direction"], trained.classifier.state_dict()["classifier.direction"])
+    gan = load_module(folder_checkpoint)
+    baseline = SupervisedBaseline(image_shape=gan.image_shape, num_classes=gan.num_classes, class_names=gan.class_names,
+                                  data_init=False)
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint.update(hyper_parameters=dict(baseline.hparams), state_dict=baseline.state_dict(),
+                      ssgan_module="ssgan.module.SupervisedBaseline")
+    torch.save(checkpoint, tmp_path / "baseline.ckpt")
+    cli = build_cli(["test", *_folder_args(image_folder, tmp_path), "--ckpt_path=baseline.ckpt"])
+    assert type(cli.model) is SupervisedBaseline and cli.trainer.callback_metrics["test/acc"] >= 0
+    weights = "classifier.direction"
+    assert torch.equal(cli.model.classifier.state_dict()[weights], baseline.classifier.state_dict()[weights])
+
+
+def test_cli_saved_hyperparameters_that_do_not_fit_are_one_line(tmp_path: Path, folder_checkpoint: Path,
+                                                                image_folder: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint["hyper_parameters"]["hidden_size"] = 7  # an argument SSGAN does not take (another version's)
+    torch.save(checkpoint, tmp_path / "other.ckpt")
+    line = _one_line_error(capsys, ["test", *_folder_args(image_folder, tmp_path), "--ckpt_path=other.ckpt"])
+    assert line.startswith("error: --ckpt_path=other.ckpt: its saved hyperparameters do not fit the model (")
+    assert "hidden_size" in line and line.endswith("give a checkpoint that this version of ssgan wrote")
 
 
 def test_cli_checkpoint_of_other_images_is_one_line_and_leaves_no_log_folder(tmp_path: Path, folder_checkpoint: Path,
@@ -246,7 +265,7 @@ def test_cli_checkpoint_of_other_images_is_one_line_and_leaves_no_log_folder(tmp
                                         f"--data.init_args.split_cache_dir={tmp_path / 'splits'}",
                                         f"--ckpt_path={folder_checkpoint}"])
         assert line == (f"error: --ckpt_path={folder_checkpoint} was trained on 3 classes of (1, 28, 28) images, but "
-                        "these data are 10 classes of (1, 8, 8); give the --config and --data of the run that wrote it")
+                        "these data are 10 classes of (1, 8, 8); give a --config and --data of the images it was trained on")
     assert sorted(path.name for path in tmp_path.iterdir()) in ([], ["splits"])  # no lightning_logs/version_N
 
 

@@ -245,6 +245,16 @@ def test_an_out_file_that_is_the_checkpoint_is_refused_and_kept(command: str, fo
     assert checkpoint.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]
 
 
+def test_export_refuses_a_default_out_file_that_is_the_checkpoint(folder_checkpoint: Path, tmp_path: Path,
+                                                                  capsys) -> None:
+    checkpoint = tmp_path / "model.pt"  # the default --out is CKPT with .pt: the checkpoint itself
+    shutil.copyfile(folder_checkpoint, checkpoint)
+    with pytest.raises(SystemExit):
+        run_tool("export", checkpoint, "--format", "torchscript")
+    assert "is an input of this command" in capsys.readouterr().err
+    assert checkpoint.read_bytes() == folder_checkpoint.read_bytes()
+
+
 def test_predict_refuses_an_out_file_that_is_one_of_its_images(folder_checkpoint: Path, image_folder: Path,
                                                                 tmp_path: Path, capsys) -> None:
     images = tmp_path / "images"
