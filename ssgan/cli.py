@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +45,16 @@ class SSGANCLI(LightningCLI):
     def parse_arguments(self, parser, args) -> None:
         """Checks ``--ckpt_path`` as soon as it is parsed: before anything is built or seeded, so a
         wrong path is one line and leaves no log folder behind."""
-        super().parse_arguments(parser, args)
+        parser_messages = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(parser_messages):
+                super().parse_arguments(parser, args)
+        except SystemExit as exited:
+            if exited.code in (0, None):  # --help and the like: their output as it was
+                sys.stderr.write(parser_messages.getvalue())
+                raise
+            raise UserError(condensed_parser_error(parser_messages.getvalue())) from None
+        sys.stderr.write(parser_messages.getvalue())  # warnings of a parse that went through
         subcommand = self.config.get("subcommand")
         config = self.config.get(subcommand) if subcommand else None
         ckpt_path = config.get("ckpt_path") if config is not None else None
@@ -168,6 +178,42 @@ class SSGANCLI(LightningCLI):
             where = f"add {root / 'test'}/<class name>/ images" if isinstance(root, Path) else "give a dataset with test images"
             raise UserError(f"no test images (a folder without test/): `ssgan-cli {subcommand}` has nothing to "
                             f"{subcommand}; {where}")
+
+
+def condensed_parser_error(text: str) -> str:
+    """jsonargparse's error output (usage, a tip, and for a class argument a nested report of each
+    Union subtype) as one line: what is wrong, where, and ``--help``.
+
+    ``error: Parser key "data": ... Problem with given class_path 'X': Option 'roo' is not accepted``
+    becomes ``--data (X): Option 'roo' is not accepted; see ssgan-cli fit --help``.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    error = next((line.removeprefix("error:").strip() for line in lines if line.startswith("error:")), "")
+    help_hint = next((line.split("run:", 1)[1].strip() for line in lines if line.startswith("tip:") and "run:" in line),
+                     "ssgan-cli --help")
+    key = re.match(r'Parser key "([^"]+)"', error)
+    if key is None:
+        return f"{error or 'the arguments do not parse'}; see {help_hint}"
+    # the reason given for the class the config names, not for the other Union members (e.g. NoneType)
+    problem = next((index for index, line in enumerate(lines) if line.startswith("- Problem with given class_path")), None)
+    if problem is not None and problem + 1 < len(lines):
+        class_path = re.search(r"class_path '([^']+)'", lines[problem])
+        reason = lines[problem + 1]
+        required = re.match(r"the following arguments are required: (.+)", reason)
+        if required:
+            names = [name.strip() for name in required.group(1).split(",")]
+            return (f"--{key.group(1)} ({class_path.group(1) if class_path else 'its class'}) needs "
+                    + " ".join(f"--{key.group(1)}.init_args.{name}=..." for name in names) + f"; see {help_hint}")
+        nested = re.match(r'Parser key "([^"]+)":?$', reason)
+        if nested and problem + 2 < len(lines):  # an argument of that class: name it as it is given
+            return f"--{key.group(1)}.init_args.{nested.group(1)}: {lines[problem + 2]}; see {help_hint}"
+        return f"--{key.group(1)} ({class_path.group(1) if class_path else 'its class'}): {reason}; see {help_hint}"
+    # a plain value: the types it may have, and what was given
+    expected = [match.group(1) for line in lines if (match := re.match(r"- Expected a <class '([^']+)'>", line))]
+    given = next((line.removeprefix("Given value:").strip() for line in lines if line.startswith("Given value:")), None)
+    if expected and given is not None:
+        return f"--{key.group(1)}={given} is not {' or '.join(expected)}; see {help_hint}"
+    return f"--{key.group(1)}: {error}; see {help_hint}"
 
 
 def _is_checkpoint_keyword(ckpt_path: str) -> bool:

@@ -207,6 +207,35 @@ def _one_line_error(capsys, args: list[str]) -> str:
     return lines[-1]
 
 
+@pytest.mark.parametrize("given, message", [
+    ([], "error: --data (ssgan.data.FolderDataModule) needs --data.init_args.root=..."),
+    (["--data.init_args.root=x", "--data.init_args.roo=x"],
+     "error: --data (ssgan.data.FolderDataModule): Option 'roo' is not accepted"),
+    (["--data.init_args.root=x", "--trainer.max_epochs=abc"],
+     "error: --trainer.max_epochs=abc is not int or NoneType"),
+    (["--data.init_args.root=x", "--model.init_args.latent_dim=abc"],
+     "error: --model.init_args.latent_dim: Expected a <class 'int'>. Got value: abc"),
+    (["--data.init_args.root=x", "--bogus"], "error: unrecognized arguments: --bogus"),
+])
+def test_cli_argument_errors_are_one_line_naming_the_argument(given: list[str], message: str, tmp_path: Path,
+                                                              monkeypatch, capsys) -> None:
+    # jsonargparse itself prints the usage, a tip and a nested report of each Union member
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["fit", "--config", str(CLI_DIR / "folder.yaml"), *given])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.startswith(message + "; see ") and err.endswith(" --help\n")
+    assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_help_still_prints_in_full(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["fit", "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0 and "--data.help" in out and "--trainer.max_epochs" in out
+
+
 def test_cli_datamodule_user_errors_are_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     empty_class = write_image_folder(tmp_path / "bad_empty", test_per_class=0)
