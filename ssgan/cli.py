@@ -46,15 +46,18 @@ class SSGANCLI(LightningCLI):
         """Checks ``--ckpt_path`` as soon as it is parsed: before anything is built or seeded, so a
         wrong path is one line and leaves no log folder behind."""
         parser_messages = io.StringIO()
+        condensed = False
         try:
             with contextlib.redirect_stderr(parser_messages):
                 super().parse_arguments(parser, args)
         except SystemExit as exited:
-            if exited.code in (0, None):  # --help and the like: their output as it was
+            if exited.code not in (0, None):  # not --help and the like, whose output stays as it was
+                condensed = True
+                raise UserError(condensed_parser_error(parser_messages.getvalue())) from None
+            raise
+        finally:
+            if not condensed:  # help, warnings of a parse that went through, anything before a crash
                 sys.stderr.write(parser_messages.getvalue())
-                raise
-            raise UserError(condensed_parser_error(parser_messages.getvalue())) from None
-        sys.stderr.write(parser_messages.getvalue())  # warnings of a parse that went through
         subcommand = self.config.get("subcommand")
         config = self.config.get(subcommand) if subcommand else None
         ckpt_path = config.get("ckpt_path") if config is not None else None
@@ -80,10 +83,13 @@ class SSGANCLI(LightningCLI):
             # jsonargparse passes dict_kwargs on unchecked: a key the class no longer takes would end in
             # a TypeError when the model is built
             try:
-                unknown = sorted(set(hyper_parameters) - init_arguments(import_class(class_path)))
+                model_class = import_class(class_path)
             except (ImportError, AttributeError, ValueError):
-                raise UserError(f"--ckpt_path={ckpt_path}: its model class {class_path} does not exist in this "
-                                "version of ssgan; give a checkpoint that this version wrote") from None
+                model_class = None
+            if not (isinstance(model_class, type) and issubclass(model_class, ClassifierModule)):
+                raise UserError(f"--ckpt_path={ckpt_path}: its model class {class_path} is not an ssgan model in this "
+                                "version of ssgan; give a checkpoint that ssgan-train or ssgan-cli wrote")
+            unknown = sorted(set(hyper_parameters) - init_arguments(model_class))
             if unknown:
                 raise UserError(f"--ckpt_path={ckpt_path}: its saved hyperparameters do not fit the model "
                                 f"({class_path} takes no {', '.join(unknown)}); give a checkpoint that this "
@@ -181,39 +187,65 @@ class SSGANCLI(LightningCLI):
 
 
 def condensed_parser_error(text: str) -> str:
-    """jsonargparse's error output (usage, a tip, and for a class argument a nested report of each
-    Union subtype) as one line: what is wrong, where, and ``--help``.
+    """jsonargparse's error output (usage, a tip, and for a Union or class argument a nested report of
+    each member) as one line: the argument as it is given, what it takes, what it got, and ``--help``.
 
     ``error: Parser key "data": ... Problem with given class_path 'X': Option 'roo' is not accepted``
     becomes ``--data (X): Option 'roo' is not accepted; see ssgan-cli fit --help``.
     """
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    error = next((line.removeprefix("error:").strip() for line in lines if line.startswith("error:")), "")
-    help_hint = next((line.split("run:", 1)[1].strip() for line in lines if line.startswith("tip:") and "run:" in line),
-                     "ssgan-cli --help")
-    key = re.match(r'Parser key "([^"]+)"', error)
-    if key is None:
-        return f"{error or 'the arguments do not parse'}; see {help_hint}"
-    # the reason given for the class the config names, not for the other Union members (e.g. NoneType)
-    problem = next((index for index, line in enumerate(lines) if line.startswith("- Problem with given class_path")), None)
-    if problem is not None and problem + 1 < len(lines):
-        class_path = re.search(r"class_path '([^']+)'", lines[problem])
-        reason = lines[problem + 1]
-        required = re.match(r"the following arguments are required: (.+)", reason)
-        if required:
-            names = [name.strip() for name in required.group(1).split(",")]
-            return (f"--{key.group(1)} ({class_path.group(1) if class_path else 'its class'}) needs "
-                    + " ".join(f"--{key.group(1)}.init_args.{name}=..." for name in names) + f"; see {help_hint}")
-        nested = re.match(r'Parser key "([^"]+)":?$', reason)
-        if nested and problem + 2 < len(lines):  # an argument of that class: name it as it is given
-            return f"--{key.group(1)}.init_args.{nested.group(1)}: {lines[problem + 2]}; see {help_hint}"
-        return f"--{key.group(1)} ({class_path.group(1) if class_path else 'its class'}): {reason}; see {help_hint}"
-    # a plain value: the types it may have, and what was given
-    expected = [match.group(1) for line in lines if (match := re.match(r"- Expected a <class '([^']+)'>", line))]
-    given = next((line.removeprefix("Given value:").strip() for line in lines if line.startswith("Given value:")), None)
-    if expected and given is not None:
-        return f"--{key.group(1)}={given} is not {' or '.join(expected)}; see {help_hint}"
-    return f"--{key.group(1)}: {error}; see {help_hint}"
+    lines = [line for line in text.splitlines() if line.strip()]
+    help_hint = next((line.split("run:", 1)[1].strip() for line in lines
+                      if line.startswith("tip:") and "run:" in line), "ssgan-cli --help")
+    start = next((index for index, line in enumerate(lines) if line.startswith("error:")), None)
+    if start is None:
+        return f"the arguments do not parse; see {help_hint}"
+    error = lines[start].removeprefix("error:").strip()
+    body = [line for line in lines[start + 1:] if not line.startswith(("tip:", "usage:"))]
+    key = re.match(r'Parser key "([^"]+)":?$', error)
+    if key is None:  # one message, perhaps continued (e.g. a yaml error and where it is)
+        return "; ".join([error, *(line.strip() for line in body)]) + f"; see {help_hint}"
+    return f"{_argument_error(key.group(1), body)}; see {help_hint}"
+
+
+def _argument_error(name: str, block: list[str]) -> str:
+    """One line for the report (indented ``block``) under jsonargparse's ``Parser key "name":``."""
+    for index, line in enumerate(block):
+        if line.strip().startswith("- Problem with given class_path"):  # the class the config names
+            class_path = re.search(r"class_path '([^']+)'", line)
+            class_name = class_path.group(1) if class_path else "its class"
+            depth = len(line) - len(line.lstrip())
+            inner = []
+            for later in block[index + 1:]:
+                if len(later) - len(later.lstrip()) <= depth:
+                    break
+                inner.append(later)
+            reason = inner[0].strip() if inner else "does not validate"
+            required = re.match(r"the following arguments are required: (.+)", reason)
+            if required:
+                names = [argument.strip() for argument in required.group(1).split(",")]
+                return f"--{name} ({class_name}) needs " + " ".join(f"--{name}.init_args.{a}=..." for a in names)
+            nested = re.match(r'Parser key "([^"]+)":?$', reason)
+            if nested:  # an argument of that class: its own report, named as it is given
+                return _argument_error(f"{name}.init_args.{nested.group(1)}", inner[1:])
+            return f"--{name} ({class_name}): {reason}"
+    stripped = [line.strip() for line in block]
+    given_type = next((line for line in stripped if line.startswith("Given value type:")), "")
+    given = next((line.removeprefix("Given value:").strip() for line in stripped if line.startswith("Given value:")), None)
+    nested_key = re.search(r"NestedArg\(key='([^']+)'", given or "") if "NestedArg" in given_type else None
+    if nested_key:
+        return f"--{name}: its option '{nested_key.group(1)}' is not accepted here"
+    expected: list[str] = []
+    for line in stripped:
+        if not line.startswith("- ") or "Does not validate against" in line:
+            continue
+        what = line[2:].removeprefix("Expected ").removeprefix("a ")
+        what = re.sub(r"^<class '(?:[\w.]+\.)?(\w+)'>$", r"\1", what)  # <class 'int'> -> int
+        what = re.sub(r"^typing\.Literal(\[.*\])$", r"one of \1", what)
+        if what not in expected:
+            expected.append(what)
+    if given is not None:
+        return f"--{name}={given}: expected " + (" or ".join(expected) if expected else "another value")
+    return f"--{name}: " + ("; ".join(stripped) if stripped else "does not validate")
 
 
 def _is_checkpoint_keyword(ckpt_path: str) -> bool:

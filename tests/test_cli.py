@@ -212,7 +212,11 @@ def _one_line_error(capsys, args: list[str]) -> str:
     (["--data.init_args.root=x", "--data.init_args.roo=x"],
      "error: --data (ssgan.data.FolderDataModule): Option 'roo' is not accepted"),
     (["--data.init_args.root=x", "--trainer.max_epochs=abc"],
-     "error: --trainer.max_epochs=abc is not int or NoneType"),
+     "error: --trainer.max_epochs=abc: expected int or NoneType"),
+    (["--data.init_args.root=x", "--data.init_args.image_size=abc"],  # a Union argument inside a class
+     "error: --data.init_args.image_size=abc: expected int or Sequence"),
+    (["--data.init_args.root=x", "--trainer.logger.init_args.nope=1"],
+     "error: --trainer.logger: its option 'nope' is not accepted here"),
     (["--data.init_args.root=x", "--model.init_args.latent_dim=abc"],
      "error: --model.init_args.latent_dim: Expected a <class 'int'>. Got value: abc"),
     (["--data.init_args.root=x", "--bogus"], "error: unrecognized arguments: --bogus"),
@@ -283,6 +287,11 @@ def test_cli_saved_hyperparameters_that_do_not_fit_are_one_line(tmp_path: Path, 
     line = _one_line_error(capsys, ["test", *_folder_args(image_folder, tmp_path), "--ckpt_path=other.ckpt"])
     assert line.startswith("error: --ckpt_path=other.ckpt: its saved hyperparameters do not fit the model (")
     assert "hidden_size" in line and line.endswith("give a checkpoint that this version of ssgan wrote")
+    checkpoint["hyper_parameters"] = {"_class_path": "torch.nn.Linear", "in_features": 2, "out_features": 3}
+    torch.save(checkpoint, tmp_path / "foreign.ckpt")
+    line = _one_line_error(capsys, ["test", *_folder_args(image_folder, tmp_path), "--ckpt_path=foreign.ckpt"])
+    assert line == ("error: --ckpt_path=foreign.ckpt: its model class torch.nn.Linear is not an ssgan model in this "
+                    "version of ssgan; give a checkpoint that ssgan-train or ssgan-cli wrote")
 
 
 def test_cli_checkpoint_of_other_images_is_one_line_and_leaves_no_log_folder(tmp_path: Path, folder_checkpoint: Path,
