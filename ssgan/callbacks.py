@@ -15,6 +15,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
+from ssgan.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ class SampleGrid(pl.Callback):
 
     def __init__(self, dirpath: str | None = None, every_n_epochs: int = 5, num_images: int = 100, seed: int = 0) -> None:
         if every_n_epochs < 1 or num_images < 1:
-            raise ValueError("SampleGrid needs every_n_epochs >= 1 and num_images >= 1")
+            raise UserError(f"the sample grid needs every_n_epochs and num_images of at least 1 (got {every_n_epochs} and "
+                            f"{num_images}); e.g. callbacks.sample_grid.every_n_epochs=5, or callbacks.sample_grid=null for none")
         self.dirpath, self.every_n_epochs, self.num_images, self.seed = dirpath, every_n_epochs, num_images, seed
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -106,3 +106,53 @@ def import_class(class_path: str) -> Any:
     """``"package.module.Name"`` -> the object it names (a class, as recorded in checkpoints)."""
     module_name, _, name = class_path.rpartition(".")
     return getattr(importlib.import_module(module_name), name)
+
+
+def _expected_kind(annotation: Any) -> tuple[str, Any] | None:
+    """What a plain-typed ``__init__`` argument takes: ``("int" | "float" | "bool", allows None)``, else None."""
+    import types
+    import typing
+
+    allows_none = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [member for member in typing.get_args(annotation) if member is not type(None)]
+        allows_none = len(members) < len(typing.get_args(annotation))
+        if len(members) != 1:
+            return None
+        annotation = members[0]
+    if annotation in (int, float, bool):
+        return annotation.__name__, allows_none
+    return None
+
+
+def check_argument_types(cls: type, arguments: dict[str, Any], prefix: str) -> None:
+    """Raises a one-line ``UserError`` for a setting whose value is not of its ``__init__`` type.
+
+    Only plain types are checked (``int``, ``float``, ``bool``, each perhaps ``| None``): the
+    ``__init__`` signature is the schema, and Hydra passes a mistyped value (``seed=abc``) on as text.
+    """
+    nouns = {"int": "a whole number", "float": "a number", "bool": "true or false"}
+    own_checks = getattr(cls, "checks_own_argument_types", frozenset())  # with messages of the class's own
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        try:
+            parameters = inspect.signature(klass.__init__, eval_str=True).parameters
+        except Exception:  # an annotation that names a type only a type checker imports
+            break
+        for name, parameter in parameters.items():
+            kind = _expected_kind(parameter.annotation)
+            if name not in arguments or kind is None or name in own_checks:
+                continue
+            value, (type_name, allows_none) = arguments[name], kind
+            if value is None and allows_none:
+                continue
+            fits = isinstance(value, bool) if type_name == "bool" else (
+                isinstance(value, (int, float) if type_name == "float" else int) and not isinstance(value, bool))
+            if not fits:
+                example = parameter.default if parameter.default not in (inspect.Parameter.empty, None) else None
+                shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+                hint = f"; e.g. {prefix}.{name}={str(example).lower() if isinstance(example, bool) else example}" if example is not None else ""
+                raise UserError(f"{prefix}.{name}={shown} is not {nouns[type_name]}{hint}")
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            break

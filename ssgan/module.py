@@ -49,6 +49,18 @@ class DivergenceError(RuntimeError):
     """A loss became NaN or infinite; training stops before the bad step is applied."""
 
 
+def check_optimizer_factory(factory: OptimizerFactory | None, name: str) -> None:
+    """Builds the optimizer once on a throwaway parameter, so that a bad setting (``lr=-0.1``) fails
+    now, in one line, not at the start of training."""
+    if factory is None:
+        return
+    try:
+        factory([nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as error:
+        raise UserError(f"{name} does not build: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__} "
+                        f"(check the {name}.* settings, e.g. {name}.lr=0.003)") from None
+
+
 def default_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     """The reference optimizer: Adam, lr 3e-3, beta1 = 0.5 (fused: one kernel per step, the same update)."""
     return torch.optim.Adam(params, lr=3e-3, betas=(0.5, 0.999), fused=True)
@@ -91,6 +103,10 @@ class ClassifierModule(pl.LightningModule):
         if skip_nonfinite_batches < 0:
             raise UserError(f"model.skip_nonfinite_batches={skip_nonfinite_batches} is negative; use 0 (stop at the "
                             "first non-finite loss) or a number of batches to skip")
+        if ema_decay is not None and not 0 <= ema_decay < 1:
+            raise UserError(f"model.ema_decay={ema_decay} is outside [0, 1); use e.g. model.ema_decay=0.999, "
+                            "or null to evaluate the raw discriminator")
+        check_optimizer_factory(optimizer_d, "model.optimizer_d")
         self.skip_nonfinite_batches = skip_nonfinite_batches
         self.register_buffer("skipped_batches", torch.zeros((), dtype=torch.long))  # checkpointed
         self.automatic_optimization = False
@@ -416,6 +432,11 @@ class SSGAN(ClassifierModule):
             raise UserError(f"unknown generator_loss '{generator_loss}'; use model.generator_loss=feature_matching or non_saturating")
         if feature_matching not in ("squared", "absolute"):
             raise UserError(f"unknown feature_matching '{feature_matching}'; use model.feature_matching=squared or absolute")
+        if latent_dim < 1:
+            raise UserError(f"model.latent_dim={latent_dim} must be at least 1; use e.g. model.latent_dim=100")
+        if unlabeled_weight < 0:
+            raise UserError(f"model.unlabeled_weight={unlabeled_weight} is negative; use 0 or more, e.g. model.unlabeled_weight=1.0")
+        check_optimizer_factory(optimizer_g, "model.optimizer_g")
         self.feature_matching = feature_matching
         self.save_hyperparameters(ignore=["optimizer_d", "optimizer_g"])  # factories: not plain data, and not needed to load the nets
         self.latent_dim, self.unlabeled_weight, self.generator_loss = latent_dim, unlabeled_weight, generator_loss

@@ -77,6 +77,8 @@ class SelfTraining(pl.Callback):
             raise UserError(f"self_training.threshold={threshold} is outside (0, 1]; use e.g. self_training.threshold=0.95")
         if max_per_class is not None and max_per_class < 1:
             raise UserError(f"self_training.max_per_class={max_per_class} must be at least 1, or null for no cap")
+        if eval_batch_size < 1:
+            raise UserError(f"self_training.eval_batch_size={eval_batch_size} must be at least 1; use e.g. self_training.eval_batch_size=1000")
         if rounds > 0 and epochs_per_round < 1:
             raise UserError(f"self_training.epochs_per_round={epochs_per_round} must be at least 1")
         self.rounds, self.threshold, self.max_per_class = rounds, threshold, max_per_class

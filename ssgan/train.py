@@ -30,7 +30,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
-from ssgan.config import CONFIG_DIR, check_group_choices, check_override_keys
+from ssgan.config import CONFIG_DIR, check_argument_types, check_group_choices, check_override_keys, import_class
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError
@@ -84,14 +84,38 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
             # in, and the test after fit then loads that mid-epoch checkpoint instead of the trained
             # weights. SLURM's SIGTERM stops the run cleanly instead (exit 143, naming the checkpoint).
             plugins.append(SLURMEnvironment(auto_requeue=False))
+        extra = {}
+        if str(cfg.trainer.get("strategy", "auto")) == "auto" and _several_processes(cfg.trainer):
+            # Lightning's default for several devices is plain DDP, which stops at the first GAN step: each of
+            # the two optimizer steps leaves the other net's parameters without gradients
+            extra["strategy"] = "ddp_find_unused_parameters_true"
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                          default_root_dir=str(output_dir), plugins=plugins)
+                                          default_root_dir=str(output_dir), plugins=plugins, **extra)
     except Exception as error:  # Lightning raises MisconfigurationException/ValueError for bad devices etc.
         cause = error.__cause__ or error
         message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise UserError(f"the trainer settings do not work on this machine: {message} (check the trainer.* overrides)") from None
     warn_if_bf16_is_slow(trainer)
     return trainer
+
+
+def _several_processes(trainer_cfg: DictConfig) -> bool:
+    """Whether the trainer settings ask for more than one device or node (so Lightning would choose DDP)."""
+    import torch
+
+    devices, nodes = trainer_cfg.get("devices", "auto"), trainer_cfg.get("num_nodes", 1)
+    if isinstance(nodes, int) and nodes > 1:
+        return True
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    gpus = torch.cuda.device_count() if accelerator in ("auto", "gpu", "cuda") else 0
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        return devices > 1 or (devices == -1 and gpus > 1)
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text in ("auto", "-1"):
+            return gpus > 1
+        return len([part for part in text.split(",") if part.strip()]) > 1 if "," in text else (text.isdigit() and int(text) > 1)
+    return len(list(devices)) > 1 if devices is not None else False
 
 
 class _DropLightningTips(logging.Filter):
@@ -191,9 +215,21 @@ def check_run_options(cfg: DictConfig) -> None:
     test_ckpt = cfg.get("test_ckpt", "last")
     if test_ckpt not in ("last", "best"):
         raise UserError(f"test_ckpt={test_ckpt} is not an option; use test_ckpt=last or test_ckpt=best")
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise UserError(f"seed={seed} is not a seed; use a whole number from 0 to 4294967295, e.g. seed=0")
+    max_epochs = cfg.trainer.get("max_epochs") if cfg.get("trainer") is not None else None
+    if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1):
+        raise UserError(f"trainer.max_epochs={max_epochs} is not a number of epochs; use 1 or more, e.g. trainer.max_epochs=20 "
+                        "(the learning-rate schedule needs a fixed end)")
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path not in (None, "last", "best", "hpc") and not Path(ckpt_path).is_file():
+    if ckpt_path in ("best", "hpc"):  # Lightning's names for fit resolve to no file of an ssgan run
+        raise UserError(f"ckpt_path={ckpt_path} is not a resume point; resume with ckpt_path=last, or give the path "
+                        "of a .ckpt file (e.g. <run>/checkpoints/best.ckpt)")
+    if ckpt_path not in (None, "last") and not Path(ckpt_path).is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
+    if ckpt_path not in (None, "last"):
+        _open_checkpoint(ckpt_path)  # now, before any work: a file of another kind is refused in one line
     earlier_run = _earlier_run(Path(cfg.paths.output_dir))
     if ckpt_path is None and earlier_run and not cfg.get("overwrite", False):
         raise UserError(f"{cfg.paths.output_dir} already holds a run ({earlier_run}); resume it with ckpt_path=last, "
@@ -207,6 +243,87 @@ def check_run_options(cfg: DictConfig) -> None:
         raise UserError(f"ckpt_path=last found no last.ckpt in this run's folder {cfg.paths.output_dir}; resume in the "
                         "killed run's folder with hydra.run.dir=<its run folder> ckpt_path=last, or give "
                         "ckpt_path=<its run folder>/checkpoints/last.ckpt")
+    check_setting_types(cfg)
+    if ckpt_path is not None and _RunRecord.saved is not None:
+        check_resumed_settings(cfg, _RunRecord.saved)
+
+
+def check_setting_types(cfg: DictConfig) -> None:
+    """Checks the plain-typed settings of every class the config builds against its ``__init__`` signature."""
+    from omegaconf import OmegaConf
+
+    nodes = {name: cfg.get(name) for name in ("data", "model", "self_training")}
+    nodes.update({f"callbacks.{name}": node for name, node in (cfg.get("callbacks") or {}).items()})
+    for prefix, node in nodes.items():
+        if node is None or not OmegaConf.is_dict(node) or "_target_" not in node:
+            continue
+        try:
+            cls = import_class(str(node._target_))
+        except (ImportError, AttributeError, ValueError):
+            continue  # Hydra's instantiate names a target that does not exist
+        try:
+            arguments = OmegaConf.to_container(node, resolve=True)
+        except Exception:  # an interpolation that does not resolve: Hydra's instantiate reports it
+            continue
+        if isinstance(cls, type):
+            check_argument_types(cls, arguments, prefix)
+
+
+# Settings that may change when a run resumes: where the data lie, how fast things run, evaluation batch sizes.
+RESUME_MAY_CHANGE = {"data.root", "data.download", "data.split_cache_dir", "data.eval_batch_size",
+                     "model.torch_compile", "model.channels_last", "self_training.eval_batch_size"}
+RESUME_OWN_KEYS = ("ckpt_path", "hydra.run.dir", "overwrite")  # the resume command's own overrides
+
+
+def _flatten(node: Any, prefix: str) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"<prefix>.a.b": 1}``; an empty dict stays a value of its own."""
+    if isinstance(node, dict) and node:
+        return {key: value for name, child in node.items() for key, value in _flatten(child, f"{prefix}.{name}").items()}
+    return {prefix: node}
+
+
+def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
+    """Refuses to resume a run (``ckpt_path=...`` in its folder) with other settings than it ran with.
+
+    The run's checkpoint holds weights, optimizer and self-training state for the settings recorded
+    in its ``.hydra/``: going on with another model, data split, seed or self-training schedule would
+    mix two runs under one record (``trainer.*`` may change, e.g. a higher ``trainer.max_epochs``).
+    """
+    from omegaconf import OmegaConf
+
+    earlier_config = earlier_record / "config.yaml"
+    if not earlier_config.is_file():
+        return
+    earlier = OmegaConf.to_container(OmegaConf.load(earlier_config), resolve=False)
+    current = OmegaConf.to_container(cfg, resolve=False)
+    before, now = {}, {}
+    for section in ("seed", "data", "model", "self_training"):
+        before.update(_flatten(earlier.get(section), section))
+        now.update(_flatten(current.get(section), section))
+    # settings both configs have come first: a changed value says more than a group's extra keys
+    changed = [key for key in sorted(before.keys() | now.keys(), key=lambda key: (key not in before or key not in now, key))
+               if key not in RESUME_MAY_CHANGE and before.get(key) != now.get(key)]
+    if not changed:
+        return
+    shown = ", ".join(f"{key}: {before.get(key)} -> {now.get(key)}" for key in changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    raise UserError(f"this run's checkpoint was trained with other settings ({shown}{more}); resume it with its own: "
+                    f"{resume_command(_recorded_overrides(earlier_record), cfg.paths.output_dir)}")
+
+
+def _recorded_overrides(record: Path) -> list[str]:
+    from omegaconf import OmegaConf
+
+    overrides = record / "overrides.yaml"
+    return [str(item) for item in OmegaConf.load(overrides)] if overrides.is_file() else []
+
+
+def resume_command(overrides: list[str], output_dir: str | Path) -> str:
+    """The ``ssgan-train`` command that resumes the run of ``overrides`` in ``output_dir``."""
+    import shlex
+
+    kept = [item for item in overrides if item.lstrip("+~").partition("=")[0] not in RESUME_OWN_KEYS]
+    return shlex.join(["ssgan-train", *kept, f"hydra.run.dir={output_dir}", "ckpt_path=last"])
 
 
 # What a run writes into its folder, besides Hydra's .hydra/ record and log: overwrite=true removes
@@ -434,9 +551,18 @@ def _read_checkpoint_state(trainer: pl.Trainer, ckpt_path: str | None) -> dict[s
         ckpt_path = str(candidates[-1]) if candidates else None
     if not ckpt_path or not Path(ckpt_path).is_file():
         return None
+    return _open_checkpoint(ckpt_path)
+
+
+def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
+    """The checkpoint file memory-mapped (its tensors are read only when used), or a one-line error."""
     import torch
 
-    return torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    try:
+        return torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as error:  # not a zip checkpoint (e.g. metrics.json), truncated, or of another program
+        raise UserError(f"ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}); "
+                        "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)") from None
 
 
 def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None) -> dict[Path, tuple[list[dict[str, str]], int]]:
@@ -597,8 +723,11 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
         if any(output_dir.rglob("last*.ckpt")):
-            resume = f"hydra.run.dir={output_dir} ckpt_path=last" if not _is_multirun() else "ckpt_path=last in its folder"
-            advice = f"resume it with {resume}"
+            from hydra.core.hydra_config import HydraConfig
+
+            resume = (resume_command(list(HydraConfig.get().overrides.task), output_dir) if not _is_multirun()
+                      else "ckpt_path=last in its folder")
+            advice = f"resume it with: {resume}"
         else:
             advice = "it saved no checkpoint (callbacks=none?), so start it again"
         print(f"error: stopped by SIGTERM before the run finished; {advice}", file=sys.stderr)

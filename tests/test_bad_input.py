@@ -80,6 +80,30 @@ BAD_INPUTS = [
      "self_training.rounds=-1 is not a number of rounds; use 0 (off) or more, e.g. self_training.rounds=2"),
     (["self_training=default", "self_training.threshold=1.5"],
      "self_training.threshold=1.5 is outside (0, 1]; use e.g. self_training.threshold=0.95"),
+    (["self_training=default", "self_training.threshold=abc"],
+     "self_training.threshold=abc is not a number; e.g. self_training.threshold=0.95"),
+    (["self_training=default", "self_training.reset_weights=maybe"],
+     "self_training.reset_weights=maybe is not true or false; e.g. self_training.reset_weights=false"),
+    (["seed=abc"], "seed=abc is not a seed; use a whole number from 0 to 4294967295, e.g. seed=0"),
+    (["data.split_seed=-1"], "data.split_seed=-1 is negative; use 0 or more, e.g. data.split_seed=0"),
+    (["data.num_val=2000"],
+     "data.num_val=2000 leaves no training images for labels in some class (131 in the smallest class); "
+     "use at most data.num_val=1300"),
+    (["trainer.max_epochs=0"],
+     "trainer.max_epochs=0 is not a number of epochs; use 1 or more, e.g. trainer.max_epochs=20 "
+     "(the learning-rate schedule needs a fixed end)"),
+    (["ckpt_path=best"],
+     "ckpt_path=best is not a resume point; resume with ckpt_path=last, or give the path of a .ckpt file "
+     "(e.g. <run>/checkpoints/best.ckpt)"),
+    (["model.optimizer_d.lr=-0.1"],
+     "model.optimizer_d does not build: Invalid learning rate: -0.1 (check the model.optimizer_d.* settings, "
+     "e.g. model.optimizer_d.lr=0.003)"),
+    (["model.ema_decay=1.5"],
+     "model.ema_decay=1.5 is outside [0, 1); use e.g. model.ema_decay=0.999, or null to evaluate the raw discriminator"),
+    (["model.latent_dim=0"], "model.latent_dim=0 must be at least 1; use e.g. model.latent_dim=100"),
+    (["callbacks.sample_grid.every_n_epochs=0"],
+     "the sample grid needs every_n_epochs and num_images of at least 1 (got 0 and 100); "
+     "e.g. callbacks.sample_grid.every_n_epochs=5, or callbacks.sample_grid=null for none"),
 ]
 
 
@@ -307,3 +331,14 @@ def test_on_slurm_a_run_folder_holding_lightnings_hpc_checkpoint_is_refused(tmp_
     assert_one_error_line(stderr, "PATH holds Lightning's hpc_ckpt_1.ckpt, which Lightning on SLURM would load instead "
                                   "of this run's weights; move the hpc_ckpt_*.ckpt files out of the run's folder", run_dir)
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.json").exists()
+
+
+def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path: Path, train_in_process) -> None:
+    not_a_checkpoint = tmp_path / "metrics.json"
+    not_a_checkpoint.write_text("{}")
+    run_dir = tmp_path / "run"
+    code, stderr = train_in_process(f"ckpt_path={not_a_checkpoint}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, f"ckpt_path={not_a_checkpoint} is not a readable checkpoint (ERROR TYPE); give a "
+                                  ".ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")
+    assert "Traceback" not in stderr and not run_dir.exists()

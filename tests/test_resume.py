@@ -108,10 +108,26 @@ def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path) -> 
                      "+callbacks.kill.batch=3", "+callbacks.kill.signal_name=SIGTERM")
     # Lightning ends the loop with a SystemExit of status 0: a scheduler would have taken it for a finished run
     assert stopped.returncode == 143, stopped.stderr[-2000:]
-    assert stopped.stderr.strip().splitlines()[-1] == (f"error: stopped by SIGTERM before the run finished; resume it "
-                                                       f"with hydra.run.dir={run} ckpt_path=last")
+    # the line gives the whole command, with the run's own overrides, as the user can paste it
+    kill = "+callbacks.kill._target_=kill_switch.KillAt +callbacks.kill.epoch=1 +callbacks.kill.batch=3 " \
+           "+callbacks.kill.signal_name=SIGTERM"
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        f"error: stopped by SIGTERM before the run finished; resume it with: ssgan-train {' '.join(COMMON)} "
+        f"trainer.max_epochs=2 {kill} hydra.run.dir={run} ckpt_path=last")
     assert not (run / "metrics.json").exists()
-    resumed = _train(run, "trainer.max_epochs=2", "ckpt_path=last")
+    # a resume that forgot an override of the model, the data or self-training is refused, and the
+    # run's record (.hydra/) and checkpoint are left as they were
+    record = (run / ".hydra" / "overrides.yaml").read_text()
+    for changed, shown in [("model.unlabeled_weight=2", "model.unlabeled_weight: 1.0 -> 2"),
+                           ("self_training=default", "self_training.rounds: 0 -> 3")]:
+        refused = _train(run, "trainer.max_epochs=2", changed, "ckpt_path=last")
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        line = refused.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"error: this run's checkpoint was trained with other settings ({shown}"), line
+        assert line.endswith(f"resume it with its own: ssgan-train {' '.join(COMMON)} trainer.max_epochs=2 {kill} "
+                             f"hydra.run.dir={run} ckpt_path=last"), line
+        assert (run / ".hydra" / "overrides.yaml").read_text() == record
+    resumed = _train(run, "trainer.max_epochs=2", "ckpt_path=last")  # trainer.* and callbacks may change
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
 

@@ -180,3 +180,40 @@ def test_val_acc_is_the_final_weights_even_when_the_last_epoch_is_not_a_validati
     assert every_other["val/acc"] == every_epoch["val/acc"] <= every_other["val/best_acc"]
     last = torch.load(compose_cfg().paths.output_dir + "/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert last["epoch"] == 2 and every_other["val/best_acc"] == max(every_epoch["val/acc"], every_other["val/best_acc"])
+
+
+@pytest.mark.parametrize(("overrides", "find_unused"), [
+    (["trainer.devices=2"], True),  # Lightning alone picks plain DDP, which fails at the first GAN step
+    (["trainer.devices=1"], None),
+    (["trainer=ddp_cpu"], True),  # the config's own strategy
+])
+def test_several_devices_get_the_ddp_strategy_the_gan_needs(compose_cfg, tmp_path, overrides, find_unused) -> None:
+    from pytorch_lightning.strategies import DDPStrategy
+
+    import ssgan.train as train_module
+
+    trainer = train_module.build_trainer(compose_cfg("trainer.accelerator=cpu", *overrides), tmp_path)
+    if find_unused is None:
+        assert not isinstance(trainer.strategy, DDPStrategy)
+    else:
+        assert isinstance(trainer.strategy, DDPStrategy) and trainer.strategy._ddp_kwargs.get("find_unused_parameters") is True
+
+
+def test_settings_are_checked_against_the_init_types() -> None:
+    from ssgan.config import check_argument_types
+    from ssgan.data import DigitsDataModule
+    from ssgan.errors import UserError
+
+    check_argument_types(SSGAN, {"latent_dim": 10, "ema_decay": None, "unlabeled_weight": 1, "data_init": False}, "model")
+    for arguments, message in [({"latent_dim": "abc"}, "model.latent_dim=abc is not a whole number; e.g. model.latent_dim=100"),
+                               ({"latent_dim": 2.5}, "model.latent_dim=2.5 is not a whole number; e.g. model.latent_dim=100"),
+                               ({"data_init": "yes"}, "model.data_init=yes is not true or false; e.g. model.data_init=true"),
+                               ({"unlabeled_weight": True}, "model.unlabeled_weight=true is not a number; e.g. model.unlabeled_weight=1.0"),
+                               ({"ema_decay": "x"}, "model.ema_decay=x is not a number; e.g. model.ema_decay=0.999")]:
+        with pytest.raises(UserError) as raised:
+            check_argument_types(SSGAN, arguments, "model")
+        assert str(raised.value) == message
+    # arguments taken through **kwargs are checked against the base class's __init__
+    with pytest.raises(UserError, match=r"^data.batch_size=many is not a whole number; e.g. data.batch_size=100$"):
+        check_argument_types(DigitsDataModule, {"batch_size": "many"}, "data")
+    check_argument_types(DigitsDataModule, {"num_labeled": "2O"}, "data")  # left to the class's own, wordier check

@@ -178,6 +178,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     class_names: tuple[str, ...] = ()
     labels_optional = False  # True: neither num_labeled nor label_fraction means "every labeled image"
 
+    # ssgan.config.check_argument_types leaves these to check_label_request, whose messages say more
+    checks_own_argument_types = frozenset({"num_labeled", "label_fraction"})
+
     def __init__(self, num_labeled: int | None = None, label_fraction: float | None = None, num_val: int = 100,
                  split_seed: int = 0, labeled_in_unlabeled: bool = True, batch_size: int = 100,
                  labeled_batch_size: int | None = None, eval_batch_size: int = 1000,
@@ -192,6 +195,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise UserError(f"data.batch_size must be at least 1 (got {batch_size}, labeled {labeled_batch_size})")
         if eval_batch_size < 1:
             raise UserError(f"data.eval_batch_size must be at least 1 (got {eval_batch_size})")
+        if split_seed < 0:
+            raise UserError(f"data.split_seed={split_seed} is negative; use 0 or more, e.g. data.split_seed=0")
         if not (self.labels_optional and num_labeled is None and label_fraction is None):
             check_label_request(num_labeled, label_fraction)  # now, before any data is read
         self.num_labeled, self.label_fraction, self.num_val = num_labeled, label_fraction, num_val

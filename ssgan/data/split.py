@@ -63,6 +63,10 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
     check_label_request(num_labeled, label_fraction)
     class_sizes = np.bincount(labels, minlength=num_classes)
     available = class_sizes - val_per_class(num_val, num_classes)  # what is left for labels, per class
+    if available.min() < 1:  # every class needs at least one image left for its labels
+        most_val = int(min((class_sizes.min() - 1) * num_classes, class_sizes.sum() - num_classes))
+        raise UserError(f"data.num_val={num_val} leaves no training images for labels in some class "
+                        f"({int(class_sizes.min())} in the smallest class); use at most data.num_val={max(most_val, 0)}")
     if label_fraction is not None:
         counts = np.rint(class_sizes * label_fraction).astype(np.int64)
         if counts.min() < 1:
