@@ -89,17 +89,20 @@ def check_override_keys(overrides: list[str]) -> None:
         raise UserError(f"unknown setting '{key}'; {hint} (prefix it with + to add a new key)")
 
 
-def init_arguments(cls: type) -> set[str]:
-    """The keyword arguments ``cls(...)`` takes, following ``**kwargs`` up to the base classes' ``__init__``."""
-    names: set[str] = set()
+def _init_parameters(cls: type, eval_str: bool = False):
+    """The ``__init__`` parameters ``cls(...)`` takes, following ``**kwargs`` up the base classes' ``__init__``s."""
     for klass in cls.__mro__:
         if "__init__" not in vars(klass):
             continue
-        parameters = inspect.signature(klass.__init__).parameters.values()
-        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
+        parameters = inspect.signature(klass.__init__, eval_str=eval_str).parameters.values()
+        yield from (p for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self")
         if not any(p.kind == p.VAR_KEYWORD for p in parameters):
             break
-    return names
+
+
+def init_arguments(cls: type) -> set[str]:
+    """The keyword arguments ``cls(...)`` takes, following ``**kwargs`` up to the base classes' ``__init__``."""
+    return {parameter.name for parameter in _init_parameters(cls)}
 
 
 def import_class(class_path: str) -> Any:
@@ -108,8 +111,8 @@ def import_class(class_path: str) -> Any:
     return getattr(importlib.import_module(module_name), name)
 
 
-def _expected_kind(annotation: Any) -> tuple[str, Any] | None:
-    """What a plain-typed ``__init__`` argument takes: ``("int" | "float" | "bool", allows None)``, else None."""
+def _expected_kind(annotation: Any) -> tuple[str, bool] | None:
+    """What a plain-typed ``__init__`` argument takes: ``("int" | "float" | "bool", whether None is allowed)``, else None."""
     import types
     import typing
 
@@ -125,6 +128,24 @@ def _expected_kind(annotation: Any) -> tuple[str, Any] | None:
     return None
 
 
+def fits_type(value: Any, type_name: str) -> bool:
+    """Whether ``value`` is of the plain type named ``"int"``, ``"float"`` or ``"bool"`` (an int is a float too)."""
+    if type_name == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # True is an int to Python, not a number of anything here
+        return False
+    return isinstance(value, (int, float)) if type_name == "float" else isinstance(value, int)
+
+
+def config_text(value: Any) -> str:
+    """A value as it is written in a Hydra override: ``null``, ``true``, ``0.999``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
 def check_argument_types(cls: type, arguments: dict[str, Any], prefix: str) -> None:
     """Raises a one-line ``UserError`` for a setting whose value is not of its ``__init__`` type.
 
@@ -133,26 +154,33 @@ def check_argument_types(cls: type, arguments: dict[str, Any], prefix: str) -> N
     """
     nouns = {"int": "a whole number", "float": "a number", "bool": "true or false"}
     own_checks = getattr(cls, "checks_own_argument_types", frozenset())  # with messages of the class's own
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
+    try:
+        parameters = list(_init_parameters(cls, eval_str=True))
+    except Exception:  # an annotation that names a type only a type checker imports
+        return
+    for parameter in parameters:
+        kind = _expected_kind(parameter.annotation)
+        if parameter.name not in arguments or kind is None or parameter.name in own_checks:
             continue
-        try:
-            parameters = inspect.signature(klass.__init__, eval_str=True).parameters
-        except Exception:  # an annotation that names a type only a type checker imports
-            break
-        for name, parameter in parameters.items():
-            kind = _expected_kind(parameter.annotation)
-            if name not in arguments or kind is None or name in own_checks:
-                continue
-            value, (type_name, allows_none) = arguments[name], kind
-            if value is None and allows_none:
-                continue
-            fits = isinstance(value, bool) if type_name == "bool" else (
-                isinstance(value, (int, float) if type_name == "float" else int) and not isinstance(value, bool))
-            if not fits:
-                example = parameter.default if parameter.default not in (inspect.Parameter.empty, None) else None
-                shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-                hint = f"; e.g. {prefix}.{name}={str(example).lower() if isinstance(example, bool) else example}" if example is not None else ""
-                raise UserError(f"{prefix}.{name}={shown} is not {nouns[type_name]}{hint}")
-        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
-            break
+        value, (type_name, allows_none) = arguments[parameter.name], kind
+        if (value is None and allows_none) or fits_type(value, type_name):
+            continue
+        key = f"{prefix}.{parameter.name}"
+        default = parameter.default
+        hint = f"; e.g. {key}={config_text(default)}" if default not in (inspect.Parameter.empty, None) else ""
+        shown = value if isinstance(value, str) else config_text(value)  # text as the user typed it
+        if isinstance(value, str) and reads_as(value, type_name):  # '100', e.g. from ${oc.env:...}
+            shown, hint = repr(value), f"{hint} (it is text: write ${{oc.decode:${{oc.env:...}}}} for a value from the environment)"
+        raise UserError(f"{key}={shown} is not {nouns[type_name]}{hint}")
+
+
+def reads_as(text: str, type_name: str) -> bool:
+    """Whether ``text`` is a literal of the type (``"100"`` of int): a number that arrived as text."""
+    text = text.strip()
+    if type_name == "bool":
+        return text.lower() in ("true", "false")
+    try:
+        int(text) if type_name == "int" else float(text)
+    except ValueError:
+        return False
+    return True

@@ -56,9 +56,10 @@ def check_optimizer_factory(factory: OptimizerFactory | None, name: str) -> None
         return
     try:
         factory([nn.Parameter(torch.zeros(1))])
-    except (ValueError, TypeError) as error:
-        raise UserError(f"{name} does not build: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__} "
-                        f"(check the {name}.* settings, e.g. {name}.lr=0.003)") from None
+    except Exception as error:  # torch's ValueError for lr=-0.1, an IndexError for betas=[0.5], ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UserError(f"{name} does not build: {type(error).__name__}: {reason} (check its settings, "
+                        f"such as {name}.lr and {name}.betas)") from None
 
 
 def default_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

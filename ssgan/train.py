@@ -30,7 +30,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
-from ssgan.config import CONFIG_DIR, check_argument_types, check_group_choices, check_override_keys, import_class
+from ssgan.config import (CONFIG_DIR, check_argument_types, check_group_choices, check_override_keys, config_text,
+                          fits_type, import_class, reads_as)
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError
@@ -104,11 +105,13 @@ def _several_processes(trainer_cfg: DictConfig) -> bool:
     import torch
 
     devices, nodes = trainer_cfg.get("devices", "auto"), trainer_cfg.get("num_nodes", 1)
-    if isinstance(nodes, int) and nodes > 1:
-        return True
     accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if accelerator in ("tpu", "mps") or isinstance(devices, bool):  # their own strategies; Lightning reports a bad value
+        return False
+    if str(nodes).strip().isdigit() and int(str(nodes)) > 1:
+        return True
     gpus = torch.cuda.device_count() if accelerator in ("auto", "gpu", "cuda") else 0
-    if isinstance(devices, int) and not isinstance(devices, bool):
+    if isinstance(devices, int):
         return devices > 1 or (devices == -1 and gpus > 1)
     if isinstance(devices, str):
         text = devices.strip()
@@ -216,16 +219,18 @@ def check_run_options(cfg: DictConfig) -> None:
     if test_ckpt not in ("last", "best"):
         raise UserError(f"test_ckpt={test_ckpt} is not an option; use test_ckpt=last or test_ckpt=best")
     seed = cfg.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise UserError(f"seed={seed} is not a seed; use a whole number from 0 to 4294967295, e.g. seed=0")
+    if not fits_type(seed, "int") or not 0 <= seed < 2**32:
+        text = isinstance(seed, str) and reads_as(seed, "int")  # e.g. ${oc.env:SEED}, which gives text
+        raise UserError(f"seed={repr(seed) if text else seed} is not a seed; use a whole number from 0 to 4294967295, e.g. seed=0"
+                        + (" (it is text: write ${oc.decode:${oc.env:...}} for a value from the environment)" if text else ""))
     max_epochs = cfg.trainer.get("max_epochs") if cfg.get("trainer") is not None else None
     if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1):
         raise UserError(f"trainer.max_epochs={max_epochs} is not a number of epochs; use 1 or more, e.g. trainer.max_epochs=20 "
                         "(the learning-rate schedule needs a fixed end)")
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path in ("best", "hpc"):  # Lightning's names for fit resolve to no file of an ssgan run
-        raise UserError(f"ckpt_path={ckpt_path} is not a resume point; resume with ckpt_path=last, or give the path "
-                        "of a .ckpt file (e.g. <run>/checkpoints/best.ckpt)")
+        raise UserError(f"ckpt_path={ckpt_path} is not a resume point; resume with ckpt_path=last (to go on from "
+                        "another checkpoint, give its path, e.g. ckpt_path=<run>/checkpoints/best.ckpt)")
     if ckpt_path not in (None, "last") and not Path(ckpt_path).is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
     if ckpt_path not in (None, "last"):
@@ -269,9 +274,11 @@ def check_setting_types(cfg: DictConfig) -> None:
             check_argument_types(cls, arguments, prefix)
 
 
-# Settings that may change when a run resumes: where the data lie, how fast things run, evaluation batch sizes.
-RESUME_MAY_CHANGE = {"data.root", "data.download", "data.split_cache_dir", "data.eval_batch_size",
-                     "model.torch_compile", "model.channels_last", "self_training.eval_batch_size"}
+# Settings that may change when a run resumes: where the data lie, how fast things run, evaluation batch
+# sizes, and the guards a diverged run is resumed with (the divergence error advises gradient clipping).
+RESUME_MAY_CHANGE = {"data.root", "data.download", "data.split_cache_dir", "data.image_cache_dir", "data.eval_batch_size",
+                     "model.torch_compile", "model.channels_last", "model.gradient_clip_val",
+                     "model.skip_nonfinite_batches", "self_training.eval_batch_size"}
 RESUME_OWN_KEYS = ("ckpt_path", "hydra.run.dir", "overwrite")  # the resume command's own overrides
 
 
@@ -280,6 +287,22 @@ def _flatten(node: Any, prefix: str) -> dict[str, Any]:
     if isinstance(node, dict) and node:
         return {key: value for name, child in node.items() for key, value in _flatten(child, f"{prefix}.{name}").items()}
     return {prefix: node}
+
+
+def _settings(cfg: DictConfig) -> dict[str, Any]:
+    """The settings that make a run what it is (``seed``, ``data``, ``model``, ``self_training``), flattened,
+    with interpolations resolved where they resolve."""
+    from omegaconf import OmegaConf
+
+    settings: dict[str, Any] = {}
+    for section in ("seed", "data", "model", "self_training"):
+        node = cfg.get(section)
+        try:
+            value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+        except Exception:  # e.g. ${hydra:...} outside the run that wrote it
+            value = OmegaConf.to_container(node, resolve=False)
+        settings.update(_flatten(value, section))
+    return settings
 
 
 def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
@@ -294,18 +317,31 @@ def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
     earlier_config = earlier_record / "config.yaml"
     if not earlier_config.is_file():
         return
-    earlier = OmegaConf.to_container(OmegaConf.load(earlier_config), resolve=False)
-    current = OmegaConf.to_container(cfg, resolve=False)
-    before, now = {}, {}
-    for section in ("seed", "data", "model", "self_training"):
-        before.update(_flatten(earlier.get(section), section))
-        now.update(_flatten(current.get(section), section))
+    before = _settings(OmegaConf.load(earlier_config))
+    now = _settings(cfg)
+
+    def differs(key: str) -> bool:
+        if key in RESUME_MAY_CHANGE:
+            return False
+        if key in before and key in now:
+            return before[key] != now[key]
+        # on one side only: a changed setting when the other side holds its parent as a value (e.g.
+        # model.net_kwargs: {} against model.net_kwargs.hidden_noise); else a setting that a newer
+        # ssgan added (or an older one had), whose record says nothing of this run
+        other = now if key in before else before
+        parts = key.split(".")
+        return any(".".join(parts[:end]) in other for end in range(1, len(parts)))
+
     # settings both configs have come first: a changed value says more than a group's extra keys
     changed = [key for key in sorted(before.keys() | now.keys(), key=lambda key: (key not in before or key not in now, key))
-               if key not in RESUME_MAY_CHANGE and before.get(key) != now.get(key)]
+               if differs(key)]
     if not changed:
         return
-    shown = ", ".join(f"{key}: {before.get(key)} -> {now.get(key)}" for key in changed[:3])
+
+    def shown_value(settings: dict[str, Any], key: str) -> str:
+        return config_text(settings[key]) if key in settings else "(not set)"
+
+    shown = ", ".join(f"{key}: {shown_value(before, key)} -> {shown_value(now, key)}" for key in changed[:3])
     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     raise UserError(f"this run's checkpoint was trained with other settings ({shown}{more}); resume it with its own: "
                     f"{resume_command(_recorded_overrides(earlier_record), cfg.paths.output_dir)}")
@@ -716,23 +752,32 @@ class _RunRecord:
             cls.log_sizes = {}
 
 
+def _exit_stopped(output_dir: Path, how: str, signal_number: int) -> None:
+    """Ends a run stopped by a signal with one line saying how to resume it, and the signal's exit status."""
+    if any(output_dir.rglob("last*.ckpt")):
+        from hydra.core.hydra_config import HydraConfig
+
+        resume = (resume_command(list(HydraConfig.get().overrides.task), output_dir) if not _is_multirun()
+                  else "ckpt_path=last in its folder")
+        advice = f"resume it with: {resume}"
+    else:
+        advice = "it saved no checkpoint (callbacks=none?), so start it again"
+    print(f"error: stopped by {how} before the run finished; {advice}", file=sys.stderr)
+    leave_process_group()
+    sys.exit(128 + signal_number)  # as a process killed by the signal: a scheduler or `&&` sees that it did not finish
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     output_dir = Path(cfg.paths.output_dir)
     try:
         metrics = train(cfg)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
-        if any(output_dir.rglob("last*.ckpt")):
-            from hydra.core.hydra_config import HydraConfig
-
-            resume = (resume_command(list(HydraConfig.get().overrides.task), output_dir) if not _is_multirun()
-                      else "ckpt_path=last in its folder")
-            advice = f"resume it with: {resume}"
-        else:
-            advice = "it saved no checkpoint (callbacks=none?), so start it again"
-        print(f"error: stopped by SIGTERM before the run finished; {advice}", file=sys.stderr)
-        leave_process_group()
-        sys.exit(128 + 15)  # as a process killed by SIGTERM: a scheduler or `&&` sees that it did not finish
+        _exit_stopped(output_dir, "SIGTERM", 15)
+    except SystemExit as stop:
+        if not isinstance(stop.__context__, KeyboardInterrupt):
+            raise
+        _exit_stopped(output_dir, "Ctrl-C", 2)  # Lightning's handler turns Ctrl-C into a bare exit(1)
     except UserError as error:
         if _is_multirun():  # one bad job must not stop the sweep: record it and go on
             _record_failed_job(cfg, output_dir, str(error))

@@ -88,16 +88,16 @@ BAD_INPUTS = [
     (["data.split_seed=-1"], "data.split_seed=-1 is negative; use 0 or more, e.g. data.split_seed=0"),
     (["data.num_val=2000"],
      "data.num_val=2000 leaves no training images for labels in some class (131 in the smallest class); "
-     "use at most data.num_val=1300"),
+     "use at most data.num_val=1308"),
     (["trainer.max_epochs=0"],
      "trainer.max_epochs=0 is not a number of epochs; use 1 or more, e.g. trainer.max_epochs=20 "
      "(the learning-rate schedule needs a fixed end)"),
     (["ckpt_path=best"],
-     "ckpt_path=best is not a resume point; resume with ckpt_path=last, or give the path of a .ckpt file "
-     "(e.g. <run>/checkpoints/best.ckpt)"),
+     "ckpt_path=best is not a resume point; resume with ckpt_path=last (to go on from another checkpoint, "
+     "give its path, e.g. ckpt_path=<run>/checkpoints/best.ckpt)"),
     (["model.optimizer_d.lr=-0.1"],
-     "model.optimizer_d does not build: Invalid learning rate: -0.1 (check the model.optimizer_d.* settings, "
-     "e.g. model.optimizer_d.lr=0.003)"),
+     "model.optimizer_d does not build: ValueError: Invalid learning rate: -0.1 (check its settings, "
+     "such as model.optimizer_d.lr and model.optimizer_d.betas)"),
     (["model.ema_decay=1.5"],
      "model.ema_decay=1.5 is outside [0, 1); use e.g. model.ema_decay=0.999, or null to evaluate the raw discriminator"),
     (["model.latent_dim=0"], "model.latent_dim=0 must be at least 1; use e.g. model.latent_dim=100"),

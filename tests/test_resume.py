@@ -132,6 +132,20 @@ def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path) -> 
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
 
 
+def test_a_run_stopped_by_ctrl_c_exits_130_with_the_resume_command(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    stopped = _train(run, "trainer.max_epochs=2", "+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=1",
+                     "+callbacks.kill.batch=3", "+callbacks.kill.signal_name=SIGINT")
+    # Lightning turns Ctrl-C into a bare exit(1), as if the run had crashed
+    assert stopped.returncode == 130, stopped.stderr[-2000:]
+    kill = "+callbacks.kill._target_=kill_switch.KillAt +callbacks.kill.epoch=1 +callbacks.kill.batch=3 " \
+           "+callbacks.kill.signal_name=SIGINT"
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        f"error: stopped by Ctrl-C before the run finished; resume it with: ssgan-train {' '.join(COMMON)} "
+        f"trainer.max_epochs=2 {kill} hydra.run.dir={run} ckpt_path=last")
+    assert not (run / "metrics.json").exists() and (run / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_on_slurm_the_requeue_signal_leaves_no_mid_step_checkpoint_and_the_run_resumes(tmp_path: Path) -> None:
     # A SLURM job's variables, and an scontrol that only records what it was asked.
     bin_dir = tmp_path / "bin"

@@ -217,3 +217,32 @@ def test_settings_are_checked_against_the_init_types() -> None:
     with pytest.raises(UserError, match=r"^data.batch_size=many is not a whole number; e.g. data.batch_size=100$"):
         check_argument_types(DigitsDataModule, {"batch_size": "many"}, "data")
     check_argument_types(DigitsDataModule, {"num_labeled": "2O"}, "data")  # left to the class's own, wordier check
+
+
+def test_a_resume_is_checked_against_the_runs_recorded_settings(compose_cfg, tmp_path) -> None:
+    from omegaconf import OmegaConf, open_dict
+
+    from ssgan.errors import UserError
+    from ssgan.train import check_resumed_settings
+
+    record = tmp_path / "record"
+    record.mkdir()
+    (record / "overrides.yaml").write_text("- data.num_labeled=20\n- hydra.run.dir=/old/place\n- ckpt_path=last\n")
+    earlier = compose_cfg("data.num_labeled=20")
+    with open_dict(earlier):
+        del earlier.model["skip_nonfinite_batches"]  # a run of an ssgan that had no such setting yet
+        earlier.data.root = "/data/on/another/machine"
+    (record / "config.yaml").write_text(OmegaConf.to_yaml(earlier))
+    # a newer setting, another data.root, more epochs and gradient clipping: the same run
+    check_resumed_settings(compose_cfg("data.num_labeled=20", "trainer.max_epochs=50", "model.gradient_clip_val=1.0"), record)
+    for overrides, shown in [(["data.num_labeled=30"], "data.num_labeled: 20 -> 30"),
+                             (["data.num_labeled=20", "model.net_kwargs.hidden_noise=0.7"],
+                              "model.net_kwargs.hidden_noise: 0.3 -> 0.7"),
+                             (["data.num_labeled=20", "+model.generator_kwargs.hidden=[250,250]"],
+                              "model.generator_kwargs.hidden: (not set) -> [250, 250]"),
+                             (["data.num_labeled=20", "model.ema_decay=null"], "model.ema_decay: 0.999 -> null")]:
+        cfg = compose_cfg(*overrides)
+        with pytest.raises(UserError) as refused:
+            check_resumed_settings(cfg, record)
+        assert str(refused.value) == (f"this run's checkpoint was trained with other settings ({shown}); resume it with its "
+                                      f"own: ssgan-train data.num_labeled=20 hydra.run.dir={cfg.paths.output_dir} ckpt_path=last")

@@ -52,6 +52,18 @@ def val_per_class(num_val: int, num_classes: int) -> np.ndarray:
     return counts
 
 
+def largest_num_val(class_sizes: np.ndarray) -> int:
+    """The most validation images that leave every class (sizes > 0) at least one image for its labels."""
+    def fits(num_val: int) -> bool:
+        return (class_sizes - val_per_class(num_val, len(class_sizes))).min() >= 1
+
+    low, high = 0, int(class_sizes.sum())  # fits(low) holds; fits(high) does not
+    while high - low > 1:  # fits only gets harder as num_val grows
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low
+
+
 def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | None, label_fraction: float | None,
                      num_val: int = 0) -> np.ndarray:
     """How many labeled images to draw from each class, validating the user's request.
@@ -63,10 +75,10 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
     check_label_request(num_labeled, label_fraction)
     class_sizes = np.bincount(labels, minlength=num_classes)
     available = class_sizes - val_per_class(num_val, num_classes)  # what is left for labels, per class
-    if available.min() < 1:  # every class needs at least one image left for its labels
-        most_val = int(min((class_sizes.min() - 1) * num_classes, class_sizes.sum() - num_classes))
+    if available.min() < 1 and class_sizes.min() > 0:  # every class needs an image left for its labels
         raise UserError(f"data.num_val={num_val} leaves no training images for labels in some class "
-                        f"({int(class_sizes.min())} in the smallest class); use at most data.num_val={max(most_val, 0)}")
+                        f"({int(class_sizes.min())} in the smallest class); use at most data.num_val="
+                        f"{largest_num_val(class_sizes)}")
     if label_fraction is not None:
         counts = np.rint(class_sizes * label_fraction).astype(np.int64)
         if counts.min() < 1:
