@@ -102,19 +102,24 @@ def test_killed_mid_round_resumes_to_the_same_rounds_and_metrics(tmp_path: Path)
     assert resumed["rounds"] == whole["rounds"] and len(whole["rounds"]) == 3  # the first training + 2 rounds
 
 
+def _stop_by_signal(run: Path, signal_name: str, status: int, how: str) -> str:
+    """Stops a 2-epoch run in epoch 1 with ``signal_name``; checks its exit status and its last line, which
+    gives the whole resume command with the run's own overrides, as the user can paste it. Returns those."""
+    kill = ["+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=1", "+callbacks.kill.batch=3",
+            f"+callbacks.kill.signal_name={signal_name}"]
+    stopped = _train(run, "trainer.max_epochs=2", *kill)
+    assert stopped.returncode == status, stopped.stderr[-2000:]
+    overrides = " ".join([*COMMON, "trainer.max_epochs=2", *kill])
+    assert stopped.stderr.strip().splitlines()[-1] == (f"error: stopped by {how} before the run finished; resume it "
+                                                       f"with: ssgan-train {overrides} hydra.run.dir={run} ckpt_path=last")
+    assert not (run / "metrics.json").exists() and (run / "checkpoints" / "last.ckpt").is_file()
+    return overrides
+
+
 def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    stopped = _train(run, "trainer.max_epochs=2", "+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=1",
-                     "+callbacks.kill.batch=3", "+callbacks.kill.signal_name=SIGTERM")
     # Lightning ends the loop with a SystemExit of status 0: a scheduler would have taken it for a finished run
-    assert stopped.returncode == 143, stopped.stderr[-2000:]
-    # the line gives the whole command, with the run's own overrides, as the user can paste it
-    kill = "+callbacks.kill._target_=kill_switch.KillAt +callbacks.kill.epoch=1 +callbacks.kill.batch=3 " \
-           "+callbacks.kill.signal_name=SIGTERM"
-    assert stopped.stderr.strip().splitlines()[-1] == (
-        f"error: stopped by SIGTERM before the run finished; resume it with: ssgan-train {' '.join(COMMON)} "
-        f"trainer.max_epochs=2 {kill} hydra.run.dir={run} ckpt_path=last")
-    assert not (run / "metrics.json").exists()
+    overrides = _stop_by_signal(run, "SIGTERM", 143, "SIGTERM")
     # a resume that forgot an override of the model, the data or self-training is refused, and the
     # run's record (.hydra/) and checkpoint are left as they were
     record = (run / ".hydra" / "overrides.yaml").read_text()
@@ -124,8 +129,7 @@ def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path) -> 
         assert refused.returncode == 2, refused.stderr[-2000:]
         line = refused.stderr.strip().splitlines()[-1]
         assert line.startswith(f"error: this run's checkpoint was trained with other settings ({shown}"), line
-        assert line.endswith(f"resume it with its own: ssgan-train {' '.join(COMMON)} trainer.max_epochs=2 {kill} "
-                             f"hydra.run.dir={run} ckpt_path=last"), line
+        assert line.endswith(f"resume it with its own: ssgan-train {overrides} hydra.run.dir={run} ckpt_path=last"), line
         assert (run / ".hydra" / "overrides.yaml").read_text() == record
     resumed = _train(run, "trainer.max_epochs=2", "ckpt_path=last")  # trainer.* and callbacks may change
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -133,17 +137,8 @@ def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path) -> 
 
 
 def test_a_run_stopped_by_ctrl_c_exits_130_with_the_resume_command(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    stopped = _train(run, "trainer.max_epochs=2", "+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=1",
-                     "+callbacks.kill.batch=3", "+callbacks.kill.signal_name=SIGINT")
-    # Lightning turns Ctrl-C into a bare exit(1), as if the run had crashed
-    assert stopped.returncode == 130, stopped.stderr[-2000:]
-    kill = "+callbacks.kill._target_=kill_switch.KillAt +callbacks.kill.epoch=1 +callbacks.kill.batch=3 " \
-           "+callbacks.kill.signal_name=SIGINT"
-    assert stopped.stderr.strip().splitlines()[-1] == (
-        f"error: stopped by Ctrl-C before the run finished; resume it with: ssgan-train {' '.join(COMMON)} "
-        f"trainer.max_epochs=2 {kill} hydra.run.dir={run} ckpt_path=last")
-    assert not (run / "metrics.json").exists() and (run / "checkpoints" / "last.ckpt").is_file()
+    # Lightning alone turns Ctrl-C into a bare exit(1), as if the run had crashed
+    _stop_by_signal(tmp_path / "run", "SIGINT", 130, "Ctrl-C")
 
 
 def test_on_slurm_the_requeue_signal_leaves_no_mid_step_checkpoint_and_the_run_resumes(tmp_path: Path) -> None:
