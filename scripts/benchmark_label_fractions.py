@@ -298,8 +298,9 @@ def write_report(roots: Path | list[Path], title: str | None = None, out_dir: Pa
         out_dir = roots[0]
     rows = collect_all(roots)
     if not rows:
-        raise SystemExit(f"error: no runs under {', '.join(map(str, roots))}; pass the multirun folder "
-                         "(the one holding 0/, 1/, ...)")
+        print(f"error: no runs under {', '.join(map(str, roots))}; pass the multirun folder (the one holding 0/, 1/, ...)",
+              file=sys.stderr)
+        raise SystemExit(2)  # the status of the script's other input errors
     out_dir.mkdir(parents=True, exist_ok=True)
     datasets = sorted({r["dataset"] for r in rows if r.get("dataset")})
     title = title or f"Label-fraction benchmark: {', '.join(datasets) or roots[0].name}"

@@ -34,7 +34,8 @@ def main(argv: list[str]) -> int:
     if not runs:
         print(f"error: no metrics.json under {root}; did the runs finish?", file=sys.stderr)
         return 2
-    print(f"{'dataset':<14}{'labels':>7}  {'method':<12}{'seed':>5}{'split':>6}  {'test acc':>9}  {'seconds':>8}  status")
+    method_width = max([12] + [len(str(run.get("method"))) + 1 for run in runs])  # e.g. supervised+self-training
+    print(f"{'dataset':<14}{'labels':>7}  {'method':<{method_width}}{'seed':>5}{'split':>6}  {'test acc':>9}  {'seconds':>8}  status")
     groups: dict[tuple, list[float]] = defaultdict(list)
     for run in runs:
         acc = run.get("test/acc")
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> int:
         field = {key: "?" if run.get(key) is None else str(run[key])  # a failed job may lack any of them
                  for key in ("dataset", "num_labeled", "method", "seed", "split_seed")}
         seconds = f"{run['train_seconds']:>8.1f}" if isinstance(run.get("train_seconds"), (int, float)) else f"{'-':>8}"
-        print(f"{field['dataset']:<14}{field['num_labeled']:>7}  {field['method']:<12}"
+        print(f"{field['dataset']:<14}{field['num_labeled']:>7}  {field['method']:<{method_width}}"
               f"{field['seed']:>5}{field['split_seed']:>6}  {acc_text}  {seconds}  "
               f"{run.get('status', '?')}" + (f": {run['error']}" if run.get("error") else ""))
         if acc is not None:
@@ -51,7 +52,7 @@ def main(argv: list[str]) -> int:
         print("\nmean ± std over runs")
         for (dataset, labels, method), accs in sorted(groups.items()):
             std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-            print(f"{dataset:<14}{labels:>7}  {method:<12} {statistics.mean(accs):6.2f} ± {std:4.2f} %  (n={len(accs)})")
+            print(f"{dataset:<14}{labels:>7}  {method:<{method_width}} {statistics.mean(accs):6.2f} ± {std:4.2f} %  (n={len(accs)})")
     return 0
 
 

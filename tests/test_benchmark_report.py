@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -71,6 +73,13 @@ def test_report_re_renders_from_an_existing_folder_without_training(tmp_path, ca
     assert report.main(["--report", str(tmp_path)]) == 0
     assert "wrote" in capsys.readouterr().out
     assert report.main(["--report", str(tmp_path / "missing")]) == 2
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:  # a folder without runs: the same status as the other input errors
+        report.main(["--report", str(tmp_path / "empty")])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"error: no runs under {tmp_path / 'empty'}; pass the multirun folder "
+                                               "(the one holding 0/, 1/, ...)")
     # a new sweep into it is refused up front (its jobs would find the earlier runs in their folders)
     capsys.readouterr()
     assert report.main(["digits", "--out", str(tmp_path)]) == 2
@@ -145,7 +154,17 @@ def test_a_failed_job_with_a_typo_or_no_label_count_is_a_failed_row_in_both_repo
     assert [row["status"] for row in rows].count("failed") == 5
     assert "job 7" in (tmp_path / "results.md").read_text()
     assert summarize_runs.main([str(tmp_path)]) == 0  # once: TypeError formatting a null label count
-    assert "2O" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2O" in printed
+    # a long method name keeps the columns in line: every row's seed column ends where the header's does
+    _job(tmp_path, 10, _ok("supervised+self-training", 20, 0, 0.5), [])
+    assert summarize_runs.main([str(tmp_path)]) == 0
+    runs_table, means_table = capsys.readouterr().out.split("mean ± std over runs")
+    header, *lines = [line for line in runs_table.splitlines() if line.startswith("digits") or "status" in line]
+    seed_end = header.index("seed") + len("seed")
+    assert lines and all(line[seed_end - 1].isdigit() and line[seed_end] == " " for line in lines), lines
+    mean_starts = {line.index(" ± ") for line in means_table.splitlines() if " ± " in line}
+    assert len(mean_starts) == 1, means_table  # the means' column too
 
 
 def test_a_fraction_sweep_keeps_finished_and_failed_runs_of_a_fraction_on_one_line(tmp_path) -> None:
