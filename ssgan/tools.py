@@ -17,6 +17,7 @@ import csv
 import difflib
 import json
 import logging
+import re
 import shutil
 import sys
 import tempfile
@@ -150,14 +151,20 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
     except TypeError as error:  # an argument the class does not take
         raise UserError(f"--set does not fit {datamodule_class.__name__} ({error})") from None
     except UserError as error:  # its message names the training's data.* setting: say how to set it here
-        raise UserError(f"{error} (here: --set KEY=VALUE, e.g. --set root=PATH)") from None
+        raise UserError(f"{error} ({_how_to_set_here(str(error))})") from None
     try:
         datamodule.setup()
     except UserError as error:
-        raise UserError(f"{error} (here: --set KEY=VALUE, e.g. --set root=PATH)") from None
+        raise UserError(f"{error} ({_how_to_set_here(str(error))})") from None
     if data is None and not overrides:
         _warn_if_the_split_changed(checkpoint, datamodule)
     return datamodule
+
+
+def _how_to_set_here(message: str) -> str:
+    """How the tools set the ``data.KEY`` a datamodule's error names: ``--set KEY=VALUE``."""
+    named = re.search(r"\bdata\.(\w+)", message)
+    return f"here: --set {named.group(1)}=VALUE" if named else "here: --set KEY=VALUE, e.g. --set root=PATH"
 
 
 def _warn_if_the_split_changed(checkpoint: dict[str, Any], datamodule: Any) -> None:

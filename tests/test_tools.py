@@ -270,6 +270,9 @@ def test_predict_refuses_an_out_file_that_is_one_of_its_images(folder_checkpoint
     (["--data", "folder"], "error: --data folder needs root; add --set root=PATH\n"),
     (["--set", "nmu_labeled=20"], "error: --set nmu_labeled: FolderDataModule takes no argument 'nmu_labeled'; "
                                   "did you mean --set num_labeled=...?\n"),
+    # the datamodule's own message names data.num_labeled, as in training: the line says how to set it here
+    (["--set", "num_labeled=5"], "error: data.num_labeled=5 is not divisible by the 3 classes; use 3 or 6 "
+                                 "(here: --set num_labeled=VALUE)\n"),
 ])
 def test_extract_names_a_missing_or_misspelt_data_setting(given: list[str], message: str, folder_checkpoint: Path,
                                                           tmp_path: Path, capsys) -> None:
