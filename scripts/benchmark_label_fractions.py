@@ -84,9 +84,33 @@ def collect(root: Path, seen: set[Path] | None = None) -> list[dict]:
         seen.add(run_dir.resolve())
         rows.append({"job": _job_number(str(run_dir)), "status": "failed", "run_dir": str(run_dir),
                      "error": "no metrics.json: the job stopped before it finished (killed or crashed)",
-                     **_from_overrides(hydra_dir / "overrides.yaml")})
+                     # the composed record holds the overrides too; they stand in where it was cut short
+                     **_from_overrides(hydra_dir / "overrides.yaml"), **_from_record(hydra_dir)})
     rows.sort(key=lambda r: (int(r["job"]) if str(r["job"]).isdigit() else math.inf, str(r["job"])))
     return rows
+
+
+def _from_record(hydra_dir: Path) -> dict:
+    """What a job ran with by default (data set, seeds, labels, method), from Hydra's composed config and
+    group choices: a job's overrides name only what the sweep changed."""
+    from omegaconf import OmegaConf
+
+    found: dict = {}
+    with contextlib.suppress(Exception):  # a record cut short by the kill: what could be read
+        choices = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
+        found["dataset"] = choices.get("data")
+        method = choices.get("model")
+        if method and choices.get("self_training") not in (None, "none"):
+            method += "+self-training"
+        found["method"] = method
+    with contextlib.suppress(Exception):
+        config = OmegaConf.load(hydra_dir / "config.yaml")
+        for key, name in (("seed", "seed"), ("data.split_seed", "split_seed"), ("data.num_labeled", "num_labeled"),
+                          ("data.label_fraction", "label_fraction")):
+            value = OmegaConf.select(config, key, default=None)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                found[name] = value
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def _from_overrides(path: Path) -> dict:

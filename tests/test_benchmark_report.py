@@ -142,6 +142,18 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     assert "3 failed run(s)" in markdown and "diverged: generator_loss became nan" in markdown
 
 
+def test_a_killed_job_row_takes_its_defaults_from_hydras_record(tmp_path) -> None:
+    _job(tmp_path, 0, None, ["data.num_labeled=50"])  # killed before metrics.json; model, seeds and data by default
+    record = tmp_path / "0" / ".hydra"
+    (record / "config.yaml").write_text("seed: 3\ndata:\n  num_labeled: 50\n  label_fraction: null\n  split_seed: 2\n")
+    (record / "hydra.yaml").write_text("hydra:\n  runtime:\n    choices:\n      data: digits\n      model: ssgan\n"
+                                       "      self_training: default\n")
+    [row] = report.collect(tmp_path)
+    assert row["status"] == "failed" and "stopped before it finished" in row["error"]
+    assert {key: row.get(key) for key in ("dataset", "method", "num_labeled", "seed", "split_seed")} == {
+        "dataset": "digits", "method": "ssgan+self-training", "num_labeled": 50, "seed": 3, "split_seed": 2}
+
+
 def test_a_failed_job_with_a_typo_or_no_label_count_is_a_failed_row_in_both_reports(tmp_path, capsys) -> None:
     import summarize_runs
 
