@@ -277,7 +277,8 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
                 for line in lines]
         axes.errorbar([positions[line] for line in lines], means, yerr=stds, marker="o", capsize=3, label=method)
     axes.set_xscale("log")
-    ticks = sorted(set(positions.values()))
+    # a tick only where a point is drawn: a label count whose every job failed has none
+    ticks = sorted({positions[label] for (label, _), values in accuracies.items() if values and label in positions})
     axes.set_xticks(ticks, [str(x) for x in ticks])
     axes.minorticks_off()
     axes.set_xlabel("fraction of the training images labeled" if by_fraction else "labeled training images")

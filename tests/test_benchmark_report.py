@@ -218,3 +218,16 @@ def test_a_cell_mixing_runs_of_different_settings_is_flagged(tmp_path) -> None:
     flagged = markdown.split("Warning")[1]
     assert "20 labels" not in flagged  # other seeds of one setting are what a cell is for
     assert "250 labels" not in flagged
+
+
+def test_plot_has_no_tick_for_a_label_count_whose_every_job_failed(tmp_path, monkeypatch) -> None:
+    pyplot = pytest.importorskip("matplotlib.pyplot")
+    make_fixture_multirun(tmp_path)
+    _job(tmp_path, 7, {"dataset": "digits", "method": "ssgan", "num_labeled": 200, "seed": 0, "split_seed": 0,
+                       "status": "failed", "error": "out of memory"}, ["data.num_labeled=200", "model=ssgan"])
+    closed = []
+    monkeypatch.setattr(pyplot, "close", closed.append)  # keep the figure to read its axis
+    rows = report.collect_all([tmp_path])
+    assert report.render_plot(rows, tmp_path / "results.png", "fixture")
+    (axes,) = closed[0].axes
+    assert list(axes.get_xticks()) == [20, 50]  # 200 has no point, so no tick
