@@ -86,6 +86,10 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
             # weights. SLURM's SIGTERM stops the run cleanly instead (exit 143, naming the checkpoint).
             plugins.append(SLURMEnvironment(auto_requeue=False))
         extra = {}
+        if cfg.trainer.get("enable_checkpointing") is None and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+            # without our checkpoint callbacks (callbacks=none) Lightning would add its own, writing a
+            # checkpoint every epoch into the logger's folder, where no resume or clean-up looks
+            extra["enable_checkpointing"] = False
         if str(cfg.trainer.get("strategy", "auto")) == "auto" and _several_processes(cfg.trainer):
             # Lightning's default for several devices is plain DDP, which stops at the first GAN step: each of
             # the two optimizer steps leaves the other net's parameters without gradients

@@ -199,6 +199,17 @@ def test_several_devices_get_the_ddp_strategy_the_gan_needs(compose_cfg, tmp_pat
         assert isinstance(trainer.strategy, DDPStrategy) and trainer.strategy._ddp_kwargs.get("find_unused_parameters") is True
 
 
+def test_callbacks_none_writes_no_checkpoint_unless_the_trainer_asks_for_one(compose_cfg, tmp_path) -> None:
+    import ssgan.train as train_module
+
+    cfg = compose_cfg("callbacks=none", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.num_labeled=20")
+    metrics = train(cfg)
+    assert metrics["status"] == "ok" and (Path(cfg.paths.output_dir) / "metrics.json").is_file()
+    assert not list(Path(cfg.paths.output_dir).rglob("*.ckpt"))  # Lightning's own checkpoint is not added either
+    asked = train_module.build_trainer(compose_cfg("callbacks=none", "+trainer.enable_checkpointing=true"), tmp_path)
+    assert asked.checkpoint_callbacks  # an explicit trainer.enable_checkpointing=true is kept
+
+
 def test_settings_are_checked_against_the_init_types() -> None:
     from ssgan.config import check_argument_types
     from ssgan.data import DigitsDataModule
