@@ -255,6 +255,37 @@ def check_run_options(cfg: DictConfig) -> None:
     check_setting_types(cfg)
     if ckpt_path is not None and _RunRecord.saved is not None:
         check_resumed_settings(cfg, _RunRecord.saved)
+    if ckpt_path is not None and max_epochs is not None:
+        check_resumed_epochs(cfg, _resume_checkpoint(Path(cfg.paths.output_dir), ckpt_path))
+
+
+def check_resumed_epochs(cfg: DictConfig, checkpoint: Path | None) -> None:
+    """Refuses to resume a checkpoint that has trained more epochs than the run now asks for.
+
+    Lightning would stop inside ``fit`` with a traceback; a run asking for exactly the epochs trained
+    is the finished run, which ``train`` reports without training.
+    """
+    if checkpoint is None:
+        return
+    state = _open_checkpoint(str(checkpoint))
+    progress = state.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    # epochs whose training pass ended: a checkpoint of an epoch's end is written before Lightning
+    # counts that epoch "completed", a mid-epoch one (mid_epoch_checkpoint) before it is "processed"
+    trained = int(progress.get("processed", state.get("epoch", 0)))
+    asked = int(cfg.trainer.max_epochs)
+    extra = cfg.self_training.rounds * cfg.self_training.epochs_per_round if uses_self_training(cfg) else 0
+    if trained > asked + extra:
+        rounds = f" + {extra} in self-training rounds" if extra else ""
+        raise UserError(f"{checkpoint} has trained {trained} epochs, more than trainer.max_epochs={asked}{rounds}; "
+                        f"resume with trainer.max_epochs={trained - extra} or more")
+
+
+def _resume_checkpoint(output_dir: Path, ckpt_path: str | None) -> Path | None:
+    """The file that ``ckpt_path`` names (``last``: the newest last*.ckpt of the run, as Lightning resolves it), if any."""
+    if ckpt_path == "last":
+        candidates = sorted(output_dir.rglob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
+        return candidates[-1] if candidates else None
+    return Path(ckpt_path) if ckpt_path and Path(ckpt_path).is_file() else None
 
 
 def check_setting_types(cfg: DictConfig) -> None:
@@ -586,12 +617,8 @@ def _gathered_split_fingerprints(trainer: pl.Trainer, datamodule: Any) -> list[s
 
 def _read_checkpoint_state(trainer: pl.Trainer, ckpt_path: str | None) -> dict[str, Any] | None:
     """The checkpoint that ``ckpt_path`` names (``last`` or a file), memory-mapped (no weight reads), if any."""
-    if ckpt_path == "last":  # as Lightning resolves it: the newest last*.ckpt of the run
-        candidates = sorted(Path(trainer.default_root_dir).rglob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
-        ckpt_path = str(candidates[-1]) if candidates else None
-    if not ckpt_path or not Path(ckpt_path).is_file():
-        return None
-    return _open_checkpoint(ckpt_path)
+    checkpoint = _resume_checkpoint(Path(trainer.default_root_dir), ckpt_path)
+    return _open_checkpoint(str(checkpoint)) if checkpoint is not None else None
 
 
 def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:

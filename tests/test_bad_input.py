@@ -252,11 +252,14 @@ def readme_bad_input_messages() -> list[str]:
 def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
-    tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN]
+    tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
 
+
+# A resume with fewer epochs than its checkpoint has trained (tests/test_resume.py runs it)
+FEWER_EPOCHS = "PATH has trained N epochs, more than trainer.max_epochs=M; resume with trainer.max_epochs=N or more"
 
 # A start in the folder of a run that finished (hydra.run.dir=<run>), without ckpt_path or overwrite=true
 EARLIER_RUN = ("PATH already holds a run (metrics.json); resume it with ckpt_path=last, start in another folder "

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from test_bad_input import FEWER_EPOCHS, assert_one_error_line
+
 TESTS = Path(__file__).resolve().parent
 # 13 batches an epoch (1,300 unlabeled images); the last checkpoint every 6 optimizer steps = every 3 batches
 COMMON = ["data=digits", "data.num_labeled=20", "trainer.enable_progress_bar=false", "data.num_val=50",
@@ -90,6 +92,22 @@ def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tm
     assert completed.returncode == 0, completed.stderr[-2000:]
     original, rewritten = json.loads(written), json.loads((run / "metrics.json").read_text())
     assert {key: rewritten[key] for key in COMPARED} == {key: original[key] for key in COMPARED}
+
+
+def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    finished = _train(run, "trainer.max_epochs=2", "callbacks.mid_epoch_checkpoint=null")
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    record = {path.name: path.read_bytes() for path in [*(run / ".hydra").iterdir(), run / "metrics.json"]}
+    fewer = _train(run, "trainer.max_epochs=1", "callbacks.mid_epoch_checkpoint=null", "ckpt_path=last")
+    assert fewer.returncode == 2 and "Traceback" not in fewer.stderr, fewer.stderr[-2000:]
+    assert_one_error_line(fewer.stderr, FEWER_EPOCHS, run / "checkpoints" / "last.ckpt")
+    assert "has trained 2 epochs, more than trainer.max_epochs=1; resume with trainer.max_epochs=2 or more" in fewer.stderr
+    assert {path.name: path.read_bytes() for path in [*(run / ".hydra").iterdir(), run / "metrics.json"]} == record
+    # from another folder (a copy goes on from the checkpoint): the same check, and no run folder is left
+    elsewhere = _train(tmp_path / "copy", "trainer.max_epochs=1", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert elsewhere.returncode == 2 and "more than trainer.max_epochs=1" in elsewhere.stderr
+    assert not (tmp_path / "copy").exists()
 
 
 def test_killed_mid_round_resumes_to_the_same_rounds_and_metrics(tmp_path: Path) -> None:
