@@ -256,11 +256,40 @@ def _is_checkpoint_keyword(ckpt_path: str) -> bool:
         or "://" in ckpt_path
 
 
+def shipped_config(path: str) -> str:
+    """``path`` itself if it exists, else the example config of that name that ssgan ships (``conf/cli/``).
+
+    So ``--config conf/cli/digits_ssgan.yaml`` (as README writes it) and ``--config digits_ssgan`` work
+    from any folder, and after an install without the repository.
+    """
+    from ssgan.config import CONFIG_DIR
+
+    if Path(path).exists():
+        return path
+    name = Path(path).name if Path(path).parent.as_posix() in (".", "conf/cli") else None
+    for candidate in ((name, f"{name}.yaml") if name else ()):
+        if (CONFIG_DIR / "cli" / candidate).is_file():
+            return str(CONFIG_DIR / "cli" / candidate)
+    return path  # jsonargparse reports the missing file
+
+
+def with_shipped_configs(args: Sequence[str]) -> list[str]:
+    """``args`` with each ``--config`` value passed through ``shipped_config``."""
+    resolved, args = [], list(args)
+    for index, arg in enumerate(args):
+        if arg.startswith("--config="):
+            arg = "--config=" + shipped_config(arg.partition("=")[2])
+        elif index > 0 and args[index - 1] == "--config":
+            arg = shipped_config(arg)
+        resolved.append(arg)
+    return resolved
+
+
 def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SSGANCLI:
     """The CLI object (``run=False`` only instantiates the model, datamodule and trainer)."""
     return SSGANCLI(
         ClassifierModule, SemiSupervisedDataModule, subclass_mode_model=True, subclass_mode_data=True,
-        args=list(args) if args is not None else None, run=run, auto_configure_optimizers=False,
+        args=with_shipped_configs(sys.argv[1:] if args is None else args), run=run, auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True}, parser_kwargs={"parser_mode": "omegaconf"},
     )
 

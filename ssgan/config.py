@@ -37,6 +37,9 @@ def check_group_choices(overrides: list[str]) -> None:
         if "." in group or "/" in group or not (CONFIG_DIR / group).is_dir():
             continue
         options = group_options(group)
+        if group == "cli":  # a folder of conf/, so Hydra lists it, but no part of train.yaml
+            raise UserError(f"conf/cli/ holds the example configs of ssgan-cli (the Lightning CLI), not settings of "
+                            f"ssgan-train; run e.g. ssgan-cli fit --config {value.split(',')[0]}")
         for choice in value.split(","):
             if choice and choice != "null" and choice not in options:
                 noun = "data set" if group == "data" else f"{group} option"

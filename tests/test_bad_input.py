@@ -52,6 +52,8 @@ BAD_INPUTS = [
     (["data.num_labeled=null", "data.label_fraction=0"], "data.label_fraction=0 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
     (["data.num_labeled=null", "data.label_fraction=0.001"], "data.label_fraction=0.001 gives 0 labels for some class; use at least 0.0076"),
     (["data=imagenet"], "unknown data set 'imagenet'; use data= one of: cifar10, digits, fashion_mnist, folder, mnist, svhn"),
+    (["cli=digits_ssgan"], "conf/cli/ holds the example configs of ssgan-cli (the Lightning CLI), not settings of "
+                           "ssgan-train; run e.g. ssgan-cli fit --config digits_ssgan"),
     (["data=fashion_mnist", "data.root=/wrong", "data.download=false"],
      "Fashion-MNIST files not found under /wrong (missing ...); set data.download=true or point data.root at the folder holding them"),
     (["trainer.accelerator=tpux"], "unknown accelerator 'tpux'; use trainer.accelerator= one of auto, cpu, gpu, cuda, mps, tpu"),

@@ -61,6 +61,18 @@ def test_cli_builds_self_training_as_a_callback(tmp_path: Path) -> None:
     assert sum(isinstance(c, SyncedSigterm) for c in cli.trainer.callbacks) == 1
 
 
+@pytest.mark.parametrize("given", ["conf/cli/digits_ssgan.yaml", "digits_ssgan", "digits_ssgan.yaml", "--config=digits_ssgan"])
+def test_the_shipped_cli_configs_are_found_from_any_folder(given: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not the repository: README's conf/cli/... path is not there
+    args = [given] if given.startswith("--config=") else ["--config", given]
+    cli = build_cli([*args, f"--data.init_args.split_cache_dir={tmp_path}"], run=False)
+    assert type(cli.model) is SSGAN and cli.trainer.max_epochs == 200
+    own = (CLI_DIR / "digits_ssgan.yaml").read_text().replace("max_epochs: 200", "max_epochs: 7")
+    (tmp_path / "digits_ssgan.yaml").write_text(own)  # a file of the user's of that name comes first
+    assert build_cli(["--config", "digits_ssgan.yaml", f"--data.init_args.split_cache_dir={tmp_path}"],
+                     run=False).trainer.max_epochs == 7
+
+
 @pytest.mark.parametrize("config", sorted(p.name for p in CLI_DIR.glob("*.yaml")))
 def test_every_cli_config_fits_under_fast_dev_run(config: str, tmp_path: Path, image_folder: Path) -> None:
     args = ["fit", "--config", str(CLI_DIR / config), "--trainer.fast_dev_run=true",
