@@ -228,6 +228,11 @@ def test_an_out_folder_for_a_file_is_a_one_line_error(command: str, folder_check
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out {folder} is a folder; give a file name") and err.count("\n") == 1
     assert not any(folder.iterdir())
+    # a folder not made yet, named with a trailing slash: not a file of that name
+    with pytest.raises(SystemExit):
+        run_tool(command, folder_checkpoint, *extra, "--out", f"{tmp_path / 'new'}/")
+    assert capsys.readouterr().err.startswith(f"error: --out {tmp_path / 'new'}/ is a folder; give a file name")
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.parametrize("command", ["predict", "extract", "export"])
