@@ -800,6 +800,7 @@ def _exit_stopped(output_dir: Path, how: str, signal_number: int) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    hide_lightning_noise()  # again here: a launcher's worker processes (hydra/launcher=local) did not run main()
     output_dir = Path(cfg.paths.output_dir)
     try:
         metrics = train(cfg)

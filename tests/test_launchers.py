@@ -36,3 +36,4 @@ def test_local_joblib_launcher_isolates_a_bad_job(tmp_path: Path) -> None:
     assert statuses == {"ok", "failed"}
     failed = json.loads((sweep / "1" / "metrics.json").read_text())
     assert "not divisible by the 10 classes" in failed["error"]
+    assert "Tip:" not in result.stdout + result.stderr  # Lightning's advert is hidden in the worker processes too
