@@ -430,6 +430,15 @@ def check_sweep_folder(args: list[str]) -> None:
                         "(or delete that folder to run the sweep there again)")
 
 
+def check_launcher(args: list[str]) -> None:
+    """Refuses the SLURM launcher on a machine without SLURM, before Hydra makes the sweep's folder
+    (submitit would stop with a traceback there)."""
+    settings = {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
+    if settings.get("hydra/launcher") == "slurm" and shutil.which("srun") is None:
+        raise UserError("hydra/launcher=slurm submits each job to SLURM, but this machine has no srun; run the command "
+                        "on the cluster's login node, or use hydra/launcher=local (or no launcher) here")
+
+
 def _remove_earlier_run(output_dir: Path) -> None:
     """Removes an earlier run's outputs from ``output_dir``, so the new run's files never mix with them,
     and the earlier run's lines from the Hydra log (``train.log``) that this run appends to."""
@@ -848,6 +857,7 @@ def main() -> None:
         check_group_choices(sys.argv[1:])
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])
+        check_launcher(sys.argv[1:])
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

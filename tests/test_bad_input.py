@@ -52,6 +52,10 @@ BAD_INPUTS = [
     (["data.num_labeled=null", "data.label_fraction=0"], "data.label_fraction=0 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
     (["data.num_labeled=null", "data.label_fraction=0.001"], "data.label_fraction=0.001 gives 0 labels for some class; use at least 0.0076"),
     (["data=imagenet"], "unknown data set 'imagenet'; use data= one of: cifar10, digits, fashion_mnist, folder, mnist, svhn"),
+    pytest.param(["-m", "hydra/launcher=slurm", "seed=0,1"],
+                 "hydra/launcher=slurm submits each job to SLURM, but this machine has no srun; run the command on the "
+                 "cluster's login node, or use hydra/launcher=local (or no launcher) here",
+                 marks=pytest.mark.skipif(shutil.which("srun") is not None, reason="this machine has SLURM")),
     (["cli=digits_ssgan"], "conf/cli/ holds the example configs of ssgan-cli (the Lightning CLI), not settings of "
                            "ssgan-train; run e.g. ssgan-cli fit --config digits_ssgan"),
     (["data=fashion_mnist", "data.root=/wrong", "data.download=false"],
@@ -123,6 +127,7 @@ def test_bad_input_gives_one_line_error(tmp_path: Path, train_in_process, overri
     assert_one_error_line(stderr, message, run_dir if "this run's folder PATH" in message else "PATH")
     assert "Traceback" not in stderr
     assert not run_dir.exists(), sorted(p.name for p in run_dir.rglob("*"))  # nothing half-written
+    assert not (tmp_path / "multirun").exists()  # nor a sweep's folder
 
 
 @pytest.mark.parametrize("overrides", [["data.num_labeled=5"], ["data.nmu_labeled=5"]])
