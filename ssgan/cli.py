@@ -30,6 +30,7 @@ from ssgan.config import import_class, init_arguments
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import ClassifierModule
+from ssgan.self_training import SelfTraining
 
 
 class SSGANCLI(LightningCLI):
@@ -114,9 +115,14 @@ class SSGANCLI(LightningCLI):
         return trainer
 
     def before_fit(self) -> None:
-        from ssgan.train import warn_if_bf16_is_slow
+        from ssgan.train import refuse_fewer_epochs, warn_if_bf16_is_slow
 
         self._require_a_fitting_checkpoint()
+        checkpoint = self._read_checkpoint()
+        if checkpoint is not None:  # Lightning's own check is a traceback from inside fit
+            round_epochs = sum(c.rounds * c.epochs_per_round for c in self.trainer.callbacks if isinstance(c, SelfTraining))
+            refuse_fewer_epochs(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs, round_epochs,
+                                setting="--trainer.max_epochs")
         keep_freed_memory()  # as ssgan-train does (ssgan.cpu)
         warn_if_bf16_is_slow(self.trainer)
 

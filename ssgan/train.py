@@ -267,17 +267,25 @@ def check_resumed_epochs(cfg: DictConfig, checkpoint: Path | None) -> None:
     """
     if checkpoint is None:
         return
-    state = _open_checkpoint(str(checkpoint))
+    round_epochs = cfg.self_training.rounds * cfg.self_training.epochs_per_round if uses_self_training(cfg) else 0
+    refuse_fewer_epochs(checkpoint, _open_checkpoint(str(checkpoint)), int(cfg.trainer.max_epochs), round_epochs,
+                        setting="trainer.max_epochs")
+
+
+def refuse_fewer_epochs(checkpoint: str | Path, state: dict[str, Any], max_epochs: int | None, round_epochs: int,
+                        setting: str) -> None:
+    """A one-line ``UserError`` if ``state`` (a loaded checkpoint) has trained more epochs than
+    ``max_epochs`` plus the self-training rounds' ``round_epochs``; ``setting`` names the option to raise."""
+    if max_epochs is None or max_epochs < 0:  # -1: no limit
+        return
     progress = state.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
     # epochs whose training pass ended: a checkpoint of an epoch's end is written before Lightning
     # counts that epoch "completed", a mid-epoch one (mid_epoch_checkpoint) before it is "processed"
     trained = int(progress.get("processed", state.get("epoch", 0)))
-    asked = int(cfg.trainer.max_epochs)
-    extra = cfg.self_training.rounds * cfg.self_training.epochs_per_round if uses_self_training(cfg) else 0
-    if trained > asked + extra:
-        rounds = f" + {extra} in self-training rounds" if extra else ""
-        raise UserError(f"{checkpoint} has trained {trained} epochs, more than trainer.max_epochs={asked}{rounds}; "
-                        f"resume with trainer.max_epochs={trained - extra} or more")
+    if trained > max_epochs + round_epochs:
+        rounds = f" + {round_epochs} in self-training rounds" if round_epochs else ""
+        raise UserError(f"{checkpoint} has trained {trained} epochs, more than {setting}={max_epochs}{rounds}; "
+                        f"resume with {setting}={trained - round_epochs} or more")
 
 
 def _resume_checkpoint(output_dir: Path, ckpt_path: str | None) -> Path | None:

@@ -100,11 +100,14 @@ def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Pat
               f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
               "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
               f"--trainer.default_root_dir={tmp_path}"]
-    main(["fit", *common, "--trainer.max_epochs=1"])
+    main(["fit", *common, "--trainer.max_epochs=2"])
     run = tmp_path / "lightning_logs" / "version_0"  # folder.yaml has digits_ssgan.yaml's callbacks
     assert sorted(path.name for path in tmp_path.rglob("*.ckpt")) == ["last.ckpt"]
     assert list((run / "samples").glob("epoch_*.png"))
     checkpoints = [run / "checkpoints" / "last.ckpt"]
+    with pytest.raises(UserError, match=r"has trained 2 epochs, more than --trainer.max_epochs=1; resume with "
+                                        r"--trainer.max_epochs=2 or more$"):  # not Lightning's traceback from fit
+        build_cli(["fit", *common, "--trainer.max_epochs=1", f"--ckpt_path={checkpoints[-1]}"])
     cli = build_cli(["test", *common, f"--ckpt_path={checkpoints[-1]}"])
     assert 0.0 <= float(cli.trainer.callback_metrics["test/acc"]) <= 1.0
     assert list(tmp_path.rglob("confusion_matrix.png"))  # drawn in the trainer's log folder
