@@ -269,6 +269,7 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
         if len(counts) == 1:
             positions[label] = counts[0]
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    ticks = set()  # a tick only where a point is drawn: a label count whose every job failed has none
     for method in methods:
         lines = sorted((label for label in labels if accuracies.get((label, method)) and label in positions),
                        key=positions.__getitem__)  # by x: a fraction's drawn count may fall between the counts
@@ -276,9 +277,9 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
         stds = [statistics.stdev(accuracies[(line, method)]) if len(accuracies[(line, method)]) > 1 else 0.0
                 for line in lines]
         axes.errorbar([positions[line] for line in lines], means, yerr=stds, marker="o", capsize=3, label=method)
+        ticks.update(positions[line] for line in lines)
     axes.set_xscale("log")
-    # a tick only where a point is drawn: a label count whose every job failed has none
-    ticks = sorted({positions[label] for (label, _), values in accuracies.items() if values and label in positions})
+    ticks = sorted(ticks)
     axes.set_xticks(ticks, [str(x) for x in ticks])
     axes.minorticks_off()
     axes.set_xlabel("fraction of the training images labeled" if by_fraction else "labeled training images")

@@ -270,7 +270,10 @@ def shipped_config(path: str) -> str:
     """
     from ssgan.config import CONFIG_DIR
 
-    if Path(path).exists():
+    try:
+        if Path(path).exists():
+            return path
+    except OSError:  # not a file name: inline YAML or JSON, which jsonargparse also takes
         return path
     name = Path(path).name if Path(path).parent.as_posix() in (".", "conf/cli") else None
     for candidate in ((name, f"{name}.yaml") if name else ()):
@@ -280,12 +283,13 @@ def shipped_config(path: str) -> str:
 
 
 def with_shipped_configs(args: Sequence[str]) -> list[str]:
-    """``args`` with each ``--config`` value passed through ``shipped_config``."""
+    """``args`` with each ``--config`` (or ``-c``) value passed through ``shipped_config``."""
     resolved, args = [], list(args)
     for index, arg in enumerate(args):
-        if arg.startswith("--config="):
-            arg = "--config=" + shipped_config(arg.partition("=")[2])
-        elif index > 0 and args[index - 1] == "--config":
+        flag, equals, value = arg.partition("=")
+        if equals and flag in ("--config", "-c"):
+            arg = f"{flag}={shipped_config(value)}"
+        elif index > 0 and args[index - 1] in ("--config", "-c"):
             arg = shipped_config(arg)
         resolved.append(arg)
     return resolved

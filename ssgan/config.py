@@ -30,6 +30,10 @@ def group_options(group: str) -> list[str]:
 def check_group_choices(overrides: list[str]) -> None:
     """Raises a one-line ``UserError`` for ``group=option`` overrides naming an option that does not exist."""
     for override in overrides:
+        if override.lstrip("+").startswith("cli="):  # a folder of conf/, so Hydra lists it, but no part of train.yaml
+            options, given = group_options("cli"), override.partition("=")[2].split(",")[0]
+            raise UserError(f"conf/cli/ holds the example configs of ssgan-cli (the Lightning CLI), not settings of "
+                            f"ssgan-train; run e.g. ssgan-cli fit --config {given if given in options else options[0]}")
         if "=" not in override or override.startswith(("-", "+", "~", "hydra.")):
             continue
         key, value = override.split("=", 1)
@@ -37,9 +41,6 @@ def check_group_choices(overrides: list[str]) -> None:
         if "." in group or "/" in group or not (CONFIG_DIR / group).is_dir():
             continue
         options = group_options(group)
-        if group == "cli":  # a folder of conf/, so Hydra lists it, but no part of train.yaml
-            raise UserError(f"conf/cli/ holds the example configs of ssgan-cli (the Lightning CLI), not settings of "
-                            f"ssgan-train; run e.g. ssgan-cli fit --config {value.split(',')[0]}")
         for choice in value.split(","):
             if choice and choice != "null" and choice not in options:
                 noun = "data set" if group == "data" else f"{group} option"

@@ -185,7 +185,8 @@ def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path]
     of the command's ``inputs`` (its checkpoint, the images it reads) is an error.
     ``example_name``: the file name the error messages suggest."""
     path = Path(out).expanduser()
-    if path.is_dir() or str(out).endswith(("/", os.sep)):  # a trailing slash names a folder, even one not made yet
+    # a trailing slash names a folder, even one not made yet (but not an existing file's path with a slash typed after it)
+    if path.is_dir() or (str(out).endswith(("/", os.sep)) and not path.is_file()):
         raise UserError(f"--out {out} is a folder; give a file name, e.g. --out {path / example_name}")
     if path.exists() and any(Path(given).expanduser().exists() and path.samefile(Path(given).expanduser())
                              for given in inputs):

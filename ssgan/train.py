@@ -24,7 +24,7 @@ import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from pytorch_lightning.accelerators import CPUAccelerator
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import Checkpoint, ModelCheckpoint
 from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -86,7 +86,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
             # weights. SLURM's SIGTERM stops the run cleanly instead (exit 143, naming the checkpoint).
             plugins.append(SLURMEnvironment(auto_requeue=False))
         extra = {}
-        if cfg.trainer.get("enable_checkpointing") is None and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        if cfg.trainer.get("enable_checkpointing") is None and not any(isinstance(c, Checkpoint) for c in callbacks):
             # without our checkpoint callbacks (callbacks=none) Lightning would add its own, writing a
             # checkpoint every epoch into the logger's folder, where no resume or clean-up looks
             extra["enable_checkpointing"] = False
@@ -262,8 +262,9 @@ def check_run_options(cfg: DictConfig) -> None:
 def check_resumed_epochs(cfg: DictConfig, checkpoint: Path | None) -> None:
     """Refuses to resume a checkpoint that has trained more epochs than the run now asks for.
 
-    Lightning would stop inside ``fit`` with a traceback; a run asking for exactly the epochs trained
-    is the finished run, which ``train`` reports without training.
+    Lightning would stop inside ``fit`` with a traceback (two or more epochs over), or report the run
+    finished with more epochs than asked (one over); a run asking for exactly the epochs trained is
+    the finished run, which ``train`` reports without training.
     """
     if checkpoint is None:
         return
@@ -425,26 +426,55 @@ def sweep_holds_runs(sweep_dir: Path) -> bool:
     return sweep_dir.is_dir() and any(_earlier_run(job) for job in sweep_dir.iterdir() if job.is_dir())
 
 
+def _command_line_settings(args: list[str]) -> dict[str, str]:
+    """``key=value`` arguments as a dict (a leading ``+`` dropped); the last one of a key wins."""
+    return {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
+
+
+def _asks_for_multirun(args: list[str]) -> bool:
+    return any(arg in ("-m", "--multirun") for arg in args) or \
+        _command_line_settings(args).get("hydra.mode", "").upper() == "MULTIRUN"
+
+
 def check_sweep_folder(args: list[str]) -> None:
     """Refuses a multirun into a ``hydra.sweep.dir`` that holds an earlier sweep's runs: each job would
     refuse its folder, and with ``overwrite=true`` the job folders the new sweep does not reach would
     mix the earlier sweep's runs into its results."""
-    settings = {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
-    if not any(arg in ("-m", "--multirun") for arg in args) and settings.get("hydra.mode", "").upper() != "MULTIRUN":
+    if not _asks_for_multirun(args):
         return
-    sweep_dir = settings.get("hydra.sweep.dir")
+    sweep_dir = _command_line_settings(args).get("hydra.sweep.dir")
     if sweep_dir and sweep_holds_runs(Path(sweep_dir)):
         raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir "
                         "(or delete that folder to run the sweep there again)")
 
 
 def check_launcher(args: list[str]) -> None:
-    """Refuses the SLURM launcher on a machine without SLURM, before Hydra makes the sweep's folder
-    (submitit would stop with a traceback there)."""
-    settings = {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
-    if settings.get("hydra/launcher") == "slurm" and shutil.which("srun") is None:
+    """Refuses a multirun through the SLURM launcher on a machine without SLURM, before Hydra makes the
+    sweep's folder (submitit would stop with a traceback there). Only a multirun uses the launcher."""
+    if not _asks_for_multirun(args) or shutil.which("srun") is not None:
+        return
+    if str(_composed_launcher(args)).endswith("SlurmLauncher"):
         raise UserError("hydra/launcher=slurm submits each job to SLURM, but this machine has no srun; run the command "
                         "on the cluster's login node, or use hydra/launcher=local (or no launcher) here")
+
+
+def _composed_launcher(args: list[str]) -> str | None:
+    """The ``_target_`` of the launcher that the command line's group choices (the first option of a
+    sweep) compose to, wherever it is chosen: on the command line, or in an experiment or sweep config."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    choices = [f"{key}={value.split(',')[0]}" if not key.startswith("hydra/") else f"{key}={value}"
+               for key, value in _command_line_settings(args).items()
+               if key.startswith("hydra/") or ("." not in key and "/" not in key and (CONFIG_DIR / key).is_dir())]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose("train", overrides=choices, return_hydra_config=True).hydra.launcher.get("_target_")
+    except Exception:  # a bad choice: Hydra's own checks report it
+        return None
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def _remove_earlier_run(output_dir: Path) -> None:

@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from pytorch_lightning.callbacks import Checkpoint
 
 from ssgan.config import CONFIG_DIR
 
@@ -31,6 +32,10 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:  # `make test` run
     torch.set_num_threads(1)
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 12, 3
+
+
+class OwnCheckpoint(Checkpoint):
+    """A user's checkpoint callback of Lightning's base class, not a ``ModelCheckpoint`` (``_target_: conftest.OwnCheckpoint``)."""
 
 
 def _fixture_images(rng: np.random.Generator, per_class: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -256,6 +256,15 @@ def readme_bad_input_messages() -> list[str]:
     return [text for row in rows for text in re.findall(r"`([^`]+)`", row.split(" | ", 1)[1])]
 
 
+def test_cli_configs_are_refused_by_ssgan_train_however_chosen() -> None:
+    from ssgan.config import check_group_choices
+    from ssgan.errors import UserError
+
+    for given, named in (["+cli=folder", "folder"], ["cli=nothing", "digits_ssgan"]):  # a name that exists, or the first
+        with pytest.raises(UserError, match=f"run e.g. ssgan-cli fit --config {named}$"):
+            check_group_choices([given])
+
+
 def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)

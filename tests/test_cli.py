@@ -61,16 +61,22 @@ def test_cli_builds_self_training_as_a_callback(tmp_path: Path) -> None:
     assert sum(isinstance(c, SyncedSigterm) for c in cli.trainer.callbacks) == 1
 
 
-@pytest.mark.parametrize("given", ["conf/cli/digits_ssgan.yaml", "digits_ssgan", "digits_ssgan.yaml", "--config=digits_ssgan"])
+@pytest.mark.parametrize("given", ["conf/cli/digits_ssgan.yaml", "digits_ssgan", "digits_ssgan.yaml", "--config=digits_ssgan",
+                                   "-c=digits_ssgan", "-c digits_ssgan"])
 def test_the_shipped_cli_configs_are_found_from_any_folder(given: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # not the repository: README's conf/cli/... path is not there
-    args = [given] if given.startswith("--config=") else ["--config", given]
+    args = [given] if "=" in given else given.split() if given.startswith("-c") else ["--config", given]
     cli = build_cli([*args, f"--data.init_args.split_cache_dir={tmp_path}"], run=False)
     assert type(cli.model) is SSGAN and cli.trainer.max_epochs == 200
     own = (CLI_DIR / "digits_ssgan.yaml").read_text().replace("max_epochs: 200", "max_epochs: 7")
     (tmp_path / "digits_ssgan.yaml").write_text(own)  # a file of the user's of that name comes first
     assert build_cli(["--config", "digits_ssgan.yaml", f"--data.init_args.split_cache_dir={tmp_path}"],
                      run=False).trainer.max_epochs == 7
+    # inline YAML longer than a file name may be: passed on as it is, not looked up as a file
+    inline = "{trainer: {max_epochs: 4, default_root_dir: " + str(tmp_path / ("logs" * 70)) + "}}"
+    assert len(inline) > 255
+    assert build_cli(["--config", str(CLI_DIR / "digits_ssgan.yaml"), "--config", inline,
+                      f"--data.init_args.split_cache_dir={tmp_path}"], run=False).trainer.max_epochs == 4
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in CLI_DIR.glob("*.yaml")))

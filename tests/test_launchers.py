@@ -37,3 +37,25 @@ def test_local_joblib_launcher_isolates_a_bad_job(tmp_path: Path) -> None:
     failed = json.loads((sweep / "1" / "metrics.json").read_text())
     assert "not divisible by the 10 classes" in failed["error"]
     assert "Tip:" not in result.stdout + result.stderr  # Lightning's advert is hidden in the worker processes too
+
+
+def test_the_slurm_launcher_without_slurm_is_refused_wherever_it_is_chosen(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    import pytest
+
+    import ssgan.train as train_module
+    from ssgan.errors import UserError
+
+    config_dir = tmp_path / "conf"
+    shutil.copytree(CONFIG_DIR, config_dir)
+    (config_dir / "sweep" / "on_slurm.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /hydra/launcher: slurm\n")
+    monkeypatch.setattr(train_module, "CONFIG_DIR", config_dir)
+    monkeypatch.setattr(train_module.shutil, "which", lambda name: None)  # a machine without SLURM
+    for args in (["-m", "hydra/launcher=slurm", "seed=0,1"], ["-m", "sweep=on_slurm"], ["hydra.mode=MULTIRUN", "sweep=on_slurm"]):
+        with pytest.raises(UserError, match="^hydra/launcher=slurm submits each job to SLURM"):
+            train_module.check_launcher(args)
+    # a single run does not use the launcher; nor does a sweep through the default or the local one
+    for args in (["hydra/launcher=slurm"], ["-m", "seed=0,1"], ["-m", "hydra/launcher=local", "seed=0,1"]):
+        train_module.check_launcher(args)

@@ -233,6 +233,10 @@ def test_an_out_folder_for_a_file_is_a_one_line_error(command: str, folder_check
         run_tool(command, folder_checkpoint, *extra, "--out", f"{tmp_path / 'new'}/")
     assert capsys.readouterr().err.startswith(f"error: --out {tmp_path / 'new'}/ is a folder; give a file name")
     assert not (tmp_path / "new").exists()
+    # an existing file's path with a slash typed after it: that file, replaced as without the slash
+    (tmp_path / "earlier").write_text("old")
+    run_tool(command, folder_checkpoint, *extra, "--out", f"{tmp_path / 'earlier'}/")
+    assert (tmp_path / "earlier").read_bytes() != b"old"
 
 
 @pytest.mark.parametrize("command", ["predict", "extract", "export"])

@@ -10,6 +10,7 @@ import torch
 from omegaconf import open_dict
 
 from ssgan.config import group_options
+from ssgan.errors import UserError
 from ssgan.module import SSGAN, SupervisedBaseline
 from ssgan.train import train
 
@@ -208,6 +209,22 @@ def test_callbacks_none_writes_no_checkpoint_unless_the_trainer_asks_for_one(com
     assert not list(Path(cfg.paths.output_dir).rglob("*.ckpt"))  # Lightning's own checkpoint is not added either
     asked = train_module.build_trainer(compose_cfg("callbacks=none", "+trainer.enable_checkpointing=true"), tmp_path)
     assert asked.checkpoint_callbacks  # an explicit trainer.enable_checkpointing=true is kept
+    # a checkpoint callback of the user's own, of Lightning's base class: kept, and Lightning adds none
+    own = train_module.build_trainer(compose_cfg("callbacks=none", "+callbacks.mine._target_=conftest.OwnCheckpoint"),
+                                     tmp_path)
+    assert [type(c).__name__ for c in own.checkpoint_callbacks] == ["OwnCheckpoint"]
+
+
+def test_refusing_fewer_epochs_counts_the_self_training_rounds() -> None:
+    import ssgan.train as train_module
+
+    # an end-of-epoch checkpoint after 9 epochs: Lightning has processed 9 and completed 8
+    state = {"epoch": 8, "loops": {"fit_loop": {"epoch_progress": {"current": {"processed": 9, "completed": 8}}}}}
+    train_module.refuse_fewer_epochs("last.ckpt", state, 5, 4, setting="trainer.max_epochs")  # 5 + 4 rounds' epochs
+    train_module.refuse_fewer_epochs("last.ckpt", state, None, 0, setting="trainer.max_epochs")  # no limit
+    with pytest.raises(UserError, match=r"^last.ckpt has trained 9 epochs, more than trainer.max_epochs=4 \+ 4 in "
+                                        r"self-training rounds; resume with trainer.max_epochs=5 or more$"):
+        train_module.refuse_fewer_epochs("last.ckpt", state, 4, 4, setting="trainer.max_epochs")
 
 
 def test_settings_are_checked_against_the_init_types() -> None:
