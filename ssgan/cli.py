@@ -117,8 +117,8 @@ class SSGANCLI(LightningCLI):
     def before_fit(self) -> None:
         from ssgan.train import refuse_fewer_epochs, warn_if_bf16_is_slow
 
-        self._require_a_fitting_checkpoint()
         checkpoint = self._read_checkpoint()
+        self._require_a_fitting_checkpoint(checkpoint)
         if checkpoint is not None:  # Lightning's own check is a traceback from inside fit
             round_epochs = sum(c.rounds * c.epochs_per_round for c in self.trainer.callbacks if isinstance(c, SelfTraining))
             refuse_fewer_epochs(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs, round_epochs,
@@ -140,10 +140,9 @@ class SSGANCLI(LightningCLI):
         except Exception:  # not a checkpoint, or one that needs the unsafe loader: not read here
             return None
 
-    def _require_a_fitting_checkpoint(self) -> None:
-        """A ``--ckpt_path`` of other images (another shape or class count) is one line, not a
-        traceback from loading its weights into a net of another size."""
-        checkpoint = self._read_checkpoint()
+    def _require_a_fitting_checkpoint(self, checkpoint: dict[str, Any] | None) -> None:
+        """A ``--ckpt_path`` (``checkpoint``: its contents) of other images (another shape or class count)
+        is one line, not a traceback from loading its weights into a net of another size."""
         saved = (checkpoint or {}).get("hyper_parameters") or {}
         if "image_shape" not in saved or "num_classes" not in saved:
             return
@@ -155,7 +154,7 @@ class SSGANCLI(LightningCLI):
                             "give a --config and --data of the images it was trained on")
 
     def before_validate(self) -> None:
-        self._require_a_fitting_checkpoint()
+        self._require_a_fitting_checkpoint(self._read_checkpoint())
         self.datamodule.setup("validate")  # loads the data once: Lightning's own setup() then returns at once
         if self._checkpoint_validation_count() == 0:
             raise UserError("the checkpoint's split holds no validation images (its run had data.num_val=0), and "
@@ -183,7 +182,7 @@ class SSGANCLI(LightningCLI):
     def _require_test_images(self, subcommand: str) -> None:
         """``test`` and ``predict`` read the test images: without them they would end silently with nothing.
         Their checkpoint must fit the data too."""
-        self._require_a_fitting_checkpoint()
+        self._require_a_fitting_checkpoint(self._read_checkpoint())
         self.datamodule.setup(subcommand)
         if not self.datamodule.has_test_set:
             root = getattr(self.datamodule, "root", None)

@@ -209,8 +209,11 @@ def requested_run(cfg: DictConfig) -> dict[str, Any]:
     return fields
 
 
-def check_run_options(cfg: DictConfig) -> None:
-    """Checks the task's own options (checkpoint paths, which weights to test, required settings) before any work."""
+def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
+    """Checks the task's own options (checkpoint paths, which weights to test, required settings) before any work.
+
+    Returns the checkpoint that ``ckpt_path`` resumes from, memory-mapped (no weights read), if any.
+    """
     from omegaconf import OmegaConf
 
     for node in ("data", "model", "trainer"):
@@ -237,8 +240,9 @@ def check_run_options(cfg: DictConfig) -> None:
                         "another checkpoint, give its path, e.g. ckpt_path=<run>/checkpoints/best.ckpt)")
     if ckpt_path not in (None, "last") and not Path(ckpt_path).is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
-    if ckpt_path not in (None, "last"):
-        _open_checkpoint(ckpt_path)  # now, before any work: a file of another kind is refused in one line
+    checkpoint = _resume_checkpoint(Path(cfg.paths.output_dir), ckpt_path)
+    # opened now, before any work: a file of another kind is refused in one line
+    resumed_from = _open_checkpoint(str(checkpoint)) if checkpoint is not None else None
     earlier_run = _earlier_run(Path(cfg.paths.output_dir))
     if ckpt_path is None and earlier_run and not cfg.get("overwrite", False):
         raise UserError(f"{cfg.paths.output_dir} already holds a run ({earlier_run}); resume it with ckpt_path=last, "
@@ -255,22 +259,20 @@ def check_run_options(cfg: DictConfig) -> None:
     check_setting_types(cfg)
     if ckpt_path is not None and _RunRecord.saved is not None:
         check_resumed_settings(cfg, _RunRecord.saved)
-    if ckpt_path is not None and max_epochs is not None:
-        check_resumed_epochs(cfg, _resume_checkpoint(Path(cfg.paths.output_dir), ckpt_path))
+    if resumed_from is not None and max_epochs is not None:
+        check_resumed_epochs(cfg, checkpoint, resumed_from)
+    return resumed_from
 
 
-def check_resumed_epochs(cfg: DictConfig, checkpoint: Path | None) -> None:
+def check_resumed_epochs(cfg: DictConfig, checkpoint: Path, state: dict[str, Any]) -> None:
     """Refuses to resume a checkpoint that has trained more epochs than the run now asks for.
 
     Lightning would stop inside ``fit`` with a traceback (two or more epochs over), or report the run
     finished with more epochs than asked (one over); a run asking for exactly the epochs trained is
     the finished run, which ``train`` reports without training.
     """
-    if checkpoint is None:
-        return
     round_epochs = cfg.self_training.rounds * cfg.self_training.epochs_per_round if uses_self_training(cfg) else 0
-    refuse_fewer_epochs(checkpoint, _open_checkpoint(str(checkpoint)), int(cfg.trainer.max_epochs), round_epochs,
-                        setting="trainer.max_epochs")
+    refuse_fewer_epochs(checkpoint, state, int(cfg.trainer.max_epochs), round_epochs, setting="trainer.max_epochs")
 
 
 def refuse_fewer_epochs(checkpoint: str | Path, state: dict[str, Any], max_epochs: int | None, round_epochs: int,
@@ -521,7 +523,7 @@ def _choice(group: str) -> str | None:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Trains and tests one model as ``cfg`` says; returns (and writes to ``metrics.json``) its metrics."""
-    check_run_options(cfg)
+    resumed_from = check_run_options(cfg)
     keep_freed_memory()  # a few ms of page faults an iteration otherwise (ssgan.cpu)
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -544,7 +546,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics["num_synthetic_labeled"] = len(datamodule.synthetic_labels)
     log.info("training %s on %s: %d labeled, %d unlabeled, %d validation images",
              method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], metrics["num_val"])
-    resumed_from = _read_checkpoint_state(trainer, cfg.get("ckpt_path"))
     resumed_step = int(resumed_from.get("global_step", -1)) if resumed_from is not None else None
     earlier_curves = _curves_before(trainer, resumed_from)
     start = time.perf_counter()
@@ -660,12 +661,6 @@ def _gathered_split_fingerprints(trainer: pl.Trainer, datamodule: Any) -> list[s
     if len(set(fingerprints)) != 1:
         raise RuntimeError(f"the ranks drew different splits ({fingerprints}); this is a bug, please report it")
     return fingerprints
-
-
-def _read_checkpoint_state(trainer: pl.Trainer, ckpt_path: str | None) -> dict[str, Any] | None:
-    """The checkpoint that ``ckpt_path`` names (``last`` or a file), memory-mapped (no weight reads), if any."""
-    checkpoint = _resume_checkpoint(Path(trainer.default_root_dir), ckpt_path)
-    return _open_checkpoint(str(checkpoint)) if checkpoint is not None else None
 
 
 def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
