@@ -6,12 +6,14 @@ import logging
 import os
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
@@ -86,6 +88,27 @@ class SpeedMonitor(pl.Callback):
             "epoch_seconds": round(statistics.mean(self.epoch_seconds), 3) if self.epoch_seconds else None,
             "iteration_ms": round(statistics.mean(self.iteration_ms), 3) if self.iteration_ms else None,
         }
+
+
+class MidEpochCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` for saves every ``every_n_train_steps`` optimizer steps, except on an
+    epoch's last batch.
+
+    Lightning counts a checkpoint of the last batch as the epoch's end: a run killed after it, while it
+    validates, would resume in the next epoch and skip that epoch's validation and epoch-end work
+    (the self-training round boundary, the learning-rate step). The end-of-epoch save follows anyway.
+    The checkpoint holds the weights after the batch's steps: a resume goes on with the next batch.
+    """
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return
+        with warnings.catch_warnings():
+            # Lightning's advice to save the weights from before the step: a resume goes on after the
+            # batch, so the weights after it are the right ones
+            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
 class SampleGrid(pl.Callback):

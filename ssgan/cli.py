@@ -30,7 +30,7 @@ from ssgan.config import import_class, init_arguments
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import ClassifierModule
-from ssgan.self_training import SelfTraining
+from ssgan.self_training import SelfTraining, refuse_changed_schedule
 
 
 class SSGANCLI(LightningCLI):
@@ -120,7 +120,12 @@ class SSGANCLI(LightningCLI):
         checkpoint = self._read_checkpoint()
         self._require_a_fitting_checkpoint(checkpoint)
         if checkpoint is not None:  # Lightning's own check is a traceback from inside fit
-            round_epochs = sum(c.rounds * c.epochs_per_round for c in self.trainer.callbacks if isinstance(c, SelfTraining))
+            self_training = [c for c in self.trainer.callbacks if isinstance(c, SelfTraining)]
+            for callback in self_training:
+                refuse_changed_schedule(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs,
+                                        callback.epochs_per_round,
+                                        settings=("--trainer.max_epochs", "SelfTraining init_args.epochs_per_round"))
+            round_epochs = sum(c.rounds * c.epochs_per_round for c in self_training)
             refuse_fewer_epochs(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs, round_epochs,
                                 setting="--trainer.max_epochs")
         keep_freed_memory()  # as ssgan-train does (ssgan.cpu)

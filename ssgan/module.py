@@ -122,6 +122,7 @@ class ClassifierModule(pl.LightningModule):
             self.ema_discriminator = copy.deepcopy(self.discriminator).requires_grad_(False)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         # saved in checkpoints, so a resumed run does not initialise again
+        self.data_init = data_init
         self.register_buffer("initialized", torch.tensor(not data_init))
         self._init_checked = False
         self._ema_steps = 0
@@ -190,13 +191,17 @@ class ClassifierModule(pl.LightningModule):
         if bool(self.initialized):  # e.g. restored from a checkpoint
             return
         data_dependent_init(self.discriminator, torch.cat(images))
-        if self._trainer is not None and self.trainer.world_size > 1:
-            # every rank initialised from its own batch: take rank 0's weights everywhere
-            for tensor in self.discriminator.state_dict().values():
-                torch.distributed.broadcast(tensor, src=0)
+        self._take_rank_zero_weights([self.discriminator])  # every rank initialised from its own batch
         if self.ema_discriminator is not None:
             self.ema_discriminator.load_state_dict(self.discriminator.state_dict())
         self.initialized.fill_(True)
+
+    def _take_rank_zero_weights(self, nets: Iterable[nn.Module]) -> None:
+        """Under distributed training, copies rank 0's weights of ``nets`` to every rank."""
+        if self._trainer is not None and self.trainer.world_size > 1:
+            for net in nets:
+                for tensor in net.state_dict().values():
+                    torch.distributed.broadcast(tensor, src=0)
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -262,10 +267,13 @@ class ClassifierModule(pl.LightningModule):
 
     @torch.no_grad()
     def reset_weights(self) -> None:
-        """Re-initialises the trained nets in place (self-training's ``reset_weights``); data init runs again."""
+        """Re-initialises the trained nets in place (self-training's ``reset_weights``); data init runs again
+        (unless ``data_init`` is off)."""
         for net, fresh in zip(self.trained_nets(), self.fresh_nets()):
             net.load_state_dict(fresh.state_dict())
-        self.initialized.fill_(False)
+        # each rank drew its own fresh weights from its own random stream: all train rank 0's
+        self._take_rank_zero_weights(self.trained_nets())
+        self.initialized.fill_(not self.data_init)  # data init runs again only if the model asks for it
         self._init_checked = False
         if self.ema_discriminator is not None:
             self.ema_discriminator.load_state_dict(self.discriminator.state_dict())

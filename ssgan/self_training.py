@@ -5,6 +5,8 @@ A run with ``rounds = R`` trains its configured ``max_epochs`` (round 0), then `
 discriminator) labels the unlabeled pool; images whose top class probability reaches ``threshold``
 become pseudo-labeled training images, at most ``max_per_class`` new ones per class and round, most
 confident first. Each round restarts the learning-rate schedule (the previous stage ended at lr 0).
+The schedule is fixed once the rounds begin: a resumed run keeps its ``max_epochs`` and
+``epochs_per_round`` (``refuse_changed_schedule``).
 
 The design is a callback plus datamodule state, so it works the same from Hydra and from the
 Lightning CLI, and a checkpoint carries everything a resumed run needs: the callback's round
@@ -53,6 +55,43 @@ def select_pseudo_labels(probabilities: torch.Tensor, candidates: np.ndarray, th
     return np.concatenate(chosen_indices).astype(np.int64), np.concatenate(chosen_labels)
 
 
+def saved_schedule(checkpoint: dict[str, Any]) -> tuple[int | None, int | None] | None:
+    """(first training's epochs, epochs per round) of a checkpoint whose self-training rounds have
+    begun; None for a checkpoint still in its first training, or without self-training.
+
+    A value that a checkpoint of an older ssgan does not tell is None.
+    """
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if not key.startswith("SelfTraining") or int(state.get("current_round", 0)) < 1:
+            continue
+        history = state.get("history") or []
+        base_epochs = state.get("base_epochs")
+        if base_epochs is None and history and history[0].get("round") == 0:
+            base_epochs = int(history[0]["epochs"][1]) + 1
+        return base_epochs, state.get("epochs_per_round")
+    return None
+
+
+def refuse_changed_schedule(checkpoint: str, state: dict[str, Any], base_epochs: int, epochs_per_round: int,
+                            settings: tuple[str, str] = ("trainer.max_epochs", "self_training.epochs_per_round")) -> None:
+    """A one-line ``UserError`` if ``state`` (a loaded checkpoint) has begun its self-training rounds on
+    another schedule than ``base_epochs`` then rounds of ``epochs_per_round``.
+
+    Its rounds' epochs are counted from the end of its first training: another ``max_epochs`` would
+    move every round boundary and train on at an exhausted learning rate. ``settings`` names the
+    two options as the command line spells them.
+    """
+    schedule = saved_schedule(state)
+    if schedule is None:
+        return
+    wanted = [(name, saved) for name, saved, given in zip(settings, schedule, (base_epochs, epochs_per_round))
+              if saved is not None and saved != given]
+    if wanted:
+        raise UserError(f"{checkpoint} has begun its self-training rounds, scheduled after {schedule[0]} epochs of first "
+                        f"training in rounds of {schedule[1]} epochs; resume it with "
+                        + " ".join(f"{name}={saved}" for name, saved in wanted))
+
+
 class SelfTraining(pl.Callback):
     """Runs self-training rounds after the configured training (see the module docstring).
 
@@ -68,7 +107,7 @@ class SelfTraining(pl.Callback):
         eval_batch_size: batch size for labeling the pool and for the per-round evaluation.
     """
 
-    def __init__(self, rounds: int = 3, threshold: float = 0.95, max_per_class: int | None = None,
+    def __init__(self, rounds: int = 3, threshold: float = 0.95, max_per_class: int | None = 100,
                  epochs_per_round: int = 5, reset_weights: bool = False, keep_pseudo_labels: bool = True,
                  eval_batch_size: int = 1000) -> None:
         if rounds < 0:
@@ -88,6 +127,10 @@ class SelfTraining(pl.Callback):
         self.current_round = 0
         self.history: list[dict[str, Any]] = []  # one entry per finished stage (round 0 = the first training)
         self._pending: dict[str, Any] = {}  # the selection that started the current round
+        # the nets are re-initialised when the round's first epoch starts, not when the previous one
+        # ends: the checkpoints written at that epoch's end must hold the weights it trained
+        self._reset_pending = False
+        self._loaded_state: dict[str, Any] | None = None  # a resumed checkpoint's state, checked at train start
 
     # -- schedule -----------------------------------------------------------------------------
     def stage_bounds(self, round_index: int) -> tuple[int, int]:
@@ -107,7 +150,18 @@ class SelfTraining(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # after a checkpoint is restored: current_round comes from it
+        if self._loaded_state is not None:  # ssgan-train and ssgan-cli refuse this before any work; a plain Trainer here
+            loaded, self._loaded_state = self._loaded_state, None
+            refuse_changed_schedule("the resumed checkpoint", {"callbacks": {"SelfTraining": loaded}},
+                                    self.base_epochs, self.epochs_per_round)
         pl_module.schedule_stage = self.stage_bounds(self.current_round)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._reset_pending:
+            self._reset_pending = False
+            pl_module.reset_weights()
+            for optimizer in trainer.optimizers:
+                optimizer.state.clear()  # fresh Adam moments for the fresh weights
 
     # -- the round boundary -----------------------------------------------------------------------
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -138,10 +192,7 @@ class SelfTraining(pl.Callback):
         log.info("self-training round %d: %d pseudo-labels added (%s per class), precision %s; %d in all",
                  self.current_round, len(added_indices), self._pending["added_per_class"],
                  _format(self._pending["precision_added"]), len(indices))
-        if self.reset_weights:
-            pl_module.reset_weights()
-            for optimizer in trainer.optimizers:
-                optimizer.state.clear()  # fresh Adam moments for the fresh weights
+        self._reset_pending = self.reset_weights  # done in on_train_epoch_start
         # the module's on_train_epoch_end (after this hook) steps the schedulers into the new stage
         pl_module.schedule_stage = self.stage_bounds(self.current_round)
 
@@ -153,11 +204,14 @@ class SelfTraining(pl.Callback):
     def _finish_stage(self, trainer: pl.Trainer, pl_module: pl.LightningModule, log_metrics: bool = True) -> None:
         datamodule = trainer.datamodule
         start, length = self.stage_bounds(self.current_round)
+        # a stage stopped early (e.g. EarlyStopping, max_steps) ends at the last epoch that started
+        last_started = trainer.fit_loop.epoch_progress.current.started - 1
+        end = min(start + length - 1, max(start, last_started))
         pseudo = datamodule.pseudo_indices.numpy()
         true_labels = datamodule.data.train_labels.numpy()
         entry = {
             "round": self.current_round,
-            "epochs": [start, start + length - 1],
+            "epochs": [start, end],
             "labeled": int(len(datamodule.split.labeled)),
             "pseudo_labeled": int(len(pseudo)),
             "pseudo_per_class": np.bincount(datamodule.pseudo_labels.numpy(), minlength=datamodule.num_classes).tolist(),
@@ -199,12 +253,15 @@ class SelfTraining(pl.Callback):
     # -- checkpoint state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"current_round": self.current_round, "history": copy.deepcopy(self.history),
-                "pending": copy.deepcopy(self._pending)}
+                "pending": copy.deepcopy(self._pending), "reset_pending": self._reset_pending,
+                "base_epochs": self.base_epochs, "epochs_per_round": self.epochs_per_round}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.current_round = int(state_dict["current_round"])
         self.history = copy.deepcopy(state_dict["history"])
         self._pending = copy.deepcopy(state_dict.get("pending", {}))
+        self._reset_pending = bool(state_dict.get("reset_pending", False))
+        self._loaded_state = copy.deepcopy(state_dict)
 
 
 @torch.no_grad()

@@ -35,7 +35,7 @@ from ssgan.config import (CONFIG_DIR, check_argument_types, check_group_choices,
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError
-from ssgan.self_training import SelfTraining
+from ssgan.self_training import SelfTraining, refuse_changed_schedule
 
 log = logging.getLogger(__name__)
 
@@ -265,13 +265,17 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def check_resumed_epochs(cfg: DictConfig, checkpoint: Path, state: dict[str, Any]) -> None:
-    """Refuses to resume a checkpoint that has trained more epochs than the run now asks for.
+    """Refuses to resume a checkpoint that has trained more epochs than the run now asks for, or whose
+    self-training rounds have begun on another schedule.
 
     Lightning would stop inside ``fit`` with a traceback (two or more epochs over), or report the run
     finished with more epochs than asked (one over); a run asking for exactly the epochs trained is
     the finished run, which ``train`` reports without training.
     """
-    round_epochs = cfg.self_training.rounds * cfg.self_training.epochs_per_round if uses_self_training(cfg) else 0
+    round_epochs = 0
+    if uses_self_training(cfg):
+        round_epochs = cfg.self_training.rounds * cfg.self_training.epochs_per_round
+        refuse_changed_schedule(str(checkpoint), state, int(cfg.trainer.max_epochs), int(cfg.self_training.epochs_per_round))
     refuse_fewer_epochs(checkpoint, state, int(cfg.trainer.max_epochs), round_epochs, setting="trainer.max_epochs")
 
 

@@ -268,7 +268,7 @@ def test_cli_configs_are_refused_by_ssgan_train_however_chosen() -> None:
 def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
-    tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS]
+    tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
@@ -276,6 +276,10 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
 
 # A resume with fewer epochs than its checkpoint has trained (tests/test_resume.py runs it)
 FEWER_EPOCHS = "PATH has trained N epochs, more than trainer.max_epochs=M; resume with trainer.max_epochs=N or more"
+
+# A resume with another trainer.max_epochs once the self-training rounds have begun (tests/test_resume.py runs it)
+CHANGED_SCHEDULE = ("PATH has begun its self-training rounds, scheduled after N epochs of first training in rounds of "
+                    "M epochs; resume it with trainer.max_epochs=N")
 
 # A start in the folder of a run that finished (hydra.run.dir=<run>), without ckpt_path or overwrite=true
 EARLIER_RUN = ("PATH already holds a run (metrics.json); resume it with ckpt_path=last, start in another folder "

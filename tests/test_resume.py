@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from test_bad_input import FEWER_EPOCHS, assert_one_error_line
+from test_bad_input import CHANGED_SCHEDULE, FEWER_EPOCHS, assert_one_error_line
 
 TESTS = Path(__file__).resolve().parent
 # 13 batches an epoch (1,300 unlabeled images); the last checkpoint every 6 optimizer steps = every 3 batches
@@ -118,6 +118,13 @@ def test_killed_mid_round_resumes_to_the_same_rounds_and_metrics(tmp_path: Path)
     assert checkpoint["epoch"] == 3 and checkpoint["global_step"] % 26 != 0  # mid-epoch, in round 1
     assert {key: resumed[key] for key in COMPARED} == {key: whole[key] for key in COMPARED}
     assert resumed["rounds"] == whole["rounds"] and len(whole["rounds"]) == 3  # the first training + 2 rounds
+    # a higher trainer.max_epochs would move the rounds' epochs: refused, and the run's record kept
+    record = {path.name: path.read_bytes() for path in [*(tmp_path / "killed" / ".hydra").iterdir()]}
+    moved = _train(tmp_path / "killed", *rounds, "trainer.max_epochs=3", "ckpt_path=last")
+    assert moved.returncode == 2 and "Traceback" not in moved.stderr, moved.stderr[-2000:]
+    assert_one_error_line(moved.stderr, CHANGED_SCHEDULE, tmp_path / "killed" / "checkpoints" / "last.ckpt")
+    assert moved.stderr.strip().endswith("resume it with trainer.max_epochs=2")
+    assert {path.name: path.read_bytes() for path in [*(tmp_path / "killed" / ".hydra").iterdir()]} == record
 
 
 def _stop_by_signal(run: Path, signal_name: str, status: int, how: str) -> str:
@@ -179,3 +186,21 @@ def test_on_slurm_the_requeue_signal_leaves_no_mid_step_checkpoint_and_the_run_r
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
     assert not list(run.glob("hpc_ckpt_*"))
+
+
+def test_the_mid_epoch_checkpoint_leaves_an_epochs_last_batch_to_the_end_of_epoch_save(tmp_path: Path) -> None:
+    # Lightning counts a save on an epoch's last batch as the epoch's end: a run killed while it then
+    # validates would resume in the next epoch, that epoch's validation and round boundary skipped
+    import pytorch_lightning as pl
+
+    from ssgan.callbacks import MidEpochCheckpoint
+    from ssgan.data import DigitsDataModule
+    from ssgan.module import SupervisedBaseline
+
+    saves = MidEpochCheckpoint(dirpath=tmp_path, filename="{step}", monitor=None, save_top_k=-1, every_n_train_steps=2,
+                               every_n_epochs=0, enable_version_counter=False)
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=2, limit_train_batches=4, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, callbacks=[saves])
+    trainer.fit(SupervisedBaseline((1, 8, 8), 10),  # one optimizer step a batch: the epochs end at steps 4 and 8
+                datamodule=DigitsDataModule(num_labeled=20, num_val=20, split_cache_dir=None))
+    assert sorted(path.name for path in tmp_path.glob("*.ckpt")) == ["step=2.ckpt", "step=6.ckpt"]

@@ -146,3 +146,95 @@ def test_a_run_resumed_mid_round_goes_on_with_its_round_and_pseudo_labels(tmp_pa
     assert resumed.history[1]["added"] == full.history[1]["added"]  # round 1 went on with the same selection
     assert resumed.history[1]["pseudo_labeled"] == full.history[1]["pseudo_labeled"]
     assert resumed.history[2]["pseudo_labeled"] == len(resumed_data.pseudo_indices)
+
+
+class RecordRoundStarts(pl.Callback):
+    """The EMA update count and the data-init flag as each epoch starts (after SelfTraining's own hook)."""
+
+    def __init__(self) -> None:
+        self.at_start: dict[int, tuple[int, bool]] = {}
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.at_start[trainer.current_epoch] = (int(pl_module.ema_updates), bool(pl_module.initialized))
+
+
+def test_reset_weights_waits_for_the_round_to_start_so_the_boundary_checkpoint_holds_the_trained_nets(tmp_path) -> None:
+    def run(ckpt_path=None, dirpath=tmp_path / "ckpts"):
+        torch.manual_seed(0)
+        self_training = SelfTraining(rounds=1, threshold=0.5, max_per_class=4, epochs_per_round=1, reset_weights=True)
+        starts = RecordRoundStarts()
+        checkpoints = pl.callbacks.ModelCheckpoint(dirpath=dirpath, filename="{epoch}", save_top_k=-1,
+                                                   every_n_epochs=1, enable_version_counter=False)
+        trainer = _trainer(tmp_path, [self_training, starts, checkpoints], max_epochs=2, limit_train_batches=3)
+        trainer.fit(SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule(), ckpt_path=ckpt_path)
+        return self_training, starts
+
+    self_training, starts = run()
+    assert [entry["epochs"] for entry in self_training.history] == [[0, 1], [2, 2]]
+    # epoch 1 ended round 0: its checkpoint (what best.ckpt and last.ckpt would be) holds the nets it trained
+    boundary = torch.load(tmp_path / "ckpts" / "epoch=1.ckpt", map_location="cpu", weights_only=False)
+    assert bool(boundary["state_dict"]["initialized"]) and int(boundary["state_dict"]["ema_updates"]) == 6
+    assert next(v for k, v in boundary["callbacks"].items() if k.startswith("SelfTraining"))["reset_pending"]
+    # ...and round 1 started from fresh nets, which data init set up again on its first batch
+    assert starts.at_start[1] == (3, True) and starts.at_start[2] == (0, False)
+    # a run resumed from that checkpoint resets them as it starts round 1, too
+    _, resumed_starts = run(ckpt_path=tmp_path / "ckpts" / "epoch=1.ckpt", dirpath=tmp_path / "resumed")
+    assert resumed_starts.at_start == {2: (0, False)}
+
+
+def test_reset_weights_keeps_data_init_off_when_the_model_has_it_off() -> None:
+    model = SupervisedBaseline((1, 8, 8), 10, data_init=False)
+    model.reset_weights()
+    assert bool(model.initialized)  # True: no data-dependent init on the next batch
+    model = SupervisedBaseline((1, 8, 8), 10)
+    model.initialized.fill_(True)
+    model.reset_weights()
+    assert not bool(model.initialized)
+
+
+def test_a_stage_stopped_early_records_the_epochs_it_ran(tmp_path) -> None:
+    torch.manual_seed(0)
+    self_training = SelfTraining(rounds=2, threshold=0.5, max_per_class=4, epochs_per_round=3)
+    # the supervised baseline steps once a batch: round 0 is steps 1-2, round 1 stops in its first epoch
+    trainer = _trainer(tmp_path, [self_training], max_epochs=1, limit_train_batches=2, max_steps=3,
+                       enable_checkpointing=False)
+    trainer.fit(SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule())
+    assert [entry["epochs"] for entry in self_training.history] == [[0, 0], [1, 1]]
+
+
+def test_the_default_cap_is_the_documented_one_with_or_without_the_default_group(compose_cfg) -> None:
+    assert SelfTraining().max_per_class == 100
+    default = compose_cfg("self_training=default").self_training
+    alone = compose_cfg("self_training.rounds=3").self_training  # self_training=none, with rounds on
+    assert dict(alone) == dict(default)
+
+
+def test_a_resume_whose_rounds_have_begun_keeps_their_schedule(tmp_path) -> None:
+    from ssgan.self_training import refuse_changed_schedule
+
+    state = {"callbacks": {"SelfTraining": {"current_round": 1, "history": [{"round": 0, "epochs": [0, 1]}],
+                                            "base_epochs": 2, "epochs_per_round": 3}}}
+    refuse_changed_schedule("last.ckpt", state, 2, 3)
+    with pytest.raises(UserError, match=r"^last.ckpt has begun its self-training rounds, scheduled after 2 epochs of "
+                                        r"first training in rounds of 3 epochs; resume it with trainer.max_epochs=2$"):
+        refuse_changed_schedule("last.ckpt", state, 4, 3)
+    with pytest.raises(UserError, match=r"resume it with trainer.max_epochs=2 self_training.epochs_per_round=3$"):
+        refuse_changed_schedule("last.ckpt", state, 4, 1)
+    # still in the first training: a higher max_epochs only makes it longer
+    refuse_changed_schedule("last.ckpt", {"callbacks": {"SelfTraining": {"current_round": 0, "history": []}}}, 4, 1)
+    # a checkpoint of an older ssgan: the first training's epochs come from its record
+    older = {"callbacks": {"SelfTraining": {"current_round": 1, "history": [{"round": 0, "epochs": [0, 1]}]}}}
+    with pytest.raises(UserError, match=r"resume it with trainer.max_epochs=2$"):
+        refuse_changed_schedule("last.ckpt", older, 3, 1)
+
+    # a plain Trainer resuming with another max_epochs is stopped before it trains
+    torch.manual_seed(0)
+    checkpoints = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpts", filename="{epoch}", save_top_k=-1,
+                                               every_n_epochs=1, enable_version_counter=False)
+    first = SelfTraining(rounds=2, threshold=0.5, max_per_class=4, epochs_per_round=1)
+    _trainer(tmp_path, [first, checkpoints], max_epochs=1, limit_train_batches=2).fit(
+        SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule())
+    resumed = SelfTraining(rounds=2, threshold=0.5, max_per_class=4, epochs_per_round=1)
+    with pytest.raises(UserError, match="resume it with trainer.max_epochs=1$"):
+        _trainer(tmp_path, [resumed], max_epochs=2, limit_train_batches=2).fit(
+            SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule(), ckpt_path=tmp_path / "ckpts" / "epoch=1.ckpt")
