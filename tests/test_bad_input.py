@@ -50,7 +50,7 @@ BAD_INPUTS = [
     (["data.num_labeled=2O"], "data.num_labeled=2O is not a whole number of images; use e.g. data.num_labeled=100"),
     (["data.num_labeled=null", "data.label_fraction=1.5"], "data.label_fraction=1.5 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
     (["data.num_labeled=null", "data.label_fraction=0"], "data.label_fraction=0 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
-    (["data.num_labeled=null", "data.label_fraction=0.001"], "data.label_fraction=0.001 gives 0 labels for some class; use at least 0.0076"),
+    (["data.num_labeled=null", "data.label_fraction=0.001"], "data.label_fraction=0.001 gives 0 labels for some class; use at least 0.0039"),
     (["data=imagenet"], "unknown data set 'imagenet'; use data= one of: cifar10, digits, fashion_mnist, folder, mnist, svhn"),
     pytest.param(["-m", "hydra/launcher=slurm", "seed=0,1"],
                  "hydra/launcher=slurm submits each job to SLURM, but this machine has no srun; run the command on the "
@@ -92,9 +92,12 @@ BAD_INPUTS = [
      "self_training.reset_weights=maybe is not true or false; e.g. self_training.reset_weights=false"),
     (["seed=abc"], "seed=abc is not a seed; use a whole number from 0 to 4294967295, e.g. seed=0"),
     (["data.split_seed=-1"], "data.split_seed=-1 is negative; use 0 or more, e.g. data.split_seed=0"),
+    (["data.num_labeled=null", "data.label_fraction=1.0", "data.num_val=0", "data.labeled_in_unlabeled=false"],
+     "digits leaves no unlabeled images to train on (data.labeled_in_unlabeled=false, and every training image is "
+     "labeled or kept for validation); set data.labeled_in_unlabeled=true or label fewer images"),
     (["data.num_val=2000"],
      "data.num_val=2000 leaves no training images for labels in some class (131 in the smallest class); "
-     "use at most data.num_val=1308"),
+     "use at most data.num_val=1268"),
     (["trainer.max_epochs=0"],
      "trainer.max_epochs=0 is not a number of epochs; use 1 or more, e.g. trainer.max_epochs=20 "
      "(the learning-rate schedule needs a fixed end)"),

@@ -65,6 +65,67 @@ def test_corrupt_idx_file_is_reported_by_path(idx_root: Path, tmp_path: Path) ->
         datamodule.setup()
 
 
+def test_a_damaged_gzip_stream_is_reported_by_path_not_as_a_traceback(idx_root: Path, tmp_path: Path) -> None:
+    for f in idx_root.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray(labels.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the deflate stream: zlib's own error, not an OSError
+    labels.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="t10k-labels-idx1-ubyte.gz is not a readable IDX file"):
+        MNISTDataModule(root=str(tmp_path), download=False, num_labeled=10, split_cache_dir=None).setup()
+
+
+def test_mnist_format_files_come_from_the_data_sets_own_folder_first_and_all_from_one(idx_root: Path, tmp_path: Path) -> None:
+    # MNIST and Fashion-MNIST share file names: flat files in data.root (another data set's) must not
+    # win over torchvision's root/MNIST/raw, nor be mixed with it file by file
+    own = tmp_path / "MNIST" / "raw"
+    own.mkdir(parents=True)
+    for f in idx_root.iterdir():
+        (own / f.name).write_bytes(f.read_bytes())
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(150, 7, dtype=np.uint8))  # one stray flat file
+    datamodule = MNISTDataModule(root=str(tmp_path), download=False, num_labeled=10, num_val=0, split_cache_dir=None)
+    datamodule.setup()
+    assert sorted(set(datamodule.data.train_labels.tolist())) == list(range(10))
+
+
+def test_images_and_labels_that_do_not_pair_up_are_one_line(idx_root: Path, tmp_path: Path) -> None:
+    for f in idx_root.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(7, dtype=np.uint8))
+    with pytest.raises(UserError, match=r"\S+ \(MNIST's train files\) holds \d+ images but 7 labels; delete the files"):
+        MNISTDataModule(root=str(tmp_path), download=False, num_labeled=10, split_cache_dir=None).setup()
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(len(read_idx(idx_root / "train-labels-idx1-ubyte.gz")), 12,
+                                                               dtype=np.uint8))
+    with pytest.raises(UserError, match=r"holds labels from 12 to 12, but the data set has 10 classes \(0 to 9\)"):
+        MNISTDataModule(root=str(tmp_path), download=False, num_labeled=10, split_cache_dir=None).setup()
+
+
+@pytest.mark.parametrize("damage", ["empty", "cut short", "not a batch"])
+def test_damaged_cifar_and_svhn_files_are_reported_by_path(cifar_root: Path, svhn_root: Path, tmp_path: Path,
+                                                           damage: str) -> None:
+    import pickle
+    import shutil
+
+    cifar, svhn = tmp_path / "cifar", tmp_path / "svhn"
+    shutil.copytree(cifar_root, cifar)
+    shutil.copytree(svhn_root, svhn)
+    batch, mat = cifar / "cifar-10-batches-py" / "data_batch_1", svhn / "train_32x32.mat"
+    if damage == "empty":
+        batch.write_bytes(b"")
+        mat.write_bytes(b"")
+    elif damage == "cut short":
+        batch.write_bytes(batch.read_bytes()[:100])
+        mat.write_bytes(mat.read_bytes()[:100])  # an interrupted download
+    else:
+        batch.write_bytes(pickle.dumps([1, 2, 3]))
+        mat.write_bytes(mat.read_bytes()[:127])
+    with pytest.raises(UserError, match="data_batch_1 is not a readable CIFAR-10 batch"):
+        CIFAR10DataModule(root=str(cifar), download=False, num_labeled=10, num_val=0, split_cache_dir=None).setup()
+    with pytest.raises(UserError, match="train_32x32.mat is not a readable SVHN .mat file"):
+        SVHNDataModule(root=str(svhn), download=False, num_labeled=10, num_val=0, split_cache_dir=None).setup()
+
+
 def test_training_batches_cover_the_unlabeled_pool_once_per_epoch() -> None:
     labeled = torch.arange(5).view(5, 1, 1, 1).to(torch.uint8)
     unlabeled = torch.arange(100, 200).view(100, 1, 1, 1).to(torch.uint8)

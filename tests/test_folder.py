@@ -74,6 +74,7 @@ def test_corrupt_file_is_reported_by_path_skipped_and_counted(image_folder: Path
         datamodule = _datamodule(root)
     assert (datamodule.data.train_labels == -1).sum() == 24  # the broken unlabeled file is left out
     assert torch.bincount(datamodule.data.train_labels[datamodule.data.train_labels >= 0]).tolist() == [4, 4, 4]
+    assert datamodule.classes == ("circle", "square", "stripes")
     messages = "\n".join(record.getMessage() for record in caplog.records)
     assert str(broken) in messages and "truncated.jpg" in messages
     assert "skipped 2 unreadable image(s) of" in messages
@@ -109,6 +110,26 @@ def test_16_bit_grey_images_are_scaled_and_exif_turns_are_applied(tmp_path: Path
     Image.fromarray(stored).save(tmp_path / "photo.png", exif=exif)
     upright = image_io.read_image(tmp_path / "photo.png", (1, 40, 20))[0].numpy()  # (H, W) as viewers show it
     assert upright[:4].mean() > 200 and upright[8:].mean() < 20  # the left column is now the top row
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_transparent_images_are_shown_on_white(tmp_path: Path, mode: str) -> None:
+    # an icon: a black square on a transparent background whose stored colour is black too
+    from PIL import Image
+
+    rgba = np.zeros((16, 16, 4), dtype=np.uint8)  # (H, W, RGBA)
+    rgba[4:12, 4:12, 3] = 255  # the square is opaque; the rest is transparent black
+    image = Image.fromarray(rgba, "RGBA")
+    if mode == "LA":
+        image = image.convert("LA")
+    elif mode == "P":  # a palette PNG with a transparent colour
+        image = Image.fromarray(np.where(rgba[..., 3] > 0, 1, 0).astype(np.uint8), "P")
+        image.putpalette([0, 0, 0, 0, 0, 0])
+        image.info["transparency"] = 0
+    image.save(tmp_path / "icon.png", **({"transparency": 0} if mode == "P" else {}))
+    for channels in (1, 3):
+        decoded = image_io.read_image(tmp_path / "icon.png", (channels, 16, 16)).numpy()  # (C, H, W)
+        assert (decoded[:, 4:12, 4:12] == 0).all() and (decoded[:, :4] == 255).all()
 
 
 def test_an_image_too_large_to_decode_safely_is_skipped(tmp_path: Path, monkeypatch, caplog) -> None:
@@ -205,6 +226,9 @@ def test_class_subfolders_count_loose_labeled_images_are_reported_and_a_labeled_
     for hidden in (".ipynb_checkpoints", "@eaDir"):  # a notebook's copies, a NAS's thumbnails: not class images
         (circle / hidden).mkdir()
         shutil.copy(next((root / "test" / "square").iterdir()), circle / hidden / "thumb.png")
+    for parent in ("labeled", "test"):  # ...nor classes, next to the class folders
+        (root / parent / "@eaDir" / "circle_0.png").mkdir(parents=True)
+        shutil.copy(next((root / "test" / "square").iterdir()), root / parent / "@eaDir" / "circle_0.png" / "thumb.jpg.png")
     with caplog.at_level(logging.WARNING):
         datamodule = _datamodule(root)
     assert torch.bincount(datamodule.data.train_labels[datamodule.data.train_labels >= 0]).tolist() == [4, 4, 4]

@@ -74,6 +74,54 @@ def test_cache_is_ignored_when_the_data_set_size_changed(tmp_path: Path) -> None
     assert split.unlabeled.max() >= 300
 
 
+def test_cache_drawn_from_other_labels_of_the_same_size_is_drawn_again(tmp_path: Path) -> None:
+    # e.g. data.root moved from MNIST to Kuzushiji-MNIST: the same file names, sizes and class counts
+    counts = per_class_counts(LABELS, 10, 50, None)
+    cached_split(tmp_path, "toy", LABELS, 10, counts, 20, 4)
+    shuffled = np.random.default_rng(1).permutation(LABELS)
+    split = cached_split(tmp_path, "toy", shuffled, 10, counts, 20, 4)
+    assert np.array_equal(np.bincount(shuffled[split.labeled], minlength=10), counts)  # class-balanced for these labels
+    assert np.array_equal(np.bincount(shuffled[split.val], minlength=10), np.full(10, 2))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte", "empty"])
+def test_a_damaged_cache_file_is_drawn_again(tmp_path: Path, damage: str) -> None:
+    counts = per_class_counts(LABELS, 10, 50, None)
+    split = cached_split(tmp_path, "toy", LABELS, 10, counts, 20, 4)
+    path = next((tmp_path / "toy").iterdir())
+    data = path.read_bytes()
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "flipped byte":
+        data = data[:200] + bytes([data[200] ^ 0xFF]) + data[201:]
+    else:
+        data = b""
+    path.write_bytes(data)
+    again = cached_split(tmp_path, "toy", LABELS, 10, counts, 20, 4)
+    assert all(np.array_equal(getattr(again, part), getattr(split, part)) for part in ("labeled", "val", "unlabeled"))
+    with np.load(path) as rewritten:  # and the file is whole again
+        assert np.array_equal(rewritten["labeled"], split.labeled)
+
+
+def test_the_suggested_fixes_are_accepted_and_the_next_values_are_not() -> None:
+    # LABELS: 30 images a class
+    def suggestion(num_labeled, fraction, num_val=0) -> str:
+        with pytest.raises(UserError) as error:
+            per_class_counts(LABELS, 10, num_labeled, fraction, num_val)
+        return str(error.value).rsplit(" ", 1)[1]
+
+    assert suggestion(305, None) == "300"  # not "300 or 310": the data set holds 30 a class
+    per_class_counts(LABELS, 10, 300, None)
+    fraction = float(suggestion(None, 0.001))  # the smallest two-digit fraction that gives every class a label
+    assert per_class_counts(LABELS, 10, None, fraction).min() == 1
+    with pytest.raises(UserError, match="gives 0 labels"):
+        per_class_counts(LABELS, 10, None, round(fraction - 0.001, 3))
+    num_val = int(suggestion(50, None, 300).split("=")[1])
+    per_class_counts(LABELS, 10, 50, None, num_val)  # room left for the 5 labels a class asked for
+    with pytest.raises(UserError):
+        per_class_counts(LABELS, 10, 50, None, num_val + 1)
+
+
 def test_no_test_image_reaches_training_or_validation(idx_root: Path) -> None:
     # The fixture's images are random, so equal rows mean the same image.
     datamodule = MNISTDataModule(root=str(idx_root), download=False, num_labeled=30, num_val=20, split_cache_dir=None)

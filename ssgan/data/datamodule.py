@@ -233,13 +233,20 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         data = self.load()
         if data.image_shape != tuple(self.image_shape):
             raise UserError(f"{self.name} images have shape {data.image_shape}, expected {self.image_shape}")
-        self.split = self.make_split(data)
+        split = self.make_split(data)
+        if len(split.unlabeled) == 0 and stage in (None, "fit"):
+            raise UserError(f"{self.name} leaves no unlabeled images to train on (data.labeled_in_unlabeled=false, and "
+                            f"every training image is labeled or kept for validation); set data.labeled_in_unlabeled=true"
+                            f"{self.no_unlabeled_hint}")
+        self.split = split
         if self.synthetic_labeled_dir is not None:
             self.synthetic_images, self.synthetic_labels = self._read_synthetic()
             counts = torch.bincount(self.synthetic_labels, minlength=len(self.classes)).tolist()
             log.info("%d synthetic labeled image(s) from %s join the labeled training set (%s)", len(self.synthetic_labels),
                      self.synthetic_labeled_dir, ", ".join(f"{name} {count}" for name, count in zip(self.classes, counts)))
         self.data = data
+
+    no_unlabeled_hint = " or label fewer images"  # how else to give an empty unlabeled pool images
 
     def make_split(self, data: sources.ImageData) -> Split:
         """The class-balanced labeled/validation/unlabeled split of the training images (cached)."""
@@ -250,13 +257,14 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def _read_synthetic(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The images of ``synthetic_labeled_dir/<class name>/``, labeled by their folder's class."""
-        from ssgan.data.images import list_images, read_images
+        from ssgan.data.images import HIDDEN_FOLDERS, list_images, read_images
 
         folder = Path(self.synthetic_labeled_dir).expanduser()
         # folder names are class names with "/" made "_" (e.g. Fashion-MNIST's "T-shirt/top")
         label_of = {name.replace("/", "_"): label for label, name in enumerate(self.classes)}
         images, labels = [], []
-        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for class_dir in sorted(p for p in folder.iterdir()
+                                if p.is_dir() and not p.name.startswith(".") and p.name not in HIDDEN_FOLDERS):
             if class_dir.name not in label_of:
                 raise UserError(f"{class_dir} is not a class of {self.name} ({', '.join(self.classes)}); "
                                 "use samples of a model trained on this data set")

@@ -14,7 +14,7 @@ import torch
 from ssgan.atomic import atomic_write
 from ssgan.data import sources
 from ssgan.data.datamodule import SemiSupervisedDataModule
-from ssgan.data.images import IMAGE_SUFFIXES, list_images, read_images
+from ssgan.data.images import HIDDEN_FOLDERS, IMAGE_SUFFIXES, list_images, read_images
 from ssgan.data.split import Split, cached_split, per_class_counts, val_per_class
 from ssgan.errors import UserError
 
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def _class_folders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class folders under ``folder``: not hidden ones, nor the NAS and archive clutter of ``HIDDEN_FOLDERS``."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in HIDDEN_FOLDERS)
 
 
 class FolderDataModule(SemiSupervisedDataModule):
@@ -116,8 +117,9 @@ class FolderDataModule(SemiSupervisedDataModule):
                 "unlabeled": unlabeled_files, "test": test_files, "test_labels": test_labels}
 
     def _cache_key(self) -> str:
-        # the decoder's version too: a cache made before a decoding change (EXIF turns, 16-bit scaling) is not reused
-        digest = hashlib.sha1(f"{self.image_shape!r}|decode 2".encode())
+        # the decoder's version too: a cache made before a decoding change (EXIF turns, 16-bit scaling,
+        # transparency on white) is not reused
+        digest = hashlib.sha1(f"{self.image_shape!r}|decode 3".encode())
         for group in ("labeled", "unlabeled", "test"):
             for path in self._files[group]:
                 stat = path.stat()
@@ -180,6 +182,10 @@ class FolderDataModule(SemiSupervisedDataModule):
         train_labels = torch.cat([labels, torch.full((len(unlabeled),), -1, dtype=torch.long)])
         return sources.ImageData(train_images, train_labels, decoded["test_images"], decoded["test_labels"],
                                  self.class_names)
+
+    @property
+    def no_unlabeled_hint(self) -> str:
+        return f" or add images under {self.root / 'unlabeled'}/"
 
     def make_split(self, data: sources.ImageData) -> Split:
         """Splits the labeled folder's images; the unlabeled folder's images all join the unlabeled pool."""

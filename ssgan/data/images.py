@@ -37,6 +37,7 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
 
     The image is turned upright as its EXIF orientation says (phone photos), and 16-bit grey
     images (PNG mode ``I;16`` or ``I``) are scaled to 8 bits (``value / 257``), not clipped.
+    Transparent pixels are shown on white.
     Raises ``OSError`` or ``ValueError`` for a file that is not a readable image, and
     ``PIL.Image.DecompressionBombError`` for one too large to decode safely.
     """
@@ -52,6 +53,11 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
             # PIL's convert("L") clips 16-bit values at 255 (a black-and-white image): scale them instead
             wide = np.asarray(image, dtype=np.float64)  # (H, W)
             image = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8))
+        if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+            # convert() drops alpha and keeps the colour stored under transparent pixels (often black,
+            # which blanks a dark icon): show the image on white, as image viewers do
+            image = image.convert("RGBA")
+            image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
         image = image.convert("L" if channels == 1 else "RGB")
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.BILINEAR)

@@ -79,23 +79,40 @@ def read_idx(path: Path) -> np.ndarray:
         shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
         array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
         return array.reshape(shape)
-    except (OSError, ValueError, EOFError) as error:
+    except Exception as error:  # noqa: BLE001 - any damage (a bad gzip stream, a short file) is the file's
         raise UserError(f"{path} is not a readable IDX file ({error}); delete it and download again") from None
 
 
-def _find_idx(root: Path, folder_name: str, stem: str) -> Path | None:
-    for folder in (root, root / "raw", root / folder_name / "raw", root / folder_name):
-        for name in (stem + ".gz", stem):
-            if (folder / name).is_file():
-                return folder / name
-    return None
+def _find_idx(root: Path, folder_name: str) -> dict[str, Path | None]:
+    """The four IDX files, all from one folder: the data set's own (torchvision's ``root/<name>/raw``)
+    first, as MNIST-format data sets share file names, then ``root`` itself (e.g. Debian's package)
+    and ``root/raw``. Without a complete folder, the fullest one (for the missing-file message)."""
+    fullest: dict[str, Path | None] | None = None
+    for folder in (root / folder_name / "raw", root / folder_name, root, root / "raw"):
+        paths = {key: next((folder / name for name in (stem + ".gz", stem) if (folder / name).is_file()), None)
+                 for key, stem in IDX_FILES.items()}
+        if all(paths.values()):
+            return paths
+        if fullest is None or sum(p is not None for p in paths.values()) > sum(p is not None for p in fullest.values()):
+            fullest = paths
+    assert fullest is not None
+    return fullest
+
+
+def check_labels(images: np.ndarray, labels: np.ndarray, num_classes: int, where: str) -> None:
+    """One line, not a traceback later, for files whose images and labels do not pair up."""
+    if len(images) != len(labels):
+        raise UserError(f"{where} holds {len(images)} images but {len(labels)} labels; delete the files and download again")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise UserError(f"{where} holds labels from {int(labels.min())} to {int(labels.max())}, but the data set has "
+                        f"{num_classes} classes (0 to {num_classes - 1}); delete the files and download again")
 
 
 def load_idx_data(root: str | Path, folder_name: str, classes: tuple[str, ...], download: bool,
                   downloader: Callable[[str], None], pretty: str) -> ImageData:
     """Loads an MNIST-format data set from IDX files under ``root`` (downloading if allowed)."""
     root = Path(root).expanduser()
-    paths = {key: _find_idx(root, folder_name, stem) for key, stem in IDX_FILES.items()}
+    paths = _find_idx(root, folder_name)
     if any(p is None for p in paths.values()):
         if not download:
             missing = ", ".join(IDX_FILES[k] + ".gz" for k, p in paths.items() if p is None)
@@ -104,8 +121,11 @@ def load_idx_data(root: str | Path, folder_name: str, classes: tuple[str, ...], 
                 f"set data.download=true or point data.root at the folder holding them"
             )
         downloader(str(root))
-        paths = {key: _find_idx(root, folder_name, stem) for key, stem in IDX_FILES.items()}
+        paths = _find_idx(root, folder_name)
     arrays = {key: read_idx(path) for key, path in paths.items()}  # type: ignore[arg-type]
+    for part in ("train", "test"):
+        check_labels(arrays[f"{part}_images"], arrays[f"{part}_labels"], len(classes),
+                     f"{paths[f'{part}_images'].parent} ({pretty}'s {part} files)")  # type: ignore[union-attr]
     return ImageData(
         torch.from_numpy(arrays["train_images"].copy()).unsqueeze(1),
         torch.from_numpy(arrays["train_labels"].astype(np.int64)),
@@ -163,10 +183,14 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as handle:
             entry = pickle.load(handle, encoding="latin1")
+        if not isinstance(entry, dict):
+            raise ValueError(f"a {type(entry).__name__}, not a batch")
         images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        return images, np.asarray(entry["labels"], dtype=np.int64)
-    except (OSError, KeyError, ValueError, pickle.UnpicklingError, EOFError) as error:
+        labels = np.asarray(entry["labels"], dtype=np.int64)
+    except Exception as error:  # noqa: BLE001 - a file cut short or of another kind fails in many ways
         raise UserError(f"{path} is not a readable CIFAR-10 batch ({error}); delete it and download again") from None
+    check_labels(images, labels, len(CIFAR10_NAMES), str(path))
+    return images, labels
 
 
 def load_cifar10_data(root: str | Path, download: bool = True) -> ImageData:
@@ -194,9 +218,10 @@ def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
         mat = loadmat(path)
         images = np.transpose(mat["X"], (3, 2, 0, 1)).astype(np.uint8)  # (32, 32, 3, N) -> (N, 3, 32, 32)
         labels = mat["y"].astype(np.int64).reshape(-1)
-    except (OSError, KeyError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - a download cut short fails in many ways inside scipy
         raise UserError(f"{path} is not a readable SVHN .mat file ({error}); delete it and download again") from None
     labels[labels == 10] = 0  # SVHN stores the digit 0 as class 10
+    check_labels(images, labels, len(DIGIT_NAMES), str(path))
     return images, labels
 
 

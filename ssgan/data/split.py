@@ -10,6 +10,7 @@ one, and the validation set does not move when the number of labels changes.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +53,14 @@ def val_per_class(num_val: int, num_classes: int) -> np.ndarray:
     return counts
 
 
-def largest_num_val(class_sizes: np.ndarray) -> int:
-    """The most validation images that leave every class (sizes > 0) at least one image for its labels."""
+def largest_num_val(class_sizes: np.ndarray, labels_needed: np.ndarray | int = 1) -> int:
+    """The most validation images that leave every class (sizes > 0) ``labels_needed`` images for its
+    labels (per class; falls back to one when even no validation leaves that many)."""
     def fits(num_val: int) -> bool:
-        return (class_sizes - val_per_class(num_val, len(class_sizes))).min() >= 1
+        return (class_sizes - val_per_class(num_val, len(class_sizes)) - labels_needed).min() >= 0
+
+    if not fits(0):
+        labels_needed = 1
 
     low, high = 0, int(class_sizes.sum())  # fits(low) holds; fits(high) does not
     while high - low > 1:  # fits only gets harder as num_val grows
@@ -76,27 +81,30 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
     class_sizes = np.bincount(labels, minlength=num_classes)
     available = class_sizes - val_per_class(num_val, num_classes)  # what is left for labels, per class
     if available.min() < 1 and class_sizes.min() > 0:  # every class needs an image left for its labels
+        # the suggestion leaves room for the labels asked for too, where the request says how many
+        if label_fraction is not None:
+            labels_needed: np.ndarray | int = np.maximum(np.rint(class_sizes * label_fraction).astype(np.int64), 1)
+        else:
+            labels_needed = max(1, num_labeled // num_classes) if num_labeled % num_classes == 0 else 1
         raise UserError(f"data.num_val={num_val} leaves no training images for labels in some class "
                         f"({int(class_sizes.min())} in the smallest class); use at most data.num_val="
-                        f"{largest_num_val(class_sizes)}")
+                        f"{largest_num_val(class_sizes, labels_needed)}")
     if label_fraction is not None:
         counts = np.rint(class_sizes * label_fraction).astype(np.int64)
         if counts.min() < 1:
-            raise UserError(
-                f"data.label_fraction={label_fraction} gives 0 labels for some class; use at least {1.0 / class_sizes.min():.2g}"
-            )
+            raise UserError(f"data.label_fraction={label_fraction} gives 0 labels for some class; use at least "
+                            f"{smallest_fraction(int(class_sizes.min()))}")
         if (counts > available).any():
             raise UserError(f"data.label_fraction={label_fraction} leaves no room for the {num_val} validation images; "
                             f"lower data.label_fraction or data.num_val")
         return counts
     if num_labeled < num_classes:
         raise UserError(f"data.num_labeled={num_labeled} is below the number of classes ({num_classes}); use at least {num_classes}")
-    if num_labeled % num_classes:
+    if num_labeled % num_classes and num_labeled // num_classes <= available.min():
         below = num_labeled // num_classes * num_classes
-        raise UserError(
-            f"data.num_labeled={num_labeled} is not divisible by the {num_classes} classes; "
-            f"use {below} or {below + num_classes}"
-        )
+        # the count above only where the data set holds it
+        nearest = f"{below} or {below + num_classes}" if num_labeled // num_classes < available.min() else f"{below}"
+        raise UserError(f"data.num_labeled={num_labeled} is not divisible by the {num_classes} classes; use {nearest}")
     if num_labeled // num_classes > available.min():
         raise UserError(
             f"data.num_labeled={num_labeled} is more than the data set holds ({int(class_sizes.sum())} training images, "
@@ -104,6 +112,17 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
             f"use at most {int(available.min()) * num_classes}"
         )
     return np.full(num_classes, num_labeled // num_classes, dtype=np.int64)
+
+
+def smallest_fraction(smallest_class: int) -> str:
+    """The smallest ``label_fraction`` with two significant figures that gives the smallest class a
+    label (``rint`` rounds a half to even, so the class needs more than half an image)."""
+    fraction = 0.5 / smallest_class
+    step = 10.0 ** (math.floor(math.log10(fraction)) - 1)
+    steps = math.ceil(fraction / step)
+    while np.rint(smallest_class * steps * step) < 1:
+        steps += 1
+    return f"{steps * step:.2g}"
 
 
 def make_split(labels: np.ndarray, num_classes: int, labeled_per_class: np.ndarray, num_val: int, split_seed: int,
@@ -145,25 +164,29 @@ def cached_split(cache_dir: str | Path | None, dataset: str, labels: np.ndarray,
                  labeled_per_class: np.ndarray, num_val: int, split_seed: int, labeled_in_unlabeled: bool = True) -> Split:
     """``make_split``, cached per (data set, labeled counts, validation size, split seed).
 
-    A cached file is reused only if it matches the data set's size and the per-class counts; it is
+    A cached file is reused only if it was drawn from these labels (a hash of them) with these
+    per-class counts; an unreadable, stale or foreign file is drawn again and overwritten. It is
     written atomically, so concurrent runs sharing a cache never see a half-written file.
     """
     if cache_dir is None:
         return make_split(labels, num_classes, labeled_per_class, num_val, split_seed, labeled_in_unlabeled)
     path = split_cache_path(cache_dir, dataset, labeled_per_class, num_val, split_seed)
+    # the data set's name alone does not say which files were read (e.g. another data.root)
+    labels_hash = hashlib.sha1(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
     split = None
     if path.is_file():
         try:
             with np.load(path) as cached:
-                if int(cached["num_train"]) == len(labels) and np.array_equal(cached["labeled_per_class"], labeled_per_class):
+                if (str(cached["labels_sha1"]) == labels_hash
+                        and np.array_equal(cached["labeled_per_class"], labeled_per_class)):
                     split = Split(cached["labeled"], cached["val"], cached["unlabeled_rest"])
-        except (OSError, ValueError, KeyError):
-            split = None  # unreadable or from another version: draw it again and overwrite
+        except Exception:  # noqa: BLE001 - any damage (a truncated zip, a bad CRC, an old layout): draw it again
+            split = None
     if split is None:
         split = make_split(labels, num_classes, labeled_per_class, num_val, split_seed, labeled_in_unlabeled=False)
         atomic_write(path, lambda temporary: np.savez(temporary, labeled=split.labeled, val=split.val,
                                                       unlabeled_rest=split.unlabeled, num_train=len(labels),
-                                                      labeled_per_class=labeled_per_class))
+                                                      labeled_per_class=labeled_per_class, labels_sha1=labels_hash))
     if labeled_in_unlabeled:
         split = Split(split.labeled, split.val, np.sort(np.concatenate([split.unlabeled, split.labeled])))
     return split
