@@ -44,37 +44,65 @@ CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed
 def run_sweep(sweep: str, out_dir: Path, overrides: list[str]) -> int:
     """Runs the multirun ``sweep=SWEEP`` into ``out_dir``; returns its exit code (failed jobs do not stop it)."""
     command = [sys.executable, "-m", "ssgan.train", "-m", f"sweep={sweep}", *overrides,
-               "trainer.enable_progress_bar=false", f"hydra.sweep.dir={out_dir}"]
+               "trainer.enable_progress_bar=false", f"hydra.sweep.dir={_hydra_quoted(str(out_dir))}"]
     print("$", " ".join(command[1:]), flush=True)
     return run_child(command)
 
 
-def _job_number(run_dir: str) -> str:
-    name = Path(run_dir).name
-    return name if name.isdigit() else run_dir
+def _hydra_quoted(value: str) -> str:
+    """``value`` as one Hydra override value: quoted when it holds a character of Hydra's grammar (a comma
+    would make a path a sweep)."""
+    if all(char.isalnum() or char in "/._-~+@" for char in value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def collect(root: Path, seen: set[Path] | None = None) -> list[dict]:
-    """One row per job folder under ``root``: its metrics, or a failed row when it wrote none.
+def _job_name(run_dir: str | Path, base: Path) -> str:
+    """A job's name: its folder relative to ``base`` (``3``, or ``part1/3`` for a report of several folders)."""
+    with contextlib.suppress(ValueError):
+        return Path(run_dir).resolve().relative_to(base.resolve()).as_posix()
+    return str(run_dir)
+
+
+def _natural(name: str) -> tuple:
+    """Sorts job names by their numbers: 2 before 10, part1/9 before part1/10."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in name.split("/"))
+
+
+def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None) -> list[dict]:
+    """One row per job of the sweep in ``root``: its metrics, a failed row when it wrote none, and a
+    "not started" row for each job that Hydra's record of the sweep (``multirun.yaml``) lists but that
+    has no folder (the sweep was stopped before it).
 
     Job folders already in ``seen`` (resolved paths) are skipped, and the ones read are added to it.
+    Jobs are named by their folder relative to ``base`` (default: ``root``).
     """
     rows = []
     seen = set() if seen is None else seen
+    base = root if base is None else base
     for metrics in load_runs(root):
         run_dir = Path(metrics["run_dir"]).resolve()
         if run_dir in seen:
             continue
         seen.add(run_dir)
         status = metrics.get("status", "ok")
+        test_acc = metrics.get("test/acc") if status == "ok" else None
+        if status == "ok" and test_acc is not None and not (_is_number(test_acc) and math.isfinite(test_acc)):
+            status, metrics["error"], test_acc = "failed", f"its test accuracy is {test_acc}, not a number", None
+        if any(metrics.get(key) is None for key in ("dataset", "method", "seed", "split_seed")):
+            # e.g. an unreadable metrics.json: what the job ran, from Hydra's record of it
+            recorded = {**_from_overrides(run_dir / ".hydra" / "overrides.yaml"), **_from_record(run_dir / ".hydra")}
+            metrics = {**{key: value for key, value in recorded.items() if key != "label_fraction" or
+                          metrics.get("num_labeled") is None}, **{k: v for k, v in metrics.items() if v is not None}}
         rows.append({
-            "job": _job_number(metrics["run_dir"]), "dataset": metrics.get("dataset"), "method": metrics.get("method"),
+            "job": _job_name(metrics["run_dir"], base), "dataset": metrics.get("dataset"), "method": metrics.get("method"),
             "num_labeled": metrics.get("num_labeled"), "label_fraction": metrics.get("label_fraction"),
             "seed": metrics.get("seed"), "split_seed": metrics.get("split_seed"), "status": status,
-            "test_acc": metrics.get("test/acc") if status == "ok" else None, "val_acc": metrics.get("val/acc"),
+            "test_acc": test_acc, "val_acc": metrics.get("val/acc"),
             "best_val_acc": metrics.get("val/best_acc"), "epochs": metrics.get("epochs"),
             "train_seconds": metrics.get("train_seconds"), "error": metrics.get("error", ""),
             "run_dir": metrics["run_dir"], "settings": _other_settings(run_dir / ".hydra" / "overrides.yaml"),
+            "config": _config_settings(run_dir / ".hydra" / "config.yaml"),
         })
     # a job killed before it wrote anything still has its .hydra folder: report it, never drop it
     for hydra_dir in sorted(root.rglob(".hydra")):
@@ -82,12 +110,72 @@ def collect(root: Path, seen: set[Path] | None = None) -> list[dict]:
         if run_dir.resolve() in seen or run_dir.resolve() == root.resolve():
             continue
         seen.add(run_dir.resolve())
-        rows.append({"job": _job_number(str(run_dir)), "status": "failed", "run_dir": str(run_dir),
-                     "error": "no metrics.json: the job stopped before it finished (killed or crashed)",
+        rows.append({"job": _job_name(run_dir, base), "status": "failed", "run_dir": str(run_dir),
+                     "error": "no metrics.json: the job stopped before it finished (killed, crashed, or still running)",
+                     "settings": _other_settings(hydra_dir / "overrides.yaml"),
                      # the composed record holds the overrides too; they stand in where it was cut short
                      **_from_overrides(hydra_dir / "overrides.yaml"), **_from_record(hydra_dir)})
-    rows.sort(key=lambda r: (int(r["job"]) if str(r["job"]).isdigit() else math.inf, str(r["job"])))
+    # a job the sweep never reached (it was killed, or stopped, first) has no folder: Hydra's record of the
+    # sweep names it, so it is a row too
+    record = _sweep_record(root)
+    for number, overrides in enumerate(expected_jobs(record) if record is not None else []):
+        run_dir = root / str(number)
+        if run_dir.resolve() in seen or (run_dir / ".hydra").is_dir():
+            continue
+        seen.add(run_dir.resolve())
+        rows.append({"job": _job_name(run_dir, base), "status": "not started", "run_dir": str(run_dir),
+                     "error": "the sweep stopped before this job began", "settings": _other_settings(overrides),
+                     **_job_fields(record, overrides)})
+    rows.sort(key=lambda r: _natural(str(r["job"])))
     return rows
+
+
+def _sweep_record(root: Path):
+    """Hydra's ``multirun.yaml`` of the sweep in ``root`` (its config and the command line), if readable."""
+    from omegaconf import OmegaConf
+
+    with contextlib.suppress(Exception):
+        return OmegaConf.load(root / "multirun.yaml") if (root / "multirun.yaml").is_file() else None
+    return None
+
+
+def expected_jobs(record) -> list[list[str]]:
+    """Each job's overrides, in job order, as Hydra's basic sweeper builds them from the sweep config's
+    ``hydra.sweeper.params`` and the command line; [] for another sweeper or a record it cannot read."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    with contextlib.suppress(Exception):
+        sweeper = record.hydra.sweeper
+        if not str(sweeper.get("_target_", "")).endswith(".BasicSweeper"):
+            return []
+        arguments = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]
+        arguments += [str(item) for item in record.hydra.overrides.task]
+        overrides = OverridesParser.create().parse_overrides(arguments)
+        return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    return []
+
+
+def _job_fields(record, overrides: list[str]) -> dict:
+    """The data set, method, labels and seeds of a job that never ran: its overrides, else the sweep's config."""
+    from omegaconf import OmegaConf
+
+    given = dict(item.lstrip("+").partition("=")[::2] for item in overrides)
+    choices = OmegaConf.select(record, "hydra.runtime.choices", default={}) or {}
+    model = given.get("model", choices.get("model"))
+    self_training = given.get("self_training", choices.get("self_training"))
+    rounds = given.get("self_training.rounds")
+    method = None
+    if model:
+        on = (self_training not in (None, "none") and rounds != "0") or (rounds not in (None, "0"))
+        method = model + ("+self-training" if on else "")
+    found = {"dataset": given.get("data", choices.get("data")), "method": method}
+    for key, name, kind in (("seed", "seed", int), ("data.split_seed", "split_seed", int),
+                            ("data.num_labeled", "num_labeled", int), ("data.label_fraction", "label_fraction", float)):
+        value = given[key] if key in given else OmegaConf.select(record, key, default=None)
+        with contextlib.suppress(TypeError, ValueError):
+            found[name] = kind(value) if value not in (None, "null") else None
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def _from_record(hydra_dir: Path) -> dict:
@@ -141,11 +229,14 @@ SWEPT = {"seed", "data.split_seed", "data.num_labeled", "data.label_fraction", "
          "ckpt_path", "overwrite", "trainer.enable_progress_bar"}
 
 
-def _other_settings(path: Path) -> str:
-    """A job's other overrides (e.g. ``trainer.max_epochs=30``), from Hydra's record; "" if none."""
-    if not path.is_file():
-        return ""
-    items = [line.strip().lstrip("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
+def _other_settings(source: Path | list[str]) -> str:
+    """A job's other overrides (e.g. ``trainer.max_epochs=30``), from Hydra's record of them (or the list); "" if none."""
+    if isinstance(source, Path):
+        if not source.is_file():
+            return ""
+        items = [line.strip().lstrip("- ").strip("'\"") for line in source.read_text().splitlines() if line.strip()]
+    else:
+        items = list(source)
     kept = []
     for item in items:
         key, _, value = item.lstrip("+~").partition("=")
@@ -153,6 +244,32 @@ def _other_settings(path: Path) -> str:
             # Hydra's sweeper records true/false as True/False: the same setting either way
             kept.append(f"{key}={value.lower() if value.lower() in ('true', 'false', 'null', 'none') else value}")
     return " ".join(sorted(kept))
+
+
+# Settings in a job's composed config (.hydra/config.yaml) that say where and how it ran, not what it trained
+RUN_ONLY = ("paths.", "hydra.", "ckpt_path", "overwrite", "trainer.enable_progress_bar")
+
+
+def _config_settings(path: Path) -> dict:
+    """A job's composed config, flattened (``{"trainer.max_epochs": 60, ...}``), without what a benchmark
+    sweeps and where it ran: two runs of one cell differ here only if a config file changed between them."""
+    from omegaconf import OmegaConf
+
+    swept = {"seed", "data.split_seed", "data.num_labeled", "data.label_fraction"}
+    with contextlib.suppress(Exception):
+        flat: dict = {}
+
+        def walk(node, prefix: str) -> None:
+            if isinstance(node, dict) and node:
+                for key, child in node.items():
+                    walk(child, f"{prefix}.{key}" if prefix else str(key))
+            else:
+                flat[prefix] = node
+
+        walk(OmegaConf.to_container(OmegaConf.load(path), resolve=False), "")
+        return {key: value for key, value in flat.items()
+                if key not in swept and not any(key == run or key.startswith(run) for run in RUN_ONLY)}
+    return {}
 
 
 def _is_number(value) -> bool:
@@ -208,9 +325,17 @@ def cells(rows: list[dict]) -> tuple[list, list[str], dict]:
     return sorted(labels), ordered, accuracies
 
 
+def _spread(values: list[float]) -> str:
+    """``mean ± std (n=k)``; one run has no spread to show: ``mean (n=1)``."""
+    if len(values) == 1:
+        return f"{values[0]:.2f} (n=1)"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
+
+
 def render_markdown(rows: list[dict], title: str) -> str:
     labels, methods, accuracies = cells(rows)
-    failed = [r for r in rows if r.get("status") != "ok"]
+    failed = [r for r in rows if r.get("status") not in ("ok", "superseded")]
+    superseded = [r for r in rows if r.get("status") == "superseded"]
     out = io.StringIO()
     out.write(f"# {title}\n\nTest accuracy (%), mean ± std over seeds (n = finished runs); best per row in bold.\n\n")
     out.write("| labels | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods) + "\n")
@@ -220,32 +345,50 @@ def render_markdown(rows: list[dict], title: str) -> str:
         cells_text = []
         for method in methods:
             values = accuracies.get((label, method), [])
-            n_failed = sum(1 for r in failed if _labels_key(r) == label and r.get("method") == method)
-            if not values:
-                text = "failed" if n_failed else "-"
-            else:
-                std = statistics.stdev(values) if len(values) > 1 else 0.0
-                text = f"{means[method]:.2f} ± {std:.2f} (n={len(values)})"
-                if means[method] == best:
-                    text = f"**{text}**"
-            if n_failed and values:
-                text += f", {n_failed} failed"
-            cells_text.append(text)
+            in_cell = [r for r in rows if _labels_key(r) == label and r.get("method") == method]
+            n_failed = sum(1 for r in in_cell if r.get("status") not in ("ok", "superseded", "not started"))
+            n_waiting = sum(1 for r in in_cell if r.get("status") == "not started")
+            # finished runs without a test set (a folder data set without test/): trained, but nothing to average
+            n_untested = sum(1 for r in in_cell if r.get("status") == "ok" and r.get("test_acc") is None)
+            parts = []
+            if values:
+                text = _spread(values)
+                parts.append(f"**{text}**" if means[method] == best else text)
+            parts += [f"{count} {what}" for count, what in ((n_untested, "with no test set"), (n_failed, "failed"),
+                                                            (n_waiting, "not started")) if count]
+            cells_text.append(", ".join(parts) or "-")
         out.write(f"| {_labels_text(label, rows, short=True)} | " + " | ".join(cells_text) + " |\n")
     mixed = defaultdict(set)  # (labels, method) -> the other settings of its finished runs
+    configs = defaultdict(list)  # (labels, method) -> their composed configs
     for row in rows:
         if row.get("status") == "ok" and _labels_key(row) is not None:
             mixed[(_labels_key(row), row.get("method"))].add(row.get("settings") or "")
-    mixed = {cell: settings for cell, settings in mixed.items() if len(settings) > 1}
-    if mixed:
+            if row.get("config"):
+                configs[(_labels_key(row), row.get("method"))].append(row["config"])
+    warnings = {cell: " | ".join(sorted(s or "(none)" for s in settings)) for cell, settings in mixed.items()
+                if len(settings) > 1}
+    for cell, found in configs.items():  # the same overrides, but a config file changed between the runs
+        keys = sorted({key for config in found for key in config}
+                      - {key for key in found[0] if all(key in c and c[key] == found[0][key] for c in found)})
+        if keys and cell not in warnings:
+            shown = "; ".join(f"{key}: " + " | ".join(sorted({str(c.get(key, "(not set)")) for c in found}))
+                              for key in keys[:3])
+            warnings[cell] = f"config.yaml differs in {shown}" + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    if warnings:
         out.write("\n**Warning:** these cells average runs with different settings, not only other seeds:\n\n")
-        for (label, method), settings in sorted(mixed.items(), key=lambda item: (item[0][0], str(item[0][1]))):
-            out.write(f"- {_labels_text(label, rows)}, {method}: " + " | ".join(sorted(s or "(none)" for s in settings)) + "\n")
+        for (label, method), text in sorted(warnings.items(), key=lambda item: (item[0][0], str(item[0][1]))):
+            out.write(f"- {_labels_text(label, rows)}, {method}: {text}\n")
+    if superseded:
+        out.write(f"\n{len(superseded)} run(s) left out, run again with the same settings in a folder given later:\n\n")
+        for row in superseded:
+            out.write(f"- job {row['job']}: {row.get('error')}\n")
     if failed:
-        out.write(f"\n{len(failed)} failed run(s):\n\n")
+        waiting = any(r.get("status") == "not started" for r in failed)
+        out.write(f"\n{len(failed)} failed {'or unstarted ' if waiting else ''}run(s):\n\n")
         for row in failed:
+            seed, split_seed = (row.get(key) if row.get(key) is not None else "?" for key in ("seed", "split_seed"))
             out.write(f"- job {row['job']} ({row.get('method') or '?'}, {_labels_text(_labels_key(row), rows)}, "
-                      f"seed {row.get('seed', '?')}, split seed {row.get('split_seed', '?')}): "
+                      f"seed {seed}, split seed {split_seed}): "
                       f"{row.get('status')}: {row.get('error') or 'no error recorded'}\n")
     return out.getvalue()
 
@@ -298,17 +441,34 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def collect_all(roots: list[Path]) -> list[dict]:
-    """The rows of several multirun folders, in the order given; each job is counted once.
+    """The rows of several multirun folders, in the order given; each job folder is counted once.
 
-    With more than one folder a job is named ``<folder name>/<job>``, as job numbers repeat across folders.
+    With more than one folder a job is named by its path from the folders' common parent (e.g.
+    ``part1/3``), as job numbers repeat across folders. A run repeated with the same settings (data
+    set, method, labels, seeds and other overrides; e.g. a part of a sweep run again after it was cut
+    short) counts once: a finished run before an unfinished one, else the one in the folder given later.
+    The others stay in the rows as ``superseded``.
     """
+    import os
+
     seen: set[Path] = set()
-    rows = []
-    for root in roots:
-        for row in collect(root, seen):
-            if len(roots) > 1:
-                row["job"] = f"{root.name}/{row['job']}"
-            rows.append(row)
+    base = roots[0] if len(roots) == 1 else Path(os.path.commonpath([str(root.resolve()) for root in roots]))
+    rows = [row for root in roots for row in collect(root, seen, base)]
+    kept: dict[tuple, dict] = {}
+    for row in rows:
+        identity = (row.get("dataset"), row.get("method"), _labels_key(row), row.get("seed"), row.get("split_seed"),
+                    row.get("settings") or "")
+        if any(part is None for part in identity[:5]):
+            continue  # a job that does not say what it ran cannot repeat another
+        earlier = kept.get(identity)
+        if earlier is not None and earlier.get("status") == "ok" and row.get("status") != "ok":
+            winner, loser = earlier, row
+        else:
+            winner, loser = row, earlier
+        kept[identity] = winner
+        if loser is not None:
+            loser["error"] = f"run again as job {winner['job']} ({loser.get('status')}: {loser.get('error') or 'finished'})"
+            loser["status"] = "superseded"
     return rows
 
 
@@ -327,19 +487,27 @@ def write_report(roots: Path | list[Path], title: str | None = None, out_dir: Pa
         print(f"error: no runs under {', '.join(map(str, roots))}; pass the multirun folder (the one holding 0/, 1/, ...)",
               file=sys.stderr)
         raise SystemExit(2)  # the status of the script's other input errors
-    out_dir.mkdir(parents=True, exist_ok=True)
     datasets = sorted({r["dataset"] for r in rows if r.get("dataset")})
+    if len(datasets) > 1:  # one cell would average accuracies of different data sets
+        print(f"error: the runs are of {len(datasets)} data sets ({', '.join(datasets)}); report each data set's "
+              "folders on their own", file=sys.stderr)
+        raise SystemExit(2)
+    if out_dir.exists() and not out_dir.is_dir():
+        print(f"error: --out {out_dir} is a file; give a folder for the report", file=sys.stderr)
+        raise SystemExit(2)
+    out_dir.mkdir(parents=True, exist_ok=True)
     title = title or f"Label-fraction benchmark: {', '.join(datasets) or roots[0].name}"
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
+    markdown = render_markdown(rows, title)  # before any file is written: the three files agree
     _write_atomic(out_dir / "results.csv", buffer.getvalue())
-    markdown = render_markdown(rows, title)
     _write_atomic(out_dir / "results.md", markdown)
-    render_plot(rows, out_dir / "results.png", title)
+    plotted = render_plot(rows, out_dir / "results.png", title)
     print(markdown)
-    print(f"wrote {out_dir / 'results.csv'}, {out_dir / 'results.md'} and {out_dir / 'results.png'}")
+    written = [out_dir / "results.csv", out_dir / "results.md"] + ([out_dir / "results.png"] if plotted else [])
+    print(f"wrote {', '.join(map(str, written[:-1]))} and {written[-1]}")
     return rows
 
 
@@ -358,7 +526,19 @@ def main(argv: list[str] | None = None) -> int:
                                                   "with --report, where the report goes (needed for several folders)")
     parser.add_argument("--report", type=Path, nargs="+", metavar="FOLDER",
                         help="re-render the report of existing multirun folders (one report of them all), no training")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        hint = (f"; put Hydra overrides after --, e.g. {args.sweep or 'digits'} -- {' '.join(unknown)}"
+                if any("=" in item for item in unknown) else "")
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+    if args.report is not None and (args.sweep or overrides):
+        given = " ".join(([args.sweep] if args.sweep else []) + (["--", *overrides] if overrides else []))
+        print(f"error: --report re-renders existing runs and trains nothing, so it takes no sweep or overrides "
+              f"(got {given}); drop them, or run the sweep without --report", file=sys.stderr)
+        return 2
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out} is a file; give a folder", file=sys.stderr)
+        return 2
     if args.report is not None:
         for folder in args.report:
             if not folder.is_dir():
@@ -377,13 +557,19 @@ def main(argv: list[str] | None = None) -> int:
               f"--report {out_dir}", file=sys.stderr)
         return 2
     code = run_sweep(args.sweep, out_dir, overrides)
-    if not out_dir.is_dir():
+    if not out_dir.is_dir() or not (out_dir / "multirun.yaml").is_file() and not any(out_dir.iterdir()):
         print(f"error: the sweep wrote nothing to {out_dir} (exit code {code})", file=sys.stderr)
         return code or 2
-    write_report(out_dir)
-    if code in (130, 143):  # stopped by Ctrl-C or SIGTERM
-        print(f"the sweep was stopped: the report has the jobs that started (a stopped one is a failed row); "
-              f"re-render it with --report {out_dir}", file=sys.stderr)
+    try:
+        write_report(out_dir)
+    except SystemExit:
+        if code == 0:
+            raise
+        print(f"the sweep stopped (exit code {code}) before any job began", file=sys.stderr)
+        return code
+    if code != 0:  # stopped by Ctrl-C or SIGTERM, or killed (e.g. out of memory)
+        print(f"the sweep stopped (exit code {code}): the report has a row for every job, a stopped one failed and "
+              f"the ones after it not started; re-render it with --report {out_dir}", file=sys.stderr)
     return code
 
 

@@ -13,10 +13,15 @@ from pathlib import Path
 
 
 def load_runs(root: Path) -> list[dict]:
-    """Every ``metrics.json`` below ``root``, with its folder."""
+    """Every ``metrics.json`` below ``root``, with its folder; an unreadable one is a failed run."""
     runs = []
     for path in sorted(root.rglob("metrics.json")):
-        metrics = json.loads(path.read_text())
+        try:
+            metrics = json.loads(path.read_text())
+            if not isinstance(metrics, dict):
+                raise ValueError(f"a JSON {type(metrics).__name__}, not an object")
+        except (OSError, ValueError) as error:  # cut short by a kill or a full disk: a failed run, not a crash
+            metrics = {"status": "failed", "error": f"unreadable metrics.json ({error})"}
         metrics["run_dir"] = str(path.parent)
         runs.append(metrics)
     return runs

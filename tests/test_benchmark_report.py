@@ -62,7 +62,7 @@ def test_report_has_a_row_per_job_means_per_cell_the_best_in_bold_and_the_failur
     lines = {line.split("|")[1].strip(): line for line in markdown.splitlines() if line.startswith("| ") and "labels" not in line}
     assert "| supervised | ssgan |" in markdown
     assert "72.00 ± 2.83 (n=2)" in lines["20"] and "**82.00 ± 2.83 (n=2)**" in lines["20"]  # ssgan is best at 20
-    assert "**90.00 ± 0.00 (n=1)**" in lines["50"] and "failed" in lines["50"]  # ssgan at 50: both jobs failed
+    assert "**90.00 (n=1)**" in lines["50"] and "| 2 failed |" in lines["50"]  # ssgan at 50: both jobs failed
     assert "2 failed run(s)" in markdown and "job 5" in markdown and "job 6" in markdown
 
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -194,7 +194,7 @@ def test_a_fraction_sweep_keeps_finished_and_failed_runs_of_a_fraction_on_one_li
     body = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| labels")]
     # once the failed job had a line "0.01" of its own, apart from its finished runs' line "18"
     assert body == ["| 0.01 (18 labels) | **82.00 ± 2.83 (n=2)**, 1 failed |",
-                    "| 0.1 (180 labels) | **90.00 ± 0.00 (n=1)** |"]
+                    "| 0.1 (180 labels) | **90.00 (n=1)** |"]
     assert "- job 2 (ssgan, label fraction 0.01, seed ?, split seed 2)" in markdown
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -231,3 +231,93 @@ def test_plot_has_no_tick_for_a_label_count_whose_every_job_failed(tmp_path, mon
     assert report.render_plot(rows, tmp_path / "results.png", "fixture")
     (axes,) = closed[0].axes
     assert list(axes.get_xticks()) == [20, 50]  # 200 has no point, so no tick
+
+
+def _sweep_record(root: Path, params: dict, task: list[str], choices: dict) -> None:
+    """Hydra's multirun.yaml, as the basic sweeper writes it before the first job (the keys the report reads)."""
+    from omegaconf import OmegaConf
+
+    root.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create({
+        "seed": 0, "data": {"num_labeled": 50, "label_fraction": None, "split_seed": 0},
+        "hydra": {"sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": params},
+                  "overrides": {"task": task}, "runtime": {"choices": choices}}}), root / "multirun.yaml")
+
+
+def test_jobs_a_killed_sweep_never_started_are_rows_too(tmp_path, capsys) -> None:
+    # the sweep config's params and the command line, as `-m sweep=... model=ssgan,supervised` gives them
+    _sweep_record(tmp_path, {"data.num_labeled": "20,50", "data.split_seed": "0,1"}, ["model=ssgan,supervised", "sweep=x"],
+                  {"data": "digits", "model": "ssgan", "self_training": "none"})
+    # job 0 finished, job 1 was killed (its .hydra only); jobs 2-7 never began
+    _job(tmp_path, 0, _ok("ssgan", 20, 0, 0.8), ["data.num_labeled=20", "data.split_seed=0", "model=ssgan", "sweep=x"])
+    _job(tmp_path, 1, None, ["data.num_labeled=20", "data.split_seed=0", "model=supervised", "sweep=x"])
+    rows = report.write_report(tmp_path, title="fixture")
+    assert [row["job"] for row in rows] == [str(n) for n in range(8)]
+    waiting = [row for row in rows if row["status"] == "not started"]
+    assert [(row["num_labeled"], row["split_seed"], row["method"]) for row in waiting] == [
+        (20, 1, "ssgan"), (20, 1, "supervised"), (50, 0, "ssgan"), (50, 0, "supervised"), (50, 1, "ssgan"),
+        (50, 1, "supervised")]  # Hydra's order: the product of the params, then the command line
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| 20 | 1 failed, 1 not started | **80.00 (n=1)**, 1 not started |" in markdown  # supervised | ssgan
+    assert "7 failed or unstarted run(s)" in markdown and "- job 7 (supervised, 50 labels, seed 0, split seed 1): " \
+        "not started: the sweep stopped before this job began" in markdown
+
+
+def test_a_part_run_again_counts_once_and_other_damage_is_a_failed_row(tmp_path, capsys) -> None:
+    first, again = tmp_path / "part1", tmp_path / "part1b"
+    overrides = [["data.num_labeled=20", "model=ssgan", f"data.split_seed={seed}"] for seed in (0, 1, 2)]
+    _job(first, 0, _ok("ssgan", 20, 0, 0.70), overrides[0])
+    _job(first, 1, _ok("ssgan", 20, 1, 0.72), overrides[1])
+    _job(first, 2, None, overrides[2])  # killed; the part was then run again whole
+    (first / "2" / ".hydra" / "config.yaml").write_text("seed: 0\ndata:\n  num_labeled: 20\n  split_seed: 2\n")
+    (first / "2" / ".hydra" / "hydra.yaml").write_text("hydra:\n  runtime:\n    choices:\n      data: digits\n"
+                                                         "      model: ssgan\n      self_training: none\n")
+    for number, acc in enumerate((0.80, 0.82, 0.84)):
+        _job(again, number, _ok("ssgan", 20, number, acc), overrides[number])
+    assert report.main(["--report", str(first), str(again), "--out", str(tmp_path / "all")]) == 0
+    markdown = (tmp_path / "all" / "results.md").read_text()
+    assert "| 20 | **82.00 ± 2.00 (n=3)** |" in markdown  # not n=5 with the first part's runs
+    assert "3 run(s) left out, run again with the same settings" in markdown
+    assert "- job part1/2: run again as job part1b/2 (failed: no metrics.json" in markdown
+    assert "failed run(s)" not in markdown
+    # two folders of the same name: their jobs keep apart
+    _job(tmp_path / "a" / "lf", 0, _ok("ssgan", 50, 0, 0.9), ["data.num_labeled=50", "model=ssgan"])
+    _job(tmp_path / "b" / "lf", 0, _ok("ssgan", 50, 1, 0.9), ["data.num_labeled=50", "model=ssgan", "data.split_seed=1"])
+    rows = report.collect_all([tmp_path / "a" / "lf", tmp_path / "b" / "lf"])
+    assert [row["job"] for row in rows] == ["a/lf/0", "b/lf/0"]
+
+    # a NaN accuracy, a cut-off metrics.json, a run without test images, a changed config file
+    damaged = tmp_path / "damaged"
+    _job(damaged, 0, _ok("ssgan", 20, 0, float("nan")), ["data.num_labeled=20", "model=ssgan"])
+    _job(damaged, 1, _ok("supervised", 20, 0, 0.6), ["data.num_labeled=20", "model=supervised"])
+    _job(damaged, 2, None, ["data.num_labeled=20", "model=ssgan", "data.split_seed=1"])
+    (damaged / "2" / "metrics.json").write_text('{"dataset": "digits", "status": "o')
+    _job(damaged, 3, {**_ok("supervised", 20, 1, 0.6), "test/acc": None}, ["data.num_labeled=20", "model=supervised",
+                                                                         "data.split_seed=1"])
+    for number, epochs in ((4, 60), (5, 5)):
+        _job(damaged, number, _ok("ssgan", 50, number, 0.9), ["data.num_labeled=50", "model=ssgan", f"seed={number}"])
+        (damaged / str(number) / ".hydra" / "config.yaml").write_text(f"seed: {number}\ntrainer:\n  max_epochs: {epochs}\n")
+    rows = report.write_report(damaged, title="fixture")
+    assert rows[0]["status"] == "failed" and "test accuracy is nan" in rows[0]["error"]
+    assert rows[2]["status"] == "failed" and rows[2]["error"].startswith("unreadable metrics.json")
+    markdown = (damaged / "results.md").read_text()
+    assert "| 20 | **60.00 (n=1)**, 1 with no test set | 2 failed |" in markdown  # supervised, then ssgan
+    assert "- 50 labels, ssgan: config.yaml differs in trainer.max_epochs: 5 | 60" in markdown
+
+
+def test_reports_that_would_mislead_and_commands_that_mix_modes_are_one_line_errors(tmp_path, capsys) -> None:
+    _job(tmp_path / "d", 0, _ok("ssgan", 20, 0, 0.8), ["data.num_labeled=20"])
+    _job(tmp_path / "f", 0, {**_ok("ssgan", 20, 0, 0.7), "dataset": "fashion_mnist"}, ["data.num_labeled=20"])
+    with pytest.raises(SystemExit):
+        report.main(["--report", str(tmp_path / "d"), str(tmp_path / "f"), "--out", str(tmp_path / "both")])
+    assert capsys.readouterr().err.strip() == ("error: the runs are of 2 data sets (digits, fashion_mnist); report each "
+                                               "data set's folders on their own")
+    assert report.main(["digits", "--report", str(tmp_path / "d")]) == 2
+    assert "--report re-renders existing runs and trains nothing" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert report.main(["--report", str(tmp_path / "d"), "--out", str(tmp_path / "file")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out {tmp_path / 'file'} is a file; give a folder"
+    with pytest.raises(SystemExit):
+        report.main(["digits", "trainer.max_epochs=5"])
+    assert "put Hydra overrides after --, e.g. digits -- trainer.max_epochs=5" in capsys.readouterr().err
+    assert report._hydra_quoted("runs/a,b") == "'runs/a,b'" and report._hydra_quoted("runs/lf_1") == "runs/lf_1"
