@@ -45,6 +45,16 @@ def metric_safe(name: str) -> str:
 log = logging.getLogger(__name__)
 
 
+def refuse_low_precision_weights(precision: str | int) -> None:
+    """A one-line ``UserError`` for a ``trainer.precision`` that keeps the weights in another dtype than
+    fp32 (``bf16-true``, ``16-true``, ``64-true``): the nets, their data init and the EMA average are
+    written for fp32 weights, with lower-precision compute under autocast (``*-mixed``)."""
+    text = "64-true" if str(precision) == "64" else str(precision)  # Lightning reads 64 as 64-true
+    if text.endswith("-true") and text != "32-true":
+        raise UserError(f"trainer.precision={precision} is not supported (the weights must stay fp32); use "
+                        "trainer.precision=bf16-mixed (or 16-mixed on a GPU) for lower-precision compute, or 32")
+
+
 class DivergenceError(RuntimeError):
     """A loss became NaN or infinite; training stops before the bad step is applied."""
 
@@ -221,7 +231,9 @@ class ClassifierModule(pl.LightningModule):
         """
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         checks = [loss.detach().float().reshape(1)]
-        if grads:
+        # under 16-mixed the gradients are scaled: an overflow is the GradScaler's to handle (it skips
+        # that step and lowers its scale), not a divergence; only the loss says the run diverged
+        if grads and getattr(self.trainer.precision_plugin, "scaler", None) is None:
             checks.append(torch.stack(torch._foreach_norm(grads)).float())
         finite = torch.isfinite(torch.cat(checks))  # (1 + number of gradients,)
         if bool(finite.all()):
@@ -286,6 +298,10 @@ class ClassifierModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._rng_to_restore = checkpoint.get("ssgan_rng")  # applied when training starts
+        sums = checkpoint.get("ssgan_train_sums")  # a mid-epoch checkpoint: the epoch's train/ means go on from them
+        if sums:
+            self._train_names, self._train_steps = list(sums["names"]), int(sums["steps"])
+            self._train_sums = sums["sums"].to(self.device)
 
     def _restore_rng(self) -> None:
         state = getattr(self, "_rng_to_restore", None)
@@ -301,6 +317,7 @@ class ClassifierModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         precision = str(self.trainer.precision)
+        refuse_low_precision_weights(precision)
         fused = any(opt.defaults.get("fused") for opt in self.trainer.optimizers)
         if self.gradient_clip_val is not None and "mixed" in precision and fused:
             # Lightning cannot clip the gradients of a fused optimizer under mixed precision
@@ -347,6 +364,10 @@ class ClassifierModule(pl.LightningModule):
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MulticlassAccuracy, split: str) -> None:
         images, labels = batch
         logits = self(images)  # (B, K)
+        if split == "val" and self.trainer.state.fn == "fit" and not bool(torch.isfinite(logits).all()):
+            # finite gradients can still step to weights whose outputs are not: stop before the epoch's
+            # checkpoints save them, so the last good checkpoint stays the last one written
+            raise DivergenceError(f"the discriminator's validation outputs became non-finite at epoch {self.current_epoch}")
         metric.update(logits, labels)
         self.log(f"{split}/acc", metric, on_step=False, on_epoch=True, prog_bar=True)
 
@@ -386,6 +407,9 @@ class ClassifierModule(pl.LightningModule):
             "numpy": _numpy_rng_state(),  # plain types: checkpoints load with weights_only=True
             "python": random.getstate(),
         }
+        if self._train_sums is not None:  # mid-epoch: the running sums of the epoch's train/ metrics so far
+            checkpoint["ssgan_train_sums"] = {"names": list(self._train_names), "sums": self._train_sums.detach().cpu(),
+                                              "steps": self._train_steps}
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "hparams"):
             checkpoint["ssgan_datamodule"] = {"class_path": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}",

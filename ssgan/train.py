@@ -34,7 +34,7 @@ from ssgan.config import (CONFIG_DIR, check_argument_types, check_group_choices,
                           fits_type, import_class, reads_as)
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
-from ssgan.module import DivergenceError
+from ssgan.module import DivergenceError, refuse_low_precision_weights
 from ssgan.self_training import SelfTraining, refuse_changed_schedule
 
 log = logging.getLogger(__name__)
@@ -234,6 +234,8 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1):
         raise UserError(f"trainer.max_epochs={max_epochs} is not a number of epochs; use 1 or more, e.g. trainer.max_epochs=20 "
                         "(the learning-rate schedule needs a fixed end)")
+    if cfg.get("trainer") is not None and cfg.trainer.get("precision") is not None:
+        refuse_low_precision_weights(cfg.trainer.precision)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path in ("best", "hpc"):  # Lightning's names for fit resolve to no file of an ssgan run
         raise UserError(f"ckpt_path={ckpt_path} is not a resume point; resume with ckpt_path=last (to go on from "
@@ -587,6 +589,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # copied now: testing a checkpoint (test_ckpt=best) restores the callbacks' state from it
     rounds = copy.deepcopy(self_training.history) if self_training is not None else None
     last_val = trainer.callback_metrics.get("val/acc")  # read now: trainer.test replaces the callback metrics
+    skipped_batches = int(getattr(model, "skipped_batches", 0))  # and test_ckpt=best reloads the module's buffers
 
     # the checkpoint of the best epoch by validation (none without validation images)
     checkpoint = next((c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None) is not None), None)
@@ -614,7 +617,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **{key: float(value) for key, value in sorted(test_results.items()) if key != "test/acc"},
         **{"val/acc": float(last_val) if last_val is not None else None},
         **{"val/best_acc": best_val, "best_epoch": _best_epoch(checkpoint), "tested": tested},
-        skipped_batches=int(getattr(model, "skipped_batches", 0)),
+        skipped_batches=skipped_batches,
     )
     if rounds is not None:
         metrics["rounds"] = rounds

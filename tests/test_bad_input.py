@@ -95,6 +95,9 @@ BAD_INPUTS = [
     (["data.num_labeled=null", "data.label_fraction=1.0", "data.num_val=0", "data.labeled_in_unlabeled=false"],
      "digits leaves no unlabeled images to train on (data.labeled_in_unlabeled=false, and every training image is "
      "labeled or kept for validation); set data.labeled_in_unlabeled=true or label fewer images"),
+    (["trainer.precision=bf16-true"],
+     "trainer.precision=bf16-true is not supported (the weights must stay fp32); use trainer.precision=bf16-mixed "
+     "(or 16-mixed on a GPU) for lower-precision compute, or 32"),
     (["data.num_val=2000"],
      "data.num_val=2000 leaves no training images for labels in some class (131 in the smallest class); "
      "use at most data.num_val=1268"),

@@ -81,3 +81,34 @@ def test_skipping_stops_once_the_limit_is_spent(compose_cfg, monkeypatch) -> Non
                       "model.skip_nonfinite_batches=1")
     with pytest.raises(UserError, match=r"discriminator_loss became nan at epoch 0, batch 6 after skipping 1 batch"):
         train(cfg)
+
+
+class PoisonEvaluatedWeights(pl.Callback):
+    """After epoch 1's last step, makes the evaluated (EMA) classifier's outputs infinite, its gradients
+    having been finite: what a huge but finite step can do."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.current_epoch == 1 and batch_idx == trainer.num_training_batches - 1:
+            with torch.no_grad():
+                pl_module.classifier.classifier.bias.fill_(float("inf"))
+
+
+def test_non_finite_validation_outputs_stop_the_run_before_their_epoch_is_saved(compose_cfg) -> None:
+    cfg = compose_cfg("trainer.max_epochs=3", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                      "trainer.limit_train_batches=3")
+    with open_dict(cfg):
+        cfg.callbacks.poison = {"_target_": f"{__name__}.PoisonEvaluatedWeights"}
+    with pytest.raises(UserError, match=r"training diverged: the discriminator's validation outputs became non-finite "
+                                        r"at epoch 1; the last good checkpoint is \S+last.ckpt"):
+        train(cfg)
+    last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 0 and all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_the_skipped_batch_count_is_the_runs_even_when_an_earlier_checkpoint_is_tested(compose_cfg, monkeypatch) -> None:
+    # 12 batches an epoch: calls 27 and 28 are in epoch 2; mode=min makes an earlier epoch the "best" one
+    _poison_supervised_loss(monkeypatch, {27, 28})
+    cfg = compose_cfg("trainer.max_epochs=3", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                      "model.skip_nonfinite_batches=2", "test_ckpt=best", "callbacks.model_checkpoint.mode=min")
+    metrics = train(cfg)
+    assert metrics["best_epoch"] < 2 and metrics["skipped_batches"] == 2

@@ -103,3 +103,20 @@ def test_forward_accepts_uint8_and_predict_gives_probabilities() -> None:
     assert torch.allclose(model(images), model(images.float() / 255.0), atol=1e-5)
     probs = model.predict_step(images, 0)
     assert probs.shape == (4, 10) and torch.allclose(probs.sum(dim=1), torch.ones(4))
+
+
+def test_a_gradient_scaler_overflow_under_16_mixed_is_a_skipped_step_not_a_divergence() -> None:
+    # a GPU 16-mixed run's plugin, emulated on the CPU; the scale starts high and grows every step, so
+    # it overflows at once, as GradScaler's growth makes it do now and then in any long run
+    from pytorch_lightning.plugins.precision import MixedPrecision
+
+    from ssgan.data import DigitsDataModule
+
+    pl.seed_everything(0, verbose=False)
+    datamodule = DigitsDataModule(num_labeled=50, num_val=100, split_cache_dir=None)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16, growth_interval=1)
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=12, logger=False, enable_progress_bar=False,
+                         plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)], enable_checkpointing=False,
+                         enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(SSGAN((1, 8, 8), 10), datamodule=datamodule)  # once: DivergenceError at batch 2
+    assert scaler.get_scale() < 2.0**16 * 2**24  # it did overflow and back off (24 steps of growth otherwise)

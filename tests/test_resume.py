@@ -70,6 +70,10 @@ def test_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     assert [(row["epoch"], row["val/acc"]) for row in resumed_curves if row.get("val/acc")] == \
         [(row["epoch"], row["val/acc"]) for row in whole_curves if row.get("val/acc")]
     assert any(row.get("test/acc") for row in resumed_curves)  # the test's row, appended after the merge
+    # the train/ means of epoch 1, which the kill cut in two, cover all its batches, not only those after the checkpoint
+    train_keys = [key for key in whole_curves[0] if key.startswith("train/")]
+    assert train_keys and [[row[key] for key in train_keys] for row in resumed_curves if row.get(train_keys[0])] == \
+        [[row[key] for key in train_keys] for row in whole_curves if row.get(train_keys[0])]
 
 
 def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tmp_path: Path) -> None:
