@@ -201,10 +201,14 @@ class ClassifierModule(pl.LightningModule):
         if bool(self.initialized):  # e.g. restored from a checkpoint
             return
         data_dependent_init(self.discriminator, torch.cat(images))
-        self._take_rank_zero_weights([self.discriminator])  # every rank initialised from its own batch
+        self.initialize_other_nets(len(images[-1]))
+        self._take_rank_zero_weights(self.trained_nets())  # every rank initialised from its own batch
         if self.ema_discriminator is not None:
             self.ema_discriminator.load_state_dict(self.discriminator.state_dict())
         self.initialized.fill_(True)
+
+    def initialize_other_nets(self, batch_size: int) -> None:
+        """Data-dependent initialisation of the nets besides the discriminator (none here)."""
 
     def _take_rank_zero_weights(self, nets: Iterable[nn.Module]) -> None:
         """Under distributed training, copies rank 0's weights of ``nets`` to every rank."""
@@ -501,6 +505,13 @@ class SSGAN(ClassifierModule):
         low, high = self.discriminator.input_range
         return ((images.float() - low) / (high - low)).clamp_(0, 1)
 
+    @torch.no_grad()
+    def initialize_other_nets(self, batch_size: int) -> None:
+        """The generator's data-dependent init on a batch of z, for a net that asks for one (the reference
+        CIFAR-10 generator's output layer; the MNIST one has none)."""
+        if getattr(self.generator, "data_init", False):
+            data_dependent_init(self.generator, uniform_noise(batch_size, self.latent_dim, self.device))
+
     def fresh_nets(self) -> list[nn.Module]:
         return super().fresh_nets() + [build_generator(self.arch, self.image_shape, self.latent_dim,
                                                        **self._generator_kwargs)]
@@ -539,7 +550,8 @@ class SSGAN(ClassifierModule):
                 with torch.no_grad():
                     _, features_real = self.discriminator(unlabeled)  # (B_u, F)
                 _, features_fake = self.discriminator(fake)  # (B_u, F)
-                loss_g = losses.feature_matching_loss(features_real, features_fake, self.feature_matching)
+                # in fp32: under bf16 autocast the batch means' small differences would round away
+                loss_g = losses.feature_matching_loss(features_real.float(), features_fake.float(), self.feature_matching)
             else:
                 loss_g = losses.non_saturating_generator_loss(self.discriminator(fake)[0])
             if not self.optimizer_step_block(opt_g, loss_g, "generator"):

@@ -124,3 +124,31 @@ def test_weight_norm_linear_takes_any_leading_dims_in_training() -> None:
     out = layer(x)  # (2, 3, 8): the plain ops, as nn.Linear would take it
     out.sum().backward()
     assert out.shape == (2, 3, 8) and x.grad.shape == x.shape and layer.direction.grad.shape == (8, 20)
+
+
+def test_the_conv_nets_follow_the_reference_cifar_recipe() -> None:
+    # openai/improved-gan's train_cifar_feature_matching.py: weight_norm's g fixed in the conv layers
+    # and trained in the classifier, whose data init gives logits of std 0.1 (init_stdv=0.1); in G,
+    # batch norm per unit of the dense layer, and a weight-normed output layer initialised to std 0.1
+    from ssgan.module import SSGAN
+    from ssgan.nets.layers import data_dependent_init
+
+    torch.manual_seed(0)
+    discriminator = build_discriminator("conv", (3, 32, 32), 10)
+    assert [name for name, _ in discriminator.named_parameters() if name.endswith("scale")] == ["classifier.scale"]
+    images = torch.rand(64, 3, 32, 32) * 2 - 1
+    data_dependent_init(discriminator, images)
+    logits, _ = discriminator(images)  # (B, K), with the training pass's dropout, as at init
+    assert logits.std(dim=0).mean().item() == pytest.approx(0.1, rel=0.3)  # other dropout masks than at init
+
+    generator = build_generator("conv", (3, 32, 32))
+    assert generator.project_norm.norm.num_features == 512 * 4 * 4
+    model = SSGAN((3, 32, 32), 10, arch="conv")
+    before = model.generator.out.scale.detach().clone()
+    model.initialize_from_batch(images[:32], images[32:])  # the first training batch: D on images, G on z
+    assert not torch.equal(model.generator.out.scale, before)
+    z = torch.rand(64, 100)
+    with torch.no_grad():
+        hidden = torch.relu(model.generator.project_norm(model.generator.project(z))).view(-1, 512, 4, 4)
+        pre_tanh = model.generator.out(model.generator.body(hidden))  # (B, 3, 32, 32)
+    assert pre_tanh.std(dim=(0, 2, 3)).tolist() == pytest.approx([0.1] * 3, rel=0.2)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ssgan.errors import UserError
-from ssgan.nets.layers import BatchNormBias, WeightNormConv2d, WeightNormLinear, leaky_relu
+from ssgan.nets.layers import BatchNormBias, WeightNormConv2d, WeightNormConvTranspose2d, WeightNormLinear, leaky_relu
 
 
 def check_conv_size(image_shape: tuple[int, ...]) -> None:
@@ -37,7 +37,8 @@ class ConvDiscriminator(nn.Module):
         wide = 2 * width
 
         def conv(c_in: int, c_out: int, stride: int = 1, padding: int = 1, kernel: int = 3) -> WeightNormConv2d:
-            return WeightNormConv2d(c_in, c_out, kernel, stride=stride, padding=padding)
+            # the reference's weight_norm: the scale g is set by the data init and then fixed
+            return WeightNormConv2d(c_in, c_out, kernel, stride=stride, padding=padding, train_scale=False)
 
         self.blocks = nn.ModuleList([
             nn.Dropout(input_dropout),
@@ -47,7 +48,8 @@ class ConvDiscriminator(nn.Module):
             nn.Dropout(dropout),
             conv(wide, wide, padding=0), conv(wide, wide, kernel=1, padding=0), conv(wide, wide, kernel=1, padding=0),
         ])
-        self.classifier = WeightNormLinear(wide, num_classes, train_scale=True, init_std=0.05)
+        # trained scale, and logits of std 0.1 after the data init (the reference's init_stdv=0.1)
+        self.classifier = WeightNormLinear(wide, num_classes, train_scale=True, init_std=0.05, init_target_std=0.1)
         self.feature_dim = wide
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,7 +61,14 @@ class ConvDiscriminator(nn.Module):
 
 
 class ConvGenerator(nn.Module):
-    """G: z(100) -> 512x(H/8)x(W/8) -> 256 -> 128 -> C by stride-2 5x5 transposed convs, tanh output."""
+    """G: z(100) -> 512x(H/8)x(W/8) -> 256 -> 128 -> C by stride-2 5x5 transposed convs, tanh output.
+
+    As in the reference: batch norm without gain on each of the dense layer's units, then per channel
+    after each transposed conv; a weight-normalised output layer whose data-dependent init (on the
+    first batch of z, ``data_init``) gives its pre-tanh outputs the std 0.1.
+    """
+
+    data_init = True  # SSGAN initialises this net from a batch of z, as the discriminator from images
 
     def __init__(self, image_shape: Sequence[int], latent_dim: int = 100) -> None:
         super().__init__()
@@ -68,7 +77,8 @@ class ConvGenerator(nn.Module):
         self.latent_dim = latent_dim
         self.start = (512, height // 8, width // 8)
         self.project = nn.Linear(latent_dim, 512 * (height // 8) * (width // 8), bias=False)
-        self.project_norm = BatchNormBias(512, spatial=True)
+        nn.init.normal_(self.project.weight, std=0.05)
+        self.project_norm = BatchNormBias(512 * (height // 8) * (width // 8))  # per unit, before the reshape
 
         def up(c_in: int, c_out: int) -> nn.ConvTranspose2d:
             layer = nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1, bias=False)
@@ -79,10 +89,9 @@ class ConvGenerator(nn.Module):
             up(512, 256), BatchNormBias(256, spatial=True), nn.ReLU(),
             up(256, 128), BatchNormBias(128, spatial=True), nn.ReLU(),
         )
-        self.out = nn.utils.parametrizations.weight_norm(
-            nn.ConvTranspose2d(128, channels, 5, stride=2, padding=2, output_padding=1), dim=1
-        )
+        self.out = WeightNormConvTranspose2d(128, channels, 5, stride=2, padding=2, output_padding=1,
+                                             train_scale=True, init_target_std=0.1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.project_norm(self.project(z).view(-1, *self.start)))
+        h = torch.relu(self.project_norm(self.project(z))).view(-1, *self.start)  # (B, 512, H/8, W/8)
         return torch.tanh(self.out(self.body(h)))  # (B, C, H, W)

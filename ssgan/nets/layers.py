@@ -31,9 +31,11 @@ class WeightNormLinear(nn.Module):
     the same product and costs less for the batch sizes used here.
     """
 
-    def __init__(self, in_features: int, out_features: int, train_scale: bool = False, init_std: float = 0.1) -> None:
+    def __init__(self, in_features: int, out_features: int, train_scale: bool = False, init_std: float = 0.1,
+                 init_target_std: float = 1.0) -> None:
         super().__init__()
         self.init_pending = False
+        self.init_target_std = init_target_std  # the pre-activations' std after the data-dependent init
         self.direction = nn.Parameter(torch.randn(out_features, in_features) * init_std)  # v: (out, in)
         self.bias = nn.Parameter(torch.zeros(out_features))
         scale = torch.ones(out_features)
@@ -100,11 +102,17 @@ class _WeightNormLinearFunction(torch.autograd.Function):
 
 
 class WeightNormConv2d(nn.Conv2d):
-    """2-D convolution with a weight-normalised kernel, W = g * v / ||v|| per output channel."""
+    """2-D convolution with a weight-normalised kernel, W = g * v / ||v|| per output channel.
 
-    def __init__(self, *args, train_scale: bool = True, init_std: float = 0.05, **kwargs) -> None:
+    As in openai/improved-gan's ``weight_norm``, ``g`` is fixed (set only by the data-dependent init)
+    unless ``train_scale``; the init gives the pre-activations the std ``init_target_std``.
+    """
+
+    def __init__(self, *args, train_scale: bool = False, init_std: float = 0.05, init_target_std: float = 1.0,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.init_pending = False
+        self.init_target_std = init_target_std
         nn.init.normal_(self.weight, std=init_std)
         if self.bias is not None:
             nn.init.zeros_(self.bias)
@@ -124,29 +132,63 @@ class WeightNormConv2d(nn.Conv2d):
         return self.weight * (self.scale / norm).view(-1, 1, 1, 1)
 
 
+class WeightNormConvTranspose2d(nn.ConvTranspose2d):
+    """Transposed 2-D convolution with a weight-normalised kernel, W = g * v / ||v|| per output channel
+    (the reference CIFAR-10 generator's output layer: ``g`` trained, data init to std ``init_target_std``)."""
+
+    def __init__(self, *args, train_scale: bool = True, init_std: float = 0.05, init_target_std: float = 1.0,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.init_pending = False
+        self.init_target_std = init_target_std
+        nn.init.normal_(self.weight, std=init_std)  # (C_in, C_out, kH, kW)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+        scale = torch.ones(self.out_channels)
+        if train_scale:
+            self.scale = nn.Parameter(scale)
+        else:
+            self.register_buffer("scale", scale)
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if self.init_pending:
+            pre = F.conv_transpose2d(x, self._normalized_weight(), None, self.stride, self.padding,
+                                     self.output_padding, self.groups, self.dilation)
+            _data_dependent_init(self, pre, dims=(0, 2, 3))
+        return F.conv_transpose2d(x, self._normalized_weight(), self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+    def _normalized_weight(self) -> torch.Tensor:
+        norm = torch.linalg.vector_norm(self.weight, dim=(0, 2, 3))  # (C_out,): the kernel of each output channel
+        return self.weight * (self.scale / norm).view(1, -1, 1, 1)
+
+
 @torch.no_grad()
 def _data_dependent_init(layer: nn.Module, pre_activation: torch.Tensor, dims: tuple[int, ...]) -> None:
-    """Sets scale and bias so that this batch's pre-activations have zero mean and unit variance per unit.
+    """Sets scale and bias so that this batch's pre-activations have zero mean and the layer's
+    ``init_target_std`` (default 1) per unit.
 
     The data-dependent initialisation of Salimans & Kingma 2016, as openai/improved-gan applies it
-    to the discriminator: g <- g / std, b <- -mean / std.
+    (its ``init_stdv``): g <- g * target / std, b <- -mean * target / std.
     """
+    target = getattr(layer, "init_target_std", 1.0)
     mean = pre_activation.mean(dim=dims)  # (out,)
     std = (pre_activation - mean.view(1, -1, *([1] * (pre_activation.dim() - 2)))).pow(2).mean(dim=dims).sqrt()
     std = std.clamp_min(1e-6)
-    layer.scale.copy_(layer.scale / std)
+    layer.scale.copy_(layer.scale * target / std)
     if layer.bias is not None:
-        layer.bias.copy_(-mean / std)
+        layer.bias.copy_(-mean * target / std)
     layer.init_pending = False
 
 
 @torch.no_grad()
 def data_dependent_init(net: nn.Module, images: torch.Tensor) -> None:
-    """Initialises every weight-normalised layer of ``net`` from one forward pass over ``images``.
+    """Initialises every weight-normalised layer of ``net`` from one forward pass over ``images`` (for a
+    generator: over a batch of z).
 
     Layers are initialised in order, each on the output of the already initialised layers before it.
     """
-    layers = [m for m in net.modules() if isinstance(m, (WeightNormLinear, WeightNormConv2d))]
+    layers = [m for m in net.modules() if isinstance(m, (WeightNormLinear, WeightNormConv2d, WeightNormConvTranspose2d))]
     for layer in layers:
         layer.init_pending = True
     net.forward(images)  # not net(images): a compiled net would compile this one-off pass too
