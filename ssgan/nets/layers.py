@@ -101,6 +101,21 @@ class _WeightNormLinearFunction(torch.autograd.Function):
         return grad_x, grad_direction, grad_scale, grad_bias
 
 
+def _setup_weight_norm(layer: nn.Module, train_scale: bool, init_std: float, init_target_std: float) -> None:
+    """A weight-normalised conv layer's parameters: v ~ N(0, init_std), zero bias, and g = 1, a
+    parameter if ``train_scale`` else a buffer (set only by the data-dependent init)."""
+    layer.init_pending = False
+    layer.init_target_std = init_target_std
+    nn.init.normal_(layer.weight, std=init_std)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    scale = torch.ones(layer.out_channels)
+    if train_scale:
+        layer.scale = nn.Parameter(scale)
+    else:
+        layer.register_buffer("scale", scale)
+
+
 class WeightNormConv2d(nn.Conv2d):
     """2-D convolution with a weight-normalised kernel, W = g * v / ||v|| per output channel.
 
@@ -111,16 +126,7 @@ class WeightNormConv2d(nn.Conv2d):
     def __init__(self, *args, train_scale: bool = False, init_std: float = 0.05, init_target_std: float = 1.0,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.init_pending = False
-        self.init_target_std = init_target_std
-        nn.init.normal_(self.weight, std=init_std)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-        scale = torch.ones(self.out_channels)
-        if train_scale:
-            self.scale = nn.Parameter(scale)
-        else:
-            self.register_buffer("scale", scale)
+        _setup_weight_norm(self, train_scale, init_std, init_target_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.init_pending:
@@ -139,16 +145,7 @@ class WeightNormConvTranspose2d(nn.ConvTranspose2d):
     def __init__(self, *args, train_scale: bool = True, init_std: float = 0.05, init_target_std: float = 1.0,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.init_pending = False
-        self.init_target_std = init_target_std
-        nn.init.normal_(self.weight, std=init_std)  # (C_in, C_out, kH, kW)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-        scale = torch.ones(self.out_channels)
-        if train_scale:
-            self.scale = nn.Parameter(scale)
-        else:
-            self.register_buffer("scale", scale)
+        _setup_weight_norm(self, train_scale, init_std, init_target_std)
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         if self.init_pending:
