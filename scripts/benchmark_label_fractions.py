@@ -187,10 +187,8 @@ def _from_record(hydra_dir: Path) -> dict:
     with contextlib.suppress(Exception):  # a record cut short by the kill: what could be read
         choices = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
         found["dataset"] = choices.get("data")
-        method = choices.get("model")
-        if method and choices.get("self_training") not in (None, "none"):
-            method += "+self-training"
-        found["method"] = method
+        found["method"] = choices.get("model")
+        found["self_training"] = choices.get("self_training")
     with contextlib.suppress(Exception):
         config = OmegaConf.load(hydra_dir / "config.yaml")
         for key, name in (("seed", "seed"), ("data.split_seed", "split_seed"), ("data.num_labeled", "num_labeled"),
@@ -198,6 +196,16 @@ def _from_record(hydra_dir: Path) -> dict:
             value = OmegaConf.select(config, key, default=None)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 found[name] = value
+        rounds = OmegaConf.select(config, "self_training.rounds", default=None)
+        if isinstance(rounds, int) and not isinstance(rounds, bool):
+            found["rounds"] = rounds
+    # the method as ssgan-train names it: self-training when its rounds are on, by group or by count
+    if found.get("method"):
+        rounds = found.get("rounds")
+        on = rounds > 0 if rounds is not None else found.get("self_training") not in (None, "none")
+        found["method"] += "+self-training" if on else ""
+    found.pop("self_training", None)
+    found.pop("rounds", None)
     return {key: value for key, value in found.items() if value is not None}
 
 
@@ -213,8 +221,9 @@ def _from_overrides(path: Path) -> dict:
             found["num_labeled"] = int(value)
         elif key == "model":
             found["method"] = value + found.get("method", "")
-        elif key == "self_training" and value != "none":
-            found["method"] = found.get("method", "") + "+self-training"
+        elif (key == "self_training" and value != "none") or (key == "self_training.rounds" and value not in ("0", "")):
+            if not found.get("method", "").endswith("+self-training"):
+                found["method"] = found.get("method", "") + "+self-training"
         elif key == "data.label_fraction" and value not in ("null", ""):
             with contextlib.suppress(ValueError):  # a typo (0.O1) leaves the row without a fraction, as for counts
                 found["label_fraction"] = float(value)
@@ -490,7 +499,7 @@ def write_report(roots: Path | list[Path], title: str | None = None, out_dir: Pa
     datasets = sorted({r["dataset"] for r in rows if r.get("dataset")})
     if len(datasets) > 1:  # one cell would average accuracies of different data sets
         print(f"error: the runs are of {len(datasets)} data sets ({', '.join(datasets)}); report each data set's "
-              "folders on their own", file=sys.stderr)
+              "runs on their own (a sweep of one data set per folder)", file=sys.stderr)
         raise SystemExit(2)
     if out_dir.exists() and not out_dir.is_dir():
         print(f"error: --out {out_dir} is a file; give a folder for the report", file=sys.stderr)
@@ -560,13 +569,10 @@ def main(argv: list[str] | None = None) -> int:
     if not out_dir.is_dir() or not (out_dir / "multirun.yaml").is_file() and not any(out_dir.iterdir()):
         print(f"error: the sweep wrote nothing to {out_dir} (exit code {code})", file=sys.stderr)
         return code or 2
-    try:
-        write_report(out_dir)
-    except SystemExit:
-        if code == 0:
-            raise
+    if code != 0 and not collect_all([out_dir]):
         print(f"the sweep stopped (exit code {code}) before any job began", file=sys.stderr)
         return code
+    write_report(out_dir)
     if code != 0:  # stopped by Ctrl-C or SIGTERM, or killed (e.g. out of memory)
         print(f"the sweep stopped (exit code {code}): the report has a row for every job, a stopped one failed and "
               f"the ones after it not started; re-render it with --report {out_dir}", file=sys.stderr)

@@ -124,7 +124,8 @@ class SSGANCLI(LightningCLI):
             for callback in self_training:
                 refuse_changed_schedule(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs,
                                         callback.epochs_per_round,
-                                        settings=("--trainer.max_epochs", "SelfTraining init_args.epochs_per_round"))
+                                        settings=("--trainer.max_epochs={}",
+                                                  "epochs_per_round: {} in the SelfTraining callback's init_args"))
             round_epochs = sum(c.rounds * c.epochs_per_round for c in self_training)
             refuse_fewer_epochs(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs, round_epochs,
                                 setting="--trainer.max_epochs")

@@ -139,6 +139,7 @@ class ClassifierModule(pl.LightningModule):
         self._train_sums: torch.Tensor | None = None  # the epoch's running sums of the train/ metrics
         self._train_names: list[str] = []
         self._train_steps = 0
+        self._val_finite: torch.Tensor | None = None  # whether every validation output of the epoch was finite
         # (first epoch, epochs) of the current learning-rate schedule; None: the whole run.
         # Self-training restarts the schedule for each round.
         self.schedule_stage: tuple[int, int] | None = None
@@ -348,6 +349,8 @@ class ClassifierModule(pl.LightningModule):
         is several per cent of an MLP iteration on a CPU.
         """
         stacked = torch.stack([value.detach().float() for value in values.values()])  # (M,)
+        if self._train_sums is not None and self._train_sums.device != stacked.device:
+            self._train_sums = self._train_sums.to(stacked.device)  # restored from a checkpoint before the move to the GPU
         if self._train_sums is None:
             self._train_names, self._train_sums, self._train_steps = list(values), stacked, 1
         else:
@@ -368,12 +371,24 @@ class ClassifierModule(pl.LightningModule):
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MulticlassAccuracy, split: str) -> None:
         images, labels = batch
         logits = self(images)  # (B, K)
-        if split == "val" and self.trainer.state.fn == "fit" and not bool(torch.isfinite(logits).all()):
-            # finite gradients can still step to weights whose outputs are not: stop before the epoch's
-            # checkpoints save them, so the last good checkpoint stays the last one written
-            raise DivergenceError(f"the discriminator's validation outputs became non-finite at epoch {self.current_epoch}")
+        if split == "val":  # no device sync here: read once at the epoch's end
+            finite = torch.isfinite(logits).all()
+            self._val_finite = finite if self._val_finite is None else self._val_finite & finite
         metric.update(logits, labels)
         self.log(f"{split}/acc", metric, on_step=False, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        # Finite gradients can still step to weights whose outputs are not: stop before the epoch's
+        # checkpoints save them, so the last good checkpoint stays the last one written. Every rank
+        # decides together (each saw its own shard), so none waits for a rank that stopped.
+        finite = True if self._val_finite is None else bool(self._val_finite)
+        self._val_finite = None
+        if self.trainer.state.fn != "fit":
+            return
+        if self.trainer.world_size > 1:
+            finite = bool(self.trainer.strategy.reduce_boolean_decision(finite, all=True))
+        if not finite:
+            raise DivergenceError(f"the discriminator's validation outputs became non-finite at epoch {self.current_epoch}")
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, self.val_acc, "val")

@@ -73,13 +73,14 @@ def saved_schedule(checkpoint: dict[str, Any]) -> tuple[int | None, int | None] 
 
 
 def refuse_changed_schedule(checkpoint: str, state: dict[str, Any], base_epochs: int, epochs_per_round: int,
-                            settings: tuple[str, str] = ("trainer.max_epochs", "self_training.epochs_per_round")) -> None:
+                            settings: tuple[str, str] = ("trainer.max_epochs={}", "self_training.epochs_per_round={}")
+                            ) -> None:
     """A one-line ``UserError`` if ``state`` (a loaded checkpoint) has begun its self-training rounds on
     another schedule than ``base_epochs`` then rounds of ``epochs_per_round``.
 
     Its rounds' epochs are counted from the end of its first training: another ``max_epochs`` would
     move every round boundary and train on at an exhausted learning rate. ``settings`` names the
-    two options as the command line spells them.
+    two options as the command line spells them (templates for the value).
     """
     schedule = saved_schedule(state)
     if schedule is None:
@@ -89,7 +90,7 @@ def refuse_changed_schedule(checkpoint: str, state: dict[str, Any], base_epochs:
     if wanted:
         raise UserError(f"{checkpoint} has begun its self-training rounds, scheduled after {schedule[0]} epochs of first "
                         f"training in rounds of {schedule[1]} epochs; resume it with "
-                        + " ".join(f"{name}={saved}" for name, saved in wanted))
+                        + " and ".join(template.format(saved) for template, saved in wanted))
 
 
 class SelfTraining(pl.Callback):
@@ -197,8 +198,11 @@ class SelfTraining(pl.Callback):
         pl_module.schedule_stage = self.stage_bounds(self.current_round)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # a run stopped early (e.g. max_steps, fast_dev_run) has not recorded its current stage yet
-        if not self.history or self.history[-1]["round"] != self.current_round:
+        # a run stopped early (e.g. max_steps, fast_dev_run) has not recorded its current stage yet,
+        # unless it stopped at a round boundary: then the new round never trained, and is not a stage
+        start, _ = self.stage_bounds(self.current_round)
+        never_trained = trainer.fit_loop.epoch_progress.current.started - 1 < start
+        if (not self.history or self.history[-1]["round"] != self.current_round) and not never_trained:
             self._finish_stage(trainer, pl_module, log_metrics=False)  # Lightning allows no logging here
 
     def _finish_stage(self, trainer: pl.Trainer, pl_module: pl.LightningModule, log_metrics: bool = True) -> None:
@@ -260,7 +264,8 @@ class SelfTraining(pl.Callback):
         self.current_round = int(state_dict["current_round"])
         self.history = copy.deepcopy(state_dict["history"])
         self._pending = copy.deepcopy(state_dict.get("pending", {}))
-        self._reset_pending = bool(state_dict.get("reset_pending", False))
+        # a pending reset of a run resumed with reset_weights=false (e.g. from another run's checkpoint) is dropped
+        self._reset_pending = bool(state_dict.get("reset_pending", False)) and self.reset_weights
         self._loaded_state = copy.deepcopy(state_dict)
 
 

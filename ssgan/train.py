@@ -574,6 +574,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         last = output_dir / "checkpoints" / "last.ckpt"
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before it"
         raise UserError(f"training diverged: {error}; {kept} (try a lower learning rate or model.gradient_clip_val)") from None
+    except (RuntimeError, ValueError) as error:
+        # the resumed checkpoint's weights or optimizer state do not fit the nets this run builds
+        text = str(error)
+        if not cfg.get("ckpt_path") or not ("Error(s) in loading state_dict" in text or "parameter group" in text):
+            raise
+        detail = next((line.strip() for line in text.splitlines()[1:] if line.strip()), text.splitlines()[0].strip())
+        raise UserError(f"ckpt_path={cfg.ckpt_path} does not fit the nets this run builds ({detail}); it is from another "
+                        "version of ssgan or other model settings: resume with those, or start a new run") from None
     train_seconds = seconds_trained()
     if cfg.get("ckpt_path") and trainer.global_step == resumed_step:
         # The checkpoint was taken at the end of training: nothing was left to train.

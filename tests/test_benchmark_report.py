@@ -311,7 +311,7 @@ def test_reports_that_would_mislead_and_commands_that_mix_modes_are_one_line_err
     with pytest.raises(SystemExit):
         report.main(["--report", str(tmp_path / "d"), str(tmp_path / "f"), "--out", str(tmp_path / "both")])
     assert capsys.readouterr().err.strip() == ("error: the runs are of 2 data sets (digits, fashion_mnist); report each "
-                                               "data set's folders on their own")
+                                               "data set's runs on their own (a sweep of one data set per folder)")
     assert report.main(["digits", "--report", str(tmp_path / "d")]) == 2
     assert "--report re-renders existing runs and trains nothing" in capsys.readouterr().err
     (tmp_path / "file").write_text("")
@@ -321,3 +321,15 @@ def test_reports_that_would_mislead_and_commands_that_mix_modes_are_one_line_err
         report.main(["digits", "trainer.max_epochs=5"])
     assert "put Hydra overrides after --, e.g. digits -- trainer.max_epochs=5" in capsys.readouterr().err
     assert report._hydra_quoted("runs/a,b") == "'runs/a,b'" and report._hydra_quoted("runs/lf_1") == "runs/lf_1"
+
+
+def test_a_killed_job_with_rounds_turned_on_by_count_is_a_self_training_row(tmp_path) -> None:
+    # self_training.rounds=3 alone turns the rounds on (self_training=none inherits the default settings)
+    _job(tmp_path, 0, None, ["data.num_labeled=50", "model=ssgan", "self_training.rounds=3"])
+    record = tmp_path / "0" / ".hydra"
+    (record / "config.yaml").write_text("seed: 0\ndata:\n  num_labeled: 50\n  split_seed: 0\nself_training:\n  rounds: 3\n")
+    (record / "hydra.yaml").write_text("hydra:\n  runtime:\n    choices:\n      data: digits\n      model: ssgan\n"
+                                       "      self_training: none\n")
+    [row] = report.collect(tmp_path)
+    assert row["method"] == "ssgan+self-training"
+    assert report._from_overrides(record / "overrides.yaml")["method"] == "ssgan+self-training"

@@ -200,6 +200,12 @@ def test_a_stage_stopped_early_records_the_epochs_it_ran(tmp_path) -> None:
                        enable_checkpointing=False)
     trainer.fit(SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule())
     assert [entry["epochs"] for entry in self_training.history] == [[0, 0], [1, 1]]
+    # stopped exactly at the boundary: the round it moved into never trained, so it is no stage
+    torch.manual_seed(0)
+    at_boundary = SelfTraining(rounds=2, threshold=0.5, max_per_class=4, epochs_per_round=3)
+    _trainer(tmp_path, [at_boundary], max_epochs=1, limit_train_batches=2, max_steps=2, enable_checkpointing=False).fit(
+        SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule())
+    assert [entry["round"] for entry in at_boundary.history] == [0]
 
 
 def test_the_default_cap_is_the_documented_one_with_or_without_the_default_group(compose_cfg) -> None:
@@ -218,7 +224,7 @@ def test_a_resume_whose_rounds_have_begun_keeps_their_schedule(tmp_path) -> None
     with pytest.raises(UserError, match=r"^last.ckpt has begun its self-training rounds, scheduled after 2 epochs of "
                                         r"first training in rounds of 3 epochs; resume it with trainer.max_epochs=2$"):
         refuse_changed_schedule("last.ckpt", state, 4, 3)
-    with pytest.raises(UserError, match=r"resume it with trainer.max_epochs=2 self_training.epochs_per_round=3$"):
+    with pytest.raises(UserError, match=r"resume it with trainer.max_epochs=2 and self_training.epochs_per_round=3$"):
         refuse_changed_schedule("last.ckpt", state, 4, 1)
     # still in the first training: a higher max_epochs only makes it longer
     refuse_changed_schedule("last.ckpt", {"callbacks": {"SelfTraining": {"current_round": 0, "history": []}}}, 4, 1)

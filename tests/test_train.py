@@ -274,3 +274,20 @@ def test_a_resume_is_checked_against_the_runs_recorded_settings(compose_cfg, tmp
             check_resumed_settings(cfg, record)
         assert str(refused.value) == (f"this run's checkpoint was trained with other settings ({shown}); resume it with its "
                                       f"own: ssgan-train data.num_labeled=20 hydra.run.dir={cfg.paths.output_dir} ckpt_path=last")
+
+
+def test_resuming_a_checkpoint_of_other_nets_is_one_line(compose_cfg) -> None:
+    # e.g. a conv run of an ssgan before its conv nets followed the reference more closely
+    cfg = compose_cfg("trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.num_labeled=20")
+    train(cfg)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    key = next(name for name in state["state_dict"] if name.startswith("generator.") and name.endswith("bias"))
+    state["state_dict"][key] = torch.zeros(3)  # a layer of another size
+    torch.save(state, last)
+    resumed = compose_cfg("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                          "ckpt_path=last")
+    with pytest.raises(UserError, match=r"^ckpt_path=last does not fit the nets this run builds \(size mismatch for "
+                                        r"generator\.\S+: .+\); it is from another version of ssgan or other model "
+                                        r"settings: resume with those, or start a new run$"):
+        train(resumed)
