@@ -162,14 +162,13 @@ def _job_fields(record, overrides: list[str]) -> dict:
 
     given = dict(item.lstrip("+").partition("=")[::2] for item in overrides)
     choices = OmegaConf.select(record, "hydra.runtime.choices", default={}) or {}
-    model = given.get("model", choices.get("model"))
-    self_training = given.get("self_training", choices.get("self_training"))
     rounds = given.get("self_training.rounds")
-    method = None
-    if model:
-        on = (self_training not in (None, "none") and rounds != "0") or (rounds not in (None, "0"))
-        method = model + ("+self-training" if on else "")
-    found = {"dataset": given.get("data", choices.get("data")), "method": method}
+    if rounds is None and "self_training" not in given:  # the sweep's own count holds for this job too
+        rounds = OmegaConf.select(record, "self_training.rounds", default=None)
+    found = {"dataset": given.get("data", choices.get("data")),
+             "method": _method_of(given.get("model", choices.get("model")),
+                                  given.get("self_training", choices.get("self_training")),
+                                  int(rounds) if str(rounds).isdigit() else None)}
     for key, name, kind in (("seed", "seed", int), ("data.split_seed", "split_seed", int),
                             ("data.num_labeled", "num_labeled", int), ("data.label_fraction", "label_fraction", float)):
         value = given[key] if key in given else OmegaConf.select(record, key, default=None)
@@ -199,14 +198,17 @@ def _from_record(hydra_dir: Path) -> dict:
         rounds = OmegaConf.select(config, "self_training.rounds", default=None)
         if isinstance(rounds, int) and not isinstance(rounds, bool):
             found["rounds"] = rounds
-    # the method as ssgan-train names it: self-training when its rounds are on, by group or by count
-    if found.get("method"):
-        rounds = found.get("rounds")
-        on = rounds > 0 if rounds is not None else found.get("self_training") not in (None, "none")
-        found["method"] += "+self-training" if on else ""
-    found.pop("self_training", None)
-    found.pop("rounds", None)
+    found["method"] = _method_of(found.get("method"), found.pop("self_training", None), found.pop("rounds", None))
     return {key: value for key, value in found.items() if value is not None}
+
+
+def _method_of(model: str | None, self_training: str | None, rounds: int | None) -> str | None:
+    """The method as ssgan-train names it: ``model``, plus ``+self-training`` when the rounds are on
+    (by their count when known, else by the ``self_training`` group chosen)."""
+    if not model:
+        return None
+    on = rounds > 0 if rounds is not None else self_training not in (None, "none")
+    return model + ("+self-training" if on else "")
 
 
 def _from_overrides(path: Path) -> dict:

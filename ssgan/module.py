@@ -306,7 +306,7 @@ class ClassifierModule(pl.LightningModule):
         sums = checkpoint.get("ssgan_train_sums")  # a mid-epoch checkpoint: the epoch's train/ means go on from them
         if sums:
             self._train_names, self._train_steps = list(sums["names"]), int(sums["steps"])
-            self._train_sums = sums["sums"].to(self.device)
+            self._train_sums = sums["sums"]  # moved to the module's device at train start (it is not there yet)
 
     def _restore_rng(self) -> None:
         state = getattr(self, "_rng_to_restore", None)
@@ -341,6 +341,8 @@ class ClassifierModule(pl.LightningModule):
         if self.ema_discriminator is not None:
             self._ema_steps = int(self.ema_updates)  # once: a resumed run continues its count
         self._restore_rng()
+        if self._train_sums is not None:  # restored from a mid-epoch checkpoint before the module's move
+            self._train_sums = self._train_sums.to(self.device)
 
     def accumulate_train_metrics(self, **values: torch.Tensor) -> None:
         """Adds this step's scalars to the epoch's running sums, logged as ``train/{name}`` epoch means.
@@ -349,8 +351,6 @@ class ClassifierModule(pl.LightningModule):
         is several per cent of an MLP iteration on a CPU.
         """
         stacked = torch.stack([value.detach().float() for value in values.values()])  # (M,)
-        if self._train_sums is not None and self._train_sums.device != stacked.device:
-            self._train_sums = self._train_sums.to(stacked.device)  # restored from a checkpoint before the move to the GPU
         if self._train_sums is None:
             self._train_names, self._train_sums, self._train_steps = list(values), stacked, 1
         else:

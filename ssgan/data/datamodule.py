@@ -257,14 +257,13 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def _read_synthetic(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The images of ``synthetic_labeled_dir/<class name>/``, labeled by their folder's class."""
-        from ssgan.data.images import HIDDEN_FOLDERS, list_images, read_images
+        from ssgan.data.images import class_folders, list_images, read_images
 
         folder = Path(self.synthetic_labeled_dir).expanduser()
         # folder names are class names with "/" made "_" (e.g. Fashion-MNIST's "T-shirt/top")
         label_of = {name.replace("/", "_"): label for label, name in enumerate(self.classes)}
         images, labels = [], []
-        for class_dir in sorted(p for p in folder.iterdir()
-                                if p.is_dir() and not p.name.startswith(".") and p.name not in HIDDEN_FOLDERS):
+        for class_dir in class_folders(folder):
             if class_dir.name not in label_of:
                 raise UserError(f"{class_dir} is not a class of {self.name} ({', '.join(self.classes)}); "
                                 "use samples of a model trained on this data set")

@@ -14,16 +14,11 @@ import torch
 from ssgan.atomic import atomic_write
 from ssgan.data import sources
 from ssgan.data.datamodule import SemiSupervisedDataModule
-from ssgan.data.images import HIDDEN_FOLDERS, IMAGE_SUFFIXES, list_images, read_images
+from ssgan.data.images import IMAGE_SUFFIXES, class_folders, list_images, read_images
 from ssgan.data.split import Split, cached_split, per_class_counts, val_per_class
 from ssgan.errors import UserError
 
 log = logging.getLogger(__name__)
-
-
-def _class_folders(folder: Path) -> list[Path]:
-    """The class folders under ``folder``: not hidden ones, nor the NAS and archive clutter of ``HIDDEN_FOLDERS``."""
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in HIDDEN_FOLDERS)
 
 
 class FolderDataModule(SemiSupervisedDataModule):
@@ -84,7 +79,7 @@ class FolderDataModule(SemiSupervisedDataModule):
         if loose:  # not in a class folder: they have no class
             log.warning("ignored %d image(s) directly in %s (e.g. %s): a labeled image belongs in its class's folder, "
                         "%s/<class name>/", len(loose), labeled_dir, loose[0].name, labeled_dir)
-        class_dirs = _class_folders(labeled_dir)
+        class_dirs = class_folders(labeled_dir)
         if not class_dirs:
             raise UserError(f"{labeled_dir} holds no class folders; put each class's images in {labeled_dir}/<class name>/")
         if len(class_dirs) < 2:
@@ -104,7 +99,7 @@ class FolderDataModule(SemiSupervisedDataModule):
         test_files, test_labels = [], []
         test_dir = root / "test"
         if test_dir.is_dir():
-            for class_dir in _class_folders(test_dir):
+            for class_dir in class_folders(test_dir):
                 if class_dir.name not in classes:
                     raise UserError(f"class '{class_dir.name}' of {test_dir} is not in {labeled_dir}; add "
                                     f"{labeled_dir / class_dir.name}/ with labeled images or remove {class_dir}")

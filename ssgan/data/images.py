@@ -32,6 +32,12 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
         part.startswith(".") or part in HIDDEN_FOLDERS for part in p.relative_to(folder).parts[:-1]))
 
 
+def class_folders(folder: Path) -> list[Path]:
+    """The class folders under ``folder``, sorted: not hidden ones, nor the NAS and archive clutter of
+    ``HIDDEN_FOLDERS``."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in HIDDEN_FOLDERS)
+
+
 def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
     """One image file as uint8 (C, H, W): grey (C = 1) or RGB (C = 3), resized to (H, W) if needed.
 
