@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -504,15 +505,21 @@ class SSGAN(ClassifierModule):
         """``num_images`` generated images (N, C, H, W) as floats in [0, 1].
 
         The generator runs in training mode (batch statistics in its batchnorm, as in the steps
-        that trained it), in batches of ``batch_size``; its running statistics are left as they were.
+        that trained it), in batches of at most ``batch_size``, split evenly; its running statistics
+        are left as they were. Batch statistics make an image depend on its batch: the same seed
+        gives the same images only for the same ``num_images``.
         """
         noise_source = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.rand(num_images, self.latent_dim, generator=noise_source).to(self.device)  # (N, latent_dim)
+        # batchnorm needs two images a batch: one image is drawn as the first of two
+        drawn = max(num_images, 2)
+        z = torch.rand(drawn, self.latent_dim, generator=noise_source).to(self.device)  # (N, latent_dim)
+        # even chunks: a remainder of one image (N = 101) would fail in batchnorm, like N = 1
+        chunks = z.tensor_split(math.ceil(drawn / max(batch_size, 2)))
         saved_state = {name: buffer.clone() for name, buffer in self.generator.named_buffers()}
         was_training = self.generator.training
         self.generator.train()
         try:
-            images = torch.cat([self.generator(chunk) for chunk in z.split(batch_size)])  # (N, C, H, W)
+            images = torch.cat([self.generator(chunk) for chunk in chunks])[:num_images]  # (N, C, H, W)
         finally:
             self.generator.train(was_training)
             for name, buffer in self.generator.named_buffers():

@@ -56,6 +56,30 @@ def test_missing_files_with_download_off_name_the_fix(tmp_path: Path, module_cla
         datamodule.setup()
 
 
+@pytest.mark.parametrize("root_exists", [True, False])
+def test_a_failed_download_removes_what_it_created(tmp_path: Path, monkeypatch, root_exists: bool) -> None:
+    import torchvision.datasets
+
+    def failing_download(root: str, train: bool, download: bool) -> None:  # as torchvision fails offline
+        raw = Path(root) / "FashionMNIST" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        (raw / "train-images-idx3-ubyte.gz").write_bytes(b"cut short")
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", failing_download)
+    data = tmp_path / "data"
+    if root_exists:
+        data.mkdir()
+        (data / "mine.txt").write_text("kept")
+    root = data / "nested" if not root_exists else data
+    datamodule = FashionMNISTDataModule(root=str(root), download=True, num_labeled=10, split_cache_dir=None)
+    with pytest.raises(UserError, match="could not download FashionMNIST to .*; download it by hand"):
+        datamodule.setup()
+    # nothing half-written is left: no empty folders, no partial file; what was there before stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["data"] if root_exists else [])
+    assert not root_exists or sorted(p.name for p in data.iterdir()) == ["mine.txt"]
+
+
 def test_corrupt_idx_file_is_reported_by_path(idx_root: Path, tmp_path: Path) -> None:
     for f in idx_root.iterdir():
         (tmp_path / f.name).write_bytes(f.read_bytes())

@@ -351,3 +351,68 @@ def test_an_export_that_fails_its_check_leaves_an_earlier_file_as_it_was(folder_
         run_tool("export", folder_checkpoint, "--format", "torchscript", "--out", out)
     assert exited.value.code == 2 and "differs from the module" in capsys.readouterr().err
     assert out.read_bytes() == b"an earlier export" and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+@pytest.mark.parametrize("count", [1, 2, 101])
+def test_sample_takes_any_count_even_one_left_over_for_batchnorm(count: int, folder_checkpoint: Path) -> None:
+    module = load_module(folder_checkpoint)
+    images = module.sample(count, seed=0)  # 1 and 101 once failed: a batch of one image in the generator's batchnorm
+    assert images.shape == (count, *module.image_shape) and torch.isfinite(images).all()
+    assert torch.equal(images, module.sample(count, seed=0))
+
+
+def test_sample_refuses_a_seed_beyond_64_bits(folder_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_tool("sample", folder_checkpoint, "--n", "5", "--seed", str(2**70), "--out", tmp_path / "samples")
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.startswith(f"error: --seed {2**70} does not fit in 64 bits") and err.count("\n") == 1
+    assert not (tmp_path / "samples").exists()
+
+
+def test_extract_names_the_stored_labels_with_the_datas_classes(folder_checkpoint: Path, image_folder: Path,
+                                                                 tmp_path: Path) -> None:
+    renamed = tmp_path / "renamed"  # the same images, their class folders renamed: labels index these names
+    shutil.copytree(image_folder, renamed)
+    for part in ("labeled", "test"):
+        for name in FOLDER_CLASSES:
+            (renamed / part / name).rename(renamed / part / f"new_{name}")
+    out = tmp_path / "features.npz"
+    run_tool("extract", folder_checkpoint, "--data", "folder", "--set", f"root={renamed}", "--set", "num_val=3",
+             "--out", out)
+    with np.load(out) as arrays:
+        assert list(arrays["class_names"]) == [f"new_{name}" for name in FOLDER_CLASSES]
+
+
+@pytest.mark.parametrize("command", ["predict", "extract", "export", "sample"])
+def test_an_out_under_a_file_is_refused_before_the_work(command: str, folder_checkpoint: Path, image_folder: Path,
+                                                        tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file, not a folder")
+    extra = {"predict": [image_folder / "test"], "extract": [], "export": ["--format", "torchscript"],
+             "sample": ["--n", "5"]}[command]
+    with pytest.raises(SystemExit) as exited:
+        run_tool(command, folder_checkpoint, *extra, "--out", blocker / "deeper" / "out.csv")
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err == f"error: --out {blocker / 'deeper' / 'out.csv'}: {blocker} is a file, " \
+                                             "not a folder; give a path under a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_predict_writes_a_file_name_that_is_not_utf8(folder_checkpoint: Path, image_folder: Path, tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    source = next((image_folder / "test" / "stripes").iterdir())
+    shutil.copyfile(source, os.fsencode(images) + b"/caf\xe9.png")  # a Latin-1 name, as old archives hold
+    out = tmp_path / "preds.csv"
+    run_tool("predict", folder_checkpoint, images, "--out", out)
+    assert out.read_bytes().splitlines()[1].startswith(b"caf\xe9.png,")
+
+
+def test_export_checks_large_logits_relative_to_their_size(folder_checkpoint: Path, tmp_path: Path) -> None:
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    for name in ("discriminator.classifier.scale", "ema_discriminator.classifier.scale"):
+        checkpoint["state_dict"][name] *= 1000  # logits in the thousands: float32 rounding alone exceeds 1e-4
+    big = tmp_path / "big.ckpt"
+    torch.save(checkpoint, big)
+    run_tool("export", big, "--format", "torchscript", "--out", tmp_path / "big.pt")  # once refused as "differs"
+    assert (tmp_path / "big.pt").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,10 @@ def _torchvision_download(name: str) -> Callable[[str], None]:
         import torchvision.datasets as tvd
 
         dataset_class = getattr(tvd, name)
+        folder = Path(root).absolute()
+        # what was there before: a failed download removes only what it created (empty folders, partial files)
+        highest_new = next((path for path in reversed([folder, *folder.parents]) if not path.exists()), None)
+        had_before = set(folder.iterdir()) if folder.is_dir() else set()
         try:
             if name == "SVHN":
                 for split in ("train", "test"):
@@ -148,12 +153,26 @@ def _torchvision_download(name: str) -> Callable[[str], None]:
                 for train in (True, False):
                     dataset_class(root, train=train, download=True)
         except (OSError, RuntimeError) as error:
+            _remove_new_entries(folder, had_before, highest_new)
             raise UserError(
                 f"could not download {name} to {root} ({str(error).splitlines()[0]}); "
                 f"download it by hand and point data.root at it, with data.download=false"
             ) from None
 
     return download
+
+
+def _remove_new_entries(folder: Path, had_before: set[Path], highest_new: Path | None) -> None:
+    """Removes what a failed download created in ``folder``, or the folders it made for it
+    (``highest_new``: the highest of ``folder`` and its parents that did not exist before)."""
+    if highest_new is not None:
+        shutil.rmtree(highest_new, ignore_errors=True)
+        return
+    for entry in set(folder.iterdir()) - had_before if folder.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _ensure_files(paths: list[Path], download: bool, torchvision_name: str, root: Path, missing: str) -> None:
