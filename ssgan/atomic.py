@@ -34,3 +34,20 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def unwritable_reason(folder: str | Path) -> str | None:
+    """Why files cannot be made in ``folder`` (or in the folders that would be made for it), or None.
+
+    It tries: a test folder is made in the nearest existing parent and removed again, so the answer
+    holds for read-only disks and pseudo file systems (``/proc``) too, and nothing is left behind.
+    """
+    folder = Path(folder).expanduser().absolute()
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".ssgan-write-test-"))
+    except OSError as error:
+        return f"{existing} is not writable ({error.strerror or error})"
+    return None

@@ -62,8 +62,9 @@ class SSGANCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         config = self.config.get(subcommand) if subcommand else None
         ckpt_path = config.get("ckpt_path") if config is not None else None
-        if ckpt_path is not None and not _is_checkpoint_keyword(str(ckpt_path)) and not Path(ckpt_path).expanduser().exists():
-            raise UserError(f"--ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file that a run wrote "
+        if ckpt_path is not None and not _is_checkpoint_keyword(str(ckpt_path)) and not Path(ckpt_path).expanduser().is_file():
+            what = "is a folder" if Path(ckpt_path).expanduser().is_dir() else "does not exist"
+            raise UserError(f"--ckpt_path={ckpt_path} {what}; give the path of a .ckpt file that a run wrote "
                             "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
 
     def _parse_ckpt_path(self) -> None:
@@ -108,18 +109,30 @@ class SSGANCLI(LightningCLI):
                             "give a checkpoint that this version of ssgan wrote") from None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        trainer = super().instantiate_trainer(**kwargs)
+        from ssgan.train import trainer_setup_error
+
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except (ValueError, RuntimeError, TypeError) as error:  # e.g. an unknown accelerator: Lightning's traceback
+            raise trainer_setup_error(error, "the --trainer.* arguments") from None
         # whatever the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM instead of hanging
         trainer.callbacks.append(SyncedSigterm())
         SSGANCLI.built_trainer = trainer
         return trainer
 
     def before_fit(self) -> None:
-        from ssgan.train import refuse_fewer_epochs, warn_if_bf16_is_slow
+        from ssgan.module import refuse_low_precision_weights
+        from ssgan.train import check_trainer_counts, refuse_another_split, refuse_fewer_epochs, warn_if_bf16_is_slow
 
+        # ssgan-train's checks of the same settings, before fit makes a log folder
+        trainer_config = self.config["fit"]["trainer"]
+        check_trainer_counts(trainer_config, lambda key: f"--trainer.{key}")
+        refuse_low_precision_weights(trainer_config.get("precision") or "32-true")
         checkpoint = self._read_checkpoint()
         self._require_a_fitting_checkpoint(checkpoint)
         if checkpoint is not None:  # Lightning's own check is a traceback from inside fit
+            refuse_another_split(f"--ckpt_path={self.config['fit']['ckpt_path']}", checkpoint, self.datamodule,
+                                 lambda key: f"--data.init_args.{key}")
             self_training = [c for c in self.trainer.callbacks if isinstance(c, SelfTraining)]
             for callback in self_training:
                 refuse_changed_schedule(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs,
@@ -134,16 +147,23 @@ class SSGANCLI(LightningCLI):
 
     def _read_checkpoint(self) -> dict[str, Any] | None:
         """The ``--ckpt_path`` file's contents, memory-mapped (no weights read); None without a local file,
-        or for a file that torch's safe loader refuses (the Trainer's own load then reports it)."""
+        or for a checkpoint that torch's safe loader refuses (the Trainer's own load then reports it).
+        A file that is no checkpoint at all (not a zip archive) is a one-line error."""
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or _is_checkpoint_keyword(str(ckpt_path)) or not Path(ckpt_path).expanduser().is_file():
             return None
         import torch
 
+        import zipfile
+
+        path = Path(ckpt_path).expanduser()
+        if not zipfile.is_zipfile(path):  # torch saves checkpoints as zip archives
+            raise UserError(f"--ckpt_path={ckpt_path} is not a checkpoint (not a zip archive, as torch saves them); "
+                            "give a .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
         try:
-            return torch.load(Path(ckpt_path).expanduser(), map_location="cpu", weights_only=True, mmap=True)
-        except Exception:  # not a checkpoint, or one that needs the unsafe loader: not read here
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # one that needs the unsafe loader (or is damaged): not read here
             return None
 
     def _require_a_fitting_checkpoint(self, checkpoint: dict[str, Any] | None) -> None:
@@ -302,9 +322,11 @@ def with_shipped_configs(args: Sequence[str]) -> list[str]:
 
 def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SSGANCLI:
     """The CLI object (``run=False`` only instantiates the model, datamodule and trainer)."""
+    if args is None:  # from the command line: LightningCLI warns when it is given args as well as sys.argv
+        sys.argv[1:] = with_shipped_configs(sys.argv[1:])
     return SSGANCLI(
         ClassifierModule, SemiSupervisedDataModule, subclass_mode_model=True, subclass_mode_data=True,
-        args=with_shipped_configs(sys.argv[1:] if args is None else args), run=run, auto_configure_optimizers=False,
+        args=None if args is None else with_shipped_configs(args), run=run, auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True}, parser_kwargs={"parser_mode": "omegaconf"},
     )
 

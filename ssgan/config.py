@@ -109,6 +109,17 @@ def init_arguments(cls: type) -> set[str]:
     return {parameter.name for parameter in _init_parameters(cls)}
 
 
+def unknown_arguments(cls: type, arguments: dict[str, Any]) -> list[str]:
+    """The keys of ``arguments`` that ``cls(...)`` does not take (Hydra's own ``_target_``-style keys aside);
+    none if every ``__init__`` up its chain takes ``**kwargs``."""
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass) and not any(parameter.kind == parameter.VAR_KEYWORD for parameter
+                                                 in inspect.signature(klass.__init__).parameters.values()):
+            known = init_arguments(cls)
+            return sorted(key for key in arguments if key not in known and not key.startswith("_"))
+    return []
+
+
 def import_class(class_path: str) -> Any:
     """``"package.module.Name"`` -> the object it names (a class, as recorded in checkpoints)."""
     module_name, _, name = class_path.rpartition(".")
@@ -151,13 +162,21 @@ def config_text(value: Any) -> str:
 
 
 def check_argument_types(cls: type, arguments: dict[str, Any], prefix: str) -> None:
-    """Raises a one-line ``UserError`` for a setting whose value is not of its ``__init__`` type.
+    """Raises a one-line ``UserError`` for a setting that ``cls`` does not take, or whose value is not of
+    its ``__init__`` type.
 
     Only plain types are checked (``int``, ``float``, ``bool``, each perhaps ``| None``): the
     ``__init__`` signature is the schema, and Hydra passes a mistyped value (``seed=abc``) on as text.
     """
+    import difflib
+
     nouns = {"int": "a whole number", "float": "a number", "bool": "true or false"}
     own_checks = getattr(cls, "checks_own_argument_types", frozenset())  # with messages of the class's own
+    unknown = unknown_arguments(cls, arguments)
+    if unknown:  # e.g. +model.latent_dim=10 for the supervised baseline: Hydra's error would be a TypeError dump
+        close = difflib.get_close_matches(unknown[0], sorted(init_arguments(cls)), n=1)
+        hint = f"did you mean {prefix}.{close[0]}?" if close else "remove it"
+        raise UserError(f"{prefix}.{unknown[0]} is not a setting of {cls.__name__}; {hint}")
     try:
         parameters = list(_init_parameters(cls, eval_str=True))
     except Exception:  # an annotation that names a type only a type checker imports

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssgan.atomic import atomic_write, readable_mode
+from ssgan.atomic import atomic_write, readable_mode, unwritable_reason
 from ssgan.config import import_class, init_arguments
 from ssgan.errors import UserError
 
@@ -197,14 +197,10 @@ def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path]
 
 
 def check_writable_parent(path: Path, out: str | Path) -> None:
-    """Refuses, before any work, an ``--out`` whose nearest existing parent is a file or not writable."""
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"--out {out}: {parent} is a file, not a folder; give a path under a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: the folder {parent} is not writable; give a path under a folder you can write to")
+    """Refuses, before any work, an ``--out`` whose folder cannot be written (a file on its way, a read-only disk)."""
+    reason = unwritable_reason(path.absolute().parent)
+    if reason:
+        raise UserError(f"--out {out}: {reason}; give a path under a folder you can write to")
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -17,6 +17,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import hydra
@@ -28,7 +29,7 @@ from pytorch_lightning.callbacks import Checkpoint, ModelCheckpoint
 from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from ssgan.atomic import atomic_write
+from ssgan.atomic import atomic_write, unwritable_reason
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
 from ssgan.config import (CONFIG_DIR, check_argument_types, check_group_choices, check_override_keys, config_text,
                           fits_type, import_class, reads_as)
@@ -97,11 +98,33 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                           default_root_dir=str(output_dir), plugins=plugins, **extra)
     except Exception as error:  # Lightning raises MisconfigurationException/ValueError for bad devices etc.
-        cause = error.__cause__ or error
-        message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise UserError(f"the trainer settings do not work on this machine: {message} (check the trainer.* overrides)") from None
+        raise trainer_setup_error(error, "the trainer.* overrides") from None
     warn_if_bf16_is_slow(trainer)
     return trainer
+
+
+def trainer_setup_error(error: Exception, where: str) -> UserError:
+    """Lightning's error for trainer settings that do not work here (devices, accelerator), in one line."""
+    cause = error.__cause__ or error
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return UserError(f"the trainer settings do not work on this machine: {message} (check {where})")
+
+
+def check_trainer_counts(settings: Any, name: Callable[[str], str]) -> None:
+    """One-line errors for trainer settings (``settings``: the trainer's config) that would train
+    nothing, never end, or crash inside Lightning; ``name`` spells a setting as its entry point takes it."""
+    max_epochs = settings.get("max_epochs")
+    if max_epochs is not None and (not fits_type(max_epochs, "int") or max_epochs < 1):
+        raise UserError(f"{name('max_epochs')}={config_text(max_epochs)} is not a number of epochs; use 1 or more, e.g. "
+                        f"{name('max_epochs')}=20 (the learning-rate schedule needs a fixed end)")
+    every = settings.get("check_val_every_n_epoch")
+    if every is not None and (not fits_type(every, "int") or every < 1):
+        raise UserError(f"{name('check_val_every_n_epoch')}={config_text(every)} is not a number of epochs; use 1 or more, "
+                        f"e.g. {name('check_val_every_n_epoch')}=1")
+    limit = settings.get("limit_train_batches")
+    if fits_type(limit, "float") and limit <= 0:
+        raise UserError(f"{name('limit_train_batches')}={limit} trains on no batch; give a fraction in (0, 1] or a "
+                        "number of batches of 1 or more, or leave it out")
 
 
 def _several_processes(trainer_cfg: DictConfig) -> bool:
@@ -216,6 +239,9 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     """
     from omegaconf import OmegaConf
 
+    overwrite = cfg.get("overwrite", False)
+    if not isinstance(overwrite, bool):  # text such as overwrite=no would read as true, and delete the earlier run
+        raise UserError(f"overwrite={config_text(overwrite)} is not true or false; use overwrite=true or overwrite=false")
     for node in ("data", "model", "trainer"):
         missing = sorted(OmegaConf.missing_keys(cfg[node])) if cfg.get(node) is not None else []
         if missing:
@@ -224,16 +250,15 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
             raise UserError(f"{key} must be set for {node}={_choice(node) or node}; add {key}={example}")
     test_ckpt = cfg.get("test_ckpt", "last")
     if test_ckpt not in ("last", "best"):
-        raise UserError(f"test_ckpt={test_ckpt} is not an option; use test_ckpt=last or test_ckpt=best")
+        raise UserError(f"test_ckpt={config_text(test_ckpt)} is not an option; use test_ckpt=last or test_ckpt=best")
     seed = cfg.get("seed")
     if not fits_type(seed, "int") or not 0 <= seed < 2**32:
         text = isinstance(seed, str) and reads_as(seed, "int")  # e.g. ${oc.env:SEED}, which gives text
         raise UserError(f"seed={repr(seed) if text else seed} is not a seed; use a whole number from 0 to 4294967295, e.g. seed=0"
                         + (" (it is text: write ${oc.decode:${oc.env:...}} for a value from the environment)" if text else ""))
     max_epochs = cfg.trainer.get("max_epochs") if cfg.get("trainer") is not None else None
-    if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1):
-        raise UserError(f"trainer.max_epochs={max_epochs} is not a number of epochs; use 1 or more, e.g. trainer.max_epochs=20 "
-                        "(the learning-rate schedule needs a fixed end)")
+    if cfg.get("trainer") is not None:
+        check_trainer_counts(cfg.trainer, lambda key: f"trainer.{key}")
     if cfg.get("trainer") is not None and cfg.trainer.get("precision") is not None:
         refuse_low_precision_weights(cfg.trainer.precision)
     ckpt_path = cfg.get("ckpt_path")
@@ -264,6 +289,18 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     if resumed_from is not None and max_epochs is not None:
         check_resumed_epochs(cfg, checkpoint, resumed_from)
     return resumed_from
+
+
+def refuse_another_split(ckpt_path: str, checkpoint: dict[str, Any], datamodule: Any, name: Callable[[str], str]) -> None:
+    """A one-line ``UserError`` if ``checkpoint`` was trained with other split settings than ``datamodule``'s:
+    resuming restores the checkpoint's split, so the run would report labels it never trained on.
+    ``name`` spells a data setting as the entry point takes it."""
+    changed = datamodule.changed_split_settings(checkpoint)
+    if changed:
+        shown = ", ".join(f"{name(key)}: {config_text(before)} -> {config_text(now)}" for key, before, now in changed)
+        its_own = " ".join(f"{name(key)}={config_text(before)}" for key, before, _ in changed)
+        raise UserError(f"{ckpt_path} was trained on another split ({shown}); resume it with its own ({its_own}), "
+                        "or start a new run from scratch")
 
 
 def check_resumed_epochs(cfg: DictConfig, checkpoint: Path, state: dict[str, Any]) -> None:
@@ -456,6 +493,17 @@ def check_sweep_folder(args: list[str]) -> None:
                         "(or delete that folder to run the sweep there again)")
 
 
+def check_output_folder(args: list[str]) -> None:
+    """A one-line ``UserError`` for a run (or sweep) folder that cannot be written, before Hydra's traceback."""
+    setting = "hydra.sweep.dir" if _asks_for_multirun(args) else "hydra.run.dir"
+    given = _command_line_settings(args).get(setting)
+    folder = Path(given) if given and "${" not in given else Path.cwd()  # the default folders lie under the working folder
+    reason = unwritable_reason(folder)
+    if reason:
+        where = f"{setting}={given}" if given and "${" not in given else f"the working folder ({setting} is under it)"
+        raise UserError(f"cannot write {where}: {reason}; give {setting}=<a folder you can write to>")
+
+
 def check_launcher(args: list[str]) -> None:
     """Refuses a multirun through the SLURM launcher on a machine without SLURM, before Hydra makes the
     sweep's folder (submitit would stop with a traceback there). Only a multirun uses the launcher."""
@@ -535,6 +583,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # loads and splits now, so bad data settings fail before any training
+    if resumed_from is not None:
+        refuse_another_split(cfg.ckpt_path, resumed_from, datamodule, lambda key: f"data.{key}")
     model = instantiate(cfg.model, image_shape=datamodule.image_shape, num_classes=datamodule.num_classes,
                                     class_names=list(datamodule.classes))
     trainer = build_trainer(cfg, output_dir, has_validation=len(datamodule.split.val) > 0)
@@ -778,12 +828,17 @@ def _is_multirun() -> bool:
 
 
 def _remove_if_only_hydra_files(output_dir: Path) -> None:
-    """Removes a run folder that holds nothing but Hydra's own files, so a failed start leaves nothing
-    behind, and the folders above it that Hydra made for it and that are now empty (e.g.
-    ``outputs/digits/ssgan/``), up to the working folder."""
+    """Removes a run folder that holds nothing but Hydra's own files (and a logger's folder with no
+    curve yet), so a failed start leaves nothing behind, and the folders above it that Hydra made for
+    it and that are now empty (e.g. ``outputs/digits/ssgan/``), up to the working folder."""
     if not output_dir.is_dir():
         return
-    if all(p.name == ".hydra" or p.suffix == ".log" for p in output_dir.iterdir()):
+
+    def set_up_only(path: Path) -> bool:  # Hydra's record and log, or a logger's folder with no curve in it yet
+        return path.name == ".hydra" or path.suffix == ".log" or (
+            path.is_dir() and all(f.name == "hparams.yaml" for f in path.rglob("*") if not f.is_dir()))
+
+    if all(set_up_only(p) for p in output_dir.iterdir()):
         shutil.rmtree(output_dir, ignore_errors=True)
         working_dir = Path.cwd().resolve()
         parent = output_dir.resolve().parent
@@ -906,6 +961,7 @@ def main() -> None:
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])
         check_launcher(sys.argv[1:])
+        check_output_folder(sys.argv[1:])
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

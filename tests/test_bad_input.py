@@ -113,6 +113,15 @@ BAD_INPUTS = [
     (["model.ema_decay=1.5"],
      "model.ema_decay=1.5 is outside [0, 1); use e.g. model.ema_decay=0.999, or null to evaluate the raw discriminator"),
     (["model.latent_dim=0"], "model.latent_dim=0 must be at least 1; use e.g. model.latent_dim=100"),
+    (["overwrite=no"], "overwrite=no is not true or false; use overwrite=true or overwrite=false"),
+    (["trainer.check_val_every_n_epoch=0"],
+     "trainer.check_val_every_n_epoch=0 is not a number of epochs; use 1 or more, e.g. trainer.check_val_every_n_epoch=1"),
+    (["trainer.limit_train_batches=0"],
+     "trainer.limit_train_batches=0 trains on no batch; give a fraction in (0, 1] or a number of batches of 1 or more, "
+     "or leave it out"),
+    (["model=supervised", "+model.latent_dim=10"], "model.latent_dim is not a setting of SupervisedBaseline; remove it"),
+    (["+callbacks.sample_grid.nmu_images=3"],
+     "callbacks.sample_grid.nmu_images is not a setting of SampleGrid; did you mean callbacks.sample_grid.num_images?"),
     (["callbacks.sample_grid.every_n_epochs=0"],
      "the sample grid needs every_n_epochs and num_images of at least 1 (got 0 and 100); "
      "e.g. callbacks.sample_grid.every_n_epochs=5, or callbacks.sample_grid=null for none"),
@@ -274,7 +283,8 @@ def test_cli_configs_are_refused_by_ssgan_train_however_chosen() -> None:
 def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
-    tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE]
+    tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
+                                                                     ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
@@ -286,6 +296,24 @@ FEWER_EPOCHS = "PATH has trained N epochs, more than trainer.max_epochs=M; resum
 # A resume with another trainer.max_epochs once the self-training rounds have begun (tests/test_resume.py runs it)
 CHANGED_SCHEDULE = ("PATH has begun its self-training rounds, scheduled after N epochs of first training in rounds of "
                     "M epochs; resume it with trainer.max_epochs=N")
+
+# A resume from another run's checkpoint with other split settings (tests/test_resume.py runs it)
+ANOTHER_SPLIT = ("PATH was trained on another split (data.num_labeled: 20 -> 30); resume it with its own "
+                 "(data.num_labeled=20), or start a new run from scratch")
+
+# A run folder under a file (or on a read-only disk)
+UNWRITABLE_RUN_FOLDER = ("cannot write hydra.run.dir=PATH/run: PATH is a file, not a folder; "
+                         "give hydra.run.dir=<a folder you can write to>")
+
+
+def test_a_run_folder_that_cannot_be_written_is_one_line(tmp_path: Path, train_in_process) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where the run folder's parent should be")
+    code, stderr = train_in_process(f"hydra.run.dir={blocker}/run", cwd=tmp_path)
+    assert code == 2 and "Traceback" not in stderr, stderr[-1500:]
+    assert_one_error_line(stderr, UNWRITABLE_RUN_FOLDER, blocker)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
 
 # A start in the folder of a run that finished (hydra.run.dir=<run>), without ckpt_path or overwrite=true
 EARLIER_RUN = ("PATH already holds a run (metrics.json); resume it with ckpt_path=last, start in another folder "

@@ -112,12 +112,13 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     from conftest import run_cli
 
     sweep_dir = tmp_path / "sweep"
-    # job 0 is fine; job 1 asks for fewer labels than classes (a bad value); job 2 passes the model
-    # an argument it does not take (a crash inside instantiation, not a checked setting)
+    # job 0 is fine; job 1 asks for fewer labels than classes (a bad value); job 2 names a callback
+    # class that does not exist (a crash inside instantiation, not a checked setting)
     result = run_cli("-m", "data.num_labeled=20,7", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
                      "callbacks=none", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    crash = run_cli("-m", "data.num_labeled=20", "+model.not_an_argument=1", "trainer.max_epochs=1",
+    crash = run_cli("-m", "data.num_labeled=20", "+callbacks.crash._target_=ssgan.callbacks.NotACallback",
+                    "trainer.max_epochs=1",
                     "trainer.enable_progress_bar=false", "callbacks=none", f"hydra.sweep.dir={sweep_dir / 'crash'}",
                     cwd=tmp_path)
     assert crash.returncode == 0, crash.stderr[-2000:]
@@ -137,7 +138,7 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     failed = sorted((row for row in rows if row["status"] == "failed"), key=lambda r: r["run_dir"])
     assert len(failed) == 2
     assert "below the number of classes" in failed[0]["error"] and failed[0]["num_labeled"] == 7
-    assert "TypeError" in failed[1]["error"] and "not_an_argument" in failed[1]["error"]
+    assert "ImportError" in failed[1]["error"] and "NotACallback" in failed[1]["error"]
     markdown = (sweep_dir / "results.md").read_text()
     assert "3 failed run(s)" in markdown and "diverged: generator_loss became nan" in markdown
 

@@ -379,3 +379,57 @@ def test_find_user_error_follows_wrappers_but_not_errors_raised_while_handling()
             raise KeyError("a bug in an error handler")
     except KeyError as bug:
         assert find_user_error(bug) is None
+
+
+@pytest.mark.parametrize("given, message", [
+    (["--trainer.max_epochs=0"], "error: --trainer.max_epochs=0 is not a number of epochs; use 1 or more, e.g. "
+                                 "--trainer.max_epochs=20 (the learning-rate schedule needs a fixed end)"),
+    (["--trainer.max_epochs=-1"], "error: --trainer.max_epochs=-1 is not a number of epochs; use 1 or more, e.g. "
+                                  "--trainer.max_epochs=20 (the learning-rate schedule needs a fixed end)"),
+    (["--trainer.check_val_every_n_epoch=0"], "error: --trainer.check_val_every_n_epoch=0 is not a number of epochs; "
+                                              "use 1 or more, e.g. --trainer.check_val_every_n_epoch=1"),
+    (["--trainer.precision=bf16-true"], "error: trainer.precision=bf16-true is not supported (the weights must stay "
+                                        "fp32); use trainer.precision=bf16-mixed (or 16-mixed on a GPU) for "
+                                        "lower-precision compute, or 32"),
+    (["--trainer.accelerator=tpux"], "error: the trainer settings do not work on this machine: You selected an invalid "
+                                     "accelerator name: `accelerator='tpux'`. Available names are: ..."),
+])
+def test_cli_refuses_the_trainer_settings_that_ssgan_train_refuses(given: list[str], message: str, tmp_path: Path,
+                                                                   image_folder: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_error(capsys, ["fit", *_folder_args(image_folder, tmp_path), *given])
+    head, _, _ = message.partition("...")
+    assert line == message if not message.endswith("...") else line.startswith(head)
+    assert not (tmp_path / "lightning_logs").exists()  # refused before fit makes its log folder
+
+
+def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split(tmp_path: Path, image_folder: Path,
+                                                                                  folder_checkpoint: Path,
+                                                                                  monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    (tmp_path / "run").mkdir()
+    folder_args = _folder_args(image_folder, tmp_path)
+    assert _one_line_error(capsys, ["fit", *folder_args, "--ckpt_path=run"]) == (
+        "error: --ckpt_path=run is a folder; give the path of a .ckpt file that a run wrote "
+        "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+    assert _one_line_error(capsys, ["test", *folder_args, "--ckpt_path=notes.txt"]) == (
+        "error: --ckpt_path=notes.txt is not a checkpoint (not a zip archive, as torch saves them); give a .ckpt "
+        "file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+    # the checkpoint's split would be restored over the one asked for, and reported as it
+    line = _one_line_error(capsys, ["fit", *folder_args, "--data.init_args.num_val=3", "--data.init_args.split_seed=5",
+                                    "--trainer.max_epochs=4", f"--ckpt_path={folder_checkpoint}"])
+    assert line == (f"error: --ckpt_path={folder_checkpoint} was trained on another split (--data.init_args.split_seed: "
+                    "0 -> 5); resume it with its own (--data.init_args.split_seed=0), or start a new run from scratch")
+    assert sorted(path.name for path in tmp_path.iterdir()) in (["notes.txt", "run"], ["notes.txt", "run", "splits"])
+
+
+def test_cli_from_the_command_line_gives_lightning_no_cause_to_warn(monkeypatch, capsys) -> None:
+    import warnings
+
+    monkeypatch.setattr("sys.argv", ["ssgan-cli", "fit", "--config", "digits_ssgan", "--print_config"])
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(SystemExit) as exited:
+        warnings.simplefilter("always")
+        main()
+    assert exited.value.code == 0 and "class_path: ssgan.module.SSGAN" in capsys.readouterr().out
+    assert not [w for w in caught if "args parameter" in str(w.message)]

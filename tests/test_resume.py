@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from test_bad_input import CHANGED_SCHEDULE, FEWER_EPOCHS, assert_one_error_line
+from test_bad_input import ANOTHER_SPLIT, CHANGED_SCHEDULE, FEWER_EPOCHS, assert_one_error_line
 
 TESTS = Path(__file__).resolve().parent
 # 13 batches an epoch (1,300 unlabeled images); the last checkpoint every 6 optimizer steps = every 3 batches
@@ -111,6 +111,17 @@ def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing
     # from another folder (a copy goes on from the checkpoint): the same check, and no run folder is left
     elsewhere = _train(tmp_path / "copy", "trainer.max_epochs=1", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
     assert elsewhere.returncode == 2 and "more than trainer.max_epochs=1" in elsewhere.stderr
+    assert not (tmp_path / "copy").exists()
+    # with other split settings: it would train on the checkpoint's split and report the new one
+    other_split = _train(tmp_path / "copy", "trainer.max_epochs=3", "data.num_labeled=30",
+                         f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert other_split.returncode == 2, other_split.stderr[-2000:]
+    assert_one_error_line(other_split.stderr, ANOTHER_SPLIT, run / "checkpoints" / "last.ckpt")
+    assert not (tmp_path / "copy").exists()
+    # into nets of another model: refused after the logger made its folder, which goes too
+    other_nets = _train(tmp_path / "copy", "trainer.max_epochs=3", "model=supervised",
+                        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert other_nets.returncode == 2 and "does not fit the nets this run builds" in other_nets.stderr
     assert not (tmp_path / "copy").exists()
 
 

@@ -394,7 +394,7 @@ def test_an_out_under_a_file_is_refused_before_the_work(command: str, folder_che
         run_tool(command, folder_checkpoint, *extra, "--out", blocker / "deeper" / "out.csv")
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err == f"error: --out {blocker / 'deeper' / 'out.csv'}: {blocker} is a file, " \
-                                             "not a folder; give a path under a folder\n"
+                                             "not a folder; give a path under a folder you can write to\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 

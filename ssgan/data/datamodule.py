@@ -327,6 +327,16 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         if self._train_batches is not None:
             self._train_batches.labeled_images, self._train_batches.labels = self.labeled_set()
 
+    # the init arguments that decide which images are labeled, validation and unlabeled
+    SPLIT_SETTINGS = ("num_labeled", "label_fraction", "num_val", "split_seed", "labeled_in_unlabeled")
+
+    def changed_split_settings(self, checkpoint: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+        """``(setting, the checkpoint's value, this datamodule's)`` for each split setting that differs:
+        a resumed run trains on the checkpoint's split, so these would report a split it never trained on."""
+        saved = checkpoint.get("datamodule_hyper_parameters") or {}
+        return [(key, saved[key], self.hparams[key]) for key in self.SPLIT_SETTINGS
+                if key in saved and key in self.hparams and saved[key] != self.hparams[key]]
+
     def split_in(self, checkpoint: dict[str, Any]) -> dict[str, Any] | None:
         """The split (indices per part) that a checkpoint of a run on this datamodule's class holds, if any.
 
