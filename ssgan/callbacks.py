@@ -129,15 +129,18 @@ class SampleGrid(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch
         is_last = epoch + 1 >= (trainer.max_epochs or 0)
-        if not hasattr(pl_module, "sample") or not trainer.is_global_zero or trainer.sanity_checking:
+        if not hasattr(pl_module, "sample") or trainer.sanity_checking:
             return
         if (epoch + 1) % self.every_n_epochs and not is_last:
+            return
+        # on every rank: under DDP, trainer.log_dir is a broadcast, which rank 0 alone would wait in forever
+        folder = Path(self.dirpath) if self.dirpath else Path(trainer.log_dir or trainer.default_root_dir) / "samples"
+        if not trainer.is_global_zero:
             return
         from ssgan.plots import save_image_grid
         from torchvision.utils import make_grid
 
         images = pl_module.sample(self.num_images, seed=self.seed)  # (N, C, H, W) in [0, 1]
-        folder = Path(self.dirpath) if self.dirpath else Path(trainer.log_dir or trainer.default_root_dir) / "samples"
         save_image_grid(images.cpu(), folder / f"epoch_{epoch:04d}.png")
         for logger in trainer.loggers:
             experiment = getattr(logger, "experiment", None)
@@ -156,11 +159,14 @@ class ConfusionMatrixPlot(pl.Callback):
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         confusion = getattr(pl_module, "test_confusion_matrix", None)
-        if confusion is None or not trainer.is_global_zero:
+        if confusion is None:
+            return
+        # on every rank: under DDP, trainer.log_dir is a broadcast, which rank 0 alone would wait in forever
+        folder = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
+        if not trainer.is_global_zero:
             return
         from ssgan.plots import save_confusion_matrix
 
-        folder = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
         save_confusion_matrix(confusion, pl_module.class_names, folder / self.filename)
 
 

@@ -109,8 +109,13 @@ class SSGANCLI(LightningCLI):
                             "give a checkpoint that this version of ssgan wrote") from None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        from ssgan.train import trainer_setup_error
+        from ssgan.train import _several_processes, trainer_setup_error
 
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        if str(trainer_config.get("strategy", "auto")) == "auto" and _several_processes(trainer_config):
+            # as in ssgan-train: plain DDP, Lightning's default for several devices, stops at the first GAN
+            # step, where each optimizer's step leaves the other net's parameters without gradients
+            kwargs.setdefault("strategy", "ddp_find_unused_parameters_true")
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except (ValueError, RuntimeError, TypeError) as error:  # e.g. an unknown accelerator: Lightning's traceback

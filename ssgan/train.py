@@ -514,23 +514,57 @@ def check_launcher(args: list[str]) -> None:
                         "on the cluster's login node, or use hydra/launcher=local (or no launcher) here")
 
 
-def _composed_launcher(args: list[str]) -> str | None:
-    """The ``_target_`` of the launcher that the command line's group choices (the first option of a
-    sweep) compose to, wherever it is chosen: on the command line, or in an experiment or sweep config."""
+def check_multirun_processes(args: list[str]) -> None:
+    """Refuses a multirun whose jobs would start DDP processes on this machine: Lightning starts the
+    extra processes by running the command line again, ``-m`` and all, so each would run the sweep
+    (or, in a joblib worker, fail). Under SLURM or torchrun the processes exist already."""
+    if not _asks_for_multirun(args) or SLURMEnvironment.detect() or TorchElasticEnvironment.detect():
+        return
+    settings = _command_line_settings(args)
+    if str(_composed_launcher(args)).endswith("SlurmLauncher"):
+        return  # each job runs on the cluster, as its own SLURM job
+    trainer_choices = settings.get("trainer", "").split(",") if "trainer" in settings else [None]
+    for choice in trainer_choices:
+        trainer_cfg = _composed(args, {"trainer": choice} if choice else {}).get("trainer")
+        if trainer_cfg is None:
+            return  # a bad choice: Hydra's own checks report it
+        trainer_cfg = dict(trainer_cfg)
+        for key in ("devices", "num_nodes", "accelerator"):
+            for value in (settings[f"trainer.{key}"].split(",") if f"trainer.{key}" in settings else []):
+                trial = {**trainer_cfg, key: int(value) if value.strip().lstrip("-").isdigit() else value}
+                if _several_processes(trial):
+                    trainer_cfg = trial
+        if _several_processes(trainer_cfg):
+            raise UserError("a multirun cannot start DDP jobs of several processes on this machine (Lightning starts "
+                            "them by running the whole command line again); run each DDP job as its own ssgan-train "
+                            "command, or sweep with hydra/launcher=slurm on a cluster")
+
+
+def _composed(args: list[str], choices_set: dict[str, str] | None = None) -> Any:
+    """The config that the command line's group choices (the first option of a sweep, or ``choices_set``'s)
+    compose to, with Hydra's own node; {} for a choice that does not compose."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    settings = {**_command_line_settings(args), **(choices_set or {})}
     choices = [f"{key}={value.split(',')[0]}" if not key.startswith("hydra/") else f"{key}={value}"
-               for key, value in _command_line_settings(args).items()
+               for key, value in settings.items()
                if key.startswith("hydra/") or ("." not in key and "/" not in key and (CONFIG_DIR / key).is_dir())]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose("train", overrides=choices, return_hydra_config=True).hydra.launcher.get("_target_")
+            return compose("train", overrides=choices, return_hydra_config=True)
     except Exception:  # a bad choice: Hydra's own checks report it
-        return None
+        return {}
     finally:
         GlobalHydra.instance().clear()
+
+
+def _composed_launcher(args: list[str]) -> str | None:
+    """The ``_target_`` of the launcher that the command line's group choices (the first option of a
+    sweep) compose to, wherever it is chosen: on the command line, or in an experiment or sweep config."""
+    composed = _composed(args)
+    return composed.hydra.launcher.get("_target_") if composed else None
 
 
 def _remove_earlier_run(output_dir: Path) -> None:
@@ -563,7 +597,11 @@ def _drop_head(path: Path, size: int) -> None:
 
 
 def _is_rank_zero() -> bool:
-    return int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    """Whether this is the global rank 0 (Lightning's rank, read from RANK, LOCAL_RANK, SLURM_PROCID, ...):
+    under SLURM or multi-node torchrun, LOCAL_RANK alone names a rank 0 on every node or task."""
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def _choice(group: str) -> str | None:
@@ -620,7 +658,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     except DivergenceError as error:
         metrics.update(status="diverged", error=str(error), epochs=trainer.current_epoch,
                        train_seconds=round(seconds_trained(), 2))
-        write_json_atomic(output_dir / "metrics.json", metrics)
+        if trainer.is_global_zero:  # one writer: each rank's error names its own first non-finite value
+            write_json_atomic(output_dir / "metrics.json", metrics)
         last = output_dir / "checkpoints" / "last.ckpt"
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before it"
         raise UserError(f"training diverged: {error}; {kept} (try a lower learning rate or model.gradient_clip_val)") from None
@@ -926,10 +965,11 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         if _is_multirun():  # one bad job must not stop the sweep: record it and go on
             _record_failed_job(cfg, output_dir, str(error))
             return None
-        if not (output_dir / "metrics.json").exists():
-            _remove_if_only_hydra_files(output_dir)
-        _RunRecord.restore(output_dir)
-        print(f"error: {error}", file=sys.stderr)
+        if _is_rank_zero():  # under DDP every rank ends here: one line, and one process touching the folder
+            if not (output_dir / "metrics.json").exists():
+                _remove_if_only_hydra_files(output_dir)
+            _RunRecord.restore(output_dir)
+            print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except Exception as error:  # a bug or a crash: in a sweep it fails this job alone, on the record
         if not _is_multirun():
@@ -961,6 +1001,7 @@ def main() -> None:
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])
         check_launcher(sys.argv[1:])
+        check_multirun_processes(sys.argv[1:])
         check_output_folder(sys.argv[1:])
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)

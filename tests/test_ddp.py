@@ -78,3 +78,34 @@ def test_sigterm_during_a_checkpoint_save_stops_both_ranks_and_resumes(tmp_path:
     code, stderr = _run_ranks([*command, "ckpt_path=last"], tmp_path, env, timeout=600)
     assert code == 0, stderr[-3000:]
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_cli_fits_and_tests_with_two_processes_writing_its_images_in_its_log_folder(tmp_path: Path) -> None:
+    # the CLI picks the DDP strategy the GAN needs (plain DDP stops at the first generator step), and the
+    # callbacks without a dirpath find the log folder on every rank (rank 0 alone waited in its broadcast)
+    env = dict(os.environ, SSGAN_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    common = ["--config", "digits_ssgan", "--data.init_args.num_labeled=20", "--trainer.accelerator=cpu",
+              "--trainer.devices=2", "--trainer.enable_progress_bar=false"]
+    code, stderr = _run_ranks([sys.executable, "-m", "ssgan.cli", "fit", *common, "--trainer.max_epochs=1",
+                               "--trainer.limit_train_batches=2"], tmp_path, env, timeout=300)
+    assert code == 0, stderr[-3000:]
+    log_dir = tmp_path / "lightning_logs" / "version_0"
+    assert (log_dir / "samples" / "epoch_0000.png").is_file()
+    code, stderr = _run_ranks([sys.executable, "-m", "ssgan.cli", "test", *common,
+                               f"--ckpt_path={log_dir / 'checkpoints' / 'last.ckpt'}"], tmp_path, env, timeout=300)
+    assert code == 0, stderr[-3000:]
+    assert (tmp_path / "lightning_logs" / "version_1" / "confusion_matrix.png").is_file()
+
+
+def test_a_ddp_run_that_diverges_says_so_once(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    env = dict(os.environ, SSGAN_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    code, stderr = _run_ranks([sys.executable, "-m", "ssgan.train", "trainer=ddp_cpu", "data.num_labeled=20",
+                               "model.optimizer_d.lr=1e30", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                               "callbacks.sample_grid=null", f"hydra.run.dir={run}"], tmp_path, env, timeout=300)
+    assert code == 2, stderr[-3000:]
+    # one line and one writer of metrics.json (each rank printed its own line and wrote its own record)
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: training diverged: "), errors
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and errors[0].startswith(f"error: training diverged: {metrics['error']}; ")

@@ -59,3 +59,34 @@ def test_the_slurm_launcher_without_slurm_is_refused_wherever_it_is_chosen(tmp_p
     # a single run does not use the launcher; nor does a sweep through the default or the local one
     for args in (["hydra/launcher=slurm"], ["-m", "seed=0,1"], ["-m", "hydra/launcher=local", "seed=0,1"]):
         train_module.check_launcher(args)
+
+
+def test_a_multirun_of_ddp_jobs_on_this_machine_is_refused(monkeypatch) -> None:
+    import pytest
+
+    import ssgan.train as train_module
+    from ssgan.errors import UserError
+
+    # Lightning starts a DDP job's other processes by running the command line again, -m and all:
+    # each of them ran the whole sweep (or, in a joblib worker, failed and took the sweep down)
+    for args in (["-m", "trainer=ddp_cpu", "seed=0,1"], ["-m", "trainer=cpu,ddp_cpu"],
+                 ["-m", "trainer=cpu", "trainer.devices=1,2"], ["-m", "hydra/launcher=local", "trainer=ddp_cpu", "seed=0,1"]):
+        with pytest.raises(UserError, match="^a multirun cannot start DDP jobs of several processes on this machine"):
+            train_module.check_multirun_processes(args)
+    # one process a job, a single DDP run, or a sweep that SLURM launches, one job each: as before
+    for args in (["-m", "seed=0,1"], ["trainer=ddp_cpu"], ["-m", "trainer=cpu", "seed=0,1"]):
+        train_module.check_multirun_processes(args)
+    monkeypatch.setattr(train_module.shutil, "which", lambda name: "/usr/bin/srun")
+    train_module.check_multirun_processes(["-m", "hydra/launcher=slurm", "trainer=ddp", "seed=0,1"])
+
+
+def test_rank_zero_is_lightnings_global_rank(monkeypatch) -> None:
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+    import ssgan.train as train_module
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)  # as under SLURM, which sets SLURM_PROCID, not LOCAL_RANK
+    monkeypatch.setattr(rank_zero_only, "rank", 1, raising=False)
+    assert not train_module._is_rank_zero()  # it printed the summary and cleaned the run folder on every task
+    monkeypatch.setattr(rank_zero_only, "rank", 0, raising=False)
+    assert train_module._is_rank_zero()
