@@ -303,23 +303,41 @@ class ClassifierModule(pl.LightningModule):
         return [build_discriminator(self.arch, self.image_shape, self.num_classes, **self._net_kwargs)]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self._rng_to_restore = checkpoint.get("ssgan_rng")  # applied when training starts
+        # applied when training starts, when this process's rank is known: under DDP each rank's own
+        self._rng_to_restore = checkpoint.get("ssgan_rng")
+        self._rng_per_rank = checkpoint.get("ssgan_rng_per_rank")
         sums = checkpoint.get("ssgan_train_sums")  # a mid-epoch checkpoint: the epoch's train/ means go on from them
         if sums:
             self._train_names, self._train_steps = list(sums["names"]), int(sums["steps"])
             self._train_sums = sums["sums"]  # moved to the module's device at train start (it is not there yet)
 
-    def _restore_rng(self) -> None:
+    def _restore_rng(self) -> bool:
+        """Restores the checkpoint's random streams (this rank's, if it holds one per rank); whether it did."""
         state = getattr(self, "_rng_to_restore", None)
+        per_rank = getattr(self, "_rng_per_rank", None)
+        if per_rank and len(per_rank) == self.trainer.world_size:
+            state = per_rank[self.trainer.global_rank]
+        self._rng_to_restore = self._rng_per_rank = None
         if not state:
-            return
-        self._rng_to_restore = None
+            return False
         torch.set_rng_state(state["torch"])
         if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(state["cuda"])
         name, keys, position, has_gauss, cached = state["numpy"]
         np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
         random.setstate(state["python"])
+        return bool(per_rank) and len(per_rank) == self.trainer.world_size
+
+    def _decorrelate_ranks(self) -> None:
+        """Gives each DDP rank its own random streams (noise layers, z), from the same seed on every rank:
+        otherwise every rank would generate the same fake batch and draw the same noise. Rank 0 keeps
+        the stream of a run in one process."""
+        offset = int(torch.randint(0, 2**31, (1,)))  # the same draw on every rank: a seed for the others
+        rank = self.trainer.global_rank
+        if rank > 0:
+            torch.manual_seed(offset + rank)
+            np.random.seed((offset + rank) % 2**32)
+            random.seed(offset + rank)
 
     def on_fit_start(self) -> None:
         precision = str(self.trainer.precision)
@@ -341,7 +359,8 @@ class ClassifierModule(pl.LightningModule):
     def on_train_start(self) -> None:
         if self.ema_discriminator is not None:
             self._ema_steps = int(self.ema_updates)  # once: a resumed run continues its count
-        self._restore_rng()
+        if not self._restore_rng() and self.trainer.world_size > 1:
+            self._decorrelate_ranks()
         if self._train_sums is not None:  # restored from a mid-epoch checkpoint before the module's move
             self._train_sums = self._train_sums.to(self.device)
 
@@ -421,15 +440,24 @@ class ClassifierModule(pl.LightningModule):
         tools rebuild both from the checkpoint alone."""
         checkpoint["ssgan_module"] = f"{type(self).__module__}.{type(self).__qualname__}"
         # the random streams (noise layers, z): a resumed run draws what the uninterrupted one would
-        checkpoint["ssgan_rng"] = {
+        rng = {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "numpy": _numpy_rng_state(),  # plain types: checkpoints load with weights_only=True
             "python": random.getstate(),
         }
-        if self._train_sums is not None:  # mid-epoch: the running sums of the epoch's train/ metrics so far
-            checkpoint["ssgan_train_sums"] = {"names": list(self._train_names), "sums": self._train_sums.detach().cpu(),
-                                              "steps": self._train_steps}
+        sums = self._train_sums.detach().cpu() if self._train_sums is not None else None
+        checkpoint["ssgan_rng"] = rng
+        if self._trainer is not None and self.trainer.world_size > 1 and torch.distributed.is_initialized():
+            # every rank saves (Lightning's save_checkpoint runs on all of them, then meets in a barrier)
+            gathered: list[Any] = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(gathered, (rng, sums))
+            checkpoint["ssgan_rng_per_rank"] = [rank_rng for rank_rng, _ in gathered]
+            if sums is not None:
+                # the ranks' mean: restored on every rank, it gives the epoch's synced mean of the whole run
+                sums = torch.stack([rank_sums for _, rank_sums in gathered]).mean(dim=0)
+        if sums is not None:  # mid-epoch: the running sums of the epoch's train/ metrics so far
+            checkpoint["ssgan_train_sums"] = {"names": list(self._train_names), "sums": sums, "steps": self._train_steps}
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "hparams"):
             checkpoint["ssgan_datamodule"] = {"class_path": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}",

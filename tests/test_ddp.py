@@ -40,6 +40,11 @@ def test_two_process_ddp_fit_on_cpu(tmp_path: Path) -> None:
     from ssgan.data import DigitsDataModule
     from ssgan.tools import load_module
 
+    # each rank draws its own noise and z (they drew the same: one fake batch, twice); the checkpoint keeps both streams
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    rank_streams = [state["torch"] for state in checkpoint["ssgan_rng_per_rank"]]
+    assert len(rank_streams) == 2 and not torch.equal(*rank_streams)
+    assert torch.equal(checkpoint["ssgan_rng"]["torch"], rank_streams[0])
     module = load_module(run / "checkpoints" / "last.ckpt").eval()
     datamodule = DigitsDataModule(num_labeled=20, split_cache_dir=str(tmp_path / "cache"))
     datamodule.setup()
