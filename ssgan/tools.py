@@ -22,6 +22,7 @@ import re
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -447,8 +448,10 @@ def export(args: argparse.Namespace) -> None:
         # the written file is checked before it is renamed into place: a failed check leaves an earlier file as it was
         with torch.no_grad():
             if args.format == "torchscript":
-                torch.jit.trace(classifier, example).save(str(temporary))
-                got = torch.jit.load(str(temporary))(example)
+                with warnings.catch_warnings():  # torch deprecates TorchScript (README: ONNX is the lasting format)
+                    warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
+                    torch.jit.trace(classifier, example).save(str(temporary))
+                    got = torch.jit.load(str(temporary))(example)
             else:
                 torch.onnx.export(classifier, (example,), str(temporary), input_names=["images"], output_names=["logits"],
                                   dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)

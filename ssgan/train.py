@@ -164,6 +164,8 @@ def hide_lightning_noise() -> None:
     # ssgan logs its train/ metrics once per epoch (ClassifierModule.accumulate_train_metrics), so an
     # epoch shorter than log_every_n_steps loses no log line, whatever this warning advises
     warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging interval")
+    # an empty validation split (data.num_val=0): ssgan says so in its own words ("no validation images ...")
+    warnings.filterwarnings("ignore", message=r"Total length of `\w+` across ranks is zero")
     # torch deprecated LeafSpec, which Lightning's own code still calls; nothing for a user to change
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     rank_zero_logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")

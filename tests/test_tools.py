@@ -107,8 +107,13 @@ def test_sample_writes_a_grid_and_class_folders_above_the_floor(folder_checkpoin
 
 @pytest.mark.parametrize("export_format", ["torchscript", "onnx"])
 def test_export_gives_the_module_outputs(folder_checkpoint: Path, image_folder: Path, tmp_path: Path, export_format: str) -> None:
+    import warnings
+
     out = tmp_path / ("model.onnx" if export_format == "onnx" else "model.pt")
-    run_tool("export", folder_checkpoint, "--format", export_format, "--out", out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_tool("export", folder_checkpoint, "--format", export_format, "--out", out)
+    assert not [w for w in caught if "torch.jit" in str(w.message)]  # torch's deprecation of TorchScript, 3 times
     module = load_module(folder_checkpoint)
     images, _, _ = read_images(list_images(image_folder / "test" / "square"), module.image_shape)
     batch = images.float() / 255  # the exported net takes floats in [0, 1]
