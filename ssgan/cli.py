@@ -158,9 +158,9 @@ class SSGANCLI(LightningCLI):
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or _is_checkpoint_keyword(str(ckpt_path)) or not Path(ckpt_path).expanduser().is_file():
             return None
-        import torch
-
         import zipfile
+
+        import torch
 
         path = Path(ckpt_path).expanduser()
         if not zipfile.is_zipfile(path):  # torch saves checkpoints as zip archives

@@ -332,12 +332,12 @@ class ClassifierModule(pl.LightningModule):
         """Gives each DDP rank its own random streams (noise layers, z), from the same seed on every rank:
         otherwise every rank would generate the same fake batch and draw the same noise. Rank 0 keeps
         the stream of a run in one process."""
-        offset = int(torch.randint(0, 2**31, (1,)))  # the same draw on every rank: a seed for the others
         rank = self.trainer.global_rank
         if rank > 0:
-            torch.manual_seed(offset + rank)
-            np.random.seed((offset + rank) % 2**32)
-            random.seed(offset + rank)
+            seed = (torch.initial_seed() + 1_000_003 * rank) % 2**32  # the run's seed, the same on every rank, moved
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            random.seed(seed)
 
     def on_fit_start(self) -> None:
         precision = str(self.trainer.precision)
