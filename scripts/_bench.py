@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ssgan.train import sweep_holds_runs
-from summarize_runs import load_runs
+from summarize_runs import load_runs, unfinished_runs
 
 
 def run_child(command: list[str]) -> int:
@@ -24,7 +25,10 @@ def run_child(command: list[str]) -> int:
 
     child = subprocess.Popen(command, env=dict(os.environ, PYTHONWARNINGS="ignore"))
 
+    received = [signal.SIGINT]  # Ctrl-C arrives as KeyboardInterrupt without the handler
+
     def stop(signum: int, frame: object) -> None:
+        received[0] = signum
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -37,22 +41,56 @@ def run_child(command: list[str]) -> int:
             child.wait(timeout=60)
         except subprocess.TimeoutExpired:
             child.kill()
-        return 130
+        return 128 + received[0]  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
+def hydra_quoted(value: str) -> str:
+    """``value`` as one Hydra override value: quoted unless it is plain ASCII path characters (a comma
+    would make a path a sweep, and Hydra's grammar reads no unquoted non-ASCII letter)."""
+    if all(char.isascii() and (char.isalnum() or char in "/._-~+@") for char in value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def bench_arguments(argv: list[str], doc: str, default: Path) -> tuple[Path, list[str]]:
+    """A bench script's ``[OUT_DIR] [overrides...]``: the folder (``default`` when none is given, that is
+    when the first argument is already an override such as ``seed=1``) and the overrides."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out_dir", nargs="?", help=f"folder for the runs (default: {default.parent}/<name>_<date>)")
+    parser.add_argument("overrides", nargs="*", help="extra ssgan-train overrides, e.g. trainer.precision=bf16-mixed")
+    args = parser.parse_args(argv)
+    if args.out_dir is None or "=" in args.out_dir:
+        return default, [args.out_dir, *args.overrides] if args.out_dir else args.overrides
+    return Path(args.out_dir), args.overrides
+
+
 def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
-    """Runs ``python -m ssgan.train -m OVERRIDES`` into ``out_dir`` and returns each job's metrics."""
+    """Runs ``python -m ssgan.train -m OVERRIDES`` into ``out_dir`` and returns each job's metrics (a job
+    that stopped without them is a failed run)."""
     if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         raise SystemExit(f"error: {out_dir} already holds a sweep's runs; choose a new output folder")
     command = [sys.executable, "-m", "ssgan.train", "-m", *overrides, "trainer.enable_progress_bar=false",
-               f"hydra.sweep.dir={out_dir}"]
+               f"hydra.sweep.dir={hydra_quoted(str(out_dir))}"]
     print("$", " ".join(command[1:]), flush=True)
     code = run_child(command)
     if code:
-        raise SystemExit(f"error: the sweep into {out_dir} stopped (exit code {code}); its finished runs are kept there")
-    return load_runs(out_dir)
+        kept = "its finished runs are kept there" if sweep_holds_runs(out_dir) else "no job ran; see the error above"
+        raise SystemExit(f"error: the sweep into {out_dir} stopped (exit code {code}); {kept}")
+    return load_runs(out_dir) + unfinished_runs(out_dir)
+
+
+def split_failed(runs: list[dict]) -> tuple[list[dict], list[str]]:
+    """The runs that finished (status ok, with a test accuracy), and one line naming each other run."""
+    finished, failed = [], []
+    for run in runs:
+        if run.get("status", "ok") == "ok" and isinstance(run.get("test/acc"), (int, float)):
+            finished.append(run)
+        else:
+            failed.append(f"{run['run_dir']} ({run.get('method', '?')}, split seed {run.get('split_seed', '?')}): "
+                          f"{run.get('status', 'failed')}: {run.get('error') or 'no test accuracy'}")
+    return finished, failed
 
 
 def machine_line() -> str:
@@ -67,6 +105,26 @@ def machine_line() -> str:
         pass
     return (f"{datetime.now():%Y-%m-%d}, {cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+
+
+def _whole_number(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one of at least {minimum}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} is below {minimum}; give at least {minimum}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number of at least 0."""
+    return _whole_number(text, 0)
 
 
 def pct(value: float | None) -> str:

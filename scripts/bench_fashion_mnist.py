@@ -14,7 +14,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from _bench import machine_line, pct, run_sweep
+from _bench import bench_arguments, machine_line, pct, run_sweep, split_failed
 
 
 def val_curve(run_dir: str) -> list[tuple[int, float]]:
@@ -24,20 +24,24 @@ def val_curve(run_dir: str) -> list[tuple[int, float]]:
 
 
 def main(argv: list[str]) -> int:
-    out_dir = Path(argv[0]) if argv else Path("multirun") / f"bench_fashion_mnist_{datetime.now():%Y-%m-%d_%H-%M-%S}"
-    runs = run_sweep(out_dir, ["experiment=fashion_mnist_100", "model=ssgan,supervised", *argv[1:]])
+    out_dir, overrides = bench_arguments(argv, __doc__,
+                                         Path("multirun") / f"bench_fashion_mnist_{datetime.now():%Y-%m-%d_%H-%M-%S}")
+    runs, failed = split_failed(run_sweep(out_dir, ["experiment=fashion_mnist_100", "model=ssgan,supervised", *overrides]))
     print(f"\nMachine: {machine_line()}\nRuns: {out_dir}\n")
-    print("| method | net | epochs | test acc (last) | best val acc (epoch) | train time | time per epoch | time per iteration |")
-    print("|---|---|---|---|---|---|---|---|")
-    for run in sorted(runs, key=lambda r: r["method"]):
-        print(f"| {run['method']} | {run['net']} | {run['epochs']} | {pct(run['test/acc'])} | "
-              f"{pct(run['val/best_acc'])} ({run['best_epoch']}) | {run['train_seconds']:.0f} s | "
+    print("| method | net | seed | precision | epochs | test acc (last) | best val acc (epoch) | train time "
+          "| time per epoch | time per iteration |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    runs.sort(key=lambda r: (r["method"], r["seed"], r["run_dir"]))
+    for run in runs:
+        print(f"| {run['method']} | {run['net']} | {run['seed']} | {run.get('precision', '?')} | {run['epochs']} | "
+              f"{pct(run['test/acc'])} | {pct(run['val/best_acc'])} ({run['best_epoch']}) | {run['train_seconds']:.0f} s | "
               f"{run['epoch_seconds']:.1f} s | {run['iteration_ms']:.1f} ms |")
     for run in runs:
         curve = ", ".join(f"{epoch}: {100 * acc:.1f}" for epoch, acc in val_curve(run["run_dir"]))
-        print(f"\n{run['method']} val/acc by epoch: {curve}")
-    return 0
-
+        print(f"\n{run['method']} (seed {run['seed']}) val/acc by epoch: {curve}")
+    for line in failed:
+        print(f"error: run {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

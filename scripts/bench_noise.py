@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_speed  # noqa: E402
-from _bench import machine_line  # noqa: E402
+from _bench import machine_line, non_negative_int, positive_int  # noqa: E402
 
 from ssgan.nets import layers  # noqa: E402
 
@@ -70,9 +70,9 @@ class _ThreadNoise:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=60, help="timed iterations per way and round")
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--rounds", type=positive_int, default=3)
+    parser.add_argument("--iterations", type=positive_int, default=60, help="timed iterations per way and round")
+    parser.add_argument("--warmup", type=non_negative_int, default=10)
     args = parser.parse_args(argv)
     print(machine_line())
     drawn = layers.GaussianNoise.forward

@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pytorch_lightning as pl  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-from _bench import machine_line  # noqa: E402
+from _bench import machine_line, non_negative_int, positive_int  # noqa: E402
 from ssgan import losses  # noqa: E402
+from ssgan.atomic import atomic_write, unwritable_reason  # noqa: E402
 from ssgan.config import CONFIG_DIR  # noqa: E402
 from ssgan.cpu import keep_freed_memory  # noqa: E402
 from ssgan.data.datamodule import SemiSupervisedBatches, SemiSupervisedDataModule  # noqa: E402
@@ -346,32 +347,34 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nets", nargs="+", default=["mlp", "conv"], choices=sorted(NETS))
     parser.add_argument("--precisions", nargs="+", default=["32-true", "bf16-mixed"], choices=["32-true", "bf16-mixed"])
-    parser.add_argument("--iterations", type=int, default=None,
+    parser.add_argument("--iterations", type=positive_int, default=None,
                         help="measured iterations per way (default: 100 for mlp, 6 for conv)")
-    parser.add_argument("--warmup", type=int, default=None, help="iterations left out first (default: 15 mlp, 2 conv)")
-    parser.add_argument("--rounds", type=int, default=None,
+    parser.add_argument("--warmup", type=non_negative_int, default=None, help="iterations left out first (default: 15 mlp, 2 conv)")
+    parser.add_argument("--rounds", type=positive_int, default=None,
                         help="alternating rounds of ours and the bare loop (default: 3 for mlp, 1 for conv)")
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=positive_int, default=100)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="bench_speed.json", help="JSON file for the results")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides of the model, e.g. model.ema_decay=null")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    problem = unwritable_reason(out.parent) or (f"{out} is a folder" if out.is_dir() else None)
+    if problem:  # before the measurements, not after them
+        parser.error(f"--out {out}: {problem}; choose another file")
     device = torch.device(args.device)
     keep_freed_memory()  # as ssgan-train does, for all three ways alike
     print(machine_line(), flush=True)
     rows = []
     for net in args.nets:
-        iterations = args.iterations or (100 if net == "mlp" else 6)
+        iterations = args.iterations if args.iterations is not None else (100 if net == "mlp" else 6)
         warmup = args.warmup if args.warmup is not None else (15 if net == "mlp" else 2)
-        rounds = args.rounds or (3 if net == "mlp" else 1)
+        rounds = args.rounds if args.rounds is not None else (3 if net == "mlp" else 1)
         for precision in args.precisions:
             rows.append(measure(net, precision, device, warmup, iterations, rounds, args.batch_size, args.overrides))
     report = table(rows)
     print(report)
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps({"machine": machine_line(), "device": str(device), "rows": rows}, indent=2) + "\n")
-    tmp.replace(out)
+    results = json.dumps({"machine": machine_line(), "device": str(device), "rows": rows}, indent=2) + "\n"
+    atomic_write(out, lambda path: path.write_text(results))
     print(f"wrote {out}")
 
 

@@ -30,8 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench import run_child  # noqa: E402
-from summarize_runs import load_runs  # noqa: E402
+from _bench import hydra_quoted, run_child  # noqa: E402
+from summarize_runs import load_runs, unfinished_runs  # noqa: E402
+from summarize_runs import other_settings as _other_settings  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
 from ssgan.train import sweep_holds_runs  # noqa: E402
@@ -44,17 +45,9 @@ CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed
 def run_sweep(sweep: str, out_dir: Path, overrides: list[str]) -> int:
     """Runs the multirun ``sweep=SWEEP`` into ``out_dir``; returns its exit code (failed jobs do not stop it)."""
     command = [sys.executable, "-m", "ssgan.train", "-m", f"sweep={sweep}", *overrides,
-               "trainer.enable_progress_bar=false", f"hydra.sweep.dir={_hydra_quoted(str(out_dir))}"]
+               "trainer.enable_progress_bar=false", f"hydra.sweep.dir={hydra_quoted(str(out_dir))}"]
     print("$", " ".join(command[1:]), flush=True)
     return run_child(command)
-
-
-def _hydra_quoted(value: str) -> str:
-    """``value`` as one Hydra override value: quoted when it holds a character of Hydra's grammar (a comma
-    would make a path a sweep)."""
-    if all(char.isalnum() or char in "/._-~+@" for char in value):
-        return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _job_name(run_dir: str | Path, base: Path) -> str:
@@ -105,20 +98,19 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
             "config": _config_settings(run_dir / ".hydra" / "config.yaml"),
         })
     # a job killed before it wrote anything still has its .hydra folder: report it, never drop it
-    for hydra_dir in sorted(root.rglob(".hydra")):
-        run_dir = hydra_dir.parent
-        if run_dir.resolve() in seen or run_dir.resolve() == root.resolve():
+    for unfinished in unfinished_runs(root):
+        run_dir = Path(unfinished["run_dir"])
+        if run_dir.resolve() in seen:
             continue
         seen.add(run_dir.resolve())
-        rows.append({"job": _job_name(run_dir, base), "status": "failed", "run_dir": str(run_dir),
-                     "error": "no metrics.json: the job stopped before it finished (killed, crashed, or still running)",
-                     "settings": _other_settings(hydra_dir / "overrides.yaml"),
+        hydra_dir = run_dir / ".hydra"
+        rows.append({"job": _job_name(run_dir, base), **unfinished, "settings": _other_settings(hydra_dir / "overrides.yaml"),
                      # the composed record holds the overrides too; they stand in where it was cut short
                      **_from_overrides(hydra_dir / "overrides.yaml"), **_from_record(hydra_dir)})
     # a job the sweep never reached (it was killed, or stopped, first) has no folder: Hydra's record of the
     # sweep names it, so it is a row too
     record = _sweep_record(root)
-    for number, overrides in enumerate(expected_jobs(record) if record is not None else []):
+    for number, overrides in enumerate(expected_jobs(record) if _numbered_jobs(record) else []):
         run_dir = root / str(number)
         if run_dir.resolve() in seen or (run_dir / ".hydra").is_dir():
             continue
@@ -137,6 +129,17 @@ def _sweep_record(root: Path):
     with contextlib.suppress(Exception):
         return OmegaConf.load(root / "multirun.yaml") if (root / "multirun.yaml").is_file() else None
     return None
+
+
+def _numbered_jobs(record) -> bool:
+    """Whether the sweep's job folders are named by job number (Hydra's default ``hydra.sweep.subdir``), so
+    that job N's folder is known; another naming gives no way to tell which listed job has no folder."""
+    from omegaconf import OmegaConf
+
+    with contextlib.suppress(Exception):
+        sweep = OmegaConf.to_container(record.hydra, resolve=False).get("sweep") or {}
+        return str(sweep.get("subdir", "${hydra.job.num}")) == "${hydra.job.num}"
+    return False
 
 
 def expected_jobs(record) -> list[list[str]]:
@@ -235,28 +238,6 @@ def _from_overrides(path: Path) -> dict:
 
 
 # The overrides a benchmark sweeps by design: runs that differ only in these share a cell or a column
-SWEPT = {"seed", "data.split_seed", "data.num_labeled", "data.label_fraction", "model", "self_training",
-         # and how a run was run, not what it trained
-         "ckpt_path", "overwrite", "trainer.enable_progress_bar"}
-
-
-def _other_settings(source: Path | list[str]) -> str:
-    """A job's other overrides (e.g. ``trainer.max_epochs=30``), from Hydra's record of them (or the list); "" if none."""
-    if isinstance(source, Path):
-        if not source.is_file():
-            return ""
-        items = [line.strip().lstrip("- ").strip("'\"") for line in source.read_text().splitlines() if line.strip()]
-    else:
-        items = list(source)
-    kept = []
-    for item in items:
-        key, _, value = item.lstrip("+~").partition("=")
-        if key not in SWEPT and not key.startswith("hydra."):
-            # Hydra's sweeper records true/false as True/False: the same setting either way
-            kept.append(f"{key}={value.lower() if value.lower() in ('true', 'false', 'null', 'none') else value}")
-    return " ".join(sorted(kept))
-
-
 # Settings in a job's composed config (.hydra/config.yaml) that say where and how it ran, not what it trained
 RUN_ONLY = ("paths.", "hydra.", "ckpt_path", "overwrite", "trainer.enable_progress_bar")
 

@@ -13,27 +13,52 @@ Images are drawn without overlap between the parts, seeded by ``--seed``.
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torchvision.io import write_png
 
-from ssgan.data.sources import load_digits_data
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import non_negative_int, positive_int  # noqa: E402
+
+from ssgan.atomic import unwritable_reason  # noqa: E402
+from ssgan.data.sources import load_digits_data  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="folder to create (must not exist)")
-    parser.add_argument("--labeled-per-class", type=int, default=5, help="labeled images per class (default: 5)")
-    parser.add_argument("--unlabeled", type=int, default=150, help="unlabeled images (default: 150)")
-    parser.add_argument("--test-per-class", type=int, default=0, help="test images per class, from the digits test split (default: 0, no test/)")
-    parser.add_argument("--loose", type=int, default=0, help="unsorted images written into OUT itself")
-    parser.add_argument("--size", type=int, default=28, help="side of the written images in pixels (default: 28)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the draw (default: 0)")
-    args = parser.parse_args()
+    parser.add_argument("--labeled-per-class", type=non_negative_int, default=5, help="labeled images per class (default: 5)")
+    parser.add_argument("--unlabeled", type=non_negative_int, default=150, help="unlabeled images (default: 150)")
+    parser.add_argument("--test-per-class", type=non_negative_int, default=0, help="test images per class, from the digits test split (default: 0, no test/)")
+    parser.add_argument("--loose", type=non_negative_int, default=0, help="unsorted images written into OUT itself")
+    parser.add_argument("--size", type=positive_int, default=28, help="side of the written images in pixels (default: 28)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the draw (default: 0)")
+    args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"{args.out} exists; choose a new folder")
+    problem = unwritable_reason(args.out.parent)
+    if problem:
+        parser.error(f"{args.out}: {problem}; choose another folder")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    # written into a hidden folder beside OUT and renamed at the end: a failure leaves no half-written OUT
+    staging = Path(tempfile.mkdtemp(dir=args.out.parent, prefix=f".{args.out.name}.partial-"))
+    try:
+        written = write_images(staging, args)
+        staging.rename(args.out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    print(f"wrote {written} PNG files under {args.out}")
+
+
+def write_images(out: Path, args: argparse.Namespace) -> int:
+    """Writes the drawn images under ``out`` and returns how many."""
     data = load_digits_data()
     rng = np.random.default_rng(args.seed)
 
@@ -46,18 +71,16 @@ def main() -> None:
     labeled = [i for k in range(10) for i in [j for j in train_order if data.train_labels[j] == k][: args.labeled_per_class]]
     rest = [i for i in train_order if i not in set(labeled)]
     for i in labeled:
-        save(data.train_images[i], args.out / "labeled" / str(int(data.train_labels[i])) / f"train_{i:04d}.png")
+        save(data.train_images[i], out / "labeled" / str(int(data.train_labels[i])) / f"train_{i:04d}.png")
     for n, i in enumerate(rest[: args.unlabeled]):
-        save(data.train_images[i], args.out / "unlabeled" / f"part{n % 3}" / f"train_{i:04d}.png")
+        save(data.train_images[i], out / "unlabeled" / f"part{n % 3}" / f"train_{i:04d}.png")
     for n, i in enumerate(rest[args.unlabeled: args.unlabeled + args.loose]):
-        save(data.train_images[i], args.out / f"image_{n:04d}.png")
+        save(data.train_images[i], out / f"image_{n:04d}.png")
     test_order = rng.permutation(len(data.test_labels))
     for k in range(10):
         for i in [j for j in test_order if data.test_labels[j] == k][: args.test_per_class]:
-            save(data.test_images[i], args.out / "test" / str(k) / f"test_{i:04d}.png")
-    written = sum(1 for p in args.out.rglob("*.png"))
-    print(f"wrote {written} PNG files under {args.out}")
-
+            save(data.test_images[i], out / "test" / str(k) / f"test_{i:04d}.png")
+    return sum(1 for _ in out.rglob("*.png"))
 
 if __name__ == "__main__":
     main()

@@ -637,6 +637,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "dataset": datamodule.name, "method": method, "num_labeled": datamodule.labeled_count,
         "label_fraction": datamodule.label_fraction, "seed": cfg.seed, "split_seed": datamodule.split_seed,
         "num_val": len(datamodule.split.val), "num_unlabeled": len(datamodule.split.unlabeled), "net": model.arch,
+        "precision": str(trainer.precision),
     }
     if len(getattr(datamodule, "synthetic_labels", ())):  # data.synthetic_labeled_dir: generated labeled images
         metrics["num_synthetic_labeled"] = len(datamodule.synthetic_labels)

@@ -36,7 +36,7 @@ def mlp_iteration_gflop(batch: int) -> float:
 
 
 def test_bench_speed_writes_a_row_per_setting_and_counts_the_mlp_gemms(tmp_path, capsys) -> None:
-    out = tmp_path / "speed.json"
+    out = tmp_path / "not_yet" / "speed.json"  # a folder the script makes, as in a fresh clone's multirun/
     bench_speed.main(["--nets", "mlp", "--precisions", "32-true", "--iterations", "3", "--warmup", "1",
                       "--batch-size", "20", "--rounds", "1", "--out", str(out)])
     report = json.loads(out.read_text())

@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import benchmark_label_fractions as report  # noqa: E402
 
 
-def _job(root: Path, number: int, metrics: dict | None, overrides: list[str]) -> None:
+def _job(root: Path, number: int | str, metrics: dict | None, overrides: list[str]) -> None:
     folder = root / str(number)
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
@@ -234,7 +234,7 @@ def test_plot_has_no_tick_for_a_label_count_whose_every_job_failed(tmp_path, mon
     assert list(axes.get_xticks()) == [20, 50]  # 200 has no point, so no tick
 
 
-def _sweep_record(root: Path, params: dict, task: list[str], choices: dict) -> None:
+def _sweep_record(root: Path, params: dict, task: list[str], choices: dict, subdir: str = "${hydra.job.num}") -> None:
     """Hydra's multirun.yaml, as the basic sweeper writes it before the first job (the keys the report reads)."""
     from omegaconf import OmegaConf
 
@@ -242,7 +242,18 @@ def _sweep_record(root: Path, params: dict, task: list[str], choices: dict) -> N
     OmegaConf.save(OmegaConf.create({
         "seed": 0, "data": {"num_labeled": 50, "label_fraction": None, "split_seed": 0},
         "hydra": {"sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": params},
+                  "sweep": {"dir": str(root), "subdir": subdir},
                   "overrides": {"task": task}, "runtime": {"choices": choices}}}), root / "multirun.yaml")
+
+
+def test_jobs_in_folders_named_by_another_subdir_are_not_taken_for_unstarted_ones(tmp_path) -> None:
+    _sweep_record(tmp_path, {"data.split_seed": "0,1"}, ["model=ssgan", "sweep=x"],
+                  {"data": "digits", "model": "ssgan", "self_training": "none"}, subdir="run_${data.split_seed}")
+    for seed in (0, 1):
+        _job(tmp_path, f"run_{seed}", _ok("ssgan", 50, seed, 0.8), [f"data.split_seed={seed}", "model=ssgan", "sweep=x"])
+    rows = report.write_report(tmp_path, title="fixture")
+    assert [(row["job"], row["status"]) for row in rows] == [("run_0", "ok"), ("run_1", "ok")]
+    assert "left out" not in (tmp_path / "results.md").read_text()
 
 
 def test_jobs_a_killed_sweep_never_started_are_rows_too(tmp_path, capsys) -> None:

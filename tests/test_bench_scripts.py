@@ -1,0 +1,127 @@
+"""The small benchmark scripts: arguments, failed jobs and the files they write (no training here)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import _bench  # noqa: E402
+import bench_digits  # noqa: E402
+import bench_fashion_mnist  # noqa: E402
+import summarize_runs  # noqa: E402
+
+
+def _run(root: Path, name: str, metrics: dict | None, overrides: list[str]) -> None:
+    folder = root / name
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def _metrics(method: str, split_seed: int, acc: float, **extra) -> dict:
+    return {"dataset": "digits", "method": method, "num_labeled": 50, "seed": 0, "split_seed": split_seed,
+            "status": "ok", "test/acc": acc, "train_seconds": 10.0, **extra}
+
+
+def test_summary_means_runs_of_one_setting_only_and_lists_killed_jobs(tmp_path, capsys) -> None:
+    for number, (weight, seed, acc) in enumerate([(1, 0, 0.80), (1, 1, 0.84), (3, 0, 0.90), (3, 1, 0.96)]):
+        _run(tmp_path, str(number), _metrics("ssgan", seed, acc),
+             ["model=ssgan", f"model.unlabeled_weight={weight}", f"data.split_seed={seed}"])
+    _run(tmp_path, "4", _metrics("supervised", 0, 0.70), ["model=supervised", "data.split_seed=0"])
+    _run(tmp_path, "5", None, ["model=supervised", "data.split_seed=1"])  # killed before its metrics.json
+    assert summarize_runs.main([str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    means = printed.split("mean ± std over runs")[1]
+    assert "82.00 ± 2.83 %  (n=2)  (model.unlabeled_weight=1)" in means  # never one mean over both weights
+    assert "93.00 ± 4.24 %  (n=2)  (model.unlabeled_weight=3)" in means
+    assert "70.00 %  (n=1)" in means and "70.00 ± 0.00" not in means  # one run has no spread
+    assert "failed: no metrics.json: the job stopped before it finished" in printed
+
+
+def test_bench_scripts_report_failed_jobs_in_a_line_each_and_exit_1(monkeypatch, capsys) -> None:
+    ok = {"net": "mlp", "epochs": 20, "val/best_acc": 0.7, "best_epoch": 3, "epoch_seconds": 1.0, "iteration_ms": 2.0,
+          "precision": "32-true"}
+    runs = [_metrics("ssgan", 0, 0.9, run_dir="a", **ok), _metrics("ssgan", 1, 0.9, run_dir="b", **ok),
+            {"status": "diverged", "method": "ssgan", "split_seed": 2, "run_dir": "c",
+             "error": "training diverged: discriminator_loss became nan"},
+            {"status": "failed", "run_dir": "d", "error": "no metrics.json: the job stopped before it finished"}]
+    runs += [_metrics("supervised", seed, 0.8, run_dir=f"s{seed}", **ok) for seed in (0, 1, 2)]
+    monkeypatch.setattr(bench_digits, "run_sweep", lambda out_dir, overrides: runs if out_dir.name == "ssgan" else [])
+    assert bench_digits.main(["out"]) == 1
+    captured = capsys.readouterr()
+    assert "| 2 | - | 80.00 % | - | - | 10 s |" in captured.out and "**mean**" not in captured.out
+    assert "error: run c (ssgan, split seed 2): diverged: training diverged" in captured.err
+    assert "error: run d (?, split seed ?): failed: no metrics.json" in captured.err
+
+    monkeypatch.setattr(bench_fashion_mnist, "run_sweep", lambda out_dir, overrides: runs)
+    monkeypatch.setattr(bench_fashion_mnist, "val_curve", lambda run_dir: [(0, 0.5)])
+    assert bench_fashion_mnist.main(["out"]) == 1
+    captured = capsys.readouterr()
+    assert "| ssgan | mlp | 0 | 32-true | 20 | 90.00 % |" in captured.out
+    assert captured.err.count("error: run") == 2
+
+
+def test_bench_arguments_tell_the_folder_from_the_overrides(capsys) -> None:
+    default = Path("multirun/x")
+    assert _bench.bench_arguments(["trainer.precision=bf16-mixed"], "doc", default) == (default, ["trainer.precision=bf16-mixed"])
+    assert _bench.bench_arguments(["runs", "seed=1"], "doc", default) == (Path("runs"), ["seed=1"])
+    assert _bench.bench_arguments([], "doc", default) == (default, [])
+    with pytest.raises(SystemExit) as stopped:
+        _bench.bench_arguments(["--help"], "the script's doc", default)
+    assert stopped.value.code == 0 and "the script's doc" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("folder", ["multirun/a,b", "multirun/résumé", "multirun/it's here", "multirun/plain_1.0"])
+def test_an_output_folder_is_one_hydra_value(folder) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    (override,) = OverridesParser.create().parse_overrides([f"hydra.sweep.dir={_bench.hydra_quoted(folder)}"])
+    assert override.value() == folder
+
+
+def test_a_bad_count_or_out_file_stops_bench_speed_before_it_measures(tmp_path, monkeypatch, capsys) -> None:
+    import bench_speed
+
+    monkeypatch.setattr(bench_speed, "measure", lambda *args: pytest.fail("measured despite a bad argument"))
+    for arguments in (["--iterations", "0"], ["--warmup", "-1"], ["--rounds", "0"], ["--out", str(tmp_path)],
+                      ["--out", str(tmp_path / "a_file" / "speed.json")]):
+        (tmp_path / "a_file").write_text("")
+        with pytest.raises(SystemExit) as stopped:
+            bench_speed.main([*arguments, "--nets", "mlp"])
+        assert stopped.value.code == 2
+    errors = capsys.readouterr().err
+    assert "0 is below 1; give at least 1" in errors and "is a folder; choose another file" in errors
+    assert "a_file is a file, not a folder; choose another file" in errors
+
+
+def test_make_image_folder_checks_its_counts_and_leaves_nothing_half_written(tmp_path, monkeypatch) -> None:
+    import make_image_folder
+
+    out = tmp_path / "images"
+    with pytest.raises(SystemExit):
+        make_image_folder.main([str(out), "--size", "0"])
+    with pytest.raises(SystemExit):
+        make_image_folder.main([str(out), "--labeled-per-class", "-1"])
+    written = []
+
+    def write_png(image, path: str) -> None:
+        if len(written) == 3:
+            raise OSError("No space left on device")
+        written.append(path)
+        Path(path).write_bytes(b"")
+
+    monkeypatch.setattr(make_image_folder, "write_png", write_png)
+    with pytest.raises(OSError):
+        make_image_folder.main([str(out), "--unlabeled", "2"])
+    assert list(tmp_path.iterdir()) == []  # neither OUT nor its staging folder: the same command can run again
+    written.clear()
+    monkeypatch.setattr(make_image_folder, "write_png", lambda image, path: Path(path).write_bytes(b""))
+    make_image_folder.main([str(out), "--labeled-per-class", "1", "--unlabeled", "2"])
+    assert len(list(out.rglob("*.png"))) == 12 and [p.name for p in tmp_path.iterdir()] == ["images"]
