@@ -29,6 +29,9 @@ class SpeedMonitor(pl.Callback):
     ``summary()`` gives the means over the run for ``metrics.json``. An epoch that this process ran
     only part of (a run resumed mid-epoch) gives its iteration times but no epoch time.
 
+    The epoch time is the training pass alone: validation, also a mid-epoch one
+    (``trainer.val_check_interval``), is left out; a mid-epoch checkpoint's save is counted in.
+
     Its state goes into each checkpoint: the times so far and the seconds spent fitting up to the
     save. A resumed run's figures (``earlier_seconds`` included) therefore cover the whole run, not
     only the resumed process.
@@ -42,6 +45,8 @@ class SpeedMonitor(pl.Callback):
         self._epoch_start: float | None = None
         self._batch_start = self._last_batch_end = 0.0
         self._epoch_iterations: list[float] = []
+        self._validation_start: float | None = None
+        self._epoch_validations: list[tuple[float, float]] = []  # (start, end) of the epoch's validation passes
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
@@ -58,7 +63,15 @@ class SpeedMonitor(pl.Callback):
         self.iteration_ms = [float(value) for value in state_dict.get("iteration_ms", [])]
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._epoch_start, self._epoch_iterations = time.perf_counter(), []
+        self._epoch_start, self._epoch_iterations, self._epoch_validations = time.perf_counter(), [], []
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._validation_start = time.perf_counter()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._validation_start is not None and self._epoch_start is not None:
+            self._epoch_validations.append((self._validation_start, time.perf_counter()))
+        self._validation_start = None
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
         self._batch_start = time.perf_counter()
@@ -72,15 +85,17 @@ class SpeedMonitor(pl.Callback):
         # Whole epochs only: a resumed epoch's remaining batches are not an epoch's time.
         if self._epoch_start is not None and len(self._epoch_iterations) >= trainer.num_training_batches:
             # Lightning calls this after the epoch's validation: stop the clock at the last batch
-            # instead, so the epoch time is the training pass alone (data, steps and logging).
-            timed["time/epoch_seconds"] = self._last_batch_end - self._epoch_start
+            # instead, and take out the validations between batches (val_check_interval < 1), so the
+            # epoch time is the training pass alone (data, steps and logging).
+            between_batches = sum(end - start for start, end in self._epoch_validations if end <= self._last_batch_end)
+            timed["time/epoch_seconds"] = self._last_batch_end - self._epoch_start - between_batches
             self.epoch_seconds.append(timed["time/epoch_seconds"])
         if self._epoch_iterations:
             timed["time/iteration_ms"] = statistics.median(self._epoch_iterations)
             self.iteration_ms.append(timed["time/iteration_ms"])
         if timed:
             pl_module.log_dict(timed, on_epoch=True, sync_dist=trainer.world_size > 1)
-        self._epoch_start, self._epoch_iterations = None, []
+        self._epoch_start, self._epoch_iterations, self._epoch_validations = None, [], []
 
     def summary(self) -> dict[str, float | None]:
         """Mean epoch seconds and mean of the per-epoch median iteration times, over the run."""
@@ -98,17 +113,44 @@ class MidEpochCheckpoint(ModelCheckpoint):
     validates, would resume in the next epoch and skip that epoch's validation and epoch-end work
     (the self-training round boundary, the learning-rate step). The end-of-epoch save follows anyway.
     The checkpoint holds the weights after the batch's steps: a resume goes on with the next batch.
+
+    The save comes at the end of the first batch that reaches each multiple of ``every_n_train_steps``:
+    SSGAN takes two optimizer steps a batch, so Lightning's own test (the step count divisible by N)
+    would skip every multiple of an odd N that falls between a batch's two steps.
     """
+
+    def __init__(self, *args: Any, every_n_train_steps: int | None = None, every_n_epochs: int | None = None,
+                 **kwargs: Any) -> None:
+        for name, value in (("every_n_train_steps", every_n_train_steps), ("every_n_epochs", every_n_epochs)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise UserError(f"the mid-epoch checkpoint's {name}={value!r} is not a count; use 0 (off) or a whole "
+                                f"number, e.g. callbacks.mid_epoch_checkpoint.every_n_train_steps=1000")
+        if every_n_train_steps and every_n_epochs:
+            raise UserError(f"the mid-epoch checkpoint has every_n_train_steps={every_n_train_steps} and every_n_epochs="
+                            f"{every_n_epochs}; set one of them (the end-of-epoch last.ckpt is saved anyway), e.g. "
+                            "callbacks.mid_epoch_checkpoint.every_n_epochs=0")
+        super().__init__(*args, every_n_train_steps=every_n_train_steps, every_n_epochs=every_n_epochs, **kwargs)
+        self._steps_before_batch = 0
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        self._steps_before_batch = trainer.global_step
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        every = self._every_n_train_steps
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or every < 1:
+            return
+        if trainer.global_step // every == self._steps_before_batch // every:  # no multiple of N reached in this batch
             return
         with warnings.catch_warnings():
             # Lightning's advice to save the weights from before the step: a resume goes on after the
             # batch, so the weights after it are the right ones
             warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            self._every_n_train_steps = 1  # Lightning's test (step divisible by N) passes: this batch saves
+            try:
+                super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            finally:
+                self._every_n_train_steps = every
 
 
 class SampleGrid(pl.Callback):
@@ -125,14 +167,29 @@ class SampleGrid(pl.Callback):
             raise UserError(f"the sample grid needs every_n_epochs and num_images of at least 1 (got {every_n_epochs} and "
                             f"{num_images}); e.g. callbacks.sample_grid.every_n_epochs=5, or callbacks.sample_grid=null for none")
         self.dirpath, self.every_n_epochs, self.num_images, self.seed = dirpath, every_n_epochs, num_images, seed
+        self._written_at_step: int | None = None  # the global step of the last grid
+        self._trained_epoch: int | None = None  # the epoch of the last training batch
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        epoch = trainer.current_epoch
-        is_last = epoch + 1 >= (trainer.max_epochs or 0)
-        if not hasattr(pl_module, "sample") or trainer.sanity_checking:
-            return
+        epoch, max_epochs = trainer.current_epoch, trainer.max_epochs
+        is_last = max_epochs is not None and max_epochs > 0 and epoch + 1 >= max_epochs  # -1: no last epoch known
         if (epoch + 1) % self.every_n_epochs and not is_last:
             return
+        self._write(trainer, pl_module, epoch)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any) -> None:
+        self._trained_epoch = trainer.current_epoch
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # a run that stopped before its last epoch's end (max_steps, early stopping) gets its final grid too,
+        # named after the epoch it stopped in (current_epoch has moved on when that epoch was complete)
+        if trainer.global_step != self._written_at_step and self._trained_epoch is not None:
+            self._write(trainer, pl_module, self._trained_epoch)
+
+    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
+        if not hasattr(pl_module, "sample") or trainer.sanity_checking:
+            return
+        self._written_at_step = trainer.global_step
         # on every rank: under DDP, trainer.log_dir is a broadcast, which rank 0 alone would wait in forever
         folder = Path(self.dirpath) if self.dirpath else Path(trainer.log_dir or trainer.default_root_dir) / "samples"
         if not trainer.is_global_zero:
@@ -226,10 +283,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file beside it and renames it into place.
 
     A run killed while saving (SIGKILL, a pre-empted node) leaves the previous checkpoint whole,
-    never a truncated one.
+    never a truncated one; the next save of that checkpoint removes the killed save's temporary file.
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        for leftover in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):  # atomic_write's names for this file
+            leftover.unlink(missing_ok=True)
+
         def write(temporary: Path) -> None:
             with open(temporary, "wb") as handle:
                 torch.save(checkpoint, handle)

@@ -117,6 +117,11 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str]) -> None:
     if max_epochs is not None and (not fits_type(max_epochs, "int") or max_epochs < 1):
         raise UserError(f"{name('max_epochs')}={config_text(max_epochs)} is not a number of epochs; use 1 or more, e.g. "
                         f"{name('max_epochs')}=20 (the learning-rate schedule needs a fixed end)")
+    max_steps = settings.get("max_steps")
+    if max_epochs is None and max_steps not in (None, -1):  # Lightning would then train with max_epochs=-1
+        raise UserError(f"{name('max_steps')}={config_text(max_steps)} without {name('max_epochs')} leaves the run no "
+                        f"number of epochs, which the learning-rate schedule needs; set {name('max_epochs')} too, e.g. "
+                        f"{name('max_epochs')}=20")
     every = settings.get("check_val_every_n_epoch")
     if every is not None and (not fits_type(every, "int") or every < 1):
         raise UserError(f"{name('check_val_every_n_epoch')}={config_text(every)} is not a number of epochs; use 1 or more, "
@@ -697,13 +702,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tested = cfg.get("test_ckpt", "last")
     if tested == "best" and not (checkpoint is not None and checkpoint.best_model_path):
         tested = "last"  # nothing was saved (e.g. fast_dev_run): test the weights in memory
+        log.warning("test_ckpt=best, but no best checkpoint was saved (no validation ran, or fast_dev_run): testing the last weights")
     speed = speed_monitor.summary() if speed_monitor is not None else {}
     test_results: dict[str, float] = {}
     if datamodule.has_test_set:
         # "last" tests the weights in memory, which are the last ones
         # "best" names the file of the checkpoint that picked it, not Lightning's "best" (the first ModelCheckpoint's)
-        test_results = trainer.test(model, datamodule=datamodule, verbose=False,
-                                    ckpt_path=checkpoint.best_model_path if tested == "best" and checkpoint else None)[0]
+        tests = trainer.test(model, datamodule=datamodule, verbose=False,
+                             ckpt_path=checkpoint.best_model_path if tested == "best" and checkpoint else None)
+        if not tests:  # trainer.limit_test_batches=0
+            log.warning("the test ran on no batch (trainer.limit_test_batches): the run reports no test metrics")
+        test_results = tests[0] if tests else {}
     else:
         log.warning("no test images (a folder without test/): the run reports no test metrics")
     test_acc = float(test_results["test/acc"]) if "test/acc" in test_results else None

@@ -122,6 +122,15 @@ BAD_INPUTS = [
     (["model=supervised", "+model.latent_dim=10"], "model.latent_dim is not a setting of SupervisedBaseline; remove it"),
     (["+callbacks.sample_grid.nmu_images=3"],
      "callbacks.sample_grid.nmu_images is not a setting of SampleGrid; did you mean callbacks.sample_grid.num_images?"),
+    (["trainer.max_epochs=null", "+trainer.max_steps=500"],
+     "trainer.max_steps=500 without trainer.max_epochs leaves the run no number of epochs, which the learning-rate "
+     "schedule needs; set trainer.max_epochs too, e.g. trainer.max_epochs=20"),
+    (["callbacks.mid_epoch_checkpoint.every_n_train_steps=-1"],
+     "the mid-epoch checkpoint's every_n_train_steps=-1 is not a count; use 0 (off) or a whole number, "
+     "e.g. callbacks.mid_epoch_checkpoint.every_n_train_steps=1000"),
+    (["callbacks.mid_epoch_checkpoint.every_n_train_steps=10", "callbacks.mid_epoch_checkpoint.every_n_epochs=1"],
+     "the mid-epoch checkpoint has every_n_train_steps=10 and every_n_epochs=1; set one of them (the end-of-epoch "
+     "last.ckpt is saved anyway), e.g. callbacks.mid_epoch_checkpoint.every_n_epochs=0"),
     (["callbacks.sample_grid.every_n_epochs=0"],
      "the sample grid needs every_n_epochs and num_images of at least 1 (got 0 and 100); "
      "e.g. callbacks.sample_grid.every_n_epochs=5, or callbacks.sample_grid=null for none"),

@@ -1,0 +1,69 @@
+"""The training callbacks: checkpoints every epoch and at odd step counts, epoch times without
+validation, sample grids at an early end, and no leftovers of a killed save."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from ssgan import callbacks
+from ssgan.train import train
+
+TINY = ("data.num_labeled=20", "trainer.enable_progress_bar=false", "logger=csv", "trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=1")
+
+
+def test_a_run_stopped_between_validations_keeps_its_epoch_its_grid_and_untested_metrics(compose_cfg) -> None:
+    # validation every 2nd epoch, and max_steps (2 a batch) stops the run after epoch 0, which has none
+    cfg = compose_cfg(*TINY, "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2", "+trainer.max_steps=2",
+                      "+trainer.limit_test_batches=0")
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 0 and last["global_step"] == 2  # saved at the epoch's end, with no validation in it
+    assert last["callbacks"]["SpeedMonitor"]["epoch_seconds"]  # after the epoch's timing, not before it
+    assert [p.name for p in (run / "samples").glob("*.png")] == ["epoch_0000.png"]  # the grid of the early end
+    assert metrics["status"] == "ok" and metrics["test/acc"] is None  # limit_test_batches=0 tests nothing
+    assert json.loads((run / "metrics.json").read_text())["status"] == "ok"
+
+
+def test_an_odd_step_count_saves_after_each_batch_that_reaches_a_multiple(compose_cfg) -> None:
+    cfg = compose_cfg(*TINY, "trainer.max_epochs=1", "trainer.limit_train_batches=5", "callbacks.sample_grid=null",
+                      "callbacks.mid_epoch_checkpoint.every_n_train_steps=3",
+                      "callbacks.mid_epoch_checkpoint.filename='mid-{step}'", "callbacks.mid_epoch_checkpoint.save_top_k=-1")
+    train(cfg)
+    saved = sorted(p.name for p in (Path(cfg.paths.output_dir) / "checkpoints").glob("mid-*.ckpt"))
+    # batches end at steps 2, 4, 6, 8, 10: 4 passes 3, 6 reaches 6, 10 passes 9 but is the epoch's last batch
+    assert saved == ["mid-step=4.ckpt", "mid-step=6.ckpt"]  # step divisible by 3 alone: only 6
+
+
+def test_the_epoch_time_leaves_out_a_mid_epoch_validation(monkeypatch) -> None:
+    clock = iter([0.0, 0.0, 1.0, 1.0, 11.0, 11.0, 12.0, 12.0, 20.0])  # seconds at each hook below
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
+    monitor = callbacks.SpeedMonitor()
+    trainer = SimpleNamespace(num_training_batches=2, world_size=1)
+    module = SimpleNamespace(log_dict=lambda *args, **kwargs: None)
+    monitor.on_train_epoch_start(trainer, module)                # 0
+    monitor.on_train_batch_start(trainer, module, None, 0)       # 0
+    monitor.on_train_batch_end(trainer, module, None, None, 0)   # 1
+    monitor.on_validation_start(trainer, module)                 # 1: val_check_interval=0.5
+    monitor.on_validation_end(trainer, module)                   # 11
+    monitor.on_train_batch_start(trainer, module, None, 1)       # 11
+    monitor.on_train_batch_end(trainer, module, None, None, 1)   # 12
+    monitor.on_validation_start(trainer, module)                 # 12: the epoch's end
+    monitor.on_validation_end(trainer, module)                   # 20
+    monitor.on_train_epoch_end(trainer, module)
+    assert monitor.epoch_seconds == [2.0] and monitor.iteration_ms == [1000.0]
+
+
+def test_a_save_removes_what_a_killed_save_of_the_same_file_left(tmp_path) -> None:
+    leftover = tmp_path / ".last.q5mvxea6.tmp.ckpt"  # atomic_write's name for a save of last.ckpt
+    other = tmp_path / ".best.abcdefgh.tmp.ckpt"
+    leftover.write_bytes(b"half a checkpoint")
+    other.write_bytes(b"another file's save, maybe in progress")
+    callbacks.AtomicCheckpointIO().save_checkpoint({"step": 1}, tmp_path / "last.ckpt")
+    assert not leftover.exists() and other.exists()
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"step": 1}
