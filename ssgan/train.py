@@ -302,6 +302,9 @@ def refuse_another_split(ckpt_path: str, checkpoint: dict[str, Any], datamodule:
     """A one-line ``UserError`` if ``checkpoint`` was trained with other split settings than ``datamodule``'s:
     resuming restores the checkpoint's split, so the run would report labels it never trained on.
     ``name`` spells a data setting as the entry point takes it."""
+    if datamodule.changed_data(checkpoint):
+        raise UserError(f"{ckpt_path} was trained on other training images than {datamodule.name} holds now; "
+                        f"{datamodule.changed_data_hint}")
     changed = datamodule.changed_split_settings(checkpoint)
     if changed:
         shown = ", ".join(f"{name(key)}: {config_text(before)} -> {config_text(now)}" for key, before, now in changed)

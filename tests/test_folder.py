@@ -255,3 +255,76 @@ def test_a_run_without_validation_keeps_no_best_checkpoint_and_tests_the_last_we
     checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
     assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]
     assert metrics["num_val"] == 0 and metrics["tested"] == "last" and metrics["val/best_acc"] is None
+
+
+def test_a_16_bit_grey_image_with_a_transparent_value_is_shown_on_white(tmp_path: Path) -> None:
+    from PIL import Image
+
+    deep = np.full((8, 8), 1000, dtype=np.uint16)  # (H, W): transparent background value 1000
+    deep[2:6, 2:6] = 0  # an opaque black square
+    Image.fromarray(deep).save(tmp_path / "deep.png", transparency=1000)
+    decoded = image_io.read_image(tmp_path / "deep.png", (1, 8, 8))[0].numpy()  # (H, W)
+    assert (decoded[2:6, 2:6] == 0).all() and decoded[0, 0] == 255
+
+
+def test_symlinked_subfolders_are_followed_once(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for name in ("a.png", "b.png"):
+        (outside / name).write_bytes(b"")
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    (folder / "0.png").write_bytes(b"")
+    (folder / "more").symlink_to(outside, target_is_directory=True)
+    (outside / "loop").symlink_to(folder, target_is_directory=True)  # back up the tree: must end
+    (folder / ".hidden").mkdir()
+    (folder / ".hidden" / "c.png").write_bytes(b"")
+    found = [p.relative_to(folder).as_posix() for p in image_io.list_images(folder, recursive=True)]
+    assert found == ["0.png", "more/a.png", "more/b.png"]
+
+
+def test_file_names_that_are_not_utf8_are_read_and_cached(image_folder: Path, tmp_path: Path) -> None:
+    import os
+
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    circle = root / "labeled" / "circle"
+    shutil.copy(next(circle.iterdir()), circle / os.fsdecode(b"caf\xe9.png"))  # e.g. from an old zip archive
+    datamodule = _datamodule(root, image_cache_dir=str(tmp_path / "cache"), split_cache_dir=str(tmp_path / "splits"))
+    assert datamodule.labeled_count > 0 and len(list((tmp_path / "cache").glob("*.pt"))) == 1
+    assert len(datamodule.data_fingerprint()) == 16
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"image_size": 32.5}, "data.image_size=32.5 is not a size"),
+    ({"image_size": [28.7, 28]}, r"data.image_size=\[28.7, 28\] is not a size"),
+    ({"image_cache_dir": "FILE/cache"}, "cannot write data.image_cache_dir=.*FILE/cache: .*FILE is a file, not a folder; "
+                                        "set SSGAN_CACHE_DIR"),
+    ({"split_cache_dir": "FILE/splits"}, "cannot write data.split_cache_dir=.*FILE/splits: .*is a file"),
+])
+def test_bad_sizes_and_unwritable_caches_are_refused_before_any_image_is_read(image_folder: Path, tmp_path: Path, monkeypatch,
+                                                                             setting: dict, message: str) -> None:
+    (tmp_path / "FILE").write_text("")
+    setting = {key: value.replace("FILE", str(tmp_path / "FILE")) if isinstance(value, str) else value
+               for key, value in setting.items()}
+    monkeypatch.setattr(image_io, "read_image", lambda *args: pytest.fail("an image was read"))
+    with pytest.raises(UserError, match=message) as raised:
+        FolderDataModule(root=str(image_folder), **setting).setup()
+    assert "\n" not in str(raised.value)
+
+
+def test_resuming_after_the_files_changed_is_refused(image_folder: Path, tmp_path: Path, train_in_process) -> None:
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    run_dir = tmp_path / "run"
+    settings = ("data=folder", f"data.root={root}", "data.num_val=3", "trainer.max_epochs=2", "trainer.limit_train_batches=1",
+                "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", f"hydra.run.dir={run_dir}")
+    code, stderr = train_in_process(*settings, "trainer.max_epochs=1", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    circle = root / "labeled" / "circle"
+    shutil.copy(next(circle.iterdir()), circle / "0000_new.png")  # sorts first: every later position moves
+    code, stderr = train_in_process(*settings, "ckpt_path=last", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert stderr.strip().startswith("error: ") and len(stderr.strip().splitlines()) == 1
+    assert "was trained on other training images than folder holds now; the files under" in stderr
+    assert "were added, removed or renamed since; put them back as they were, or start a new run" in stderr

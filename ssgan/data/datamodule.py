@@ -6,6 +6,7 @@ transform and no DataLoader workers: the training step converts them to float.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from ssgan.atomic import unwritable_reason
 from ssgan.data import sources
 from ssgan.data.split import Split, cached_split, check_label_request, per_class_counts
 from ssgan.errors import UserError
@@ -203,6 +205,10 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.split_seed, self.labeled_in_unlabeled = split_seed, labeled_in_unlabeled
         self.batch_size, self.labeled_batch_size = batch_size, labeled_batch_size or batch_size
         self.eval_batch_size, self.split_cache_dir, self.shuffle_seed = eval_batch_size, split_cache_dir, shuffle_seed
+        problem = unwritable_reason(split_cache_dir) if split_cache_dir is not None else None
+        if problem:
+            raise UserError(f"cannot write data.split_cache_dir={split_cache_dir}: {problem}; set SSGAN_CACHE_DIR to a "
+                            "folder you can write to, or data.split_cache_dir=null to draw the split on every run")
         self.augment_shift, self.augment_flip = augment_shift, augment_flip
         self.synthetic_labeled_dir = synthetic_labeled_dir
         if synthetic_labeled_dir is not None and not Path(synthetic_labeled_dir).expanduser().is_dir():
@@ -337,6 +343,23 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return [(key, saved[key], self.hparams[key]) for key in self.SPLIT_SETTINGS
                 if key in saved and key in self.hparams and saved[key] != self.hparams[key]]
 
+    def data_fingerprint(self) -> str:
+        """What the split's positions point into: the training labels, in order (the files, for a folder)."""
+        assert self.data is not None, "setup() first"
+        labels = np.ascontiguousarray(self.data.train_labels.numpy(), dtype=np.int64)
+        return hashlib.sha1(labels.tobytes()).hexdigest()[:16]
+
+    changed_data_hint = "resume with the data set the run started with"
+
+    def changed_data(self, checkpoint: dict[str, Any]) -> bool:
+        """Whether ``checkpoint``'s split was drawn from other training data than this datamodule holds (its
+        positions would then name other images: validation images the run trained on, for one)."""
+        saved = checkpoint.get(type(self).__qualname__, {}).get("data_fingerprint")
+        if saved is None:  # a checkpoint from before fingerprints, or of another datamodule class
+            return False
+        self.setup()
+        return saved != self.data_fingerprint()
+
     def split_in(self, checkpoint: dict[str, Any]) -> dict[str, Any] | None:
         """The split (indices per part) that a checkpoint of a run on this datamodule's class holds, if any.
 
@@ -349,6 +372,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         state: dict[str, Any] = {"pseudo_indices": self.pseudo_indices.tolist(), "pseudo_labels": self.pseudo_labels.tolist()}
         if self.split is not None:
             state["split"] = {part: torch.from_numpy(indices.copy()) for part, indices in vars(self.split).items()}
+            state["data_fingerprint"] = self.data_fingerprint()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -358,6 +382,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise UserError("the checkpoint's pseudo-labels are corrupt (indices and labels differ in number)")
         if self.split is None:
             self.setup()
+        if state_dict.get("data_fingerprint", self.data_fingerprint()) != self.data_fingerprint():
+            raise UserError(f"the checkpoint's split was drawn from other training images than {self.name} holds now; "
+                            f"{self.changed_data_hint}")
         if "split" in state_dict:  # the checkpoint's split wins over the one drawn now (e.g. from a changed cache)
             self._restore_split(state_dict["split"])
         try:

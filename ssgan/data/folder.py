@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssgan.atomic import atomic_write
+from ssgan.atomic import atomic_write, unwritable_reason
 from ssgan.data import sources
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.data.images import IMAGE_SUFFIXES, class_folders, list_images, read_images
@@ -51,14 +52,21 @@ class FolderDataModule(SemiSupervisedDataModule):
                  image_cache_dir: str | None = None, num_labeled: int | None = None,
                  label_fraction: float | None = None, num_val: int = 0, **kwargs: Any) -> None:
         self.root = Path(root).expanduser()
-        size = [image_size, image_size] if isinstance(image_size, int) else list(image_size)
-        if len(size) != 2 or min(size) < 1:
-            raise UserError(f"data.image_size={image_size} is not a size; use one number (e.g. 28) or [height, width]")
+        size = [image_size, image_size] if isinstance(image_size, int) else image_size
+        if (isinstance(size, (str, bytes)) or not isinstance(size, Sequence) or len(size) != 2
+                or not all(isinstance(side, int) and not isinstance(side, bool) and side >= 1 for side in size)):
+            raise UserError(f"data.image_size={image_size} is not a size; use one whole number (e.g. 28) or "
+                            "[height, width]")
         if channels not in (1, 3):
             raise UserError(f"data.channels={channels} is not supported; use 1 (grey) or 3 (RGB)")
         self.image_shape = (channels, int(size[0]), int(size[1]))
         self.image_cache_dir = image_cache_dir
+        problem = unwritable_reason(image_cache_dir) if image_cache_dir is not None else None
+        if problem:  # found now, not after decoding every image
+            raise UserError(f"cannot write data.image_cache_dir={image_cache_dir}: {problem}; set SSGAN_CACHE_DIR to a "
+                            "folder you can write to, or data.image_cache_dir=null to decode on every run")
         self._files = self._scan()
+        self._kept_training_files: list[Path] | None = None  # set by load()
         self.class_names = tuple(self._files["classes"])
         self.num_classes = len(self.class_names)
         super().__init__(num_labeled=num_labeled, label_fraction=label_fraction, num_val=num_val, **kwargs)
@@ -111,23 +119,41 @@ class FolderDataModule(SemiSupervisedDataModule):
         return {"classes": classes, "labeled": labeled_files, "labeled_labels": labeled_labels,
                 "unlabeled": unlabeled_files, "test": test_files, "test_labels": test_labels}
 
+    def _relative(self, path: Path) -> bytes:
+        """``path`` relative to the root, as the file system's bytes (a name need not be valid UTF-8)."""
+        return os.fsencode(path.relative_to(self.root))
+
     def _cache_key(self) -> str:
         # the decoder's version too: a cache made before a decoding change (EXIF turns, 16-bit scaling,
         # transparency on white) is not reused
-        digest = hashlib.sha1(f"{self.image_shape!r}|decode 3".encode())
+        digest = hashlib.sha1(f"{self.image_shape!r}|decode 4".encode())
         for group in ("labeled", "unlabeled", "test"):
             for path in self._files[group]:
                 stat = path.stat()
-                digest.update(f"{group}|{path.relative_to(self.root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+                digest.update(f"{group}|".encode() + self._relative(path) + f"|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         return digest.hexdigest()[:16]
 
     @property
     def split_name(self) -> str:
         """The split cache's data set name: this folder's labeled files, so another folder never shares it."""
-        digest = hashlib.sha1(str(self.root.resolve()).encode())
+        digest = hashlib.sha1(os.fsencode(self.root.resolve()))
         for path, label in zip(self._files["labeled"], self._files["labeled_labels"]):
-            digest.update(f"{path.relative_to(self.root)}|{label}\n".encode())
+            digest.update(self._relative(path) + f"|{label}\n".encode())
         return f"folder-{digest.hexdigest()[:12]}"
+
+    def data_fingerprint(self) -> str:
+        """The training files the split's positions point at (the readable ones of labeled/ and unlabeled/,
+        in order): a file added, removed or renamed changes it."""
+        assert self._kept_training_files is not None, "load() first"
+        digest = hashlib.sha1()
+        for path in self._kept_training_files:
+            digest.update(self._relative(path) + b"\n")
+        return digest.hexdigest()[:16]
+
+    @property
+    def changed_data_hint(self) -> str:
+        return (f"the files under {self.root}/labeled or {self.root}/unlabeled were added, removed or renamed since; "
+                "put them back as they were, or start a new run")
 
     def _decode(self) -> dict[str, Any]:
         """Decodes every image (or reads the tensor cache); reports the unreadable files."""
@@ -162,6 +188,9 @@ class FolderDataModule(SemiSupervisedDataModule):
 
     def load(self) -> sources.ImageData:
         decoded = self._decode()
+        skipped = {os.fsencode(name) for name in decoded["skipped_files"]}
+        self._kept_training_files = [path for group in ("labeled", "unlabeled") for path in self._files[group]
+                                     if self._relative(path) not in skipped]
         total = sum(len(self._files[group]) for group in ("labeled", "unlabeled", "test"))
         if decoded["skipped"]:
             log.warning("skipped %d unreadable image(s) of %d under %s (listed above on their first reading)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,10 +27,21 @@ HIDDEN_FOLDERS = ("@eaDir", "__MACOSX", "$RECYCLE.BIN")
 
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     """The image files in ``folder`` (and its subfolders if ``recursive``, except hidden ones such as
-    ``.ipynb_checkpoints/`` and thumbnail folders such as Synology's ``@eaDir/``), sorted by path."""
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in candidates if is_image_file(p) and not any(
-        part.startswith(".") or part in HIDDEN_FOLDERS for part in p.relative_to(folder).parts[:-1]))
+    ``.ipynb_checkpoints/`` and thumbnail folders such as Synology's ``@eaDir/``), sorted by path.
+
+    Subfolders that are symbolic links are followed (each real folder once, so a link loop ends)."""
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if is_image_file(p))
+    found, visited = [], set()
+    for top, subfolders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in visited:  # a link back up the tree, or a second link to the same folder
+            subfolders[:] = []
+            continue
+        visited.add(real)
+        subfolders[:] = [name for name in subfolders if not name.startswith(".") and name not in HIDDEN_FOLDERS]
+        found += [path for path in (Path(top) / name for name in names) if is_image_file(path)]
+    return sorted(found)
 
 
 def class_folders(folder: Path) -> list[Path]:
@@ -58,7 +70,12 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
         if image.mode.startswith("I;16") or image.mode == "I":
             # PIL's convert("L") clips 16-bit values at 255 (a black-and-white image): scale them instead
             wide = np.asarray(image, dtype=np.float64)  # (H, W)
-            image = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8))
+            grey = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8))
+            transparent = image.info.get("transparency")
+            if isinstance(transparent, int):  # the 16-bit value of transparent pixels: its mask, before scaling
+                alpha = Image.fromarray(np.where(wide == transparent, 0, 255).astype(np.uint8))
+                grey = Image.merge("LA", (grey, alpha))
+            image = grey
         if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
             # convert() drops alpha and keeps the colour stored under transparent pixels (often black,
             # which blanks a dark icon): show the image on white, as image viewers do
