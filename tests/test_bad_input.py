@@ -293,7 +293,8 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
     tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
-                                                                     ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER]
+                                                                     ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE,
+                                                                     UNWRITABLE_IMAGE_CACHE, CHANGED_FILES]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
@@ -309,6 +310,29 @@ CHANGED_SCHEDULE = ("PATH has begun its self-training rounds, scheduled after N 
 # A resume from another run's checkpoint with other split settings (tests/test_resume.py runs it)
 ANOTHER_SPLIT = ("PATH was trained on another split (data.num_labeled: 20 -> 30); resume it with its own "
                  "(data.num_labeled=20), or start a new run from scratch")
+
+# Image folders: a fractional size, and an image cache that cannot be written (tested below), and a
+# resume after the files changed (tests/test_folder.py runs it; ROOT is data.root)
+FRACTIONAL_SIZE = "data.image_size=32.5 is not a size; use one whole number (e.g. 28) or [height, width]"
+UNWRITABLE_IMAGE_CACHE = ("cannot write data.image_cache_dir=PATH/images: PATH is a file, not a folder; set SSGAN_CACHE_DIR "
+                          "to a folder you can write to, or data.image_cache_dir=null to decode on every run")
+CHANGED_FILES = ("PATH was trained on other training images than folder holds now; the files under ROOT/labeled or "
+                 "ROOT/unlabeled were added, removed or renamed since; put them back as they were, or start a new run")
+
+
+def test_folder_settings_that_cannot_work_are_one_line_before_any_image_is_read(tmp_path: Path, image_folder: Path,
+                                                                                train_in_process) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where the cache folder should be")
+    run_dir = tmp_path / "run"
+    for overrides, message, path in ((["data.image_size=32.5"], FRACTIONAL_SIZE, None),
+                                     ([f"data.image_cache_dir={blocker}/images"], UNWRITABLE_IMAGE_CACHE, blocker)):
+        code, stderr = train_in_process("data=folder", f"data.root={image_folder}", *overrides, f"hydra.run.dir={run_dir}",
+                                        cwd=tmp_path)
+        assert code == 2, stderr[-1500:]
+        assert_one_error_line(stderr, message, path)
+        assert not run_dir.exists()
+
 
 # A run folder under a file (or on a read-only disk)
 UNWRITABLE_RUN_FOLDER = ("cannot write hydra.run.dir=PATH/run: PATH is a file, not a folder; "
