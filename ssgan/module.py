@@ -87,8 +87,9 @@ class ClassifierModule(pl.LightningModule):
         arch: discriminator/generator architecture: ``auto`` (the CIFAR conv net for 32x32 RGB, the
             MNIST MLP otherwise), ``mlp`` or ``conv``.
         optimizer_d: factory building the discriminator's optimizer from its parameters.
-        lr_decay_start: fraction of ``max_epochs`` after which the learning rate decays linearly to
-            0 at the last epoch (the reference's ``lr * min(3 - epoch/400, 1)`` over 1200 epochs is 2/3);
+        lr_decay_start: fraction of ``max_epochs`` after which the learning rate decays linearly,
+            reaching 0 one epoch after the last, as the reference's ``lr * min(3 - epoch/400, 1)`` over
+            1200 epochs does (2/3; with 20 epochs, epochs 14-19 use 0.9, 0.75, ..., 0.15 of the rate);
             1 keeps it constant.
         data_init: initialise the discriminator's weight-normalised layers from the first training
             batch (the reference does so), unless the weights come from a checkpoint.
@@ -203,7 +204,7 @@ class ClassifierModule(pl.LightningModule):
         if bool(self.initialized):  # e.g. restored from a checkpoint
             return
         data_dependent_init(self.discriminator, torch.cat(images))
-        self.initialize_other_nets(len(images[-1]))
+        self.initialize_other_nets(max(len(images[-1]), 2))  # batch statistics need two
         self._take_rank_zero_weights(self.trained_nets())  # every rank initialised from its own batch
         if self.ema_discriminator is not None:
             self.ema_discriminator.load_state_dict(self.discriminator.state_dict())
@@ -274,7 +275,8 @@ class ClassifierModule(pl.LightningModule):
         return True
 
     def lr_lambda(self, epoch: int) -> float:
-        """Linear decay to 0 over the last ``1 - lr_decay_start`` of training (or of the self-training stage)."""
+        """The learning-rate factor of ``epoch``: 1, then linear decay over the last ``1 - lr_decay_start`` of
+        training (or of the self-training stage), toward 0 at the epoch after the last, as in the reference."""
         if self.schedule_stage is not None:
             start, length = self.schedule_stage
         else:
@@ -542,7 +544,7 @@ class SSGAN(ClassifierModule):
         drawn = max(num_images, 2)
         z = torch.rand(drawn, self.latent_dim, generator=noise_source).to(self.device)  # (N, latent_dim)
         # even chunks: a remainder of one image (N = 101) would fail in batchnorm, like N = 1
-        chunks = z.tensor_split(math.ceil(drawn / max(batch_size, 2)))
+        chunks = z.tensor_split(min(math.ceil(drawn / max(batch_size, 2)), drawn // 2))  # each of 2 or more
         saved_state = {name: buffer.clone() for name, buffer in self.generator.named_buffers()}
         was_training = self.generator.training
         self.generator.train()
@@ -577,8 +579,9 @@ class SSGAN(ClassifierModule):
         labeled, unlabeled = self.to_input(labeled_u8), self.to_input(unlabeled_u8)  # (B_l, C, H, W), (B_u, C, H, W)
         self.initialize_from_batch(labeled, unlabeled)
         opt_d, opt_g = self.optimizers()
+        fake_count = max(len(unlabeled), 2)  # as many as the unlabeled images, but two for G's batchnorm at batch size 1
         with torch.no_grad():  # G(z) is a constant of the D loss: no graph through G here
-            fake = self.generator(uniform_noise(len(unlabeled), self.latent_dim, self.device))  # (B_u, C, H, W)
+            fake = self.generator(uniform_noise(fake_count, self.latent_dim, self.device))  # (B_u, C, H, W)
 
         # Discriminator step. One forward over all three batches: the nets hold no batch
         # statistics and their noise/dropout is per sample, so this equals three separate passes.
@@ -595,7 +598,7 @@ class SSGAN(ClassifierModule):
 
         # Generator step on fresh z, against the updated discriminator (whose parameters the toggle freezes).
         with self.toggled_optimizer(opt_g):
-            fake = self.generator(uniform_noise(len(unlabeled), self.latent_dim, self.device))  # (B_u, C, H, W)
+            fake = self.generator(uniform_noise(fake_count, self.latent_dim, self.device))  # (B_u, C, H, W)
             if self.generator_loss == "feature_matching":
                 with torch.no_grad():
                     _, features_real = self.discriminator(unlabeled)  # (B_u, F)

@@ -118,6 +118,17 @@ def test_data_dependent_init_standardises_each_layer_on_the_batch() -> None:
     assert not any(layer.init_pending for layer in d.hidden)
 
 
+@pytest.mark.parametrize(("arch", "shape"), [("mlp", (1, 28, 28)), ("conv", (3, 32, 32))])
+def test_data_dependent_init_on_one_image_keeps_the_net_finite_and_small(arch: str, shape: tuple) -> None:
+    from ssgan.nets.layers import data_dependent_init
+
+    torch.manual_seed(0)
+    d = build_discriminator(arch, shape, 10)
+    data_dependent_init(d, torch.rand(1, *shape))  # no spread to measure: the scales stay (they once became 1e6)
+    logits, _ = d.eval()(torch.rand(8, *shape))
+    assert logits.abs().max() < 100
+
+
 def test_weight_norm_linear_takes_any_leading_dims_in_training() -> None:
     layer = WeightNormLinear(20, 8)
     x = torch.rand(2, 3, 20, requires_grad=True)

@@ -358,12 +358,13 @@ def test_an_export_that_fails_its_check_leaves_an_earlier_file_as_it_was(folder_
     assert out.read_bytes() == b"an earlier export" and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
 
 
-@pytest.mark.parametrize("count", [1, 2, 101])
-def test_sample_takes_any_count_even_one_left_over_for_batchnorm(count: int, folder_checkpoint: Path) -> None:
+@pytest.mark.parametrize("count, batch_size", [(1, 100), (2, 100), (101, 100), (3, 2), (5, 1)])
+def test_sample_takes_any_count_even_one_left_over_for_batchnorm(count: int, batch_size: int, folder_checkpoint: Path) -> None:
     module = load_module(folder_checkpoint)
-    images = module.sample(count, seed=0)  # 1 and 101 once failed: a batch of one image in the generator's batchnorm
+    # 1 and 101, and odd counts in batches of 2, once failed: a batch of one image in the generator's batchnorm
+    images = module.sample(count, seed=0, batch_size=batch_size)
     assert images.shape == (count, *module.image_shape) and torch.isfinite(images).all()
-    assert torch.equal(images, module.sample(count, seed=0))
+    assert torch.equal(images, module.sample(count, seed=0, batch_size=batch_size))
 
 
 def test_sample_refuses_a_seed_beyond_64_bits(folder_checkpoint: Path, tmp_path: Path, capsys) -> None:

@@ -292,3 +292,12 @@ def test_resuming_a_checkpoint_of_other_nets_is_one_line(compose_cfg) -> None:
                                         r"generator\.\S+: .+\); it is from another version of ssgan or other model "
                                         r"settings: resume with those, or start a new run$"):
         train(resumed)
+
+
+def test_ssgan_trains_with_a_batch_of_one_image(compose_cfg) -> None:
+    # the generator's batchnorm needs two images: it draws two fakes for the one unlabeled image
+    cfg = compose_cfg("data.batch_size=1", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
+                      "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false", "callbacks.sample_grid=null",
+                      "logger=csv")
+    metrics = train(cfg)
+    assert metrics["status"] == "ok" and metrics["steps"] == 3

@@ -171,10 +171,13 @@ def _data_dependent_init(layer: nn.Module, pre_activation: torch.Tensor, dims: t
     target = getattr(layer, "init_target_std", 1.0)
     mean = pre_activation.mean(dim=dims)  # (out,)
     std = (pre_activation - mean.view(1, -1, *([1] * (pre_activation.dim() - 2)))).pow(2).mean(dim=dims).sqrt()
+    # a unit that does not vary over the batch (one image, constant images) says nothing of its spread:
+    # its scale stays, where target / std would blow it up by ~1e6 and the net with it
+    constant = std < 1e-6  # (out,)
     std = std.clamp_min(1e-6)
-    layer.scale.copy_(layer.scale * target / std)
+    layer.scale.copy_(torch.where(constant, layer.scale, layer.scale * target / std))
     if layer.bias is not None:
-        layer.bias.copy_(-mean * target / std)
+        layer.bias.copy_(torch.where(constant, -mean, -mean * target / std))
     layer.init_pending = False
 
 
