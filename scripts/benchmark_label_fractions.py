@@ -497,6 +497,8 @@ def write_report(roots: Path | list[Path], title: str | None = None, out_dir: Pa
     _write_atomic(out_dir / "results.csv", buffer.getvalue())
     _write_atomic(out_dir / "results.md", markdown)
     plotted = render_plot(rows, out_dir / "results.png", title)
+    if not plotted:  # an earlier report's plot would not show these runs
+        (out_dir / "results.png").unlink(missing_ok=True)
     print(markdown)
     written = [out_dir / "results.csv", out_dir / "results.md"] + ([out_dir / "results.png"] if plotted else [])
     print(f"wrote {', '.join(map(str, written[:-1]))} and {written[-1]}")

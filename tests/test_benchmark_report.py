@@ -345,3 +345,12 @@ def test_a_killed_job_with_rounds_turned_on_by_count_is_a_self_training_row(tmp_
     [row] = report.collect(tmp_path)
     assert row["method"] == "ssgan+self-training"
     assert report._from_overrides(record / "overrides.yaml")["method"] == "ssgan+self-training"
+
+
+def test_a_report_without_matplotlib_removes_the_earlier_plot(tmp_path, monkeypatch, capsys) -> None:
+    make_fixture_multirun(tmp_path)
+    (tmp_path / "results.png").write_bytes(b"an earlier report's plot, of other runs")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    report.write_report(tmp_path, title="fixture")
+    assert not (tmp_path / "results.png").exists() and (tmp_path / "results.md").exists()
+    assert "results.png skipped" in capsys.readouterr().err
