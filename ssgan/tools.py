@@ -226,7 +226,7 @@ def _forward_batches(module: Any, images: torch.Tensor, batch_size: int) -> tupl
 # ------------------------------------------------------------------------------------------ predict
 def predict(args: argparse.Namespace) -> None:
     """Class, confidence (and optionally every class's probability) of each image file under PATH."""
-    from ssgan.data.images import is_image_file, list_images, read_images
+    from ssgan.data.images import IMAGE_SUFFIXES, is_image_file, list_images, read_images
 
     device = resolve_device(args.accelerator)
     module = load_module(args.checkpoint, device)
@@ -234,10 +234,10 @@ def predict(args: argparse.Namespace) -> None:
     if target.is_dir():
         files = list_images(target, recursive=True)
         if not files:
-            raise UserError(f"{target} holds no images (.png .jpg .jpeg .bmp .webp)")
+            raise UserError(f"{target} holds no images ({' '.join(IMAGE_SUFFIXES)})")
     elif target.is_file():
         if not is_image_file(target):
-            raise UserError(f"{target} is not an image file (.png .jpg .jpeg .bmp .webp)")
+            raise UserError(f"{target} is not an image file ({' '.join(IMAGE_SUFFIXES)})")
         files = [target]
     else:
         raise UserError(f"{target} does not exist; give an image file or a folder of images")
@@ -485,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
               "Classifies an image file or every image under a folder (recursively) with the checkpoint's EMA "
               "classifier and writes a CSV: file, class, confidence. Images are converted and resized to the "
               "checkpoint's image shape.")
-    sub.add_argument("path", metavar="PATH", help="an image file or a folder of images (.png .jpg .jpeg .bmp .webp)")
+    sub.add_argument("path", metavar="PATH", help="an image file or a folder of images (.png .jpg .jpeg .bmp .webp .tif .tiff .gif)")
     sub.add_argument("--out", default="preds.csv", help="CSV file to write, replaced if it exists (default: preds.csv)")
     sub.add_argument("--probabilities", action="store_true", help="add one p_<class> column per class")
     sub.add_argument("--batch-size", type=int, default=256, help="images decoded and classified at a time (default: 256)")

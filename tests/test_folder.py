@@ -328,3 +328,17 @@ def test_resuming_after_the_files_changed_is_refused(image_folder: Path, tmp_pat
     assert code == 2, stderr[-1500:]
     assert stderr.strip().startswith("error: ") and len(stderr.strip().splitlines()) == 1
     assert message_pattern(CHANGED_FILES.replace("ROOT", str(root))).fullmatch(stderr.strip()[len("error: "):]), stderr
+
+
+def test_tiff_and_gif_files_are_images_too(tmp_path: Path) -> None:
+    from PIL import Image
+
+    square = np.zeros((8, 8), dtype=np.uint8)  # (H, W)
+    square[2:6, 2:6] = 255
+    Image.fromarray(square).save(tmp_path / "scan.tif")
+    Image.fromarray(square).convert("P").save(tmp_path / "icon.GIF")
+    (tmp_path / "notes.txt").write_text("not an image")
+    found = image_io.list_images(tmp_path)
+    assert [p.name for p in found] == ["icon.GIF", "scan.tif"]
+    for path in found:
+        assert torch.equal(image_io.read_image(path, (1, 8, 8))[0], torch.from_numpy(square))

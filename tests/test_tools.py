@@ -422,3 +422,12 @@ def test_export_checks_large_logits_relative_to_their_size(folder_checkpoint: Pa
     torch.save(checkpoint, big)
     run_tool("export", big, "--format", "torchscript", "--out", tmp_path / "big.pt")  # once refused as "differs"
     assert (tmp_path / "big.pt").is_file()
+
+
+def test_predicts_help_names_every_image_suffix_it_reads() -> None:
+    from ssgan.data.images import IMAGE_SUFFIXES
+    from ssgan.tools import build_parser
+
+    usage = build_parser().format_help() + " ".join(
+        action.format_help() for action in build_parser()._subparsers._group_actions[0].choices.values())
+    assert f"({' '.join(IMAGE_SUFFIXES)})" in usage
