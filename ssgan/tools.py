@@ -15,6 +15,7 @@ import argparse
 import copy
 import csv
 import difflib
+import inspect
 import json
 import logging
 import os
@@ -453,8 +454,10 @@ def export(args: argparse.Namespace) -> None:
                     torch.jit.trace(classifier, example).save(str(temporary))
                     got = torch.jit.load(str(temporary))(example)
             else:
+                # the TorchScript-based exporter; torch 2.4 has no other, and no dynamo argument to choose it by
+                chosen = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
                 torch.onnx.export(classifier, (example,), str(temporary), input_names=["images"], output_names=["logits"],
-                                  dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+                                  dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, **chosen)
                 session = onnxruntime.InferenceSession(str(temporary), providers=["CPUExecutionProvider"])
                 got = torch.from_numpy(session.run(None, {"images": example.numpy()})[0])
         # float32 rounding grows with the logits' size: the tolerance is relative to them

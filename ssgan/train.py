@@ -76,7 +76,19 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     if uses_self_training(cfg):
         callbacks.append(instantiate(cfg.self_training))
     callbacks.append(SyncedSigterm())  # whatever cfg.callbacks holds: a DDP run must stop on SIGTERM, not hang
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    loggers = []
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        if logger_cfg is None:
+            continue
+        try:
+            loggers.append(instantiate(logger_cfg))
+        except InstantiationException as error:
+            if not isinstance(error.__cause__, ModuleNotFoundError):
+                raise
+            # Lightning's: "Neither `tensorboard` nor `tensorboardX` is available. ..."
+            missing = str(error.__cause__).splitlines()[0].replace("`", "").split(". ")[0].rstrip(".")  # its first sentence
+            raise UserError(f"logger={name} needs a package that is not installed ({missing}); pip install "
+                            f"'ssgan[{name}]', or use logger=csv") from None
     try:
         plugins = [AtomicCheckpointIO()]
         if SLURMEnvironment.detect() and not TorchElasticEnvironment.detect():  # torchrun's ranks come first, as in Lightning

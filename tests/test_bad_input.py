@@ -294,7 +294,7 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
     tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
                                                                      ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE,
-                                                                     UNWRITABLE_IMAGE_CACHE, CHANGED_FILES]
+                                                                     UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
@@ -332,6 +332,23 @@ def test_folder_settings_that_cannot_work_are_one_line_before_any_image_is_read(
         assert code == 2, stderr[-1500:]
         assert_one_error_line(stderr, message, path)
         assert not run_dir.exists()
+
+
+# logger=tensorboard without the tensorboard package (an extra: ssgan[tensorboard])
+NO_TENSORBOARD = ("logger=tensorboard needs a package that is not installed (Neither tensorboard nor tensorboardX is "
+                  "available); pip install 'ssgan[tensorboard]', or use logger=csv")
+
+
+def test_a_logger_whose_package_is_missing_is_one_line(tmp_path: Path, train_in_process, monkeypatch) -> None:
+    import lightning_fabric.loggers.tensorboard as fabric_tensorboard
+
+    monkeypatch.setattr(fabric_tensorboard, "_TENSORBOARD_AVAILABLE", False)  # as on an install without the extra
+    monkeypatch.setattr(fabric_tensorboard, "_TENSORBOARDX_AVAILABLE", False)
+    run_dir = tmp_path / "run"
+    code, stderr = train_in_process("logger=tensorboard", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, NO_TENSORBOARD)
+    assert not run_dir.exists()
 
 
 # A run folder under a file (or on a read-only disk)

@@ -17,8 +17,13 @@ def test_wheel_ships_the_configs_and_trains_from_another_folder(tmp_path: Path) 
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("ssgan-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "ssgan/conf/train.yaml" in names and "ssgan/conf/data/digits.yaml" in names
-    assert "ssgan/data/datamodule.py" in names
+    configs = sorted(path.relative_to(REPO).as_posix() for path in (REPO / "conf").rglob("*.yaml"))
+    assert configs and all(f"ssgan/{config}" in names for config in configs)  # cli/, hydra/launcher/ ... too
+    assert all(f"ssgan/{path.relative_to(REPO / 'ssgan').as_posix()}" in names for path in (REPO / "ssgan").rglob("*.py"))
+    # each console script names a callable of the package
+    entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
+    scripts = [line.split(" = ")[1] for line in zipfile.ZipFile(wheel).read(entry_points).decode().splitlines() if " = " in line]
+    assert sorted(scripts) == ["ssgan.cli:main", "ssgan.tools:main", "ssgan.train:main"]
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     elsewhere = tmp_path / "elsewhere"
@@ -31,3 +36,7 @@ def test_wheel_ships_the_configs_and_trains_from_another_folder(tmp_path: Path) 
                           "data.num_labeled=20"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1].startswith("digits | 20 labels | ssgan | test acc")
+    # ssgan-cli finds its configs by name in the installed package, as README says
+    run = subprocess.run([sys.executable, "-c", "from ssgan.cli import main; main(['fit', '--config', 'digits_ssgan', "
+                          "'--print_config'])"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "class_path: ssgan.module.SSGAN" in run.stdout, run.stderr[-2000:]
