@@ -47,6 +47,31 @@ def check_group_choices(overrides: list[str]) -> None:
                 raise UserError(f"unknown {noun} '{choice}'; use {group}= one of: {', '.join(options)}")
 
 
+# Hydra's command-line flags that take the next word as their value
+_HYDRA_FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                           "--config-dir", "-cd", "--info", "-i", "--experimental-rerun")
+
+
+def check_bare_words(arguments: list[str]) -> None:
+    """A one-line ``UserError`` for a word that is neither a ``key=value`` override nor a flag (Hydra's
+    own message spans several lines): ``ssgan-train predict`` or ``ssgan-train data fashion_mnist``."""
+    after_flag = False
+    for argument in arguments:
+        if argument.startswith("-"):
+            after_flag = argument in _HYDRA_FLAGS_WITH_VALUE
+            continue
+        if after_flag or "=" in argument or argument.startswith("~"):  # ~key deletes a setting
+            after_flag = False
+            continue
+        hint = ""
+        if argument in ("predict", "extract", "sample", "export"):
+            hint = f"; the tools are the ssgan command: ssgan {argument} ..."
+        elif argument in ("fit", "validate", "test"):
+            hint = f"; LightningCLI's subcommands are ssgan-cli's: ssgan-cli {argument} ..."
+        raise UserError(f"'{argument}' is not a setting; give KEY=VALUE, e.g. data=fashion_mnist or "
+                        f"trainer.max_epochs=20{hint}")
+
+
 def check_override_keys(overrides: list[str]) -> None:
     """Raises a one-line ``UserError`` for a ``key=value`` override of a setting the config does not have.
 

@@ -31,8 +31,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write, unwritable_reason
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
-from ssgan.config import (CONFIG_DIR, check_argument_types, check_group_choices, check_override_keys, config_text,
-                          fits_type, import_class, reads_as)
+from ssgan.config import (CONFIG_DIR, check_argument_types, check_bare_words, check_group_choices, check_override_keys,
+                          config_text, fits_type, import_class, reads_as)
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError, refuse_low_precision_weights
@@ -1024,6 +1024,7 @@ def main() -> None:
     """Console entry point ``ssgan-train``: checks config group names, then hands over to Hydra."""
     hide_lightning_noise()
     try:
+        check_bare_words(sys.argv[1:])
         check_group_choices(sys.argv[1:])
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])

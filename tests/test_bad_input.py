@@ -131,6 +131,9 @@ BAD_INPUTS = [
     (["callbacks.mid_epoch_checkpoint.every_n_train_steps=10", "callbacks.mid_epoch_checkpoint.every_n_epochs=1"],
      "the mid-epoch checkpoint has every_n_train_steps=10 and every_n_epochs=1; set one of them (the end-of-epoch "
      "last.ckpt is saved anyway), e.g. callbacks.mid_epoch_checkpoint.every_n_epochs=0"),
+    (["predict"],
+     "'predict' is not a setting; give KEY=VALUE, e.g. data=fashion_mnist or trainer.max_epochs=20; the tools are the "
+     "ssgan command: ssgan predict ..."),
     (["callbacks.sample_grid.every_n_epochs=0"],
      "the sample grid needs every_n_epochs and num_images of at least 1 (got 0 and 100); "
      "e.g. callbacks.sample_grid.every_n_epochs=5, or callbacks.sample_grid=null for none"),
@@ -278,6 +281,18 @@ def readme_bad_input_messages() -> list[str]:
     section = (REPO / "README.md").read_text().split("### Bad input", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| input")]
     return [text for row in rows for text in re.findall(r"`([^`]+)`", row.split(" | ", 1)[1])]
+
+
+def test_hydras_own_flags_and_their_values_are_not_taken_for_bare_words() -> None:
+    from ssgan.config import check_bare_words
+    from ssgan.errors import UserError
+
+    check_bare_words(["-m", "--cfg", "job", "--package", "_global_", "-cn", "train", "--info", "config", "--help",
+                      "+model.net_kwargs.hidden_noise=0.3", "~callbacks.sample_grid", "hydra/launcher=joblib", "seed=0,1"])
+    with pytest.raises(UserError, match="^'fashion_mnist' is not a setting; give KEY=VALUE"):
+        check_bare_words(["fashion_mnist"])
+    with pytest.raises(UserError, match="; LightningCLI's subcommands are ssgan-cli's: ssgan-cli fit ...$"):
+        check_bare_words(["--multirun", "fit"])
 
 
 def test_cli_configs_are_refused_by_ssgan_train_however_chosen() -> None:
