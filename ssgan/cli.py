@@ -30,7 +30,7 @@ from ssgan.config import import_class, init_arguments
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import ClassifierModule
-from ssgan.self_training import SelfTraining, refuse_changed_schedule
+from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds
 
 
 class SSGANCLI(LightningCLI):
@@ -144,6 +144,11 @@ class SSGANCLI(LightningCLI):
                                         callback.epochs_per_round,
                                         settings=("--trainer.max_epochs={}",
                                                   "epochs_per_round: {} in the SelfTraining callback's init_args"))
+            refuse_mismatched_rounds(
+                self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs,
+                sum(c.rounds for c in self_training), self_training[0].epochs_per_round if self_training else 1,
+                settings={"max_epochs": "--trainer.max_epochs={}", "rounds": "rounds: {} in the SelfTraining callback's init_args",
+                          "on": "the SelfTraining callback in --trainer.callbacks"})
             round_epochs = sum(c.rounds * c.epochs_per_round for c in self_training)
             refuse_fewer_epochs(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs, round_epochs,
                                 setting="--trainer.max_epochs")

@@ -93,6 +93,45 @@ def refuse_changed_schedule(checkpoint: str, state: dict[str, Any], base_epochs:
                         + " and ".join(template.format(saved) for template, saved in wanted))
 
 
+def trained_epochs(state: dict[str, Any]) -> int:
+    """The epochs whose training pass a loaded checkpoint has finished."""
+    progress = state.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    # a checkpoint of an epoch's end is written before Lightning counts that epoch "completed", a
+    # mid-epoch one (mid_epoch_checkpoint) before it is "processed"
+    return int(progress.get("processed", state.get("epoch", 0)))
+
+
+def refuse_mismatched_rounds(checkpoint: str, state: dict[str, Any], base_epochs: int, rounds: int, epochs_per_round: int,
+                             settings: dict[str, str]) -> None:
+    """A one-line ``UserError`` for a resume whose self-training settings cannot go on from ``state``.
+
+    - Its rounds have begun (it holds pseudo-labels) and the run has none: it would train on them
+      under a name without self-training.
+    - Its first training has ended (``base_epochs`` or more epochs) before any round began (it is a
+      run without self-training): the first selection would never come at a stage's end.
+    - Its rounds have begun and trained past the ``rounds`` asked for (the schedule itself is
+      ``refuse_changed_schedule``'s).
+
+    ``settings`` spells the options as the command line does: ``max_epochs`` and ``rounds`` (templates
+    for the value) and ``on`` (how to turn self-training on).
+    """
+    begun = saved_schedule(state) is not None
+    trained = trained_epochs(state)
+    if begun and rounds == 0:
+        raise UserError(f"{checkpoint} has begun its self-training rounds and holds their pseudo-labels; resume it with "
+                        f"its self-training settings ({settings['on']}), or start a new run")
+    if rounds == 0:
+        return
+    if not begun and trained >= base_epochs:
+        raise UserError(f"{checkpoint} has trained {trained} epochs without self-training, and the rounds begin at the end "
+                        f"of the first training; resume with {settings['max_epochs'].format(trained + 1)} or more, or "
+                        "start a new run")
+    if begun and trained > base_epochs + rounds * epochs_per_round:
+        needed = -(-(trained - base_epochs) // epochs_per_round)  # ceil
+        raise UserError(f"{checkpoint} has trained {trained} epochs, {trained - base_epochs} of them in self-training "
+                        f"rounds of {epochs_per_round}; resume with {settings['rounds'].format(needed)} or more")
+
+
 class SelfTraining(pl.Callback):
     """Runs self-training rounds after the configured training (see the module docstring).
 

@@ -36,7 +36,7 @@ from ssgan.config import (CONFIG_DIR, check_argument_types, check_bare_words, ch
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError, refuse_low_precision_weights
-from ssgan.self_training import SelfTraining, refuse_changed_schedule
+from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_epochs
 
 log = logging.getLogger(__name__)
 
@@ -333,10 +333,14 @@ def check_resumed_epochs(cfg: DictConfig, checkpoint: Path, state: dict[str, Any
     finished with more epochs than asked (one over); a run asking for exactly the epochs trained is
     the finished run, which ``train`` reports without training.
     """
-    round_epochs = 0
+    round_epochs, rounds, epochs_per_round = 0, 0, 1
     if uses_self_training(cfg):
-        round_epochs = cfg.self_training.rounds * cfg.self_training.epochs_per_round
-        refuse_changed_schedule(str(checkpoint), state, int(cfg.trainer.max_epochs), int(cfg.self_training.epochs_per_round))
+        rounds, epochs_per_round = int(cfg.self_training.rounds), int(cfg.self_training.epochs_per_round)
+        round_epochs = rounds * epochs_per_round
+        refuse_changed_schedule(str(checkpoint), state, int(cfg.trainer.max_epochs), epochs_per_round)
+    refuse_mismatched_rounds(str(checkpoint), state, int(cfg.trainer.max_epochs), rounds, epochs_per_round,
+                             settings={"max_epochs": "trainer.max_epochs={}", "rounds": "self_training.rounds={}",
+                                       "on": "e.g. self_training=default with its rounds"})
     refuse_fewer_epochs(checkpoint, state, int(cfg.trainer.max_epochs), round_epochs, setting="trainer.max_epochs")
 
 
@@ -346,10 +350,7 @@ def refuse_fewer_epochs(checkpoint: str | Path, state: dict[str, Any], max_epoch
     ``max_epochs`` plus the self-training rounds' ``round_epochs``; ``setting`` names the option to raise."""
     if max_epochs is None or max_epochs < 0:  # -1: no limit
         return
-    progress = state.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
-    # epochs whose training pass ended: a checkpoint of an epoch's end is written before Lightning
-    # counts that epoch "completed", a mid-epoch one (mid_epoch_checkpoint) before it is "processed"
-    trained = int(progress.get("processed", state.get("epoch", 0)))
+    trained = trained_epochs(state)
     if trained > max_epochs + round_epochs:
         rounds = f" + {round_epochs} in self-training rounds" if round_epochs else ""
         raise UserError(f"{checkpoint} has trained {trained} epochs, more than {setting}={max_epochs}{rounds}; "

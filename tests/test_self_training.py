@@ -244,3 +244,43 @@ def test_a_resume_whose_rounds_have_begun_keeps_their_schedule(tmp_path) -> None
     with pytest.raises(UserError, match="resume it with trainer.max_epochs=1$"):
         _trainer(tmp_path, [resumed], max_epochs=2, limit_train_batches=2).fit(
             SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule(), ckpt_path=tmp_path / "ckpts" / "epoch=1.ckpt")
+
+
+def test_a_resume_whose_rounds_cannot_go_on_is_one_line(tmp_path, compose_cfg) -> None:
+    from omegaconf import open_dict
+
+    from ssgan.train import train
+
+    tiny = ("model=supervised", "data.num_labeled=20", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
+            "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", "logger=csv")
+    rounds = ("self_training=default", "self_training.epochs_per_round=1", "self_training.threshold=0.1")
+
+    def run(name: str, *overrides: str):
+        cfg = compose_cfg(*tiny, *overrides)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(tmp_path / name)
+        train(cfg)
+        return tmp_path / name / "checkpoints" / "last.ckpt"
+
+    plain = run("plain", "trainer.max_epochs=2")
+    with_rounds = run("rounds", "trainer.max_epochs=1", *rounds, "self_training.rounds=2")
+    cases = [
+        # its pseudo-labels, under a name without self-training
+        ((f"ckpt_path={with_rounds}", "trainer.max_epochs=3"),
+         "has begun its self-training rounds and holds their pseudo-labels; resume it with its self-training settings "
+         "(e.g. self_training=default with its rounds), or start a new run"),
+        # the first selection would never come: it once trained an epoch at learning rate 0 instead
+        ((f"ckpt_path={plain}", "trainer.max_epochs=2", *rounds, "self_training.rounds=1"),
+         "has trained 2 epochs without self-training, and the rounds begin at the end of the first training; resume "
+         "with trainer.max_epochs=3 or more, or start a new run"),
+        # fewer rounds than trained: the fix is the rounds, not trainer.max_epochs (which the schedule refuses)
+        ((f"ckpt_path={with_rounds}", "trainer.max_epochs=1", *rounds, "self_training.rounds=1"),
+         "has trained 3 epochs, 2 of them in self-training rounds of 1; resume with self_training.rounds=2 or more"),
+    ]
+    for number, (overrides, message) in enumerate(cases):
+        cfg = compose_cfg(*tiny, *overrides)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(tmp_path / f"resumed{number}")
+        with pytest.raises(UserError) as raised:
+            train(cfg)
+        assert str(raised.value).endswith(message), str(raised.value)
