@@ -1,8 +1,8 @@
 """Self-training rounds: pseudo-label confident unlabeled images, add them to the labeled set, go on training.
 
 A run with ``rounds = R`` trains its configured ``max_epochs`` (round 0), then ``R`` rounds of
-``epochs_per_round`` epochs. At the end of each stage the evaluation classifier (the EMA
-discriminator) labels the unlabeled pool; images whose top class probability reaches ``threshold``
+``epochs_per_round`` epochs. At the end of each stage but the last, the evaluation classifier (the
+EMA discriminator) labels the unlabeled pool; images whose top class probability reaches ``threshold``
 become pseudo-labeled training images, at most ``max_per_class`` new ones per class and round, most
 confident first. Each round restarts the learning-rate schedule (the previous stage ended at lr 0).
 The schedule is fixed once the rounds begin: a resumed run keeps its ``max_epochs`` and
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 def select_pseudo_labels(probabilities: torch.Tensor, candidates: np.ndarray, threshold: float,
                          max_per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Picks confident predictions, class-balanced: at most ``max_per_class`` per predicted class.
+    """Picks confident predictions, capped per class: at most ``max_per_class`` per predicted class
+    (``None``: no cap, so the classes may be far from balanced).
 
     Args:
         probabilities: (N, K) class probabilities of the candidate images.
@@ -159,7 +160,8 @@ class SelfTraining(pl.Callback):
         if eval_batch_size < 1:
             raise UserError(f"self_training.eval_batch_size={eval_batch_size} must be at least 1; use e.g. self_training.eval_batch_size=1000")
         if rounds > 0 and epochs_per_round < 1:
-            raise UserError(f"self_training.epochs_per_round={epochs_per_round} must be at least 1")
+            raise UserError(f"self_training.epochs_per_round={epochs_per_round} must be at least 1; use e.g. "
+                            "self_training.epochs_per_round=5")
         self.rounds, self.threshold, self.max_per_class = rounds, threshold, max_per_class
         self.epochs_per_round, self.reset_weights = epochs_per_round, reset_weights
         self.keep_pseudo_labels, self.eval_batch_size = keep_pseudo_labels, eval_batch_size

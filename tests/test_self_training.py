@@ -44,6 +44,9 @@ def test_bad_self_training_settings_are_one_line_user_errors() -> None:
         SelfTraining(max_per_class=0)
     with pytest.raises(UserError, match="rounds"):
         SelfTraining(rounds=-1)
+    with pytest.raises(UserError, match=r"^self_training.epochs_per_round=0 must be at least 1; use e.g. "
+                                        r"self_training.epochs_per_round=5$"):
+        SelfTraining(epochs_per_round=0)
 
 
 def _datamodule() -> DigitsDataModule:
