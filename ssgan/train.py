@@ -311,18 +311,19 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def refuse_another_split(ckpt_path: str, checkpoint: dict[str, Any], datamodule: Any, name: Callable[[str], str]) -> None:
-    """A one-line ``UserError`` if ``checkpoint`` was trained with other split settings than ``datamodule``'s:
-    resuming restores the checkpoint's split, so the run would report labels it never trained on.
+    """A one-line ``UserError`` if ``checkpoint`` was trained with other split settings than ``datamodule``'s, or
+    on other training data: resuming restores the checkpoint's split, so the run would report labels it
+    never trained on, or split positions that now name other images.
     ``name`` spells a data setting as the entry point takes it."""
-    if datamodule.changed_data(checkpoint):
-        raise UserError(f"{ckpt_path} was trained on other training images than {datamodule.name} holds now; "
-                        f"{datamodule.changed_data_hint}")
     changed = datamodule.changed_split_settings(checkpoint)
     if changed:
         shown = ", ".join(f"{name(key)}: {config_text(before)} -> {config_text(now)}" for key, before, now in changed)
         its_own = " ".join(f"{name(key)}={config_text(before)}" for key, before, _ in changed)
         raise UserError(f"{ckpt_path} was trained on another split ({shown}); resume it with its own ({its_own}), "
                         "or start a new run from scratch")
+    if datamodule.changed_data(checkpoint):  # this one reads the data
+        raise UserError(f"{ckpt_path} was trained on other training images than {datamodule.name} holds now; "
+                        f"{datamodule.changed_data_hint}")
 
 
 def check_resumed_epochs(cfg: DictConfig, checkpoint: Path, state: dict[str, Any]) -> None:

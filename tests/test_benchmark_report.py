@@ -332,7 +332,7 @@ def test_reports_that_would_mislead_and_commands_that_mix_modes_are_one_line_err
     with pytest.raises(SystemExit):
         report.main(["digits", "trainer.max_epochs=5"])
     assert "put Hydra overrides after --, e.g. digits -- trainer.max_epochs=5" in capsys.readouterr().err
-    assert report._hydra_quoted("runs/a,b") == "'runs/a,b'" and report._hydra_quoted("runs/lf_1") == "runs/lf_1"
+    assert report.hydra_quoted("runs/a,b") == "'runs/a,b'" and report.hydra_quoted("runs/lf_1") == "runs/lf_1"
 
 
 def test_a_killed_job_with_rounds_turned_on_by_count_is_a_self_training_row(tmp_path) -> None:
