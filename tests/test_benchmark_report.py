@@ -108,25 +108,22 @@ def test_one_report_of_a_sweep_run_in_parts_counts_each_job_once(tmp_path, capsy
     assert not (first / "results.csv").exists()  # the parts are only read
 
 
-def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_report_marks_both(tmp_path) -> None:
-    from conftest import run_cli
-
+def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_report_marks_both(tmp_path,
+                                                                                                 train_in_process) -> None:
+    # ssgan-train's main() in this process (the multiruns' jobs run in it too, one after another)
     sweep_dir = tmp_path / "sweep"
+    tiny = ("trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false", "callbacks=none")
     # job 0 is fine; job 1 asks for fewer labels than classes (a bad value); job 2 names a callback
     # class that does not exist (a crash inside instantiation, not a checked setting)
-    result = run_cli("-m", "data.num_labeled=20,7", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-                     "callbacks=none", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    crash = run_cli("-m", "data.num_labeled=20", "+callbacks.crash._target_=ssgan.callbacks.NotACallback",
-                    "trainer.max_epochs=1",
-                    "trainer.enable_progress_bar=false", "callbacks=none", f"hydra.sweep.dir={sweep_dir / 'crash'}",
-                    cwd=tmp_path)
-    assert crash.returncode == 0, crash.stderr[-2000:]
+    code, stderr = train_in_process("-m", "data.num_labeled=20,7", *tiny, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    code, stderr = train_in_process("-m", "data.num_labeled=20", "+callbacks.crash._target_=ssgan.callbacks.NotACallback",
+                                    *tiny, f"hydra.sweep.dir={sweep_dir / 'crash'}", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
     # a job whose discriminator lr blows the weights up diverges at its first batch
-    diverged = run_cli("-m", "data.num_labeled=20", "model.optimizer_d.lr=1e30", "trainer.max_epochs=1",
-                       "trainer.enable_progress_bar=false", "callbacks=none", f"hydra.sweep.dir={sweep_dir / 'diverge'}",
-                       cwd=tmp_path)
-    assert diverged.returncode == 0, diverged.stderr[-2000:]
+    code, stderr = train_in_process("-m", "data.num_labeled=20", "model.optimizer_d.lr=1e30", *tiny,
+                                    f"hydra.sweep.dir={sweep_dir / 'diverge'}", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
 
     rows = report.write_report(sweep_dir)
     by_status = {row["status"] for row in rows}

@@ -29,14 +29,13 @@ def test_wheel_ships_the_configs_and_trains_from_another_folder(tmp_path: Path) 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = dict(os.environ, PYTHONPATH=str(target), SSGAN_CACHE_DIR=str(tmp_path / "cache"), PYTHONWARNINGS="ignore")
-    run = subprocess.run([sys.executable, "-c", "import ssgan.config, sys; print(ssgan.config.CONFIG_DIR)"],
-                         cwd=elsewhere, env=env, capture_output=True, text=True)
-    assert run.stdout.strip() == str(target / "ssgan" / "conf"), run.stderr
     run = subprocess.run([sys.executable, "-m", "ssgan.train", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
                           "data.num_labeled=20"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1].startswith("digits | 20 labels | ssgan | test acc")
-    # ssgan-cli finds its configs by name in the installed package, as README says
-    run = subprocess.run([sys.executable, "-c", "from ssgan.cli import main; main(['fit', '--config', 'digits_ssgan', "
-                          "'--print_config'])"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    # the configs are the installed package's, and ssgan-cli finds its own there by name, as README says
+    run = subprocess.run([sys.executable, "-c", "import ssgan.config; print(ssgan.config.CONFIG_DIR); from ssgan.cli "
+                          "import main; main(['fit', '--config', 'digits_ssgan', '--print_config'])"],
+                         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "class_path: ssgan.module.SSGAN" in run.stdout, run.stderr[-2000:]
+    assert run.stdout.splitlines()[0] == str(target / "ssgan" / "conf")

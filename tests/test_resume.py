@@ -76,52 +76,58 @@ def test_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
         [[row[key] for key in train_keys] for row in whole_curves if row.get(train_keys[0])]
 
 
-def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tmp_path: Path) -> None:
+def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tmp_path: Path, train_in_process) -> None:
     run = tmp_path / "run"
     # mid-epoch saves at steps 10 and 20 of 26: last.ckpt must still be written at the end of the epoch
-    once = ["trainer.max_epochs=1", "callbacks.mid_epoch_checkpoint.every_n_train_steps=10"]
-    finished = _train(run, *once)
-    assert finished.returncode == 0, finished.stderr[-2000:]
+    once = [*COMMON, "trainer.max_epochs=1", "callbacks.mid_epoch_checkpoint.every_n_train_steps=10",
+            f"hydra.run.dir={run}"]
+    code, stderr = train_in_process(*once, cwd=tmp_path)  # no kill here: in this process, without a new interpreter
+    assert code == 0, stderr[-2000:]
     assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 26
     written, curves = (run / "metrics.json").read_text(), _curves(run / "csv" / "metrics.csv")
     assert any(row.get("test/acc") for row in curves)
-    again = _train(run, *once, "ckpt_path=last")
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "already finished" in again.stderr + again.stdout
+    code, stderr = train_in_process(*once, "ckpt_path=last", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    assert "already finished" in (run / "train.log").read_text()  # Hydra's job log
     assert (run / "metrics.json").read_text() == written  # not replaced by a run that trained nothing
     assert _curves(run / "csv" / "metrics.csv") == curves  # nor its curves, the test's row included
     # killed after its last checkpoint but before metrics.json: resuming writes the same figures
     (run / "metrics.json").unlink()
-    completed = _train(run, *once, "ckpt_path=last")
-    assert completed.returncode == 0, completed.stderr[-2000:]
+    code, stderr = train_in_process(*once, "ckpt_path=last", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
     original, rewritten = json.loads(written), json.loads((run / "metrics.json").read_text())
     assert {key: rewritten[key] for key in COMPARED} == {key: original[key] for key in COMPARED}
 
 
-def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing(tmp_path: Path, train_in_process) -> None:
+    # in this process (the console entry point's main()): no kill here, and each refusal would cost a new
+    # interpreter's imports
+    def train_here(run_dir: Path, *overrides: str) -> tuple[int, str]:
+        return train_in_process(*COMMON, *overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+
     run = tmp_path / "run"
-    finished = _train(run, "trainer.max_epochs=2", "callbacks.mid_epoch_checkpoint=null")
-    assert finished.returncode == 0, finished.stderr[-2000:]
+    code, stderr = train_here(run, "trainer.max_epochs=2", "callbacks.mid_epoch_checkpoint=null")
+    assert code == 0, stderr[-2000:]
     record = {path.name: path.read_bytes() for path in [*(run / ".hydra").iterdir(), run / "metrics.json"]}
-    fewer = _train(run, "trainer.max_epochs=1", "callbacks.mid_epoch_checkpoint=null", "ckpt_path=last")
-    assert fewer.returncode == 2 and "Traceback" not in fewer.stderr, fewer.stderr[-2000:]
-    assert_one_error_line(fewer.stderr, FEWER_EPOCHS, run / "checkpoints" / "last.ckpt")
-    assert "has trained 2 epochs, more than trainer.max_epochs=1; resume with trainer.max_epochs=2 or more" in fewer.stderr
+    code, stderr = train_here(run, "trainer.max_epochs=1", "callbacks.mid_epoch_checkpoint=null", "ckpt_path=last")
+    assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
+    assert_one_error_line(stderr, FEWER_EPOCHS, run / "checkpoints" / "last.ckpt")
+    assert "has trained 2 epochs, more than trainer.max_epochs=1; resume with trainer.max_epochs=2 or more" in stderr
     assert {path.name: path.read_bytes() for path in [*(run / ".hydra").iterdir(), run / "metrics.json"]} == record
     # from another folder (a copy goes on from the checkpoint): the same check, and no run folder is left
-    elsewhere = _train(tmp_path / "copy", "trainer.max_epochs=1", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
-    assert elsewhere.returncode == 2 and "more than trainer.max_epochs=1" in elsewhere.stderr
+    code, stderr = train_here(tmp_path / "copy", "trainer.max_epochs=1", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert code == 2 and "more than trainer.max_epochs=1" in stderr
     assert not (tmp_path / "copy").exists()
     # with other split settings: it would train on the checkpoint's split and report the new one
-    other_split = _train(tmp_path / "copy", "trainer.max_epochs=3", "data.num_labeled=30",
-                         f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
-    assert other_split.returncode == 2, other_split.stderr[-2000:]
-    assert_one_error_line(other_split.stderr, ANOTHER_SPLIT, run / "checkpoints" / "last.ckpt")
+    code, stderr = train_here(tmp_path / "copy", "trainer.max_epochs=3", "data.num_labeled=30",
+                              f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert code == 2, stderr[-2000:]
+    assert_one_error_line(stderr, ANOTHER_SPLIT, run / "checkpoints" / "last.ckpt")
     assert not (tmp_path / "copy").exists()
     # into nets of another model: refused after the logger made its folder, which goes too
-    other_nets = _train(tmp_path / "copy", "trainer.max_epochs=3", "model=supervised",
-                        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
-    assert other_nets.returncode == 2 and "does not fit the nets this run builds" in other_nets.stderr
+    code, stderr = train_here(tmp_path / "copy", "trainer.max_epochs=3", "model=supervised",
+                              f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert code == 2 and "does not fit the nets this run builds" in stderr
     assert not (tmp_path / "copy").exists()
 
 
@@ -156,18 +162,19 @@ def _stop_by_signal(run: Path, signal_name: str, status: int, how: str) -> str:
     return overrides
 
 
-def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path) -> None:
+def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path, train_in_process) -> None:
     run = tmp_path / "run"
     # Lightning ends the loop with a SystemExit of status 0: a scheduler would have taken it for a finished run
     overrides = _stop_by_signal(run, "SIGTERM", 143, "SIGTERM")
     # a resume that forgot an override of the model, the data or self-training is refused, and the
-    # run's record (.hydra/) and checkpoint are left as they were
+    # run's record (.hydra/) and checkpoint are left as they were (refused in this process: no new interpreter)
     record = (run / ".hydra" / "overrides.yaml").read_text()
     for changed, shown in [("model.unlabeled_weight=2", "model.unlabeled_weight: 1.0 -> 2"),
                            ("self_training=default", "self_training.rounds: 0 -> 3")]:
-        refused = _train(run, "trainer.max_epochs=2", changed, "ckpt_path=last")
-        assert refused.returncode == 2, refused.stderr[-2000:]
-        line = refused.stderr.strip().splitlines()[-1]
+        code, stderr = train_in_process(*COMMON, "trainer.max_epochs=2", changed, "ckpt_path=last", f"hydra.run.dir={run}",
+                                        cwd=tmp_path)
+        assert code == 2, stderr[-2000:]
+        line = stderr.strip().splitlines()[-1]
         assert line.startswith(f"error: this run's checkpoint was trained with other settings ({shown}"), line
         assert line.endswith(f"resume it with its own: ssgan-train {overrides} hydra.run.dir={run} ckpt_path=last"), line
         assert (run / ".hydra" / "overrides.yaml").read_text() == record
