@@ -203,3 +203,67 @@ def test_checkpoint_state_carries_the_split(tmp_path: Path) -> None:
     state["split"]["labeled"][0] = 10**6  # a split of another data set is refused, not indexed
     with pytest.raises(UserError, match="the checkpoint's split does not fit the 1350 training images of digits"):
         DigitsDataModule(num_labeled=30, num_val=20, split_cache_dir=str(tmp_path)).load_state_dict(state)
+
+
+def test_a_download_that_fails_inside_an_existing_raw_folder_or_by_ctrl_c_leaves_nothing(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    import torchvision.datasets
+
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"an earlier, complete file")
+
+    def cut_short(root: str, train: bool, download: bool) -> None:
+        (Path(root) / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"cut short")
+        raise failure
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", cut_short)
+    for failure, raised in ((RuntimeError("Error downloading"), UserError), (KeyboardInterrupt(), KeyboardInterrupt)):
+        datamodule = FashionMNISTDataModule(root=str(tmp_path / "data"), download=True, num_labeled=10, split_cache_dir=None)
+        with pytest.raises(raised):
+            datamodule.setup()
+        assert [p.name for p in raw.iterdir()] == ["t10k-labels-idx1-ubyte.gz"]  # the partial file is gone, the old kept
+
+
+def test_mnist_and_fashion_mnist_files_are_told_apart(tmp_path: Path) -> None:
+    from ssgan.data.sources import FASHION_MNIST_TRAIN_COUNTS, MNIST_TRAIN_COUNTS
+
+    # the training labels' counts are what tell the two apart (the files share their names)
+    for counts, data_set, asked, message in (
+            (FASHION_MNIST_TRAIN_COUNTS, "fashion", MNISTDataModule, "holds Fashion-MNIST's files, not MNIST's; point "
+             "data.root at MNIST's, or use data=fashion_mnist"),
+            (MNIST_TRAIN_COUNTS, "mnist", FashionMNISTDataModule, "holds MNIST's files, not Fashion-MNIST's; point "
+             "data.root at Fashion-MNIST's, or use data=mnist")):
+        root = tmp_path / data_set
+        root.mkdir()
+        labels = np.repeat(np.arange(10), counts)
+        write_idx(root / "train-images-idx3-ubyte.gz", np.zeros((len(labels), 1, 1), dtype=np.uint8))
+        write_idx(root / "train-labels-idx1-ubyte.gz", labels)
+        write_idx(root / "t10k-images-idx3-ubyte.gz", np.zeros((10, 1, 1), dtype=np.uint8))
+        write_idx(root / "t10k-labels-idx1-ubyte.gz", np.arange(10))
+        with pytest.raises(UserError, match=message):
+            asked(root=str(root), download=False, num_labeled=10, split_cache_dir=None).setup()
+
+
+def test_a_class_without_training_images_is_one_line(tmp_path: Path) -> None:
+    from ssgan.data.split import per_class_counts
+
+    labels = np.repeat(np.arange(9), 50)  # class 9 is missing, as in cut-short or foreign files
+    for request in ({"num_labeled": 100, "label_fraction": None}, {"num_labeled": None, "label_fraction": 0.1}):
+        with pytest.raises(UserError, match="^class 9 has no training images; the data set's files are incomplete"):
+            per_class_counts(labels, 10, **request)
+
+
+def test_cifar10_downloads_beside_a_root_that_is_the_batches_folder(tmp_path: Path, monkeypatch, cifar_root: Path) -> None:
+    import shutil
+
+    import torchvision.datasets
+
+    def fake_download(root: str, train: bool, download: bool) -> None:  # torchvision unpacks into root/cifar-10-batches-py
+        shutil.copytree(cifar_root / "cifar-10-batches-py", Path(root) / "cifar-10-batches-py", dirs_exist_ok=True)
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", fake_download)
+    folder = tmp_path / "cifar-10-batches-py"
+    datamodule = CIFAR10DataModule(root=str(folder), download=True, num_labeled=10, split_cache_dir=None)
+    datamodule.setup()
+    assert datamodule.labeled_count == 10 and not (folder / "cifar-10-batches-py").exists()

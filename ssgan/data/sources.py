@@ -84,6 +84,11 @@ def read_idx(path: Path) -> np.ndarray:
         raise UserError(f"{path} is not a readable IDX file ({error}); delete it and download again") from None
 
 
+# The training labels' counts per class of the full data sets (MNIST's are uneven, Fashion-MNIST's 6,000 each)
+MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
+FASHION_MNIST_TRAIN_COUNTS = (6000,) * 10
+
+
 def _find_idx(root: Path, folder_name: str) -> dict[str, Path | None]:
     """The four IDX files, all from one folder: the data set's own (torchvision's ``root/<name>/raw``)
     first, as MNIST-format data sets share file names, then ``root`` itself (e.g. Debian's package)
@@ -123,10 +128,20 @@ def load_idx_data(root: str | Path, folder_name: str, classes: tuple[str, ...], 
             )
         downloader(str(root))
         paths = _find_idx(root, folder_name)
+        if any(p is None for p in paths.values()):
+            raise UserError(f"{pretty} files not found under {root} after its download; point data.root at the folder "
+                            "holding them, with data.download=false")
     arrays = {key: read_idx(path) for key, path in paths.items()}  # type: ignore[arg-type]
     for part in ("train", "test"):
         check_labels(arrays[f"{part}_images"], arrays[f"{part}_labels"], len(classes),
                      f"{paths[f'{part}_images'].parent} ({pretty}'s {part} files)")  # type: ignore[union-attr]
+    # MNIST and Fashion-MNIST share their file names: tell them apart by their training labels' counts
+    counts = tuple(np.bincount(arrays["train_labels"], minlength=len(classes)).tolist())
+    other = {"MNIST": ("Fashion-MNIST", FASHION_MNIST_TRAIN_COUNTS, "data=fashion_mnist"),
+             "Fashion-MNIST": ("MNIST", MNIST_TRAIN_COUNTS, "data=mnist")}.get(pretty)
+    if other is not None and counts == other[1]:
+        raise UserError(f"{paths['train_labels'].parent} holds {other[0]}'s files, not {pretty}'s; point data.root at "
+                        f"{pretty}'s, or use {other[2]}")
     return ImageData(
         torch.from_numpy(arrays["train_images"].copy()).unsqueeze(1),
         torch.from_numpy(arrays["train_labels"].astype(np.int64)),
@@ -144,7 +159,7 @@ def _torchvision_download(name: str) -> Callable[[str], None]:
         folder = Path(root).absolute()
         # what was there before: a failed download removes only what it created (empty folders, partial files)
         highest_new = next((path for path in reversed([folder, *folder.parents]) if not path.exists()), None)
-        had_before = set(folder.iterdir()) if folder.is_dir() else set()
+        had_before = set(folder.rglob("*")) if folder.is_dir() else set()  # the whole tree: raw/ may exist already
         try:
             if name == "SVHN":
                 for split in ("train", "test"):
@@ -152,8 +167,10 @@ def _torchvision_download(name: str) -> Callable[[str], None]:
             else:
                 for train in (True, False):
                     dataset_class(root, train=train, download=True)
-        except (OSError, RuntimeError) as error:
+        except BaseException as error:  # Ctrl-C or a cut-short archive too: nothing half-written stays
             _remove_new_entries(folder, had_before, highest_new)
+            if not isinstance(error, (OSError, RuntimeError)):
+                raise
             raise UserError(
                 f"could not download {name} to {root} ({str(error).splitlines()[0]}); "
                 f"download it by hand and point data.root at it, with data.download=false"
@@ -168,7 +185,10 @@ def _remove_new_entries(folder: Path, had_before: set[Path], highest_new: Path |
     if highest_new is not None:
         shutil.rmtree(highest_new, ignore_errors=True)
         return
-    for entry in set(folder.iterdir()) - had_before if folder.is_dir() else ():
+    new = set(folder.rglob("*")) - had_before if folder.is_dir() else set()
+    for entry in new:
+        if entry.parent in new:  # goes with its new folder
+            continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
@@ -182,6 +202,9 @@ def _ensure_files(paths: list[Path], download: bool, torchvision_name: str, root
     if not download:
         raise UserError(f"{missing}; set data.download=true or point data.root at the folder holding them")
     _torchvision_download(torchvision_name)(str(root))
+    if not all(p.is_file() for p in paths):
+        raise UserError(f"{missing} after its download; point data.root at the folder holding them, with "
+                        "data.download=false")
 
 
 def load_mnist_data(root: str | Path, download: bool = True) -> ImageData:
@@ -217,7 +240,9 @@ def load_cifar10_data(root: str | Path, download: bool = True) -> ImageData:
     root = Path(root).expanduser()
     folder = root if root.name == CIFAR_FOLDER else root / CIFAR_FOLDER
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    _ensure_files([folder / n for n in names], download, "CIFAR10", root, f"CIFAR-10 batches not found under {folder}")
+    # torchvision unpacks into <its root>/cifar-10-batches-py: the folder's parent, when root is that folder
+    _ensure_files([folder / n for n in names], download, "CIFAR10", folder.parent,
+                  f"CIFAR-10 batches not found under {folder}")
     train = [_read_cifar_batch(folder / n) for n in names[:5]]
     test_x, test_y = _read_cifar_batch(folder / "test_batch")
     return ImageData(

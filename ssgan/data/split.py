@@ -79,6 +79,9 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
     """
     check_label_request(num_labeled, label_fraction)
     class_sizes = np.bincount(labels, minlength=num_classes)
+    if class_sizes.min() == 0:  # e.g. cut-short or foreign files: no count below could be drawn
+        raise UserError(f"class {int(np.argmin(class_sizes))} has no training images; the data set's files are "
+                        "incomplete: delete them and download again, or point data.root at complete files")
     available = class_sizes - val_per_class(num_val, num_classes)  # what is left for labels, per class
     if available.min() < 1 and class_sizes.min() > 0:  # every class needs an image left for its labels
         # the suggestion leaves room for the labels asked for too, where the request says how many
