@@ -354,11 +354,13 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def changed_data(self, checkpoint: dict[str, Any]) -> bool:
         """Whether ``checkpoint``'s split was drawn from other training data than this datamodule holds (its
         positions would then name other images: validation images the run trained on, for one)."""
-        saved = checkpoint.get(type(self).__qualname__, {}).get("data_fingerprint")
-        if saved is None:  # a checkpoint from before fingerprints, or of another datamodule class
+        return self._holds_other_data(checkpoint.get(type(self).__qualname__, {}).get("data_fingerprint"))
+
+    def _holds_other_data(self, saved_fingerprint: str | None) -> bool:
+        if saved_fingerprint is None:  # a checkpoint from before fingerprints, or of another datamodule class
             return False
         self.setup()
-        return saved != self.data_fingerprint()
+        return saved_fingerprint != self.data_fingerprint()
 
     def split_in(self, checkpoint: dict[str, Any]) -> dict[str, Any] | None:
         """The split (indices per part) that a checkpoint of a run on this datamodule's class holds, if any.
@@ -382,7 +384,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise UserError("the checkpoint's pseudo-labels are corrupt (indices and labels differ in number)")
         if self.split is None:
             self.setup()
-        if state_dict.get("data_fingerprint", self.data_fingerprint()) != self.data_fingerprint():
+        if self._holds_other_data(state_dict.get("data_fingerprint")):
             raise UserError(f"the checkpoint's split was drawn from other training images than {self.name} holds now; "
                             f"{self.changed_data_hint}")
         if "split" in state_dict:  # the checkpoint's split wins over the one drawn now (e.g. from a changed cache)
