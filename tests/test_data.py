@@ -13,7 +13,19 @@ from ssgan.data import (CIFAR10DataModule, DigitsDataModule, FashionMNISTDataMod
 from ssgan.data.sources import read_idx
 from ssgan.errors import UserError
 
-from conftest import TRAIN_PER_CLASS, write_idx
+from conftest import write_idx
+
+# Labels in no class order: a reader that sorted, shuffled or re-paired images and labels would show.
+LABEL_ORDER = np.array([3, 0, 7, 1, 9, 2, 5, 8, 4, 6])
+
+
+def _known_images(first: int, count: int, channels: int, size: int) -> np.ndarray:
+    """``count`` (N, C, H, W) uint8 images whose every pixel says where it sits: image ``first + n``,
+    channel, row and column each add a different step (11, 100, 5, 3), so a reader that swaps height
+    and width, scrambles the channels or mixes up images reads values other than these."""
+    n, c, h, w = np.meshgrid(np.arange(first, first + count), np.arange(channels), np.arange(size), np.arange(size),
+                             indexing="ij")
+    return ((11 * n + 100 * c + 5 * h + 3 * w) % 256).astype(np.uint8)
 
 
 def test_idx_reader_round_trip(tmp_path: Path) -> None:
@@ -24,29 +36,72 @@ def test_idx_reader_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("layout", ["flat", "torchvision"])
 @pytest.mark.parametrize("module_class", [MNISTDataModule, FashionMNISTDataModule])
-def test_idx_datamodules_read_flat_and_torchvision_layouts(idx_root: Path, tmp_path: Path, layout: str, module_class) -> None:
-    root = idx_root
+def test_idx_datamodules_read_flat_and_torchvision_layouts(tmp_path: Path, layout: str, module_class) -> None:
+    # files of known content, so the test checks every pixel and label read, not only the shapes
+    train_images, test_images = _known_images(0, 30, 1, 28), _known_images(30, 10, 1, 28)
+    train_labels, test_labels = np.tile(LABEL_ORDER, 3), np.roll(LABEL_ORDER, 1)
+    folder = tmp_path
     if layout == "torchvision":  # root/<Name>/raw/*.gz, as torchvision downloads them
-        raw = tmp_path / ("MNIST" if module_class is MNISTDataModule else "FashionMNIST") / "raw"
-        raw.mkdir(parents=True)
-        for f in idx_root.iterdir():
-            (raw / f.name).write_bytes(f.read_bytes())
-        root = tmp_path
-    datamodule = module_class(root=str(root), download=False, num_labeled=20, num_val=10, split_cache_dir=None)
+        folder = tmp_path / ("MNIST" if module_class is MNISTDataModule else "FashionMNIST") / "raw"
+        folder.mkdir(parents=True)
+    for prefix, images, labels in (("train", train_images, train_labels), ("t10k", test_images, test_labels)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images[:, 0])  # IDX images are (N, H, W)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    datamodule = module_class(root=str(tmp_path), download=False, num_labeled=20, num_val=10, split_cache_dir=None)
     datamodule.setup()
-    assert datamodule.data.train_images.shape == (10 * TRAIN_PER_CLASS, 1, 28, 28)
-    assert datamodule.data.train_images.dtype == torch.uint8
+    data = datamodule.data
+    assert data.train_images.dtype == data.test_images.dtype == torch.uint8
+    assert data.train_labels.dtype == data.test_labels.dtype == torch.int64
+    assert np.array_equal(data.train_images.numpy(), train_images)
+    assert np.array_equal(data.test_images.numpy(), test_images)
+    assert data.train_labels.tolist() == train_labels.tolist() and data.test_labels.tolist() == test_labels.tolist()
     assert len(datamodule.split.labeled) == 20 and len(datamodule.split.val) == 10
 
 
-def test_cifar10_and_svhn_formats(cifar_root: Path, svhn_root: Path) -> None:
-    cifar = CIFAR10DataModule(root=str(cifar_root), download=False, num_labeled=10, num_val=0, split_cache_dir=None)
+def test_cifar10_and_svhn_formats(tmp_path: Path) -> None:
+    """Both files decode to the very (N, C, H, W) images written, each with its own label.
+
+    The fixture files hold images of known content in the real layouts: CIFAR-10's pickled batches
+    store each image as 3072 bytes, channel by channel (R, G, B planes of 32 rows); SVHN's .mat holds
+    X as (32, 32, 3, N), height first, and y in 1..10 with 10 for the digit 0.
+    """
+    import pickle
+
+    from scipy.io import savemat
+
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    batches = [(f"data_batch_{i}", _known_images(10 * (i - 1), 10, 3, 32), np.roll(LABEL_ORDER, i))
+               for i in range(1, 6)]
+    batches.append(("test_batch", _known_images(50, 10, 3, 32), LABEL_ORDER[::-1]))
+    for name, images, labels in batches:
+        with open(folder / name, "wb") as handle:
+            pickle.dump({"data": images.reshape(len(images), -1), "labels": labels.tolist()}, handle)
+    cifar = CIFAR10DataModule(root=str(tmp_path / "cifar"), download=False, num_labeled=10, num_val=0,
+                              split_cache_dir=None)
     cifar.setup()
-    assert cifar.data.train_images.shape == (150, 3, 32, 32) and cifar.data.test_images.shape == (30, 3, 32, 32)
+    assert cifar.data.train_images.dtype == torch.uint8
+    assert np.array_equal(cifar.data.train_images.numpy(), np.concatenate([images for _, images, _ in batches[:5]]))
+    assert cifar.data.train_labels.tolist() == np.concatenate([labels for _, _, labels in batches[:5]]).tolist()
+    assert np.array_equal(cifar.data.test_images.numpy(), batches[5][1])
+    assert cifar.data.test_labels.tolist() == batches[5][2].tolist()
+
+    svhn_root = tmp_path / "svhn"
+    svhn_root.mkdir()
+    written = {"train": (_known_images(0, 20, 3, 32), np.tile(LABEL_ORDER, 2)),
+               "test": (_known_images(20, 10, 3, 32), LABEL_ORDER[::-1])}
+    for name, (images, digits) in written.items():
+        stored_y = np.where(digits == 0, 10, digits).astype(np.uint8).reshape(-1, 1)
+        savemat(svhn_root / f"{name}_32x32.mat", {"X": np.transpose(images, (2, 3, 1, 0)), "y": stored_y})  # X: (H, W, C, N)
     svhn = SVHNDataModule(root=str(svhn_root), download=False, num_labeled=10, num_val=0, split_cache_dir=None)
     svhn.setup()
-    assert svhn.data.train_images.shape == (120, 3, 32, 32)
-    assert sorted(set(svhn.data.train_labels.tolist())) == list(range(10))  # label 10 became 0
+    for name, images, labels in (("train", svhn.data.train_images, svhn.data.train_labels),
+                                 ("test", svhn.data.test_images, svhn.data.test_labels)):
+        assert images.dtype == torch.uint8 and labels.dtype == torch.int64, name
+        assert np.array_equal(images.numpy(), written[name][0]), name
+        assert labels.tolist() == written[name][1].tolist(), name
+    # the image stored with y=10 is the digit 0; y=1 stays the digit 1
+    assert svhn.data.train_labels[1] == 0 and svhn.data.train_labels[3] == 1
 
 
 @pytest.mark.parametrize("module_class", [MNISTDataModule, CIFAR10DataModule, SVHNDataModule])

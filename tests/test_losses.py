@@ -54,6 +54,19 @@ def test_feature_matching_loss_is_mean_squared_distance_of_batch_means() -> None
     assert losses.feature_matching_loss(real, real[[1, 0]]).item() == 0.0  # order in the batch does not matter
 
 
+def test_feature_matching_loss_absolute_is_mean_absolute_distance_of_batch_means() -> None:
+    real = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # mean (2, 3)
+    fake = torch.tensor([[0.0, 6.0], [2.0, 6.0]])  # mean (1, 6): differences +1 and -3
+    assert math.isclose(losses.feature_matching_loss(real, fake, distance="absolute").item(), (1 + 3) / 2)
+
+
+def test_feature_matching_loss_names_the_distances_it_knows() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="use squared or absolute"):
+        losses.feature_matching_loss(torch.zeros(2, 3), torch.zeros(2, 3), distance="l1")
+
+
 def test_non_saturating_generator_loss() -> None:
     fake = torch.tensor([[0.0, 0.0]])  # LSE = log 2, D = 2/3
     assert math.isclose(losses.non_saturating_generator_loss(fake).item(), -math.log(2 / 3), rel_tol=1e-6)

@@ -56,14 +56,37 @@ def test_each_optimizer_gets_gradients_only_in_its_own_step(tmp_path) -> None:
         previous_g = g_step_g
 
 
+class RecordDiscriminatorAroundGeneratorStep(pl.Callback):
+    """Wraps the generator optimizer's ``step`` to snapshot D's weights just before and just after it."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []  # (before, after) per G step
+
+    def on_train_start(self, trainer: pl.Trainer, module: SSGAN) -> None:
+        optimizer = trainer.optimizers[1]
+        original = optimizer.step
+
+        def step(*args, **kwargs):
+            before = [p.detach().clone() for p in module.discriminator.parameters()]
+            result = original(*args, **kwargs)
+            self.pairs.append((before, [p.detach().clone() for p in module.discriminator.parameters()]))
+            return result
+
+        optimizer.step = step
+
+
 def test_discriminator_weights_move_only_in_the_d_step_and_ema_follows() -> None:
     torch.manual_seed(0)
     datamodule = DigitsDataModule(num_labeled=20, batch_size=32, split_cache_dir=None)
     model = SSGAN((1, 8, 8), 10, ema_decay=0.9)
     start_d = [p.detach().clone() for p in model.discriminator.parameters()]
     start_ema = [p.detach().clone() for p in model.ema_discriminator.parameters()]
-    _trainer(max_steps=6, limit_val_batches=0).fit(model, datamodule=datamodule)
+    recorder = RecordDiscriminatorAroundGeneratorStep()
+    _trainer(max_steps=6, limit_val_batches=0, callbacks=[recorder]).fit(model, datamodule=datamodule)
     assert all(not torch.equal(a, b) for a, b in zip(start_d, model.discriminator.parameters()))
+    # the G step leaves every D weight as the D step made it
+    assert len(recorder.pairs) == 3
+    assert all(torch.equal(a, b) for before, after in recorder.pairs for a, b in zip(before, after))
     ema_moved = [not torch.equal(a, b) for a, b in zip(start_ema, model.ema_discriminator.parameters())]
     assert all(ema_moved)
     assert not any(p.requires_grad for p in model.ema_discriminator.parameters())

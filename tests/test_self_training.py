@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
 
-from ssgan.data import DigitsDataModule
+from ssgan.data import DigitsDataModule, MNISTDataModule
 from ssgan.errors import UserError
 from ssgan.module import SSGAN, SupervisedBaseline
 from ssgan.self_training import SelfTraining, select_pseudo_labels
@@ -53,15 +55,38 @@ def _datamodule() -> DigitsDataModule:
     return DigitsDataModule(num_labeled=50, num_val=50, batch_size=100, split_cache_dir=None, shuffle_seed=0)
 
 
-def test_pseudo_label_candidates_exclude_labeled_validation_and_test_images() -> None:
-    datamodule = _datamodule()
+def test_pseudo_label_candidates_exclude_labeled_validation_and_test_images(idx_root) -> None:
+    # the tiny IDX files' images are random noise, 120 training and 30 test ones, none alike: the images
+    # trained on tell which set they came from
+    datamodule = MNISTDataModule(root=str(idx_root), download=False, num_labeled=20, num_val=20, split_cache_dir=None,
+                                 shuffle_seed=0)
     datamodule.setup()
+    data = datamodule.data
+    assert not _rows_in(data.test_images, data.train_images).any()  # the premise
     candidates = datamodule.pseudo_label_candidates()
     assert not np.isin(candidates, datamodule.split.labeled).any()
     assert not np.isin(candidates, datamodule.split.val).any()
-    assert candidates.max() < len(datamodule.data.train_images)  # training indices: the test set is elsewhere
     with pytest.raises(ValueError, match="unlabeled pool"):
         datamodule.set_pseudo_labels(datamodule.split.val[:2], np.array([0, 1]))
+
+    # indices alone cannot show that the test set stays out (they index the training images whatever
+    # labeled_set() does with them): the images it trains on must be those training images themselves
+    batches = datamodule.train_dataloader()  # set_pseudo_labels hands the new set to the live batches
+    pseudo_indices, pseudo_labels = candidates[::3], (np.arange(len(candidates[::3])) * 7) % 10
+    datamodule.set_pseudo_labels(pseudo_indices, pseudo_labels)
+    labeled_images, labels = datamodule._subset(datamodule.split.labeled)
+    for images, targets in (datamodule.labeled_set(), (batches.labeled_images, batches.labels)):
+        assert len(images) == len(targets) == len(labeled_images) + len(pseudo_indices)
+        assert torch.equal(images[:len(labeled_images)], labeled_images) and torch.equal(targets[:len(labels)], labels)
+        pseudo_images = images[len(labeled_images):]
+        assert torch.equal(pseudo_images, data.train_images[torch.from_numpy(pseudo_indices)])
+        assert targets[len(labels):].tolist() == pseudo_labels.tolist()  # each with its own label
+        assert not _rows_in(pseudo_images, data.test_images).any()
+
+
+def _rows_in(images: torch.Tensor, others: torch.Tensor) -> np.ndarray:
+    """(N,) whether each of ``images`` equals one of ``others`` pixel for pixel."""
+    return (images.flatten(1)[:, None] == others.flatten(1)[None]).all(dim=2).any(dim=1).numpy()
 
 
 # -- the rounds, end to end -----------------------------------------------------------------------
@@ -106,6 +131,70 @@ def test_rounds_add_capped_pseudo_labels_record_each_round_and_restart_the_lr(tm
     # lr: full at each stage's start, decaying inside it (3-epoch base, then 2-epoch rounds)
     base = 3e-3
     assert lrs.lrs == pytest.approx([base, base * 2 / 3, base / 3, base, base / 2, base, base / 2])
+
+
+class RecordSelection(pl.Callback):
+    """The evaluation classifier (a frozen copy) and the pseudo-labels as round 1 begins.
+
+    Placed after SelfTraining, its epoch-end hook runs right after the selection, before any step
+    changes the nets that made it.
+    """
+
+    def __init__(self, self_training: SelfTraining) -> None:
+        self.self_training = self_training
+        self.classifier: torch.nn.Module | None = None
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.self_training.current_round == 1 and self.classifier is None:
+            self.classifier = copy.deepcopy(pl_module.ema_discriminator).eval()
+            self.indices = trainer.datamodule.pseudo_indices.numpy().copy()
+            self.labels = trainer.datamodule.pseudo_labels.numpy().copy()
+
+    @torch.no_grad()
+    def predict(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(confidence, predicted class) of the recorded classifier for net inputs (B, C, H, W)."""
+        return torch.softmax(self.classifier(inputs)[0], dim=1).max(dim=1)
+
+
+def test_a_round_pseudo_labels_the_images_the_ema_classifier_is_confident_about(tmp_path) -> None:
+    # a 2-epoch, 3-batch first training: some classes have more than the cap of 20 images above the
+    # threshold, others fewer, with less confident ones below it, so the threshold and the cap both bind
+    torch.manual_seed(0)
+    threshold, cap = 0.5, 20
+    self_training = SelfTraining(rounds=1, threshold=threshold, max_per_class=cap, epochs_per_round=1)
+    selection = RecordSelection(self_training)
+    datamodule = _datamodule()
+    model = SupervisedBaseline((1, 8, 8), 10)
+    trainer = _trainer(tmp_path, [self_training, selection], max_epochs=2, limit_train_batches=3,
+                       enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+    assert selection.classifier is not None
+    indices, labels = selection.indices, selection.labels
+    train_images, train_labels = datamodule.data.train_images, datamodule.data.train_labels.numpy()
+
+    # the classifier the rounds label with is the evaluation one: the EMA discriminator, in eval mode
+    confidence, predicted = selection.predict(model.to_input(train_images[torch.from_numpy(indices)]))
+    assert labels.tolist() == predicted.tolist()  # each image has its own prediction, of the right class
+    assert (confidence >= threshold).all()
+    counts = np.bincount(labels, minlength=10)
+    assert counts.max() <= cap
+
+    # ...and as many as the rules allow: per class, the cap or every candidate above the threshold
+    pool = datamodule.pseudo_label_candidates(include_pseudo_labeled=True)  # round 1's pool: nothing pseudo-labeled yet
+    pool_confidence, pool_predicted = selection.predict(model.to_input(train_images[torch.from_numpy(pool)]))
+    confident = np.bincount(pool_predicted[pool_confidence >= threshold].numpy(), minlength=10)
+    assert counts.tolist() == np.minimum(confident, cap).tolist()
+    # the setup exercises both rules: a capped class, and one with unconfident predictions under the cap
+    below = np.bincount(pool_predicted[pool_confidence < threshold].numpy(), minlength=10)
+    assert (confident > cap).any() and ((confident < cap) & (below > 0)).any()
+
+    # the recorded precision is that of these pseudo-labels against the true labels (not all right here)
+    entry = self_training.history[1]
+    assert entry["added"] == len(indices) and entry["added_per_class"] == counts.tolist()
+    precision = float((labels == train_labels[indices]).mean())
+    assert 0.0 < precision < 1.0
+    assert entry["precision_added"] == pytest.approx(precision)
+    assert entry["precision"] == pytest.approx(precision)  # round 1's pseudo-labels are the ones it added
 
 
 def test_relabeling_mode_replaces_pseudo_labels_with_a_growing_cap(tmp_path) -> None:

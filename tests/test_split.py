@@ -39,6 +39,60 @@ def test_split_depends_only_on_the_split_seed() -> None:
     assert not np.array_equal(first.labeled, other.labeled)
 
 
+# Six images in each of three classes, in no class order, and the split that seed 11 draws from them
+# (2 labeled and 1 validation image a class). Pasted from a run: the README promises the same split
+# in every run and on every machine, so these indices must never change.
+GOLDEN_LABELS = np.array([2, 0, 1, 1, 2, 0, 0, 2, 1, 0, 2, 1, 1, 0, 2, 2, 0, 1])
+GOLDEN_LABELED = [5, 7, 8, 9, 10, 17]
+GOLDEN_VAL = [1, 2, 14]
+GOLDEN_REST = [0, 3, 4, 6, 11, 12, 13, 15, 16]  # the unlabeled pool without the labeled images
+
+
+def _golden_split(labeled_in_unlabeled: bool = True):
+    counts = per_class_counts(GOLDEN_LABELS, 3, 6, None, 3)
+    return make_split(GOLDEN_LABELS, 3, counts, 3, 11, labeled_in_unlabeled)
+
+
+def test_the_split_of_a_seed_is_the_same_in_every_run() -> None:
+    # a check within one process cannot see a split that drifts between runs (e.g. a seed offset)
+    split = _golden_split()
+    assert split.labeled.tolist() == GOLDEN_LABELED
+    assert split.val.tolist() == GOLDEN_VAL
+    assert split.unlabeled.tolist() == sorted(GOLDEN_REST + GOLDEN_LABELED)
+    assert _golden_split(labeled_in_unlabeled=False).unlabeled.tolist() == GOLDEN_REST
+
+
+def test_the_split_ignores_the_global_random_states_and_the_training_seed(tmp_path: Path, monkeypatch) -> None:
+    # The training seed (pl.seed_everything) and any global NumPy / torch / random state must not
+    # reach the split: runs of one split_seed with other training seeds compare the same labels.
+    import random
+
+    import pytorch_lightning as pl
+
+    for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS"):  # seed_everything sets them: undone after the test
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+    numpy_state, torch_state, python_state = np.random.get_state(), torch.get_rng_state(), random.getstate()
+    try:
+        for seed in (0, 1, 7, 999, 12345, 2**31 - 1):
+            np.random.seed(seed)
+            torch.manual_seed(seed + 1)
+            random.seed(seed + 2)
+            np.random.random(seed % 5)  # and a state moved on from its seed
+            assert _golden_split().labeled.tolist() == GOLDEN_LABELED, seed
+            assert _golden_split().val.tolist() == GOLDEN_VAL, seed
+            pl.seed_everything(seed, workers=True)
+            split = _golden_split()
+            assert split.labeled.tolist() == GOLDEN_LABELED and split.val.tolist() == GOLDEN_VAL, seed
+            assert split.unlabeled.tolist() == sorted(GOLDEN_REST + GOLDEN_LABELED), seed
+            cached = cached_split(tmp_path / str(seed), "toy", GOLDEN_LABELS, 3,
+                                  per_class_counts(GOLDEN_LABELS, 3, 6, None, 3), 3, 11)
+            assert cached.labeled.tolist() == GOLDEN_LABELED and cached.val.tolist() == GOLDEN_VAL, seed
+    finally:  # later tests find the global states as they were
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        random.setstate(python_state)
+
+
 def test_a_smaller_labeled_set_is_a_subset_of_a_larger_one() -> None:
     small = make_split(LABELS, 10, per_class_counts(LABELS, 10, 20, None), 0, 5)
     large = make_split(LABELS, 10, per_class_counts(LABELS, 10, 100, None), 0, 5)
@@ -162,9 +216,19 @@ def test_a_fraction_and_a_count_with_the_same_total_never_share_a_cache_file(tmp
 
 
 def test_cache_files_are_readable_by_others(tmp_path: Path) -> None:
-    cached_split(tmp_path, "toy", LABELS, 10, per_class_counts(LABELS, 10, 50, None), 20, 4)
-    mode = next((tmp_path / "toy").iterdir()).stat().st_mode
-    assert mode & 0o044 == 0o044 or (os.umask(0o022) & 0o044)  # group/other read, unless the umask forbids it
+    # A shared split cache is read by other users: the file gets a plain new file's mode under the
+    # umask (group/other read under 022), not the owner-only mode of the temporary it was written as.
+    # The umask is the process's: set it only here, and put it back for the tests after this one.
+    counts = per_class_counts(LABELS, 10, 50, None)
+    before = os.umask(0o022)
+    try:
+        for umask, expected in ((0o022, 0o644), (0o027, 0o640), (0o077, 0o600)):
+            os.umask(umask)
+            cached_split(tmp_path / oct(umask), "toy", LABELS, 10, counts, 20, 4)
+            mode = next((tmp_path / oct(umask) / "toy").iterdir()).stat().st_mode
+            assert mode & 0o777 == expected, (oct(umask), oct(mode))
+    finally:
+        os.umask(before)
 
 
 @pytest.mark.parametrize(
