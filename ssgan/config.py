@@ -27,29 +27,120 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
 
-def check_group_choices(overrides: list[str]) -> None:
-    """Raises a one-line ``UserError`` for ``group=option`` overrides naming an option that does not exist."""
-    for override in overrides:
-        if override.lstrip("+").startswith("cli="):  # a folder of conf/, so Hydra lists it, but no part of train.yaml
-            options, given = group_options("cli"), override.partition("=")[2].split(",")[0]
-            raise UserError(f"conf/cli/ holds the example configs of ssgan-cli (the Lightning CLI), not settings of "
-                            f"ssgan-train; run e.g. ssgan-cli fit --config {given if given in options else options[0]}")
-        if "=" not in override or override.startswith(("-", "+", "~", "hydra.")):
-            continue
-        key, value = override.split("=", 1)
-        group = key
-        if "." in group or "/" in group or not (CONFIG_DIR / group).is_dir():
-            continue
-        options = group_options(group)
-        for choice in value.split(","):
-            if choice and choice != "null" and choice not in options:
-                noun = "data set" if group == "data" else f"{group} option"
-                raise UserError(f"unknown {noun} '{choice}'; use {group}= one of: {', '.join(options)}")
-
-
 # Hydra's command-line flags that take the next word as their value
 _HYDRA_FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
                            "--config-dir", "-cd", "--info", "-i", "--experimental-rerun")
+
+
+def parsed_overrides(arguments: list[str]) -> list[Any]:
+    """The command line's overrides as Hydra reads them (its ``Override`` objects: key, sweep or element
+    value, ``+``/``~``), flags and their values left out; [] when Hydra cannot read them (its own error says why)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides, after_flag = [], False
+    for argument in arguments:
+        if argument.startswith("-") and not argument.startswith("~"):
+            after_flag = argument in _HYDRA_FLAGS_WITH_VALUE
+            continue
+        if not after_flag:
+            overrides.append(argument)
+        after_flag = False
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # e.g. an unbalanced bracket: Hydra's own parser reports it
+        return []
+
+
+def swept_values(override: Any, options: list[str] | None = None) -> list[Any]:
+    """The values an override takes: its sweep's (``a,b``, ``choice(a,b)``, ``glob(*)`` over ``options``,
+    ``range(...)``) or its one value."""
+    if override.value_type is not None and override.value_type.name == "GLOB_CHOICE_SWEEP":
+        return override.value().filter(options or [])
+    if override.is_sweep_override():
+        try:
+            return list(override.sweep_iterator())
+        except Exception:  # an interval sweep, which only a sweeper plugin samples
+            return []
+    return [override.value()]
+
+
+def launcher_options() -> list[str]:
+    """The ``hydra/launcher`` options: ssgan's (conf/hydra/launcher) and those of the installed Hydra plugins."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONFIG_DIR)))
+    return loader.get_group_options("hydra/launcher")
+
+
+# ssgan's launchers, and the Hydra plugin (and the pip extra with it) that each one builds on
+LAUNCHER_PLUGINS = {"local": ("joblib", "hydra-joblib-launcher"), "slurm": ("submitit_slurm", "hydra-submitit-launcher")}
+
+
+def check_launcher_choice(overrides: list[Any]) -> None:
+    """A one-line ``UserError`` for a ``hydra/launcher`` that does not exist, or whose plugin is not installed."""
+    for override in overrides:
+        if override.key_or_group != "hydra/launcher" or override.is_delete():
+            continue
+        options = launcher_options()
+        for choice in swept_values(override, options):
+            plugin = LAUNCHER_PLUGINS.get(str(choice))
+            if plugin is not None and plugin[0] not in options:
+                raise UserError(f"hydra/launcher={choice} needs the {plugin[1]} plugin, which is not installed; "
+                                "pip install 'ssgan[cluster]'")
+            if str(choice) not in options:
+                raise UserError(f"unknown launcher '{choice}'; use hydra/launcher= one of: {', '.join(options)}")
+
+
+def check_group_choices(arguments: list[str]) -> None:
+    """Raises a one-line ``UserError`` for ``group=option`` overrides naming an option that does not exist
+    (``group=a,b``, ``choice(...)`` and ``glob(...)`` sweeps too), or ``group=null``."""
+    for argument in arguments:
+        if argument.lstrip("+").startswith("cli="):  # a folder of conf/, so Hydra lists it, but no part of train.yaml
+            options, given = group_options("cli"), argument.partition("=")[2].split(",")[0]
+            raise UserError(f"conf/cli/ holds the example configs of ssgan-cli (the Lightning CLI), not settings of "
+                            f"ssgan-train; run e.g. ssgan-cli fit --config {given if given in options else options[0]}")
+    overrides = parsed_overrides(arguments)
+    check_launcher_choice(overrides)
+    for override in overrides:
+        group = override.key_or_group
+        if override.is_add() or override.is_delete() or override.package is not None or "." in group or "/" in group \
+                or not (CONFIG_DIR / group).is_dir():
+            continue
+        options = group_options(group)
+        if override.value_type is not None and override.value_type.name == "ELEMENT" and override.value() is None:
+            leave_out = f"use {group}=none" if "none" in options else (
+                f"leave out the {group}= override (no {group} is the default)" if group in OPTIONAL_GROUPS
+                else f"use {group}= one of: {', '.join(options)}")
+            raise UserError(f"{group}=null is not an option of {group}; {leave_out}")
+        noun = "data set" if group == "data" else f"{group} option"
+        values = swept_values(override, options)
+        if override.value_type is not None and override.value_type.name == "GLOB_CHOICE_SWEEP" and not values:
+            raise UserError(f"{override.input_line} matches no {noun}; the options are: "
+                            f"{', '.join(options)}")
+        for choice in values:
+            if str(choice) not in options:
+                raise UserError(f"unknown {noun} '{choice}'; use {group}= one of: {', '.join(options)}")
+
+
+# Config groups whose default is no option at all (train.yaml: ``experiment: null``, ``optional sweep: null``)
+OPTIONAL_GROUPS = ("experiment", "sweep")
+
+
+def check_plain_sweeps(arguments: list[str], multirun: bool) -> None:
+    """Outside a multirun, a one-line ``UserError`` for a setting given several values (``trainer.devices=0,1``):
+    Hydra's own message spans several lines and does not say how to write a list or a text with a comma."""
+    if multirun:
+        return
+    for override in parsed_overrides(arguments):
+        if override.is_sweep_override() and not override.key_or_group.startswith("hydra"):
+            key = override.key_or_group
+            text = override.input_line.partition("=")[2] if override.input_line else "..."
+            one_value = ""
+            if override.value_type.name == "SIMPLE_CHOICE_SWEEP" and not (CONFIG_DIR / key).is_dir():
+                one_value = f", or write one value: a list as {key}=[{text}] or a text as \"{key}='{text}'\""
+            raise UserError(f"{key}={text} gives several values, which only a sweep runs (one job each); add -m to "
+                            f"sweep them{one_value}")
 
 
 def check_bare_words(arguments: list[str]) -> None:

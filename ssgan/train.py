@@ -32,7 +32,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from ssgan.atomic import atomic_write, unwritable_reason
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
 from ssgan.config import (CONFIG_DIR, check_argument_types, check_bare_words, check_group_choices, check_override_keys,
-                          config_text, fits_type, import_class, reads_as)
+                          check_plain_sweeps, config_text, fits_type, group_options, import_class, parsed_overrides,
+                          reads_as, swept_values)
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError, refuse_low_precision_weights
@@ -42,10 +43,18 @@ log = logging.getLogger(__name__)
 
 KNOWN_ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
+# Lightning's DDP strategies that keep find_unused_parameters off
+PLAIN_DDP = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Writes JSON atomically (a temporary file renamed into place), so readers never see half a file."""
-    atomic_write(path, lambda temporary: temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
+    """Writes JSON atomically (a temporary file renamed into place), so readers never see half a file;
+    a file that cannot be written (a full disk) is a one-line error."""
+    try:
+        atomic_write(path, lambda temporary: temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}; free some space, or run in another folder "
+                        "(hydra.run.dir=...)") from None
 
 
 def instantiate(node: Any, **kwargs: Any) -> Any:
@@ -64,9 +73,6 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     Without validation images (``has_validation=False``) the checkpoints that pick the best epoch by a
     validation metric are left out: there is nothing to pick by.
     """
-    accelerator = str(cfg.trainer.get("accelerator", "auto"))
-    if accelerator not in KNOWN_ACCELERATORS:
-        raise UserError(f"unknown accelerator '{accelerator}'; use trainer.accelerator= one of {', '.join(KNOWN_ACCELERATORS)}")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     if not has_validation:
         by_validation = [c for c in callbacks if isinstance(c, ModelCheckpoint) and str(c.monitor).startswith("val/")]
@@ -122,9 +128,34 @@ def trainer_setup_error(error: Exception, where: str) -> UserError:
     return UserError(f"the trainer settings do not work on this machine: {message} (check {where})")
 
 
+def check_accelerator(accelerator: Any, name: str) -> None:
+    """A one-line ``UserError`` for an accelerator name that neither Lightning nor a plugin of it knows
+    (checked before any data are read; ``name`` spells the setting as the entry point takes it)."""
+    from pytorch_lightning.accelerators import AcceleratorRegistry
+
+    if not isinstance(accelerator, str):  # an Accelerator object (_target_): Lightning checks it
+        return
+    known = list(KNOWN_ACCELERATORS) + sorted(set(AcceleratorRegistry.available_accelerators()) - set(KNOWN_ACCELERATORS))
+    if accelerator not in known:
+        raise UserError(f"unknown accelerator '{accelerator}'; use {name}= one of {', '.join(known)}")
+
+
+def refuse_plain_ddp(strategy: Any, trains_a_generator: bool, name: str) -> None:
+    """A one-line ``UserError`` for plain DDP with the GAN: each of its two optimizer steps leaves the other
+    net's parameters without gradients, which plain DDP stops at (mid-fit, with a long traceback)."""
+    if trains_a_generator and isinstance(strategy, str) and strategy in PLAIN_DDP:
+        raise UserError(f"{name}={strategy} stops at the GAN's first step (each optimizer step leaves the other net "
+                        f"without gradients); use {name}={strategy}_find_unused_parameters_true")
+
+
 def check_trainer_counts(settings: Any, name: Callable[[str], str]) -> None:
     """One-line errors for trainer settings (``settings``: the trainer's config) that would train
     nothing, never end, or crash inside Lightning; ``name`` spells a setting as its entry point takes it."""
+    deterministic = settings.get("deterministic")
+    if deterministic is not None and not isinstance(deterministic, bool) and deterministic != "warn":
+        # Lightning acts on a bool or "warn" alone: any other value would quietly leave the run nondeterministic
+        raise UserError(f"{name('deterministic')}={config_text(deterministic)} is not true, false or warn; use e.g. "
+                        f"{name('deterministic')}=true")
     max_epochs = settings.get("max_epochs")
     if max_epochs is not None and (not fits_type(max_epochs, "int") or max_epochs < 1):
         raise UserError(f"{name('max_epochs')}={config_text(max_epochs)} is not a number of epochs; use 1 or more, e.g. "
@@ -278,6 +309,8 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     max_epochs = cfg.trainer.get("max_epochs") if cfg.get("trainer") is not None else None
     if cfg.get("trainer") is not None:
         check_trainer_counts(cfg.trainer, lambda key: f"trainer.{key}")
+        check_accelerator(cfg.trainer.get("accelerator", "auto"), "trainer.accelerator")
+        refuse_plain_ddp(cfg.trainer.get("strategy"), _trains_a_generator(cfg), "trainer.strategy")
     if cfg.get("trainer") is not None and cfg.trainer.get("precision") is not None:
         refuse_low_precision_weights(cfg.trainer.precision)
     ckpt_path = cfg.get("ckpt_path")
@@ -308,6 +341,17 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     if resumed_from is not None and max_epochs is not None:
         check_resumed_epochs(cfg, checkpoint, resumed_from)
     return resumed_from
+
+
+def _trains_a_generator(cfg: DictConfig) -> bool:
+    """Whether the model the config builds is the GAN (a class with a generator), not the supervised baseline."""
+    from ssgan.module import SSGAN
+
+    try:
+        cls = import_class(str(cfg.model._target_))
+    except Exception:  # no model, or a target that does not exist: Hydra's instantiate reports it
+        return False
+    return isinstance(cls, type) and issubclass(cls, SSGAN)
 
 
 def refuse_another_split(ckpt_path: str, checkpoint: dict[str, Any], datamodule: Any, name: Callable[[str], str]) -> None:
@@ -544,18 +588,19 @@ def check_multirun_processes(args: list[str]) -> None:
     (or, in a joblib worker, fail). Under SLURM or torchrun the processes exist already."""
     if not _asks_for_multirun(args) or SLURMEnvironment.detect() or TorchElasticEnvironment.detect():
         return
-    settings = _command_line_settings(args)
     if str(_composed_launcher(args)).endswith("SlurmLauncher"):
         return  # each job runs on the cluster, as its own SLURM job
-    trainer_choices = settings.get("trainer", "").split(",") if "trainer" in settings else [None]
-    for choice in trainer_choices:
-        trainer_cfg = _composed(args, {"trainer": choice} if choice else {}).get("trainer")
+    # each setting's values as Hydra reads them: trainer.devices=[0,1] is one list, trainer.devices=1,2 a sweep
+    swept = {override.key_or_group: swept_values(override, group_options("trainer"))
+             for override in parsed_overrides(args) if not override.is_delete()}
+    for choice in swept.get("trainer", [None]):
+        trainer_cfg = _composed(args, {"trainer": str(choice)} if choice else {}).get("trainer")
         if trainer_cfg is None:
             return  # a bad choice: Hydra's own checks report it
         trainer_cfg = dict(trainer_cfg)
         for key in ("devices", "num_nodes", "accelerator"):
-            for value in (settings[f"trainer.{key}"].split(",") if f"trainer.{key}" in settings else []):
-                trial = {**trainer_cfg, key: int(value) if value.strip().lstrip("-").isdigit() else value}
+            for value in swept.get(f"trainer.{key}", []):
+                trial = {**trainer_cfg, key: value}
                 if _several_processes(trial):
                     trainer_cfg = trial
         if _several_processes(trainer_cfg):
@@ -570,10 +615,16 @@ def _composed(args: list[str], choices_set: dict[str, str] | None = None) -> Any
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    settings = {**_command_line_settings(args), **(choices_set or {})}
-    choices = [f"{key}={value.split(',')[0]}" if not key.startswith("hydra/") else f"{key}={value}"
-               for key, value in settings.items()
-               if key.startswith("hydra/") or ("." not in key and "/" not in key and (CONFIG_DIR / key).is_dir())]
+    settings = {}  # group -> its first option (of a sweep's)
+    for override in parsed_overrides(args):
+        group = override.key_or_group
+        if override.is_delete() or not (group.startswith("hydra/") or (CONFIG_DIR / group).is_dir()) or "." in group:
+            continue
+        values = swept_values(override, group_options(group) if (CONFIG_DIR / group).is_dir() else None)
+        if values and values[0] is not None:
+            settings[group] = str(values[0])
+    settings.update(choices_set or {})
+    choices = [f"{key}={value}" for key, value in settings.items()]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
@@ -1028,6 +1079,7 @@ def main() -> None:
     try:
         check_bare_words(sys.argv[1:])
         check_group_choices(sys.argv[1:])
+        check_plain_sweeps(sys.argv[1:], multirun=_asks_for_multirun(sys.argv[1:]))
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])
         check_launcher(sys.argv[1:])

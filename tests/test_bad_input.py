@@ -134,6 +134,17 @@ BAD_INPUTS = [
     (["predict"],
      "'predict' is not a setting; give KEY=VALUE, e.g. data=fashion_mnist or trainer.max_epochs=20; the tools are the "
      "ssgan command: ssgan predict ..."),
+    (["logger=null"], "logger=null is not an option of logger; use logger=none"),
+    (["-m", "model=glob(x*)"], "model=glob(x*) matches no model option; the options are: ssgan, supervised"),
+    (["-m", "hydra/launcher=slrum", "seed=0,1"],
+     "unknown launcher 'slrum'; use hydra/launcher= one of: basic, joblib, local, slurm, submitit_local, submitit_slurm"),
+    (["trainer.devices=0,1"],
+     "trainer.devices=0,1 gives several values, which only a sweep runs (one job each); add -m to sweep them, or write "
+     "one value: a list as trainer.devices=[0,1] or a text as \"trainer.devices='0,1'\""),
+    (["trainer.strategy=ddp"],
+     "trainer.strategy=ddp stops at the GAN's first step (each optimizer step leaves the other net without gradients); "
+     "use trainer.strategy=ddp_find_unused_parameters_true"),
+    (["trainer.deterministic=yes"], "trainer.deterministic=yes is not true, false or warn; use e.g. trainer.deterministic=true"),
     (["callbacks.sample_grid.every_n_epochs=0"],
      "the sample grid needs every_n_epochs and num_images of at least 1 (got 0 and 100); "
      "e.g. callbacks.sample_grid.every_n_epochs=5, or callbacks.sample_grid=null for none"),
@@ -304,12 +315,45 @@ def test_cli_configs_are_refused_by_ssgan_train_however_chosen() -> None:
             check_group_choices([given])
 
 
+# A launcher whose Hydra plugin is not installed (tested below)
+MISSING_LAUNCHER_PLUGIN = "hydra/launcher=local needs the hydra-joblib-launcher plugin, which is not installed; pip install 'ssgan[cluster]'"
+
+
+def test_a_launcher_whose_plugin_is_missing_is_one_line(monkeypatch) -> None:
+    import ssgan.config as config
+    from ssgan.errors import UserError
+
+    monkeypatch.setattr(config, "launcher_options", lambda: ["basic", "local", "slurm"])  # no joblib, no submitit
+    with pytest.raises(UserError) as error:
+        config.check_group_choices(["-m", "hydra/launcher=local", "seed=0,1"])
+    assert message_pattern(MISSING_LAUNCHER_PLUGIN).fullmatch(str(error.value))
+    with pytest.raises(UserError, match="^hydra/launcher=slurm needs the hydra-submitit-launcher plugin"):
+        config.check_group_choices(["-m", "hydra/launcher=slurm", "seed=0,1"])
+
+
+def test_hydras_sweep_functions_over_config_groups_are_checked_option_by_option() -> None:
+    from ssgan.config import check_group_choices
+    from ssgan.errors import UserError
+
+    # Hydra's documented sweep forms name existing options: accepted
+    for args in (["-m", "data=choice(digits,fashion_mnist)"], ["-m", "trainer=glob(*)"],
+                 ["-m", "model=glob(*,exclude=supervised)"], ["-m", "data=digits,mnist"], ["~logger"]):
+        check_group_choices(args)
+    with pytest.raises(UserError, match="^unknown data set 'imagenet'; use data= one of"):
+        check_group_choices(["-m", "data=choice(digits,imagenet)"])
+    with pytest.raises(UserError, match="^experiment=null is not an option of experiment; leave out the experiment= override"):
+        check_group_choices(["experiment=null"])
+    with pytest.raises(UserError, match="^data=null is not an option of data; use data= one of: cifar10"):
+        check_group_choices(["data=null"])
+
+
 def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
     tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
                                                                      ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE,
-                                                                     UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD]
+                                                                     UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
+                                                                     MISSING_LAUNCHER_PLUGIN]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)

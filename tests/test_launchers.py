@@ -70,7 +70,9 @@ def test_a_multirun_of_ddp_jobs_on_this_machine_is_refused(monkeypatch) -> None:
     # Lightning starts a DDP job's other processes by running the command line again, -m and all:
     # each of them ran the whole sweep (or, in a joblib worker, failed and took the sweep down)
     for args in (["-m", "trainer=ddp_cpu", "seed=0,1"], ["-m", "trainer=cpu,ddp_cpu"],
-                 ["-m", "trainer=cpu", "trainer.devices=1,2"], ["-m", "hydra/launcher=local", "trainer=ddp_cpu", "seed=0,1"]):
+                 ["-m", "trainer=cpu", "trainer.devices=1,2"], ["-m", "hydra/launcher=local", "trainer=ddp_cpu", "seed=0,1"],
+                 ["-m", "trainer=cpu", "trainer.devices=[0,1]", "seed=0,1"],  # one list of two devices, not a sweep
+                 ["-m", "trainer=cpu", "trainer.devices='0,1'", "seed=0,1"], ["-m", "trainer=choice(cpu,ddp_cpu)"]):
         with pytest.raises(UserError, match="^a multirun cannot start DDP jobs of several processes on this machine"):
             train_module.check_multirun_processes(args)
     # one process a job, a single DDP run, or a sweep that SLURM launches, one job each: as before

@@ -72,6 +72,41 @@ def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, reque
     assert metrics["status"] == "ok"
 
 
+# What each trainer config sets (README's config-group table): a new trainer config must be added here.
+TRAINER_CONFIGS = {
+    "default": {"accelerator": "auto", "devices": 1, "precision": "32-true", "strategy": "auto"},
+    "cpu": {"accelerator": "cpu", "devices": 1, "precision": "32-true", "strategy": "auto"},
+    "gpu": {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed", "strategy": "auto"},
+    "ddp": {"accelerator": "gpu", "devices": -1, "precision": "bf16-mixed", "strategy": "ddp_find_unused_parameters_true"},
+    "ddp_cpu": {"accelerator": "cpu", "devices": 2, "precision": "32-true", "strategy": "ddp_find_unused_parameters_true"},
+}
+
+
+def test_every_trainer_config_is_described() -> None:
+    assert set(group_options("trainer")) == set(TRAINER_CONFIGS)
+
+
+@pytest.mark.parametrize("trainer_name", sorted(TRAINER_CONFIGS))
+def test_every_trainer_config_composes_to_its_devices_and_precision(compose_cfg, trainer_name) -> None:
+    cfg = compose_cfg(f"trainer={trainer_name}")
+    expected = TRAINER_CONFIGS[trainer_name]
+    assert {key: cfg.trainer.get(key) for key in expected} == expected
+    assert cfg.trainer._target_ == "pytorch_lightning.Trainer"
+
+
+@pytest.mark.parametrize(("group", "option"), [(group, option) for group in ("model", "callbacks", "logger", "self_training",
+                                                                             "hydra/launcher")
+                                               for option in group_options(group)])
+def test_every_config_group_option_composes(compose_cfg, group, option) -> None:
+    cfg = compose_cfg(f"{group}={option}")
+    if group == "hydra/launcher":
+        assert cfg.hydra.launcher._target_.startswith("hydra_plugins.")
+    else:
+        node = cfg.get(group)
+        assert node is not None or option == "none"
+        assert cfg.hydra.runtime.choices[group] == option
+
+
 @pytest.mark.parametrize("sweep", group_options("sweep"))
 def test_every_sweep_composes_to_a_grid_over_labels_methods_and_seeds(sweep) -> None:
     from hydra import compose, initialize_config_dir
