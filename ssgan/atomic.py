@@ -2,28 +2,60 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# A temporary file of atomic_write older than this is a killed writer's: a save takes seconds
+STALE_TEMPORARY_SECONDS = 3600
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (setting it to read it back races with other threads)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:  # no /proc (not Linux)
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def readable_mode(base: int = 0o666) -> int:
     """The mode a plain new file (``base`` 0o666) or folder (0o777) would get under the current umask
     (temporary files and folders are owner-only)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return base & ~umask
+    return base & ~current_umask()
+
+
+def remove_stale_temporaries(path: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> None:
+    """Removes the temporary files that killed writers of ``path`` left (``atomic_write``'s names for it)
+    and that are older than ``older_than`` seconds: a younger one may be a concurrent writer's."""
+    now = time.time()
+    for leftover in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):
+        try:
+            if now - leftover.stat().st_mtime > older_than:
+                leftover.unlink()
+        except OSError:  # removed by another process meanwhile
+            pass
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Calls ``write(temporary)`` on a temporary file beside ``path``, then renames it onto ``path``.
 
     The temporary file keeps ``path``'s suffix (some writers choose the format from it) and is
-    removed if ``write`` fails.
+    removed if ``write`` fails; those of earlier writers that were killed are removed after an hour.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
                                          delete=False)
     handle.close()
@@ -34,6 +66,15 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def write_cache(path: str | Path, write: Callable[[Path], None], what: str) -> None:
+    """``atomic_write`` for a cache file: a cache that cannot be written (a full disk) costs the next run
+    its time, not this run its result, so the failure is a warning."""
+    try:
+        atomic_write(path, write)
+    except OSError as error:
+        log.warning("could not write the %s %s (%s); going on without caching it", what, path, error.strerror or error)
 
 
 def unwritable_reason(folder: str | Path) -> str | None:

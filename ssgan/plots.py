@@ -10,23 +10,29 @@ import torch
 from ssgan.atomic import atomic_write
 
 
-def save_confusion_matrix(confusion: torch.Tensor, class_names: Sequence[str], path: Path) -> None:
-    """Writes a (K, K) confusion matrix (rows: true class, columns: predicted) as a PNG with counts."""
-    import matplotlib
+# Above this many classes the figure keeps its size and drops the class names and counts: at 0.55
+# inch a class, 200 classes would take a 113-inch figure, minutes and gigabytes to draw
+MAX_LABELED_CLASSES = 50
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def save_confusion_matrix(confusion: torch.Tensor, class_names: Sequence[str], path: Path) -> None:
+    """Writes a (K, K) confusion matrix (rows: true class, columns: predicted) as a PNG with counts
+    (class names up to ``MAX_LABELED_CLASSES`` classes, counts up to 20)."""
+    from matplotlib.figure import Figure  # no pyplot: the host process's backend and figures stay as they are
 
     counts = confusion.to(torch.long).numpy()
-    size = max(4.0, 0.55 * len(class_names) + 2)
-    figure, axes = plt.subplots(figsize=(size + 1, size))
+    labeled = len(class_names) <= MAX_LABELED_CLASSES
+    size = max(4.0, 0.55 * min(len(class_names), MAX_LABELED_CLASSES) + 2)
+    figure = Figure(figsize=(size + 1, size))
+    axes = figure.subplots()
     shown = axes.imshow(counts, cmap="Blues")
     figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
-    ticks = range(len(class_names))
-    axes.set_xticks(ticks, class_names, rotation=45, ha="right")
-    axes.set_yticks(ticks, class_names)
-    axes.set_xlabel("predicted class")
-    axes.set_ylabel("true class")
+    if labeled:
+        ticks = range(len(class_names))
+        axes.set_xticks(ticks, class_names, rotation=45, ha="right")
+        axes.set_yticks(ticks, class_names)
+    axes.set_xlabel("predicted class" if labeled else "predicted class (index)")
+    axes.set_ylabel("true class" if labeled else "true class (index)")
     accuracy = counts.trace() / max(1, counts.sum())
     axes.set_title(f"test confusion matrix (accuracy {100 * accuracy:.2f} %)")
     threshold = counts.max() / 2 if counts.size else 0
@@ -36,10 +42,7 @@ def save_confusion_matrix(confusion: torch.Tensor, class_names: Sequence[str], p
                 axes.text(col, row, str(counts[row, col]), ha="center", va="center", fontsize=8,
                           color="white" if counts[row, col] > threshold else "black")
     figure.tight_layout()
-    try:
-        atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
-    finally:
-        plt.close(figure)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
 
 
 def save_image_grid(images: torch.Tensor, path: Path, rows: int | None = None) -> None:
@@ -48,6 +51,8 @@ def save_image_grid(images: torch.Tensor, path: Path, rows: int | None = None) -
 
     from torchvision.utils import save_image
 
+    if len(images) == 0:
+        raise ValueError("save_image_grid needs at least one image")
     per_row = rows or max(1, math.ceil(math.sqrt(len(images))))
     atomic_write(path, lambda temporary: save_image(images.float().clamp(0, 1), temporary, nrow=per_row,
                                                     padding=2, format="png"))

@@ -43,3 +43,63 @@ def test_the_temporary_keeps_the_suffix_and_the_file_gets_a_shared_mode(tmp_path
     assert suffixes == [".npz"]  # np.savez and savefig pick the format from the suffix
     # a plain new file's mode under the umask (e.g. 0644), not the temporary file's owner-only 0600
     assert (tmp_path / "split.npz").stat().st_mode & 0o777 == readable_mode()
+
+
+def test_a_killed_writers_temporary_is_removed_once_stale_and_a_young_one_is_left(tmp_path: Path) -> None:
+    import os
+    import time
+
+    path = tmp_path / "splits.npz"
+    stale, young = tmp_path / ".splits.abc123.tmp.npz", tmp_path / ".splits.def456.tmp.npz"
+    stale.write_bytes(b"half")
+    young.write_bytes(b"another writer's, still writing")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    atomic_write(path, lambda temporary: temporary.write_bytes(b"whole"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [young.name, "splits.npz"]
+
+
+def test_the_umask_is_read_without_changing_it() -> None:
+    import os
+
+    from ssgan.atomic import current_umask
+
+    before = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027 and readable_mode() == 0o640
+        assert os.umask(0o027) == 0o027  # left as it was
+    finally:
+        os.umask(before)
+
+
+def test_a_cache_that_cannot_be_written_is_a_warning_and_the_run_goes_on(tmp_path: Path, monkeypatch, caplog) -> None:
+    import errno
+
+    import numpy as np
+
+    import ssgan.atomic as atomic
+    from ssgan.data.split import cached_split
+
+    def disk_full(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "atomic_write", disk_full)
+    labels = np.repeat(np.arange(3), 10)
+    with caplog.at_level("WARNING"):
+        split = cached_split(tmp_path, "toy", labels, 3, np.array([2, 2, 2]), 3, 0)
+    assert len(split.labeled) == 6
+    assert "could not write the split cache" in caplog.text and "No space left on device" in caplog.text
+
+
+def test_metrics_that_cannot_be_written_are_a_one_line_error(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import ssgan.train as train_module
+    from ssgan.errors import UserError
+
+    def disk_full(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(train_module, "atomic_write", disk_full)
+    with pytest.raises(UserError, match=r"^cannot write \S+metrics.json: No space left on device; free some space"):
+        train_module.write_json_atomic(tmp_path / "metrics.json", {"test/acc": 0.5})

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from ssgan import callbacks
@@ -67,3 +68,27 @@ def test_a_save_removes_what_a_killed_save_of_the_same_file_left(tmp_path) -> No
     callbacks.AtomicCheckpointIO().save_checkpoint({"step": 1}, tmp_path / "last.ckpt")
     assert not leftover.exists() and other.exists()
     assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"step": 1}
+
+
+def test_the_confusion_matrix_of_many_classes_keeps_its_size_and_the_plot_backend(tmp_path: Path) -> None:
+    import matplotlib
+    from PIL import Image
+
+    from ssgan.plots import MAX_LABELED_CLASSES, save_confusion_matrix
+
+    backend = matplotlib.get_backend()
+    save_confusion_matrix(torch.eye(200, dtype=torch.long), [f"class {i}" for i in range(200)], tmp_path / "many.png")
+    save_confusion_matrix(torch.eye(3, dtype=torch.long), ["a", "b", "c"], tmp_path / "few.png")
+    width, height = Image.open(tmp_path / "many.png").size
+    # as large as the figure of MAX_LABELED_CLASSES classes at 100 dpi, not 0.55 inch a class
+    assert width <= 100 * (0.55 * MAX_LABELED_CLASSES + 3) + 1 and height <= 100 * (0.55 * MAX_LABELED_CLASSES + 2) + 1
+    assert Image.open(tmp_path / "few.png").size == (500, 400)
+    assert matplotlib.get_backend() == backend  # no pyplot: a notebook's backend is left as it was
+
+
+def test_an_image_grid_of_no_images_is_refused(tmp_path: Path) -> None:
+    from ssgan.plots import save_image_grid
+
+    with pytest.raises(ValueError, match="at least one image"):
+        save_image_grid(torch.zeros(0, 1, 8, 8), tmp_path / "none.png")
+    assert not list(tmp_path.iterdir())

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssgan.atomic import atomic_write, unwritable_reason
+from ssgan.atomic import unwritable_reason, write_cache
 from ssgan.data import sources
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.data.images import IMAGE_SUFFIXES, class_folders, list_images, read_images
@@ -183,7 +183,8 @@ class FolderDataModule(SemiSupervisedDataModule):
             total += len(files)
         decoded["skipped"], decoded["skipped_files"] = total_skipped, skipped_files
         if cache_path is not None:
-            atomic_write(cache_path, lambda temporary: torch.save(decoded, temporary))  # concurrent runs never read half a cache
+            # atomic: concurrent runs never read half a cache
+            write_cache(cache_path, lambda temporary: torch.save(decoded, temporary), "image cache")
         return decoded
 
     def load(self) -> sources.ImageData:

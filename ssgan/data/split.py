@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssgan.atomic import atomic_write
+from ssgan.atomic import write_cache
 from ssgan.errors import UserError
 
 
@@ -187,9 +187,10 @@ def cached_split(cache_dir: str | Path | None, dataset: str, labels: np.ndarray,
             split = None
     if split is None:
         split = make_split(labels, num_classes, labeled_per_class, num_val, split_seed, labeled_in_unlabeled=False)
-        atomic_write(path, lambda temporary: np.savez(temporary, labeled=split.labeled, val=split.val,
-                                                      unlabeled_rest=split.unlabeled, num_train=len(labels),
-                                                      labeled_per_class=labeled_per_class, labels_sha1=labels_hash))
+        write_cache(path, lambda temporary: np.savez(temporary, labeled=split.labeled, val=split.val,
+                                                     unlabeled_rest=split.unlabeled, num_train=len(labels),
+                                                     labeled_per_class=labeled_per_class, labels_sha1=labels_hash),
+                    "split cache")
     if labeled_in_unlabeled:
         split = Split(split.labeled, split.val, np.sort(np.concatenate([split.unlabeled, split.labeled])))
     return split
