@@ -197,6 +197,18 @@ class SelfTraining(pl.Callback):
             refuse_changed_schedule("the resumed checkpoint", {"callbacks": {"SelfTraining": loaded}},
                                     self.base_epochs, self.epochs_per_round)
         pl_module.schedule_stage = self.stage_bounds(self.current_round)
+        start, length = self.stage_bounds(self.current_round)
+        stage_recorded = bool(self.history) and self.history[-1]["round"] == self.current_round
+        if stage_recorded and trainer.current_epoch >= start + length and self.current_round < self.rounds:
+            # a checkpoint of a finished run's last stage, resumed with more rounds: the selection that the
+            # stage's end skipped (it was the last then) comes now, and the new round starts at its full rate
+            self._begin_next_round(trainer, pl_module)
+            for scheduler in trainer.lr_scheduler_configs:
+                scheduler = scheduler.scheduler  # LambdaLR: last_epoch is the epoch about to start
+                rates = [base * factor(scheduler.last_epoch) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+                for group, rate in zip(scheduler.optimizer.param_groups, rates):
+                    group["lr"] = rate
+                scheduler._last_lr = rates
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._reset_pending:
@@ -211,8 +223,12 @@ class SelfTraining(pl.Callback):
         if trainer.current_epoch < start + length - 1:  # >=: a resumed run that skipped the boundary catches up
             return
         self._finish_stage(trainer, pl_module)
-        if self.current_round >= self.rounds:
-            return
+        if self.current_round < self.rounds:
+            self._begin_next_round(trainer, pl_module)
+            # the module's on_train_epoch_end (after this hook) steps the schedulers into the new stage
+
+    def _begin_next_round(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Selects the next round's pseudo-labels with the current classifier and moves the schedule to that round."""
         datamodule = trainer.datamodule
         self.current_round += 1
         added_indices, added_labels = self._select(pl_module, datamodule)
@@ -235,7 +251,6 @@ class SelfTraining(pl.Callback):
                  self.current_round, len(added_indices), self._pending["added_per_class"],
                  _format(self._pending["precision_added"]), len(indices))
         self._reset_pending = self.reset_weights  # done in on_train_epoch_start
-        # the module's on_train_epoch_end (after this hook) steps the schedulers into the new stage
         pl_module.schedule_stage = self.stage_bounds(self.current_round)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -338,6 +338,30 @@ def test_a_resume_whose_rounds_have_begun_keeps_their_schedule(tmp_path) -> None
             SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule(), ckpt_path=tmp_path / "ckpts" / "epoch=1.ckpt")
 
 
+def test_a_finished_run_resumed_with_more_rounds_selects_before_the_new_round_trains(tmp_path) -> None:
+    # 2 epochs, then 1 round of 1 epoch: the checkpoint of its end was the last stage's, whose end selected nothing
+    torch.manual_seed(0)
+    checkpoints = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpts", filename="{epoch}", save_top_k=-1,
+                                               every_n_epochs=1, enable_version_counter=False)
+    first = SelfTraining(rounds=1, threshold=0.5, max_per_class=4, epochs_per_round=1)
+    model = SupervisedBaseline((1, 8, 8), 10, lr_decay_start=0.0)
+    _trainer(tmp_path, [first, checkpoints], max_epochs=2, limit_train_batches=2).fit(model, datamodule=_datamodule())
+    assert [entry["round"] for entry in first.history] == [0, 1]
+
+    more = SelfTraining(rounds=2, threshold=0.5, max_per_class=4, epochs_per_round=1)
+    lrs = RecordLearningRates()
+    datamodule = _datamodule()
+    trainer = _trainer(tmp_path, [more, lrs], max_epochs=2, limit_train_batches=2)
+    trainer.fit(SupervisedBaseline((1, 8, 8), 10, lr_decay_start=0.0), datamodule=datamodule,
+                ckpt_path=tmp_path / "ckpts" / "epoch=2.ckpt")
+    # round 2 trained its epoch on round 1's pseudo-labels plus its own selection, at the full rate
+    assert [entry["round"] for entry in more.history] == [0, 1, 2]
+    assert more.history[2]["epochs"] == [3, 3] and more.history[2]["added"] > 0
+    assert more.history[2]["pseudo_labeled"] == first.history[1]["pseudo_labeled"] + more.history[2]["added"]
+    assert len(datamodule.pseudo_indices) == more.history[2]["pseudo_labeled"]
+    assert lrs.lrs == pytest.approx([3e-3])
+
+
 def test_a_resume_whose_rounds_cannot_go_on_is_one_line(tmp_path, compose_cfg) -> None:
     from omegaconf import open_dict
 
