@@ -416,19 +416,37 @@ def check_setting_types(cfg: DictConfig) -> None:
 
     nodes = {name: cfg.get(name) for name in ("data", "model", "self_training")}
     nodes.update({f"callbacks.{name}": node for name, node in (cfg.get("callbacks") or {}).items()})
+    nodes.update({f"logger.{name}": node for name, node in (cfg.get("logger") or {}).items()})
     for prefix, node in nodes.items():
         if node is None or not OmegaConf.is_dict(node) or "_target_" not in node:
             continue
-        try:
-            cls = import_class(str(node._target_))
-        except (ImportError, AttributeError, ValueError):
-            continue  # Hydra's instantiate names a target that does not exist
+        cls = _target_class(str(node._target_), prefix)
         try:
             arguments = OmegaConf.to_container(node, resolve=True)
         except Exception:  # an interpolation that does not resolve: Hydra's instantiate reports it
             continue
         if isinstance(cls, type):
             check_argument_types(cls, arguments, prefix)
+
+
+def _target_class(target: str, prefix: str) -> Any:
+    """The class (or function) that ``{prefix}._target_`` names; a one-line ``UserError`` naming the
+    nearest existing names when it names nothing (Hydra's own error spans several lines)."""
+    import difflib
+    import importlib
+
+    try:
+        return import_class(target)
+    except (ImportError, AttributeError, ValueError) as error:
+        module_name, _, name = target.rpartition(".")
+        try:
+            names = [key for key in vars(importlib.import_module(module_name)) if not key.startswith("_")]
+        except Exception:  # the module itself does not import
+            raise UserError(f"{prefix}._target_={target} names nothing to build ({type(error).__name__}: {error}); "
+                            "give the full import path of a class, e.g. ssgan.module.SSGAN") from None
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {module_name}.{close[0]}?" if close else "give the full import path of a class"
+        raise UserError(f"{prefix}._target_={target} names nothing to build ({module_name} has no {name}); {hint}") from None
 
 
 # Settings that may change when a run resumes: where the data lie, how fast things run, evaluation batch

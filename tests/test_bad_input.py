@@ -51,6 +51,9 @@ BAD_INPUTS = [
     (["data.num_labeled=null", "data.label_fraction=1.5"], "data.label_fraction=1.5 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
     (["data.num_labeled=null", "data.label_fraction=0"], "data.label_fraction=0 is outside (0, 1]; use e.g. data.label_fraction=0.01"),
     (["data.num_labeled=null", "data.label_fraction=0.001"], "data.label_fraction=0.001 gives 0 labels for some class; use at least 0.0039"),
+    (["data.num_labeled=null", "data.label_fraction=1.0"],
+     "data.label_fraction=1.0 leaves no room for the 100 validation images; use at most data.label_fraction=0.9236, "
+     "or data.num_val=0"),
     (["data=imagenet"], "unknown data set 'imagenet'; use data= one of: cifar10, digits, fashion_mnist, folder, mnist, svhn"),
     pytest.param(["-m", "hydra/launcher=slurm", "seed=0,1"],
                  "hydra/launcher=slurm submits each job to SLURM, but this machine has no srun; run the command on the "
@@ -315,6 +318,19 @@ def test_cli_configs_are_refused_by_ssgan_train_however_chosen() -> None:
             check_group_choices([given])
 
 
+# A _target_ that names no class (tested below)
+NO_TARGET = "model._target_=ssgan.module.SSGANN names nothing to build (ssgan.module has no SSGANN); did you mean ssgan.module.SSGAN?"
+
+
+def test_a_target_that_names_nothing_is_one_line(tmp_path: Path, train_in_process) -> None:
+    run_dir = tmp_path / "run"
+    code, stderr = train_in_process("model._target_=ssgan.module.SSGANN", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2 and not run_dir.exists() and "Traceback" not in stderr
+    assert_one_error_line(stderr, NO_TARGET)
+    code, stderr = train_in_process("+callbacks.mine._target_=nowhere.Thing", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2 and "callbacks.mine._target_=nowhere.Thing names nothing to build (ModuleNotFoundError" in stderr
+
+
 # A launcher whose Hydra plugin is not installed (tested below)
 MISSING_LAUNCHER_PLUGIN = "hydra/launcher=local needs the hydra-joblib-launcher plugin, which is not installed; pip install 'ssgan[cluster]'"
 
@@ -347,13 +363,29 @@ def test_hydras_sweep_functions_over_config_groups_are_checked_option_by_option(
         check_group_choices(["data=null"])
 
 
+# A data.root one folder above the IDX files (tested below)
+IDX_ONE_FOLDER_UP = ("Fashion-MNIST files not found under PATH (missing ...); they are in PATH: set data.root=PATH")
+
+
+def test_a_data_root_above_the_idx_files_names_the_folder_holding_them(tmp_path: Path, idx_root: Path,
+                                                                        train_in_process) -> None:
+    datasets = tmp_path / "datasets"
+    shutil.copytree(idx_root, datasets / "fashion-mnist")
+    run_dir = tmp_path / "run"
+    code, stderr = train_in_process("data=fashion_mnist", f"data.root={datasets}", "data.download=false",
+                                    f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2 and not run_dir.exists()
+    assert_one_error_line(stderr, IDX_ONE_FOLDER_UP)
+    assert stderr.rstrip().endswith(f"they are in {datasets / 'fashion-mnist'}: set data.root={datasets / 'fashion-mnist'}")
+
+
 def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
     tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
                                                                      ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
-                                                                     MISSING_LAUNCHER_PLUGIN]
+                                                                     MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)

@@ -105,6 +105,30 @@ def _find_idx(root: Path, folder_name: str) -> dict[str, Path | None]:
     return fullest
 
 
+def _idx_folder_below(root: Path, folder_name: str, depth: int = 2, max_folders: int = 2000) -> Path | None:
+    """A folder up to ``depth`` levels below ``root`` that holds all four IDX files (a ``data.root`` one
+    or two folders too high, e.g. /usr/share/datasets), or None; at most ``max_folders`` folders are looked at."""
+    if not root.is_dir():
+        return None
+    level, seen = [root], 0
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                below += sorted(child for child in folder.iterdir() if child.is_dir())
+            except OSError:  # unreadable: not where the files are
+                continue
+        for folder in below:
+            seen += 1
+            if seen > max_folders:
+                return None
+            paths = _find_idx(folder, folder_name)
+            if all(paths.values()):
+                return next(iter(paths.values())).parent  # type: ignore[union-attr]
+        level = below
+    return None
+
+
 def check_labels(images: np.ndarray, labels: np.ndarray, num_classes: int, where: str) -> None:
     """One line, not a traceback later, for files whose images and labels do not pair up."""
     if len(images) != len(labels):
@@ -122,10 +146,10 @@ def load_idx_data(root: str | Path, folder_name: str, classes: tuple[str, ...], 
     if any(p is None for p in paths.values()):
         if not download:
             missing = ", ".join(IDX_FILES[k] + ".gz" for k, p in paths.items() if p is None)
-            raise UserError(
-                f"{pretty} files not found under {root} (missing {missing}); "
-                f"set data.download=true or point data.root at the folder holding them"
-            )
+            below = _idx_folder_below(root, folder_name)
+            fix = (f"they are in {below}: set data.root={below}" if below is not None else
+                   "set data.download=true or point data.root at the folder holding them")
+            raise UserError(f"{pretty} files not found under {root} (missing {missing}); {fix}")
         downloader(str(root))
         paths = _find_idx(root, folder_name)
         if any(p is None for p in paths.values()):

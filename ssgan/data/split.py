@@ -98,8 +98,11 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
             raise UserError(f"data.label_fraction={label_fraction} gives 0 labels for some class; use at least "
                             f"{smallest_fraction(int(class_sizes.min()))}")
         if (counts > available).any():
+            # the largest fraction whose counts fit beside the validation images (rounded down: size * f <= available)
+            fitting = math.floor(float((available / class_sizes).min()) * 10000) / 10000
             raise UserError(f"data.label_fraction={label_fraction} leaves no room for the {num_val} validation images; "
-                            f"lower data.label_fraction or data.num_val")
+                            f"use at most data.label_fraction={fitting:g}, or data.num_val="
+                            f"{largest_num_val(class_sizes, counts)}")
         return counts
     if num_labeled < num_classes:
         raise UserError(f"data.num_labeled={num_labeled} is below the number of classes ({num_classes}); use at least {num_classes}")
