@@ -403,6 +403,10 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
         counts = _drawn_counts(rows, label) if label[0] == 0 and not by_fraction else [label[1]]
         if len(counts) == 1:
             positions[label] = counts[0]
+        elif len(counts) > 1:  # no one x for this line's point: say so, rather than leave a gap in the plot unexplained
+            print(f"results.png leaves out {_labels_text(label, rows)}: its runs drew different label counts "
+                  f"({', '.join(str(count) for count in counts)}), so it has no one place on the label-count axis; "
+                  "results.md keeps it", file=sys.stderr)
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
     ticks = set()  # a tick only where a point is drawn: a label count whose every job failed has none
     for method in methods:

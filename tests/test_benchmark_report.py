@@ -231,6 +231,22 @@ def test_plot_has_no_tick_for_a_label_count_whose_every_job_failed(tmp_path, mon
     assert list(axes.get_xticks()) == [20, 50]  # 200 has no point, so no tick
 
 
+def test_plot_says_which_fraction_line_it_leaves_out_for_drawing_different_counts(tmp_path, monkeypatch, capsys) -> None:
+    pyplot = pytest.importorskip("matplotlib.pyplot")
+    make_fixture_multirun(tmp_path)
+    # one label fraction on two data sets of other sizes: 60 labels on one, 70 on the other
+    for job, (dataset, drawn) in enumerate((("digits", 60), ("other", 70)), start=7):
+        _job(tmp_path, job, {**_ok("ssgan", drawn, 0, 0.85), "dataset": dataset, "label_fraction": 0.05},
+             ["data.num_labeled=null", "data.label_fraction=0.05", "model=ssgan"])
+    closed = []
+    monkeypatch.setattr(pyplot, "close", closed.append)
+    assert report.render_plot(report.collect_all([tmp_path]), tmp_path / "results.png", "fixture")
+    (axes,) = closed[0].axes
+    assert 60 not in list(axes.get_xticks()) and 70 not in list(axes.get_xticks())
+    assert ("results.png leaves out label fraction 0.05: its runs drew different label counts (60, 70)"
+            in capsys.readouterr().err)
+
+
 def _sweep_record(root: Path, params: dict, task: list[str], choices: dict, subdir: str = "${hydra.job.num}") -> None:
     """Hydra's multirun.yaml, as the basic sweeper writes it before the first job (the keys the report reads)."""
     from omegaconf import OmegaConf
