@@ -194,7 +194,7 @@ class SampleGrid(pl.Callback):
         folder = Path(self.dirpath) if self.dirpath else Path(trainer.log_dir or trainer.default_root_dir) / "samples"
         if not trainer.is_global_zero:
             return
-        from ssgan.plots import save_image_grid
+        from ssgan.plots import grid_row_length, save_image_grid
         from torchvision.utils import make_grid
 
         images = pl_module.sample(self.num_images, seed=self.seed)  # (N, C, H, W) in [0, 1]
@@ -202,7 +202,8 @@ class SampleGrid(pl.Callback):
         for logger in trainer.loggers:
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_image"):  # TensorBoard's SummaryWriter
-                experiment.add_image("samples", make_grid(images.cpu(), nrow=int(len(images) ** 0.5)), epoch)
+                # laid out as the PNG is
+                experiment.add_image("samples", make_grid(images.cpu(), nrow=grid_row_length(len(images))), epoch)
 
 
 class ConfusionMatrixPlot(pl.Callback):

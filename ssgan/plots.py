@@ -45,14 +45,19 @@ def save_confusion_matrix(confusion: torch.Tensor, class_names: Sequence[str], p
     atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
 
 
-def save_image_grid(images: torch.Tensor, path: Path, rows: int | None = None) -> None:
-    """Writes float images (N, C, H, W) in [0, 1] as one PNG grid (``rows`` images per row; default square)."""
+def grid_row_length(count: int) -> int:
+    """Images per row of a grid of ``count`` images: as near a square as whole rows allow."""
     import math
 
+    return max(1, math.ceil(math.sqrt(count)))
+
+
+def save_image_grid(images: torch.Tensor, path: Path, rows: int | None = None) -> None:
+    """Writes float images (N, C, H, W) in [0, 1] as one PNG grid (``rows`` images per row; default square)."""
     from torchvision.utils import save_image
 
     if len(images) == 0:
         raise ValueError("save_image_grid needs at least one image")
-    per_row = rows or max(1, math.ceil(math.sqrt(len(images))))
+    per_row = rows or grid_row_length(len(images))
     atomic_write(path, lambda temporary: save_image(images.float().clamp(0, 1), temporary, nrow=per_row,
                                                     padding=2, format="png"))

@@ -92,3 +92,17 @@ def test_an_image_grid_of_no_images_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one image"):
         save_image_grid(torch.zeros(0, 1, 8, 8), tmp_path / "none.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_tensorboard_sample_grid_is_laid_out_as_the_png(tmp_path: Path) -> None:
+    from PIL import Image
+
+    added = []
+    experiment = SimpleNamespace(add_image=lambda tag, grid, step: added.append(grid))
+    trainer = SimpleNamespace(sanity_checking=False, global_step=3, log_dir=str(tmp_path), default_root_dir=str(tmp_path),
+                              is_global_zero=True, loggers=[SimpleNamespace(experiment=experiment)])
+    module = SimpleNamespace(sample=lambda count, seed: torch.rand(count, 1, 8, 8))
+    callbacks.SampleGrid(num_images=6)._write(trainer, module, epoch=0)  # 6 images: 3 a row, 2 rows
+    (grid,) = added
+    png = Image.open(tmp_path / "samples" / "epoch_0000.png")
+    assert png.size == (grid.shape[2], grid.shape[1])
