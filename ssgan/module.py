@@ -253,7 +253,7 @@ class ClassifierModule(pl.LightningModule):
 
         A non-finite loss or gradient is never applied: it raises ``DivergenceError`` naming what
         diverged and where, or, while fewer than ``skip_nonfinite_batches`` batches were skipped,
-        skips the step and returns False.
+        skips the step and returns False. It also returns False for a step that 16-mixed's GradScaler skipped.
         """
         optimizer.zero_grad()
         self.manual_backward(loss)
@@ -271,8 +271,12 @@ class ClassifierModule(pl.LightningModule):
             raise DivergenceError(f"{detail} {where}{skipped}")
         if self.gradient_clip_val is not None:
             self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)  # 16-mixed only
+        scale_before = scaler.get_scale() if scaler is not None else None
         optimizer.step()
-        return True
+        # the GradScaler skips a step whose scaled gradients overflowed, and lowers its scale: then nothing
+        # was applied, and the caller must not update the EMA or go on as if it had been
+        return scaler is None or scaler.get_scale() >= scale_before
 
     def lr_lambda(self, epoch: int) -> float:
         """The learning-rate factor of ``epoch``: 1, then linear decay over the last ``1 - lr_decay_start`` of
@@ -592,7 +596,7 @@ class SSGAN(ClassifierModule):
             loss_unsupervised = losses.unsupervised_loss(logits_unlabeled, logits_fake)
             loss_d = loss_supervised + self.unlabeled_weight * loss_unsupervised
             stepped = self.optimizer_step_block(opt_d, loss_d, "discriminator")
-        if not stepped:  # a skipped non-finite batch: no EMA update and no generator step either
+        if not stepped:  # a skipped batch (non-finite, or the GradScaler's): no EMA update and no generator step either
             return
         self.update_ema()
 

@@ -143,3 +143,18 @@ def test_a_gradient_scaler_overflow_under_16_mixed_is_a_skipped_step_not_a_diver
                          enable_model_summary=False, num_sanity_val_steps=0)
     trainer.fit(SSGAN((1, 8, 8), 10), datamodule=datamodule)  # once: DivergenceError at batch 2
     assert scaler.get_scale() < 2.0**16 * 2**24  # it did overflow and back off (24 steps of growth otherwise)
+
+
+def test_a_step_the_grad_scaler_skips_updates_no_ema() -> None:
+    from pytorch_lightning.plugins.precision import MixedPrecision
+
+    torch.manual_seed(0)
+    # a scale so large that every scaled gradient overflows: the scaler skips each step and halves its scale
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 40)
+    model = SSGAN((1, 8, 8), 10)
+    trainer = _trainer(max_steps=6, limit_val_batches=0, plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
+    trainer.fit(model, datamodule=DigitsDataModule(num_labeled=20, batch_size=32, split_cache_dir=None))
+    assert scaler.get_scale() < 2.0 ** 40  # the premise: steps were skipped
+    # D kept its data-initialised weights, and the EMA is still their copy
+    assert int(model.ema_updates) == 0
+    assert all(torch.equal(a, b) for a, b in zip(model.discriminator.parameters(), model.ema_discriminator.parameters()))
