@@ -65,6 +65,15 @@ def test_decoded_tensors_are_cached_so_a_second_run_reads_no_image(image_folder:
     assert torch.equal(first.data.train_images, second.data.train_images)
 
 
+def test_another_pillow_release_decodes_again(image_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    import PIL
+
+    _datamodule(image_folder, image_cache_dir=str(tmp_path))
+    monkeypatch.setattr(PIL, "__version__", "0.0.1")  # a release that may decode the same files differently
+    _datamodule(image_folder, image_cache_dir=str(tmp_path))
+    assert len(list(tmp_path.glob("*.pt"))) == 2  # one cache per decoder, the first one not reused
+
+
 def test_corrupt_file_is_reported_by_path_skipped_and_counted(image_folder: Path, tmp_path: Path, caplog) -> None:
     root = tmp_path / "images"
     shutil.copytree(image_folder, root)

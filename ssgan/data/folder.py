@@ -124,9 +124,11 @@ class FolderDataModule(SemiSupervisedDataModule):
         return os.fsencode(path.relative_to(self.root))
 
     def _cache_key(self) -> str:
-        # the decoder's version too: a cache made before a decoding change (EXIF turns, 16-bit scaling,
-        # transparency on white) is not reused
-        digest = hashlib.sha1(f"{self.image_shape!r}|decode 4".encode())
+        # the decoder's version too (ours and Pillow's): a cache made before a decoding change (EXIF turns,
+        # 16-bit scaling, transparency on white, a Pillow release that decodes differently) is not reused
+        import PIL
+
+        digest = hashlib.sha1(f"{self.image_shape!r}|decode 4|Pillow {PIL.__version__}".encode())
         for group in ("labeled", "unlabeled", "test"):
             for path in self._files[group]:
                 stat = path.stat()
