@@ -20,17 +20,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning import Trainer
+from pytorch_lightning import Callback, Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from ssgan.callbacks import SyncedSigterm
+from ssgan.atomic import unwritable_reason
+from ssgan.callbacks import AtomicCheckpointIO, SyncedSigterm
 from ssgan.data.datamodule import SemiSupervisedDataModule
-from ssgan.config import import_class, init_arguments
+from ssgan.config import config_text, import_class, init_arguments
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
-from ssgan.module import ClassifierModule
+from ssgan.module import ClassifierModule, DivergenceError
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds
+
+log = logging.getLogger(__name__)
+
+# Lightning's names for a checkpoint that it finds itself: each ssgan-cli command logs to a new
+# lightning_logs/version_N, where they find no earlier run's checkpoint ("last" would quietly train
+# from scratch)
+LIGHTNING_CHECKPOINT_NAMES = ("last", "best", "hpc")
+
+# the model settings that come from the datamodule (linked), not from --model.init_args
+LINKED_MODEL_ARGUMENTS = ("image_shape", "num_classes", "class_names")
 
 
 class SSGANCLI(LightningCLI):
@@ -44,8 +57,8 @@ class SSGANCLI(LightningCLI):
         parser.link_arguments("data.classes", "model.init_args.class_names", apply_on="instantiate")
 
     def parse_arguments(self, parser, args) -> None:
-        """Checks ``--ckpt_path`` as soon as it is parsed: before anything is built or seeded, so a
-        wrong path is one line and leaves no log folder behind."""
+        """Checks ``--ckpt_path`` and the log folder as soon as they are parsed: before anything is
+        built or seeded, so a wrong setting is one line and leaves no log folder behind."""
         parser_messages = io.StringIO()
         condensed = False
         try:
@@ -61,18 +74,19 @@ class SSGANCLI(LightningCLI):
                 sys.stderr.write(parser_messages.getvalue())
         subcommand = self.config.get("subcommand")
         config = self.config.get(subcommand) if subcommand else None
-        ckpt_path = config.get("ckpt_path") if config is not None else None
-        if ckpt_path is not None and not _is_checkpoint_keyword(str(ckpt_path)) and not Path(ckpt_path).expanduser().is_file():
-            what = "is a folder" if Path(ckpt_path).expanduser().is_dir() else "does not exist"
-            raise UserError(f"--ckpt_path={ckpt_path} {what}; give the path of a .ckpt file that a run wrote "
-                            "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+        if config is not None:
+            _check_ckpt_path(subcommand, config.get("ckpt_path"), config.get("trainer.default_root_dir"))
+            _check_log_folder(config.get("trainer.default_root_dir"))
 
     def _parse_ckpt_path(self) -> None:
         """Applies the hyperparameters saved in ``--ckpt_path`` to the model's config, as Lightning's own
         method does, for the checkpoints of both entry points: the model class is LightningCLI's
         ``_class_path`` entry or, in the checkpoints of ``ssgan-train``, which lack it, their
         ``ssgan_module`` entry. (Lightning's method knows only the first, and it skips a path that
-        starts with ``~``.) Hyperparameters that do not fit are one line, not a parser dump."""
+        starts with ``~``.) Hyperparameters that do not fit are one line, not a parser dump.
+
+        The checkpoint's hyperparameters win over the config's ``--model.init_args`` (a checkpoint of
+        ``ssgan-train`` must load with any config); the settings they change are logged as a warning."""
         subcommand = self.config.get("subcommand")
         checkpoint = self._read_checkpoint() if subcommand else None
         hyper_parameters = dict((checkpoint or {}).get("hyper_parameters") or {})
@@ -96,6 +110,7 @@ class SSGANCLI(LightningCLI):
                 raise UserError(f"--ckpt_path={ckpt_path}: its saved hyperparameters do not fit the model "
                                 f"({class_path} takes no {', '.join(unknown)}); give a checkpoint that this "
                                 "version of ssgan wrote")
+        self._warn_of_replaced_settings(ckpt_path, class_path, hyper_parameters)
         model = {"class_path": class_path, "dict_kwargs": hyper_parameters} if class_path else hyper_parameters
         parser_messages = io.StringIO()
         try:
@@ -108,6 +123,37 @@ class SSGANCLI(LightningCLI):
             raise UserError(f"--ckpt_path={ckpt_path}: its saved hyperparameters do not fit the model ({reason}); "
                             "give a checkpoint that this version of ssgan wrote") from None
 
+    def _warn_of_replaced_settings(self, ckpt_path: str, class_path: str | None, saved: dict[str, Any]) -> None:
+        """Logs the ``--model`` settings whose config value the checkpoint's ``saved`` hyperparameters
+        replace (e.g. ``unlabeled_weight: 5.0 (config) -> 3.0 (checkpoint)``), so none changes silently."""
+        given = self.config[self.config["subcommand"]].get("model")
+        given_class = given.get("class_path") if given is not None else None
+        init_args = given.get("init_args") if given is not None and given_class else given
+        changes = []
+        if class_path and given_class and class_path != given_class:
+            changes.append(f"the model class: {given_class} (config) -> {class_path} (checkpoint)")
+        for key, value in saved.items():
+            if key in LINKED_MODEL_ARGUMENTS or init_args is None or key not in init_args:
+                continue  # the data's image shape and classes are checked against the checkpoint's on their own
+            configured = init_args[key]
+            if _plain_value(configured) != _plain_value(value):
+                changes.append(f"{key}: {config_text(_plain_value(configured))} (config) -> "
+                               f"{config_text(_plain_value(value))} (checkpoint)")
+        if changes:
+            log.warning("--ckpt_path=%s: the checkpoint's model settings are used, not the config's: %s",
+                        ckpt_path, ", ".join(changes))
+
+    def instantiate_classes(self) -> None:
+        """Lightning's, with a class that needs a package which is not installed (e.g. a logger's)
+        reported in one line instead of jsonargparse's chained tracebacks."""
+        try:
+            super().instantiate_classes()
+        except Exception as error:
+            missing = _missing_package_error(error)
+            if missing is None:
+                raise
+            raise missing from None
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         from ssgan.train import _several_processes, trainer_setup_error
 
@@ -116,22 +162,44 @@ class SSGANCLI(LightningCLI):
             # as in ssgan-train: plain DDP, Lightning's default for several devices, stops at the first GAN
             # step, where each optimizer's step leaves the other net's parameters without gradients
             kwargs.setdefault("strategy", "ddp_find_unused_parameters_true")
+        kwargs.setdefault("callbacks", self._callbacks_for_the_data(trainer_config.get("callbacks")))
+        kwargs.setdefault("plugins", _with_atomic_checkpoints(trainer_config.get("plugins")))
         try:
             trainer = super().instantiate_trainer(**kwargs)
-        except (ValueError, RuntimeError, TypeError) as error:  # e.g. an unknown accelerator: Lightning's traceback
+        except UserError:
+            raise
+        except Exception as error:  # Lightning's MisconfigurationException/ValueError for bad devices etc.
             raise trainer_setup_error(error, "the --trainer.* arguments") from None
+        if self.subcommand is not None:  # a run writes logs (build_cli(run=False) only builds)
+            _check_logger_folders(trainer)
         # whatever the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM instead of hanging
         trainer.callbacks.append(SyncedSigterm())
         SSGANCLI.built_trainer = trainer
         return trainer
 
+    def _callbacks_for_the_data(self, callbacks: Callback | list[Callback] | None) -> list[Callback]:
+        """The config's callbacks, as ``ssgan-train`` keeps them: without validation images
+        (``num_val=0``), no checkpoint that picks the best epoch by a validation metric (it would
+        warn every epoch, and there is nothing to pick by)."""
+        callbacks = [] if callbacks is None else list(callbacks) if isinstance(callbacks, list) else [callbacks]
+        # only a fit saves checkpoints (validate, test and predict keep the callbacks whose state the
+        # checkpoint holds, which Lightning otherwise warns of)
+        if self.subcommand not in (None, "fit") or getattr(self.datamodule, "num_val", None) != 0:
+            return callbacks
+        by_validation = [c for c in callbacks if isinstance(c, ModelCheckpoint) and str(c.monitor).startswith("val/")]
+        if by_validation:
+            log.info("no validation images (--data.init_args.num_val=0): no best.ckpt is kept")
+        return [c for c in callbacks if not any(c is dropped for dropped in by_validation)]
+
     def before_fit(self) -> None:
-        from ssgan.module import refuse_low_precision_weights
-        from ssgan.train import check_trainer_counts, refuse_another_split, refuse_fewer_epochs, warn_if_bf16_is_slow
+        from ssgan.module import SSGAN, refuse_low_precision_weights
+        from ssgan.train import (check_trainer_counts, refuse_another_split, refuse_fewer_epochs, refuse_plain_ddp,
+                                 warn_if_bf16_is_slow)
 
         # ssgan-train's checks of the same settings, before fit makes a log folder
         trainer_config = self.config["fit"]["trainer"]
         check_trainer_counts(trainer_config, lambda key: f"--trainer.{key}")
+        refuse_plain_ddp(trainer_config.get("strategy"), isinstance(self.model, SSGAN), "--trainer.strategy")
         refuse_low_precision_weights(trainer_config.get("precision") or "32-true")
         checkpoint = self._read_checkpoint()
         self._require_a_fitting_checkpoint(checkpoint)
@@ -215,6 +283,14 @@ class SSGANCLI(LightningCLI):
     def before_predict(self) -> None:
         self._require_test_images("predict")
 
+    def after_predict(self) -> None:
+        """Says what ``predict`` did: Lightning keeps the predictions in memory and writes nothing."""
+        batches = self.trainer.predict_loop.predictions or []
+        count = sum(len(batch) for batch in batches if hasattr(batch, "__len__"))
+        log.info("predicted the class probabilities of %d test images, and wrote them nowhere: `ssgan predict %s "
+                 "<image folder> --out predictions.csv` writes predictions to a file", count,
+                 self.config["predict"].get("ckpt_path"))
+
     def _require_test_images(self, subcommand: str) -> None:
         """``test`` and ``predict`` read the test images: without them they would end silently with nothing.
         Their checkpoint must fit the data too."""
@@ -293,8 +369,115 @@ def _is_checkpoint_keyword(ckpt_path: str) -> bool:
     """Whether Lightning resolves ``ckpt_path`` itself (``last``, ``best``, ``hpc``, ``registry``) or
     reads it through fsspec (``s3://...``), rather than from a local file."""
     lowered = ckpt_path.lower()
-    return ckpt_path in ("last", "best", "hpc") or lowered == "registry" or lowered.startswith("registry:") \
+    return ckpt_path in LIGHTNING_CHECKPOINT_NAMES or lowered == "registry" or lowered.startswith("registry:") \
         or "://" in ckpt_path
+
+
+def _check_ckpt_path(subcommand: str, ckpt_path: Any, default_root_dir: str | None) -> None:
+    """One-line errors for a ``--ckpt_path`` that names no checkpoint of an earlier run, and for
+    ``validate``, ``test`` and ``predict`` without one (they would run untrained weights)."""
+    example = _checkpoint_example(default_root_dir)
+    if ckpt_path is None:
+        if subcommand != "fit":
+            does = {"validate": "validate", "test": "test", "predict": "predict with"}.get(subcommand, "run")
+            raise UserError(f"`ssgan-cli {subcommand}` needs --ckpt_path <a checkpoint>, e.g. {example} (without one "
+                            f"it would {does} untrained weights)")
+        return
+    ckpt_path = str(ckpt_path)
+    if not ckpt_path.strip():
+        raise UserError(f"--ckpt_path is empty; give the path of a .ckpt file that a run wrote (e.g. {example})")
+    if ckpt_path in LIGHTNING_CHECKPOINT_NAMES:
+        raise UserError(f"--ckpt_path={ckpt_path} finds no checkpoint of an earlier run (each ssgan-cli command logs to a "
+                        f"new lightning_logs/version_N); give the checkpoint's path, e.g. --ckpt_path={example}")
+    if not _is_checkpoint_keyword(ckpt_path) and not Path(ckpt_path).expanduser().is_file():
+        what = "is a folder" if Path(ckpt_path).expanduser().is_dir() else "does not exist"
+        raise UserError(f"--ckpt_path={ckpt_path} {what}; give the path of a .ckpt file that a run wrote (e.g. {example})")
+
+
+def _checkpoint_example(default_root_dir: str | None) -> str:
+    """A checkpoint path for a message: the newest ``last.ckpt`` under the log folder, else the
+    one that the first fit there would write."""
+    logs = Path(default_root_dir or ".").expanduser() / "lightning_logs"
+    try:
+        found = sorted(logs.glob("version_*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime)
+    except OSError:  # an unreadable folder: the generic example
+        found = []
+    return str(found[-1] if found else logs / "version_0" / "checkpoints" / "last.ckpt")
+
+
+def _unwritable(folder: str | Path) -> str | None:
+    """``unwritable_reason``, with a name the system refuses (e.g. too long) as a reason too."""
+    try:
+        return unwritable_reason(folder)
+    except OSError as error:
+        return error.strerror or str(error)
+
+
+def _check_log_folder(default_root_dir: str | None) -> None:
+    """A one-line error for a ``--trainer.default_root_dir`` (by default the working folder) where the
+    run's log folder cannot be made; Lightning would stop with a traceback from inside ``fit``."""
+    reason = _unwritable(default_root_dir or Path.cwd())
+    if reason:
+        where = f"--trainer.default_root_dir={default_root_dir}" if default_root_dir else \
+            "the working folder (--trainer.default_root_dir is not given)"
+        raise UserError(f"cannot write {where}: {reason}; give --trainer.default_root_dir=<a folder you can write to>")
+
+
+def _check_logger_folders(trainer: Trainer) -> None:
+    """The same check for the folder of each logger that has its own (``--trainer.logger.init_args.save_dir``)."""
+    for logger in trainer.loggers:
+        save_dir = getattr(logger, "save_dir", None)
+        reason = _unwritable(save_dir) if isinstance(save_dir, (str, Path)) else None
+        if reason:
+            raise UserError(f"cannot write the save_dir {save_dir} of the logger {type(logger).__name__}: {reason}; "
+                            "give --trainer.logger.init_args.save_dir=<a folder you can write to>")
+
+
+def _with_atomic_checkpoints(plugins: Any) -> list[Any]:
+    """The Trainer's ``plugins`` plus ``AtomicCheckpointIO``, as ``ssgan-train`` gives it (a run killed
+    while saving keeps its previous checkpoint whole); a checkpoint plugin of the user's is kept instead."""
+    plugins = [] if plugins is None else list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+    if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+        plugins.append(AtomicCheckpointIO())
+    return plugins
+
+
+def _missing_package_error(error: BaseException) -> UserError | None:
+    """For a class of the config (e.g. ``--trainer.logger=WandbLogger``) that needs a package which is
+    not installed: one line naming the class and how to install the package; else None."""
+    chain, current = [], error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    missing = next((link for link in chain if isinstance(link, ModuleNotFoundError)), None)
+    if missing is None:
+        return None
+    class_path = next((found.group(1) for link in chain
+                       if (found := re.search(r"class_path '([^']+)'", str(link)))), None)
+    # Lightning's: "Requirement 'wandb>=0.12.10' not met. HINT: Try running `pip install -U 'wandb>=0.12.10'`"
+    # or "Neither `tensorboard` nor `tensorboardX` is available. Try `pip install`ing either. ..."
+    message = str(missing).strip().splitlines()[0] if str(missing).strip() else type(missing).__name__
+    what = message.split(". ")[0].replace("`", "").rstrip(".")  # its first sentence
+    install = re.search(r"`(pip install [^`]+)`", message)
+    name = class_path.rsplit(".", 1)[-1] if class_path else None
+    if name == "TensorBoardLogger":
+        fix = "pip install 'ssgan[tensorboard]'"
+    else:
+        fix = install.group(1) if install else f"install {missing.name}" if missing.name else "install it"
+    needs = f"{class_path} needs" if class_path else "a class of the config needs"
+    instead = ", or use --trainer.logger=CSVLogger" if name and name.endswith("Logger") else ""
+    return UserError(f"{needs} a package that is not installed ({what}); {fix}{instead}")
+
+
+def _plain_value(value: Any) -> Any:
+    """A config or checkpoint value in plain types (jsonargparse's Namespace a dict, a tuple a list), for comparing."""
+    if hasattr(value, "as_dict"):
+        value = value.as_dict()
+    if isinstance(value, dict):
+        return {key: _plain_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(item) for item in value]
+    return value
 
 
 def shipped_config(path: str) -> str:
@@ -388,10 +571,17 @@ def main(args: Sequence[str] | None = None) -> None:
     try:
         close_process_group(build_cli(args).trainer)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
-        print(f"error: stopped by SIGTERM before the run finished; {_resume_advice(SSGANCLI.built_trainer)}",
-              file=sys.stderr)
+        _exit_stopped("SIGTERM", 15)
+    except SystemExit as stop:
+        if not isinstance(stop.__context__, KeyboardInterrupt):
+            raise  # --help, a parser error: their own exit
+        _exit_stopped("Ctrl-C", 2)  # Lightning's handler turns Ctrl-C into a bare exit(1), as after a crash
+    except KeyboardInterrupt:  # Ctrl-C outside Lightning's loops (e.g. while the data are read)
+        _exit_stopped("Ctrl-C", 2)
+    except DivergenceError as error:
+        print(f"error: {_divergence_message(error, SSGANCLI.built_trainer)}", file=sys.stderr)
         leave_process_group()
-        sys.exit(128 + 15)  # as a process killed by SIGTERM: a scheduler or `&&` sees that it did not finish
+        sys.exit(2)
     except Exception as error:
         user_error = find_user_error(error)
         if user_error is None:
@@ -402,20 +592,50 @@ def main(args: Sequence[str] | None = None) -> None:
         SSGANCLI.built_trainer = None  # nothing keeps the run's model and data alive
 
 
-def _resume_advice(trainer: Trainer | None) -> str:
-    """How to go on after a stop: for a fit, the newest checkpoint this run saved, if any."""
+def _exit_stopped(how: str, signal_number: int) -> None:
+    """Ends a run stopped by a signal with one line saying how to go on, and the signal's exit status
+    (as a process killed by it: a scheduler or ``&&`` sees that it did not finish)."""
+    from ssgan.train import leave_process_group
+
+    print(f"error: stopped by {how} before the run finished; {_resume_advice(SSGANCLI.built_trainer)}", file=sys.stderr)
+    leave_process_group()
+    sys.exit(128 + signal_number)
+
+
+def _is_fitting(trainer: Trainer | None) -> bool:
     from pytorch_lightning.trainer.states import TrainerFn
 
-    if trainer is None or trainer.state.fn != TrainerFn.FITTING:
-        return "run the same command again"  # validate, test or predict: nothing to resume
+    return trainer is not None and trainer.state.fn == TrainerFn.FITTING
+
+
+def _newest_checkpoint(trainer: Trainer) -> Path | None:
+    """The newest checkpoint file that ``trainer``'s checkpoint callbacks saved, if any."""
     saved = {Path(path) for callback in trainer.checkpoint_callbacks
              for path in (getattr(callback, "last_model_path", ""), getattr(callback, "best_model_path", "")) if path}
     # the newest; of two saved together (best and last at an epoch's end), last.ckpt
     saved = sorted((path for path in saved if path.is_file()),
                    key=lambda path: (path.stat().st_mtime, path.name.startswith("last")))
-    if not saved:
+    return saved[-1] if saved else None
+
+
+def _resume_advice(trainer: Trainer | None) -> str:
+    """How to go on after a stop: for a fit, the newest checkpoint this run saved, if any."""
+    if not _is_fitting(trainer):
+        return "run the same command again"  # validate, test or predict: nothing to resume
+    newest = _newest_checkpoint(trainer)
+    if newest is None:
         return "it saved no checkpoint, so start it again"
-    return f"resume it with the same command and --ckpt_path {saved[-1]}"
+    return f"resume it with the same command and --ckpt_path {newest}"
+
+
+def _divergence_message(error: DivergenceError, trainer: Trainer | None) -> str:
+    """``ssgan-train``'s line for a run that diverged, in ``ssgan-cli``'s spelling."""
+    if not _is_fitting(trainer):  # validate or test of a checkpoint whose outputs are not finite
+        return f"the checkpoint's outputs are not finite ({error}); give the checkpoint of a run that did not diverge"
+    newest = _newest_checkpoint(trainer)
+    kept = f"the last good checkpoint is {newest}" if newest is not None else "no checkpoint was saved before it"
+    return (f"training diverged: {error}; {kept} (try a lower learning rate or "
+            "--model.init_args.gradient_clip_val)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import signal
 from pathlib import Path
@@ -11,12 +12,12 @@ import pytest
 import torch
 
 from conftest import write_image_folder
-from ssgan.callbacks import SyncedSigterm
+from ssgan.callbacks import AtomicCheckpointIO, SyncedSigterm
 from ssgan.cli import build_cli, find_user_error, main, show_progress_messages
-from ssgan.config import CONFIG_DIR
+from ssgan.config import CONFIG_DIR, init_arguments
 from ssgan.data.folder import FolderDataModule
 from ssgan.errors import UserError
-from ssgan.module import SSGAN, SupervisedBaseline
+from ssgan.module import SSGAN, DivergenceError, SupervisedBaseline
 from ssgan.self_training import SelfTraining
 from ssgan.tools import load_module
 from ssgan.tools import main as tools_main
@@ -35,20 +36,57 @@ def _optimizer_settings(model) -> list[tuple[str, dict]]:
     return [(type(opt).__name__, {k: v for k, v in opt.defaults.items()}) for opt in optimizers]
 
 
-def test_cli_and_hydra_build_the_same_experiment(compose_cfg, tmp_path: Path) -> None:
-    cache = str(tmp_path / "splits")
-    cli = build_cli(["--config", str(CLI_DIR / "digits_ssgan.yaml"), f"--data.init_args.split_cache_dir={cache}"], run=False)
+# each CLI config and the ssgan-train overrides whose composition it mirrors
+HYDRA_TWIN = {
+    "digits_ssgan.yaml": ("experiment=digits_50",),
+    "digits_supervised_self_training.yaml": ("data=digits", "model=supervised", "self_training=default"),
+    "folder.yaml": ("data=folder",),
+}
 
-    cfg = compose_cfg("experiment=digits_50", f"data.split_cache_dir={cache}")
-    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
-    model = hydra.utils.instantiate(cfg.model, _convert_="all", image_shape=datamodule.image_shape,
-                                    num_classes=datamodule.num_classes, class_names=list(datamodule.classes))
+# the callbacks that Lightning adds itself (set by the trainer settings compared on their own),
+# LightningCLI's config.yaml writer, and the SIGTERM stop that both entry points add to any config's
+NOT_CONFIGURED = ("ProgressBar", "ModelSummary", "SaveConfigCallback", "SyncedSigterm")
 
-    assert type(cli.model) is type(model) is SSGAN
-    assert _plain(cli.model.hparams) == _plain(model.hparams)
-    assert _optimizer_settings(cli.model) == _optimizer_settings(model)
-    assert type(cli.datamodule) is type(datamodule) and _plain(cli.datamodule.hparams) == _plain(datamodule.hparams)
-    assert cli.trainer.max_epochs == cfg.trainer.max_epochs
+
+def _callback_settings(callback) -> tuple[str, dict]:
+    """A callback's class and ``__init__`` settings, as it keeps them (where it writes aside: Hydra's
+    run folder against the CLI's log folder)."""
+    settings = {}
+    for name in sorted(init_arguments(type(callback)) - {"dirpath"}):
+        settings[name] = getattr(callback, name, getattr(callback, f"_{name}", "(not kept)"))
+    return type(callback).__name__, settings
+
+
+def _configured_callbacks(trainer) -> list[tuple[str, dict]]:
+    return [_callback_settings(c) for c in trainer.callbacks
+            if not any(base.__name__.endswith(NOT_CONFIGURED) for base in type(c).__mro__)]
+
+
+def test_every_cli_config_mirrors_its_hydra_twin(compose_cfg, tmp_path: Path, image_folder: Path, monkeypatch) -> None:
+    # the CLI configs carry ssgan-train's values: model, data (and the cache folder that SSGAN_CACHE_DIR
+    # sets for both), trainer settings and callbacks; a key added to Hydra's trainer config must be there too
+    from ssgan.train import build_trainer
+
+    monkeypatch.setenv("SSGAN_CACHE_DIR", str(tmp_path / "cache"))  # compose_cfg's paths.cache_dir
+    for config, overrides in HYDRA_TWIN.items():
+        root = ["--data.init_args.root", str(image_folder)] if config == "folder.yaml" else []
+        cli = build_cli(["--config", str(CLI_DIR / config), f"--trainer.default_root_dir={tmp_path}", *root], run=False)
+
+        cfg = compose_cfg(*overrides, *([f"data.root={image_folder}"] if root else []))
+        datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+        model = hydra.utils.instantiate(cfg.model, _convert_="all", image_shape=datamodule.image_shape,
+                                        num_classes=datamodule.num_classes, class_names=list(datamodule.classes))
+        trainer = build_trainer(cfg, tmp_path / "run", has_validation=datamodule.num_val > 0)
+
+        assert cli.config.seed_everything == cfg.seed, config
+        assert type(cli.model) is type(model), config
+        assert _plain(cli.model.hparams) == _plain(model.hparams), config
+        assert _optimizer_settings(cli.model) == _optimizer_settings(model), config
+        assert type(cli.datamodule) is type(datamodule), config
+        assert _plain(cli.datamodule.hparams) == _plain(datamodule.hparams), config
+        trainer_keys = sorted(set(cfg.trainer) - {"_target_"})
+        assert {key: cli.config.trainer[key] for key in trainer_keys} == {key: cfg.trainer[key] for key in trainer_keys}, config
+        assert _configured_callbacks(cli.trainer) == _configured_callbacks(trainer), config
 
 
 def test_cli_builds_self_training_as_a_callback(tmp_path: Path) -> None:
@@ -101,14 +139,15 @@ def test_every_cli_config_keeps_the_last_checkpoint_that_the_readme_tests(config
     assert any(c.filename == "last" and c.monitor is None for c in cli.trainer.checkpoint_callbacks)
 
 
-def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Path) -> None:
+def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Path, caplog) -> None:
     common = ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
               f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
               "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
               f"--trainer.default_root_dir={tmp_path}"]
     main(["fit", *common, "--trainer.max_epochs=2"])
     run = tmp_path / "lightning_logs" / "version_0"  # folder.yaml has digits_ssgan.yaml's callbacks
-    assert sorted(path.name for path in tmp_path.rglob("*.ckpt")) == ["last.ckpt"]
+    # with validation images (num_val=3) the best epoch by val/acc too, as in ssgan-train data=folder
+    assert sorted(path.name for path in tmp_path.rglob("*.ckpt")) == ["best.ckpt", "last.ckpt"]
     assert list((run / "samples").glob("epoch_*.png"))
     checkpoints = [run / "checkpoints" / "last.ckpt"]
     with pytest.raises(UserError, match=r"has trained 2 epochs, more than --trainer.max_epochs=1; resume with "
@@ -119,9 +158,14 @@ def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Pat
     assert list(tmp_path.rglob("confusion_matrix.png"))  # drawn in the trainer's log folder
     validated = build_cli(["validate", *common, f"--ckpt_path={checkpoints[-1]}"])
     assert 0.0 <= float(validated.trainer.callback_metrics["val/acc"]) <= 1.0
-    predicted = build_cli(["predict", *common, f"--ckpt_path={checkpoints[-1]}"])
+    with caplog.at_level(logging.INFO, logger="ssgan"):
+        predicted = build_cli(["predict", *common, f"--ckpt_path={checkpoints[-1]}"])
     probabilities = torch.cat(predicted.trainer.predict_loop.predictions)  # (9 test images, 3 classes)
     assert probabilities.shape == (9, 3) and torch.allclose(probabilities.sum(dim=1), torch.ones(9))
+    # Lightning keeps them in memory only: the line says so, and which command writes them to a file
+    assert caplog.messages[-1] == (f"predicted the class probabilities of 9 test images, and wrote them nowhere: "
+                                   f"`ssgan predict {checkpoints[-1]} <image folder> --out predictions.csv` writes "
+                                   "predictions to a file")
     # the ssgan tools take the CLI's checkpoint too (its hyperparameters carry LightningCLI's _class_path)
     assert "_class_path" in torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["hyper_parameters"]
     predictions = tmp_path / "predictions.csv"
@@ -187,8 +231,10 @@ def test_cli_predict_stopped_by_sigterm_exits_143_after_the_current_batch(tmp_pa
 
 def test_cli_writes_sample_grids_in_its_log_folder(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # no default_root_dir: the trainer logs under ./lightning_logs/version_0
+    # digits' 100 validation images are one batch (eval_batch_size 1000). (--trainer.limit_val_batches=1
+    # would not say so: jsonargparse reads 1 as the fraction 1.0, all batches.)
     main(["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"), "--trainer.max_epochs=1",
-          "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false",
+          "--trainer.limit_train_batches=2", "--trainer.enable_progress_bar=false",
           f"--data.init_args.split_cache_dir={tmp_path / 'splits'}"])
     assert list((tmp_path / "lightning_logs" / "version_0" / "samples").glob("epoch_*.png"))
     assert not (tmp_path / "samples").exists()
@@ -328,14 +374,16 @@ def test_cli_checkpoint_of_other_images_is_one_line_and_leaves_no_log_folder(tmp
     assert sorted(path.name for path in tmp_path.iterdir()) in ([], ["splits"])  # no lightning_logs/version_N
 
 
-def test_cli_test_predict_validate_without_their_images_are_errors(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_cli_test_predict_validate_without_their_images_are_errors(tmp_path: Path, folder_checkpoint: Path,
+                                                                   monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     no_test = write_image_folder(tmp_path / "no_test", test_per_class=0)
+    trained = f"--ckpt_path={folder_checkpoint}"  # of images like these (its split holds validation images)
     for subcommand in ("test", "predict"):
-        line = _one_line_error(capsys, [subcommand, *_folder_args(no_test, tmp_path)])
+        line = _one_line_error(capsys, [subcommand, *_folder_args(no_test, tmp_path), trained])
         assert line == (f"error: no test images (a folder without test/): `ssgan-cli {subcommand}` has nothing to "
                         f"{subcommand}; add {no_test / 'test'}/<class name>/ images")
-    assert "--data.init_args.num_val=N" in _one_line_error(capsys, ["validate", *_folder_args(no_test, tmp_path)])
+    assert "--data.init_args.num_val=N" in _one_line_error(capsys, ["validate", *_folder_args(no_test, tmp_path), trained])
     # validation images asked for now, but the checkpoint's split (which validate restores) has none
     checkpoint = tmp_path / "no_val.ckpt"
     torch.save({"FolderDataModule": {"split": {"labeled": torch.arange(3), "val": torch.arange(0),
@@ -393,6 +441,12 @@ def test_find_user_error_follows_wrappers_but_not_errors_raised_while_handling()
                                         "lower-precision compute, or 32"),
     (["--trainer.accelerator=tpux"], "error: the trainer settings do not work on this machine: You selected an invalid "
                                      "accelerator name: `accelerator='tpux'`. Available names are: ..."),
+    # Lightning's MisconfigurationException, which is no ValueError
+    (["--trainer.devices=0"], "error: the trainer settings do not work on this machine: `Trainer(devices='0')` value is "
+                              "not a valid input ..."),
+    pytest.param(["--trainer.accelerator=gpu"], "error: the trainer settings do not work on this machine: No supported "
+                 "gpu backend found! (check the --trainer.* arguments)",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here")),
 ])
 def test_cli_refuses_the_trainer_settings_that_ssgan_train_refuses(given: list[str], message: str, tmp_path: Path,
                                                                    image_folder: Path, monkeypatch, capsys) -> None:
@@ -433,3 +487,184 @@ def test_cli_from_the_command_line_gives_lightning_no_cause_to_warn(monkeypatch,
         main()
     assert exited.value.code == 0 and "class_path: ssgan.module.SSGAN" in capsys.readouterr().out
     assert not [w for w in caught if "args parameter" in str(w.message)]
+
+
+def test_cli_divergence_is_one_line_naming_the_last_good_checkpoint(tmp_path: Path, image_folder: Path, monkeypatch,
+                                                                   capsys) -> None:
+    # as ssgan-train's line, in the CLI's spelling; not the DivergenceError's traceback (exit 1)
+    monkeypatch.chdir(tmp_path)
+    common = ["fit", *_folder_args(image_folder, tmp_path), "--data.init_args.batch_size=10",
+              "--trainer.limit_train_batches=2", "--trainer.max_epochs=2"]
+    line = _one_line_error(capsys, [*common, "--model.init_args.optimizer_d.init_args.lr=1e30",
+                                    "--model.init_args.optimizer_g.init_args.lr=1e30"])
+    assert line.startswith("error: training diverged: ") and line.endswith(
+        "; no checkpoint was saved before it (try a lower learning rate or --model.init_args.gradient_clip_val)")
+    # a run that diverges in its second epoch: epoch 0's last.ckpt is the last good one
+    step = SSGAN.optimizer_step_block
+
+    def diverge_in_epoch_1(self, *args, **kwargs):
+        if self.current_epoch == 1:
+            raise DivergenceError("discriminator_loss became nan at epoch 1, batch 0")
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(SSGAN, "optimizer_step_block", diverge_in_epoch_1)
+    last = tmp_path / "lightning_logs" / "version_1" / "checkpoints" / "last.ckpt"
+    assert _one_line_error(capsys, common) == (
+        f"error: training diverged: discriminator_loss became nan at epoch 1, batch 0; the last good checkpoint is "
+        f"{last} (try a lower learning rate or --model.init_args.gradient_clip_val)")
+    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 0
+
+
+@pytest.mark.parametrize("subcommand, given, message", [
+    ("fit", "last", "error: --ckpt_path=last finds no checkpoint of an earlier run (each ssgan-cli command logs to a new "
+                    "lightning_logs/version_N); give the checkpoint's path, e.g. "
+                    "--ckpt_path=lightning_logs/version_3/checkpoints/last.ckpt"),
+    ("fit", "best", "error: --ckpt_path=best finds no checkpoint of an earlier run (each ssgan-cli command logs to a new "
+                    "lightning_logs/version_N); give the checkpoint's path, e.g. "
+                    "--ckpt_path=lightning_logs/version_3/checkpoints/last.ckpt"),
+    ("fit", "hpc", "error: --ckpt_path=hpc finds no checkpoint of an earlier run (each ssgan-cli command logs to a new "
+                   "lightning_logs/version_N); give the checkpoint's path, e.g. "
+                   "--ckpt_path=lightning_logs/version_3/checkpoints/last.ckpt"),
+    ("test", "last", "error: --ckpt_path=last finds no checkpoint of an earlier run (each ssgan-cli command logs to a new "
+                     "lightning_logs/version_N); give the checkpoint's path, e.g. "
+                     "--ckpt_path=lightning_logs/version_3/checkpoints/last.ckpt"),
+    ("fit", "", "error: --ckpt_path is empty; give the path of a .ckpt file that a run wrote "
+                "(e.g. lightning_logs/version_3/checkpoints/last.ckpt)"),
+])
+def test_cli_refuses_lightnings_checkpoint_names(subcommand: str, given: str, message: str, tmp_path: Path,
+                                                 image_folder: Path, monkeypatch, capsys) -> None:
+    # Lightning's "last" would look in this command's new version_N, find nothing and train from scratch;
+    # the line names the newest last.ckpt there is instead
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / "lightning_logs" / "version_3" / "checkpoints" / "last.ckpt"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"")
+    assert _one_line_error(capsys, [subcommand, *_folder_args(image_folder, tmp_path), "--trainer.max_epochs=1",
+                                    f"--ckpt_path={given}"]) == message
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["lightning_logs"]
+    assert [path.name for path in (tmp_path / "lightning_logs").iterdir()] == ["version_3"]
+
+
+@pytest.mark.parametrize("subcommand, does", [("validate", "validate"), ("test", "test"), ("predict", "predict with")])
+def test_cli_validate_test_predict_need_a_checkpoint(subcommand: str, does: str, tmp_path: Path, image_folder: Path,
+                                                     monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_error(capsys, [subcommand, *_folder_args(image_folder, tmp_path), "--data.init_args.num_val=3"])
+    assert line == (f"error: `ssgan-cli {subcommand}` needs --ckpt_path <a checkpoint>, e.g. "
+                    f"lightning_logs/version_0/checkpoints/last.ckpt (without one it would {does} untrained weights)")
+    assert list(tmp_path.iterdir()) == []  # refused before anything is logged or written
+
+
+def test_cli_warns_of_the_model_settings_that_the_checkpoint_replaces(tmp_path: Path, folder_checkpoint: Path,
+                                                                      image_folder: Path, monkeypatch, caplog) -> None:
+    # the checkpoint's hyperparameters win (a checkpoint of ssgan-train loads with any config), but not silently
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="ssgan"):
+        cli = build_cli(["test", *_folder_args(image_folder, tmp_path), f"--ckpt_path={folder_checkpoint}",
+                         "--model.init_args.unlabeled_weight=5", "--model.init_args.net_kwargs={hidden_noise: 0.1}"])
+    assert cli.model.hparams.unlabeled_weight == 1.0 and cli.model.hparams.net_kwargs == {}
+    # folder.yaml's other settings are the checkpoint's (ssgan-train data=folder): not listed
+    assert [r.getMessage() for r in caplog.records if r.name == "ssgan.cli" and r.levelno == logging.WARNING] == [
+        f"--ckpt_path={folder_checkpoint}: the checkpoint's model settings are used, not the config's: "
+        "unlabeled_weight: 5.0 (config) -> 1.0 (checkpoint), net_kwargs: {'hidden_noise': 0.1} (config) -> {} (checkpoint)"]
+
+
+def test_cli_checkpoints_are_written_atomically(tmp_path: Path) -> None:
+    # as ssgan-train's (AtomicCheckpointIO): beside the plugins the user gives, unless one of them writes checkpoints
+    from pytorch_lightning.plugins import TorchCheckpointIO
+    from pytorch_lightning.plugins.environments import LightningEnvironment
+
+    common = ["--config", str(CLI_DIR / "digits_ssgan.yaml"), f"--trainer.default_root_dir={tmp_path}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}"]
+    assert type(build_cli(common, run=False).trainer.strategy.checkpoint_io) is AtomicCheckpointIO
+    with_environment = build_cli([*common, "--trainer.plugins=LightningEnvironment"], run=False).trainer
+    assert type(with_environment.strategy.checkpoint_io) is AtomicCheckpointIO
+    assert type(with_environment._accelerator_connector.cluster_environment) is LightningEnvironment
+    own = build_cli([*common, "--trainer.plugins=pytorch_lightning.plugins.TorchCheckpointIO"], run=False).trainer
+    assert type(own.strategy.checkpoint_io) is TorchCheckpointIO
+
+
+def test_cli_keeps_no_best_checkpoint_without_validation_images(tmp_path: Path) -> None:
+    # as ssgan-train: a val/acc checkpoint without validation data would warn every epoch and pick nothing
+    common = ["--config", str(CLI_DIR / "digits_ssgan.yaml"), f"--trainer.default_root_dir={tmp_path}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}"]
+
+    def monitors(*args: str) -> list:
+        return [c.monitor for c in build_cli([*common, *args], run=False).trainer.checkpoint_callbacks]
+
+    assert "val/acc" in monitors()
+    assert "val/acc" not in monitors("--data.init_args.num_val=0") and None in monitors("--data.init_args.num_val=0")
+
+
+def test_cli_logger_without_its_package_is_one_line(tmp_path: Path, image_folder: Path, monkeypatch, capsys) -> None:
+    # Lightning's TensorBoardLogger refuses to start without tensorboard (here: as if it were not installed)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("lightning_fabric.loggers.tensorboard._TENSORBOARD_AVAILABLE", False)
+    monkeypatch.setattr("lightning_fabric.loggers.tensorboard._TENSORBOARDX_AVAILABLE", False)
+    line = _one_line_error(capsys, ["fit", *_folder_args(image_folder, tmp_path), "--trainer.logger=TensorBoardLogger",
+                                    "--trainer.logger.init_args.save_dir=logs"])
+    assert line.startswith("error: pytorch_lightning.loggers.") and line.endswith(
+        "TensorBoardLogger needs a package that is not installed (Neither tensorboard nor tensorboardX is available); "
+        "pip install 'ssgan[tensorboard]', or use --trainer.logger=CSVLogger")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed")
+def test_cli_logger_of_another_package_names_its_install(tmp_path: Path, image_folder: Path, monkeypatch,
+                                                         capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_error(capsys, ["fit", *_folder_args(image_folder, tmp_path), "--trainer.logger=WandbLogger"])
+    assert line.startswith("error: pytorch_lightning.loggers.") and "WandbLogger needs a package that is not installed" in line
+    assert "pip install -U 'wandb" in line and line.endswith(", or use --trainer.logger=CSVLogger")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_log_folder_that_cannot_be_made_is_one_line(tmp_path: Path, image_folder: Path, monkeypatch,
+                                                        capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("a file")
+    line = _one_line_error(capsys, ["fit", *_folder_args(image_folder, tmp_path),
+                                    f"--trainer.default_root_dir={tmp_path / 'notes.txt' / 'runs'}"])
+    assert line == (f"error: cannot write --trainer.default_root_dir={tmp_path / 'notes.txt' / 'runs'}: "
+                    f"{tmp_path / 'notes.txt'} is a file, not a folder; give --trainer.default_root_dir=<a folder you "
+                    "can write to>")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_cli_stopped_by_ctrl_c_exits_130_naming_the_checkpoint_to_resume_from(tmp_path: Path, image_folder: Path,
+                                                                              capsys) -> None:
+    common = [*_folder_args(image_folder, tmp_path), "--data.init_args.batch_size=10",
+              f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=2"]
+    # Ctrl-C in the second epoch, after epoch 0's last.ckpt; Lightning then ignores SIGINT (so that a second
+    # Ctrl-C does not break its clean-up) and leaves it so: this test process gets its handler back
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main(["fit", *common, "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=1",
+                  "--trainer.callbacks.batch=1", "--trainer.callbacks.signal_name=SIGINT"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert stopped.value.code == 130  # Lightning's own exit has status 1, as after a crash, and says nothing
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: stopped by Ctrl-C before the run finished; resume it with the same command and --ckpt_path {last}")
+
+
+def test_cli_configs_follow_ssgan_cache_dir(tmp_path: Path, monkeypatch, capsys) -> None:
+    # as ssgan-train's paths.cache_dir; --print_config writes the value it resolved to, which reads back the same
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SSGAN_CACHE_DIR", str(tmp_path / "cache"))
+    for config in sorted(p.name for p in CLI_DIR.glob("*.yaml")):
+        with pytest.raises(SystemExit):
+            main(["fit", "--config", config, "--print_config"])
+        printed = capsys.readouterr().out
+        assert f"split_cache_dir: {tmp_path / 'cache' / 'splits'}\n" in printed, config
+        assert "${" not in printed and ".cache/ssgan" not in printed, config
+        (tmp_path / "printed.yaml").write_text(printed)
+        with pytest.raises(SystemExit):
+            main(["fit", "--config", str(tmp_path / "printed.yaml"), "--print_config"])
+        assert capsys.readouterr().out == printed, config
+    monkeypatch.delenv("SSGAN_CACHE_DIR")  # unset: ssgan-train's default, under the working folder
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", "digits_ssgan", "--print_config"])
+    assert "split_cache_dir: .cache/ssgan/splits\n" in capsys.readouterr().out
