@@ -37,9 +37,7 @@ from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mi
 
 log = logging.getLogger(__name__)
 
-# Lightning's names for a checkpoint that it finds itself: each ssgan-cli command logs to a new
-# lightning_logs/version_N, where they find no earlier run's checkpoint ("last" would quietly train
-# from scratch)
+# Lightning's names for a checkpoint that it finds itself (not a file's path)
 LIGHTNING_CHECKPOINT_NAMES = ("last", "best", "hpc")
 
 # the model settings that come from the datamodule (linked), not from --model.init_args
@@ -386,7 +384,12 @@ def _check_ckpt_path(subcommand: str, ckpt_path: Any, default_root_dir: str | No
     ckpt_path = str(ckpt_path)
     if not ckpt_path.strip():
         raise UserError(f"--ckpt_path is empty; give the path of a .ckpt file that a run wrote (e.g. {example})")
-    if ckpt_path in LIGHTNING_CHECKPOINT_NAMES:
+    root = Path(default_root_dir or ".").expanduser()
+    if ckpt_path == "hpc" and not any(root.glob("hpc_ckpt_*.ckpt")):
+        # Lightning's SLURM requeue saves hpc_ckpt_N.ckpt in the root folder, where "hpc" looks (not in a version_N)
+        raise UserError(f"--ckpt_path=hpc finds no hpc_ckpt_*.ckpt in {root} (Lightning's SLURM requeue saves them "
+                        f"there); give the checkpoint's path, e.g. --ckpt_path={example}")
+    if ckpt_path in ("last", "best"):
         raise UserError(f"--ckpt_path={ckpt_path} finds no checkpoint of an earlier run (each ssgan-cli command logs to a "
                         f"new lightning_logs/version_N); give the checkpoint's path, e.g. --ckpt_path={example}")
     if not _is_checkpoint_keyword(ckpt_path) and not Path(ckpt_path).expanduser().is_file():

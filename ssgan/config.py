@@ -118,7 +118,9 @@ def check_group_choices(arguments: list[str]) -> None:
         if override.value_type is not None and override.value_type.name == "GLOB_CHOICE_SWEEP" and not values:
             raise UserError(f"{override.input_line} matches no {noun}; the options are: "
                             f"{', '.join(options)}")
-        for choice in values:
+        # a list chooses several options of one group at once (logger=[csv,tensorboard])
+        choices = [item for value in values for item in (value if isinstance(value, list) else [value])]
+        for choice in choices:
             if str(choice) not in options:
                 raise UserError(f"unknown {noun} '{choice}'; use {group}= one of: {', '.join(options)}")
 

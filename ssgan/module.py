@@ -272,11 +272,12 @@ class ClassifierModule(pl.LightningModule):
         if self.gradient_clip_val is not None:
             self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)  # 16-mixed only
-        scale_before = scaler.get_scale() if scaler is not None else None
+        # the scale tensor itself (get_scale() would wait for the GPU twice): the backward above has made it
+        scale_before = scaler._scale.clone() if scaler is not None and scaler._scale is not None else None
         optimizer.step()
         # the GradScaler skips a step whose scaled gradients overflowed, and lowers its scale: then nothing
-        # was applied, and the caller must not update the EMA or go on as if it had been
-        return scaler is None or scaler.get_scale() >= scale_before
+        # was applied, and the caller must not update the EMA or go on as if it had been (one wait for the GPU)
+        return scale_before is None or bool(scaler._scale >= scale_before)
 
     def lr_lambda(self, epoch: int) -> float:
         """The learning-rate factor of ``epoch``: 1, then linear decay over the last ``1 - lr_decay_start`` of

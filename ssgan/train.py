@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 KNOWN_ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
-# Lightning's DDP strategies that keep find_unused_parameters off
+# Lightning's DDP strategies that keep find_unused_parameters off (also those named *_find_unused_parameters_false)
 PLAIN_DDP = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
@@ -53,8 +53,10 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     try:
         atomic_write(path, lambda temporary: temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
     except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror or error}; free some space, or run in another folder "
-                        "(hydra.run.dir=...)") from None
+        import errno
+
+        fix = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "check that the folder can be written"
+        raise UserError(f"cannot write {path}: {error.strerror or error}; {fix}, or run in another folder") from None
 
 
 def instantiate(node: Any, **kwargs: Any) -> Any:
@@ -143,9 +145,12 @@ def check_accelerator(accelerator: Any, name: str) -> None:
 def refuse_plain_ddp(strategy: Any, trains_a_generator: bool, name: str) -> None:
     """A one-line ``UserError`` for plain DDP with the GAN: each of its two optimizer steps leaves the other
     net's parameters without gradients, which plain DDP stops at (mid-fit, with a long traceback)."""
-    if trains_a_generator and isinstance(strategy, str) and strategy in PLAIN_DDP:
+    if not trains_a_generator or not isinstance(strategy, str):
+        return
+    base = strategy.removesuffix("_find_unused_parameters_false")
+    if base in PLAIN_DDP:
         raise UserError(f"{name}={strategy} stops at the GAN's first step (each optimizer step leaves the other net "
-                        f"without gradients); use {name}={strategy}_find_unused_parameters_true")
+                        f"without gradients); use {name}={base}_find_unused_parameters_true")
 
 
 def check_trainer_counts(settings: Any, name: Callable[[str], str]) -> None:
@@ -154,8 +159,9 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str]) -> None:
     deterministic = settings.get("deterministic")
     if deterministic is not None and not isinstance(deterministic, bool) and deterministic != "warn":
         # Lightning acts on a bool or "warn" alone: any other value would quietly leave the run nondeterministic
-        raise UserError(f"{name('deterministic')}={config_text(deterministic)} is not true, false or warn; use e.g. "
-                        f"{name('deterministic')}=true")
+        shown = repr(deterministic) if isinstance(deterministic, str) and deterministic.lower() in ("true", "false") \
+            else config_text(deterministic)  # the text "true" (e.g. from ${oc.env:...}) is no bool
+        raise UserError(f"{name('deterministic')}={shown} is not true, false or warn; use e.g. {name('deterministic')}=true")
     max_epochs = settings.get("max_epochs")
     if max_epochs is not None and (not fits_type(max_epochs, "int") or max_epochs < 1):
         raise UserError(f"{name('max_epochs')}={config_text(max_epochs)} is not a number of epochs; use 1 or more, e.g. "
@@ -421,6 +427,8 @@ def check_setting_types(cfg: DictConfig) -> None:
         if node is None or not OmegaConf.is_dict(node) or "_target_" not in node:
             continue
         cls = _target_class(str(node._target_), prefix)
+        if cls is None:
+            continue
         try:
             arguments = OmegaConf.to_container(node, resolve=True)
         except Exception:  # an interpolation that does not resolve: Hydra's instantiate reports it
@@ -430,23 +438,33 @@ def check_setting_types(cfg: DictConfig) -> None:
 
 
 def _target_class(target: str, prefix: str) -> Any:
-    """The class (or function) that ``{prefix}._target_`` names; a one-line ``UserError`` naming the
-    nearest existing names when it names nothing (Hydra's own error spans several lines)."""
+    """What ``{prefix}._target_`` names, found as Hydra finds it; a one-line ``UserError`` (with the nearest
+    existing name) when no such module or name exists (Hydra's own error spans several lines), and None
+    when the module exists but fails to import for another reason (Hydra's instantiate reports that)."""
     import difflib
     import importlib
 
+    from hydra._internal.utils import _locate
+
     try:
-        return import_class(target)
-    except (ImportError, AttributeError, ValueError) as error:
-        module_name, _, name = target.rpartition(".")
-        try:
-            names = [key for key in vars(importlib.import_module(module_name)) if not key.startswith("_")]
-        except Exception:  # the module itself does not import
-            raise UserError(f"{prefix}._target_={target} names nothing to build ({type(error).__name__}: {error}); "
-                            "give the full import path of a class, e.g. ssgan.module.SSGAN") from None
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"did you mean {module_name}.{close[0]}?" if close else "give the full import path of a class"
-        raise UserError(f"{prefix}._target_={target} names nothing to build ({module_name} has no {name}); {hint}") from None
+        return _locate(target)
+    except Exception as error:  # noqa: BLE001 - sorted out below
+        cause = error.__cause__ or error
+    module_name, _, name = target.rpartition(".")
+    if isinstance(cause, ModuleNotFoundError) and cause.name and not target.startswith(cause.name):
+        return None  # the target's module exists but needs a package that is not installed
+    try:
+        names = [key for key in vars(importlib.import_module(module_name)) if not key.startswith("_")]
+    except ModuleNotFoundError as missing:
+        if missing.name and not target.startswith(missing.name):
+            return None
+        raise UserError(f"{prefix}._target_={target} names nothing to build (no module {missing.name or module_name}); "
+                        "give the full import path of a class, e.g. ssgan.module.SSGAN") from None
+    except Exception:  # noqa: BLE001 - the module fails to import: Hydra's instantiate reports why
+        return None
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {module_name}.{close[0]}?" if close else "give the full import path of a class"
+    raise UserError(f"{prefix}._target_={target} names nothing to build ({module_name} has no {name}); {hint}")
 
 
 # Settings that may change when a run resumes: where the data lie, how fast things run, evaluation batch

@@ -38,6 +38,13 @@ class OwnCheckpoint(Checkpoint):
     """A user's checkpoint callback of Lightning's base class, not a ``ModelCheckpoint`` (``_target_: conftest.OwnCheckpoint``)."""
 
 
+class CrashingCallback(Checkpoint):
+    """A callback whose construction crashes (a bug in a user's class, not a checked setting): ``conftest.CrashingCallback``."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("a crash inside the callback's __init__")
+
+
 def _fixture_images(rng: np.random.Generator, per_class: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     labels = np.repeat(np.arange(10), per_class)
     images = rng.integers(0, 256, size=(len(labels), *shape), dtype=np.uint8)

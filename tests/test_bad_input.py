@@ -328,7 +328,7 @@ def test_a_target_that_names_nothing_is_one_line(tmp_path: Path, train_in_proces
     assert code == 2 and not run_dir.exists() and "Traceback" not in stderr
     assert_one_error_line(stderr, NO_TARGET)
     code, stderr = train_in_process("+callbacks.mine._target_=nowhere.Thing", f"hydra.run.dir={run_dir}", cwd=tmp_path)
-    assert code == 2 and "callbacks.mine._target_=nowhere.Thing names nothing to build (ModuleNotFoundError" in stderr
+    assert code == 2 and "callbacks.mine._target_=nowhere.Thing names nothing to build (no module nowhere)" in stderr
 
 
 # A launcher whose Hydra plugin is not installed (tested below)
@@ -353,10 +353,13 @@ def test_hydras_sweep_functions_over_config_groups_are_checked_option_by_option(
 
     # Hydra's documented sweep forms name existing options: accepted
     for args in (["-m", "data=choice(digits,fashion_mnist)"], ["-m", "trainer=glob(*)"],
-                 ["-m", "model=glob(*,exclude=supervised)"], ["-m", "data=digits,mnist"], ["~logger"]):
+                 ["-m", "model=glob(*,exclude=supervised)"], ["-m", "data=digits,mnist"], ["~logger"],
+                 ["logger=[csv,tensorboard]"]):  # a list: both loggers
         check_group_choices(args)
     with pytest.raises(UserError, match="^unknown data set 'imagenet'; use data= one of"):
         check_group_choices(["-m", "data=choice(digits,imagenet)"])
+    with pytest.raises(UserError, match="^unknown logger option 'wandb'; use logger= one of"):
+        check_group_choices(["logger=[csv,wandb]"])
     with pytest.raises(UserError, match="^experiment=null is not an option of experiment; leave out the experiment= override"):
         check_group_choices(["experiment=null"])
     with pytest.raises(UserError, match="^data=null is not an option of data; use data= one of: cifar10"):
@@ -377,6 +380,23 @@ def test_a_data_root_above_the_idx_files_names_the_folder_holding_them(tmp_path:
     assert code == 2 and not run_dir.exists()
     assert_one_error_line(stderr, IDX_ONE_FOLDER_UP)
     assert stderr.rstrip().endswith(f"they are in {datasets / 'fashion-mnist'}: set data.root={datasets / 'fashion-mnist'}")
+
+
+def test_the_idx_folder_hint_passes_over_the_other_data_set_of_the_same_file_names(tmp_path: Path) -> None:
+    import numpy as np
+
+    from conftest import write_idx
+    from ssgan.data.sources import FASHION_MNIST_TRAIN_COUNTS, IDX_FILES, load_idx_data
+    from ssgan.errors import UserError
+
+    fashion = tmp_path / "datasets" / "fashion-mnist"  # Debian's Fashion-MNIST, looked for as MNIST
+    fashion.mkdir(parents=True)
+    for key, stem in IDX_FILES.items():
+        labels = np.repeat(np.arange(10), FASHION_MNIST_TRAIN_COUNTS[0]) if key == "train_labels" else np.zeros(3)
+        write_idx(fashion / f"{stem}.gz", labels)
+    with pytest.raises(UserError) as error:
+        load_idx_data(tmp_path / "datasets", "MNIST", tuple(map(str, range(10))), False, lambda root: None, "MNIST")
+    assert "they are in" not in str(error.value) and str(error.value).endswith("point data.root at the folder holding them")
 
 
 def test_readme_table_lists_exactly_the_tested_messages() -> None:

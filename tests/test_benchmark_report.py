@@ -113,11 +113,11 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     # ssgan-train's main() in this process (the multiruns' jobs run in it too, one after another)
     sweep_dir = tmp_path / "sweep"
     tiny = ("trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false", "callbacks=none")
-    # job 0 is fine; job 1 asks for fewer labels than classes (a bad value); job 2 names a callback
-    # class that does not exist (a crash inside instantiation, not a checked setting)
+    # job 0 is fine; job 1 asks for fewer labels than classes (a bad value); job 2 builds a callback
+    # whose __init__ crashes (a crash inside instantiation, not a checked setting)
     code, stderr = train_in_process("-m", "data.num_labeled=20,7", *tiny, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     assert code == 0, stderr[-2000:]
-    code, stderr = train_in_process("-m", "data.num_labeled=20", "+callbacks.crash._target_=ssgan.callbacks.NotACallback",
+    code, stderr = train_in_process("-m", "data.num_labeled=20", "+callbacks.crash._target_=conftest.CrashingCallback",
                                     *tiny, f"hydra.sweep.dir={sweep_dir / 'crash'}", cwd=tmp_path)
     assert code == 0, stderr[-2000:]
     # a job whose discriminator lr blows the weights up diverges at its first batch
@@ -135,7 +135,7 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     failed = sorted((row for row in rows if row["status"] == "failed"), key=lambda r: r["run_dir"])
     assert len(failed) == 2
     assert "below the number of classes" in failed[0]["error"] and failed[0]["num_labeled"] == 7
-    assert "ImportError" in failed[1]["error"] and "NotACallback" in failed[1]["error"]
+    assert "RuntimeError: a crash inside the callback's __init__" in failed[1]["error"]
     markdown = (sweep_dir / "results.md").read_text()
     assert "3 failed run(s)" in markdown and "diverged: generator_loss became nan" in markdown
 

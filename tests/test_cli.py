@@ -522,9 +522,8 @@ def test_cli_divergence_is_one_line_naming_the_last_good_checkpoint(tmp_path: Pa
     ("fit", "best", "error: --ckpt_path=best finds no checkpoint of an earlier run (each ssgan-cli command logs to a new "
                     "lightning_logs/version_N); give the checkpoint's path, e.g. "
                     "--ckpt_path=lightning_logs/version_3/checkpoints/last.ckpt"),
-    ("fit", "hpc", "error: --ckpt_path=hpc finds no checkpoint of an earlier run (each ssgan-cli command logs to a new "
-                   "lightning_logs/version_N); give the checkpoint's path, e.g. "
-                   "--ckpt_path=lightning_logs/version_3/checkpoints/last.ckpt"),
+    ("fit", "hpc", "error: --ckpt_path=hpc finds no hpc_ckpt_*.ckpt in . (Lightning's SLURM requeue saves them there); "
+                   "give the checkpoint's path, e.g. --ckpt_path=lightning_logs/version_3/checkpoints/last.ckpt"),
     ("test", "last", "error: --ckpt_path=last finds no checkpoint of an earlier run (each ssgan-cli command logs to a new "
                      "lightning_logs/version_N); give the checkpoint's path, e.g. "
                      "--ckpt_path=lightning_logs/version_3/checkpoints/last.ckpt"),

@@ -336,3 +336,16 @@ def test_ssgan_trains_with_a_batch_of_one_image(compose_cfg) -> None:
                       "logger=csv")
     metrics = train(cfg)
     assert metrics["status"] == "ok" and metrics["steps"] == 3
+
+
+def test_plain_ddp_is_refused_for_the_gan_by_any_of_its_names_and_allowed_for_the_baseline() -> None:
+    from ssgan.errors import UserError
+    from ssgan.train import refuse_plain_ddp
+
+    for strategy in ("ddp", "ddp_spawn", "ddp_find_unused_parameters_false", "ddp_fork_find_unused_parameters_false"):
+        base = strategy.removesuffix("_find_unused_parameters_false")
+        with pytest.raises(UserError, match=f"use trainer.strategy={base}_find_unused_parameters_true$"):
+            refuse_plain_ddp(strategy, True, "trainer.strategy")
+        refuse_plain_ddp(strategy, False, "trainer.strategy")  # the supervised baseline uses every parameter
+    refuse_plain_ddp("ddp_find_unused_parameters_true", True, "trainer.strategy")
+    refuse_plain_ddp("auto", True, "trainer.strategy")

@@ -105,9 +105,28 @@ def _find_idx(root: Path, folder_name: str) -> dict[str, Path | None]:
     return fullest
 
 
-def _idx_folder_below(root: Path, folder_name: str, depth: int = 2, max_folders: int = 2000) -> Path | None:
-    """A folder up to ``depth`` levels below ``root`` that holds all four IDX files (a ``data.root`` one
-    or two folders too high, e.g. /usr/share/datasets), or None; at most ``max_folders`` folders are looked at."""
+# The data set that shares a data set's IDX file names: (its name, its training labels' counts, its option)
+OTHER_IDX_DATA_SET = {"MNIST": ("Fashion-MNIST", FASHION_MNIST_TRAIN_COUNTS, "data=fashion_mnist"),
+                      "Fashion-MNIST": ("MNIST", MNIST_TRAIN_COUNTS, "data=mnist")}
+
+
+def _holds_the_other_data_set(paths: dict[str, Path | None], pretty: str) -> bool:
+    """Whether complete IDX ``paths`` are the files of the data set that shares ``pretty``'s file names
+    (read from their training labels, about 60 KB)."""
+    other = OTHER_IDX_DATA_SET.get(pretty)
+    if other is None or paths["train_labels"] is None:
+        return False
+    try:
+        labels = read_idx(paths["train_labels"])
+    except UserError:  # a damaged file: not the other data set's either
+        return False
+    return tuple(np.bincount(labels, minlength=len(other[1])).tolist()) == other[1]
+
+
+def _idx_folder_below(root: Path, folder_name: str, pretty: str, depth: int = 2, max_folders: int = 2000) -> Path | None:
+    """A folder up to ``depth`` levels below ``root`` that holds all four IDX files of ``pretty``'s data set
+    (a ``data.root`` one or two folders too high, e.g. /usr/share/datasets), or None; at most ``max_folders``
+    folders are looked at, and the other data set of the same file names is passed over."""
     if not root.is_dir():
         return None
     level, seen = [root], 0
@@ -123,7 +142,7 @@ def _idx_folder_below(root: Path, folder_name: str, depth: int = 2, max_folders:
             if seen > max_folders:
                 return None
             paths = _find_idx(folder, folder_name)
-            if all(paths.values()):
+            if all(paths.values()) and not _holds_the_other_data_set(paths, pretty):
                 return next(iter(paths.values())).parent  # type: ignore[union-attr]
         level = below
     return None
@@ -146,7 +165,7 @@ def load_idx_data(root: str | Path, folder_name: str, classes: tuple[str, ...], 
     if any(p is None for p in paths.values()):
         if not download:
             missing = ", ".join(IDX_FILES[k] + ".gz" for k, p in paths.items() if p is None)
-            below = _idx_folder_below(root, folder_name)
+            below = _idx_folder_below(root, folder_name, pretty)
             fix = (f"they are in {below}: set data.root={below}" if below is not None else
                    "set data.download=true or point data.root at the folder holding them")
             raise UserError(f"{pretty} files not found under {root} (missing {missing}); {fix}")
@@ -161,8 +180,7 @@ def load_idx_data(root: str | Path, folder_name: str, classes: tuple[str, ...], 
                      f"{paths[f'{part}_images'].parent} ({pretty}'s {part} files)")  # type: ignore[union-attr]
     # MNIST and Fashion-MNIST share their file names: tell them apart by their training labels' counts
     counts = tuple(np.bincount(arrays["train_labels"], minlength=len(classes)).tolist())
-    other = {"MNIST": ("Fashion-MNIST", FASHION_MNIST_TRAIN_COUNTS, "data=fashion_mnist"),
-             "Fashion-MNIST": ("MNIST", MNIST_TRAIN_COUNTS, "data=mnist")}.get(pretty)
+    other = OTHER_IDX_DATA_SET.get(pretty)
     if other is not None and counts == other[1]:
         raise UserError(f"{paths['train_labels'].parent} holds {other[0]}'s files, not {pretty}'s; point data.root at "
                         f"{pretty}'s, or use {other[2]}")
