@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/python scripts/summarize_runs.py $(DEMO_DIR)
 
 test: install
-	$(BIN)/python -m pytest -q -n auto --maxprocesses 4
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 # The measurements behind docs/benchmarks.md.
 bench-digits: install
