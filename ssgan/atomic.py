@@ -41,7 +41,7 @@ def remove_stale_temporaries(path: Path, older_than: float = STALE_TEMPORARY_SEC
     now = time.time()
     for leftover in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):
         try:
-            if now - leftover.stat().st_mtime > older_than:
+            if now - leftover.stat().st_mtime >= older_than:
                 leftover.unlink()
         except OSError:  # removed by another process meanwhile
             pass

@@ -16,7 +16,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from ssgan.atomic import atomic_write
+from ssgan.atomic import atomic_write, remove_stale_temporaries
 from ssgan.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -289,8 +289,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         path = Path(path)
-        for leftover in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):  # atomic_write's names for this file
-            leftover.unlink(missing_ok=True)
+        remove_stale_temporaries(path, older_than=0)  # one writer per checkpoint: every leftover is a killed save's
 
         def write(temporary: Path) -> None:
             with open(temporary, "wb") as handle:

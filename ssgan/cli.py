@@ -32,7 +32,7 @@ from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.config import config_text, import_class, init_arguments
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
-from ssgan.module import ClassifierModule, DivergenceError
+from ssgan.module import ClassifierModule, DivergenceError, diverged_message
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds
 
 log = logging.getLogger(__name__)
@@ -635,10 +635,7 @@ def _divergence_message(error: DivergenceError, trainer: Trainer | None) -> str:
     """``ssgan-train``'s line for a run that diverged, in ``ssgan-cli``'s spelling."""
     if not _is_fitting(trainer):  # validate or test of a checkpoint whose outputs are not finite
         return f"the checkpoint's outputs are not finite ({error}); give the checkpoint of a run that did not diverge"
-    newest = _newest_checkpoint(trainer)
-    kept = f"the last good checkpoint is {newest}" if newest is not None else "no checkpoint was saved before it"
-    return (f"training diverged: {error}; {kept} (try a lower learning rate or "
-            "--model.init_args.gradient_clip_val)")
+    return diverged_message(error, _newest_checkpoint(trainer), "--model.init_args.gradient_clip_val")
 
 
 if __name__ == "__main__":

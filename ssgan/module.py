@@ -60,6 +60,13 @@ class DivergenceError(RuntimeError):
     """A loss became NaN or infinite; training stops before the bad step is applied."""
 
 
+def diverged_message(error: DivergenceError, last_good: Any, clip_setting: str) -> str:
+    """The one line for a fit that diverged, the same in both entry points: what diverged, the last good
+    checkpoint (``last_good``, or None), and ``clip_setting``, the entry point's spelling of gradient clipping."""
+    kept = f"the last good checkpoint is {last_good}" if last_good is not None else "no checkpoint was saved before it"
+    return f"training diverged: {error}; {kept} (try a lower learning rate or {clip_setting})"
+
+
 def check_optimizer_factory(factory: OptimizerFactory | None, name: str) -> None:
     """Builds the optimizer once on a throwaway parameter, so that a bad setting (``lr=-0.1``) fails
     now, in one line, not at the start of training."""

@@ -196,15 +196,14 @@ class SelfTraining(pl.Callback):
             loaded, self._loaded_state = self._loaded_state, None
             refuse_changed_schedule("the resumed checkpoint", {"callbacks": {"SelfTraining": loaded}},
                                     self.base_epochs, self.epochs_per_round)
-        pl_module.schedule_stage = self.stage_bounds(self.current_round)
-        start, length = self.stage_bounds(self.current_round)
+        start, length = pl_module.schedule_stage = self.stage_bounds(self.current_round)
         stage_recorded = bool(self.history) and self.history[-1]["round"] == self.current_round
         if stage_recorded and trainer.current_epoch >= start + length and self.current_round < self.rounds:
             # a checkpoint of a finished run's last stage, resumed with more rounds: the selection that the
             # stage's end skipped (it was the last then) comes now, and the new round starts at its full rate
             self._begin_next_round(trainer, pl_module)
-            for scheduler in trainer.lr_scheduler_configs:
-                scheduler = scheduler.scheduler  # LambdaLR: last_epoch is the epoch about to start
+            for scheduler in (config.scheduler for config in trainer.lr_scheduler_configs):
+                # LambdaLR: last_epoch is the epoch about to start
                 rates = [base * factor(scheduler.last_epoch) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
                 for group, rate in zip(scheduler.optimizer.param_groups, rates):
                     group["lr"] = rate

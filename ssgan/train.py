@@ -36,7 +36,7 @@ from ssgan.config import (CONFIG_DIR, check_argument_types, check_bare_words, ch
                           reads_as, swept_values)
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
-from ssgan.module import DivergenceError, refuse_low_precision_weights
+from ssgan.module import DivergenceError, diverged_message, refuse_low_precision_weights
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_epochs
 
 log = logging.getLogger(__name__)
@@ -773,8 +773,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if trainer.is_global_zero:  # one writer: each rank's error names its own first non-finite value
             write_json_atomic(output_dir / "metrics.json", metrics)
         last = output_dir / "checkpoints" / "last.ckpt"
-        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before it"
-        raise UserError(f"training diverged: {error}; {kept} (try a lower learning rate or model.gradient_clip_val)") from None
+        raise UserError(diverged_message(error, last if last.is_file() else None, "model.gradient_clip_val")) from None
     except (RuntimeError, ValueError) as error:
         # the resumed checkpoint's weights or optimizer state do not fit the nets this run builds
         text = str(error)
