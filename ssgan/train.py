@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import itertools
 import json
 import logging
 import os
@@ -634,12 +635,11 @@ def check_multirun_processes(args: list[str]) -> None:
         if trainer_cfg is None:
             return  # a bad choice: Hydra's own checks report it
         trainer_cfg = dict(trainer_cfg)
-        for key in ("devices", "num_nodes", "accelerator"):
-            for value in swept.get(f"trainer.{key}", []):
-                trial = {**trainer_cfg, key: value}
-                if _several_processes(trial):
-                    trainer_cfg = trial
-        if _several_processes(trainer_cfg):
+        # a setting given on the command line replaces the config's value in every job, so the jobs'
+        # settings are the combinations of the given values (or of the config's, where none is given)
+        keys = ("devices", "num_nodes", "accelerator")
+        values = [swept[f"trainer.{key}"] if f"trainer.{key}" in swept else [trainer_cfg.get(key)] for key in keys]
+        if any(_several_processes({**trainer_cfg, **dict(zip(keys, job))}) for job in itertools.product(*values)):
             raise UserError("a multirun cannot start DDP jobs of several processes on this machine (Lightning starts "
                             "them by running the whole command line again); run each DDP job as its own ssgan-train "
                             "command, or sweep with hydra/launcher=slurm on a cluster")

@@ -76,8 +76,14 @@ def test_a_multirun_of_ddp_jobs_on_this_machine_is_refused(monkeypatch) -> None:
         with pytest.raises(UserError, match="^a multirun cannot start DDP jobs of several processes on this machine"):
             train_module.check_multirun_processes(args)
     # one process a job, a single DDP run, or a sweep that SLURM launches, one job each: as before
-    for args in (["-m", "seed=0,1"], ["trainer=ddp_cpu"], ["-m", "trainer=cpu", "seed=0,1"]):
+    for args in (["-m", "seed=0,1"], ["trainer=ddp_cpu"], ["-m", "trainer=cpu", "seed=0,1"],
+                 # the command line's devices replace the config's 2 in every job: one process each
+                 ["-m", "trainer=ddp_cpu", "trainer.devices=1", "seed=0,1"], ["-m", "trainer=ddp_cpu", "trainer.devices=1"]):
         train_module.check_multirun_processes(args)
+    # ... and where one job of the sweep takes the config's or a given value of several devices, it is refused
+    for args in (["-m", "trainer=ddp_cpu", "trainer.devices=1,2"], ["-m", "trainer=cpu,ddp_cpu", "trainer.num_nodes=1,2"]):
+        with pytest.raises(UserError, match="^a multirun cannot start DDP jobs"):
+            train_module.check_multirun_processes(args)
     monkeypatch.setattr(train_module.shutil, "which", lambda name: "/usr/bin/srun")
     train_module.check_multirun_processes(["-m", "hydra/launcher=slurm", "trainer=ddp", "seed=0,1"])
 
