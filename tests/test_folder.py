@@ -69,9 +69,26 @@ def test_another_pillow_release_decodes_again(image_folder: Path, tmp_path: Path
     import PIL
 
     _datamodule(image_folder, image_cache_dir=str(tmp_path))
+    [first_cache] = tmp_path.glob("*.pt")
     monkeypatch.setattr(PIL, "__version__", "0.0.1")  # a release that may decode the same files differently
     _datamodule(image_folder, image_cache_dir=str(tmp_path))
-    assert len(list(tmp_path.glob("*.pt"))) == 2  # one cache per decoder, the first one not reused
+    [second_cache] = tmp_path.glob("*.pt")  # the first one is not reused, and, never to be read again, removed
+    assert second_cache != first_cache
+
+
+def test_a_newer_cache_of_a_folder_replaces_its_older_ones_only(image_folder: Path, tmp_path: Path) -> None:
+    root, cache = tmp_path / "images", tmp_path / "cache"
+    shutil.copytree(image_folder, root)
+    _datamodule(image_folder, image_cache_dir=str(cache))  # another folder
+    _datamodule(root, image_cache_dir=str(cache), image_size=[16, 16])  # this folder at another size
+    _datamodule(root, image_cache_dir=str(cache))
+    before = set(cache.glob("*.pt"))
+    edited = root / "unlabeled" / "part0" / "image_0.png"
+    shutil.copy(root / "unlabeled" / "part0" / "image_2.png", edited)  # the user edits an image: decode again
+    _datamodule(root, image_cache_dir=str(cache))
+    after = set(cache.glob("*.pt"))
+    assert len(before) == len(after) == 3  # each (folder, size) keeps one cache, the newest
+    assert len(before - after) == 1 and len(after - before) == 1
 
 
 def test_corrupt_file_is_reported_by_path_skipped_and_counted(image_folder: Path, tmp_path: Path, caplog) -> None:

@@ -32,7 +32,8 @@ class FolderDataModule(SemiSupervisedDataModule):
     Every image is converted to ``channels`` (1: grey, 3: RGB) and resized to ``image_size``. A
     file that cannot be read is logged by path and skipped, with a count at the end. The decoded
     tensors are cached in ``image_cache_dir`` (keyed by the files' paths, sizes and modification
-    times, and the image shape), so later runs and epochs read no image files.
+    times, and the image shape), so later runs and epochs read no image files; a new cache of the
+    same folder and image shape replaces the older ones.
 
     By default all images of ``labeled/`` are labeled training images, apart from ``num_val``
     validation images drawn from them; ``num_labeled`` or ``label_fraction`` uses a class-balanced
@@ -135,6 +136,12 @@ class FolderDataModule(SemiSupervisedDataModule):
                 digest.update(f"{group}|".encode() + self._relative(path) + f"|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         return digest.hexdigest()[:16]
 
+    def _cache_path(self) -> Path:
+        """``<this folder and image size>-<its files and decoder>.pt``: the first part names the caches that a
+        newer one of the same folder and size replaces."""
+        owner = hashlib.sha1(os.fsencode(self.root.resolve()) + repr(self.image_shape).encode()).hexdigest()[:12]
+        return Path(self.image_cache_dir).expanduser() / f"{owner}-{self._cache_key()}.pt"
+
     @property
     def split_name(self) -> str:
         """The split cache's data set name: this folder's labeled files, so another folder never shares it."""
@@ -161,7 +168,7 @@ class FolderDataModule(SemiSupervisedDataModule):
         """Decodes every image (or reads the tensor cache); reports the unreadable files."""
         cache_path = None
         if self.image_cache_dir is not None:
-            cache_path = Path(self.image_cache_dir).expanduser() / f"{self._cache_key()}.pt"
+            cache_path = self._cache_path()
             if cache_path.is_file():
                 try:
                     cached = torch.load(cache_path, map_location="cpu", weights_only=True)
@@ -187,6 +194,12 @@ class FolderDataModule(SemiSupervisedDataModule):
         if cache_path is not None:
             # atomic: concurrent runs never read half a cache
             write_cache(cache_path, lambda temporary: torch.save(decoded, temporary), "image cache")
+            # the same folder's caches of earlier files or decoders: no run reads them again, and each is
+            # the size of the data set
+            owner = cache_path.name.split("-")[0]
+            for outdated in cache_path.parent.glob(f"{owner}-*.pt"):
+                if outdated != cache_path:
+                    outdated.unlink(missing_ok=True)
         return decoded
 
     def load(self) -> sources.ImageData:
