@@ -6,6 +6,7 @@ import ctypes
 import logging
 import os
 import sys
+import time
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +43,25 @@ def keep_freed_memory() -> bool:
     applied = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
     log.debug("malloc keeps freed memory for reuse: %s", applied)
     return applied
+
+
+def matmul_rates(size: int = 512, repeats: int = 5) -> dict[str, float]:
+    """This CPU's speed, in GFLOP/s, at multiplying two (size, size) matrices in fp32 and in bf16, measured now.
+
+    A CPU's flags do not tell whether bf16 pays: some with AVX-512-BF16 multiply bf16 at half their
+    fp32 speed (docs/benchmarks.md). The two are timed in turns and the best of ``repeats`` kept, so
+    a busy moment slows both; it takes about 0.05 s, or 0.2 s where bf16 is emulated.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    operands = {name: [torch.rand(size, size, generator=generator).to(dtype) for _ in range(2)]
+                for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    best = {name: float("inf") for name in operands}
+    for repeat in range(repeats + 1):
+        for name, (left, right) in operands.items():
+            start = time.perf_counter()
+            torch.mm(left, right)
+            if repeat:  # the first turn warms the kernels up
+                best[name] = min(best[name], time.perf_counter() - start)
+    return {name: 2 * size**3 / seconds / 1e9 for name, seconds in best.items()}

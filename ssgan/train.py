@@ -35,7 +35,7 @@ from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
 from ssgan.config import (CONFIG_DIR, check_argument_types, check_bare_words, check_group_choices, check_override_keys,
                           check_plain_sweeps, config_text, fits_type, group_options, import_class, parsed_overrides,
                           reads_as, swept_values)
-from ssgan.cpu import keep_freed_memory
+from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError, diverged_message, refuse_low_precision_weights
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_epochs
@@ -229,24 +229,15 @@ def hide_lightning_noise() -> None:
 
 
 def warn_if_bf16_is_slow(trainer: pl.Trainer) -> None:
-    """Warns when bf16 is asked for on a CPU that has no bf16 matrix units (where it is far slower)."""
-    if str(trainer.precision).startswith("bf16") and isinstance(trainer.accelerator, CPUAccelerator) \
-            and cpu_multiplies_bf16_natively() is False:
-        log.warning("trainer.precision=%s on a CPU without bf16 matrix units (AVX-512-BF16 or AMX) makes an iteration "
-                    "about 10 times slower than fp32 (docs/benchmarks.md); use trainer.precision=32-true here",
-                    trainer.precision)
-
-
-def cpu_multiplies_bf16_natively() -> bool | None:
-    """Whether this CPU has bf16 matrix units (AVX-512-BF16 or AMX); None where torch cannot tell."""
-    import torch
-
-    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    probes = [probe for probe in probes if probe is not None]
-    try:
-        return any(probe() for probe in probes) if probes else None
-    except Exception:  # torch's private helpers: never let them stop a run
-        return None
+    """Warns when bf16 is asked for on a CPU that multiplies bf16 matrices no faster than fp32 ones, measured
+    (then bf16 autocast only adds casts): CPUs without bf16 units, and some with AVX-512-BF16."""
+    if not (str(trainer.precision).startswith("bf16") and isinstance(trainer.accelerator, CPUAccelerator)):
+        return
+    rates = matmul_rates()
+    if rates["bf16"] < rates["fp32"]:
+        log.warning("trainer.precision=%s: this CPU multiplies bf16 matrices more slowly than fp32 ones (%.0f against "
+                    "%.0f GFLOP/s, measured now), so bf16 makes training slower (docs/benchmarks.md); use "
+                    "trainer.precision=32-true here", trainer.precision, rates["bf16"], rates["fp32"])
 
 
 def uses_self_training(cfg: DictConfig) -> bool:
