@@ -125,6 +125,42 @@ def check_group_choices(arguments: list[str]) -> None:
                 raise UserError(f"unknown {noun} '{choice}'; use {group}= one of: {', '.join(options)}")
 
 
+def node_device_count(accelerator: Any, devices: Any) -> int | None:
+    """How many devices of each node the trainer settings take, as a cluster must be asked for them;
+    None when only the node can tell (``devices=-1`` or ``auto`` on GPUs) or for a value Lightning refuses."""
+    if isinstance(devices, bool) or devices is None:
+        return None
+    if isinstance(devices, int):
+        return devices if devices > 0 else None
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text == "auto":
+            return 1 if str(accelerator) == "cpu" else None  # Lightning's auto is one process on a CPU
+        if "," in text:  # device indices, "0,1"
+            return len([part for part in text.split(",") if part.strip()]) or None
+        return int(text) if text.isdigit() and int(text) > 0 else None
+    try:
+        return len(list(devices)) or None  # a list of device indices
+    except TypeError:
+        return None
+
+
+def _slurm_gpus_per_node(accelerator: Any, devices: Any) -> int | None:
+    # null: no GPU asked for (submitit leaves the option out); a CPU trainer needs none
+    return None if str(accelerator) == "cpu" else node_device_count(accelerator, devices)
+
+
+def register_resolvers() -> None:
+    """The resolvers of ssgan's configs (``conf/hydra/launcher/slurm.yaml`` asks SLURM for the trainer's devices)."""
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("ssgan.node_devices", node_device_count, replace=True)
+    OmegaConf.register_new_resolver("ssgan.slurm_gpus", _slurm_gpus_per_node, replace=True)
+
+
+register_resolvers()
+
+
 # Config groups whose default is no option at all (train.yaml: ``experiment: null``, ``optional sweep: null``)
 OPTIONAL_GROUPS = ("experiment", "sweep")
 

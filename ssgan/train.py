@@ -33,8 +33,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from ssgan.atomic import atomic_write, unwritable_reason
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
 from ssgan.config import (CONFIG_DIR, check_argument_types, check_bare_words, check_group_choices, check_override_keys,
-                          check_plain_sweeps, config_text, fits_type, group_options, import_class, parsed_overrides,
-                          reads_as, swept_values)
+                          check_plain_sweeps, config_text, fits_type, group_options, import_class, node_device_count,
+                          parsed_overrides, reads_as, swept_values)
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.errors import UserError
 from ssgan.module import DivergenceError, diverged_message, refuse_low_precision_weights
@@ -610,6 +610,60 @@ def check_launcher(args: list[str]) -> None:
                         "on the cluster's login node, or use hydra/launcher=local (or no launcher) here")
 
 
+def check_slurm_resources(args: list[str]) -> None:
+    """Refuses a SLURM sweep whose jobs would ask SLURM for other resources than their trainer takes, before
+    any job waits in the queue to fail: Lightning needs one SLURM task per device and the trainer's nodes.
+
+    ``conf/hydra/launcher/slurm.yaml`` asks for them from the trainer settings; the launcher asks once for the
+    whole sweep, so every job must need the same, and a number only the node can tell (``devices=-1``) or a
+    launcher setting given by hand must agree.
+    """
+    from omegaconf import OmegaConf
+
+    if not _asks_for_multirun(args):
+        return
+    composed = _composed(args)
+    if not composed or not str(composed.hydra.launcher.get("_target_")).endswith("SlurmLauncher"):
+        return
+    overrides = [override for override in parsed_overrides(args) if not override.is_delete()]
+    swept = {override.key_or_group: swept_values(override, group_options("trainer")) for override in overrides}
+    needs = {}  # (tasks a node, GPUs a node, nodes) -> the trainer settings of a job that needs them
+    keys = ("devices", "num_nodes", "accelerator")
+    for choice in swept.get("trainer", [None]):
+        trainer_cfg = _composed(args, {"trainer": str(choice)} if choice else {}).get("trainer")
+        if trainer_cfg is None:
+            return  # a bad choice: Hydra's own checks report it
+        trainer_cfg = dict(trainer_cfg)
+        values = [swept[f"trainer.{key}"] if f"trainer.{key}" in swept else [trainer_cfg.get(key)] for key in keys]
+        for job in itertools.product(*values):
+            devices, nodes, accelerator = job
+            count = node_device_count(accelerator, devices)
+            if count is None:
+                raise UserError(f"hydra/launcher=slurm must ask SLURM for each job's devices, but trainer.devices="
+                                f"{config_text(devices)} leaves their number to the node; give it, e.g. "
+                                "trainer.devices=4 (the GPUs of a node)")
+            gpus = None if str(accelerator) == "cpu" else count
+            shown = f"trainer.devices={config_text(devices)} trainer.num_nodes={config_text(nodes)}" + (
+                " on the CPU" if gpus is None else "")
+            needs.setdefault((count, gpus, nodes), shown)
+    if len(needs) > 1:
+        raise UserError(f"the jobs of this sweep need different SLURM resources ({' and '.join(needs.values())}), but "
+                        "the launcher asks once for the whole sweep; sweep one device count and accelerator per command")
+    if not needs:
+        return  # a sweep of no values: Hydra's own checks report it
+    [(count, _, nodes)] = needs
+    # a launcher setting given by hand (on the command line, or in a sweep or experiment config)
+    given = {key: value for key, value in OmegaConf.to_container(composed.hydra.launcher, resolve=False).items()
+             if not (isinstance(value, str) and "${" in value)}
+    given.update({override.key_or_group.rpartition(".")[2]: override.value() for override in overrides
+                  if override.key_or_group.startswith("hydra.launcher.")})
+    for key, needed, reason in (("tasks_per_node", count, "one SLURM task per device of trainer.devices"),
+                                ("nodes", nodes, "the nodes of trainer.num_nodes")):
+        if key in given and given[key] != needed:
+            raise UserError(f"hydra.launcher.{key}={config_text(given[key])} but the trainer needs {needed} ({reason}); "
+                            f"leave hydra.launcher.{key} out, as it follows the trainer")
+
+
 def check_multirun_processes(args: list[str]) -> None:
     """Refuses a multirun whose jobs would start DDP processes on this machine: Lightning starts the
     extra processes by running the command line again, ``-m`` and all, so each would run the sweep
@@ -1109,6 +1163,7 @@ def main() -> None:
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])
         check_launcher(sys.argv[1:])
+        check_slurm_resources(sys.argv[1:])
         check_multirun_processes(sys.argv[1:])
         check_output_folder(sys.argv[1:])
     except UserError as error:

@@ -406,10 +406,24 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
                                                                      ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
+    tested += [message for _, message in SLURM_RESOURCES.values()]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
 
+
+# SLURM sweeps whose jobs would ask SLURM for other resources than their trainer takes (tests/test_launchers.py)
+SLURM_RESOURCES = {
+    "unknown count": (["trainer=ddp"], "hydra/launcher=slurm must ask SLURM for each job's devices, but trainer.devices=-1 "
+                      "leaves their number to the node; give it, e.g. trainer.devices=4 (the GPUs of a node)"),
+    "mixed sweep": (["trainer=gpu", "trainer.devices=1,2"],
+                    "the jobs of this sweep need different SLURM resources (trainer.devices=1 trainer.num_nodes=1 and "
+                    "trainer.devices=2 trainer.num_nodes=1), but the launcher asks once for the whole sweep; sweep one "
+                    "device count and accelerator per command"),
+    "tasks by hand": (["trainer=ddp", "trainer.devices=4", "hydra.launcher.tasks_per_node=1"],
+                      "hydra.launcher.tasks_per_node=1 but the trainer needs 4 (one SLURM task per device of "
+                      "trainer.devices); leave hydra.launcher.tasks_per_node out, as it follows the trainer"),
+}
 
 # A resume with fewer epochs than its checkpoint has trained (tests/test_resume.py runs it)
 FEWER_EPOCHS = "PATH has trained N epochs, more than trainer.max_epochs=M; resume with trainer.max_epochs=N or more"

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from ssgan.config import CONFIG_DIR
 
@@ -22,6 +24,51 @@ def test_slurm_launcher_config_composes_for_submitit() -> None:
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert launcher.partition == "gpu" and launcher.gpus_per_node == 1 and launcher.tasks_per_node == 1
+
+
+@pytest.mark.parametrize(("overrides", "nodes", "tasks", "gpus"), [
+    ([], 1, 1, 1),  # accelerator auto, one device: a GPU where there is one
+    (["trainer=cpu"], 1, 1, None),  # no GPU asked for
+    (["trainer=ddp_cpu"], 1, 2, None),  # one task per process
+    (["trainer=gpu"], 1, 1, 1),
+    (["trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"], 2, 4, 4),
+    (["trainer=gpu", "trainer.devices=[0,1]"], 1, 2, 2),
+    (["trainer=ddp", "trainer.devices=4", "hydra.launcher.gpus_per_node=8"], 1, 4, 8),  # by hand: as given
+])
+def test_the_slurm_launcher_asks_for_the_trainers_tasks_gpus_and_nodes(overrides, nodes, tasks, gpus) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", *overrides], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)  # as the submitit launcher reads it
+    assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (nodes, tasks, gpus)
+
+
+def test_a_slurm_sweep_whose_jobs_would_ask_for_other_resources_than_they_take_is_refused(monkeypatch) -> None:
+    import ssgan.train as train_module
+    from ssgan.errors import UserError
+    from test_bad_input import SLURM_RESOURCES
+
+    monkeypatch.setattr(train_module.shutil, "which", lambda name: "/usr/bin/srun")  # a login node
+    for overrides, message in SLURM_RESOURCES.values():
+        for args in (["-m", "hydra/launcher=slurm", *overrides, "seed=0,1"], ["-m", "hydra/launcher=slurm", *overrides]):
+            with pytest.raises(UserError) as error:
+                train_module.check_slurm_resources(args)
+            assert str(error.value) == message
+    for args in (["-m", "hydra/launcher=slurm", "trainer=cpu,ddp_cpu"],  # one task, then two
+                 ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=1,2"],
+                 ["-m", "hydra/launcher=slurm", "trainer=gpu", "trainer.accelerator=cpu,gpu"],  # no GPU, then one
+                 ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "hydra.launcher.nodes=2"]):
+        with pytest.raises(UserError, match="^(the jobs of this sweep need different SLURM resources|hydra.launcher.nodes=2 "
+                                            "but the trainer needs 1 \\(the nodes of trainer.num_nodes\\))"):
+            train_module.check_slurm_resources(args)
+    # the same resources for every job, given by the trainer or by hand in agreement; or no SLURM sweep at all
+    for args in (["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2", "seed=0,1"],
+                 ["-m", "hydra/launcher=slurm", "trainer=cpu", "data.num_labeled=50,100"],
+                 ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "hydra.launcher.tasks_per_node=4"],
+                 ["-m", "hydra/launcher=slurm", "model=ssgan,supervised"],
+                 ["hydra/launcher=slurm", "trainer=ddp"], ["-m", "trainer=ddp", "seed=0,1"]):
+        train_module.check_slurm_resources(args)
 
 
 def test_local_joblib_launcher_isolates_a_bad_job(tmp_path: Path) -> None:
