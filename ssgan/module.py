@@ -370,7 +370,35 @@ class ClassifierModule(pl.LightningModule):
             # now, since self-training extends max_epochs round by round
             trainer.check_val_every_n_epoch = 1
 
+    def follow_lr_schedule(self) -> list[tuple[float, float]]:
+        """Sets each optimizer's learning rate to what this run's schedule gives the epoch about to start; returns
+        each scheduler's (before, after) factor of its base rate.
+
+        A restored checkpoint brings the rate of its own run's schedule: resumed with more epochs (or into a new
+        self-training round), the run would train its first epoch at that rate (0 after the last epoch of a
+        finished run) and only then follow its own schedule.
+        """
+        changes = []
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler  # a LambdaLR: last_epoch is the epoch about to start
+            rates = [base * factor(scheduler.last_epoch) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+            groups = scheduler.optimizer.param_groups
+            base = scheduler.base_lrs[0]
+            if base:
+                changes.append((groups[0]["lr"] / base, rates[0] / base))
+            for group, rate in zip(groups, rates):
+                group["lr"] = rate
+            scheduler._last_lr = rates
+        return changes
+
     def on_train_start(self) -> None:
+        moved = [(before, after) for before, after in self.follow_lr_schedule()
+                 if not math.isclose(before, after, rel_tol=1e-9, abs_tol=1e-12)]
+        if moved and self.trainer.is_global_zero:
+            before, after = moved[0]
+            log.warning("resuming at epoch %d: the learning rate follows this run's schedule (trainer.max_epochs=%s), "
+                        "%.3g times its base rate this epoch, where the checkpoint's schedule gave %.3g",
+                        self.current_epoch, self.trainer.max_epochs, after, before)
         if self.ema_discriminator is not None:
             self._ema_steps = int(self.ema_updates)  # once: a resumed run continues its count
         if not self._restore_rng() and self.trainer.world_size > 1:

@@ -202,12 +202,7 @@ class SelfTraining(pl.Callback):
             # a checkpoint of a finished run's last stage, resumed with more rounds: the selection that the
             # stage's end skipped (it was the last then) comes now, and the new round starts at its full rate
             self._begin_next_round(trainer, pl_module)
-            for scheduler in (config.scheduler for config in trainer.lr_scheduler_configs):
-                # LambdaLR: last_epoch is the epoch about to start
-                rates = [base * factor(scheduler.last_epoch) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
-                for group, rate in zip(scheduler.optimizer.param_groups, rates):
-                    group["lr"] = rate
-                scheduler._last_lr = rates
+            pl_module.follow_lr_schedule()
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._reset_pending:

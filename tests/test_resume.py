@@ -99,6 +99,23 @@ def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tm
     assert {key: rewritten[key] for key in COMPARED} == {key: original[key] for key in COMPARED}
 
 
+def test_a_finished_run_resumed_with_more_epochs_trains_them_on_its_new_schedule(tmp_path: Path, train_in_process) -> None:
+    run = tmp_path / "run"
+    settings = [*COMMON, "callbacks.mid_epoch_checkpoint=null", f"hydra.run.dir={run}"]
+    code, stderr = train_in_process(*settings, "trainer.max_epochs=2", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    weights = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    code, stderr = train_in_process(*settings, "trainer.max_epochs=3", "ckpt_path=last", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    resumed = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    # the 2-epoch schedule ends at 0; the 3-epoch one gives epoch 2 its full rate: the added epoch trains
+    assert resumed["epoch"] == 2
+    key = "discriminator.classifier.direction"
+    assert not torch.equal(resumed["state_dict"][key], weights[key])
+    assert ("resuming at epoch 2: the learning rate follows this run's schedule (trainer.max_epochs=3), 1 times its base "
+            "rate this epoch, where the checkpoint's schedule gave 0") in (run / "train.log").read_text()
+
+
 def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing(tmp_path: Path, train_in_process) -> None:
     # in this process (the console entry point's main()): no kill here, and each refusal would cost a new
     # interpreter's imports
