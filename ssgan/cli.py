@@ -237,6 +237,12 @@ class SSGANCLI(LightningCLI):
         if not zipfile.is_zipfile(path):  # torch saves checkpoints as zip archives
             raise UserError(f"--ckpt_path={ckpt_path} is not a checkpoint (not a zip archive, as torch saves them); "
                             "give a .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+        from ssgan.tools import foreign_archive
+
+        problem = foreign_archive(path)
+        if problem:
+            raise UserError(f"--ckpt_path={ckpt_path} {problem}; give a .ckpt file that a run wrote "
+                            "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception:  # one that needs the unsafe loader (or is damaged): not read here

@@ -40,6 +40,27 @@ log = logging.getLogger("ssgan")
 
 
 # ----------------------------------------------------------------------------------------- loading
+def foreign_archive(path: str | Path) -> str | None:
+    """Why a zip archive at ``path`` is no training checkpoint, read from its file list alone (nothing is
+    unpickled): a TorchScript model (``ssgan export``'s ``.pt``, which torch's loader would open as a module),
+    or a zip that torch did not save (an ``.npz``); None for anything else, which the loader then judges."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):  # no zip archive at all
+        return None
+    tops = {name.split("/", 1)[0] for name in names}
+    # torch.save writes one folder holding data.pkl; a TorchScript archive adds its code/ and constants.pkl
+    if len(tops) != 1 or not all("/" in name for name in names) or f"{next(iter(tops))}/data.pkl" not in names:
+        return "is a zip archive that torch did not save (e.g. an .npz), not a checkpoint"
+    top = next(iter(tops))
+    if f"{top}/constants.pkl" in names or any(name.startswith(f"{top}/code/") for name in names):
+        return "is a TorchScript model (as ssgan export writes it), not a training checkpoint"
+    return None
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dictionary, checked to be an ssgan checkpoint."""
     path = Path(path).expanduser()
@@ -49,6 +70,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path} is a folder; give a checkpoint file, e.g. {example}")
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; give a .ckpt file, e.g. <run>/checkpoints/last.ckpt")
+    problem = foreign_archive(path)
+    if problem:
+        raise UserError(f"{path} {problem}; give a .ckpt that ssgan-train wrote")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:

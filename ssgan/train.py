@@ -931,6 +931,12 @@ def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
     """The checkpoint file memory-mapped (its tensors are read only when used), or a one-line error."""
     import torch
 
+    from ssgan.tools import foreign_archive
+
+    problem = foreign_archive(ckpt_path)
+    if problem:
+        raise UserError(f"ckpt_path={ckpt_path} {problem}; give a .ckpt file that ssgan-train saved "
+                        "(e.g. <run>/checkpoints/last.ckpt)")
     try:
         return torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as error:  # not a zip checkpoint (e.g. metrics.json), truncated, or of another program

@@ -17,6 +17,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -258,6 +259,10 @@ TOOL_ERRORS = {
     "predict, not a checkpoint": (
         "predict", lambda path, ckpt: path.write_bytes(b"garbage"),
         "PATH is not a readable checkpoint (ERROR TYPE); give a .ckpt that ssgan-train wrote"),
+    "predict, a TorchScript export": (
+        "predict", lambda path, ckpt: write_torchscript(path),
+        "PATH is a TorchScript model (as ssgan export writes it), not a training checkpoint; give a .ckpt that "
+        "ssgan-train wrote"),
     "predict, not an ssgan checkpoint": (
         "predict", lambda path, ckpt: torch.save({"state_dict": {}}, path),
         "PATH is not an ssgan checkpoint (no ssgan hyperparameters); give a .ckpt that ssgan-train wrote"),
@@ -406,7 +411,7 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
                                                                      ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
-    tested += [message for _, message in SLURM_RESOURCES.values()]
+    tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
@@ -574,3 +579,33 @@ def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path: Path, train_in_proce
     assert_one_error_line(stderr, f"ckpt_path={not_a_checkpoint} is not a readable checkpoint (ERROR TYPE); give a "
                                   ".ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")
     assert "Traceback" not in stderr and not run_dir.exists()
+    # zip archives that torch's loader would open, or half-open: ssgan export's TorchScript model, an .npz
+    for path, message in ((write_torchscript(tmp_path / "last.pt"), TORCHSCRIPT_CHECKPOINT),
+                          (write_npz(tmp_path / "features.npz"), NPZ_CHECKPOINT)):
+        code, stderr = train_in_process(f"ckpt_path={path}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+        assert code == 2, stderr[-1500:]
+        assert_one_error_line(stderr, message, path)
+        assert "Traceback" not in stderr and not run_dir.exists()
+
+
+def write_torchscript(path: Path) -> Path:
+    """A TorchScript model file, as ``ssgan export --format torchscript`` writes one."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's deprecation notice
+        torch.jit.script(torch.nn.Linear(2, 2)).save(str(path))
+    return path
+
+
+def write_npz(path: Path) -> Path:
+    """A NumPy zip archive, as ``ssgan extract`` writes one."""
+    np.savez(path, features=np.zeros((2, 3)))
+    return path
+
+
+# ssgan-train ckpt_path= a zip archive that is no checkpoint (PATH is the file)
+TORCHSCRIPT_CHECKPOINT = ("ckpt_path=PATH is a TorchScript model (as ssgan export writes it), not a training checkpoint; "
+                          "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")
+NPZ_CHECKPOINT = ("ckpt_path=PATH is a zip archive that torch did not save (e.g. an .npz), not a checkpoint; give a .ckpt "
+                  "file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")

@@ -470,6 +470,18 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
     assert _one_line_error(capsys, ["test", *folder_args, "--ckpt_path=notes.txt"]) == (
         "error: --ckpt_path=notes.txt is not a checkpoint (not a zip archive, as torch saves them); give a .ckpt "
         "file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+    # zip archives, but no checkpoints: torch's loader failed inside Lightning, after the log folder was made
+    from test_bad_input import write_npz, write_torchscript
+
+    for path, problem in ((write_torchscript(tmp_path / "last.pt"), "a TorchScript model (as ssgan export writes it), "
+                                                                     "not a training checkpoint"),
+                          (write_npz(tmp_path / "features.npz"), "a zip archive that torch did not save (e.g. an .npz), "
+                                                                  "not a checkpoint")):
+        for subcommand in ("fit", "test"):
+            assert _one_line_error(capsys, [subcommand, *folder_args, f"--ckpt_path={path.name}"]) == (
+                f"error: --ckpt_path={path.name} is {problem}; give a .ckpt file that a run wrote "
+                "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+        path.unlink()
     # the checkpoint's split would be restored over the one asked for, and reported as it
     line = _one_line_error(capsys, ["fit", *folder_args, "--data.init_args.num_val=3", "--data.init_args.split_seed=5",
                                     "--trainer.max_epochs=4", f"--ckpt_path={folder_checkpoint}"])
