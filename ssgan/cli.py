@@ -203,7 +203,7 @@ class SSGANCLI(LightningCLI):
         self._require_a_fitting_checkpoint(checkpoint)
         if checkpoint is not None:  # Lightning's own check is a traceback from inside fit
             refuse_another_split(f"--ckpt_path={self.config['fit']['ckpt_path']}", checkpoint, self.datamodule,
-                                 lambda key: f"--data.init_args.{key}")
+                                 lambda key: f"--data.init_args.{key}", lambda cls: f"--data={cls.__module__}.{cls.__qualname__}")
             self_training = [c for c in self.trainer.callbacks if isinstance(c, SelfTraining)]
             for callback in self_training:
                 refuse_changed_schedule(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs,

@@ -352,11 +352,26 @@ def _trains_a_generator(cfg: DictConfig) -> bool:
     return isinstance(cls, type) and issubclass(cls, SSGAN)
 
 
-def refuse_another_split(ckpt_path: str, checkpoint: dict[str, Any], datamodule: Any, name: Callable[[str], str]) -> None:
-    """A one-line ``UserError`` if ``checkpoint`` was trained with other split settings than ``datamodule``'s, or
-    on other training data: resuming restores the checkpoint's split, so the run would report labels it
-    never trained on, or split positions that now name other images.
-    ``name`` spells a data setting as the entry point takes it."""
+def refuse_another_split(ckpt_path: str, checkpoint: dict[str, Any], datamodule: Any, name: Callable[[str], str],
+                         choose: Callable[[type], str] = lambda cls: f"data={cls.name}") -> None:
+    """A one-line ``UserError`` if ``checkpoint`` was trained on another data set, with other split settings
+    than ``datamodule``'s, or on other training data: resuming restores the checkpoint's split, so the run
+    would report labels it never trained on, or split positions that now name other images.
+    ``name`` spells a data setting as the entry point takes it, ``choose`` the choice of a datamodule class."""
+    stored = checkpoint.get("ssgan_datamodule") or {}
+    trained_on = str(stored.get("class_path") or "")
+    if trained_on and trained_on.rpartition(".")[2] != type(datamodule).__qualname__:
+        try:
+            trained_class = import_class(trained_on)
+            choice = choose(trained_class)
+        except Exception:  # a class this ssgan does not have
+            trained_class, choice = None, None
+        shown = getattr(trained_class, "name", None) or trained_on.rpartition(".")[2]
+        root = (stored.get("init_args") or {}).get("root")
+        where = f" {name('root')}={root}" if root is not None else ""
+        fix = f"resume it with {choice}{where}, or" if choice else "resume it with the data it was trained on, or"
+        raise UserError(f"{ckpt_path} was trained on the {shown} data, not on {datamodule.name}; {fix} start a new run "
+                        "from scratch")
     changed = datamodule.changed_split_settings(checkpoint)
     if changed:
         shown = ", ".join(f"{name(key)}: {config_text(before)} -> {config_text(now)}" for key, before, now in changed)

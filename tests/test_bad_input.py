@@ -411,7 +411,8 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
                                                                      ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
-    tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT]
+    tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT,
+                                                                         OTHER_DATA_SET]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)
@@ -586,6 +587,22 @@ def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path: Path, train_in_proce
         assert code == 2, stderr[-1500:]
         assert_one_error_line(stderr, message, path)
         assert "Traceback" not in stderr and not run_dir.exists()
+
+
+# A resume from a checkpoint of another data set (ROOT is the folder the checkpoint's run read)
+OTHER_DATA_SET = ("PATH was trained on the folder data, not on digits; resume it with data=folder data.root=ROOT, or "
+                  "start a new run from scratch")
+
+
+def test_a_checkpoint_of_another_data_set_names_that_data_set(tmp_path: Path, train_in_process, folder_checkpoint: Path,
+                                                              image_folder: Path) -> None:
+    # it named the split settings that differ, and the "fix" it gave failed on the nets' sizes next
+    run_dir = tmp_path / "run"
+    code, stderr = train_in_process(f"ckpt_path={folder_checkpoint}", "trainer.max_epochs=3", f"hydra.run.dir={run_dir}",
+                                    cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, OTHER_DATA_SET.replace("ROOT", str(image_folder)), folder_checkpoint)
+    assert not run_dir.exists()
 
 
 def write_torchscript(path: Path) -> Path:
