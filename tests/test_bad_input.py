@@ -77,7 +77,12 @@ BAD_INPUTS = [
      "ckpt_path=last found no last.ckpt in this run's folder PATH; resume in the killed run's folder with "
      "hydra.run.dir=<its run folder> ckpt_path=last, or give ckpt_path=<its run folder>/checkpoints/last.ckpt"),
     (["test_ckpt=median"], "test_ckpt=median is not an option; use test_ckpt=last or test_ckpt=best"),
-    (["data.eval_batch_size=0"], "data.eval_batch_size must be at least 1 (got 0)"),
+    (["data.eval_batch_size=0"], "data.eval_batch_size=0 is not a batch size; use 1 or more, e.g. data.eval_batch_size=1000"),
+    (["data.batch_size=0"], "data.batch_size=0 is not a batch size; use 1 or more, e.g. data.batch_size=100"),
+    (["data.labeled_batch_size=-1"], "data.labeled_batch_size=-1 is not a batch size; use 1 or more, or null (the labeled "
+                                     "batch is then as large as data.batch_size)"),
+    (["data.augment_shift=-2"], "data.augment_shift=-2 is negative; use 0 (off) or a number of pixels, e.g. "
+                                "data.augment_shift=2"),
     (["data.num_val=-5"], "data.num_val=-5 is negative; use 0 or more"),
     (["data.nmu_labeled=5"], "unknown setting 'data.nmu_labeled'; did you mean data.num_labeled? (prefix it with + to add a new key)"),
     (["trainer.max_epoch=3"], "unknown setting 'trainer.max_epoch'; did you mean trainer.max_epochs? (prefix it with + to add a new key)"),

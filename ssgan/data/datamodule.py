@@ -192,11 +192,16 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         # the init arguments, kept in checkpoints so that the tools rebuild the same data and split
         self.save_hyperparameters(logger=False)
         if augment_shift < 0:
-            raise UserError(f"data.augment_shift must be 0 (off) or a number of pixels (got {augment_shift})")
-        if batch_size < 1 or (labeled_batch_size is not None and labeled_batch_size < 1):
-            raise UserError(f"data.batch_size must be at least 1 (got {batch_size}, labeled {labeled_batch_size})")
+            raise UserError(f"data.augment_shift={augment_shift} is negative; use 0 (off) or a number of pixels, e.g. "
+                            "data.augment_shift=2")
+        if batch_size < 1:
+            raise UserError(f"data.batch_size={batch_size} is not a batch size; use 1 or more, e.g. data.batch_size=100")
+        if labeled_batch_size is not None and labeled_batch_size < 1:
+            raise UserError(f"data.labeled_batch_size={labeled_batch_size} is not a batch size; use 1 or more, or null "
+                            "(the labeled batch is then as large as data.batch_size)")
         if eval_batch_size < 1:
-            raise UserError(f"data.eval_batch_size must be at least 1 (got {eval_batch_size})")
+            raise UserError(f"data.eval_batch_size={eval_batch_size} is not a batch size; use 1 or more, e.g. "
+                            "data.eval_batch_size=1000")
         if split_seed < 0:
             raise UserError(f"data.split_seed={split_seed} is negative; use 0 or more, e.g. data.split_seed=0")
         if not (self.labels_optional and num_labeled is None and label_fraction is None):
