@@ -544,7 +544,30 @@ def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
     shown = ", ".join(f"{key}: {shown_value(before, key)} -> {shown_value(now, key)}" for key in changed[:3])
     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     raise UserError(f"this run's checkpoint was trained with other settings ({shown}{more}); resume it with its own: "
-                    f"{resume_command(_recorded_overrides(earlier_record), cfg.paths.output_dir)}")
+                    f"{resume_command(_resume_overrides(_recorded_overrides(earlier_record)), cfg.paths.output_dir)}")
+
+
+# What a resume may set anew beside RESUME_MAY_CHANGE: the command's settings of these sections are kept
+# in the resume command it is given (e.g. a higher trainer.max_epochs), in place of the run's own
+RESUME_FREE_SECTIONS = ("trainer", "logger", "callbacks", "test_ckpt")
+
+
+def _resume_overrides(recorded: list[str]) -> list[str]:
+    """The run's recorded overrides, with the current command's overrides that a resume may change (its trainer,
+    logger and callbacks settings, RESUME_MAY_CHANGE) in place of the recorded ones of the same keys."""
+    from hydra.core.hydra_config import HydraConfig
+
+    def key(item: str) -> str:
+        return item.lstrip("+~").partition("=")[0]
+
+    try:
+        current = list(HydraConfig.get().overrides.task)
+    except ValueError:  # not inside a Hydra job
+        current = []
+    carried = {key(item): item for item in current if key(item) not in RESUME_OWN_KEYS
+               and (key(item).split(".")[0] in RESUME_FREE_SECTIONS or key(item) in RESUME_MAY_CHANGE)}
+    merged = [carried.pop(key(item), item) for item in recorded]
+    return merged + list(carried.values())
 
 
 def _recorded_overrides(record: Path) -> list[str]:

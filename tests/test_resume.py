@@ -195,6 +195,13 @@ def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path, tra
         assert line.startswith(f"error: this run's checkpoint was trained with other settings ({shown}"), line
         assert line.endswith(f"resume it with its own: ssgan-train {overrides} hydra.run.dir={run} ckpt_path=last"), line
         assert (run / ".hydra" / "overrides.yaml").read_text() == record
+    # the command it gives keeps what a resume may change (here a higher trainer.max_epochs), as given now
+    code, stderr = train_in_process(*COMMON, "trainer.max_epochs=3", "model.unlabeled_weight=2", "ckpt_path=last",
+                                    f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 2, stderr[-2000:]
+    own = overrides.replace("trainer.max_epochs=2", "trainer.max_epochs=3")
+    assert stderr.strip().splitlines()[-1].endswith(f"resume it with its own: ssgan-train {own} hydra.run.dir={run} "
+                                                    "ckpt_path=last")
     resumed = _train(run, "trainer.max_epochs=2", "ckpt_path=last")  # trainer.* and callbacks may change
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
