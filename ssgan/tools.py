@@ -206,10 +206,13 @@ def _warn_if_the_split_changed(checkpoint: dict[str, Any], datamodule: Any) -> N
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path] = ()) -> Path:
+def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path] = (), writes: str | None = None,
+                hint: str = "") -> Path:
     """The file path ``--out`` names, checked: an existing file there is replaced, but a folder or one
     of the command's ``inputs`` (its checkpoint, the images it reads) is an error.
-    ``example_name``: the file name the error messages suggest."""
+    ``example_name``: the file name the error messages suggest; ``writes``: what the file holds, given for a
+    command whose file is read by its suffix, which must then be ``example_name``'s (or none).
+    ``hint`` ends that error (another option that fits the suffix)."""
     path = Path(out).expanduser()
     # a trailing slash names a folder, even one not made yet (but not an existing file's path with a slash typed after it)
     if path.is_dir() or (str(out).endswith(("/", os.sep)) and not path.is_file()):
@@ -219,6 +222,10 @@ def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path]
         raise UserError(f"--out {out} is an input of this command and would be overwritten; "
                         f"give another file name, e.g. --out {path.with_name(example_name)}")
     check_writable_parent(path, out)
+    wanted = Path(example_name).suffix
+    if writes is not None and path.suffix and path.suffix.lower() != wanted:
+        raise UserError(f"--out {out} is named as a {path.suffix} file, but this writes {writes}; give a name ending in "
+                        f"{wanted}, e.g. --out {path.with_suffix(wanted)}{hint}")
     return path
 
 
@@ -303,7 +310,7 @@ def extract(args: argparse.Namespace) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    out = output_file(args.out, "features.npz", [args.checkpoint])
+    out = output_file(args.out, "features.npz", [args.checkpoint], writes="a NumPy .npz archive")
     device = resolve_device(args.accelerator)
     checkpoint = read_checkpoint(args.checkpoint)
     module = load_module(args.checkpoint, device)
@@ -452,8 +459,10 @@ def export(args: argparse.Namespace) -> None:
     classifier = ExportedClassifier(copy.deepcopy(module.classifier)).eval()
     suffix = ".onnx" if args.format == "onnx" else ".pt"
     # the default, CKPT with the format's suffix, is checked too: a checkpoint named model.pt is no output
+    other = {".onnx": "onnx", ".pt": "torchscript"}.get(Path(args.out or "").suffix.lower())
     out = output_file(args.out or Path(args.checkpoint).expanduser().with_suffix(suffix), f"model{suffix}",
-                      [args.checkpoint])
+                      [args.checkpoint], writes="an ONNX model" if args.format == "onnx" else "a TorchScript model",
+                      hint=f", or use --format {other}" if other and other != args.format else "")
     pixels = torch.randint(0, 256, (4, *module.image_shape), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))  # (4, C, H, W)
     example = pixels.float() / 255  # the exported net's input: floats in [0, 1]

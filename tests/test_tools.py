@@ -259,6 +259,29 @@ def test_an_out_file_that_is_the_checkpoint_is_refused_and_kept(command: str, fo
     assert checkpoint.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]
 
 
+@pytest.mark.parametrize(("command", "out", "message"), [
+    (["extract"], "features.probe.json", "error: --out OUT is named as a .json file, but this writes a NumPy .npz "
+                                          "archive; give a name ending in .npz, e.g. --out DIR/features.probe.npz"),
+    (["export", "--format", "torchscript"], "model.onnx",
+     "error: --out OUT is named as a .onnx file, but this writes a TorchScript model; give a name ending in .pt, e.g. "
+     "--out DIR/model.pt, or use --format onnx"),
+    (["export", "--format", "onnx"], "model.pt", "error: --out OUT is named as a .pt file, but this writes an ONNX model; "
+                                                 "give a name ending in .onnx, e.g. --out DIR/model.onnx, or use --format "
+                                                 "torchscript"),
+])
+def test_an_out_file_named_for_another_format_is_refused(command: list[str], out: str, message: str,
+                                                         folder_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    # extract wrote its archive into the .json and its probe beside it as .probe.probe.json; export wrote
+    # TorchScript into model.onnx
+    (tmp_path / out).write_text("kept")
+    with pytest.raises(SystemExit) as exited:
+        run_tool(command[0], folder_checkpoint, *command[1:], "--out", tmp_path / out)
+    assert exited.value.code == 2
+    expected = message.replace("OUT", str(tmp_path / out)).replace("DIR", str(tmp_path))
+    assert capsys.readouterr().err == expected + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out] and (tmp_path / out).read_text() == "kept"
+
+
 def test_export_refuses_a_default_out_file_that_is_the_checkpoint(folder_checkpoint: Path, tmp_path: Path,
                                                                   capsys) -> None:
     checkpoint = tmp_path / "model.pt"  # the default --out is CKPT with .pt: the checkpoint itself
