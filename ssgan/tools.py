@@ -260,9 +260,12 @@ def predict(args: argparse.Namespace) -> None:
     """Class, confidence (and optionally every class's probability) of each image file under PATH."""
     from ssgan.data.images import IMAGE_SUFFIXES, is_image_file, list_images, read_images
 
+    given, target = Path(args.checkpoint).expanduser(), Path(args.path).expanduser()
+    if not given.is_file() and target.is_file() and target.suffix == ".ckpt":
+        raise UserError(f"{target} is the checkpoint: it comes first, then the images; ssgan predict {args.path} "
+                        f"{args.checkpoint}")
     device = resolve_device(args.accelerator)
     module = load_module(args.checkpoint, device)
-    target = Path(args.path).expanduser()
     if target.is_dir():
         files = list_images(target, recursive=True)
         if not files:

@@ -282,6 +282,17 @@ def test_an_out_file_named_for_another_format_is_refused(command: list[str], out
     assert sorted(p.name for p in tmp_path.iterdir()) == [out] and (tmp_path / out).read_text() == "kept"
 
 
+def test_predict_with_its_arguments_swapped_says_so(folder_checkpoint: Path, image_folder: Path, tmp_path: Path,
+                                                    capsys) -> None:
+    images = image_folder / "test"
+    with pytest.raises(SystemExit) as exited:
+        run_tool("predict", images, folder_checkpoint, "--out", tmp_path / "preds.csv")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (f"error: {folder_checkpoint} is the checkpoint: it comes first, then the images; "
+                                       f"ssgan predict {folder_checkpoint} {images}\n")
+    assert not (tmp_path / "preds.csv").exists()
+
+
 def test_export_refuses_a_default_out_file_that_is_the_checkpoint(folder_checkpoint: Path, tmp_path: Path,
                                                                   capsys) -> None:
     checkpoint = tmp_path / "model.pt"  # the default --out is CKPT with .pt: the checkpoint itself
