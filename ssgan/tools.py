@@ -189,9 +189,18 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
 
 
 def _how_to_set_here(message: str) -> str:
-    """How the tools set the ``data.KEY`` a datamodule's error names: ``--set KEY=VALUE``."""
-    named = re.search(r"\bdata\.(\w+)", message)
-    return f"here: --set {named.group(1)}=VALUE" if named else "here: --set KEY=VALUE, e.g. --set root=PATH"
+    """How the tools spell the ``data.KEY`` settings a datamodule's error names: ``--set KEY=VALUE``, each with
+    the value the message gives as the fix (the one it opens with is the value given, which was wrong)."""
+    settings: dict[str, str] = {}
+    for named in re.finditer(r"\bdata\.(\w+)(?:=([^\s,;:)]+))?", message):
+        key, value = named.group(1), named.group(2)
+        if value is None or named.start() == 0:
+            settings.setdefault(key, "VALUE")
+        else:
+            settings[key] = value
+    if not settings:
+        return "here: --set KEY=VALUE, e.g. --set root=PATH"
+    return "here: " + ", ".join(f"--set {key}={value}" for key, value in settings.items())
 
 
 def _warn_if_the_split_changed(checkpoint: dict[str, Any], datamodule: Any) -> None:

@@ -330,6 +330,21 @@ def test_extract_names_a_missing_or_misspelt_data_setting(given: list[str], mess
     assert exited.value.code == 2 and capsys.readouterr().err == message and not out.exists()
 
 
+def test_extract_spells_each_data_setting_of_a_datamodule_error_as_its_own_option(folder_checkpoint: Path,
+                                                                                 tmp_path: Path, capsys) -> None:
+    # it spelt only the first (root=VALUE) and left "data.download=true" as the training's spelling
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit) as exited:
+        run_tool("extract", folder_checkpoint, "--data", "mnist", "--set", f"root={empty}", "--set", "download=false",
+                 "--out", tmp_path / "features.npz")
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: MNIST files not found under {empty}") and err.count("\n") == 1
+    assert err.endswith("; set data.download=true or point data.root at the folder holding them "
+                        "(here: --set download=true, --set root=VALUE)\n")
+
+
 def test_extract_warns_when_the_split_drawn_now_is_not_the_checkpoints(folder_checkpoint: Path, tmp_path: Path,
                                                                       caplog) -> None:
     import logging
