@@ -392,6 +392,24 @@ def test_a_data_root_above_the_idx_files_names_the_folder_holding_them(tmp_path:
     assert stderr.rstrip().endswith(f"they are in {datasets / 'fashion-mnist'}: set data.root={datasets / 'fashion-mnist'}")
 
 
+# data.root naming one of the data set's files, or a file for data=folder
+ROOT_IS_A_FILE = ("data.root=PATH is a file, not a folder; point it at the folder holding the data set's files, e.g. "
+                  "data.root=PATH")
+FOLDER_ROOT_IS_A_FILE = "data.root=PATH is a file, not a folder; point it at a folder holding labeled/<class>/ images"
+
+
+def test_a_data_root_that_is_a_file_names_its_folder(tmp_path: Path, idx_root: Path, train_in_process) -> None:
+    # "files not found under <the file>", it said
+    image_file = idx_root / "train-images-idx3-ubyte.gz"
+    run_dir = tmp_path / "run"
+    for overrides, message, fix in ((["data=fashion_mnist", "data.download=false"], ROOT_IS_A_FILE, f"data.root={idx_root}"),
+                                    (["data=folder"], FOLDER_ROOT_IS_A_FILE, "labeled/<class>/ images")):
+        code, stderr = train_in_process(*overrides, f"data.root={image_file}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+        assert code == 2 and not run_dir.exists(), stderr[-1500:]
+        assert_one_error_line(stderr, message)
+        assert stderr.rstrip().endswith(fix) and f"data.root={image_file} is a file" in stderr
+
+
 def test_the_idx_folder_hint_passes_over_the_other_data_set_of_the_same_file_names(tmp_path: Path) -> None:
     import numpy as np
 
@@ -417,7 +435,8 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
     tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT,
-                                                                         OTHER_DATA_SET]
+                                                                         OTHER_DATA_SET, ROOT_IS_A_FILE,
+                                                                         FOLDER_ROOT_IS_A_FILE]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)

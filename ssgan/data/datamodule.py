@@ -476,6 +476,9 @@ class _DownloadableDataModule(SemiSupervisedDataModule):
     def __init__(self, root: str = "data", download: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.root, self.download = str(Path(root).expanduser()), download
+        if Path(self.root).is_file():  # e.g. one of the data set's files: "files not found under" it said
+            raise UserError(f"data.root={root} is a file, not a folder; point it at the folder holding the data set's "
+                            f"files, e.g. data.root={Path(self.root).parent}")
 
 
 class MNISTDataModule(_DownloadableDataModule):

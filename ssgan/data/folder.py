@@ -76,6 +76,9 @@ class FolderDataModule(SemiSupervisedDataModule):
     def _scan(self) -> dict[str, Any]:
         """Lists the files, checking the layout; reads no image."""
         root = self.root
+        if root.is_file():
+            raise UserError(f"data.root={root} is a file, not a folder; point it at a folder holding labeled/<class>/ "
+                            "images")
         if not root.is_dir():
             raise UserError(f"data.root={root} does not exist; point it at a folder holding labeled/<class>/ images")
         labeled_dir = root / "labeled"
