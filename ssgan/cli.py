@@ -506,7 +506,15 @@ def shipped_config(path: str) -> str:
     for candidate in ((name, f"{name}.yaml") if name else ()):
         if (CONFIG_DIR / "cli" / candidate).is_file():
             return str(CONFIG_DIR / "cli" / candidate)
-    return path  # jsonargparse reports the missing file
+    if any(mark in path for mark in "{}[]:\n"):
+        return path  # inline YAML or JSON: jsonargparse reads it
+    import difflib
+
+    shipped = sorted(config.stem for config in (CONFIG_DIR / "cli").glob("*.yaml"))
+    close = difflib.get_close_matches(Path(path).stem, shipped, n=1)
+    guess = f"did you mean --config {close[0]}? " if close else ""
+    raise UserError(f"--config {path}: no such file, nor a config that ssgan ships; {guess}give a YAML file, or one of: "
+                    f"{', '.join(shipped)}")
 
 
 def with_shipped_configs(args: Sequence[str]) -> list[str]:

@@ -117,6 +117,19 @@ def test_the_shipped_cli_configs_are_found_from_any_folder(given: str, tmp_path:
                       f"--data.init_args.split_cache_dir={tmp_path}"], run=False).trainer.max_epochs == 4
 
 
+def test_a_config_name_that_is_no_file_nor_shipped_lists_the_shipped_ones(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    shipped = ", ".join(sorted(p.stem for p in CLI_DIR.glob("*.yaml")))
+    # jsonargparse said only: File does not exist
+    assert _one_line_error(capsys, ["fit", "--config", "digits_sgan"]) == (
+        f"error: --config digits_sgan: no such file, nor a config that ssgan ships; did you mean --config digits_ssgan? "
+        f"give a YAML file, or one of: {shipped}")
+    assert _one_line_error(capsys, ["fit", "--config=my_settings.yaml"]) == (
+        f"error: --config my_settings.yaml: no such file, nor a config that ssgan ships; give a YAML file, or one of: "
+        f"{shipped}")
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("config", sorted(p.name for p in CLI_DIR.glob("*.yaml")))
 def test_every_cli_config_fits_under_fast_dev_run(config: str, tmp_path: Path, image_folder: Path) -> None:
     args = ["fit", "--config", str(CLI_DIR / config), "--trainer.fast_dev_run=true",
