@@ -367,3 +367,21 @@ def test_a_report_without_matplotlib_removes_the_earlier_plot(tmp_path, monkeypa
     report.write_report(tmp_path, title="fixture")
     assert not (tmp_path / "results.png").exists() and (tmp_path / "results.md").exists()
     assert "results.png skipped" in capsys.readouterr().err
+
+
+def test_a_sweep_that_ssgan_train_refuses_prints_its_one_line_only(tmp_path: Path, monkeypatch, capsys) -> None:
+    def refused(command: list[str]) -> int:
+        print("error: unknown sweep option 'digts'; use sweep= one of: digits, fashion_mnist", file=sys.stderr)
+        return 2
+
+    monkeypatch.setattr(report, "run_child", refused)
+    assert report.main(["digts", "--out", str(tmp_path / "sweep")]) == 2
+    # it added "error: the sweep wrote nothing to ... (exit code 2)" below ssgan-train's own line
+    assert capsys.readouterr().err == "error: unknown sweep option 'digts'; use sweep= one of: digits, fashion_mnist\n"
+
+    def crashed(command: list[str]) -> int:
+        return 1  # a crash: its traceback says what, and this line says that nothing was written
+
+    monkeypatch.setattr(report, "run_child", crashed)
+    assert report.main(["digts", "--out", str(tmp_path / "sweep")]) == 1
+    assert capsys.readouterr().err == f"error: the sweep wrote nothing to {tmp_path / 'sweep'} (exit code 1)\n"
