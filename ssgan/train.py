@@ -37,7 +37,7 @@ from ssgan.config import (CONFIG_DIR, check_argument_types, check_bare_words, ch
                           parsed_overrides, reads_as, swept_values)
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.errors import UserError
-from ssgan.module import DivergenceError, diverged_message, refuse_low_precision_weights
+from ssgan.module import SSGAN, DivergenceError, diverged_message, refuse_low_precision_weights
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_epochs
 
 log = logging.getLogger(__name__)
@@ -343,8 +343,6 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
 
 def _trains_a_generator(cfg: DictConfig) -> bool:
     """Whether the model the config builds is the GAN (a class with a generator), not the supervised baseline."""
-    from ssgan.module import SSGAN
-
     try:
         cls = import_class(str(cfg.model._target_))
     except Exception:  # no model, or a target that does not exist: Hydra's instantiate reports it
@@ -833,8 +831,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     if len(getattr(datamodule, "synthetic_labels", ())):  # data.synthetic_labeled_dir: generated labeled images
         metrics["num_synthetic_labeled"] = len(datamodule.synthetic_labels)
-    log.info("training %s on %s: %d labeled, %d unlabeled, %d validation images",
-             method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], metrics["num_val"])
+    # the baseline without self-training draws unlabeled batches only for the data-dependent init
+    unused = "" if isinstance(model, SSGAN) or uses_self_training(cfg) else " (which this method does not train on)"
+    log.info("training %s on %s: %d labeled, %d unlabeled%s, %d validation images",
+             method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], unused, metrics["num_val"])
     resumed_step = int(resumed_from.get("global_step", -1)) if resumed_from is not None else None
     earlier_curves = _curves_before(trainer, resumed_from)
     start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,9 @@ def test_single_run_prints_the_summary_as_its_last_line(tmp_path: Path) -> None:
     # and no validation images: ssgan says so itself, Lightning's warning of an empty loader is noise
     for noise in ("is smaller than the logging interval", "Tip:", "LeafSpec", "across ranks is zero"):
         assert noise not in output, output[-2000:]
+    # the baseline does not train on the unlabeled pool: the count of it says so
+    assert re.search(r"training supervised on digits: 20 labeled, \d+ unlabeled \(which this method does not train "
+                     r"on\), 0 validation images", output), output[-2000:]
 
 
 def test_sample_grids_go_to_files_and_tensorboard(compose_cfg) -> None:
