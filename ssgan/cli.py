@@ -537,7 +537,10 @@ def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SSGANCLI:
     return SSGANCLI(
         ClassifierModule, SemiSupervisedDataModule, subclass_mode_model=True, subclass_mode_data=True,
         args=None if args is None else with_shipped_configs(args), run=run, auto_configure_optimizers=False,
-        save_config_kwargs={"overwrite": True}, parser_kwargs={"parser_mode": "omegaconf"},
+        save_config_kwargs={"overwrite": True},
+        # no prefixes of option names: --trainer.max_epoch=2 is a typo to report, not max_epochs
+        parser_kwargs={"parser_mode": "omegaconf", "allow_abbrev": False,
+                       **{subcommand: {"allow_abbrev": False} for subcommand in ("fit", "validate", "test", "predict")}},
     )
 
 

@@ -300,6 +300,8 @@ def _one_line_error(capsys, args: list[str]) -> str:
     (["--data.init_args.root=x", "--model.init_args.latent_dim=abc"],
      "error: --model.init_args.latent_dim: Expected a <class 'int'>. Got value: abc"),
     (["--data.init_args.root=x", "--bogus"], "error: unrecognized arguments: --bogus"),
+    # a prefix of an option's name is a typo, not that option (argparse took it for max_epochs)
+    (["--data.init_args.root=x", "--trainer.max_epoch=2"], "error: unrecognized arguments: --trainer.max_epoch=2"),
 ])
 def test_cli_argument_errors_are_one_line_naming_the_argument(given: list[str], message: str, tmp_path: Path,
                                                               monkeypatch, capsys) -> None:
