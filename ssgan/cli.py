@@ -262,6 +262,7 @@ class SSGANCLI(LightningCLI):
                             "give a --config and --data of the images it was trained on")
 
     def before_validate(self) -> None:
+        _quiet_the_checkpoint_folder_warning()
         self._require_a_fitting_checkpoint(self._read_checkpoint())
         self.datamodule.setup("validate")  # loads the data once: Lightning's own setup() then returns at once
         if self._checkpoint_validation_count() == 0:
@@ -282,9 +283,11 @@ class SSGANCLI(LightningCLI):
         return len(saved["val"]) if saved is not None else None
 
     def before_test(self) -> None:
+        _quiet_the_checkpoint_folder_warning()
         self._require_test_images("test")
 
     def before_predict(self) -> None:
+        _quiet_the_checkpoint_folder_warning()
         self._require_test_images("predict")
 
     def after_predict(self) -> None:
@@ -487,6 +490,14 @@ def _plain_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain_value(item) for item in value]
     return value
+
+
+def _quiet_the_checkpoint_folder_warning() -> None:
+    """Hides Lightning's "The dirpath has changed ... won't be reloaded" for validate, test and predict: it
+    speaks of the best-checkpoint bookkeeping of a fit, which they neither use nor change (a fit keeps it)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
 
 
 def shipped_config(path: str) -> str:
