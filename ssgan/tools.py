@@ -192,12 +192,14 @@ def _how_to_set_here(message: str) -> str:
     """How the tools spell the ``data.KEY`` settings a datamodule's error names: ``--set KEY=VALUE``, each with
     the value the message gives as the fix (the one it opens with is the value given, which was wrong)."""
     settings: dict[str, str] = {}
-    for named in re.finditer(r"\bdata\.(\w+)(?:=([^\s,;:)]+))?", message):
-        key, value = named.group(1), named.group(2)
-        if value is None or named.start() == 0:
+    for named in re.finditer(r"\bdata\.(\w+)(?:=(\[[^\]]*\]|[^\s,;)]+))?", message):
+        key, value, before = named.group(1), named.group(2), message[:named.start()]
+        if named.start() == 0:
+            settings.setdefault(key, "VALUE")  # the setting given, which was wrong
+        elif value is not None:
+            settings[key] = value  # a value the message gives as the fix
+        elif before.count("(") <= before.count(")"):  # not one named in passing, in brackets
             settings.setdefault(key, "VALUE")
-        else:
-            settings[key] = value
     if not settings:
         return "here: --set KEY=VALUE, e.g. --set root=PATH"
     return "here: " + ", ".join(f"--set {key}={value}" for key, value in settings.items())
@@ -215,13 +217,19 @@ def _warn_if_the_split_changed(checkpoint: dict[str, Any], datamodule: Any) -> N
 
 
 # ------------------------------------------------------------------------------------------ helpers
+# Suffixes that name a file format: an --out ending in one that its command does not write is a mistake
+# (another dot in a name, features_lr0.1 or run.2024-01-01, is no format)
+FORMAT_SUFFIXES = {".json", ".csv", ".txt", ".yaml", ".yml", ".npy", ".npz", ".pkl", ".ckpt", ".pt", ".pth", ".ptl",
+                   ".onnx", ".png", ".jpg", ".jpeg", ".h5", ".safetensors"}
+
+
 def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path] = (), writes: str | None = None,
-                hint: str = "") -> Path:
+                fits: Sequence[str] = (), hint: str = "") -> Path:
     """The file path ``--out`` names, checked: an existing file there is replaced, but a folder or one
     of the command's ``inputs`` (its checkpoint, the images it reads) is an error.
     ``example_name``: the file name the error messages suggest; ``writes``: what the file holds, given for a
-    command whose file is read by its suffix, which must then be ``example_name``'s (or none).
-    ``hint`` ends that error (another option that fits the suffix)."""
+    command whose file is read by its format, when the name's suffix is another format's (not
+    ``example_name``'s, nor one of ``fits``). ``hint`` ends that error (another option that fits the suffix)."""
     path = Path(out).expanduser()
     # a trailing slash names a folder, even one not made yet (but not an existing file's path with a slash typed after it)
     if path.is_dir() or (str(out).endswith(("/", os.sep)) and not path.is_file()):
@@ -231,10 +239,12 @@ def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path]
         raise UserError(f"--out {out} is an input of this command and would be overwritten; "
                         f"give another file name, e.g. --out {path.with_name(example_name)}")
     check_writable_parent(path, out)
-    wanted = Path(example_name).suffix
-    if writes is not None and path.suffix and path.suffix.lower() != wanted:
+    wanted, suffix = Path(example_name).suffix, path.suffix.lower()
+    if writes is not None and suffix in FORMAT_SUFFIXES and suffix not in (wanted, *fits):
+        # the name without its format suffixes: features.probe.json -> features.npz
+        stem = path.name.split(".")[0] or Path(example_name).stem
         raise UserError(f"--out {out} is named as a {path.suffix} file, but this writes {writes}; give a name ending in "
-                        f"{wanted}, e.g. --out {path.with_suffix(wanted)}{hint}")
+                        f"{wanted}, e.g. --out {path.with_name(stem + wanted)}{hint}")
     return path
 
 
@@ -270,7 +280,7 @@ def predict(args: argparse.Namespace) -> None:
     from ssgan.data.images import IMAGE_SUFFIXES, is_image_file, list_images, read_images
 
     given, target = Path(args.checkpoint).expanduser(), Path(args.path).expanduser()
-    if not given.is_file() and target.is_file() and target.suffix == ".ckpt":
+    if (not given.is_file() or is_image_file(given)) and target.is_file() and target.suffix == ".ckpt":
         raise UserError(f"{target} is the checkpoint: it comes first, then the images; ssgan predict {args.path} "
                         f"{args.checkpoint}")
     device = resolve_device(args.accelerator)
@@ -471,9 +481,10 @@ def export(args: argparse.Namespace) -> None:
     classifier = ExportedClassifier(copy.deepcopy(module.classifier)).eval()
     suffix = ".onnx" if args.format == "onnx" else ".pt"
     # the default, CKPT with the format's suffix, is checked too: a checkpoint named model.pt is no output
-    other = {".onnx": "onnx", ".pt": "torchscript"}.get(Path(args.out or "").suffix.lower())
+    other = {".onnx": "onnx", ".pt": "torchscript", ".pth": "torchscript"}.get(Path(args.out or "").suffix.lower())
     out = output_file(args.out or Path(args.checkpoint).expanduser().with_suffix(suffix), f"model{suffix}",
                       [args.checkpoint], writes="an ONNX model" if args.format == "onnx" else "a TorchScript model",
+                      fits=() if args.format == "onnx" else (".pth", ".ptl"),
                       hint=f", or use --format {other}" if other and other != args.format else "")
     pixels = torch.randint(0, 256, (4, *module.image_shape), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))  # (4, C, H, W)

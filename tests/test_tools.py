@@ -261,7 +261,7 @@ def test_an_out_file_that_is_the_checkpoint_is_refused_and_kept(command: str, fo
 
 @pytest.mark.parametrize(("command", "out", "message"), [
     (["extract"], "features.probe.json", "error: --out OUT is named as a .json file, but this writes a NumPy .npz "
-                                          "archive; give a name ending in .npz, e.g. --out DIR/features.probe.npz"),
+                                          "archive; give a name ending in .npz, e.g. --out DIR/features.npz"),
     (["export", "--format", "torchscript"], "model.onnx",
      "error: --out OUT is named as a .onnx file, but this writes a TorchScript model; give a name ending in .pt, e.g. "
      "--out DIR/model.pt, or use --format onnx"),
@@ -282,6 +282,29 @@ def test_an_out_file_named_for_another_format_is_refused(command: list[str], out
     assert sorted(p.name for p in tmp_path.iterdir()) == [out] and (tmp_path / out).read_text() == "kept"
 
 
+@pytest.mark.parametrize(("command", "out"), [
+    (["extract"], "features_lr0.1"), (["extract"], "run.2024-01-01"), (["extract"], "features"),
+    (["export", "--format", "torchscript"], "model.pth"), (["export", "--format", "torchscript"], "model.v2"),
+])
+def test_an_out_file_with_a_dot_that_names_no_format_is_written(command: list[str], out: str, folder_checkpoint: Path,
+                                                               tmp_path: Path) -> None:
+    run_tool(command[0], folder_checkpoint, *command[1:], "--out", tmp_path / out)
+    assert (tmp_path / out).is_file()
+
+
+def test_how_the_tools_spell_a_datamodules_settings() -> None:
+    from ssgan.tools import _how_to_set_here
+
+    # the value the message opens with was given (wrong); later ones are the fix; a list stays whole
+    assert _how_to_set_here("data.image_size=32.5 is not a size; use e.g. data.image_size=[64,48]") == (
+        "here: --set image_size=[64,48]")
+    # a setting named in passing, with no value, after the one at fault: not a setting to give
+    assert _how_to_set_here("data.labeled_batch_size=-1 is not a batch size; use 1 or more, or null (the labeled "
+                            "batch is then as large as data.batch_size)") == "here: --set labeled_batch_size=VALUE"
+    assert _how_to_set_here("files not found; set data.download=true or point data.root at them") == (
+        "here: --set download=true, --set root=VALUE")
+
+
 def test_predict_with_its_arguments_swapped_says_so(folder_checkpoint: Path, image_folder: Path, tmp_path: Path,
                                                     capsys) -> None:
     images = image_folder / "test"
@@ -291,6 +314,12 @@ def test_predict_with_its_arguments_swapped_says_so(folder_checkpoint: Path, ima
     assert capsys.readouterr().err == (f"error: {folder_checkpoint} is the checkpoint: it comes first, then the images; "
                                        f"ssgan predict {folder_checkpoint} {images}\n")
     assert not (tmp_path / "preds.csv").exists()
+    # one image and the checkpoint, swapped
+    image = sorted(images.rglob("*.png"))[0]
+    with pytest.raises(SystemExit):
+        run_tool("predict", image, folder_checkpoint, "--out", tmp_path / "preds.csv")
+    assert capsys.readouterr().err == (f"error: {folder_checkpoint} is the checkpoint: it comes first, then the images; "
+                                       f"ssgan predict {folder_checkpoint} {image}\n")
 
 
 def test_export_refuses_a_default_out_file_that_is_the_checkpoint(folder_checkpoint: Path, tmp_path: Path,

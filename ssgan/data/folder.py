@@ -22,6 +22,10 @@ from ssgan.errors import UserError
 log = logging.getLogger(__name__)
 
 
+# ssgan's decoding rules (EXIF turns, 16-bit scaling, transparency on white): a change makes new caches
+DECODER_VERSION = 4
+
+
 class FolderDataModule(SemiSupervisedDataModule):
     """Images from a folder tree, decoded once and cached as uint8 tensors.
 
@@ -132,7 +136,7 @@ class FolderDataModule(SemiSupervisedDataModule):
         # 16-bit scaling, transparency on white, a Pillow release that decodes differently) is not reused
         import PIL
 
-        digest = hashlib.sha1(f"{self.image_shape!r}|decode 4|Pillow {PIL.__version__}".encode())
+        digest = hashlib.sha1(f"{self.image_shape!r}|decode {DECODER_VERSION}|Pillow {PIL.__version__}".encode())
         for group in ("labeled", "unlabeled", "test"):
             for path in self._files[group]:
                 stat = path.stat()
@@ -140,10 +144,14 @@ class FolderDataModule(SemiSupervisedDataModule):
         return digest.hexdigest()[:16]
 
     def _cache_path(self) -> Path:
-        """``<this folder and image size>-<its files and decoder>.pt``: the first part names the caches that a
-        newer one of the same folder and size replaces."""
-        owner = hashlib.sha1(os.fsencode(self.root.resolve()) + repr(self.image_shape).encode()).hexdigest()[:12]
-        return Path(self.image_cache_dir).expanduser() / f"{owner}-{self._cache_key()}.pt"
+        """``<this folder, image size and decoder>-<its files>.pt``: the first part names the caches that a newer
+        one replaces (the folder's files changed). Another decoder's caches stay: two environments of other
+        Pillow releases sharing a cache folder would otherwise delete each other's on every run."""
+        import PIL
+
+        owner = hashlib.sha1(os.fsencode(self.root.resolve())
+                             + f"|{self.image_shape!r}|decode {DECODER_VERSION}|Pillow {PIL.__version__}".encode())
+        return Path(self.image_cache_dir).expanduser() / f"{owner.hexdigest()[:12]}-{self._cache_key()}.pt"
 
     @property
     def split_name(self) -> str:
@@ -202,7 +210,10 @@ class FolderDataModule(SemiSupervisedDataModule):
             owner = cache_path.name.split("-")[0]
             for outdated in cache_path.parent.glob(f"{owner}-*.pt"):
                 if outdated != cache_path:
-                    outdated.unlink(missing_ok=True)
+                    try:
+                        outdated.unlink(missing_ok=True)
+                    except OSError as error:  # another user's file in a shared folder: a cache costs no run
+                        log.debug("could not remove the outdated image cache %s (%s)", outdated, error)
         return decoded
 
     def load(self) -> sources.ImageData:
