@@ -650,18 +650,30 @@ def check_slurm_resources(args: list[str]) -> None:
     """Refuses a SLURM sweep whose jobs would ask SLURM for other resources than their trainer takes, before
     any job waits in the queue to fail: Lightning needs one SLURM task per device and the trainer's nodes.
 
-    ``conf/hydra/launcher/slurm.yaml`` asks for them from the trainer settings; the launcher asks once for the
-    whole sweep, so every job must need the same, and a number only the node can tell (``devices=-1``) or a
-    launcher setting given by hand must agree.
+    ``conf/hydra/launcher/slurm.yaml`` asks for them from the trainer settings. The launcher is built once,
+    from the settings outside the sweep (Hydra leaves a sweep's values out of them), so every job must need
+    what those ask for; a number only the node can tell (``devices=-1``) is refused, and so is a
+    ``tasks_per_node`` or ``nodes`` given by hand that disagrees (``gpus_per_node`` by hand may ask for more).
     """
     from omegaconf import OmegaConf
 
     if not _asks_for_multirun(args):
         return
-    composed = _composed(args)
-    if not composed or not str(composed.hydra.launcher.get("_target_")).endswith("SlurmLauncher"):
-        return
     overrides = [override for override in parsed_overrides(args) if not override.is_delete()]
+    outside = _composed_overrides([override.input_line for override in parsed_overrides(args)
+                                   if not override.is_sweep_override()])
+    if not outside or not str(outside.hydra.launcher.get("_target_")).endswith("SlurmLauncher"):
+        return
+    asks = _slurm_need(dict(outside.trainer))  # what the launcher asks each job's node for, if it follows the trainer
+    raw = OmegaConf.to_container(outside.hydra.launcher, resolve=False)
+    by_hand = {key for key in ("tasks_per_node", "gpus_per_node", "nodes")
+               if not (isinstance(raw.get(key), str) and "${" in raw[key])}
+    launcher = OmegaConf.to_container(outside.hydra.launcher, resolve=True)
+    for key, needed, reason in (("tasks_per_node", asks[0], "one SLURM task per device of trainer.devices"),
+                                ("nodes", asks[2], "the nodes of trainer.num_nodes")):
+        if key in by_hand and launcher[key] != needed:
+            raise UserError(f"hydra.launcher.{key}={config_text(launcher[key])} but the trainer needs {needed} ({reason}); "
+                            f"leave hydra.launcher.{key} out, as it follows the trainer")
     swept = {override.key_or_group: swept_values(override, group_options("trainer")) for override in overrides}
     needs = {}  # (tasks a node, GPUs a node, nodes) -> the trainer settings of a job that needs them
     keys = ("devices", "num_nodes", "accelerator")
@@ -671,33 +683,51 @@ def check_slurm_resources(args: list[str]) -> None:
             return  # a bad choice: Hydra's own checks report it
         trainer_cfg = dict(trainer_cfg)
         values = [swept[f"trainer.{key}"] if f"trainer.{key}" in swept else [trainer_cfg.get(key)] for key in keys]
-        for job in itertools.product(*values):
-            devices, nodes, accelerator = job
-            count = node_device_count(accelerator, devices)
-            if count is None:
-                raise UserError(f"hydra/launcher=slurm must ask SLURM for each job's devices, but trainer.devices="
-                                f"{config_text(devices)} leaves their number to the node; give it, e.g. "
-                                "trainer.devices=4 (the GPUs of a node)")
-            gpus = None if str(accelerator) == "cpu" else count
-            shown = f"trainer.devices={config_text(devices)} trainer.num_nodes={config_text(nodes)}" + (
-                " on the CPU" if gpus is None else "")
-            needs.setdefault((count, gpus, nodes), shown)
+        for devices, nodes, accelerator in itertools.product(*values):
+            need = _slurm_need({"devices": devices, "num_nodes": nodes, "accelerator": accelerator})
+            needs.setdefault(need, f"trainer.devices={config_text(devices)} trainer.num_nodes={config_text(nodes)}"
+                             + (" on the CPU" if need[1] is None else ""))
     if len(needs) > 1:
         raise UserError(f"the jobs of this sweep need different SLURM resources ({' and '.join(needs.values())}), but "
                         "the launcher asks once for the whole sweep; sweep one device count and accelerator per command")
-    if not needs:
-        return  # a sweep of no values: Hydra's own checks report it
-    [(count, _, nodes)] = needs
-    # a launcher setting given by hand (on the command line, or in a sweep or experiment config)
-    given = {key: value for key, value in OmegaConf.to_container(composed.hydra.launcher, resolve=False).items()
-             if not (isinstance(value, str) and "${" in value)}
-    given.update({override.key_or_group.rpartition(".")[2]: override.value() for override in overrides
-                  if override.key_or_group.startswith("hydra.launcher.")})
-    for key, needed, reason in (("tasks_per_node", count, "one SLURM task per device of trainer.devices"),
-                                ("nodes", nodes, "the nodes of trainer.num_nodes")):
-        if key in given and given[key] != needed:
-            raise UserError(f"hydra.launcher.{key}={config_text(given[key])} but the trainer needs {needed} ({reason}); "
-                            f"leave hydra.launcher.{key} out, as it follows the trainer")
+    if not needs or set(needs) == {asks} or "gpus_per_node" in by_hand and {(need[0], need[2]) for need in needs} == {
+            (asks[0], asks[2])}:
+        return
+    [(_, shown)] = needs.items()
+    raise UserError(f"the launcher asks SLURM once for the whole sweep, from the trainer settings outside it, but its "
+                    f"jobs need other resources ({shown}); give the trainer outside the sweep (e.g. trainer=cpu, not "
+                    "trainer=cpu,ddp_cpu), one command per trainer")
+
+
+def _slurm_need(trainer_cfg: dict[str, Any]) -> tuple[int, int | None, Any]:
+    """(tasks a node, GPUs a node or None, nodes) that a job of these trainer settings needs from SLURM; a
+    one-line ``UserError`` for a device count only the node can tell."""
+    devices, accelerator = trainer_cfg.get("devices"), trainer_cfg.get("accelerator")
+    count = node_device_count(accelerator, devices)
+    if devices == 0 and not isinstance(devices, bool):
+        raise UserError("trainer.devices=0 is no number of devices; for the GPUs 0 and 1 write trainer.devices=[0,1] "
+                        "(trainer.devices=0,1 is a sweep of 0 and 1)")
+    if count is None:
+        raise UserError(f"hydra/launcher=slurm must ask SLURM for each job's devices, but trainer.devices="
+                        f"{config_text(devices)} leaves their number to the node; give it, e.g. "
+                        "trainer.devices=4 (the GPUs of a node)")
+    return count, None if str(accelerator) == "cpu" else count, trainer_cfg.get("num_nodes", 1)
+
+
+def _composed_overrides(overrides: list[str]) -> Any:
+    """The config that these overrides (none of them a sweep) compose to, with Hydra's own node; {} when they
+    do not compose (Hydra's own checks report why)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose("train", overrides=overrides, return_hydra_config=True)
+    except Exception:
+        return {}
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def check_multirun_processes(args: list[str]) -> None:

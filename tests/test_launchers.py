@@ -55,18 +55,41 @@ def test_a_slurm_sweep_whose_jobs_would_ask_for_other_resources_than_they_take_i
             with pytest.raises(UserError) as error:
                 train_module.check_slurm_resources(args)
             assert str(error.value) == message
-    for args in (["-m", "hydra/launcher=slurm", "trainer=cpu,ddp_cpu"],  # one task, then two
-                 ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=1,2"],
-                 ["-m", "hydra/launcher=slurm", "trainer=gpu", "trainer.accelerator=cpu,gpu"],  # no GPU, then one
-                 ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "hydra.launcher.nodes=2"]):
-        with pytest.raises(UserError, match="^(the jobs of this sweep need different SLURM resources|hydra.launcher.nodes=2 "
-                                            "but the trainer needs 1 \\(the nodes of trainer.num_nodes\\))"):
-            train_module.check_slurm_resources(args)
+    mixed = "the jobs of this sweep need different SLURM resources ({}), but the launcher asks once for the whole " \
+            "sweep; sweep one device count and accelerator per command"
+    for args, message in (
+            (["trainer=cpu,ddp_cpu"],  # one task, then two
+             mixed.format("trainer.devices=1 trainer.num_nodes=1 on the CPU and trainer.devices=2 trainer.num_nodes=1 "
+                          "on the CPU")),
+            (["trainer=ddp", "trainer.devices=4", "trainer.num_nodes=1,2"],
+             mixed.format("trainer.devices=4 trainer.num_nodes=1 and trainer.devices=4 trainer.num_nodes=2")),
+            (["trainer=gpu", "trainer.accelerator=cpu,gpu"],  # no GPU, then one
+             mixed.format("trainer.devices=1 trainer.num_nodes=1 on the CPU and trainer.devices=1 trainer.num_nodes=1")),
+            (["trainer=ddp", "trainer.devices=4", "hydra.launcher.nodes=2"],
+             "hydra.launcher.nodes=2 but the trainer needs 1 (the nodes of trainer.num_nodes); leave hydra.launcher.nodes "
+             "out, as it follows the trainer"),
+            # every job needs the same, but not what the launcher asks for: it is built from the settings outside
+            # the sweep (here the default trainer, with a GPU)
+            (["trainer=cpu,ddp_cpu", "trainer.devices=1"],
+             "the launcher asks SLURM once for the whole sweep, from the trainer settings outside it, but its jobs need "
+             "other resources (trainer.devices=1 trainer.num_nodes=1 on the CPU); give the trainer outside the sweep "
+             "(e.g. trainer=cpu, not trainer=cpu,ddp_cpu), one command per trainer"),
+            # Hydra reads 0,1 as a sweep of two device counts, not as the GPUs 0 and 1
+            (["trainer=gpu", "trainer.devices=0,1"],
+             "trainer.devices=0 is no number of devices; for the GPUs 0 and 1 write trainer.devices=[0,1] "
+             "(trainer.devices=0,1 is a sweep of 0 and 1)")):
+        with pytest.raises(UserError) as error:
+            train_module.check_slurm_resources(["-m", "hydra/launcher=slurm", *args])
+        assert str(error.value) == message
     # the same resources for every job, given by the trainer or by hand in agreement; or no SLURM sweep at all
     for args in (["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2", "seed=0,1"],
                  ["-m", "hydra/launcher=slurm", "trainer=cpu", "data.num_labeled=50,100"],
                  ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "hydra.launcher.tasks_per_node=4"],
                  ["-m", "hydra/launcher=slurm", "model=ssgan,supervised"],
+                 # by hand: an interpolation that agrees, and more GPUs than the trainer takes
+                 ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "hydra.launcher.nodes=${trainer.num_nodes}"],
+                 ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "hydra.launcher.gpus_per_node=8",
+                  "seed=0,1"],
                  ["hydra/launcher=slurm", "trainer=ddp"], ["-m", "trainer=ddp", "seed=0,1"]):
         train_module.check_slurm_resources(args)
 
