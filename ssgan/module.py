@@ -381,6 +381,8 @@ class ClassifierModule(pl.LightningModule):
         changes = []
         for config in self.trainer.lr_scheduler_configs:
             scheduler = config.scheduler  # a LambdaLR: last_epoch is the epoch about to start
+            if not hasattr(scheduler, "lr_lambdas"):  # a subclass's own scheduler follows its own rules
+                continue
             rates = [base * factor(scheduler.last_epoch) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
             groups = scheduler.optimizer.param_groups
             base = scheduler.base_lrs[0]
@@ -396,9 +398,8 @@ class ClassifierModule(pl.LightningModule):
                  if not math.isclose(before, after, rel_tol=1e-9, abs_tol=1e-12)]
         if moved and self.trainer.is_global_zero:
             before, after = moved[0]
-            log.warning("resuming at epoch %d: the learning rate follows this run's schedule (trainer.max_epochs=%s), "
-                        "%.3g times its base rate this epoch, where the checkpoint's schedule gave %.3g",
-                        self.current_epoch, self.trainer.max_epochs, after, before)
+            log.warning("resuming at epoch %d: the learning rate follows this run's schedule, %.3g times its base rate "
+                        "this epoch, where the checkpoint's schedule gave %.3g", self.current_epoch, after, before)
         if self.ema_discriminator is not None:
             self._ema_steps = int(self.ema_updates)  # once: a resumed run continues its count
         if not self._restore_rng() and self.trainer.world_size > 1:

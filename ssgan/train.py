@@ -228,13 +228,19 @@ def hide_lightning_noise() -> None:
         rank_zero_logger.addFilter(_DropLightningTips())
 
 
+# bf16 multiplies measured below this share of the fp32 rate are slower, beyond the measurement's noise
+BF16_SLOWER = 0.9
+
+
 def warn_if_bf16_is_slow(trainer: pl.Trainer) -> None:
-    """Warns when bf16 is asked for on a CPU that multiplies bf16 matrices no faster than fp32 ones, measured
-    (then bf16 autocast only adds casts): CPUs without bf16 units, and some with AVX-512-BF16."""
-    if not (str(trainer.precision).startswith("bf16") and isinstance(trainer.accelerator, CPUAccelerator)):
+    """Warns when bf16 is asked for on a CPU that multiplies bf16 matrices more slowly than fp32 ones, measured
+    (bf16 autocast then only adds casts and slower multiplies): CPUs without bf16 units, and some with
+    AVX-512-BF16."""
+    if not (str(trainer.precision).startswith("bf16") and isinstance(trainer.accelerator, CPUAccelerator)) \
+            or not _is_rank_zero():  # one measurement and one line, not one per DDP process
         return
     rates = matmul_rates()
-    if rates["bf16"] < rates["fp32"]:
+    if rates["bf16"] < BF16_SLOWER * rates["fp32"]:
         log.warning("trainer.precision=%s: this CPU multiplies bf16 matrices more slowly than fp32 ones (%.0f against "
                     "%.0f GFLOP/s, measured now), so bf16 makes training slower (docs/benchmarks.md); use "
                     "trainer.precision=32-true here", trainer.precision, rates["bf16"], rates["fp32"])
@@ -552,7 +558,8 @@ RESUME_FREE_SECTIONS = ("trainer", "logger", "callbacks", "test_ckpt")
 
 def _resume_overrides(recorded: list[str]) -> list[str]:
     """The run's recorded overrides, with the current command's overrides that a resume may change (its trainer,
-    logger and callbacks settings, RESUME_MAY_CHANGE) in place of the recorded ones of the same keys."""
+    logger and callbacks settings, test_ckpt, RESUME_MAY_CHANGE) in place of the recorded ones of the same keys.
+    A group chosen anew (``callbacks=none``) drops the recorded settings inside that group, which it may not have."""
     from hydra.core.hydra_config import HydraConfig
 
     def key(item: str) -> str:
@@ -564,7 +571,9 @@ def _resume_overrides(recorded: list[str]) -> list[str]:
         current = []
     carried = {key(item): item for item in current if key(item) not in RESUME_OWN_KEYS
                and (key(item).split(".")[0] in RESUME_FREE_SECTIONS or key(item) in RESUME_MAY_CHANGE)}
-    merged = [carried.pop(key(item), item) for item in recorded]
+    chosen = {name for name in carried if "." not in name}  # group choices: callbacks=none, trainer=cpu
+    merged = [carried.pop(key(item), item) for item in recorded
+              if key(item) in carried or key(item).split(".")[0] not in chosen]
     return merged + list(carried.values())
 
 

@@ -53,6 +53,8 @@ def test_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     # the kill came mid-epoch: the checkpoint it resumed from is mid-epoch too (epoch 1, 8 of 13 batches)
     assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == 2 * (13 + 8)
     assert {key: resumed[key] for key in COMPARED} == {key: whole[key] for key in COMPARED}
+    # the same schedule as the checkpoint's: the learning rate goes on as it was, without a word
+    assert "resuming at epoch" not in (tmp_path / "killed" / "train.log").read_text()
     # the resumed process timed one whole epoch (epoch 2), not the rest of epoch 1 as if it were one;
     # the checkpoint carried epoch 0's time, and the seconds the killed process had trained
     carried = checkpoint["callbacks"]["SpeedMonitor"]
@@ -112,8 +114,8 @@ def test_a_finished_run_resumed_with_more_epochs_trains_them_on_its_new_schedule
     assert resumed["epoch"] == 2
     key = "discriminator.classifier.direction"
     assert not torch.equal(resumed["state_dict"][key], weights[key])
-    assert ("resuming at epoch 2: the learning rate follows this run's schedule (trainer.max_epochs=3), 1 times its base "
-            "rate this epoch, where the checkpoint's schedule gave 0") in (run / "train.log").read_text()
+    assert ("resuming at epoch 2: the learning rate follows this run's schedule, 1 times its base rate this epoch, "
+            "where the checkpoint's schedule gave 0") in (run / "train.log").read_text()
 
 
 def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing(tmp_path: Path, train_in_process) -> None:
@@ -202,6 +204,14 @@ def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path, tra
     own = overrides.replace("trainer.max_epochs=2", "trainer.max_epochs=3")
     assert stderr.strip().splitlines()[-1].endswith(f"resume it with its own: ssgan-train {own} hydra.run.dir={run} "
                                                     "ckpt_path=last")
+    # callbacks chosen anew: the run's settings inside its old callbacks group would not compose with them
+    without_callbacks = [item for item in COMMON if not item.startswith("callbacks.")]
+    code, stderr = train_in_process(*without_callbacks, "trainer.max_epochs=2", "callbacks=none", "model.unlabeled_weight=2",
+                                    "ckpt_path=last", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 2, stderr[-2000:]
+    own = " ".join(item for item in overrides.split() if not item.lstrip("+").startswith("callbacks."))
+    assert stderr.strip().splitlines()[-1].endswith(f"resume it with its own: ssgan-train {own} callbacks=none "
+                                                    f"hydra.run.dir={run} ckpt_path=last")
     resumed = _train(run, "trainer.max_epochs=2", "ckpt_path=last")  # trainer.* and callbacks may change
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
