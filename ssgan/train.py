@@ -668,7 +668,6 @@ def check_slurm_resources(args: list[str]) -> None:
 
     if not _asks_for_multirun(args):
         return
-    overrides = [override for override in parsed_overrides(args) if not override.is_delete()]
     outside = _composed_overrides([override.input_line for override in parsed_overrides(args)
                                    if not override.is_sweep_override()])
     if not outside or not str(outside.hydra.launcher.get("_target_")).endswith("SlurmLauncher"):
@@ -683,7 +682,7 @@ def check_slurm_resources(args: list[str]) -> None:
         if key in by_hand and launcher[key] != needed:
             raise UserError(f"hydra.launcher.{key}={config_text(launcher[key])} but the trainer needs {needed} ({reason}); "
                             f"leave hydra.launcher.{key} out, as it follows the trainer")
-    swept = {override.key_or_group: swept_values(override, group_options("trainer")) for override in overrides}
+    swept = _swept_settings(args)
     needs = {}  # (tasks a node, GPUs a node, nodes) -> the trainer settings of a job that needs them
     keys = ("devices", "num_nodes", "accelerator")
     for choice in swept.get("trainer", [None]):
@@ -706,6 +705,20 @@ def check_slurm_resources(args: list[str]) -> None:
     raise UserError(f"the launcher asks SLURM once for the whole sweep, from the trainer settings outside it, but its "
                     f"jobs need other resources ({shown}); give the trainer outside the sweep (e.g. trainer=cpu, not "
                     "trainer=cpu,ddp_cpu), one command per trainer")
+
+
+def _swept_settings(args: list[str]) -> dict[str, list[Any]]:
+    """Each setting's values in the jobs of a multirun, as Hydra reads them (``trainer.devices=[0,1]`` is one
+    list, ``trainer.devices=1,2`` a sweep): the command line's, and the sweep params of a config it chose
+    (``hydra.sweeper.params`` in a ``conf/sweep/`` file), which the command line's replace."""
+    composed = _composed(args)
+    params = composed.hydra.sweeper.get("params") if composed else None
+    given = [f"{key}={value}" for key, value in (params or {}).items()]
+    swept = {}
+    for override in parsed_overrides(given) + parsed_overrides(args):
+        if not override.is_delete():
+            swept[override.key_or_group] = swept_values(override, group_options("trainer"))
+    return swept
 
 
 def _slurm_need(trainer_cfg: dict[str, Any]) -> tuple[int, int | None, Any]:
@@ -747,9 +760,7 @@ def check_multirun_processes(args: list[str]) -> None:
         return
     if str(_composed_launcher(args)).endswith("SlurmLauncher"):
         return  # each job runs on the cluster, as its own SLURM job
-    # each setting's values as Hydra reads them: trainer.devices=[0,1] is one list, trainer.devices=1,2 a sweep
-    swept = {override.key_or_group: swept_values(override, group_options("trainer"))
-             for override in parsed_overrides(args) if not override.is_delete()}
+    swept = _swept_settings(args)
     for choice in swept.get("trainer", [None]):
         trainer_cfg = _composed(args, {"trainer": str(choice)} if choice else {}).get("trainer")
         if trainer_cfg is None:

@@ -131,6 +131,27 @@ def test_the_slurm_launcher_without_slurm_is_refused_wherever_it_is_chosen(tmp_p
         train_module.check_launcher(args)
 
 
+def test_a_sweep_configs_own_params_are_checked_as_the_command_lines(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    import ssgan.train as train_module
+    from ssgan.errors import UserError
+
+    config_dir = tmp_path / "conf"
+    shutil.copytree(CONFIG_DIR, config_dir)
+    (config_dir / "sweep" / "devices.yaml").write_text(
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      trainer.devices: 1,2\n")
+    monkeypatch.setattr(train_module, "CONFIG_DIR", config_dir)
+    monkeypatch.setattr(train_module.shutil, "which", lambda name: "/usr/bin/srun")
+    # the sweep's second job is a DDP job of two processes: both checks saw the command line only
+    with pytest.raises(UserError, match="^a multirun cannot start DDP jobs"):
+        train_module.check_multirun_processes(["-m", "trainer=cpu", "sweep=devices"])
+    with pytest.raises(UserError, match="^the jobs of this sweep need different SLURM resources"):
+        train_module.check_slurm_resources(["-m", "hydra/launcher=slurm", "trainer=gpu", "sweep=devices"])
+    # the command line's value replaces the sweep's: one device a job
+    train_module.check_multirun_processes(["-m", "trainer=cpu", "sweep=devices", "trainer.devices=1"])
+
+
 def test_a_multirun_of_ddp_jobs_on_this_machine_is_refused(monkeypatch) -> None:
     import pytest
 
