@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ssgan.train import sweep_holds_runs
+from ssgan.command_line import sweep_holds_runs
 from summarize_runs import load_runs, unfinished_runs
 
 

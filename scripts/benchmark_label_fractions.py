@@ -35,7 +35,7 @@ from summarize_runs import load_runs, unfinished_runs  # noqa: E402
 from summarize_runs import other_settings as _other_settings  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
-from ssgan.train import sweep_holds_runs  # noqa: E402
+from ssgan.command_line import sweep_holds_runs  # noqa: E402
 
 METHOD_ORDER = ("supervised", "supervised+self-training", "ssgan", "ssgan+self-training")
 CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "status",

@@ -1,3 +1,3 @@
-from ssgan.train import main
+from ssgan.command_line import main
 
 main()

@@ -650,3 +650,18 @@ TORCHSCRIPT_CHECKPOINT = ("ckpt_path=PATH is a TorchScript model (as ssgan expor
                           "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")
 NPZ_CHECKPOINT = ("ckpt_path=PATH is a zip archive that torch did not save (e.g. an .npz), not a checkpoint; give a .ckpt "
                   "file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")
+
+
+@pytest.mark.parametrize("argument", ["data=fashoin", "trainer.max_epoch=3", "predict", "-m hydra/launcher=slrum seed=0,1"])
+def test_a_mistyped_command_line_is_refused_before_torch_or_lightning_is_imported(argument: str, tmp_path: Path) -> None:
+    # those imports took about 9 s of a 2-core machine before the one line came
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom ssgan.command_line import main\nsys.argv = ['ssgan-train', *sys.argv[1:]]\n"
+             "try:\n    main()\nexcept SystemExit as exited:\n    code = exited.code\n"
+             "print(code, sorted(name for name in ('torch', 'pytorch_lightning', 'lightning_fabric') if name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe, *argument.split()], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "2 []", result.stdout + result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1

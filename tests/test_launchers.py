@@ -45,15 +45,15 @@ def test_the_slurm_launcher_asks_for_the_trainers_tasks_gpus_and_nodes(overrides
 
 
 def test_a_slurm_sweep_whose_jobs_would_ask_for_other_resources_than_they_take_is_refused(monkeypatch) -> None:
-    import ssgan.train as train_module
+    import ssgan.command_line as command_line
     from ssgan.errors import UserError
     from test_bad_input import SLURM_RESOURCES
 
-    monkeypatch.setattr(train_module.shutil, "which", lambda name: "/usr/bin/srun")  # a login node
+    monkeypatch.setattr(command_line.shutil, "which", lambda name: "/usr/bin/srun")  # a login node
     for overrides, message in SLURM_RESOURCES.values():
         for args in (["-m", "hydra/launcher=slurm", *overrides, "seed=0,1"], ["-m", "hydra/launcher=slurm", *overrides]):
             with pytest.raises(UserError) as error:
-                train_module.check_slurm_resources(args)
+                command_line.check_slurm_resources(args)
             assert str(error.value) == message
     mixed = "the jobs of this sweep need different SLURM resources ({}), but the launcher asks once for the whole " \
             "sweep; sweep one device count and accelerator per command"
@@ -79,7 +79,7 @@ def test_a_slurm_sweep_whose_jobs_would_ask_for_other_resources_than_they_take_i
              "trainer.devices=0 is no number of devices; for the GPUs 0 and 1 write trainer.devices=[0,1] "
              "(trainer.devices=0,1 is a sweep of 0 and 1)")):
         with pytest.raises(UserError) as error:
-            train_module.check_slurm_resources(["-m", "hydra/launcher=slurm", *args])
+            command_line.check_slurm_resources(["-m", "hydra/launcher=slurm", *args])
         assert str(error.value) == message
     # the same resources for every job, given by the trainer or by hand in agreement; or no SLURM sweep at all
     for args in (["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2", "seed=0,1"],
@@ -91,7 +91,7 @@ def test_a_slurm_sweep_whose_jobs_would_ask_for_other_resources_than_they_take_i
                  ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "hydra.launcher.gpus_per_node=8",
                   "seed=0,1"],
                  ["hydra/launcher=slurm", "trainer=ddp"], ["-m", "trainer=ddp", "seed=0,1"]):
-        train_module.check_slurm_resources(args)
+        command_line.check_slurm_resources(args)
 
 
 def test_local_joblib_launcher_isolates_a_bad_job(tmp_path: Path) -> None:
@@ -114,48 +114,48 @@ def test_the_slurm_launcher_without_slurm_is_refused_wherever_it_is_chosen(tmp_p
 
     import pytest
 
-    import ssgan.train as train_module
+    import ssgan.command_line as command_line
     from ssgan.errors import UserError
 
     config_dir = tmp_path / "conf"
     shutil.copytree(CONFIG_DIR, config_dir)
     (config_dir / "sweep" / "on_slurm.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /hydra/launcher: slurm\n")
-    monkeypatch.setattr(train_module, "CONFIG_DIR", config_dir)
-    monkeypatch.setattr(train_module.shutil, "which", lambda name: None)  # a machine without SLURM
+    monkeypatch.setattr(command_line, "CONFIG_DIR", config_dir)
+    monkeypatch.setattr(command_line.shutil, "which", lambda name: None)  # a machine without SLURM
     for args in (["-m", "hydra/launcher=slurm", "seed=0,1"], ["-m", "sweep=on_slurm"], ["hydra.mode=MULTIRUN", "sweep=on_slurm"]):
         with pytest.raises(UserError, match="^hydra/launcher=slurm submits each job to SLURM"):
-            train_module.check_launcher(args)
+            command_line.check_launcher(args)
     # a single run does not use the launcher; nor does a sweep through the default or the local one
     for args in (["hydra/launcher=slurm"], ["-m", "seed=0,1"], ["-m", "hydra/launcher=local", "seed=0,1"]):
-        train_module.check_launcher(args)
+        command_line.check_launcher(args)
 
 
 def test_a_sweep_configs_own_params_are_checked_as_the_command_lines(tmp_path: Path, monkeypatch) -> None:
     import shutil
 
-    import ssgan.train as train_module
+    import ssgan.command_line as command_line
     from ssgan.errors import UserError
 
     config_dir = tmp_path / "conf"
     shutil.copytree(CONFIG_DIR, config_dir)
     (config_dir / "sweep" / "devices.yaml").write_text(
         "# @package _global_\nhydra:\n  sweeper:\n    params:\n      trainer.devices: 1,2\n")
-    monkeypatch.setattr(train_module, "CONFIG_DIR", config_dir)
-    monkeypatch.setattr(train_module.shutil, "which", lambda name: "/usr/bin/srun")
+    monkeypatch.setattr(command_line, "CONFIG_DIR", config_dir)
+    monkeypatch.setattr(command_line.shutil, "which", lambda name: "/usr/bin/srun")
     # the sweep's second job is a DDP job of two processes: both checks saw the command line only
     with pytest.raises(UserError, match="^a multirun cannot start DDP jobs"):
-        train_module.check_multirun_processes(["-m", "trainer=cpu", "sweep=devices"])
+        command_line.check_multirun_processes(["-m", "trainer=cpu", "sweep=devices"])
     with pytest.raises(UserError, match="^the jobs of this sweep need different SLURM resources"):
-        train_module.check_slurm_resources(["-m", "hydra/launcher=slurm", "trainer=gpu", "sweep=devices"])
+        command_line.check_slurm_resources(["-m", "hydra/launcher=slurm", "trainer=gpu", "sweep=devices"])
     # the command line's value replaces the sweep's: one device a job
-    train_module.check_multirun_processes(["-m", "trainer=cpu", "sweep=devices", "trainer.devices=1"])
+    command_line.check_multirun_processes(["-m", "trainer=cpu", "sweep=devices", "trainer.devices=1"])
 
 
 def test_a_multirun_of_ddp_jobs_on_this_machine_is_refused(monkeypatch) -> None:
     import pytest
 
-    import ssgan.train as train_module
+    import ssgan.command_line as command_line
     from ssgan.errors import UserError
 
     # Lightning starts a DDP job's other processes by running the command line again, -m and all:
@@ -165,18 +165,18 @@ def test_a_multirun_of_ddp_jobs_on_this_machine_is_refused(monkeypatch) -> None:
                  ["-m", "trainer=cpu", "trainer.devices=[0,1]", "seed=0,1"],  # one list of two devices, not a sweep
                  ["-m", "trainer=cpu", "trainer.devices='0,1'", "seed=0,1"], ["-m", "trainer=choice(cpu,ddp_cpu)"]):
         with pytest.raises(UserError, match="^a multirun cannot start DDP jobs of several processes on this machine"):
-            train_module.check_multirun_processes(args)
+            command_line.check_multirun_processes(args)
     # one process a job, a single DDP run, or a sweep that SLURM launches, one job each: as before
     for args in (["-m", "seed=0,1"], ["trainer=ddp_cpu"], ["-m", "trainer=cpu", "seed=0,1"],
                  # the command line's devices replace the config's 2 in every job: one process each
                  ["-m", "trainer=ddp_cpu", "trainer.devices=1", "seed=0,1"], ["-m", "trainer=ddp_cpu", "trainer.devices=1"]):
-        train_module.check_multirun_processes(args)
+        command_line.check_multirun_processes(args)
     # ... and where one job of the sweep takes the config's or a given value of several devices, it is refused
     for args in (["-m", "trainer=ddp_cpu", "trainer.devices=1,2"], ["-m", "trainer=cpu,ddp_cpu", "trainer.num_nodes=1,2"]):
         with pytest.raises(UserError, match="^a multirun cannot start DDP jobs"):
-            train_module.check_multirun_processes(args)
-    monkeypatch.setattr(train_module.shutil, "which", lambda name: "/usr/bin/srun")
-    train_module.check_multirun_processes(["-m", "hydra/launcher=slurm", "trainer=ddp", "seed=0,1"])
+            command_line.check_multirun_processes(args)
+    monkeypatch.setattr(command_line.shutil, "which", lambda name: "/usr/bin/srun")
+    command_line.check_multirun_processes(["-m", "hydra/launcher=slurm", "trainer=ddp", "seed=0,1"])
 
 
 def test_rank_zero_is_lightnings_global_rank(monkeypatch) -> None:

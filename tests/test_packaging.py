@@ -23,7 +23,7 @@ def test_wheel_ships_the_configs_and_trains_from_another_folder(tmp_path: Path) 
     # each console script names a callable of the package
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
     scripts = [line.split(" = ")[1] for line in zipfile.ZipFile(wheel).read(entry_points).decode().splitlines() if " = " in line]
-    assert sorted(scripts) == ["ssgan.cli:main", "ssgan.tools:main", "ssgan.train:main"]
+    assert sorted(scripts) == ["ssgan.cli:main", "ssgan.command_line:main", "ssgan.tools:main"]
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     elsewhere = tmp_path / "elsewhere"

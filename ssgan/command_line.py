@@ -1,0 +1,318 @@
+"""``ssgan-train``'s entry point and its checks of the command line, made before Hydra starts.
+
+They need no torch and no Lightning, so a mistyped setting is reported at once; ``ssgan.train`` (the
+training task) is imported only when the checks have passed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ssgan.atomic import unwritable_reason
+from ssgan.config import (CONFIG_DIR, check_bare_words, check_group_choices, check_override_keys, check_plain_sweeps,
+                          config_text, group_options, node_device_count, parsed_overrides, swept_values)
+from ssgan.errors import UserError
+
+
+def _cuda_device_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _several_processes(trainer_cfg: Any) -> bool:
+    """Whether the trainer settings ask for more than one device or node (so Lightning would choose DDP)."""
+    devices, nodes = trainer_cfg.get("devices", "auto"), trainer_cfg.get("num_nodes", 1)
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if accelerator in ("tpu", "mps") or isinstance(devices, bool):  # their own strategies; Lightning reports a bad value
+        return False
+    if str(nodes).strip().isdigit() and int(str(nodes)) > 1:
+        return True
+    gpus = _cuda_device_count() if accelerator in ("auto", "gpu", "cuda") else 0
+    if isinstance(devices, int):
+        return devices > 1 or (devices == -1 and gpus > 1)
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text in ("auto", "-1"):
+            return gpus > 1
+        return len([part for part in text.split(",") if part.strip()]) > 1 if "," in text else (text.isdigit() and int(text) > 1)
+    return len(list(devices)) > 1 if devices is not None else False
+
+
+class _DropLightningTips(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing litlogger/litmodels" lines: adverts, not run output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip:")
+
+
+def hide_lightning_noise() -> None:
+    """Hides the messages Lightning prints on every ssgan run that ask nothing of the user.
+
+    Called by the entry points (``ssgan-train``, ``ssgan-cli``), not on import: a program that
+    imports ssgan as a library keeps its own warning and logging settings.
+    """
+    # ssgan logs its train/ metrics once per epoch (ClassifierModule.accumulate_train_metrics), so an
+    # epoch shorter than log_every_n_steps loses no log line, whatever this warning advises
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging interval")
+    # an empty validation split (data.num_val=0): ssgan says so in its own words ("no validation images ...")
+    warnings.filterwarnings("ignore", message=r"Total length of `\w+` across ranks is zero")
+    # torch deprecated LeafSpec, which Lightning's own code still calls; nothing for a user to change
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    rank_zero_logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _DropLightningTips) for f in rank_zero_logger.filters):
+        rank_zero_logger.addFilter(_DropLightningTips())
+
+
+def _earlier_run(output_dir: Path) -> str | None:
+    """What shows that ``output_dir`` holds an earlier run (its metrics or checkpoints), or None."""
+    if (output_dir / "metrics.json").is_file():
+        return "metrics.json"
+    if any((output_dir / "checkpoints").glob("*.ckpt")):
+        return "checkpoints/, no metrics.json: it may have been killed"
+    return None
+
+
+def sweep_holds_runs(sweep_dir: Path) -> bool:
+    """Whether a multirun folder already holds runs: a job folder with a metrics.json or checkpoints."""
+    return sweep_dir.is_dir() and any(_earlier_run(job) for job in sweep_dir.iterdir() if job.is_dir())
+
+
+def _command_line_settings(args: list[str]) -> dict[str, str]:
+    """``key=value`` arguments as a dict (a leading ``+`` dropped); the last one of a key wins."""
+    return {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
+
+
+def _asks_for_multirun(args: list[str]) -> bool:
+    return any(arg in ("-m", "--multirun") for arg in args) or \
+        _command_line_settings(args).get("hydra.mode", "").upper() == "MULTIRUN"
+
+
+def check_sweep_folder(args: list[str]) -> None:
+    """Refuses a multirun into a ``hydra.sweep.dir`` that holds an earlier sweep's runs: each job would
+    refuse its folder, and with ``overwrite=true`` the job folders the new sweep does not reach would
+    mix the earlier sweep's runs into its results."""
+    if not _asks_for_multirun(args):
+        return
+    sweep_dir = _command_line_settings(args).get("hydra.sweep.dir")
+    if sweep_dir and sweep_holds_runs(Path(sweep_dir)):
+        raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir "
+                        "(or delete that folder to run the sweep there again)")
+
+
+def check_output_folder(args: list[str]) -> None:
+    """A one-line ``UserError`` for a run (or sweep) folder that cannot be written, before Hydra's traceback."""
+    setting = "hydra.sweep.dir" if _asks_for_multirun(args) else "hydra.run.dir"
+    given = _command_line_settings(args).get(setting)
+    folder = Path(given) if given and "${" not in given else Path.cwd()  # the default folders lie under the working folder
+    reason = unwritable_reason(folder)
+    if reason:
+        where = f"{setting}={given}" if given and "${" not in given else f"the working folder ({setting} is under it)"
+        raise UserError(f"cannot write {where}: {reason}; give {setting}=<a folder you can write to>")
+
+
+def check_launcher(args: list[str]) -> None:
+    """Refuses a multirun through the SLURM launcher on a machine without SLURM, before Hydra makes the
+    sweep's folder (submitit would stop with a traceback there). Only a multirun uses the launcher."""
+    if not _asks_for_multirun(args) or shutil.which("srun") is not None:
+        return
+    if str(_composed_launcher(args)).endswith("SlurmLauncher"):
+        raise UserError("hydra/launcher=slurm submits each job to SLURM, but this machine has no srun; run the command "
+                        "on the cluster's login node, or use hydra/launcher=local (or no launcher) here")
+
+
+def check_slurm_resources(args: list[str]) -> None:
+    """Refuses a SLURM sweep whose jobs would ask SLURM for other resources than their trainer takes, before
+    any job waits in the queue to fail: Lightning needs one SLURM task per device and the trainer's nodes.
+
+    ``conf/hydra/launcher/slurm.yaml`` asks for them from the trainer settings. The launcher is built once,
+    from the settings outside the sweep (Hydra leaves a sweep's values out of them), so every job must need
+    what those ask for; a number only the node can tell (``devices=-1``) is refused, and so is a
+    ``tasks_per_node`` or ``nodes`` given by hand that disagrees (``gpus_per_node`` by hand may ask for more).
+    """
+    from omegaconf import OmegaConf
+
+    if not _asks_for_multirun(args):
+        return
+    outside = _composed_overrides([override.input_line for override in parsed_overrides(args)
+                                   if not override.is_sweep_override()])
+    if not outside or not str(outside.hydra.launcher.get("_target_")).endswith("SlurmLauncher"):
+        return
+    asks = _slurm_need(dict(outside.trainer))  # what the launcher asks each job's node for, if it follows the trainer
+    raw = OmegaConf.to_container(outside.hydra.launcher, resolve=False)
+    by_hand = {key for key in ("tasks_per_node", "gpus_per_node", "nodes")
+               if not (isinstance(raw.get(key), str) and "${" in raw[key])}
+    launcher = OmegaConf.to_container(outside.hydra.launcher, resolve=True)
+    for key, needed, reason in (("tasks_per_node", asks[0], "one SLURM task per device of trainer.devices"),
+                                ("nodes", asks[2], "the nodes of trainer.num_nodes")):
+        if key in by_hand and launcher[key] != needed:
+            raise UserError(f"hydra.launcher.{key}={config_text(launcher[key])} but the trainer needs {needed} ({reason}); "
+                            f"leave hydra.launcher.{key} out, as it follows the trainer")
+    swept = _swept_settings(args)
+    needs = {}  # (tasks a node, GPUs a node, nodes) -> the trainer settings of a job that needs them
+    keys = ("devices", "num_nodes", "accelerator")
+    for choice in swept.get("trainer", [None]):
+        trainer_cfg = _composed(args, {"trainer": str(choice)} if choice else {}).get("trainer")
+        if trainer_cfg is None:
+            return  # a bad choice: Hydra's own checks report it
+        trainer_cfg = dict(trainer_cfg)
+        values = [swept[f"trainer.{key}"] if f"trainer.{key}" in swept else [trainer_cfg.get(key)] for key in keys]
+        for devices, nodes, accelerator in itertools.product(*values):
+            need = _slurm_need({"devices": devices, "num_nodes": nodes, "accelerator": accelerator})
+            needs.setdefault(need, f"trainer.devices={config_text(devices)} trainer.num_nodes={config_text(nodes)}"
+                             + (" on the CPU" if need[1] is None else ""))
+    if len(needs) > 1:
+        raise UserError(f"the jobs of this sweep need different SLURM resources ({' and '.join(needs.values())}), but "
+                        "the launcher asks once for the whole sweep; sweep one device count and accelerator per command")
+    if not needs or set(needs) == {asks} or "gpus_per_node" in by_hand and {(need[0], need[2]) for need in needs} == {
+            (asks[0], asks[2])}:
+        return
+    [(_, shown)] = needs.items()
+    raise UserError(f"the launcher asks SLURM once for the whole sweep, from the trainer settings outside it, but its "
+                    f"jobs need other resources ({shown}); give the trainer outside the sweep (e.g. trainer=cpu, not "
+                    "trainer=cpu,ddp_cpu), one command per trainer")
+
+
+def _swept_settings(args: list[str]) -> dict[str, list[Any]]:
+    """Each setting's values in the jobs of a multirun, as Hydra reads them (``trainer.devices=[0,1]`` is one
+    list, ``trainer.devices=1,2`` a sweep): the command line's, and the sweep params of a config it chose
+    (``hydra.sweeper.params`` in a ``conf/sweep/`` file), which the command line's replace."""
+    composed = _composed(args)
+    params = composed.hydra.sweeper.get("params") if composed else None
+    given = [f"{key}={value}" for key, value in (params or {}).items()]
+    swept = {}
+    for override in parsed_overrides(given) + parsed_overrides(args):
+        if not override.is_delete():
+            swept[override.key_or_group] = swept_values(override, group_options("trainer"))
+    return swept
+
+
+def _slurm_need(trainer_cfg: dict[str, Any]) -> tuple[int, int | None, Any]:
+    """(tasks a node, GPUs a node or None, nodes) that a job of these trainer settings needs from SLURM; a
+    one-line ``UserError`` for a device count only the node can tell."""
+    devices, accelerator = trainer_cfg.get("devices"), trainer_cfg.get("accelerator")
+    count = node_device_count(accelerator, devices)
+    if devices == 0 and not isinstance(devices, bool):
+        raise UserError("trainer.devices=0 is no number of devices; for the GPUs 0 and 1 write trainer.devices=[0,1] "
+                        "(trainer.devices=0,1 is a sweep of 0 and 1)")
+    if count is None:
+        raise UserError(f"hydra/launcher=slurm must ask SLURM for each job's devices, but trainer.devices="
+                        f"{config_text(devices)} leaves their number to the node; give it, e.g. "
+                        "trainer.devices=4 (the GPUs of a node)")
+    return count, None if str(accelerator) == "cpu" else count, trainer_cfg.get("num_nodes", 1)
+
+
+def _composed_overrides(overrides: list[str]) -> Any:
+    """The config that these overrides (none of them a sweep) compose to, with Hydra's own node; {} when they
+    do not compose (Hydra's own checks report why)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose("train", overrides=overrides, return_hydra_config=True)
+    except Exception:
+        return {}
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def check_multirun_processes(args: list[str]) -> None:
+    """Refuses a multirun whose jobs would start DDP processes on this machine: Lightning starts the
+    extra processes by running the command line again, ``-m`` and all, so each would run the sweep
+    (or, in a joblib worker, fail). Under SLURM or torchrun the processes exist already."""
+    if not _asks_for_multirun(args):
+        return
+    from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    if SLURMEnvironment.detect() or TorchElasticEnvironment.detect():
+        return
+    if str(_composed_launcher(args)).endswith("SlurmLauncher"):
+        return  # each job runs on the cluster, as its own SLURM job
+    swept = _swept_settings(args)
+    for choice in swept.get("trainer", [None]):
+        trainer_cfg = _composed(args, {"trainer": str(choice)} if choice else {}).get("trainer")
+        if trainer_cfg is None:
+            return  # a bad choice: Hydra's own checks report it
+        trainer_cfg = dict(trainer_cfg)
+        # a setting given on the command line replaces the config's value in every job, so the jobs'
+        # settings are the combinations of the given values (or of the config's, where none is given)
+        keys = ("devices", "num_nodes", "accelerator")
+        values = [swept[f"trainer.{key}"] if f"trainer.{key}" in swept else [trainer_cfg.get(key)] for key in keys]
+        if any(_several_processes({**trainer_cfg, **dict(zip(keys, job))}) for job in itertools.product(*values)):
+            raise UserError("a multirun cannot start DDP jobs of several processes on this machine (Lightning starts "
+                            "them by running the whole command line again); run each DDP job as its own ssgan-train "
+                            "command, or sweep with hydra/launcher=slurm on a cluster")
+
+
+def _composed(args: list[str], choices_set: dict[str, str] | None = None) -> Any:
+    """The config that the command line's group choices (the first option of a sweep, or ``choices_set``'s)
+    compose to, with Hydra's own node; {} for a choice that does not compose."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    settings = {}  # group -> its first option (of a sweep's)
+    for override in parsed_overrides(args):
+        group = override.key_or_group
+        if override.is_delete() or not (group.startswith("hydra/") or (CONFIG_DIR / group).is_dir()) or "." in group:
+            continue
+        values = swept_values(override, group_options(group) if (CONFIG_DIR / group).is_dir() else None)
+        if values and values[0] is not None:
+            settings[group] = str(values[0])
+    settings.update(choices_set or {})
+    choices = [f"{key}={value}" for key, value in settings.items()]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose("train", overrides=choices, return_hydra_config=True)
+    except Exception:  # a bad choice: Hydra's own checks report it
+        return {}
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _composed_launcher(args: list[str]) -> str | None:
+    """The ``_target_`` of the launcher that the command line's group choices (the first option of a
+    sweep) compose to, wherever it is chosen: on the command line, or in an experiment or sweep config."""
+    composed = _composed(args)
+    return composed.hydra.launcher.get("_target_") if composed else None
+
+
+def main() -> None:
+    """Console entry point ``ssgan-train``: checks the command line, then hands over to Hydra.
+
+    The checks import neither torch nor Lightning (a multirun's DDP check aside), so a mistyped setting
+    is reported in about a second, not after the seconds those imports take.
+    """
+    hide_lightning_noise()
+    try:
+        check_bare_words(sys.argv[1:])
+        check_group_choices(sys.argv[1:])
+        check_plain_sweeps(sys.argv[1:], multirun=_asks_for_multirun(sys.argv[1:]))
+        check_override_keys(sys.argv[1:])
+        check_sweep_folder(sys.argv[1:])
+        check_launcher(sys.argv[1:])
+        check_slurm_resources(sys.argv[1:])
+        check_multirun_processes(sys.argv[1:])
+        check_output_folder(sys.argv[1:])
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    from ssgan.train import _hydra_main, _RunRecord
+
+    _RunRecord.save(sys.argv[1:])
+    try:
+        _hydra_main()
+    finally:
+        _RunRecord.discard()
+
+
+if __name__ == "__main__":
+    main()
