@@ -109,19 +109,23 @@ def test_local_joblib_launcher_isolates_a_bad_job(tmp_path: Path) -> None:
     assert "Tip:" not in result.stdout + result.stderr  # Lightning's advert is hidden in the worker processes too
 
 
-def test_the_slurm_launcher_without_slurm_is_refused_wherever_it_is_chosen(tmp_path: Path, monkeypatch) -> None:
+def with_sweep_config(tmp_path: Path, monkeypatch, name: str, text: str) -> None:
+    """The command-line checks read a copy of the configs with ``sweep/<name>.yaml`` added."""
     import shutil
 
-    import pytest
-
     import ssgan.command_line as command_line
-    from ssgan.errors import UserError
 
     config_dir = tmp_path / "conf"
     shutil.copytree(CONFIG_DIR, config_dir)
-    (config_dir / "sweep" / "on_slurm.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /hydra/launcher: slurm\n")
+    (config_dir / "sweep" / f"{name}.yaml").write_text(text)
     monkeypatch.setattr(command_line, "CONFIG_DIR", config_dir)
+
+
+def test_the_slurm_launcher_without_slurm_is_refused_wherever_it_is_chosen(tmp_path: Path, monkeypatch) -> None:
+    import ssgan.command_line as command_line
+    from ssgan.errors import UserError
+
+    with_sweep_config(tmp_path, monkeypatch, "on_slurm", "# @package _global_\ndefaults:\n  - override /hydra/launcher: slurm\n")
     monkeypatch.setattr(command_line.shutil, "which", lambda name: None)  # a machine without SLURM
     for args in (["-m", "hydra/launcher=slurm", "seed=0,1"], ["-m", "sweep=on_slurm"], ["hydra.mode=MULTIRUN", "sweep=on_slurm"]):
         with pytest.raises(UserError, match="^hydra/launcher=slurm submits each job to SLURM"):
@@ -132,16 +136,11 @@ def test_the_slurm_launcher_without_slurm_is_refused_wherever_it_is_chosen(tmp_p
 
 
 def test_a_sweep_configs_own_params_are_checked_as_the_command_lines(tmp_path: Path, monkeypatch) -> None:
-    import shutil
-
     import ssgan.command_line as command_line
     from ssgan.errors import UserError
 
-    config_dir = tmp_path / "conf"
-    shutil.copytree(CONFIG_DIR, config_dir)
-    (config_dir / "sweep" / "devices.yaml").write_text(
-        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      trainer.devices: 1,2\n")
-    monkeypatch.setattr(command_line, "CONFIG_DIR", config_dir)
+    with_sweep_config(tmp_path, monkeypatch, "devices",
+                      "# @package _global_\nhydra:\n  sweeper:\n    params:\n      trainer.devices: 1,2\n")
     monkeypatch.setattr(command_line.shutil, "which", lambda name: "/usr/bin/srun")
     # the sweep's second job is a DDP job of two processes: both checks saw the command line only
     with pytest.raises(UserError, match="^a multirun cannot start DDP jobs"):
