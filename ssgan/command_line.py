@@ -135,56 +135,77 @@ def check_slurm_resources(args: list[str]) -> None:
     from the settings outside the sweep (Hydra leaves a sweep's values out of them), so every job must need
     what those ask for; a number only the node can tell (``devices=-1``) is refused, and so is a
     ``tasks_per_node`` or ``nodes`` given by hand that disagrees (``gpus_per_node`` by hand may ask for more).
+    A trainer value given as an interpolation (``${oc.env:...}``) is left to Hydra: it is not checked.
     """
     from omegaconf import OmegaConf
 
     if not _asks_for_multirun(args):
         return
-    outside = _composed_overrides([override.input_line for override in parsed_overrides(args)
-                                   if not override.is_sweep_override()])
+    outside = _composed_outside(args)
     if not outside or not str(outside.hydra.launcher.get("_target_")).endswith("SlurmLauncher"):
         return
-    asks = _slurm_need(dict(outside.trainer))  # what the launcher asks each job's node for, if it follows the trainer
-    raw = OmegaConf.to_container(outside.hydra.launcher, resolve=False)
-    by_hand = {key for key in ("tasks_per_node", "gpus_per_node", "nodes")
+    raw = OmegaConf.to_container(outside.hydra.launcher, resolve=False)  # nothing resolved: no job's context here
+    by_hand = {key: raw.get(key) for key in ("tasks_per_node", "gpus_per_node", "nodes")
                if not (isinstance(raw.get(key), str) and "${" in raw[key])}
-    launcher = OmegaConf.to_container(outside.hydra.launcher, resolve=True)
-    for key, needed, reason in (("tasks_per_node", asks[0], "one SLURM task per device of trainer.devices"),
-                                ("nodes", asks[2], "the nodes of trainer.num_nodes")):
-        if key in by_hand and launcher[key] != needed:
-            raise UserError(f"hydra.launcher.{key}={config_text(launcher[key])} but the trainer needs {needed} ({reason}); "
-                            f"leave hydra.launcher.{key} out, as it follows the trainer")
-    swept = _swept_settings(args)
+    jobs = _trainer_settings_of_jobs(args, outside)
+    if jobs is None:
+        return
     needs = {}  # (tasks a node, GPUs a node, nodes) -> the trainer settings of a job that needs them
-    keys = ("devices", "num_nodes", "accelerator")
-    for choice in swept.get("trainer", [None]):
-        trainer_cfg = _composed(args, {"trainer": str(choice)} if choice else {}).get("trainer")
-        if trainer_cfg is None:
-            return  # a bad choice: Hydra's own checks report it
-        trainer_cfg = dict(trainer_cfg)
-        values = [swept[f"trainer.{key}"] if f"trainer.{key}" in swept else [trainer_cfg.get(key)] for key in keys]
-        for devices, nodes, accelerator in itertools.product(*values):
-            need = _slurm_need({"devices": devices, "num_nodes": nodes, "accelerator": accelerator})
-            needs.setdefault(need, f"trainer.devices={config_text(devices)} trainer.num_nodes={config_text(nodes)}"
-                             + (" on the CPU" if need[1] is None else ""))
+    for settings in jobs:
+        need = _slurm_need(settings)
+        needs.setdefault(need, f"trainer.devices={config_text(settings['devices'])} trainer.num_nodes="
+                         f"{config_text(settings['num_nodes'])}" + (" on the CPU" if need[1] is None else ""))
     if len(needs) > 1:
         raise UserError(f"the jobs of this sweep need different SLURM resources ({' and '.join(needs.values())}), but "
                         "the launcher asks once for the whole sweep; sweep one device count and accelerator per command")
-    if not needs or set(needs) == {asks} or "gpus_per_node" in by_hand and {(need[0], need[2]) for need in needs} == {
-            (asks[0], asks[2])}:
-        return
-    [(_, shown)] = needs.items()
-    raise UserError(f"the launcher asks SLURM once for the whole sweep, from the trainer settings outside it, but its "
-                    f"jobs need other resources ({shown}); give the trainer outside the sweep (e.g. trainer=cpu, not "
-                    "trainer=cpu,ddp_cpu), one command per trainer")
+    [(need, shown)] = needs.items()
+    for key, index, reason in (("tasks_per_node", 0, "one SLURM task per device of trainer.devices"),
+                               ("nodes", 2, "the nodes of trainer.num_nodes")):
+        if key in by_hand and by_hand[key] != need[index]:
+            raise UserError(f"hydra.launcher.{key}={config_text(by_hand[key])} but the trainer needs {need[index]} "
+                            f"({reason}); leave hydra.launcher.{key} out, as it follows the trainer")
+    following = [index for index, key in enumerate(("tasks_per_node", "gpus_per_node", "nodes")) if key not in by_hand]
+    if following:
+        asks = _slurm_need(dict(outside.trainer))  # what the launcher asks for where it follows the trainer
+        if any(asks[index] != need[index] for index in following):
+            raise UserError(f"the launcher asks SLURM once for the whole sweep, from the trainer settings outside it, "
+                            f"but its jobs need other resources ({shown}); give the trainer outside the sweep (e.g. "
+                            "trainer=cpu, not trainer=cpu,ddp_cpu), one command per trainer")
 
 
-def _swept_settings(args: list[str]) -> dict[str, list[Any]]:
+def _composed_outside(args: list[str]) -> Any:
+    """The config of the command line's settings outside its sweeps, as Hydra builds the launcher and the
+    sweeper from it; {} when it does not compose."""
+    return _composed_overrides([override.input_line for override in parsed_overrides(args)
+                                if not override.is_sweep_override()])
+
+
+def _trainer_settings_of_jobs(args: list[str], outside: Any) -> list[dict[str, Any]] | None:
+    """The trainer settings (all of them, with ``devices``, ``num_nodes`` and ``accelerator`` as each job gets
+    them) of every job of the sweep; None when a choice does not compose or a value is an interpolation
+    (Hydra resolves it in the job), which the checks then leave alone."""
+    swept = _swept_settings(args, outside)
+    keys = ("devices", "num_nodes", "accelerator")
+    jobs = []
+    for choice in swept.get("trainer", [None]):
+        trainer_cfg = _composed(args, {"trainer": str(choice)} if choice else {}).get("trainer")
+        if trainer_cfg is None:
+            return None  # a bad choice: Hydra's own checks report it
+        trainer_cfg = dict(trainer_cfg)
+        # a setting given on the command line replaces the config's value in every job, so the jobs'
+        # settings are the combinations of the given values (or of the config's, where none is given)
+        values = [swept[f"trainer.{key}"] if f"trainer.{key}" in swept else [trainer_cfg.get(key)] for key in keys]
+        if any(isinstance(value, str) and "${" in value for options in values for value in options):
+            return None
+        jobs += [{**trainer_cfg, **dict(zip(keys, job))} for job in itertools.product(*values)]
+    return jobs
+
+
+def _swept_settings(args: list[str], outside: Any) -> dict[str, list[Any]]:
     """Each setting's values in the jobs of a multirun, as Hydra reads them (``trainer.devices=[0,1]`` is one
-    list, ``trainer.devices=1,2`` a sweep): the command line's, and the sweep params of a config it chose
-    (``hydra.sweeper.params`` in a ``conf/sweep/`` file), which the command line's replace."""
-    composed = _composed(args)
-    params = composed.hydra.sweeper.get("params") if composed else None
+    list, ``trainer.devices=1,2`` a sweep): the command line's, and the sweep params of the config outside
+    the sweeps (``hydra.sweeper.params`` of a ``conf/sweep/`` file it chose), which the command line's replace."""
+    params = outside.hydra.sweeper.get("params") if outside else None
     given = [f"{key}={value}" for key, value in (params or {}).items()]
     swept = {}
     for override in parsed_overrides(given) + parsed_overrides(args):
@@ -236,20 +257,11 @@ def check_multirun_processes(args: list[str]) -> None:
         return
     if str(_composed_launcher(args)).endswith("SlurmLauncher"):
         return  # each job runs on the cluster, as its own SLURM job
-    swept = _swept_settings(args)
-    for choice in swept.get("trainer", [None]):
-        trainer_cfg = _composed(args, {"trainer": str(choice)} if choice else {}).get("trainer")
-        if trainer_cfg is None:
-            return  # a bad choice: Hydra's own checks report it
-        trainer_cfg = dict(trainer_cfg)
-        # a setting given on the command line replaces the config's value in every job, so the jobs'
-        # settings are the combinations of the given values (or of the config's, where none is given)
-        keys = ("devices", "num_nodes", "accelerator")
-        values = [swept[f"trainer.{key}"] if f"trainer.{key}" in swept else [trainer_cfg.get(key)] for key in keys]
-        if any(_several_processes({**trainer_cfg, **dict(zip(keys, job))}) for job in itertools.product(*values)):
-            raise UserError("a multirun cannot start DDP jobs of several processes on this machine (Lightning starts "
-                            "them by running the whole command line again); run each DDP job as its own ssgan-train "
-                            "command, or sweep with hydra/launcher=slurm on a cluster")
+    jobs = _trainer_settings_of_jobs(args, _composed_outside(args))
+    if jobs is not None and any(_several_processes(settings) for settings in jobs):
+        raise UserError("a multirun cannot start DDP jobs of several processes on this machine (Lightning starts "
+                        "them by running the whole command line again); run each DDP job as its own ssgan-train "
+                        "command, or sweep with hydra/launcher=slurm on a cluster")
 
 
 def _composed(args: list[str], choices_set: dict[str, str] | None = None) -> Any:
@@ -300,8 +312,8 @@ def main() -> None:
         check_sweep_folder(sys.argv[1:])
         check_launcher(sys.argv[1:])
         check_slurm_resources(sys.argv[1:])
-        check_multirun_processes(sys.argv[1:])
         check_output_folder(sys.argv[1:])
+        check_multirun_processes(sys.argv[1:])  # the last: it imports Lightning, for its cluster detection
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

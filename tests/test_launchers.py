@@ -90,6 +90,9 @@ def test_a_slurm_sweep_whose_jobs_would_ask_for_other_resources_than_they_take_i
                  ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "hydra.launcher.nodes=${trainer.num_nodes}"],
                  ["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "hydra.launcher.gpus_per_node=8",
                   "seed=0,1"],
+                 # interpolations that only the job resolves: a launcher setting, a trainer value
+                 ["-m", "hydra/launcher=slurm", "+hydra.launcher.comment=${hydra:runtime.choices.data}", "seed=0,1"],
+                 ["-m", "hydra/launcher=slurm", "trainer=gpu", "trainer.devices=${oc.env:SSGAN_TEST_GPUS,4}", "seed=0,1"],
                  ["hydra/launcher=slurm", "trainer=ddp"], ["-m", "trainer=ddp", "seed=0,1"]):
         command_line.check_slurm_resources(args)
 
@@ -116,7 +119,7 @@ def with_sweep_config(tmp_path: Path, monkeypatch, name: str, text: str) -> None
     import ssgan.command_line as command_line
 
     config_dir = tmp_path / "conf"
-    shutil.copytree(CONFIG_DIR, config_dir)
+    shutil.copytree(CONFIG_DIR, config_dir, dirs_exist_ok=True)
     (config_dir / "sweep" / f"{name}.yaml").write_text(text)
     monkeypatch.setattr(command_line, "CONFIG_DIR", config_dir)
 
@@ -147,6 +150,11 @@ def test_a_sweep_configs_own_params_are_checked_as_the_command_lines(tmp_path: P
         command_line.check_multirun_processes(["-m", "trainer=cpu", "sweep=devices"])
     with pytest.raises(UserError, match="^the jobs of this sweep need different SLURM resources"):
         command_line.check_slurm_resources(["-m", "hydra/launcher=slurm", "trainer=gpu", "sweep=devices"])
+    # a sweep config that gives every job 4 devices, with the launcher's tasks and GPUs set by hand to match
+    with_sweep_config(tmp_path, monkeypatch, "four",
+                      "# @package _global_\nhydra:\n  sweeper:\n    params:\n      trainer.devices: 4\n      seed: 0,1\n")
+    command_line.check_slurm_resources(["-m", "hydra/launcher=slurm", "trainer=gpu", "sweep=four",
+                                        "hydra.launcher.tasks_per_node=4", "hydra.launcher.gpus_per_node=4"])
     # the command line's value replaces the sweep's: one device a job
     command_line.check_multirun_processes(["-m", "trainer=cpu", "sweep=devices", "trainer.devices=1"])
 

@@ -39,3 +39,9 @@ def test_wheel_ships_the_configs_and_trains_from_another_folder(tmp_path: Path) 
                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "class_path: ssgan.module.SSGAN" in run.stdout, run.stderr[-2000:]
     assert run.stdout.splitlines()[0] == str(target / "ssgan" / "conf")
+    # ssgan-train's own entry point (the console script's), from the wheel: a mistyped option is one line, and
+    # the installed configs list the options
+    run = subprocess.run([sys.executable, "-m", "ssgan", "data=fashoin"], cwd=elsewhere, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 2 and run.stderr == ("error: unknown data set 'fashoin'; use data= one of: cifar10, digits, "
+                                                  "fashion_mnist, folder, mnist, svhn\n"), run.stderr[-2000:]
