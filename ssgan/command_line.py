@@ -267,9 +267,6 @@ def check_multirun_processes(args: list[str]) -> None:
 def _composed(args: list[str], choices_set: dict[str, str] | None = None) -> Any:
     """The config that the command line's group choices (the first option of a sweep, or ``choices_set``'s)
     compose to, with Hydra's own node; {} for a choice that does not compose."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     settings = {}  # group -> its first option (of a sweep's)
     for override in parsed_overrides(args):
         group = override.key_or_group
@@ -279,15 +276,7 @@ def _composed(args: list[str], choices_set: dict[str, str] | None = None) -> Any
         if values and values[0] is not None:
             settings[group] = str(values[0])
     settings.update(choices_set or {})
-    choices = [f"{key}={value}" for key, value in settings.items()]
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose("train", overrides=choices, return_hydra_config=True)
-    except Exception:  # a bad choice: Hydra's own checks report it
-        return {}
-    finally:
-        GlobalHydra.instance().clear()
+    return _composed_overrides([f"{key}={value}" for key, value in settings.items()])
 
 
 def _composed_launcher(args: list[str]) -> str | None:
