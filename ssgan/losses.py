@@ -40,6 +40,18 @@ def unsupervised_loss(logits_unlabeled: torch.Tensor, logits_fake: torch.Tensor)
     )
 
 
+def conditional_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """H = -E_{x ~ p_data} sum_k p_model(k | x, k < K+1) log p_model(k | x, k < K+1).
+
+    The entropy of the K-way class posterior given that the image is real, averaged over the batch.
+    Minimising it on unlabeled images pushes the decision boundaries into low-density regions
+    (Grandvalet & Bengio 2005); Dai et al. 2017 ("Good Semi-supervised Learning that Requires a
+    Bad GAN") add it to this discriminator loss.  Input: (B, K); output: a scalar in [0, log K].
+    """
+    log_p = F.log_softmax(logits, dim=1)  # (B, K)
+    return -(log_p.exp() * log_p).sum(dim=1).mean()
+
+
 def feature_matching_loss(features_real: torch.Tensor, features_fake: torch.Tensor,
                           distance: str = "squared") -> torch.Tensor:
     """Generator loss by feature matching: || E_x f(x) - E_z f(G(z)) ||^2.

@@ -524,8 +524,9 @@ def _absolute_paths(init_args: dict[str, Any]) -> dict[str, Any]:
 class SSGAN(ClassifierModule):
     """The K+1-class semi-supervised GAN of Salimans et al. 2016 with feature matching.
 
-    Per batch: one discriminator step on L = L_supervised + unlabeled_weight * L_unsupervised over
-    the labeled, unlabeled and generated images (G(z) detached), then one generator step, on fresh
+    Per batch: one discriminator step on L = L_supervised + unlabeled_weight * L_unsupervised
+    (+ entropy_weight * H, the class posterior's entropy on the unlabeled images) over the
+    labeled, unlabeled and generated images (G(z) detached), then one generator step, on fresh
     z, on the feature-matching loss (or the non-saturating loss) against the updated discriminator.
     Feature matching compares G(z) with the same unlabeled batch (the reference draws a second
     one; the expectation is the same).
@@ -533,6 +534,8 @@ class SSGAN(ClassifierModule):
     Args (besides those of ``ClassifierModule``):
         latent_dim: size of z ~ U(0, 1)^latent_dim.
         unlabeled_weight: weight of L_unsupervised in the discriminator loss.
+        entropy_weight: weight of the conditional entropy of the unlabeled images' class posterior
+            in the discriminator loss (Dai et al. 2017); 0, the paper's, leaves it out.
         generator_loss: ``feature_matching`` (the paper's) or ``non_saturating``.
         optimizer_g: factory building the generator's optimizer.
         generator_kwargs: extra keyword arguments of the generator net (e.g. ``hidden`` of the MLP).
@@ -549,7 +552,7 @@ class SSGAN(ClassifierModule):
                  net_kwargs: dict[str, Any] | None = None, data_init: bool = True,
                  generator_kwargs: dict[str, Any] | None = None, torch_compile: bool = False,
                  channels_last: bool = False, feature_matching: Literal["squared", "absolute"] = "squared",
-                 skip_nonfinite_batches: int = 0) -> None:
+                 skip_nonfinite_batches: int = 0, entropy_weight: float = 0.0) -> None:
         super().__init__(image_shape, num_classes, arch, optimizer_d, lr_decay_start, ema_decay, gradient_clip_val,
                          class_names, net_kwargs, data_init, torch_compile, channels_last, skip_nonfinite_batches)
         if generator_loss not in ("feature_matching", "non_saturating"):
@@ -560,10 +563,13 @@ class SSGAN(ClassifierModule):
             raise UserError(f"model.latent_dim={latent_dim} must be at least 1; use e.g. model.latent_dim=100")
         if unlabeled_weight < 0:
             raise UserError(f"model.unlabeled_weight={unlabeled_weight} is negative; use 0 or more, e.g. model.unlabeled_weight=1.0")
+        if entropy_weight < 0:
+            raise UserError(f"model.entropy_weight={entropy_weight} is negative; use 0 or more, e.g. model.entropy_weight=1.0")
         check_optimizer_factory(optimizer_g, "model.optimizer_g")
         self.feature_matching = feature_matching
         self.save_hyperparameters(ignore=["optimizer_d", "optimizer_g"])  # factories: not plain data, and not needed to load the nets
         self.latent_dim, self.unlabeled_weight, self.generator_loss = latent_dim, unlabeled_weight, generator_loss
+        self.entropy_weight = entropy_weight
         self.optimizer_g_factory = optimizer_g or default_adam
         self._generator_kwargs = dict(generator_kwargs or {})
         self.generator = build_generator(self.arch, self.image_shape, latent_dim, **self._generator_kwargs)
@@ -632,6 +638,9 @@ class SSGAN(ClassifierModule):
             loss_supervised = losses.supervised_loss(logits_labeled, labels)
             loss_unsupervised = losses.unsupervised_loss(logits_unlabeled, logits_fake)
             loss_d = loss_supervised + self.unlabeled_weight * loss_unsupervised
+            if self.entropy_weight:
+                loss_entropy = losses.conditional_entropy(logits_unlabeled.float())
+                loss_d = loss_d + self.entropy_weight * loss_entropy
             stepped = self.optimizer_step_block(opt_d, loss_d, "discriminator")
         if not stepped:  # a skipped batch (non-finite, or the GradScaler's): no EMA update and no generator step either
             return
@@ -653,8 +662,9 @@ class SSGAN(ClassifierModule):
 
         with torch.no_grad():
             train_acc = (logits_labeled.argmax(dim=1) == labels).float().mean()
+        entropy_term = {"loss_entropy": loss_entropy} if self.entropy_weight else {}
         self.accumulate_train_metrics(loss_supervised=loss_supervised, loss_unsupervised=loss_unsupervised,
-                                      loss_generator=loss_g, acc_labeled=train_acc)
+                                      loss_generator=loss_g, acc_labeled=train_acc, **entropy_term)
 
 
 class SupervisedBaseline(ClassifierModule):

@@ -39,7 +39,8 @@ class RecordingSSGAN(SSGAN):
         return super().optimizer_step_block(optimizer, loss, name)
 
 
-def reference_gradients(discriminator, generator, labeled, labels, unlabeled, z_d, z_g, unlabeled_weight):
+def reference_gradients(discriminator, generator, labeled, labels, unlabeled, z_d, z_g, unlabeled_weight,
+                        entropy_weight=0.0):
     """The paper's losses, one forward per batch; returns (loss_d, loss_g, D gradients, G gradients)."""
     fake = generator(z_d).detach()
     logits_labeled = discriminator(labeled)[0]  # (B, K); the fake class is the implicit logit 0
@@ -53,7 +54,10 @@ def reference_gradients(discriminator, generator, labeled, labels, unlabeled, z_
     log_d_real = z_unl - torch.log1p(torch.exp(z_unl))
     log_one_minus_d_fake = -torch.log1p(torch.exp(z_fake))
     loss_unsupervised = -0.5 * log_d_real.mean() - 0.5 * log_one_minus_d_fake.mean()
-    loss_d = loss_supervised + unlabeled_weight * loss_unsupervised
+    # H = -E_x sum_k p(k | x, k < K+1) log p(k | x, k < K+1), on the unlabeled images (Dai et al. 2017)
+    posterior = torch.softmax(logits_unlabeled, dim=1)
+    entropy = -(posterior * torch.log(posterior)).sum(dim=1).mean()
+    loss_d = loss_supervised + unlabeled_weight * loss_unsupervised + entropy_weight * entropy
     grads_d = torch.autograd.grad(loss_d, list(discriminator.parameters()))
 
     fake = generator(z_g)
@@ -64,12 +68,12 @@ def reference_gradients(discriminator, generator, labeled, labels, unlabeled, z_
     return loss_d, loss_g, grads_d, grads_g
 
 
-@pytest.mark.parametrize("unlabeled_weight", [1.0, 3.0])
-def test_training_step_matches_the_plain_reference(tmp_path, unlabeled_weight) -> None:
+@pytest.mark.parametrize("unlabeled_weight, entropy_weight", [(1.0, 0.0), (3.0, 0.0), (1.0, 0.5)])
+def test_training_step_matches_the_plain_reference(tmp_path, unlabeled_weight, entropy_weight) -> None:
     torch.manual_seed(0)
     # lr 0: the step leaves the weights as they were, so the reference sees the same nets
     frozen_sgd = partial(torch.optim.SGD, lr=0.0)
-    model = RecordingSSGAN((1, 8, 8), 10, arch="mlp", unlabeled_weight=unlabeled_weight,
+    model = RecordingSSGAN((1, 8, 8), 10, arch="mlp", unlabeled_weight=unlabeled_weight, entropy_weight=entropy_weight,
                            net_kwargs={"input_noise": 0.0, "hidden_noise": 0.0}, optimizer_d=frozen_sgd,
                            optimizer_g=frozen_sgd, data_init=False, ema_decay=None)
     capture = CaptureBatch()
@@ -89,7 +93,7 @@ def test_training_step_matches_the_plain_reference(tmp_path, unlabeled_weight) -
     model.train().requires_grad_(True)
     loss_d, loss_g, grads_d, grads_g = reference_gradients(
         model.discriminator, model.generator, labeled_u8.float() / 255, labels, unlabeled_u8.float() / 255,
-        z_d, z_g, unlabeled_weight)
+        z_d, z_g, unlabeled_weight, entropy_weight)
 
     torch.testing.assert_close(fast_loss_d, loss_d, rtol=RTOL, atol=ATOL)
     torch.testing.assert_close(fast_loss_g, loss_g, rtol=RTOL, atol=ATOL)

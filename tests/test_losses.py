@@ -47,6 +47,20 @@ def test_unsupervised_loss_rewards_confident_real_and_low_fake_logits() -> None:
     assert confident.item() < 0.01 < 5 < confused.item()
 
 
+def test_conditional_entropy_matches_hand_computation() -> None:
+    logits = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])  # posteriors (1/2, 1/2) and (3/4, 1/4)
+    expected = 0.5 * (math.log(2) - (0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+    assert math.isclose(losses.conditional_entropy(logits).item(), expected, rel_tol=1e-6)
+
+
+def test_conditional_entropy_ignores_the_fake_logit_and_falls_with_confidence() -> None:
+    # A shift of all K logits moves p(real) but not the class posterior given real.
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    assert torch.allclose(losses.conditional_entropy(logits), losses.conditional_entropy(logits + 5.0))
+    uniform, confident = losses.conditional_entropy(torch.zeros(1, 4)), losses.conditional_entropy(torch.tensor([[20.0, 0, 0, 0]]))
+    assert math.isclose(uniform.item(), math.log(4), rel_tol=1e-6) and confident.item() < 1e-6
+
+
 def test_feature_matching_loss_is_mean_squared_distance_of_batch_means() -> None:
     real = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # mean (2, 3)
     fake = torch.tensor([[0.0, 0.0], [2.0, 0.0]])  # mean (1, 0)
