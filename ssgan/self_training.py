@@ -102,6 +102,27 @@ def trained_epochs(state: dict[str, Any]) -> int:
     return int(progress.get("processed", state.get("epoch", 0)))
 
 
+def batches_into_next_epoch(state: dict[str, Any]) -> int:
+    """The batches a mid-epoch checkpoint has trained of the epoch after its ``trained_epochs``; 0 for
+    one written at an epoch's end. Those batches have changed the weights, so a resume that asks for
+    no more epochs than ``trained_epochs`` would report weights trained past what it asks for."""
+    fit_loop = state.get("loops", {}).get("fit_loop", {})
+    epochs = fit_loop.get("epoch_progress", {}).get("current", {})
+    if int(epochs.get("started", 0)) <= trained_epochs(state):  # no epoch under way
+        return 0
+    return int(fit_loop.get("epoch_loop.batch_progress", {}).get("current", {}).get("processed", 0))
+
+
+def trained_text(state: dict[str, Any]) -> tuple[int, str]:
+    """The epochs a checkpoint has begun (a partly trained one counts) and how to say what it has trained:
+    ``(3, "2 epochs and 6 batches of the next")``."""
+    epochs, batches = trained_epochs(state), batches_into_next_epoch(state)
+    finished = f"{epochs} epoch{'' if epochs == 1 else 's'}"
+    if not batches:
+        return epochs, finished
+    return epochs + 1, f"{finished} and {batches} batch{'' if batches == 1 else 'es'} of the next"
+
+
 def refuse_mismatched_rounds(checkpoint: str, state: dict[str, Any], base_epochs: int, rounds: int, epochs_per_round: int,
                              settings: dict[str, str]) -> None:
     """A one-line ``UserError`` for a resume whose self-training settings cannot go on from ``state``.
@@ -110,8 +131,8 @@ def refuse_mismatched_rounds(checkpoint: str, state: dict[str, Any], base_epochs
       under a name without self-training.
     - Its first training has ended (``base_epochs`` or more epochs) before any round began (it is a
       run without self-training): the first selection would never come at a stage's end.
-    - Its rounds have begun and trained past the ``rounds`` asked for (the schedule itself is
-      ``refuse_changed_schedule``'s).
+    - Its rounds have begun and trained past the ``rounds`` asked for, a partly trained epoch
+      included (the schedule itself is ``refuse_changed_schedule``'s).
 
     ``settings`` spells the options as the command line does: ``max_epochs`` and ``rounds`` (templates
     for the value) and ``on`` (how to turn self-training on).
@@ -127,10 +148,12 @@ def refuse_mismatched_rounds(checkpoint: str, state: dict[str, Any], base_epochs
         raise UserError(f"{checkpoint} has trained {trained} epochs without self-training, and the rounds begin at the end "
                         f"of the first training; resume with {settings['max_epochs'].format(trained + 1)} or more, or "
                         "start a new run")
-    if begun and trained > base_epochs + rounds * epochs_per_round:
-        needed = -(-(trained - base_epochs) // epochs_per_round)  # ceil
-        raise UserError(f"{checkpoint} has trained {trained} epochs, {trained - base_epochs} of them in self-training "
-                        f"rounds of {epochs_per_round}; resume with {settings['rounds'].format(needed)} or more")
+    started, trained_so_far = trained_text(state)
+    if begun and started > base_epochs + rounds * epochs_per_round:
+        needed = -(-(started - base_epochs) // epochs_per_round)  # ceil
+        in_part = " (the last in part)" if started > trained else ""
+        raise UserError(f"{checkpoint} has trained {trained_so_far}, {started - base_epochs} of them in self-training "
+                        f"rounds of {epochs_per_round}{in_part}; resume with {settings['rounds'].format(needed)} or more")
 
 
 class SelfTraining(pl.Callback):

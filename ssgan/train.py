@@ -35,7 +35,7 @@ from ssgan.config import CONFIG_DIR, check_argument_types, config_text, fits_typ
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.errors import UserError
 from ssgan.module import SSGAN, DivergenceError, diverged_message, refuse_low_precision_weights
-from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_epochs
+from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
 
 log = logging.getLogger(__name__)
 
@@ -363,11 +363,11 @@ def refuse_fewer_epochs(checkpoint: str | Path, state: dict[str, Any], max_epoch
     ``max_epochs`` plus the self-training rounds' ``round_epochs``; ``setting`` names the option to raise."""
     if max_epochs is None or max_epochs < 0:  # -1: no limit
         return
-    trained = trained_epochs(state)
-    if trained > max_epochs + round_epochs:
+    started, trained = trained_text(state)  # a mid-epoch checkpoint's partly trained epoch counts
+    if started > max_epochs + round_epochs:
         rounds = f" + {round_epochs} in self-training rounds" if round_epochs else ""
-        raise UserError(f"{checkpoint} has trained {trained} epochs, more than {setting}={max_epochs}{rounds}; "
-                        f"resume with {setting}={trained - round_epochs} or more")
+        raise UserError(f"{checkpoint} has trained {trained}, more than {setting}={max_epochs}{rounds}; "
+                        f"resume with {setting}={started - round_epochs} or more")
 
 
 def _resume_checkpoint(output_dir: Path, ckpt_path: str | None) -> Path | None:

@@ -11,8 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
+from ssgan.errors import UserError
+from ssgan.train import refuse_fewer_epochs
 from test_bad_input import ANOTHER_SPLIT, CHANGED_SCHEDULE, FEWER_EPOCHS, assert_one_error_line
 
 TESTS = Path(__file__).resolve().parent
@@ -52,6 +55,11 @@ def test_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     whole, resumed, checkpoint = _kill_and_resume(tmp_path, ["trainer.max_epochs=3"], epoch=1, batch=8)
     # the kill came mid-epoch: the checkpoint it resumed from is mid-epoch too (epoch 1, 8 of 13 batches)
     assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == 2 * (13 + 8)
+    # its 8 batches of epoch 1 count: a resume asking for 1 epoch would report them as a 1-epoch run
+    with pytest.raises(UserError, match=r"^last.ckpt has trained 1 epoch and 8 batches of the next, more than "
+                                        r"trainer.max_epochs=1; resume with trainer.max_epochs=2 or more$"):
+        refuse_fewer_epochs("last.ckpt", checkpoint, 1, 0, setting="trainer.max_epochs")
+    refuse_fewer_epochs("last.ckpt", checkpoint, 2, 0, setting="trainer.max_epochs")
     assert {key: resumed[key] for key in COMPARED} == {key: whole[key] for key in COMPARED}
     # the same schedule as the checkpoint's: the learning rate goes on as it was, without a word
     assert "resuming at epoch" not in (tmp_path / "killed" / "train.log").read_text()

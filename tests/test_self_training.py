@@ -400,3 +400,22 @@ def test_a_resume_whose_rounds_cannot_go_on_is_one_line(tmp_path, compose_cfg) -
         with pytest.raises(UserError) as raised:
             train(cfg)
         assert str(raised.value).endswith(message), str(raised.value)
+
+
+def test_fewer_rounds_than_a_mid_epoch_checkpoint_has_begun_are_refused() -> None:
+    from ssgan.self_training import refuse_mismatched_rounds
+
+    # a mid-epoch checkpoint (the layout Lightning writes) of a run with 1 epoch of first training and
+    # rounds of 1 epoch: 2 epochs finished, and 6 batches of the third, round 2's, trained
+    state = {"callbacks": {"SelfTraining": {"current_round": 2, "base_epochs": 1, "epochs_per_round": 1}},
+             "loops": {"fit_loop": {"epoch_progress": {"current": {"started": 3, "processed": 2, "completed": 2}},
+                                    "epoch_loop.batch_progress": {"current": {"processed": 6, "completed": 5}}}}}
+    settings = {"max_epochs": "trainer.max_epochs={}", "rounds": "self_training.rounds={}", "on": "self_training=default"}
+    refuse_mismatched_rounds("mid.ckpt", state, 1, 2, 1, settings)  # round 2 goes on
+    with pytest.raises(UserError, match=r"^mid.ckpt has trained 2 epochs and 6 batches of the next, 2 of them in "
+                                        r"self-training rounds of 1 \(the last in part\); resume with "
+                                        r"self_training.rounds=2 or more$"):
+        refuse_mismatched_rounds("mid.ckpt", state, 1, 1, 1, settings)
+    # at the end of epoch 2 (the checkpoint written at an epoch's end): round 1 is whole, nothing of round 2
+    state["loops"]["fit_loop"]["epoch_progress"]["current"]["started"] = 2
+    refuse_mismatched_rounds("mid.ckpt", state, 1, 1, 1, settings)
