@@ -295,7 +295,7 @@ def predict(args: argparse.Namespace) -> None:
         files = [target]
     else:
         raise UserError(f"{target} does not exist; give an image file or a folder of images")
-    out = output_file(args.out, "preds.csv", [args.checkpoint, *files])
+    out = output_file(args.out, "preds.csv", [args.checkpoint, *files], writes="CSV text", fits=(".txt",))
     names = module.class_names
     rows, skipped = [], 0
     for start in range(0, len(files), args.batch_size):  # decode batch by batch: memory stays O(batch)

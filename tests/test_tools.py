@@ -15,6 +15,7 @@ import torch
 
 from conftest import FOLDER_CLASSES
 from ssgan.data.images import list_images, read_images
+from ssgan.errors import UserError
 from ssgan.tools import load_module, main
 
 
@@ -509,3 +510,28 @@ def test_predicts_help_names_every_image_suffix_it_reads() -> None:
     usage = build_parser().format_help() + " ".join(
         action.format_help() for action in build_parser()._subparsers._group_actions[0].choices.values())
     assert f"({' '.join(IMAGE_SUFFIXES)})" in " ".join(usage.split())  # argparse wraps the lines
+
+
+def test_predict_refuses_an_out_file_named_for_another_format(folder_checkpoint: Path, image_folder: Path,
+                                                              tmp_path: Path, capsys) -> None:
+    # it wrote its CSV text into p.npz
+    out = tmp_path / "p.npz"
+    with pytest.raises(SystemExit) as exited:
+        run_tool("predict", folder_checkpoint, image_folder, "--out", out)
+    assert exited.value.code == 2 and not out.exists()
+    assert capsys.readouterr().err == (f"error: --out {out} is named as a .npz file, but this writes CSV text; give a "
+                                       f"name ending in .csv, e.g. --out {tmp_path / 'p.csv'}\n")
+    run_tool("predict", folder_checkpoint, image_folder, "--out", tmp_path / "p.txt")  # text that fits
+    assert (tmp_path / "p.txt").read_text().startswith("file,")
+
+
+def test_a_synthetic_labeled_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
+    from ssgan.data import DigitsDataModule
+
+    grid = tmp_path / "grid.png"  # `ssgan sample`'s grid, given for its folder: "does not exist", it said
+    grid.write_bytes(b"")
+    with pytest.raises(UserError, match=rf"^data.synthetic_labeled_dir={grid} is a file, not a folder; give the folder "
+                                        r"that `ssgan sample` wrote$"):
+        DigitsDataModule(num_labeled=50, synthetic_labeled_dir=str(grid), split_cache_dir=None)
+    with pytest.raises(UserError, match=r"does not exist; give the folder"):
+        DigitsDataModule(num_labeled=50, synthetic_labeled_dir=str(tmp_path / "missing"), split_cache_dir=None)

@@ -217,7 +217,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.augment_shift, self.augment_flip = augment_shift, augment_flip
         self.synthetic_labeled_dir = synthetic_labeled_dir
         if synthetic_labeled_dir is not None and not Path(synthetic_labeled_dir).expanduser().is_dir():
-            raise UserError(f"data.synthetic_labeled_dir={synthetic_labeled_dir} does not exist; "
+            what = "is a file, not a folder" if Path(synthetic_labeled_dir).expanduser().exists() else "does not exist"
+            raise UserError(f"data.synthetic_labeled_dir={synthetic_labeled_dir} {what}; "
                             "give the folder that `ssgan sample` wrote")
         self.synthetic_images = torch.empty(0, dtype=torch.uint8)
         self.synthetic_labels = torch.empty(0, dtype=torch.long)
@@ -408,7 +409,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise UserError(f"the checkpoint's split does not fit the {len(self.data.train_labels)} training images of "
                             f"{self.name}; resume with the data set the run started with")
         if not all(np.array_equal(getattr(split, part), indices) for part, indices in vars(self.split).items()):
-            log.warning("the checkpoint's split differs from the one drawn now; resuming with the checkpoint's")
+            # its validation images are those it never trained on, so validate and test use it too
+            log.warning("the checkpoint's split differs from the one drawn now; the checkpoint's is used")
         self.split = split
 
     def train_dataloader(self) -> SemiSupervisedBatches:
