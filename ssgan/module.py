@@ -414,6 +414,12 @@ class ClassifierModule(pl.LightningModule):
         is several per cent of an MLP iteration on a CPU.
         """
         stacked = torch.stack([value.detach().float() for value in values.values()])  # (M,)
+        if self._train_sums is not None and list(values) != self._train_names:
+            # sums restored from a mid-epoch checkpoint of other settings (e.g. model.entropy_weight
+            # turned on): this epoch's means start afresh from here rather than mix two sets of terms
+            log.info("this epoch's train/ means count from the resumed batch on: the checkpoint logged %s",
+                     ", ".join(self._train_names))
+            self._train_sums = None
         if self._train_sums is None:
             self._train_names, self._train_sums, self._train_steps = list(values), stacked, 1
         else:

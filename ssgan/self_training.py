@@ -94,23 +94,31 @@ def refuse_changed_schedule(checkpoint: str, state: dict[str, Any], base_epochs:
                         + " and ".join(template.format(saved) for template, saved in wanted))
 
 
-def trained_epochs(state: dict[str, Any]) -> int:
-    """The epochs whose training pass a loaded checkpoint has finished."""
-    progress = state.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+def _epoch_under_way(state: dict[str, Any]) -> tuple[int, int]:
+    """(the epochs Lightning counts "processed", the batches trained of the epoch started after them)."""
+    fit_loop = state.get("loops", {}).get("fit_loop", {})
+    epochs = fit_loop.get("epoch_progress", {}).get("current", {})
     # a checkpoint of an epoch's end is written before Lightning counts that epoch "completed", a
     # mid-epoch one (mid_epoch_checkpoint) before it is "processed"
-    return int(progress.get("processed", state.get("epoch", 0)))
+    processed = int(epochs.get("processed", state.get("epoch", 0)))
+    if int(epochs.get("started", 0)) <= processed:  # no epoch under way
+        return processed, 0
+    batches = fit_loop.get("epoch_loop.batch_progress", {})
+    if batches.get("is_last_batch"):  # saved at the epoch's last batch (e.g. by validation with val_check_interval < 1)
+        return processed + 1, 0
+    return processed, int(batches.get("current", {}).get("processed", 0))
+
+
+def trained_epochs(state: dict[str, Any]) -> int:
+    """The epochs whose training pass a loaded checkpoint has finished."""
+    return _epoch_under_way(state)[0]
 
 
 def batches_into_next_epoch(state: dict[str, Any]) -> int:
     """The batches a mid-epoch checkpoint has trained of the epoch after its ``trained_epochs``; 0 for
     one written at an epoch's end. Those batches have changed the weights, so a resume that asks for
     no more epochs than ``trained_epochs`` would report weights trained past what it asks for."""
-    fit_loop = state.get("loops", {}).get("fit_loop", {})
-    epochs = fit_loop.get("epoch_progress", {}).get("current", {})
-    if int(epochs.get("started", 0)) <= trained_epochs(state):  # no epoch under way
-        return 0
-    return int(fit_loop.get("epoch_loop.batch_progress", {}).get("current", {}).get("processed", 0))
+    return _epoch_under_way(state)[1]
 
 
 def trained_text(state: dict[str, Any]) -> tuple[int, str]:
@@ -151,9 +159,10 @@ def refuse_mismatched_rounds(checkpoint: str, state: dict[str, Any], base_epochs
     started, trained_so_far = trained_text(state)
     if begun and started > base_epochs + rounds * epochs_per_round:
         needed = -(-(started - base_epochs) // epochs_per_round)  # ceil
-        in_part = " (the last in part)" if started > trained else ""
-        raise UserError(f"{checkpoint} has trained {trained_so_far}, {started - base_epochs} of them in self-training "
-                        f"rounds of {epochs_per_round}{in_part}; resume with {settings['rounds'].format(needed)} or more")
+        in_rounds = (f"{started - base_epochs} of them in self-training rounds of {epochs_per_round}" if started == trained
+                     else f"{started - base_epochs} epochs of self-training rounds of {epochs_per_round}, the last in part")
+        raise UserError(f"{checkpoint} has trained {trained_so_far}, {in_rounds}; resume with "
+                        f"{settings['rounds'].format(needed)} or more")
 
 
 class SelfTraining(pl.Callback):

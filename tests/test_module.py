@@ -158,3 +158,18 @@ def test_a_step_the_grad_scaler_skips_updates_no_ema() -> None:
     # D kept its data-initialised weights, and the EMA is still their copy
     assert int(model.ema_updates) == 0
     assert all(torch.equal(a, b) for a, b in zip(model.discriminator.parameters(), model.ema_discriminator.parameters()))
+
+
+def test_train_means_start_afresh_when_the_resumed_checkpoint_summed_other_terms() -> None:
+    # a mid-epoch checkpoint of a run without the entropy term, resumed with it: the sums of 4 terms
+    # met a step of 5 and stopped the run with a size mismatch
+    model = SSGAN((1, 8, 8), 10, arch="mlp", entropy_weight=1.0)
+    model.on_load_checkpoint({"ssgan_train_sums": {"names": ["loss_supervised", "acc_labeled"],
+                                                   "sums": torch.tensor([2.0, 1.5]), "steps": 2}})
+    step = {"loss_supervised": torch.tensor(1.0), "acc_labeled": torch.tensor(0.5), "loss_entropy": torch.tensor(3.0)}
+    model.accumulate_train_metrics(**step)
+    assert model._train_names == list(step) and model._train_sums.tolist() == [1.0, 0.5, 3.0] and model._train_steps == 1
+    # the same terms as the checkpoint's: its sums go on
+    model.on_load_checkpoint({"ssgan_train_sums": {"names": list(step), "sums": torch.tensor([2.0, 1.0, 4.0]), "steps": 2}})
+    model.accumulate_train_metrics(**step)
+    assert model._train_sums.tolist() == [3.0, 1.5, 7.0] and model._train_steps == 3

@@ -412,9 +412,14 @@ def test_fewer_rounds_than_a_mid_epoch_checkpoint_has_begun_are_refused() -> Non
                                     "epoch_loop.batch_progress": {"current": {"processed": 6, "completed": 5}}}}}
     settings = {"max_epochs": "trainer.max_epochs={}", "rounds": "self_training.rounds={}", "on": "self_training=default"}
     refuse_mismatched_rounds("mid.ckpt", state, 1, 2, 1, settings)  # round 2 goes on
-    with pytest.raises(UserError, match=r"^mid.ckpt has trained 2 epochs and 6 batches of the next, 2 of them in "
-                                        r"self-training rounds of 1 \(the last in part\); resume with "
+    with pytest.raises(UserError, match=r"^mid.ckpt has trained 2 epochs and 6 batches of the next, 2 epochs of "
+                                        r"self-training rounds of 1, the last in part; resume with "
                                         r"self_training.rounds=2 or more$"):
+        refuse_mismatched_rounds("mid.ckpt", state, 1, 1, 1, settings)
+    # saved at the third epoch's last batch, before Lightning counts it processed (validation with
+    # val_check_interval < 1 saves there): 3 whole epochs, 2 of them in rounds
+    state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["is_last_batch"] = True
+    with pytest.raises(UserError, match=r"^mid.ckpt has trained 3 epochs, 2 of them in self-training rounds of 1; "):
         refuse_mismatched_rounds("mid.ckpt", state, 1, 1, 1, settings)
     # at the end of epoch 2 (the checkpoint written at an epoch's end): round 1 is whole, nothing of round 2
     state["loops"]["fit_loop"]["epoch_progress"]["current"]["started"] = 2
