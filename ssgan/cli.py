@@ -196,7 +196,8 @@ class SSGANCLI(LightningCLI):
 
         # ssgan-train's checks of the same settings, before fit makes a log folder
         trainer_config = self.config["fit"]["trainer"]
-        check_trainer_counts(trainer_config, lambda key: f"--trainer.{key}")
+        check_trainer_counts(trainer_config, lambda key: f"--trainer.{key}",
+                             lambda key: "--{}.init_args.{}".format(*key.split(".", 1)))
         refuse_plain_ddp(trainer_config.get("strategy"), isinstance(self.model, SSGAN), "--trainer.strategy")
         refuse_low_precision_weights(trainer_config.get("precision") or "32-true")
         checkpoint = self._read_checkpoint()

@@ -151,9 +151,22 @@ def refuse_plain_ddp(strategy: Any, trains_a_generator: bool, name: str) -> None
                         f"without gradients); use {name}={base}_find_unused_parameters_true")
 
 
-def check_trainer_counts(settings: Any, name: Callable[[str], str]) -> None:
+def check_trainer_counts(settings: Any, name: Callable[[str], str],
+                         other_name: Callable[[str], str] = lambda key: key) -> None:
     """One-line errors for trainer settings (``settings``: the trainer's config) that would train
-    nothing, never end, or crash inside Lightning; ``name`` spells a setting as its entry point takes it."""
+    nothing, never end, or crash inside Lightning; ``name`` spells a trainer setting as its entry point
+    takes it, ``other_name`` a model's or data's (``"model.gradient_clip_val"``)."""
+    clip = settings.get("gradient_clip_val")
+    if clip is not None and not (fits_type(clip, "float") and clip <= 0):
+        # Lightning refuses its automatic clipping under manual optimization, from inside fit
+        raise UserError(f"{name('gradient_clip_val')}={config_text(clip)} is Lightning's automatic clipping, which these "
+                        f"modules' manual optimization does not take; clip with {other_name('model.gradient_clip_val')}="
+                        f"{config_text(clip)} instead")
+    accumulate = settings.get("accumulate_grad_batches")
+    if accumulate is not None and accumulate != 1:
+        raise UserError(f"{name('accumulate_grad_batches')}={config_text(accumulate)} is Lightning's automatic gradient "
+                        "accumulation, which manual optimization does not take (each batch makes its own steps); "
+                        f"for larger steps raise {other_name('data.batch_size')} instead")
     deterministic = settings.get("deterministic")
     if deterministic is not None and not isinstance(deterministic, bool) and deterministic != "warn":
         # Lightning acts on a bool or "warn" alone: any other value would quietly leave the run nondeterministic

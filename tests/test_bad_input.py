@@ -128,6 +128,13 @@ BAD_INPUTS = [
     (["trainer.limit_train_batches=0"],
      "trainer.limit_train_batches=0 trains on no batch; give a fraction in (0, 1] or a number of batches of 1 or more, "
      "or leave it out"),
+    # Lightning refuses both under manual optimization, from inside fit (a traceback and a half-made run folder)
+    (["+trainer.gradient_clip_val=1"],
+     "trainer.gradient_clip_val=1 is Lightning's automatic clipping, which these modules' manual optimization does not "
+     "take; clip with model.gradient_clip_val=1 instead"),
+    (["+trainer.accumulate_grad_batches=2"],
+     "trainer.accumulate_grad_batches=2 is Lightning's automatic gradient accumulation, which manual optimization does "
+     "not take (each batch makes its own steps); for larger steps raise data.batch_size instead"),
     (["model=supervised", "+model.latent_dim=10"], "model.latent_dim is not a setting of SupervisedBaseline; remove it"),
     (["+callbacks.sample_grid.nmu_images=3"],
      "callbacks.sample_grid.nmu_images is not a setting of SampleGrid; did you mean callbacks.sample_grid.num_images?"),

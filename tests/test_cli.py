@@ -460,6 +460,9 @@ def test_find_user_error_follows_wrappers_but_not_errors_raised_while_handling()
     (["--trainer.precision=bf16-true"], "error: trainer.precision=bf16-true is not supported (the weights must stay "
                                         "fp32); use trainer.precision=bf16-mixed (or 16-mixed on a GPU) for "
                                         "lower-precision compute, or 32"),
+    (["--trainer.gradient_clip_val=1"], "error: --trainer.gradient_clip_val=1.0 is Lightning's automatic clipping, which "
+                                        "these modules' manual optimization does not take; clip with "
+                                        "--model.init_args.gradient_clip_val=1.0 instead"),
     (["--trainer.accelerator=tpux"], "error: the trainer settings do not work on this machine: You selected an invalid "
                                      "accelerator name: `accelerator='tpux'`. Available names are: ..."),
     # Lightning's MisconfigurationException, which is no ValueError
