@@ -131,6 +131,15 @@ class MidEpochCheckpoint(ModelCheckpoint):
                             "callbacks.mid_epoch_checkpoint.every_n_epochs=0")
         super().__init__(*args, every_n_train_steps=every_n_train_steps, every_n_epochs=every_n_epochs, **kwargs)
         self._steps_before_batch = 0
+        self._configured_every_n_train_steps = self._every_n_train_steps
+
+    @property
+    def state_key(self) -> str:
+        # the configured step count, not the 1 that a save sets for a moment below: the checkpoint's
+        # state of this callback must be found again under the same key by a resume with the same settings
+        return self._generate_state_key(monitor=self.monitor, mode=self.mode,
+                                        every_n_train_steps=self._configured_every_n_train_steps,
+                                        every_n_epochs=self._every_n_epochs, train_time_interval=self._train_time_interval)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
         self._steps_before_batch = trainer.global_step

@@ -268,3 +268,7 @@ def test_the_mid_epoch_checkpoint_leaves_an_epochs_last_batch_to_the_end_of_epoc
     trainer.fit(SupervisedBaseline((1, 8, 8), 10),  # one optimizer step a batch: the epochs end at steps 4 and 8
                 datamodule=DigitsDataModule(num_labeled=20, num_val=20, split_cache_dir=None))
     assert sorted(path.name for path in tmp_path.glob("*.ckpt")) == ["step=2.ckpt", "step=6.ckpt"]
+    # each save holds the callback's state under the key a resume with the same settings looks for (it was
+    # saved under every_n_train_steps=1, and every resume printed Lightning's "callbacks ... need to be provided")
+    saved = torch.load(tmp_path / "step=2.ckpt", map_location="cpu", weights_only=False)["callbacks"]
+    assert saves.state_key in saved and "'every_n_train_steps': 2" in saves.state_key
