@@ -63,8 +63,10 @@ class DivergenceError(RuntimeError):
 def diverged_message(error: DivergenceError, last_good: Any, clip_setting: str) -> str:
     """The one line for a fit that diverged, the same in both entry points: what diverged, the last good
     checkpoint (``last_good``, or None), and ``clip_setting``, the entry point's spelling of gradient clipping."""
-    kept = f"the last good checkpoint is {last_good}" if last_good is not None else "no checkpoint was saved before it"
-    return f"training diverged: {error}; {kept} (try a lower learning rate or {clip_setting})"
+    if last_good is None:
+        return f"training diverged: {error}; no checkpoint was saved before it (try a lower learning rate or {clip_setting})"
+    return (f"training diverged: {error}; the last good checkpoint is {last_good} (try a lower learning rate or "
+            f"{clip_setting}, resuming from it in a new folder)")
 
 
 def check_optimizer_factory(factory: OptimizerFactory | None, name: str) -> None:
@@ -356,6 +358,10 @@ class ClassifierModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         precision = str(self.trainer.precision)
         refuse_low_precision_weights(precision)
+        # the optimizer settings as this run's factories made them: Lightning restores a checkpoint's
+        # optimizer and scheduler states after this hook, and with them that run's settings
+        self._configured_optimizer_settings = [[{key: value for key, value in group.items() if key not in ("params", "lr")}
+                                                for group in optimizer.param_groups] for optimizer in self.trainer.optimizers]
         fused = any(opt.defaults.get("fused") for opt in self.trainer.optimizers)
         if self.gradient_clip_val is not None and "mixed" in precision and fused:
             # Lightning cannot clip the gradients of a fused optimizer under mixed precision
@@ -393,7 +399,38 @@ class ClassifierModule(pl.LightningModule):
             scheduler._last_lr = rates
         return changes
 
+    def apply_configured_optimizer_settings(self) -> list[str]:
+        """Puts this run's optimizer settings (base learning rate, betas, weight decay, ...) back over those a
+        restored checkpoint brought, keeping its moments and step counts; returns what changed, e.g.
+        ``"model.optimizer_d.lr: 1e+12 -> 0.001"``.
+
+        Resumed into a new folder with a lower ``model.optimizer_d.lr`` (after a divergence, say), the run
+        would otherwise train on at the checkpoint's rate without a word.
+        """
+        def plain(value: Any) -> Any:
+            return list(value) if isinstance(value, tuple) else value
+
+        changes = []
+        configured = getattr(self, "_configured_optimizer_settings", [])
+        names = ("model.optimizer_d", "model.optimizer_g")
+        for index, (optimizer, settings) in enumerate(zip(self.trainer.optimizers, configured)):
+            for group, wanted in zip(optimizer.param_groups, settings):
+                for key, value in wanted.items():
+                    if plain(group.get(key)) != plain(value):
+                        shown = "lr" if key == "initial_lr" else key  # LambdaLR's base rate is the setting's lr
+                        changes.append(f"{names[min(index, 1)]}.{shown}: {plain(group.get(key))} -> {plain(value)}")
+                        group[key] = value
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if hasattr(scheduler, "lr_lambdas"):  # follow_lr_schedule then sets each group's rate from these
+                scheduler.base_lrs = [group.get("initial_lr", base)
+                                      for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs)]
+        return list(dict.fromkeys(changes))  # once per setting, not per parameter group
+
     def on_train_start(self) -> None:
+        changed = self.apply_configured_optimizer_settings()
+        if changed and self.trainer.is_global_zero:
+            log.warning("resuming with this run's optimizer settings, not the checkpoint's: %s", ", ".join(changed))
         moved = [(before, after) for before, after in self.follow_lr_schedule()
                  if not math.isclose(before, after, rel_tol=1e-9, abs_tol=1e-12)]
         if moved and self.trainer.is_global_zero:

@@ -659,7 +659,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if trainer.is_global_zero:  # one writer: each rank's error names its own first non-finite value
             write_json_atomic(output_dir / "metrics.json", metrics)
         last = output_dir / "checkpoints" / "last.ckpt"
-        raise UserError(diverged_message(error, last if last.is_file() else None, "model.gradient_clip_val")) from None
+        # nothing saved yet in this folder: the checkpoint this run resumed from is the last good one
+        last_good = last if last.is_file() else _resume_checkpoint(output_dir, cfg.get("ckpt_path"))
+        raise UserError(diverged_message(error, last_good, "model.gradient_clip_val")) from None
     except (RuntimeError, ValueError) as error:
         # the resumed checkpoint's weights or optimizer state do not fit the nets this run builds
         text = str(error)

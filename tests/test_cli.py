@@ -547,7 +547,7 @@ def test_cli_divergence_is_one_line_naming_the_last_good_checkpoint(tmp_path: Pa
     last = tmp_path / "lightning_logs" / "version_1" / "checkpoints" / "last.ckpt"
     assert _one_line_error(capsys, common) == (
         f"error: training diverged: discriminator_loss became nan at epoch 1, batch 0; the last good checkpoint is "
-        f"{last} (try a lower learning rate or --model.init_args.gradient_clip_val)")
+        f"{last} (try a lower learning rate or --model.init_args.gradient_clip_val, resuming from it in a new folder)")
     assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 0
 
 

@@ -36,6 +36,16 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(compose_cfg) 
     assert last["epoch"] == 1  # the end of epoch 1, the last before the NaN, whether or not it was the best
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
     assert len(last["DigitsDataModule"]["split"]["labeled"]) == 20  # the checkpoint carries the split
+    # resumed from it into a new folder, diverging again before that folder saved anything: the checkpoint it
+    # resumed from is still the last good one ("no checkpoint was saved before it", it said)
+    again = compose_cfg("trainer.max_epochs=4", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    with open_dict(again):
+        again.callbacks.nan_injector = {"_target_": f"{__name__}.NaNInjector"}
+        again.paths.output_dir = str(run.parent / "resumed")
+    with pytest.raises(UserError, match=rf"the last good checkpoint is {run / 'checkpoints' / 'last.ckpt'} \(try a "
+                                        r"lower learning rate or model.gradient_clip_val, resuming from it in a new folder\)$"):
+        train(again)
 
 
 def _poison_supervised_loss(monkeypatch, calls_to_poison: set[int], how: str = "loss") -> None:

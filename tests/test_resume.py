@@ -63,6 +63,7 @@ def test_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     assert {key: resumed[key] for key in COMPARED} == {key: whole[key] for key in COMPARED}
     # the same schedule as the checkpoint's: the learning rate goes on as it was, without a word
     assert "resuming at epoch" not in (tmp_path / "killed" / "train.log").read_text()
+    assert "not the checkpoint's" not in (tmp_path / "killed" / "train.log").read_text()  # nor its optimizer settings
     # the resumed process timed one whole epoch (epoch 2), not the rest of epoch 1 as if it were one;
     # the checkpoint carried epoch 0's time, and the seconds the killed process had trained
     carried = checkpoint["callbacks"]["SpeedMonitor"]
@@ -272,3 +273,23 @@ def test_the_mid_epoch_checkpoint_leaves_an_epochs_last_batch_to_the_end_of_epoc
     # saved under every_n_train_steps=1, and every resume printed Lightning's "callbacks ... need to be provided")
     saved = torch.load(tmp_path / "step=2.ckpt", map_location="cpu", weights_only=False)["callbacks"]
     assert saves.state_key in saved and "'every_n_train_steps': 2" in saves.state_key
+
+
+def test_a_resume_into_a_new_folder_trains_with_its_own_optimizer_settings(tmp_path: Path, train_in_process) -> None:
+    # the checkpoint's optimizer state brought its run's learning rate back: a lower rate given after a
+    # divergence was ignored without a word
+    settings = [*COMMON, "callbacks.mid_epoch_checkpoint=null"]
+    run, copy = tmp_path / "run", tmp_path / "copy"
+    code, stderr = train_in_process(*settings, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    code, stderr = train_in_process(*settings, "trainer.max_epochs=2", "model.optimizer_d.lr=0.001",
+                                    "model.optimizer_d.betas=[0.9,0.999]", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                                    f"hydra.run.dir={copy}", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    resumed = torch.load(copy / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    discriminator, generator = (state["param_groups"][0] for state in resumed["optimizer_states"])
+    assert discriminator["initial_lr"] == 0.001 and list(discriminator["betas"]) == [0.9, 0.999]
+    assert generator["initial_lr"] == 0.003 and list(generator["betas"]) == [0.5, 0.999]  # as configured, unchanged
+    assert resumed["lr_schedulers"][0]["base_lrs"] == [0.001]
+    assert ("resuming with this run's optimizer settings, not the checkpoint's: model.optimizer_d.betas: [0.5, 0.999] "
+            "-> [0.9, 0.999], model.optimizer_d.lr: 0.003 -> 0.001") in (copy / "train.log").read_text()
