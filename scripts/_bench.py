@@ -66,15 +66,36 @@ def bench_arguments(argv: list[str], doc: str, default: Path) -> tuple[Path, lis
     return Path(args.out_dir), args.overrides
 
 
+# run_child's exit codes for a sweep stopped on purpose
+STOPPED_BY = {130: "Ctrl-C", 143: "SIGTERM"}
+
+
+class SweepStopped(Exception):
+    """A sweep stopped by SIGTERM or Ctrl-C: the script reports ``runs`` (its jobs so far, the finished
+    ones with their metrics) and then exits with ``code``, as the sweep did."""
+
+    def __init__(self, code: int, runs: list[dict]) -> None:
+        super().__init__(f"stopped by {STOPPED_BY[code]}")
+        self.code, self.runs = code, runs
+
+    def report(self) -> int:
+        """Says in one line what the report above it holds; returns the exit code."""
+        print(f"error: {self}: the sweep stopped before it finished, and the table holds the runs that finished",
+              file=sys.stderr)
+        return self.code
+
+
 def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
     """Runs ``python -m ssgan.train -m OVERRIDES`` into ``out_dir`` and returns each job's metrics (a job
-    that stopped without them is a failed run)."""
+    that stopped without them is a failed run); ``SweepStopped`` after a SIGTERM or Ctrl-C."""
     if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         raise SystemExit(f"error: {out_dir} already holds a sweep's runs; choose a new output folder")
     command = [sys.executable, "-m", "ssgan.train", "-m", *overrides, "trainer.enable_progress_bar=false",
                f"hydra.sweep.dir={hydra_quoted(str(out_dir))}"]
     print("$", " ".join(command[1:]), flush=True)
     code = run_child(command)
+    if code in STOPPED_BY:
+        raise SweepStopped(code, load_runs(out_dir) + unfinished_runs(out_dir))
     if code:
         kept = "its finished runs are kept there" if sweep_holds_runs(out_dir) else "no job ran; see the error above"
         raise SystemExit(f"error: the sweep into {out_dir} stopped (exit code {code}); {kept}")

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from _bench import bench_arguments, machine_line, pct, run_sweep, split_failed
+from _bench import SweepStopped, bench_arguments, machine_line, pct, run_sweep, split_failed
 
 SPLIT_SEEDS = (0, 1, 2)
 
@@ -22,8 +22,13 @@ def main(argv: list[str]) -> int:
     out_dir, overrides = bench_arguments(argv, __doc__, Path("multirun") / f"bench_digits_{datetime.now():%Y-%m-%d_%H-%M-%S}")
     seeds = f"data.split_seed={','.join(map(str, SPLIT_SEEDS))}"
     # The SSGAN recipe and its baseline: the same data config (net, epochs, split), two multiruns.
-    runs = run_sweep(out_dir / "ssgan", ["experiment=digits_50", seeds, *overrides])
-    runs += run_sweep(out_dir / "supervised", ["data=digits", "data.num_labeled=50", "model=supervised", seeds, *overrides])
+    runs: list[dict] = []
+    stopped = None
+    try:
+        runs += run_sweep(out_dir / "ssgan", ["experiment=digits_50", seeds, *overrides])
+        runs += run_sweep(out_dir / "supervised", ["data=digits", "data.num_labeled=50", "model=supervised", seeds, *overrides])
+    except SweepStopped as stop:  # the runs that finished are still reported
+        runs, stopped = runs + stop.runs, stop
     finished, failed = split_failed(runs)
     by_key = {(r["method"], r["split_seed"]): r for r in finished}
     print(f"\nMachine: {machine_line()}\nRuns: {out_dir}\n")
@@ -38,6 +43,8 @@ def main(argv: list[str]) -> int:
         gan_mean = statistics.mean(by_key[("ssgan", s)]["test/acc"] for s in SPLIT_SEEDS)
         sup_mean = statistics.mean(by_key[("supervised", s)]["test/acc"] for s in SPLIT_SEEDS)
         print(f"| **mean** | **{pct(gan_mean)}** | **{pct(sup_mean)}** | **{100 * (gan_mean - sup_mean):+.2f} points** | | |")
+    if stopped is not None:
+        return stopped.report()
     for line in failed:
         print(f"error: run {line}", file=sys.stderr)
     return 1 if failed else 0

@@ -14,7 +14,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from _bench import bench_arguments, machine_line, pct, run_sweep, split_failed
+from _bench import SweepStopped, bench_arguments, machine_line, pct, run_sweep, split_failed
 
 
 def val_curve(run_dir: str) -> list[tuple[int, float]]:
@@ -26,7 +26,12 @@ def val_curve(run_dir: str) -> list[tuple[int, float]]:
 def main(argv: list[str]) -> int:
     out_dir, overrides = bench_arguments(argv, __doc__,
                                          Path("multirun") / f"bench_fashion_mnist_{datetime.now():%Y-%m-%d_%H-%M-%S}")
-    runs, failed = split_failed(run_sweep(out_dir, ["experiment=fashion_mnist_100", "model=ssgan,supervised", *overrides]))
+    stopped = None
+    try:
+        swept = run_sweep(out_dir, ["experiment=fashion_mnist_100", "model=ssgan,supervised", *overrides])
+    except SweepStopped as stop:  # the runs that finished are still reported
+        swept, stopped = stop.runs, stop
+    runs, failed = split_failed(swept)
     print(f"\nMachine: {machine_line()}\nRuns: {out_dir}\n")
     print("| method | net | seed | precision | epochs | test acc (last) | best val acc (epoch) | train time "
           "| time per epoch | time per iteration |")
@@ -39,6 +44,8 @@ def main(argv: list[str]) -> int:
     for run in runs:
         curve = ", ".join(f"{epoch}: {100 * acc:.1f}" for epoch, acc in val_curve(run["run_dir"]))
         print(f"\n{run['method']} (seed {run['seed']}) val/acc by epoch: {curve}")
+    if stopped is not None:
+        return stopped.report()
     for line in failed:
         print(f"error: run {line}", file=sys.stderr)
     return 1 if failed else 0

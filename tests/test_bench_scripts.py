@@ -125,3 +125,37 @@ def test_make_image_folder_checks_its_counts_and_leaves_nothing_half_written(tmp
     monkeypatch.setattr(make_image_folder, "write_png", lambda image, path: Path(path).write_bytes(b""))
     make_image_folder.main([str(out), "--labeled-per-class", "1", "--unlabeled", "2"])
     assert len(list(out.rglob("*.png"))) == 12 and [p.name for p in tmp_path.iterdir()] == ["images"]
+
+
+def test_bench_scripts_stopped_by_sigterm_report_the_finished_runs_and_exit_143(tmp_path, monkeypatch, capsys) -> None:
+    # the sweep's SIGTERM ended the script with exit code 1 and no table, though runs had finished
+    monkeypatch.setattr(_bench, "run_child", lambda command: 143)
+    with pytest.raises(_bench.SweepStopped) as stopped:
+        _bench.run_sweep(tmp_path / "sweep", ["seed=0"])
+    assert stopped.value.code == 143 and stopped.value.runs == []
+
+    ok = {"net": "mlp", "epochs": 20, "val/best_acc": 0.7, "best_epoch": 3, "epoch_seconds": 1.0, "iteration_ms": 2.0,
+          "precision": "32-true"}
+    ssgan_runs = [_metrics("ssgan", seed, 0.9, run_dir=f"g{seed}", **ok) for seed in (0, 1, 2)]
+    supervised_runs = [_metrics("supervised", 0, 0.8, run_dir="s0", **ok)]
+
+    def sweep(out_dir, overrides):
+        if out_dir.name == "ssgan":
+            return ssgan_runs
+        raise _bench.SweepStopped(143, supervised_runs)
+
+    monkeypatch.setattr(bench_digits, "run_sweep", sweep)
+    assert bench_digits.main(["out"]) == 143
+    captured = capsys.readouterr()
+    assert "| 0 | 90.00 % | 80.00 % | +10.00 points |" in captured.out and "| 1 | 90.00 % | - |" in captured.out
+    assert captured.err == ("error: stopped by SIGTERM: the sweep stopped before it finished, and the table holds the "
+                            "runs that finished\n")
+
+    def stopped_sweep(out_dir, overrides):
+        raise _bench.SweepStopped(130, ssgan_runs[:1])
+
+    monkeypatch.setattr(bench_fashion_mnist, "run_sweep", stopped_sweep)
+    monkeypatch.setattr(bench_fashion_mnist, "val_curve", lambda run_dir: [(0, 0.5)])
+    assert bench_fashion_mnist.main(["out"]) == 130
+    captured = capsys.readouterr()
+    assert "| ssgan | mlp | 0 | 32-true | 20 | 90.00 % |" in captured.out and "stopped by Ctrl-C" in captured.err
