@@ -95,7 +95,11 @@ def refuse_changed_schedule(checkpoint: str, state: dict[str, Any], base_epochs:
 
 
 def _epoch_under_way(state: dict[str, Any]) -> tuple[int, int]:
-    """(the epochs Lightning counts "processed", the batches trained of the epoch started after them)."""
+    """(the epochs whose training pass a loaded checkpoint has finished, the batches a mid-epoch checkpoint
+    has trained of the next: 0 for one written at an epoch's end).
+
+    Those batches have changed the weights, so a resume that asks for no more epochs than the finished
+    ones would report weights trained past what it asks for."""
     fit_loop = state.get("loops", {}).get("fit_loop", {})
     epochs = fit_loop.get("epoch_progress", {}).get("current", {})
     # a checkpoint of an epoch's end is written before Lightning counts that epoch "completed", a
@@ -114,17 +118,10 @@ def trained_epochs(state: dict[str, Any]) -> int:
     return _epoch_under_way(state)[0]
 
 
-def batches_into_next_epoch(state: dict[str, Any]) -> int:
-    """The batches a mid-epoch checkpoint has trained of the epoch after its ``trained_epochs``; 0 for
-    one written at an epoch's end. Those batches have changed the weights, so a resume that asks for
-    no more epochs than ``trained_epochs`` would report weights trained past what it asks for."""
-    return _epoch_under_way(state)[1]
-
-
 def trained_text(state: dict[str, Any]) -> tuple[int, str]:
     """The epochs a checkpoint has begun (a partly trained one counts) and how to say what it has trained:
     ``(3, "2 epochs and 6 batches of the next")``."""
-    epochs, batches = trained_epochs(state), batches_into_next_epoch(state)
+    epochs, batches = _epoch_under_way(state)
     finished = f"{epochs} epoch{'' if epochs == 1 else 's'}"
     if not batches:
         return epochs, finished
