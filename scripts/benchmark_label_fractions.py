@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import hydra_quoted, run_child  # noqa: E402
-from summarize_runs import load_runs, unfinished_runs  # noqa: E402
+from summarize_runs import load_runs, method_of, unfinished_runs  # noqa: E402
 from summarize_runs import other_settings as _other_settings  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
@@ -82,11 +82,6 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
         test_acc = metrics.get("test/acc") if status == "ok" else None
         if status == "ok" and test_acc is not None and not (_is_number(test_acc) and math.isfinite(test_acc)):
             status, metrics["error"], test_acc = "failed", f"its test accuracy is {test_acc}, not a number", None
-        if any(metrics.get(key) is None for key in ("dataset", "method", "seed", "split_seed")):
-            # e.g. an unreadable metrics.json: what the job ran, from Hydra's record of it
-            recorded = {**_from_overrides(run_dir / ".hydra" / "overrides.yaml"), **_from_record(run_dir / ".hydra")}
-            metrics = {**{key: value for key, value in recorded.items() if key != "label_fraction" or
-                          metrics.get("num_labeled") is None}, **{k: v for k, v in metrics.items() if v is not None}}
         rows.append({
             "job": _job_name(metrics["run_dir"], base), "dataset": metrics.get("dataset"), "method": metrics.get("method"),
             "num_labeled": metrics.get("num_labeled"), "label_fraction": metrics.get("label_fraction"),
@@ -104,9 +99,7 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
             continue
         seen.add(run_dir.resolve())
         hydra_dir = run_dir / ".hydra"
-        rows.append({"job": _job_name(run_dir, base), **unfinished, "settings": _other_settings(hydra_dir / "overrides.yaml"),
-                     # the composed record holds the overrides too; they stand in where it was cut short
-                     **_from_overrides(hydra_dir / "overrides.yaml"), **_from_record(hydra_dir)})
+        rows.append({"job": _job_name(run_dir, base), **unfinished, "settings": _other_settings(hydra_dir / "overrides.yaml")})
     # a job the sweep never reached (it was killed, or stopped, first) has no folder: Hydra's record of the
     # sweep names it, so it is a row too
     record = _sweep_record(root)
@@ -169,7 +162,7 @@ def _job_fields(record, overrides: list[str]) -> dict:
     if rounds is None and "self_training" not in given:  # the sweep's own count holds for this job too
         rounds = OmegaConf.select(record, "self_training.rounds", default=None)
     found = {"dataset": given.get("data", choices.get("data")),
-             "method": _method_of(given.get("model", choices.get("model")),
+             "method": method_of(given.get("model", choices.get("model")),
                                   given.get("self_training", choices.get("self_training")),
                                   int(rounds) if str(rounds).isdigit() else None)}
     for key, name, kind in (("seed", "seed", int), ("data.split_seed", "split_seed", int),
@@ -178,63 +171,6 @@ def _job_fields(record, overrides: list[str]) -> dict:
         with contextlib.suppress(TypeError, ValueError):
             found[name] = kind(value) if value not in (None, "null") else None
     return {key: value for key, value in found.items() if value is not None}
-
-
-def _from_record(hydra_dir: Path) -> dict:
-    """What a job ran with by default (data set, seeds, labels, method), from Hydra's composed config and
-    group choices: a job's overrides name only what the sweep changed."""
-    from omegaconf import OmegaConf
-
-    found: dict = {}
-    with contextlib.suppress(Exception):  # a record cut short by the kill: what could be read
-        choices = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
-        found["dataset"] = choices.get("data")
-        found["method"] = choices.get("model")
-        found["self_training"] = choices.get("self_training")
-    with contextlib.suppress(Exception):
-        config = OmegaConf.load(hydra_dir / "config.yaml")
-        for key, name in (("seed", "seed"), ("data.split_seed", "split_seed"), ("data.num_labeled", "num_labeled"),
-                          ("data.label_fraction", "label_fraction")):
-            value = OmegaConf.select(config, key, default=None)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                found[name] = value
-        rounds = OmegaConf.select(config, "self_training.rounds", default=None)
-        if isinstance(rounds, int) and not isinstance(rounds, bool):
-            found["rounds"] = rounds
-    found["method"] = _method_of(found.get("method"), found.pop("self_training", None), found.pop("rounds", None))
-    return {key: value for key, value in found.items() if value is not None}
-
-
-def _method_of(model: str | None, self_training: str | None, rounds: int | None) -> str | None:
-    """The method as ssgan-train names it: ``model``, plus ``+self-training`` when the rounds are on
-    (by their count when known, else by the ``self_training`` group chosen)."""
-    if not model:
-        return None
-    on = rounds > 0 if rounds is not None else self_training not in (None, "none")
-    return model + ("+self-training" if on else "")
-
-
-def _from_overrides(path: Path) -> dict:
-    """What a job was asked to run, read from Hydra's record of its overrides."""
-    found: dict = {}
-    if not path.is_file():
-        return found
-    for line in path.read_text().splitlines():
-        item = line.strip().lstrip("- ").strip("'\"")
-        key, _, value = item.partition("=")
-        if key == "data.num_labeled" and value.isdigit():
-            found["num_labeled"] = int(value)
-        elif key == "model":
-            found["method"] = value + found.get("method", "")
-        elif (key == "self_training" and value != "none") or (key == "self_training.rounds" and value not in ("0", "")):
-            if not found.get("method", "").endswith("+self-training"):
-                found["method"] = found.get("method", "") + "+self-training"
-        elif key == "data.label_fraction" and value not in ("null", ""):
-            with contextlib.suppress(ValueError):  # a typo (0.O1) leaves the row without a fraction, as for counts
-                found["label_fraction"] = float(value)
-        elif key in ("seed", "data.split_seed") and value.isdigit():
-            found["seed" if key == "seed" else "split_seed"] = int(value)
-    return found
 
 
 # The overrides a benchmark sweeps by design: runs that differ only in these share a cell or a column

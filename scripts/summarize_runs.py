@@ -8,6 +8,8 @@ Runs are averaged per (data set, labels, method, other settings): a sweep over, 
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -21,7 +23,11 @@ SWEPT = {"seed", "data.split_seed", "data.num_labeled", "data.label_fraction", "
 
 
 def load_runs(root: Path) -> list[dict]:
-    """Every ``metrics.json`` below ``root``, with its folder; an unreadable one is a failed run."""
+    """Every ``metrics.json`` below ``root``, with its folder; an unreadable one is a failed run.
+
+    Where a run's metrics lack what it ran (data set, method, seeds; e.g. an unreadable file), Hydra's
+    record of the job fills them in.
+    """
     runs = []
     for path in sorted(root.rglob("metrics.json")):
         try:
@@ -30,6 +36,10 @@ def load_runs(root: Path) -> list[dict]:
                 raise ValueError(f"a JSON {type(metrics).__name__}, not an object")
         except (OSError, ValueError) as error:  # cut short by a kill or a full disk: a failed run, not a crash
             metrics = {"status": "failed", "error": f"unreadable metrics.json ({error})"}
+        if any(metrics.get(key) is None for key in ("dataset", "method", "seed", "split_seed")):
+            recorded = recorded_job(path.parent / ".hydra")
+            metrics = {**{key: value for key, value in recorded.items() if key != "label_fraction" or
+                          metrics.get("num_labeled") is None}, **{k: v for k, v in metrics.items() if v is not None}}
         metrics["run_dir"] = str(path.parent)
         runs.append(metrics)
     return runs
@@ -37,11 +47,74 @@ def load_runs(root: Path) -> list[dict]:
 
 def unfinished_runs(root: Path) -> list[dict]:
     """A failed run for each Hydra job folder below ``root`` that has no ``metrics.json`` (killed before it
-    wrote one, crashed, or still running)."""
-    return [{"status": "failed", "run_dir": str(hydra_dir.parent),
+    wrote one, crashed, or still running), with what it ran from Hydra's record of the job."""
+    return [{**recorded_job(hydra_dir), "status": "failed", "run_dir": str(hydra_dir.parent),
              "error": "no metrics.json: the job stopped before it finished (killed, crashed, or still running)"}
             for hydra_dir in sorted(root.rglob(".hydra"))
             if hydra_dir.parent.resolve() != root.resolve() and not (hydra_dir.parent / "metrics.json").exists()]
+
+
+def recorded_job(hydra_dir: Path) -> dict:
+    """What a job ran (data set, method, labels, seeds), from Hydra's record of it in ``hydra_dir``: the
+    composed config and group choices, and where those were cut short by a kill, the overrides."""
+    return {**_from_overrides(hydra_dir / "overrides.yaml"), **_from_record(hydra_dir)}
+
+
+def _from_record(hydra_dir: Path) -> dict:
+    """What a job ran with by default (data set, seeds, labels, method), from Hydra's composed config and
+    group choices: a job's overrides name only what the sweep changed."""
+    from omegaconf import OmegaConf
+
+    found: dict = {}
+    with contextlib.suppress(Exception):  # a record cut short by the kill: what could be read
+        choices = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
+        found["dataset"] = choices.get("data")
+        found["method"] = choices.get("model")
+        found["self_training"] = choices.get("self_training")
+    with contextlib.suppress(Exception):
+        config = OmegaConf.load(hydra_dir / "config.yaml")
+        for key, name in (("seed", "seed"), ("data.split_seed", "split_seed"), ("data.num_labeled", "num_labeled"),
+                          ("data.label_fraction", "label_fraction")):
+            value = OmegaConf.select(config, key, default=None)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                found[name] = value
+        rounds = OmegaConf.select(config, "self_training.rounds", default=None)
+        if isinstance(rounds, int) and not isinstance(rounds, bool):
+            found["rounds"] = rounds
+    found["method"] = method_of(found.get("method"), found.pop("self_training", None), found.pop("rounds", None))
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def method_of(model: str | None, self_training: str | None, rounds: int | None) -> str | None:
+    """The method as ssgan-train names it: ``model``, plus ``+self-training`` when the rounds are on
+    (by their count when known, else by the ``self_training`` group chosen)."""
+    if not model:
+        return None
+    on = rounds > 0 if rounds is not None else self_training not in (None, "none")
+    return model + ("+self-training" if on else "")
+
+
+def _from_overrides(path: Path) -> dict:
+    """What a job was asked to run, read from Hydra's record of its overrides."""
+    found: dict = {}
+    if not path.is_file():
+        return found
+    for line in path.read_text().splitlines():
+        item = line.strip().lstrip("- ").strip("'\"")
+        key, _, value = item.partition("=")
+        if key == "data.num_labeled" and value.isdigit():
+            found["num_labeled"] = int(value)
+        elif key == "model":
+            found["method"] = value + found.get("method", "")
+        elif (key == "self_training" and value != "none") or (key == "self_training.rounds" and value not in ("0", "")):
+            if not found.get("method", "").endswith("+self-training"):
+                found["method"] = found.get("method", "") + "+self-training"
+        elif key == "data.label_fraction" and value not in ("null", ""):
+            with contextlib.suppress(ValueError):  # a typo (0.O1) leaves the row without a fraction, as for counts
+                found["label_fraction"] = float(value)
+        elif key in ("seed", "data.split_seed") and value.isdigit():
+            found["seed" if key == "seed" else "split_seed"] = int(value)
+    return found
 
 
 def other_settings(source: Path | list[str]) -> str:
@@ -62,10 +135,11 @@ def other_settings(source: Path | list[str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python scripts/summarize_runs.py RUN_FOLDER", file=sys.stderr)
-        return 2
-    root = Path(argv[0])
+    parser = argparse.ArgumentParser(prog="python scripts/summarize_runs.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_folder", metavar="RUN_FOLDER", type=Path,
+                        help="a Hydra multirun folder, or any folder holding run folders")
+    root = parser.parse_args(argv).run_folder
     if not root.is_dir():
         print(f"error: {root} is not a folder; pass the multirun folder that holds the runs", file=sys.stderr)
         return 2

@@ -45,6 +45,25 @@ def test_summary_means_runs_of_one_setting_only_and_lists_killed_jobs(tmp_path, 
     assert "failed: no metrics.json: the job stopped before it finished" in printed
 
 
+def test_summary_names_what_a_killed_job_ran_from_hydras_record(tmp_path, capsys) -> None:
+    # a job stopped by SIGTERM writes no metrics.json: its row comes from .hydra/, not "?"
+    _run(tmp_path, "0", None, ["data.split_seed=2"])
+    record = tmp_path / "0" / ".hydra"
+    (record / "config.yaml").write_text("seed: 1\ndata:\n  num_labeled: 50\n  split_seed: 2\nself_training:\n  rounds: 0\n")
+    (record / "hydra.yaml").write_text("hydra:\n  runtime:\n    choices:\n      data: digits\n      model: ssgan\n")
+    assert summarize_runs.main([str(tmp_path)]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "failed" in line]
+    assert row.split()[:5] == ["digits", "50", "ssgan", "1", "2"]
+
+
+def test_summary_help_prints_usage_not_a_missing_folder(capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        summarize_runs.main(["--help"])
+    assert stop.value.code == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("usage: python scripts/summarize_runs.py [-h] RUN_FOLDER") and "not a folder" not in printed
+
+
 def test_bench_scripts_report_failed_jobs_in_a_line_each_and_exit_1(monkeypatch, capsys) -> None:
     ok = {"net": "mlp", "epochs": 20, "val/best_acc": 0.7, "best_epoch": 3, "epoch_seconds": 1.0, "iteration_ms": 2.0,
           "precision": "32-true"}

@@ -357,7 +357,9 @@ def test_a_killed_job_with_rounds_turned_on_by_count_is_a_self_training_row(tmp_
                                        "      self_training: none\n")
     [row] = report.collect(tmp_path)
     assert row["method"] == "ssgan+self-training"
-    assert report._from_overrides(record / "overrides.yaml")["method"] == "ssgan+self-training"
+    from summarize_runs import recorded_job
+
+    assert recorded_job(record)["method"] == "ssgan+self-training"
 
 
 def test_a_report_without_matplotlib_removes_the_earlier_plot(tmp_path, monkeypatch, capsys) -> None:
