@@ -927,6 +927,11 @@ class _RunRecord:
             cls.log_sizes = {path: path.stat().st_size for path in record.parent.glob("*.log")}
 
     @classmethod
+    def ran(cls, output_dir: Path) -> bool:
+        """Whether this start wrote the folder's ``metrics.json`` (it ran, and its folder and log are kept)."""
+        return cls._metrics_stamp(output_dir) not in (None, cls.metrics_stamp)
+
+    @classmethod
     def restore(cls, output_dir: Path) -> None:
         if cls.saved is not None and output_dir.is_dir() and cls._metrics_stamp(output_dir) == cls.metrics_stamp:
             shutil.rmtree(output_dir / ".hydra", ignore_errors=True)
@@ -941,6 +946,14 @@ class _RunRecord:
             shutil.rmtree(cls.saved.parent, ignore_errors=True)
             cls.saved = cls.metrics_stamp = None
             cls.log_sizes = {}
+
+
+def _log_to_files_only(level: int, message: str) -> None:
+    """Writes ``message`` to the log files (Hydra's ``train.log``) and not to the console, which gets it once, as the error line."""
+    record = log.makeRecord(log.name, level, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and level >= handler.level:
+            handler.handle(record)
 
 
 def _exit_stopped(output_dir: Path, how: str, signal_number: int) -> None:
@@ -978,6 +991,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             if not (output_dir / "metrics.json").exists():
                 _remove_if_only_hydra_files(output_dir)
             _RunRecord.restore(output_dir)
+            if _RunRecord.ran(output_dir):  # e.g. a diverged run: its log ends with why it stopped
+                _log_to_files_only(logging.ERROR, f"error: {error}")
             print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except Exception as error:  # a bug or a crash: in a sweep it fails this job alone, on the record

@@ -122,3 +122,15 @@ def test_the_skipped_batch_count_is_the_runs_even_when_an_earlier_checkpoint_is_
                       "model.skip_nonfinite_batches=2", "test_ckpt=best", "callbacks.model_checkpoint.mode=min")
     metrics = train(cfg)
     assert metrics["best_epoch"] < 2 and metrics["skipped_batches"] == 2
+
+
+def test_a_diverged_runs_log_ends_with_its_error_line_and_the_console_shows_it_once(train_in_process, monkeypatch,
+                                                                                     tmp_path) -> None:
+    _poison_supervised_loss(monkeypatch, {3})
+    run = tmp_path / "run"
+    code, stderr = train_in_process("data.num_labeled=20", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                                    f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 2 and stderr.count("training diverged") == 1
+    assert json.loads((run / "metrics.json").read_text())["status"] == "diverged"
+    last_line = (run / "train.log").read_text().splitlines()[-1]
+    assert "[ERROR] - error: training diverged: discriminator_loss became nan at epoch 0, batch 2" in last_line
