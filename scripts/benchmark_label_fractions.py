@@ -286,12 +286,14 @@ def render_markdown(rows: list[dict], title: str) -> str:
                                                             (n_waiting, "not started")) if count]
             cells_text.append(", ".join(parts) or "-")
         out.write(f"| {_labels_text(label, rows, short=True)} | " + " | ".join(cells_text) + " |\n")
-    mixed = defaultdict(set)  # (labels, method) -> the other settings of its finished runs
-    configs = defaultdict(list)  # (labels, method) -> their composed configs
+    # (labels, method) -> the other settings of its runs: failed and unstarted ones too, which the cell
+    # counts as if they were other seeds of the finished runs' settings
+    mixed = defaultdict(set)
+    configs = defaultdict(list)  # (labels, method) -> the finished runs' composed configs
     for row in rows:
-        if row.get("status") == "ok" and _labels_key(row) is not None:
+        if row.get("status") != "superseded" and _labels_key(row) is not None:
             mixed[(_labels_key(row), row.get("method"))].add(row.get("settings") or "")
-            if row.get("config"):
+            if row.get("config") and row.get("status") == "ok":
                 configs[(_labels_key(row), row.get("method"))].append(row["config"])
     warnings = {cell: " | ".join(sorted(s or "(none)" for s in settings)) for cell, settings in mixed.items()
                 if len(settings) > 1}
@@ -303,7 +305,7 @@ def render_markdown(rows: list[dict], title: str) -> str:
                               for key in keys[:3])
             warnings[cell] = f"config.yaml differs in {shown}" + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
     if warnings:
-        out.write("\n**Warning:** these cells average runs with different settings, not only other seeds:\n\n")
+        out.write("\n**Warning:** these cells hold runs with different settings, not only other seeds:\n\n")
         for (label, method), text in sorted(warnings.items(), key=lambda item: (item[0][0], str(item[0][1]))):
             out.write(f"- {_labels_text(label, rows)}, {method}: {text}\n")
     if superseded:

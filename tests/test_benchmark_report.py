@@ -211,11 +211,24 @@ def test_a_cell_mixing_runs_of_different_settings_is_flagged(tmp_path) -> None:
     report.write_report(tmp_path, title="fixture")
     markdown = (tmp_path / "results.md").read_text()
     # once these were averaged as if they were seeds (87.5 ± 7.8) with no word of it
-    assert "these cells average runs with different settings" in markdown
+    assert "these cells hold runs with different settings" in markdown
     assert "- 50 labels, ssgan: trainer.max_epochs=1 | trainer.max_epochs=30" in markdown
     flagged = markdown.split("Warning")[1]
     assert "20 labels" not in flagged  # other seeds of one setting are what a cell is for
     assert "250 labels" not in flagged
+
+
+def test_a_cell_whose_failed_run_had_other_settings_is_flagged_too(tmp_path) -> None:
+    # one finished run and one failed run of another learning rate: "82.00 (n=1), 1 failed" read as two seeds
+    _job(tmp_path, 0, _ok("ssgan", 50, 0, 0.82), ["data.num_labeled=50", "model=ssgan", "model.optimizer_d.lr=0.003"])
+    _job(tmp_path, 1, None, ["data.num_labeled=50", "model=ssgan", "model.optimizer_d.lr=0.001", "data.split_seed=1"])
+    _job(tmp_path, 2, _ok("ssgan", 20, 0, 0.80), ["data.num_labeled=20", "model=ssgan", "data.split_seed=0"])
+    _job(tmp_path, 3, None, ["data.num_labeled=20", "model=ssgan", "data.split_seed=1"])
+    report.write_report(tmp_path, title="fixture")
+    markdown = (tmp_path / "results.md").read_text()
+    flagged = markdown.split("**Warning:**")[1].split("failed")[0]
+    assert "- 50 labels, ssgan: model.optimizer_d.lr=0.001 | model.optimizer_d.lr=0.003" in flagged
+    assert "20 labels" not in flagged  # a failed run of the same settings is just a missing seed
 
 
 def test_plot_has_no_tick_for_a_label_count_whose_every_job_failed(tmp_path, monkeypatch) -> None:
