@@ -52,8 +52,16 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
 
     The temporary file keeps ``path``'s suffix (some writers choose the format from it) and is
     removed if ``write`` fails; those of earlier writers that were killed are removed after an hour.
+    A ``path`` that is a symbolic link keeps being one: the file it points to is replaced. A file
+    that exists keeps its permissions; a new one gets those the umask gives a new file.
     """
     path = Path(path)
+    if path.is_symlink():  # replacing the link itself would cut it off from the file it names
+        path = Path(os.path.realpath(path))
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:  # no such file yet
+        mode = readable_mode()
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
@@ -62,7 +70,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     temporary = Path(handle.name)
     try:
         write(temporary)
-        os.chmod(temporary, readable_mode())
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -103,3 +103,21 @@ def test_metrics_that_cannot_be_written_are_a_one_line_error(tmp_path: Path, mon
     monkeypatch.setattr(train_module, "atomic_write", disk_full)
     with pytest.raises(UserError, match=r"^cannot write \S+metrics.json: No space left on device; free some space"):
         train_module.write_json_atomic(tmp_path / "metrics.json", {"test/acc": 0.5})
+
+
+def test_a_symlink_stays_a_link_and_an_existing_files_permissions_are_kept(tmp_path: Path) -> None:
+    import os
+
+    target = tmp_path / "kept" / "metrics.json"
+    target.parent.mkdir()
+    target.write_text("old")
+    os.chmod(target, 0o600)  # e.g. made private by its owner
+    link = tmp_path / "metrics.json"
+    link.symlink_to(target)
+    atomic_write(link, lambda temporary: temporary.write_text("new"))
+    assert link.is_symlink() and target.read_text() == "new"  # once the link was replaced by a plain file
+    assert target.stat().st_mode & 0o777 == 0o600  # once reset to the umask's mode
+    assert sorted(p.name for p in target.parent.iterdir()) == ["metrics.json"]
+    fresh = tmp_path / "fresh.json"
+    atomic_write(fresh, lambda temporary: temporary.write_text("{}"))
+    assert fresh.stat().st_mode & 0o777 == readable_mode()
