@@ -156,7 +156,8 @@ def time_ours(net: str, precision: str, device: torch.device, warmup: int, itera
 def bare_loop(net: str, precision: str, device: torch.device, warmup: int, iterations: int, batch_size: int,
               overrides: list[str], on_iteration: Callable[[int], contextlib.AbstractContextManager] | None = None
               ) -> list[float]:
-    """The same iteration as ``SSGAN.training_step`` written as a plain PyTorch loop; returns per-iteration ms."""
+    """The same iteration as ``SSGAN.training_step`` written as a plain PyTorch loop, with the loss terms and
+    clipping the model's settings switch on; returns per-iteration ms."""
     torch.manual_seed(0)
     model = build_model(net, overrides)  # only its nets, optimizer factories and settings are used
     model.to(device).configure_model()  # the same speed options (channels-last, torch.compile) as ours
@@ -171,6 +172,10 @@ def bare_loop(net: str, precision: str, device: torch.device, warmup: int, itera
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16-mixed"
                 else contextlib.nullcontext())
     running = torch.zeros(4, device=device)  # epoch sums of the logged quantities
+
+    def clip(net: torch.nn.Module) -> None:  # as the module's model.gradient_clip_val does (the norm, per step)
+        if model.gradient_clip_val is not None:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), model.gradient_clip_val)
     stamps = []
     for step, (labeled_u8, labels, unlabeled_u8) in enumerate(batches):
         if step == warmup + iterations:
@@ -190,10 +195,13 @@ def bare_loop(net: str, precision: str, device: torch.device, warmup: int, itera
             loss_supervised = losses.supervised_loss(logits_labeled, labels)
             loss_unsupervised = losses.unsupervised_loss(logits_unlabeled, logits_fake)
             loss_d = loss_supervised + model.unlabeled_weight * loss_unsupervised
+            if model.entropy_weight:
+                loss_d = loss_d + model.entropy_weight * losses.conditional_entropy(logits_unlabeled.float())
             if not torch.isfinite(loss_d):
                 raise RuntimeError("discriminator loss is not finite")
             opt_d.zero_grad()
             loss_d.backward()
+            clip(discriminator)
             opt_d.step()
             with torch.no_grad():
                 decay = min(model.ema_decay, (2 + step) / (11 + step))
@@ -201,14 +209,18 @@ def bare_loop(net: str, precision: str, device: torch.device, warmup: int, itera
 
             discriminator.requires_grad_(False)
             fake = generator(uniform_noise(len(unlabeled), model.latent_dim, device))
-            with torch.no_grad():
-                _, features_real = discriminator(unlabeled)  # (B, F)
-            _, features_fake = discriminator(fake)
-            loss_g = losses.feature_matching_loss(features_real, features_fake)
+            if model.generator_loss == "feature_matching":
+                with torch.no_grad():
+                    _, features_real = discriminator(unlabeled)  # (B, F)
+                _, features_fake = discriminator(fake)
+                loss_g = losses.feature_matching_loss(features_real.float(), features_fake.float(), model.feature_matching)
+            else:
+                loss_g = losses.non_saturating_generator_loss(discriminator(fake)[0])
             if not torch.isfinite(loss_g):
                 raise RuntimeError("generator loss is not finite")
             opt_g.zero_grad()
             loss_g.backward()
+            clip(generator)
             opt_g.step()
             discriminator.requires_grad_(True)
             with torch.no_grad():

@@ -60,3 +60,20 @@ def test_bench_noise_prints_each_way_and_puts_the_noise_layer_back(capsys) -> No
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "round" not in line]
     assert [row.split(" | ")[0] for row in rows] == ["| drawn", "| none drawn (a bound)", "| second thread"]
     assert GaussianNoise.forward is drawn  # the nets draw their noise again after the script
+
+
+def test_the_bare_loop_computes_the_terms_the_model_overrides_switch_on(monkeypatch) -> None:
+    # timed beside ours with model.entropy_weight=1, the bare loop once left the entropy term out
+    calls: dict[str, int] = {}
+    for name in ("conditional_entropy", "non_saturating_generator_loss", "feature_matching_loss"):
+        original = getattr(bench_speed.losses, name)
+        monkeypatch.setattr(bench_speed.losses, name,
+                            lambda *a, _f=original, _n=name, **k: calls.__setitem__(_n, calls.get(_n, 0) + 1) or _f(*a, **k))
+    clipped = []
+    monkeypatch.setattr(bench_speed.torch.nn.utils, "clip_grad_norm_", lambda params, value: clipped.append(value))
+    bench_speed.bare_loop("mlp", "32-true", bench_speed.torch.device("cpu"), 0, 2, 10,
+                          ["model.entropy_weight=1", "model.generator_loss=non_saturating", "model.gradient_clip_val=5"])
+    assert calls == {"conditional_entropy": 2, "non_saturating_generator_loss": 2} and clipped == [5, 5, 5, 5]
+    calls.clear()
+    bench_speed.bare_loop("mlp", "32-true", bench_speed.torch.device("cpu"), 0, 2, 10, [])
+    assert calls == {"feature_matching_loss": 2}
