@@ -97,10 +97,12 @@ def read_images(paths: Sequence[Path], image_shape: Sequence[int]) -> tuple[torc
     """
     from PIL import Image
 
-    images, kept, skipped = [], [], []
+    # filled in place: a list of images stacked at the end would hold the data set twice at its peak
+    images = torch.empty(len(paths), *image_shape, dtype=torch.uint8)  # (N, C, H, W)
+    kept, skipped = [], []
     for position, path in enumerate(paths):
         try:
-            images.append(read_image(path, image_shape))
+            images[len(kept)] = read_image(path, image_shape)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # corrupt, foreign or huge files
             if isinstance(error, UserError):
                 raise
@@ -108,5 +110,5 @@ def read_images(paths: Sequence[Path], image_shape: Sequence[int]) -> tuple[torc
             skipped.append(path)
             continue
         kept.append(position)
-    stacked = torch.stack(images) if images else torch.empty(0, *image_shape, dtype=torch.uint8)
-    return stacked, kept, skipped
+    # a copy only when files were skipped, so that the tensor holds no unused rows
+    return (images[:len(kept)].clone() if skipped else images), kept, skipped
