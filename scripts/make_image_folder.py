@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=positive_int, default=28, help="side of the written images in pixels (default: 28)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the draw (default: 0)")
     args = parser.parse_args(argv)
+    problem = asks_for_more_than_digits_has(args)
+    if problem:
+        parser.error(problem)
     if args.out.exists():
         parser.error(f"{args.out} exists; choose a new folder")
     problem = unwritable_reason(args.out.parent)
@@ -55,6 +58,24 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     print(f"wrote {written} PNG files under {args.out}")
+
+
+def asks_for_more_than_digits_has(args: argparse.Namespace) -> str | None:
+    """Why the counts asked for cannot be drawn from the digits data (they were cut short without a word), or None."""
+    data = load_digits_data()
+    train_per_class = np.bincount(data.train_labels.numpy(), minlength=10)
+    test_per_class = np.bincount(data.test_labels.numpy(), minlength=10)
+    if args.labeled_per_class + args.unlabeled + args.test_per_class + args.loose == 0:
+        return "nothing to write: every count is 0; ask for some images, e.g. --loose 40"
+    if args.labeled_per_class > train_per_class.min():
+        return f"--labeled-per-class {args.labeled_per_class} is more than the {train_per_class.min()} that every digit has; use at most that"
+    left = len(data.train_labels) - 10 * args.labeled_per_class
+    if args.unlabeled + args.loose > left:
+        return (f"--unlabeled {args.unlabeled} and --loose {args.loose} ask for {args.unlabeled + args.loose} images, but "
+                f"{left} are left beside the labeled ones; ask for at most {left} in all")
+    if args.test_per_class > test_per_class.min():
+        return f"--test-per-class {args.test_per_class} is more than the {test_per_class.min()} that every digit has; use at most that"
+    return None
 
 
 def write_images(out: Path, args: argparse.Namespace) -> int:
@@ -81,6 +102,7 @@ def write_images(out: Path, args: argparse.Namespace) -> int:
         for i in [j for j in test_order if data.test_labels[j] == k][: args.test_per_class]:
             save(data.test_images[i], out / "test" / str(k) / f"test_{i:04d}.png")
     return sum(1 for _ in out.rglob("*.png"))
+
 
 if __name__ == "__main__":
     main()

@@ -307,7 +307,8 @@ class SSGANCLI(LightningCLI):
         if not self.datamodule.has_test_set:
             root = getattr(self.datamodule, "root", None)
             where = f"add {root / 'test'}/<class name>/ images" if isinstance(root, Path) else "give a dataset with test images"
-            raise UserError(f"no test images (a folder without test/): `ssgan-cli {subcommand}` has nothing to "
+            raise UserError(f"no test images (a folder without test/, or none of its images could be read): "
+                            f"`ssgan-cli {subcommand}` has nothing to "
                             f"{subcommand}; {where}")
 
 
@@ -595,8 +596,10 @@ def find_user_error(error: BaseException) -> UserError | None:
 
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
+    from ssgan.command_line import escape_unencodable_output
     from ssgan.train import close_process_group, hide_lightning_noise, leave_process_group
 
+    escape_unencodable_output()
     show_progress_messages()
     hide_lightning_noise()
     SSGANCLI.built_trainer = None

@@ -52,6 +52,16 @@ class _DropLightningTips(logging.Filter):
         return not str(record.msg).startswith("💡 Tip:")
 
 
+def escape_unencodable_output() -> None:
+    """Makes stdout and stderr write what their encoding cannot (a file or class name that is not
+    UTF-8, under a strict UTF-8 locale) as backslash escapes, instead of failing a print after the
+    work is done. Called by the entry points."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # absent on a stream a host replaced
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def hide_lightning_noise() -> None:
     """Hides the messages Lightning prints on every ssgan run that ask nothing of the user.
 
@@ -292,6 +302,7 @@ def main() -> None:
     The checks import neither torch nor Lightning (a multirun's DDP check aside), so a mistyped setting
     is reported in about a second, not after the seconds those imports take.
     """
+    escape_unencodable_output()
     hide_lightning_noise()
     try:
         check_bare_words(sys.argv[1:])

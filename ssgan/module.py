@@ -43,6 +43,14 @@ def metric_safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def class_metric_names(class_names: Sequence[str]) -> list[str]:
+    """Each class's metric-key part (``metric_safe``); names that come out alike ("a b" and "a_b") get
+    their class index appended, so that no class's metric overwrites another's."""
+    safe = [metric_safe(name) for name in class_names]
+    alike = {name for name in safe if safe.count(name) > 1}
+    return [f"{name}_{index}" if name in alike else name for index, name in enumerate(safe)]
+
+
 log = logging.getLogger(__name__)
 
 
@@ -514,7 +522,7 @@ class ClassifierModule(pl.LightningModule):
         # torchmetrics already synced these over the ranks; sync_dist averages equal values (and keeps Lightning quiet)
         distributed = self.trainer.world_size > 1
         self.log_dict({f"test/{name}": value for name, value in report.items()}, sync_dist=distributed)
-        self.log_dict({f"test/acc_class/{metric_safe(name)}": acc for name, acc in zip(self.class_names, per_class)},
+        self.log_dict({f"test/acc_class/{name}": acc for name, acc in zip(class_metric_names(self.class_names), per_class)},
                       sync_dist=distributed)
         # (K, K), rows true and columns predicted: the ConfusionMatrixPlot callback draws it
         self.test_confusion_matrix = self.test_confusion.compute().cpu()

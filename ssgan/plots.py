@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ssgan.atomic import atomic_write
+from ssgan.data.images import printable
 
 
 # Above this many classes the figure keeps its size and drops the class names and counts: at 0.55
@@ -29,8 +30,9 @@ def save_confusion_matrix(confusion: torch.Tensor, class_names: Sequence[str], p
     figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
     if labeled:
         ticks = range(len(class_names))
-        axes.set_xticks(ticks, class_names, rotation=45, ha="right")
-        axes.set_yticks(ticks, class_names)
+        names = [printable(name) for name in class_names]  # matplotlib refuses a folder name that is not UTF-8
+        axes.set_xticks(ticks, names, rotation=45, ha="right")
+        axes.set_yticks(ticks, names)
     axes.set_xlabel("predicted class" if labeled else "predicted class (index)")
     axes.set_ylabel("true class" if labeled else "true class (index)")
     accuracy = counts.trace() / max(1, counts.sum())

@@ -178,19 +178,27 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
     except TypeError as error:  # an argument the class does not take
         raise UserError(f"--set does not fit {datamodule_class.__name__} ({error})") from None
     except UserError as error:  # its message names the training's data.* setting: say how to set it here
-        raise UserError(f"{error} ({_how_to_set_here(str(error))})") from None
+        raise UserError(_with_how_to_set_here(error)) from None
     try:
         datamodule.setup()
     except UserError as error:
-        raise UserError(f"{error} ({_how_to_set_here(str(error))})") from None
+        raise UserError(_with_how_to_set_here(error)) from None
     if data is None and not overrides:
         _warn_if_the_split_changed(checkpoint, datamodule)
     return datamodule
 
 
+def _with_how_to_set_here(error: UserError) -> str:
+    """A datamodule's error, with how the tools spell the settings it names; as it is if it names none (a folder
+    that needs other files, say)."""
+    how = _how_to_set_here(str(error))
+    return f"{error} ({how})" if how else str(error)
+
+
 def _how_to_set_here(message: str) -> str:
     """How the tools spell the ``data.KEY`` settings a datamodule's error names: ``--set KEY=VALUE``, each with
-    the value the message gives as the fix (the one it opens with is the value given, which was wrong)."""
+    the value the message gives as the fix (the one it opens with is the value given, which was wrong); ""
+    if it names none."""
     settings: dict[str, str] = {}
     for named in re.finditer(r"\bdata\.(\w+)(?:=(\[[^\]]*\]|[^\s,;)]+))?", message):
         key, value, before = named.group(1), named.group(2), message[:named.start()]
@@ -201,7 +209,7 @@ def _how_to_set_here(message: str) -> str:
         elif before.count("(") <= before.count(")"):  # not one named in passing, in brackets
             settings.setdefault(key, "VALUE")
     if not settings:
-        return "here: --set KEY=VALUE, e.g. --set root=PATH"
+        return ""
     return "here: " + ", ".join(f"--set {key}={value}" for key, value in settings.items())
 
 
@@ -288,10 +296,12 @@ def predict(args: argparse.Namespace) -> None:
     if target.is_dir():
         files = list_images(target, recursive=True)
         if not files:
-            raise UserError(f"{target} holds no images ({' '.join(IMAGE_SUFFIXES)})")
+            raise UserError(f"{target} holds no images ({' '.join(IMAGE_SUFFIXES)}, in it or in its subfolders but "
+                            "hidden ones); give a folder that holds images, or an image file")
     elif target.is_file():
-        if not is_image_file(target):
-            raise UserError(f"{target} is not an image file ({' '.join(IMAGE_SUFFIXES)})")
+        if target.suffix.lower() not in IMAGE_SUFFIXES:  # a hidden name given on purpose is taken
+            raise UserError(f"{target} is not an image file; give a file ending in one of {' '.join(IMAGE_SUFFIXES)}"
+                            " (convert it first), or a folder of images")
         files = [target]
     else:
         raise UserError(f"{target} does not exist; give an image file or a folder of images")
@@ -311,7 +321,8 @@ def predict(args: argparse.Namespace) -> None:
                 row += [f"{p:.6f}" for p in probs]
             rows.append(row)
     if not rows:
-        raise UserError(f"none of the {len(files)} image(s) under {target} could be read")
+        what = f"{target} could not be read" if files == [target] else f"none of the {len(files)} image(s) under {target} could be read"
+        raise UserError(f"{what} (see the warnings above); replace the damaged files, or convert them to PNG")
 
     def write(temporary: Path) -> None:
         # surrogateescape writes a file name that is not valid UTF-8 back as its own bytes
@@ -585,6 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan``."""
+    from ssgan.command_line import escape_unencodable_output
+
+    escape_unencodable_output()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     if getattr(args, "batch_size", 1) < 1:

@@ -705,7 +705,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             log.warning("the test ran on no batch (trainer.limit_test_batches): the run reports no test metrics")
         test_results = tests[0] if tests else {}
     else:
-        log.warning("no test images (a folder without test/): the run reports no test metrics")
+        log.warning("no test images (a folder without test/, or none of its images could be read): the run reports "
+                    "no test metrics")
     test_acc = float(test_results["test/acc"]) if "test/acc" in test_results else None
     metrics.update(
         status="ok",

@@ -120,7 +120,7 @@ def test_a_bad_count_or_out_file_stops_bench_speed_before_it_measures(tmp_path, 
     assert "a_file is a file, not a folder; choose another file" in errors
 
 
-def test_make_image_folder_checks_its_counts_and_leaves_nothing_half_written(tmp_path, monkeypatch) -> None:
+def test_make_image_folder_checks_its_counts_and_leaves_nothing_half_written(tmp_path, monkeypatch, capsys) -> None:
     import make_image_folder
 
     out = tmp_path / "images"
@@ -128,6 +128,15 @@ def test_make_image_folder_checks_its_counts_and_leaves_nothing_half_written(tmp
         make_image_folder.main([str(out), "--size", "0"])
     with pytest.raises(SystemExit):
         make_image_folder.main([str(out), "--labeled-per-class", "-1"])
+    # more than the digits hold, or nothing at all: once cut short (or an empty folder) with exit 0
+    for counts, message in ((["--labeled-per-class", "500"], "--labeled-per-class 500 is more than the 131 that every digit has"),
+                            (["--unlabeled", "5000"], "but 1300 are left beside the labeled ones; ask for at most 1300"),
+                            (["--test-per-class", "100"], "--test-per-class 100 is more than the 43 that every digit has"),
+                            (["--labeled-per-class", "0", "--unlabeled", "0"], "nothing to write: every count is 0")):
+        with pytest.raises(SystemExit) as exited:
+            make_image_folder.main([str(out), *counts])
+        assert exited.value.code == 2 and message in capsys.readouterr().err
+    assert not out.exists()
     written = []
 
     def write_png(image, path: str) -> None:

@@ -402,7 +402,8 @@ def test_cli_test_predict_validate_without_their_images_are_errors(tmp_path: Pat
     trained = f"--ckpt_path={folder_checkpoint}"  # of images like these (its split holds validation images)
     for subcommand in ("test", "predict"):
         line = _one_line_error(capsys, [subcommand, *_folder_args(no_test, tmp_path), trained])
-        assert line == (f"error: no test images (a folder without test/): `ssgan-cli {subcommand}` has nothing to "
+        assert line == (f"error: no test images (a folder without test/, or none of its images could be read): "
+                        f"`ssgan-cli {subcommand}` has nothing to "
                         f"{subcommand}; add {no_test / 'test'}/<class name>/ images")
     assert "--data.init_args.num_val=N" in _one_line_error(capsys, ["validate", *_folder_args(no_test, tmp_path), trained])
     # validation images asked for now, but the checkpoint's split (which validate restores) has none

@@ -387,3 +387,35 @@ def test_tiff_and_gif_files_are_images_too(tmp_path: Path) -> None:
     assert [p.name for p in found] == ["icon.GIF", "scan.tif"]
     for path in found:
         assert torch.equal(image_io.read_image(path, (1, 8, 8))[0], torch.from_numpy(square))
+
+
+def test_awkward_names_train_test_and_log_whole(tmp_path: Path, train_in_process) -> None:
+    """A class folder whose name is not UTF-8, two names one metric key apart ("a b", "a_b"), an unreadable file
+    whose name is not UTF-8 and a link whose target is gone: the run finishes and says what it skipped."""
+    import os
+    import shutil
+
+    root = write_image_folder(tmp_path / "images")
+    for part in ("labeled", "test"):  # circle -> a b, square -> a_b, stripes -> a folder named with a Latin-1 byte
+        os.rename(root / part / "circle", root / part / "a b")
+        os.rename(root / part / "square", root / part / "a_b")
+        os.rename(os.fsencode(root / part / "stripes"), os.fsencode(root / part) + b"/cls_\xe9")
+    garbage = os.fsencode(root / "labeled" / "a b") + b"/bad_\xfe.png"
+    with open(garbage, "wb") as handle:
+        handle.write(b"not a png")
+    (root / "labeled" / "a_b" / "gone.png").symlink_to(root / "nowhere.png")
+    run = tmp_path / "run"
+    code, stderr = train_in_process("data=folder", f"data.root={root}", "data.batch_size=10", "trainer.max_epochs=1",
+                                    "trainer.enable_progress_bar=false", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 0, stderr
+    assert "Logging error" not in stderr and "Traceback" not in stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    # once the confusion-matrix plot stopped the run with a TypeError after it had trained
+    assert (run / "confusion_matrix.png").stat().st_size > 1000
+    # once "a b" and "a_b" both wrote test/acc_class/a_b, and one class's figure was lost
+    assert sorted(key for key in metrics if key.startswith("test/acc_class/")) == [
+        "test/acc_class/a_b_0", "test/acc_class/a_b_1", "test/acc_class/cls__"]
+    log_text = (run / "train.log").read_text()
+    assert "bad_\\xfe.png" in log_text  # once a logging error, and the line was lost
+    assert "gone.png" in log_text and "skipped 2 unreadable image(s)" in log_text  # once dropped without a word
+    shutil.rmtree(root)

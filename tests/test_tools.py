@@ -304,6 +304,8 @@ def test_how_the_tools_spell_a_datamodules_settings() -> None:
                             "batch is then as large as data.batch_size)") == "here: --set labeled_batch_size=VALUE"
     assert _how_to_set_here("files not found; set data.download=true or point data.root at them") == (
         "here: --set download=true, --set root=VALUE")
+    # a folder's layout error names no setting: no hint (it once added "here: --set KEY=VALUE, e.g. --set root=PATH")
+    assert _how_to_set_here("class folder /x/labeled/zz holds no images (.png); add images or remove the folder") == ""
 
 
 def test_predict_with_its_arguments_swapped_says_so(folder_checkpoint: Path, image_folder: Path, tmp_path: Path,
@@ -321,6 +323,32 @@ def test_predict_with_its_arguments_swapped_says_so(folder_checkpoint: Path, ima
         run_tool("predict", image, folder_checkpoint, "--out", tmp_path / "preds.csv")
     assert capsys.readouterr().err == (f"error: {folder_checkpoint} is the checkpoint: it comes first, then the images; "
                                        f"ssgan predict {folder_checkpoint} {image}\n")
+
+
+def test_predict_errors_name_the_fix_and_a_hidden_image_given_by_name_is_read(folder_checkpoint: Path, tmp_path: Path,
+                                                                              capsys) -> None:
+    from PIL import Image
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(b"not a png")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    for path, line in ((empty, f"error: {empty} holds no images (.png .jpg .jpeg .bmp .webp .tif .tiff .gif, in it or "
+                                "in its subfolders but hidden ones); give a folder that holds images, or an image file"),
+                       (notes, f"error: {notes} is not an image file; give a file ending in one of .png .jpg .jpeg .bmp "
+                               ".webp .tif .tiff .gif (convert it first), or a folder of images"),
+                       (damaged, f"error: {damaged} could not be read (see the warnings above); replace the damaged "
+                                 "files, or convert them to PNG")):
+        with pytest.raises(SystemExit) as exited:
+            run_tool("predict", folder_checkpoint, path, "--out", tmp_path / "preds.csv")
+        assert exited.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == line
+        assert not (tmp_path / "preds.csv").exists()
+    hidden = tmp_path / ".scan.png"  # named on purpose: it once was "not an image file"
+    Image.new("L", (28, 28), 128).save(hidden)
+    run_tool("predict", folder_checkpoint, hidden, "--out", tmp_path / "preds.csv")
+    assert (tmp_path / "preds.csv").read_text().splitlines()[1].startswith(".scan.png,")
 
 
 def test_export_refuses_a_default_out_file_that_is_the_checkpoint(folder_checkpoint: Path, tmp_path: Path,
@@ -535,3 +563,18 @@ def test_a_synthetic_labeled_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
         DigitsDataModule(num_labeled=50, synthetic_labeled_dir=str(grid), split_cache_dir=None)
     with pytest.raises(UserError, match=r"does not exist; give the folder"):
         DigitsDataModule(num_labeled=50, synthetic_labeled_dir=str(tmp_path / "missing"), split_cache_dir=None)
+
+
+def test_entry_points_print_a_name_that_is_not_utf8_escaped_under_a_strict_locale(monkeypatch) -> None:
+    # under en_US.UTF-8, stdout is strict: `ssgan export` failed its last print after writing its file
+    import io
+    import sys
+
+    from ssgan.command_line import escape_unencodable_output
+
+    strict = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdout", strict)
+    escape_unencodable_output()
+    print("class", os.fsdecode(b"cls_\xe9"))
+    strict.flush()
+    assert strict.buffer.getvalue() == b"class cls_\\udce9\n"

@@ -139,7 +139,7 @@ class FolderDataModule(SemiSupervisedDataModule):
         digest = hashlib.sha1(f"{self.image_shape!r}|decode {DECODER_VERSION}|Pillow {PIL.__version__}".encode())
         for group in ("labeled", "unlabeled", "test"):
             for path in self._files[group]:
-                stat = path.stat()
+                stat = path.stat() if path.exists() else path.lstat()  # a link whose target is gone: the link's own
                 digest.update(f"{group}|".encode() + self._relative(path) + f"|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         return digest.hexdigest()[:16]
 

@@ -17,8 +17,20 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")  # a GIF: its first frame
 
 
+def printable(text: str) -> str:
+    """``text`` with the bytes of a name that is not valid UTF-8 written as escapes: a folder named
+    ``cls_`` and the byte 0xE9, which Python reads as ``"cls_\\udce9"``, shows as ``cls_\\xe9``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name's byte gave
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    """An image by its name, not hidden; a symbolic link whose target is gone counts too, so that it is
+    reported as unreadable, not dropped without a word."""
+    return ((path.is_file() or (path.is_symlink() and not path.exists()))
+            and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."))
 
 
 # Folders that photo tools and file systems fill with thumbnails and metadata, never the user's images
@@ -106,7 +118,8 @@ def read_images(paths: Sequence[Path], image_shape: Sequence[int]) -> tuple[torc
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # corrupt, foreign or huge files
             if isinstance(error, UserError):
                 raise
-            log.warning("skipped unreadable image %s (%s)", path, " ".join(str(error).split()) or type(error).__name__)
+            log.warning("skipped unreadable image %s (%s)", printable(str(path)),
+                        printable(" ".join(str(error).split())) or type(error).__name__)
             skipped.append(path)
             continue
         kept.append(position)
