@@ -198,6 +198,8 @@ class SampleGrid(pl.Callback):
     def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
         if not hasattr(pl_module, "sample") or trainer.sanity_checking:
             return
+        if trainer.fast_dev_run and not self.dirpath:  # it writes no logs or checkpoints: nor a grid into the working folder
+            return
         self._written_at_step = trainer.global_step
         # on every rank: under DDP, trainer.log_dir is a broadcast, which rank 0 alone would wait in forever
         folder = Path(self.dirpath) if self.dirpath else Path(trainer.log_dir or trainer.default_root_dir) / "samples"
@@ -226,7 +228,7 @@ class ConfusionMatrixPlot(pl.Callback):
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         confusion = getattr(pl_module, "test_confusion_matrix", None)
-        if confusion is None:
+        if confusion is None or (trainer.fast_dev_run and not self.dirpath):  # as SampleGrid: no file in the working folder
             return
         # on every rank: under DDP, trainer.log_dir is a broadcast, which rank 0 alone would wait in forever
         folder = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)

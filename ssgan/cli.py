@@ -72,6 +72,10 @@ class SSGANCLI(LightningCLI):
                 sys.stderr.write(parser_messages.getvalue())
         subcommand = self.config.get("subcommand")
         config = self.config.get(subcommand) if subcommand else None
+        seed = (config if config is not None else self.config).get("seed_everything")
+        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:  # numpy's range
+            raise UserError(f"--seed_everything={seed} is not a seed; use a whole number from 0 to 4294967295, "
+                            "true (a random one) or false (none)")
         if config is not None:
             _check_ckpt_path(subcommand, config.get("ckpt_path"), config.get("trainer.default_root_dir"))
             _check_log_folder(config.get("trainer.default_root_dir"))
@@ -224,8 +228,8 @@ class SSGANCLI(LightningCLI):
 
     def _read_checkpoint(self) -> dict[str, Any] | None:
         """The ``--ckpt_path`` file's contents, memory-mapped (no weights read); None without a local file,
-        or for a checkpoint that torch's safe loader refuses (the Trainer's own load then reports it).
-        A file that is no checkpoint at all (not a zip archive) is a one-line error."""
+        or for a checkpoint that only torch's unsafe loader reads (the Trainer's own load then takes it).
+        A file that is no checkpoint at all (not a zip archive), or a damaged one, is a one-line error."""
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or _is_checkpoint_keyword(str(ckpt_path)) or not Path(ckpt_path).expanduser().is_file():
@@ -246,8 +250,14 @@ class SSGANCLI(LightningCLI):
                             "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:  # one that needs the unsafe loader (or is damaged): not read here
-            return None
+        except Exception:  # one that needs the unsafe loader (older torch's default), or a damaged one
+            pass
+        try:
+            torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except Exception as error:  # damaged: the Trainer's own load would stop with a traceback
+            raise UserError(f"--ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}); give a "
+                            "whole .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)") from None
+        return None  # read by the Trainer, as its torch release loads it
 
     def _require_a_fitting_checkpoint(self, checkpoint: dict[str, Any] | None) -> None:
         """A ``--ckpt_path`` (``checkpoint``: its contents) of other images (another shape or class count)

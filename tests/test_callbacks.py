@@ -99,8 +99,9 @@ def test_the_tensorboard_sample_grid_is_laid_out_as_the_png(tmp_path: Path) -> N
 
     added = []
     experiment = SimpleNamespace(add_image=lambda tag, grid, step: added.append(grid))
-    trainer = SimpleNamespace(sanity_checking=False, global_step=3, log_dir=str(tmp_path), default_root_dir=str(tmp_path),
-                              is_global_zero=True, loggers=[SimpleNamespace(experiment=experiment)])
+    trainer = SimpleNamespace(sanity_checking=False, fast_dev_run=False, global_step=3, log_dir=str(tmp_path),
+                              default_root_dir=str(tmp_path), is_global_zero=True,
+                              loggers=[SimpleNamespace(experiment=experiment)])
     module = SimpleNamespace(sample=lambda count, seed: torch.rand(count, 1, 8, 8))
     callbacks.SampleGrid(num_images=6)._write(trainer, module, epoch=0)  # 6 images: 3 a row, 2 rows
     (grid,) = added

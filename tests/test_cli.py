@@ -139,6 +139,8 @@ def test_every_cli_config_fits_under_fast_dev_run(config: str, tmp_path: Path, i
     if config == "folder.yaml":
         args += [f"--data.init_args.root={image_folder}", f"--data.init_args.image_cache_dir={tmp_path / 'images'}"]
     main(args)
+    # fast_dev_run writes no logs or checkpoints, and no sample grid either (it once wrote samples/ here)
+    assert {path.name for path in tmp_path.iterdir()} <= {"splits", "images"}
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in CLI_DIR.glob("*.yaml")))
@@ -507,12 +509,33 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
                 f"error: --ckpt_path={path.name} is {problem}; give a .ckpt file that a run wrote "
                 "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
         path.unlink()
+    # a checkpoint whose pickle is damaged: once a 51-line traceback from Lightning's load, and a log folder left
+    import zipfile
+
+    damaged = tmp_path / "damaged.ckpt"
+    with zipfile.ZipFile(folder_checkpoint) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            target.writestr(item, b"garbage" if item.filename.endswith("data.pkl") else source.read(item))
+    for subcommand in ("fit", "test"):
+        line = _one_line_error(capsys, [subcommand, *folder_args, f"--ckpt_path={damaged.name}"])
+        assert line.startswith(f"error: --ckpt_path={damaged.name} is not a readable checkpoint (") and line.endswith(
+            "); give a whole .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+    damaged.unlink()
     # the checkpoint's split would be restored over the one asked for, and reported as it
     line = _one_line_error(capsys, ["fit", *folder_args, "--data.init_args.num_val=3", "--data.init_args.split_seed=5",
                                     "--trainer.max_epochs=4", f"--ckpt_path={folder_checkpoint}"])
     assert line == (f"error: --ckpt_path={folder_checkpoint} was trained on another split (--data.init_args.split_seed: "
                     "0 -> 5); resume it with its own (--data.init_args.split_seed=0), or start a new run from scratch")
     assert sorted(path.name for path in tmp_path.iterdir()) in (["notes.txt", "run"], ["notes.txt", "run", "splits"])
+
+
+def test_cli_seed_outside_numpys_range_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    for seed in ("-1", "4294967296"):  # once an 18-line traceback from seed_everything
+        assert _one_line_error(capsys, ["fit", "--config", "digits_ssgan", f"--seed_everything={seed}"]) == (
+            f"error: --seed_everything={seed} is not a seed; use a whole number from 0 to 4294967295, true (a random "
+            "one) or false (none)")
+    assert not any(tmp_path.iterdir())
 
 
 def test_cli_from_the_command_line_gives_lightning_no_cause_to_warn(monkeypatch, capsys) -> None:
