@@ -12,6 +12,7 @@ Self-training rounds are the ``ssgan.self_training.SelfTraining`` callback (``tr
 from __future__ import annotations
 
 import contextlib
+import difflib
 import io
 import logging
 import re
@@ -339,6 +340,10 @@ def condensed_parser_error(text: str) -> str:
     body = [line for line in lines[start + 1:] if not line.startswith(("tip:", "usage:"))]
     key = re.match(r'Parser key "([^"]+)":?$', error)
     if key is None:  # one message, perhaps continued (e.g. a yaml error and where it is)
+        trainer_option = re.match(r"unrecognized arguments: --trainer\.(\w+)", error)
+        if trainer_option:  # a mistyped Trainer argument, e.g. --trainer.max_epoch=3
+            error += _did_you_mean(f"Option '{trainer_option.group(1)}' is not accepted",
+                                   "pytorch_lightning.Trainer", "--trainer.")
         return "; ".join([error, *(line.strip() for line in body)]) + f"; see {help_hint}"
     return f"{_argument_error(key.group(1), body)}; see {help_hint}"
 
@@ -363,7 +368,7 @@ def _argument_error(name: str, block: list[str]) -> str:
             nested = re.match(r'Parser key "([^"]+)":?$', reason)
             if nested:  # an argument of that class: its own report, named as it is given
                 return _argument_error(f"{name}.init_args.{nested.group(1)}", inner[1:])
-            return f"--{name} ({class_name}): {reason}"
+            return f"--{name} ({class_name}): {reason}" + _did_you_mean(reason, class_name, f"--{name}.init_args.")
     stripped = [line.strip() for line in block]
     given_type = next((line for line in stripped if line.startswith("Given value type:")), "")
     given = next((line.removeprefix("Given value:").strip() for line in stripped if line.startswith("Given value:")), None)
@@ -374,14 +379,36 @@ def _argument_error(name: str, block: list[str]) -> str:
     for line in stripped:
         if not line.startswith("- ") or "Does not validate against" in line:
             continue
-        what = line[2:].removeprefix("Expected ").removeprefix("a ")
-        what = re.sub(r"^<class '(?:[\w.]+\.)?(\w+)'>$", r"\1", what)  # <class 'int'> -> int
-        what = re.sub(r"^typing\.Literal(\[.*\])$", r"one of \1", what)
+        what = _readable_type(line[2:].removeprefix("Expected ").removeprefix("a "))
         if what not in expected:
             expected.append(what)
     if given is not None:
         return f"--{name}={given}: expected " + (" or ".join(expected) if expected else "another value")
+    single = re.fullmatch(r"Expected an? (.+)\. Got value: (.*)", " ".join(stripped))  # a float, a Literal, ...
+    if single:
+        return f"--{name}={single.group(2)}: expected {_readable_type(single.group(1))}"
     return f"--{name}: " + ("; ".join(stripped) if stripped else "does not validate")
+
+
+def _did_you_mean(reason: str, class_path: str, prefix: str) -> str:
+    """`` (did you mean --model.init_args.unlabeled_weight?)`` for jsonargparse's "Option 'unlabled_weight' is
+    not accepted", from the arguments the class takes; "" when none is close or the class does not import."""
+    unknown = re.match(r"Option '([^']+)' is not accepted", reason)
+    if unknown is None:
+        return ""
+    try:
+        accepted = sorted(init_arguments(import_class(class_path)))
+    except Exception:  # a class that does not import: jsonargparse's own words stand
+        return ""
+    close = difflib.get_close_matches(unknown.group(1), accepted, n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def _readable_type(what: str) -> str:
+    """jsonargparse's name of a type as a user reads it: ``<class 'int'>`` -> ``int``,
+    ``typing.Literal['a', 'b']`` -> ``one of ['a', 'b']``."""
+    what = re.sub(r"^<class '(?:[\w.]+\.)?(\w+)'>$", r"\1", what)
+    return re.sub(r"^typing\.Literal(\[.*\])$", r"one of \1", what)
 
 
 def _is_checkpoint_keyword(ckpt_path: str) -> bool:
@@ -531,7 +558,6 @@ def shipped_config(path: str) -> str:
             return str(CONFIG_DIR / "cli" / candidate)
     if any(mark in path for mark in "{}[]:\n"):
         return path  # inline YAML or JSON: jsonargparse reads it
-    import difflib
 
     shipped = sorted(config.stem for config in (CONFIG_DIR / "cli").glob("*.yaml"))
     close = difflib.get_close_matches(Path(path).stem, shipped, n=1)

@@ -298,18 +298,23 @@ def _one_line_error(capsys, args: list[str]) -> str:
 @pytest.mark.parametrize("given, message", [
     ([], "error: --data (ssgan.data.FolderDataModule) needs --data.init_args.root=..."),
     (["--data.init_args.root=x", "--data.init_args.roo=x"],
-     "error: --data (ssgan.data.FolderDataModule): Option 'roo' is not accepted"),
+     "error: --data (ssgan.data.FolderDataModule): Option 'roo' is not accepted (did you mean --data.init_args.root?)"),
+    (["--data.init_args.root=x", "--data.init_args.zzz=x"],  # nothing close: nothing guessed
+     "error: --data (ssgan.data.FolderDataModule): Option 'zzz' is not accepted"),
     (["--data.init_args.root=x", "--trainer.max_epochs=abc"],
      "error: --trainer.max_epochs=abc: expected int or NoneType"),
     (["--data.init_args.root=x", "--data.init_args.image_size=abc"],  # a Union argument inside a class
      "error: --data.init_args.image_size=abc: expected int or Sequence"),
     (["--data.init_args.root=x", "--trainer.logger.init_args.nope=1"],
      "error: --trainer.logger: its option 'nope' is not accepted here"),
-    (["--data.init_args.root=x", "--model.init_args.latent_dim=abc"],
-     "error: --model.init_args.latent_dim: Expected a <class 'int'>. Got value: abc"),
+    (["--data.init_args.root=x", "--model.init_args.latent_dim=abc"],  # jsonargparse's words were kept
+     "error: --model.init_args.latent_dim=abc: expected int"),
+    (["--data.init_args.root=x", "--model.init_args.generator_loss=wgan"],
+     "error: --model.init_args.generator_loss=wgan: expected one of ['feature_matching', 'non_saturating']"),
     (["--data.init_args.root=x", "--bogus"], "error: unrecognized arguments: --bogus"),
     # a prefix of an option's name is a typo, not that option (argparse took it for max_epochs)
-    (["--data.init_args.root=x", "--trainer.max_epoch=2"], "error: unrecognized arguments: --trainer.max_epoch=2"),
+    (["--data.init_args.root=x", "--trainer.max_epoch=2"],
+     "error: unrecognized arguments: --trainer.max_epoch=2 (did you mean --trainer.max_epochs?)"),
 ])
 def test_cli_argument_errors_are_one_line_naming_the_argument(given: list[str], message: str, tmp_path: Path,
                                                               monkeypatch, capsys) -> None:
