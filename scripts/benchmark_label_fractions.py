@@ -90,6 +90,7 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
             "best_val_acc": metrics.get("val/best_acc"), "epochs": metrics.get("epochs"),
             "train_seconds": metrics.get("train_seconds"), "error": metrics.get("error", ""),
             "run_dir": metrics["run_dir"], "settings": _other_settings(run_dir / ".hydra" / "overrides.yaml"),
+            "settings_known": (run_dir / ".hydra" / "overrides.yaml").is_file(),
             "config": _config_settings(run_dir / ".hydra" / "config.yaml"),
         })
     # a job killed before it wrote anything still has its .hydra folder: report it, never drop it
@@ -99,7 +100,8 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
             continue
         seen.add(run_dir.resolve())
         hydra_dir = run_dir / ".hydra"
-        rows.append({"job": _job_name(run_dir, base), **unfinished, "settings": _other_settings(hydra_dir / "overrides.yaml")})
+        rows.append({"job": _job_name(run_dir, base), **unfinished, "settings": _other_settings(hydra_dir / "overrides.yaml"),
+                     "settings_known": (hydra_dir / "overrides.yaml").is_file()})
     # a job the sweep never reached (it was killed, or stopped, first) has no folder: Hydra's record of the
     # sweep names it, so it is a row too
     record = _sweep_record(root)
@@ -287,11 +289,13 @@ def render_markdown(rows: list[dict], title: str) -> str:
             cells_text.append(", ".join(parts) or "-")
         out.write(f"| {_labels_text(label, rows, short=True)} | " + " | ".join(cells_text) + " |\n")
     # (labels, method) -> the other settings of its runs: failed and unstarted ones too, which the cell
-    # counts as if they were other seeds of the finished runs' settings
+    # counts as if they were other seeds of the finished runs' settings (but not a killed job whose record of
+    # its overrides was never written: its settings are unknown, not none)
     mixed = defaultdict(set)
     configs = defaultdict(list)  # (labels, method) -> the finished runs' composed configs
     for row in rows:
-        if row.get("status") != "superseded" and _labels_key(row) is not None:
+        known = row.get("status") == "ok" or (row.get("status") != "superseded" and row.get("settings_known", True))
+        if known and _labels_key(row) is not None:
             mixed[(_labels_key(row), row.get("method"))].add(row.get("settings") or "")
             if row.get("config") and row.get("status") == "ok":
                 configs[(_labels_key(row), row.get("method"))].append(row["config"])

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import non_negative_int, positive_int  # noqa: E402
 
 from ssgan.atomic import unwritable_reason  # noqa: E402
-from ssgan.data.sources import load_digits_data  # noqa: E402
+from ssgan.data.sources import ImageData, load_digits_data  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,19 +40,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=positive_int, default=28, help="side of the written images in pixels (default: 28)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the draw (default: 0)")
     args = parser.parse_args(argv)
-    problem = asks_for_more_than_digits_has(args)
-    if problem:
-        parser.error(problem)
     if args.out.exists():
         parser.error(f"{args.out} exists; choose a new folder")
     problem = unwritable_reason(args.out.parent)
     if problem:
         parser.error(f"{args.out}: {problem}; choose another folder")
+    data = load_digits_data()
+    problem = asks_for_more_than_digits_has(args, data)
+    if problem:
+        parser.error(problem)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # written into a hidden folder beside OUT and renamed at the end: a failure leaves no half-written OUT
     staging = Path(tempfile.mkdtemp(dir=args.out.parent, prefix=f".{args.out.name}.partial-"))
     try:
-        written = write_images(staging, args)
+        written = write_images(staging, args, data)
         staging.rename(args.out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -60,9 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {written} PNG files under {args.out}")
 
 
-def asks_for_more_than_digits_has(args: argparse.Namespace) -> str | None:
-    """Why the counts asked for cannot be drawn from the digits data (they were cut short without a word), or None."""
-    data = load_digits_data()
+def asks_for_more_than_digits_has(args: argparse.Namespace, data: ImageData) -> str | None:
+    """Why the counts asked for cannot be drawn from the digits ``data`` (they were cut short without a word), or None."""
     train_per_class = np.bincount(data.train_labels.numpy(), minlength=10)
     test_per_class = np.bincount(data.test_labels.numpy(), minlength=10)
     if args.labeled_per_class + args.unlabeled + args.test_per_class + args.loose == 0:
@@ -78,9 +78,8 @@ def asks_for_more_than_digits_has(args: argparse.Namespace) -> str | None:
     return None
 
 
-def write_images(out: Path, args: argparse.Namespace) -> int:
-    """Writes the drawn images under ``out`` and returns how many."""
-    data = load_digits_data()
+def write_images(out: Path, args: argparse.Namespace, data: ImageData) -> int:
+    """Writes the images drawn from ``data`` under ``out`` and returns how many."""
     rng = np.random.default_rng(args.seed)
 
     def save(image: torch.Tensor, path: Path) -> None:

@@ -47,21 +47,22 @@ def remove_stale_temporaries(path: Path, older_than: float = STALE_TEMPORARY_SEC
             pass
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], None], follow_symlinks: bool = True,
+                 keep_mode: bool = True) -> None:
     """Calls ``write(temporary)`` on a temporary file beside ``path``, then renames it onto ``path``.
 
     The temporary file keeps ``path``'s suffix (some writers choose the format from it) and is
     removed if ``write`` fails; those of earlier writers that were killed are removed after an hour.
-    A ``path`` that is a symbolic link keeps being one: the file it points to is replaced. A file
-    that exists keeps its permissions; a new one gets those the umask gives a new file.
+    A ``path`` that is a symbolic link to a file keeps being one: that file is replaced (unless not
+    ``follow_symlinks``; a link whose target is gone is replaced itself). A file that exists keeps its
+    permissions if ``keep_mode``; otherwise, and for a new file, they are those the umask gives a new file.
     """
     path = Path(path)
-    if path.is_symlink():  # replacing the link itself would cut it off from the file it names
+    if follow_symlinks and path.is_symlink() and path.exists():  # replacing the link would cut it off from its file
         path = Path(os.path.realpath(path))
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except OSError:  # no such file yet
-        mode = readable_mode()
+    mode = readable_mode()
+    if keep_mode and path.is_file():
+        mode = path.stat().st_mode & 0o777  # e.g. made private by its owner
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
@@ -80,7 +81,8 @@ def write_cache(path: str | Path, write: Callable[[Path], None], what: str) -> N
     """``atomic_write`` for a cache file: a cache that cannot be written (a full disk) costs the next run
     its time, not this run its result, so the failure is a warning."""
     try:
-        atomic_write(path, write)
+        # the umask's permissions, not the file's: another user's private copy must not lock this one out of it
+        atomic_write(path, write, keep_mode=False)
     except OSError as error:
         log.warning("could not write the %s %s (%s); going on without caching it", what, path, error.strerror or error)
 

@@ -308,4 +308,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())  # on disk before the rename makes it the checkpoint
 
-        atomic_write(path, write)
+        # a last.ckpt that is a link (Lightning's save_last="link") is replaced, never the checkpoint it names
+        atomic_write(path, write, follow_symlinks=False)

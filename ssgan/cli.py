@@ -230,8 +230,8 @@ class SSGANCLI(LightningCLI):
 
     def _read_checkpoint(self) -> dict[str, Any] | None:
         """The ``--ckpt_path`` file's contents, memory-mapped (no weights read); None without a local file,
-        or for a checkpoint that only torch's unsafe loader reads (the Trainer's own load then takes it).
-        A file that is no checkpoint at all (not a zip archive), or a damaged one, is a one-line error."""
+        or for a checkpoint that torch's safe loader refuses for a class in it (the Trainer's own load then
+        reports it). A file that is no checkpoint at all (not a zip archive), or a damaged one, is a one-line error."""
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or _is_checkpoint_keyword(str(ckpt_path)) or not Path(ckpt_path).expanduser().is_file():
@@ -252,14 +252,12 @@ class SSGANCLI(LightningCLI):
                             "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:  # one that needs the unsafe loader (older torch's default), or a damaged one
-            pass
-        try:
-            torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        except Exception as error:  # damaged: the Trainer's own load would stop with a traceback
-            raise UserError(f"--ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}); give a "
-                            "whole .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)") from None
-        return None  # read by the Trainer, as its torch release loads it
+        except Exception as error:  # one that needs the unsafe loader (older torch's default), or a damaged one
+            if _damaged_checkpoint(path):  # the Trainer's own load would stop with a traceback
+                raise UserError(f"--ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}); give "
+                                "a whole .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)"
+                                ) from None
+            return None  # the Trainer loads it as its torch release does
 
     def _require_a_fitting_checkpoint(self, checkpoint: dict[str, Any] | None) -> None:
         """A ``--ckpt_path`` (``checkpoint``: its contents) of other images (another shape or class count)
@@ -389,6 +387,20 @@ def _argument_error(name: str, block: list[str]) -> str:
     if single:
         return f"--{name}={single.group(2)}: expected {_readable_type(single.group(1))}"
     return f"--{name}: " + ("; ".join(stripped) if stripped else "does not validate")
+
+
+def _damaged_checkpoint(path: Path) -> bool:
+    """Whether a checkpoint that torch's safe loader refused is damaged, rather than one that needs the unsafe
+    loader (a class of its own in the pickle). Read without unpickling it: its code must not run here."""
+    import torch
+
+    find_unsafe = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch >= 2.5
+    if find_unsafe is None:
+        return False  # cannot tell without running it: the Trainer's load decides
+    try:
+        return not find_unsafe(path)  # refused, with no class that the safe loader does not allow: damaged
+    except Exception:  # the pickle does not even disassemble
+        return True
 
 
 def _did_you_mean(reason: str, class_path: str, prefix: str) -> str:

@@ -6,6 +6,7 @@ training task) is imported only when the checks have passed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import shutil
@@ -53,13 +54,16 @@ class _DropLightningTips(logging.Filter):
 
 
 def escape_unencodable_output() -> None:
-    """Makes stdout and stderr write what their encoding cannot (a file or class name that is not
-    UTF-8, under a strict UTF-8 locale) as backslash escapes, instead of failing a print after the
-    work is done. Called by the entry points."""
-    for stream in (sys.stdout, sys.stderr):
+    """Makes stdout, stderr and the log handlers' files (Hydra's ``train.log``) write what their encoding
+    cannot (a file or class name that is not UTF-8, under a strict UTF-8 locale) as backslash escapes,
+    instead of failing a print after the work is done or losing a log line. Called by the entry points,
+    and again once Hydra has set up its logging."""
+    streams = [sys.stdout, sys.stderr] + [getattr(handler, "stream", None) for handler in logging.getLogger().handlers]
+    for stream in streams:
         reconfigure = getattr(stream, "reconfigure", None)  # absent on a stream a host replaced
         if reconfigure is not None:
-            reconfigure(errors="backslashreplace")
+            with contextlib.suppress(ValueError):  # a closed stream
+                reconfigure(errors="backslashreplace")
 
 
 def hide_lightning_noise() -> None:

@@ -48,7 +48,10 @@ def class_metric_names(class_names: Sequence[str]) -> list[str]:
     their class index appended, so that no class's metric overwrites another's."""
     safe = [metric_safe(name) for name in class_names]
     alike = {name for name in safe if safe.count(name) > 1}
-    return [f"{name}_{index}" if name in alike else name for index, name in enumerate(safe)]
+    names = [f"{name}_{index}" if name in alike else name for index, name in enumerate(safe)]
+    if len(set(names)) < len(names):  # a suffixed name met another class's own ("a b", "a_b", "a_b_1"): all suffixed,
+        names = [f"{name}_{index}" for index, name in enumerate(safe)]  # which "<name>_<index>" keeps apart
+    return names
 
 
 log = logging.getLogger(__name__)

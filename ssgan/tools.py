@@ -321,8 +321,10 @@ def predict(args: argparse.Namespace) -> None:
                 row += [f"{p:.6f}" for p in probs]
             rows.append(row)
     if not rows:
-        what = f"{target} could not be read" if files == [target] else f"none of the {len(files)} image(s) under {target} could be read"
-        raise UserError(f"{what} (see the warnings above); replace the damaged files, or convert them to PNG")
+        if files == [target]:
+            raise UserError(f"{target} could not be read as an image (see the warning above); give a readable image")
+        raise UserError(f"none of the {len(files)} image(s) under {target} could be read (see the warnings above); "
+                        "replace the damaged files, or convert them to PNG")
 
     def write(temporary: Path) -> None:
         # surrogateescape writes a file name that is not valid UTF-8 back as its own bytes

@@ -30,7 +30,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
-from ssgan.command_line import _earlier_run, _several_processes, hide_lightning_noise, main
+from ssgan.command_line import (_earlier_run, _several_processes, escape_unencodable_output, hide_lightning_noise,
+                                main)
 from ssgan.config import CONFIG_DIR, check_argument_types, config_text, fits_type, import_class, reads_as
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.errors import UserError
@@ -975,6 +976,7 @@ def _exit_stopped(output_dir: Path, how: str, signal_number: int) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     hide_lightning_noise()  # again here: a launcher's worker processes (hydra/launcher=local) did not run main()
+    escape_unencodable_output()  # and for the log handlers Hydra has set up since
     output_dir = Path(cfg.paths.output_dir)
     try:
         metrics = train(cfg)

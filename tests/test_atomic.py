@@ -80,7 +80,7 @@ def test_a_cache_that_cannot_be_written_is_a_warning_and_the_run_goes_on(tmp_pat
     import ssgan.atomic as atomic
     from ssgan.data.split import cached_split
 
-    def disk_full(path, write):
+    def disk_full(path, write, **options):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(atomic, "atomic_write", disk_full)
@@ -121,3 +121,29 @@ def test_a_symlink_stays_a_link_and_an_existing_files_permissions_are_kept(tmp_p
     fresh = tmp_path / "fresh.json"
     atomic_write(fresh, lambda temporary: temporary.write_text("{}"))
     assert fresh.stat().st_mode & 0o777 == readable_mode()
+
+
+def test_links_that_must_not_be_followed_are_replaced_and_caches_take_the_umask(tmp_path: Path) -> None:
+    import os
+
+    from ssgan.atomic import write_cache
+    from ssgan.callbacks import AtomicCheckpointIO
+
+    # a link whose target is gone (an unmounted disk): replaced, no folders made where it pointed
+    dangling = tmp_path / "metrics.json"
+    dangling.symlink_to(tmp_path / "gone" / "deeper" / "metrics.json")
+    atomic_write(dangling, lambda temporary: temporary.write_text("{}"))
+    assert not dangling.is_symlink() and dangling.read_text() == "{}" and not (tmp_path / "gone").exists()
+    # last.ckpt as Lightning's save_last="link" makes it: the checkpoint it names is never overwritten
+    best = tmp_path / "best.ckpt"
+    best.write_bytes(b"the best weights")
+    last = tmp_path / "last.ckpt"
+    last.symlink_to(best.name)
+    AtomicCheckpointIO().save_checkpoint({"epoch": 3}, last)
+    assert best.read_bytes() == b"the best weights" and not last.is_symlink()
+    # a cache another user made private: rewritten with this user's umask, not locked to the first
+    cache = tmp_path / "split.npz"
+    cache.write_bytes(b"old")
+    os.chmod(cache, 0o600)
+    write_cache(cache, lambda temporary: temporary.write_bytes(b"new"), "split cache")
+    assert cache.stat().st_mode & 0o777 == readable_mode()

@@ -224,11 +224,18 @@ def test_a_cell_whose_failed_run_had_other_settings_is_flagged_too(tmp_path) -> 
     _job(tmp_path, 1, None, ["data.num_labeled=50", "model=ssgan", "model.optimizer_d.lr=0.001", "data.split_seed=1"])
     _job(tmp_path, 2, _ok("ssgan", 20, 0, 0.80), ["data.num_labeled=20", "model=ssgan", "data.split_seed=0"])
     _job(tmp_path, 3, None, ["data.num_labeled=20", "model=ssgan", "data.split_seed=1"])
+    _job(tmp_path, 4, _ok("ssgan", 100, 0, 0.90), ["data.num_labeled=100", "model=ssgan", "trainer.max_epochs=30"])
+    _job(tmp_path, 5, None, [])  # killed before Hydra wrote its overrides: its settings are unknown, not none
+    (tmp_path / "5" / ".hydra" / "overrides.yaml").unlink()
+    (tmp_path / "5" / ".hydra" / "config.yaml").write_text("seed: 0\ndata:\n  num_labeled: 100\n  split_seed: 1\n")
+    (tmp_path / "5" / ".hydra" / "hydra.yaml").write_text("hydra:\n  runtime:\n    choices:\n      data: digits\n"
+                                                         "      model: ssgan\n")
     report.write_report(tmp_path, title="fixture")
     markdown = (tmp_path / "results.md").read_text()
     flagged = markdown.split("**Warning:**")[1].split("failed")[0]
     assert "- 50 labels, ssgan: model.optimizer_d.lr=0.001 | model.optimizer_d.lr=0.003" in flagged
     assert "20 labels" not in flagged  # a failed run of the same settings is just a missing seed
+    assert "100 labels" not in flagged and "| 100 | **90.00 (n=1)**, 1 failed |" in markdown
 
 
 def test_plot_has_no_tick_for_a_label_count_whose_every_job_failed(tmp_path, monkeypatch) -> None:

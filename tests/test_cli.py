@@ -490,6 +490,16 @@ def test_cli_refuses_the_trainer_settings_that_ssgan_train_refuses(given: list[s
     assert not (tmp_path / "lightning_logs").exists()  # refused before fit makes its log folder
 
 
+class _RunsWhenUnpickled:
+    """Pickles as a call that writes a file: unpickling it runs code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
 def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split(tmp_path: Path, image_folder: Path,
                                                                                   folder_checkpoint: Path,
                                                                                   monkeypatch, capsys) -> None:
@@ -527,6 +537,13 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
         assert line.startswith(f"error: --ckpt_path={damaged.name} is not a readable checkpoint (") and line.endswith(
             "); give a whole .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
     damaged.unlink()
+    # one that needs the unsafe loader is not unpickled here to tell it from a damaged one: its code never runs
+    from ssgan.cli import _damaged_checkpoint
+
+    ran = tmp_path / "ran"
+    torch.save({"state_dict": {}, "payload": _RunsWhenUnpickled(str(ran))}, tmp_path / "foreign.ckpt")
+    assert not _damaged_checkpoint(tmp_path / "foreign.ckpt") and not ran.exists()
+    (tmp_path / "foreign.ckpt").unlink()
     # the checkpoint's split would be restored over the one asked for, and reported as it
     line = _one_line_error(capsys, ["fit", *folder_args, "--data.init_args.num_val=3", "--data.init_args.split_seed=5",
                                     "--trainer.max_epochs=4", f"--ckpt_path={folder_checkpoint}"])

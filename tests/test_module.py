@@ -173,3 +173,12 @@ def test_train_means_start_afresh_when_the_resumed_checkpoint_summed_other_terms
     model.on_load_checkpoint({"ssgan_train_sums": {"names": list(step), "sums": torch.tensor([2.0, 1.0, 4.0]), "steps": 2}})
     model.accumulate_train_metrics(**step)
     assert model._train_sums.tolist() == [3.0, 1.5, 7.0] and model._train_steps == 3
+
+
+def test_class_metric_names_are_unique_however_the_names_read() -> None:
+    from ssgan.module import class_metric_names
+
+    assert class_metric_names(["T-shirt/top", "Trouser"]) == ["T-shirt_top", "Trouser"]
+    assert class_metric_names(["a b", "a_b", "c"]) == ["a_b_0", "a_b_1", "c"]  # once both "a_b": one figure lost
+    for names in (["a b", "a_b", "a_b_1"], ["a b", "a_b", "a_b_0"], ["x", "x_1", "x 1", "x?1"]):
+        assert len(set(class_metric_names(names))) == len(names), names

@@ -339,8 +339,8 @@ def test_predict_errors_name_the_fix_and_a_hidden_image_given_by_name_is_read(fo
                                 "in its subfolders but hidden ones); give a folder that holds images, or an image file"),
                        (notes, f"error: {notes} is not an image file; give a file ending in one of .png .jpg .jpeg .bmp "
                                ".webp .tif .tiff .gif (convert it first), or a folder of images"),
-                       (damaged, f"error: {damaged} could not be read (see the warnings above); replace the damaged "
-                                 "files, or convert them to PNG")):
+                       (damaged, f"error: {damaged} could not be read as an image (see the warning above); give a "
+                                 "readable image")):
         with pytest.raises(SystemExit) as exited:
             run_tool("predict", folder_checkpoint, path, "--out", tmp_path / "preds.csv")
         assert exited.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == line
@@ -565,7 +565,7 @@ def test_a_synthetic_labeled_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
         DigitsDataModule(num_labeled=50, synthetic_labeled_dir=str(tmp_path / "missing"), split_cache_dir=None)
 
 
-def test_entry_points_print_a_name_that_is_not_utf8_escaped_under_a_strict_locale(monkeypatch) -> None:
+def test_escaped_output_prints_a_name_that_is_not_utf8_under_a_strict_locale(monkeypatch) -> None:
     # under en_US.UTF-8, stdout is strict: `ssgan export` failed its last print after writing its file
     import io
     import sys

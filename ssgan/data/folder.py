@@ -15,7 +15,7 @@ import torch
 from ssgan.atomic import unwritable_reason, write_cache
 from ssgan.data import sources
 from ssgan.data.datamodule import SemiSupervisedDataModule
-from ssgan.data.images import IMAGE_SUFFIXES, class_folders, list_images, read_images
+from ssgan.data.images import IMAGE_SUFFIXES, class_folders, list_images, printable, read_images
 from ssgan.data.split import Split, cached_split, per_class_counts, val_per_class
 from ssgan.errors import UserError
 
@@ -188,7 +188,7 @@ class FolderDataModule(SemiSupervisedDataModule):
                 else:
                     for path in cached.get("skipped_files", []):
                         log.warning("skipped unreadable image %s (found when the image cache %s was made)",
-                                    self.root / path, cache_path)
+                                    printable(str(self.root / path)), cache_path)
                     return cached
         decoded: dict[str, Any] = {}
         total_skipped, total, skipped_files = 0, 0, []

@@ -123,5 +123,6 @@ def read_images(paths: Sequence[Path], image_shape: Sequence[int]) -> tuple[torc
             skipped.append(path)
             continue
         kept.append(position)
-    # a copy only when files were skipped, so that the tensor holds no unused rows
-    return (images[:len(kept)].clone() if skipped else images), kept, skipped
+    # a copy (the data set twice, for a moment) only when many files were skipped: a few leave some unused rows
+    kept_images = images[:len(kept)]
+    return (kept_images.clone() if len(skipped) > len(paths) // 8 else kept_images), kept, skipped
