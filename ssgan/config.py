@@ -51,6 +51,29 @@ def parsed_overrides(arguments: list[str]) -> list[Any]:
         return []
 
 
+def check_override_syntax(arguments: list[str]) -> None:
+    """A one-line ``UserError`` for an override that Hydra's grammar cannot read (``data.root=~/fm``: ``~`` is
+    special to it, and the shell leaves it as it is), instead of Hydra's lexer report and a link."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    after_flag = False
+    for argument in arguments:
+        if argument.startswith("-") and not argument.startswith("~"):
+            after_flag = argument in _HYDRA_FLAGS_WITH_VALUE
+            continue
+        if after_flag:
+            after_flag = False
+            continue
+        try:
+            OverridesParser.create().parse_overrides([argument])
+        except OverrideParseException:
+            key, _, value = argument.partition("=")
+            example = f"""{key}='"{value}"'""" if value and '"' not in value else """KEY='"VALUE"'"""
+            raise UserError(f"cannot read {argument}: Hydra's override grammar reserves some characters in a value "
+                            f"(~ ( ) [ ] {{ }} , : and quotes); quote the value, e.g. {example}") from None
+
+
 def swept_values(override: Any, options: list[str] | None = None) -> list[Any]:
     """The values an override takes: its sweep's (``a,b``, ``choice(a,b)``, ``glob(*)`` over ``options``,
     ``range(...)``) or its one value."""

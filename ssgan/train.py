@@ -241,6 +241,7 @@ def requested_run(cfg: DictConfig) -> dict[str, Any]:
         "label_fraction": lambda: cfg.data.get("label_fraction"),
         "seed": lambda: cfg.get("seed"),
         "split_seed": lambda: cfg.data.get("split_seed"),
+        "num_val": lambda: cfg.data.get("num_val"),
     }
     fields = {}
     for key, getter in getters.items():

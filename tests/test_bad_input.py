@@ -151,6 +151,9 @@ BAD_INPUTS = [
      "'predict' is not a setting; give KEY=VALUE, e.g. data=fashion_mnist or trainer.max_epochs=20; the tools are the "
      "ssgan command: ssgan predict ..."),
     (["logger=null"], "logger=null is not an option of logger; use logger=none"),
+    # ~ is Hydra's, and the shell leaves it in data.root=~/fm: Hydra's lexer report and a link, exit 1
+    (["data.root=~/fm"], "cannot read data.root=~/fm: Hydra's override grammar reserves some characters in a value "
+                         "(~ ( ) [ ] { } , : and quotes); quote the value, e.g. data.root='\"~/fm\"'"),
     (["-m", "model=glob(x*)"], "model=glob(x*) matches no model option; the options are: ssgan, supervised"),
     (["-m", "hydra/launcher=slrum", "seed=0,1"],
      "unknown launcher 'slrum'; use hydra/launcher= one of: basic, joblib, local, slurm, submitit_local, submitit_slurm"),

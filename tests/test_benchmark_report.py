@@ -135,6 +135,8 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     failed = sorted((row for row in rows if row["status"] == "failed"), key=lambda r: r["run_dir"])
     assert len(failed) == 2
     assert "below the number of classes" in failed[0]["error"] and failed[0]["num_labeled"] == 7
+    # the failed job's record names its validation size too (it named the label count but not that)
+    assert json.loads((Path(failed[0]["run_dir"]) / "metrics.json").read_text())["num_val"] == 100
     assert "RuntimeError: a crash inside the callback's __init__" in failed[1]["error"]
     markdown = (sweep_dir / "results.md").read_text()
     assert "3 failed run(s)" in markdown and "diverged: generator_loss became nan" in markdown

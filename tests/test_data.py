@@ -180,6 +180,29 @@ def test_images_and_labels_that_do_not_pair_up_are_one_line(idx_root: Path, tmp_
         MNISTDataModule(root=str(tmp_path), download=False, num_labeled=10, split_cache_dir=None).setup()
 
 
+def test_test_images_of_another_size_than_the_training_images_are_one_line(idx_root: Path, tmp_path: Path,
+                                                                           svhn_root: Path) -> None:
+    # IDX: once a traceback after training (mat1 and mat2 shapes cannot be multiplied) and a half-made run folder
+    for f in idx_root.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    labels = read_idx(idx_root / "t10k-labels-idx1-ubyte.gz")
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((len(labels), 32, 32), dtype=np.uint8))
+    with pytest.raises(UserError, match=rf"^the fashion_mnist test images under {tmp_path} have shape \(1, 32, 32\), not "
+                                        r"\(1, 28, 28\); point data.root at the fashion_mnist files$"):
+        FashionMNISTDataModule(root=str(tmp_path), download=False, num_labeled=10, split_cache_dir=None).setup()
+    # SVHN: once tested on them without a word
+    from scipy.io import loadmat, savemat
+
+    svhn = tmp_path / "svhn"
+    svhn.mkdir()
+    for name in ("train_32x32.mat", "test_32x32.mat"):
+        (svhn / name).write_bytes((svhn_root / name).read_bytes())
+    test = loadmat(svhn / "test_32x32.mat")
+    savemat(svhn / "test_32x32.mat", {"X": test["X"][:28, :28], "y": test["y"]})
+    with pytest.raises(UserError, match=r"the svhn test images under .* have shape \(3, 28, 28\), not \(3, 32, 32\)"):
+        SVHNDataModule(root=str(svhn), download=False, num_labeled=10, num_val=10, split_cache_dir=None).setup()
+
+
 @pytest.mark.parametrize("damage", ["empty", "cut short", "not a batch"])
 def test_damaged_cifar_and_svhn_files_are_reported_by_path(cifar_root: Path, svhn_root: Path, tmp_path: Path,
                                                            damage: str) -> None:

@@ -138,6 +138,21 @@ def test_cache_drawn_from_other_labels_of_the_same_size_is_drawn_again(tmp_path:
     assert np.array_equal(np.bincount(shuffled[split.val], minlength=10), np.full(10, 2))
 
 
+def test_a_cache_file_of_another_split_copied_into_place_is_drawn_again(tmp_path: Path, caplog) -> None:
+    # once used as it was: 7 validation images reported as data.num_val=20's, or split seed 5's labels as seed 4's
+    counts = per_class_counts(LABELS, 10, 50, None)
+    for num_val, seed in ((20, 4), (10, 4), (20, 5)):
+        cached_split(tmp_path, "toy", LABELS, 10, counts, num_val, seed)
+    wanted = tmp_path / "toy" / "labeled50_val20_seed4.npz"
+    fresh = make_split(LABELS, 10, counts, 20, 4)
+    for other in ("labeled50_val10_seed4.npz", "labeled50_val20_seed5.npz"):
+        wanted.write_bytes((tmp_path / "toy" / other).read_bytes())
+        with caplog.at_level("INFO", logger="ssgan.data.split"):
+            split = cached_split(tmp_path, "toy", LABELS, 10, counts, 20, 4)
+        assert np.array_equal(split.labeled, fresh.labeled) and np.array_equal(split.val, fresh.val), other
+        assert "is not this split's" in caplog.text
+
+
 @pytest.mark.parametrize("damage", ["truncated", "flipped byte", "empty"])
 def test_a_damaged_cache_file_is_drawn_again(tmp_path: Path, damage: str) -> None:
     counts = per_class_counts(LABELS, 10, 50, None)

@@ -243,8 +243,13 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         if self.split is not None:
             return
         data = self.load()
-        if data.image_shape != tuple(self.image_shape):
-            raise UserError(f"{self.name} images have shape {data.image_shape}, expected {self.image_shape}")
+        root = getattr(self, "root", None)
+        where = f" under {root}" if root is not None else ""
+        shapes = [("training", data.image_shape)] + ([("test", tuple(data.test_images.shape[1:]))] if len(data.test_images) else [])
+        for part, shape in shapes:  # test images of another size would stop the run after training, or test it wrongly
+            if shape != tuple(self.image_shape):
+                raise UserError(f"the {self.name} {part} images{where} have shape {shape}, not {tuple(self.image_shape)}; "
+                                f"point data.root at the {self.name} files")
         split = self.make_split(data)
         if len(split.unlabeled) == 0 and stage in (None, "fit"):
             raise UserError(f"{self.name} leaves no unlabeled images to train on (data.labeled_in_unlabeled=false, and "

@@ -10,6 +10,7 @@ one, and the validation set does not move when the number of labels changes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from ssgan.atomic import write_cache
 from ssgan.errors import UserError
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Split:
@@ -171,8 +173,9 @@ def cached_split(cache_dir: str | Path | None, dataset: str, labels: np.ndarray,
     """``make_split``, cached per (data set, labeled counts, validation size, split seed).
 
     A cached file is reused only if it was drawn from these labels (a hash of them) with these
-    per-class counts; an unreadable, stale or foreign file is drawn again and overwritten. It is
-    written atomically, so concurrent runs sharing a cache never see a half-written file.
+    per-class counts, validation size and split seed; an unreadable, stale or foreign file (one
+    copied or renamed from another split's) is drawn again and overwritten. It is written
+    atomically, so concurrent runs sharing a cache never see a half-written file.
     """
     if cache_dir is None:
         return make_split(labels, num_classes, labeled_per_class, num_val, split_seed, labeled_in_unlabeled)
@@ -184,15 +187,21 @@ def cached_split(cache_dir: str | Path | None, dataset: str, labels: np.ndarray,
         try:
             with np.load(path) as cached:
                 if (str(cached["labels_sha1"]) == labels_hash
-                        and np.array_equal(cached["labeled_per_class"], labeled_per_class)):
+                        and np.array_equal(cached["labeled_per_class"], labeled_per_class)
+                        and int(cached["num_val"]) == num_val and len(cached["val"]) == num_val
+                        and int(cached["split_seed"]) == split_seed):
                     split = Split(cached["labeled"], cached["val"], cached["unlabeled_rest"])
         except Exception:  # noqa: BLE001 - any damage (a truncated zip, a bad CRC, an old layout): draw it again
             split = None
+        if split is None:
+            log.info("the split cache %s is not this split's (damaged, from an older ssgan, or of another split): "
+                     "drawing it again", path)
     if split is None:
         split = make_split(labels, num_classes, labeled_per_class, num_val, split_seed, labeled_in_unlabeled=False)
         write_cache(path, lambda temporary: np.savez(temporary, labeled=split.labeled, val=split.val,
                                                      unlabeled_rest=split.unlabeled, num_train=len(labels),
-                                                     labeled_per_class=labeled_per_class, labels_sha1=labels_hash),
+                                                     labeled_per_class=labeled_per_class, labels_sha1=labels_hash,
+                                                     num_val=num_val, split_seed=split_seed),
                     "split cache")
     if labeled_in_unlabeled:
         split = Split(split.labeled, split.val, np.sort(np.concatenate([split.unlabeled, split.labeled])))
