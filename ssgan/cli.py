@@ -391,16 +391,31 @@ def _argument_error(name: str, block: list[str]) -> str:
 
 def _damaged_checkpoint(path: Path) -> bool:
     """Whether a checkpoint that torch's safe loader refused is damaged, rather than one that needs the unsafe
-    loader (a class of its own in the pickle). Read without unpickling it: its code must not run here."""
+    loader (a class of its own in the pickle). Read without unpickling it, where torch can: its code must not
+    run here."""
+    import pickletools
+    import zipfile
+
     import torch
 
     find_unsafe = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch >= 2.5
-    if find_unsafe is None:
-        return False  # cannot tell without running it: the Trainer's load decides
+    if find_unsafe is None:  # an older torch, whose default load (the Trainer's too) is the unsafe one anyway
+        try:
+            torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except Exception:
+            return True
+        return False
     try:
         return not find_unsafe(path)  # refused, with no class that the safe loader does not allow: damaged
-    except Exception:  # the pickle does not even disassemble
-        return True
+    except Exception:  # its reader knows pickle protocol 2's opcodes only: a whole pickle of a later one is not damaged
+        try:
+            with zipfile.ZipFile(path) as archive:
+                pickled = next(name for name in archive.namelist() if name.endswith("/data.pkl") or name == "data.pkl")
+                for _ in pickletools.genops(archive.read(pickled)):  # reads the opcodes, runs nothing
+                    pass
+        except Exception:
+            return True
+        return False
 
 
 def _did_you_mean(reason: str, class_path: str, prefix: str) -> str:

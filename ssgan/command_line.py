@@ -309,8 +309,8 @@ def main() -> None:
     escape_unencodable_output()
     hide_lightning_noise()
     try:
-        check_override_syntax(sys.argv[1:])
         check_bare_words(sys.argv[1:])
+        check_override_syntax(sys.argv[1:])
         check_group_choices(sys.argv[1:])
         check_plain_sweeps(sys.argv[1:], multirun=_asks_for_multirun(sys.argv[1:]))
         check_override_keys(sys.argv[1:])

@@ -52,10 +52,19 @@ def parsed_overrides(arguments: list[str]) -> list[Any]:
 
 
 def check_override_syntax(arguments: list[str]) -> None:
-    """A one-line ``UserError`` for an override that Hydra's grammar cannot read (``data.root=~/fm``: ``~`` is
-    special to it, and the shell leaves it as it is), instead of Hydra's lexer report and a link."""
+    """A one-line ``UserError`` for an override that Hydra's grammar cannot read, instead of Hydra's lexer
+    report and a link: ``data.root=~/fm`` (``~`` is Hydra's, and the shell leaves it there) is told to quote
+    its value, when quoting reads; another one (``seed=range(0,3``) gets Hydra's own reason.
+    Bare words are ``check_bare_words``'s."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
+
+    def readable(override: str) -> bool:
+        try:
+            OverridesParser.create().parse_overrides([override])
+        except OverrideParseException:
+            return False
+        return True
 
     after_flag = False
     for argument in arguments:
@@ -65,13 +74,23 @@ def check_override_syntax(arguments: list[str]) -> None:
         if after_flag:
             after_flag = False
             continue
+        if "=" not in argument or readable(argument):
+            continue
+        key, _, value = argument.partition("=")
+        quoted = f'{key}="{value}"'
+        if '"' not in value and "'" not in value and not value.startswith(("[", "{")) and "(" not in value \
+                and readable(quoted):
+            raise UserError(f"cannot read {argument}: its value holds a character that Hydra's override grammar "
+                            f"reserves (such as ~ # ; & or a non-ASCII letter); quote the value, e.g. {key}='\"{value}\"'")
         try:
             OverridesParser.create().parse_overrides([argument])
-        except OverrideParseException:
-            key, _, value = argument.partition("=")
-            example = f"""{key}='"{value}"'""" if value and '"' not in value else """KEY='"VALUE"'"""
-            raise UserError(f"cannot read {argument}: Hydra's override grammar reserves some characters in a value "
-                            f"(~ ( ) [ ] {{ }} , : and quotes); quote the value, e.g. {example}") from None
+        except OverrideParseException as error:
+            lines = [line.strip() for line in str(error).splitlines()
+                     if line.strip() and not line.startswith("See ") and line.strip() != "^"]
+            reason = lines[1] if lines and lines[0].startswith("Error parsing override") and len(lines) > 1 else (
+                lines[0] if lines else "")
+            raise UserError(f"cannot read {argument}: {reason}; see Hydra's override grammar, "
+                            "https://hydra.cc/docs/advanced/override_grammar/basic") from None
 
 
 def swept_values(override: Any, options: list[str] | None = None) -> list[Any]:

@@ -152,8 +152,8 @@ BAD_INPUTS = [
      "ssgan command: ssgan predict ..."),
     (["logger=null"], "logger=null is not an option of logger; use logger=none"),
     # ~ is Hydra's, and the shell leaves it in data.root=~/fm: Hydra's lexer report and a link, exit 1
-    (["data.root=~/fm"], "cannot read data.root=~/fm: Hydra's override grammar reserves some characters in a value "
-                         "(~ ( ) [ ] { } , : and quotes); quote the value, e.g. data.root='\"~/fm\"'"),
+    (["data.root=~/fm"], "cannot read data.root=~/fm: its value holds a character that Hydra's override grammar "
+                         "reserves (such as ~ # ; & or a non-ASCII letter); quote the value, e.g. data.root='\"~/fm\"'"),
     (["-m", "model=glob(x*)"], "model=glob(x*) matches no model option; the options are: ssgan, supervised"),
     (["-m", "hydra/launcher=slrum", "seed=0,1"],
      "unknown launcher 'slrum'; use hydra/launcher= one of: basic, joblib, local, slurm, submitit_local, submitit_slurm"),
@@ -675,3 +675,16 @@ def test_a_mistyped_command_line_is_refused_before_torch_or_lightning_is_importe
                             text=True, timeout=120)
     assert result.stdout.strip().splitlines()[-1] == "2 []", result.stdout + result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_an_unreadable_override_is_told_to_quote_only_where_quoting_reads() -> None:
+    from ssgan.config import check_override_syntax
+    from ssgan.errors import UserError
+
+    with pytest.raises(UserError, match=r"^cannot read data.root=/data/é: .* quote the value, e.g. data.root='\"/data/é\"'$"):
+        check_override_syntax(["data.root=/data/é"])
+    # a sweep cut short: quoting would make it a string, so Hydra's own reason (it once said to quote it)
+    with pytest.raises(UserError, match=r"^cannot read seed=range\(0,3: no viable alternative at input 'range\(0,3'; "
+                                        r"see Hydra's override grammar"):
+        check_override_syntax(["-m", "seed=range(0,3"])
+    check_override_syntax(["predict", "-p", "hydra.run", "data.root=\"~/fm\"", "seed=0,1", "+x=[1,2]", "~callbacks"])

@@ -543,6 +543,9 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
     ran = tmp_path / "ran"
     torch.save({"state_dict": {}, "payload": _RunsWhenUnpickled(str(ran))}, tmp_path / "foreign.ckpt")
     assert not _damaged_checkpoint(tmp_path / "foreign.ckpt") and not ran.exists()
+    # nor is a whole one of a later pickle protocol, which torch's reader of the globals cannot read
+    torch.save({"state_dict": {}, "payload": _RunsWhenUnpickled(str(ran))}, tmp_path / "foreign.ckpt", pickle_protocol=4)
+    assert not _damaged_checkpoint(tmp_path / "foreign.ckpt") and not ran.exists()
     (tmp_path / "foreign.ckpt").unlink()
     # the checkpoint's split would be restored over the one asked for, and reported as it
     line = _one_line_error(capsys, ["fit", *folder_args, "--data.init_args.num_val=3", "--data.init_args.split_seed=5",

@@ -313,3 +313,10 @@ def test_the_split_cache_appears_only_once_written_whole(tmp_path: Path, monkeyp
     cached_split(tmp_path, "toy", np.repeat(np.arange(10), 200), 10, np.full(10, 5), 100, split_seed=0)
     assert len(written) == 1 and written[0] != path and written[0].parent == path.parent  # a temporary beside it
     assert path.is_file() and not written[0].exists()  # renamed into place
+
+
+def test_a_split_seed_the_cache_cannot_record_is_refused() -> None:
+    # it was accepted, and the cache, which could not record it, drew the split again on every run
+    with pytest.raises(UserError, match=r"^data.split_seed=18446744073709551616 is too large; use a whole number below 2\*\*63"):
+        DigitsDataModule(num_labeled=50, split_seed=2**64)
+    DigitsDataModule(num_labeled=50, split_seed=2**63 - 1)

@@ -578,3 +578,21 @@ def test_escaped_output_prints_a_name_that_is_not_utf8_under_a_strict_locale(mon
     print("class", os.fsdecode(b"cls_\xe9"))
     strict.flush()
     assert strict.buffer.getvalue() == b"class cls_\\udce9\n"
+
+
+def test_escaped_output_covers_the_log_files_open_at_the_time(tmp_path: Path) -> None:
+    # Hydra's train.log handler: a file name that is not UTF-8 was a "--- Logging error ---" and a lost line
+    import logging
+
+    from ssgan.command_line import escape_unencodable_output
+
+    handler = logging.FileHandler(tmp_path / "train.log", encoding="utf-8")
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        escape_unencodable_output()
+        logging.getLogger("ssgan.test").warning("skipped %s", os.fsdecode(b"bad_\xfe.png"))
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+    assert (tmp_path / "train.log").read_bytes() == b"skipped bad_\\udcfe.png\n"

@@ -204,6 +204,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                             "data.eval_batch_size=1000")
         if split_seed < 0:
             raise UserError(f"data.split_seed={split_seed} is negative; use 0 or more, e.g. data.split_seed=0")
+        if split_seed >= 2**63:  # the split cache records it as a 64-bit integer
+            raise UserError(f"data.split_seed={split_seed} is too large; use a whole number below 2**63, e.g. data.split_seed=0")
         if not (self.labels_optional and num_labeled is None and label_fraction is None):
             check_label_request(num_labeled, label_fraction)  # now, before any data is read
         self.num_labeled, self.label_fraction, self.num_val = num_labeled, label_fraction, num_val

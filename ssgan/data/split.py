@@ -22,6 +22,7 @@ from ssgan.errors import UserError
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Split:
     """Indices into the training images: labeled, validation and unlabeled pool."""
