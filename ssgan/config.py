@@ -59,12 +59,12 @@ def check_override_syntax(arguments: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
-    def readable(override: str) -> bool:
+    def parse_error(override: str) -> OverrideParseException | None:
         try:
             OverridesParser.create().parse_overrides([override])
-        except OverrideParseException:
-            return False
-        return True
+        except OverrideParseException as error:
+            return error
+        return None
 
     after_flag = False
     for argument in arguments:
@@ -74,23 +74,20 @@ def check_override_syntax(arguments: list[str]) -> None:
         if after_flag:
             after_flag = False
             continue
-        if "=" not in argument or readable(argument):
+        error = parse_error(argument) if "=" in argument else None
+        if error is None:
             continue
         key, _, value = argument.partition("=")
-        quoted = f'{key}="{value}"'
         if '"' not in value and "'" not in value and not value.startswith(("[", "{")) and "(" not in value \
-                and readable(quoted):
+                and parse_error(f'{key}="{value}"') is None:
             raise UserError(f"cannot read {argument}: its value holds a character that Hydra's override grammar "
                             f"reserves (such as ~ # ; & or a non-ASCII letter); quote the value, e.g. {key}='\"{value}\"'")
-        try:
-            OverridesParser.create().parse_overrides([argument])
-        except OverrideParseException as error:
-            lines = [line.strip() for line in str(error).splitlines()
-                     if line.strip() and not line.startswith("See ") and line.strip() != "^"]
-            reason = lines[1] if lines and lines[0].startswith("Error parsing override") and len(lines) > 1 else (
-                lines[0] if lines else "")
-            raise UserError(f"cannot read {argument}: {reason}; see Hydra's override grammar, "
-                            "https://hydra.cc/docs/advanced/override_grammar/basic") from None
+        lines = [line.strip() for line in str(error).splitlines()
+                 if line.strip() and not line.startswith("See ") and line.strip() != "^"]
+        reason = lines[1] if lines and lines[0].startswith("Error parsing override") and len(lines) > 1 else (
+            lines[0] if lines else "")
+        raise UserError(f"cannot read {argument}: {reason}; see Hydra's override grammar, "
+                        "https://hydra.cc/docs/advanced/override_grammar/basic")
 
 
 def swept_values(override: Any, options: list[str] | None = None) -> list[Any]:

@@ -205,7 +205,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         if split_seed < 0:
             raise UserError(f"data.split_seed={split_seed} is negative; use 0 or more, e.g. data.split_seed=0")
         if split_seed >= 2**63:  # the split cache records it as a 64-bit integer
-            raise UserError(f"data.split_seed={split_seed} is too large; use a whole number below 2**63, e.g. data.split_seed=0")
+            raise UserError(f"data.split_seed={split_seed} is too large; use a whole number below 2**63, "
+                            "e.g. data.split_seed=0")
         if not (self.labels_optional and num_labeled is None and label_fraction is None):
             check_label_request(num_labeled, label_fraction)  # now, before any data is read
         self.num_labeled, self.label_fraction, self.num_val = num_labeled, label_fraction, num_val
@@ -247,7 +248,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         data = self.load()
         root = getattr(self, "root", None)
         where = f" under {root}" if root is not None else ""
-        shapes = [("training", data.image_shape)] + ([("test", tuple(data.test_images.shape[1:]))] if len(data.test_images) else [])
+        shapes = [("training", data.image_shape)]
+        if len(data.test_images):
+            shapes.append(("test", tuple(data.test_images.shape[1:])))
         for part, shape in shapes:  # test images of another size would stop the run after training, or test it wrongly
             if shape != tuple(self.image_shape):
                 raise UserError(f"the {self.name} {part} images{where} have shape {shape}, not {tuple(self.image_shape)}; "
