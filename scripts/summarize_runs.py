@@ -168,7 +168,11 @@ def main(argv: list[str]) -> int:
             groups[(field["dataset"], field["num_labeled"], field["method"], run["settings"])].append(100 * acc)
     if any(len(v) > 1 for v in groups.values()):
         print("\nmean ± std over runs")
-        for (dataset, labels, method, settings), accs in sorted(groups.items()):
+        def group_order(item: tuple) -> tuple:  # label counts as numbers: 50 before 100
+            dataset, labels, method, settings = item[0]
+            return dataset, (0, int(labels), "") if labels.isdigit() else (1, 0, labels), method, settings
+
+        for (dataset, labels, method, settings), accs in sorted(groups.items(), key=group_order):
             spread = f" ± {statistics.stdev(accs):4.2f}" if len(accs) > 1 else ""  # one run has no spread to show
             print(f"{dataset:<14}{labels:>7}  {method:<{method_width}} {statistics.mean(accs):6.2f}{spread} %  "
                   f"(n={len(accs)})" + (f"  ({settings})" if settings else ""))

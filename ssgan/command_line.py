@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ssgan.atomic import unwritable_reason
-from ssgan.config import (CONFIG_DIR, check_bare_words, check_group_choices, check_override_keys, check_override_syntax,
-                          check_plain_sweeps, config_text, group_options, node_device_count, parsed_overrides, swept_values)
+from ssgan.config import (CONFIG_DIR, check_bare_words, check_group_choices, check_one_hydra_mode, check_override_keys,
+                          check_override_syntax, check_plain_sweeps, config_text, group_options, node_device_count, parsed_overrides, swept_values)
 from ssgan.errors import UserError
 
 
@@ -309,6 +309,7 @@ def main() -> None:
     escape_unencodable_output()
     hide_lightning_noise()
     try:
+        check_one_hydra_mode(sys.argv[1:])
         check_bare_words(sys.argv[1:])
         check_override_syntax(sys.argv[1:])
         check_group_choices(sys.argv[1:])

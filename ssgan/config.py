@@ -220,6 +220,27 @@ def check_plain_sweeps(arguments: list[str], multirun: bool) -> None:
                             f"sweep them{one_value}")
 
 
+# Hydra's modes, of which a command takes one ("Only one of --run, --multirun, --cfg, --info and
+# --shell_completion can be specified", a traceback)
+_HYDRA_MODES = {"--run": "-r", "--multirun": "-m", "--cfg": "-c", "--info": "-i", "--shell-completion": "-sc"}
+
+
+def check_one_hydra_mode(arguments: list[str]) -> None:
+    """A one-line ``UserError`` for a command line with two of Hydra's modes, e.g. ``-m ... --cfg job``."""
+    given: dict[str, str] = {}
+    for argument in arguments:
+        flag = argument.split("=", 1)[0]
+        for mode, short in _HYDRA_MODES.items():
+            if flag in (mode, short):
+                given.setdefault(mode, flag)
+    if len(given) > 1:
+        first, second = list(given.values())[:2]
+        fix = (" (to see a sweep's config, drop -m and give one value of each swept setting)"
+               if {"--multirun", "--cfg"} <= set(given) else "")
+        raise UserError(f"{first} and {second} do not go together: Hydra takes one of --run, --multirun, --cfg, --info "
+                        f"and --shell-completion; drop one{fix}")
+
+
 def check_bare_words(arguments: list[str]) -> None:
     """A one-line ``UserError`` for a word that is neither a ``key=value`` override nor a flag (Hydra's
     own message spans several lines): ``ssgan-train predict`` or ``ssgan-train data fashion_mnist``."""

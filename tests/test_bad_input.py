@@ -151,6 +151,10 @@ BAD_INPUTS = [
      "'predict' is not a setting; give KEY=VALUE, e.g. data=fashion_mnist or trainer.max_epochs=20; the tools are the "
      "ssgan command: ssgan predict ..."),
     (["logger=null"], "logger=null is not an option of logger; use logger=none"),
+    # two of Hydra's modes: its own error was a traceback
+    (["-m", "sweep=digits", "--cfg", "job"],
+     "-m and --cfg do not go together: Hydra takes one of --run, --multirun, --cfg, --info and --shell-completion; "
+     "drop one (to see a sweep's config, drop -m and give one value of each swept setting)"),
     # ~ is Hydra's, and the shell leaves it in data.root=~/fm: Hydra's lexer report and a link, exit 1
     (["data.root=~/fm"], "cannot read data.root=~/fm: its value holds a character that Hydra's override grammar "
                          "reserves (such as ~ # ; & or a non-ASCII letter); quote the value, e.g. data.root='\"~/fm\"'"),

@@ -45,6 +45,16 @@ def test_summary_means_runs_of_one_setting_only_and_lists_killed_jobs(tmp_path, 
     assert "failed: no metrics.json: the job stopped before it finished" in printed
 
 
+def test_summary_means_are_in_the_order_of_their_label_counts(tmp_path, capsys) -> None:
+    # sorted as text, 100 came before 50
+    for number, (labels, seed) in enumerate([(100, 0), (100, 1), (50, 0), (50, 1)]):
+        _run(tmp_path, str(number), {**_metrics("ssgan", seed, 0.9), "num_labeled": labels},
+             ["model=ssgan", f"data.num_labeled={labels}", f"data.split_seed={seed}"])
+    assert summarize_runs.main([str(tmp_path)]) == 0
+    means = capsys.readouterr().out.split("mean ± std over runs")[1].strip().splitlines()
+    assert [line.split()[1] for line in means] == ["50", "100"]
+
+
 def test_summary_names_what_a_killed_job_ran_from_hydras_record(tmp_path, capsys) -> None:
     # a job stopped by SIGTERM writes no metrics.json: its row comes from .hydra/, not "?"
     _run(tmp_path, "0", None, ["data.split_seed=2"])
