@@ -165,8 +165,8 @@ def _job_fields(record, overrides: list[str]) -> dict:
         rounds = OmegaConf.select(record, "self_training.rounds", default=None)
     found = {"dataset": given.get("data", choices.get("data")),
              "method": method_of(given.get("model", choices.get("model")),
-                                  given.get("self_training", choices.get("self_training")),
-                                  int(rounds) if str(rounds).isdigit() else None)}
+                                 given.get("self_training", choices.get("self_training")),
+                                 int(rounds) if str(rounds).isdigit() else None)}
     for key, name, kind in (("seed", "seed", int), ("data.split_seed", "split_seed", int),
                             ("data.num_labeled", "num_labeled", int), ("data.label_fraction", "label_fraction", float)):
         value = given[key] if key in given else OmegaConf.select(record, key, default=None)
