@@ -99,8 +99,30 @@ def sweep_holds_runs(sweep_dir: Path) -> bool:
 
 
 def _command_line_settings(args: list[str]) -> dict[str, str]:
-    """``key=value`` arguments as a dict (a leading ``+`` dropped); the last one of a key wins."""
-    return {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
+    """``key=value`` arguments as a dict (a leading ``+`` dropped), each value as Hydra reads it (a quoted
+    one without its quotes: ``hydra.run.dir='"/runs/a,b"'``); the last one of a key wins."""
+    settings = {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
+    for override in parsed_overrides(args):  # [] when Hydra cannot read the line: its own error says why
+        if not override.is_sweep_override() and override.key_or_group in settings:
+            value = override.value()
+            settings[override.key_or_group] = value if isinstance(value, str) else override.get_value_element_as_str()
+    return settings
+
+
+# Hydra's folder settings: Hydra makes these folders as written, so a "~" in them is a folder named "~"
+FOLDER_SETTINGS = ("hydra.run.dir", "hydra.sweep.dir")
+
+
+def check_home_shorthand(args: list[str]) -> None:
+    """A one-line ``UserError`` for ``hydra.run.dir=~/...`` (quoted or not): the shell leaves a ``~`` that
+    follows ``=``, and Hydra would make a folder named ``~`` in the working folder."""
+    for arg in args:
+        key, _, value = arg.lstrip("+").partition("=")
+        folder = value.strip("'\"")
+        if key in FOLDER_SETTINGS and folder.startswith("~"):
+            example = f", e.g. {key}=$HOME{folder[1:]}" if folder == "~" or folder.startswith("~/") else ""
+            raise UserError(f"{key}={value}: Hydra does not expand ~ and would make a folder named ~ in the working "
+                            f"folder; write the folder's whole path{example}")
 
 
 def _asks_for_multirun(args: list[str]) -> bool:
@@ -311,6 +333,7 @@ def main() -> None:
     try:
         check_one_hydra_mode(sys.argv[1:])
         check_bare_words(sys.argv[1:])
+        check_home_shorthand(sys.argv[1:])
         check_override_syntax(sys.argv[1:])
         check_group_choices(sys.argv[1:])
         check_plain_sweeps(sys.argv[1:], multirun=_asks_for_multirun(sys.argv[1:]))

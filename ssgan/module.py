@@ -252,7 +252,8 @@ class ClassifierModule(pl.LightningModule):
         torch._foreach_lerp_(ema_params, list(self.discriminator.parameters()), 1.0 - decay)
 
     def _nonfinite(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> str | None:
-        """What is not finite after the backward pass: ``"loss"``, ``"gradient"`` or ``None``.
+        """What is not finite after the backward pass: ``"loss"``, ``"gradient"``, ``"another process's loss"``
+        (under DDP with 16-mixed) or ``None``.
 
         The loss and every gradient's norm are checked together, in one device sync.
         """
@@ -263,9 +264,14 @@ class ClassifierModule(pl.LightningModule):
         if grads and getattr(self.trainer.precision_plugin, "scaler", None) is None:
             checks.append(torch.stack(torch._foreach_norm(grads)).float())
         finite = torch.isfinite(torch.cat(checks))  # (1 + number of gradients,)
-        if bool(finite.all()):
+        all_finite = bool(finite.all())
+        if len(checks) == 1 and self.trainer.world_size > 1:
+            # each rank checked only its own loss: all skip or stop together, or the ranks' GradScalers part ways
+            # (one steps and lowers its scale, the other does not) and a stopped rank leaves the others hanging
+            all_finite = bool(self.trainer.strategy.reduce_boolean_decision(all_finite, all=True))
+        if all_finite:
             return None
-        return "loss" if not bool(finite[0]) else "gradient"
+        return "loss" if not bool(finite[0]) else "gradient" if not bool(finite.all()) else "another process's loss"
 
     def optimizer_step_block(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, name: str) -> bool:
         """The canonical manual step (inside a toggle): zero_grad, backward, a finiteness check, optional
@@ -281,7 +287,8 @@ class ClassifierModule(pl.LightningModule):
         if what is not None:
             optimizer.zero_grad()
             where = f"at epoch {self.current_epoch}, batch {self.trainer.fit_loop.epoch_loop.batch_idx}"
-            detail = f"{name}_loss became {loss.item()}" if what == "loss" else f"a {name} gradient became non-finite"
+            detail = (f"{name}_loss became {loss.item()}" if what == "loss" else f"a {name} gradient became non-finite"
+                      if what == "gradient" else f"{name}_loss became non-finite in another process")
             if int(self.skipped_batches) < self.skip_nonfinite_batches:
                 self.skipped_batches += 1
                 log.warning("skipped a batch: %s %s (%d of at most %d skipped)", detail, where,
@@ -380,6 +387,9 @@ class ClassifierModule(pl.LightningModule):
                             "model.optimizer_d.fused=false (and model.optimizer_g.fused=false for ssgan)")
 
     def on_train_epoch_start(self) -> None:
+        self._validate_the_final_epoch()
+
+    def _validate_the_final_epoch(self) -> None:
         trainer = self.trainer
         every = trainer.check_val_every_n_epoch
         if every not in (None, 1) and trainer.max_epochs is not None and trainer.current_epoch == trainer.max_epochs - 1:
@@ -439,6 +449,7 @@ class ClassifierModule(pl.LightningModule):
         return list(dict.fromkeys(changes))  # once per setting, not per parameter group
 
     def on_train_start(self) -> None:
+        self._validate_the_final_epoch()  # a run resumed mid-way through its last epoch skips on_train_epoch_start
         changed = self.apply_configured_optimizer_settings()
         if changed and self.trainer.is_global_zero:
             log.warning("resuming with this run's optimizer settings, not the checkpoint's: %s", ", ".join(changed))
@@ -659,6 +670,14 @@ class SSGAN(ClassifierModule):
         return ((images.float() - low) / (high - low)).clamp_(0, 1)
 
     @torch.no_grad()
+    def on_fit_start(self) -> None:
+        if any(isinstance(layer, nn.SyncBatchNorm) for layer in self.generator.modules()):
+            # rank 0 alone draws the sample grids, and a synced batch norm in training mode waits for every rank
+            raise UserError("trainer.sync_batchnorm=true would make the generator's batch norms wait for every process "
+                            "whenever rank 0 draws samples, and hang the run; leave sync_batchnorm off for ssgan "
+                            "(the discriminator has no batch norm)")
+        super().on_fit_start()
+
     def initialize_other_nets(self, batch_size: int) -> None:
         """The generator's data-dependent init on a batch of z, for a net that asks for one (the reference
         CIFAR-10 generator's output layer; the MNIST one has none)."""

@@ -16,7 +16,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import hydra
@@ -30,8 +30,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
-from ssgan.command_line import (_earlier_run, _several_processes, escape_unencodable_output, hide_lightning_noise,
-                                main)
+from ssgan.command_line import (_command_line_settings, _earlier_run, _several_processes, escape_unencodable_output,
+                                hide_lightning_noise, main)
 from ssgan.config import CONFIG_DIR, check_argument_types, config_text, fits_type, import_class, reads_as
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.errors import UserError
@@ -193,6 +193,24 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str],
                         "number of batches of 1 or more, or leave it out")
 
 
+def check_batch_limits(settings: Any, datamodule: Any, name: Callable[[str], str]) -> None:
+    """A one-line ``UserError`` for a fraction in ``limit_{train,val,test}_batches`` that keeps no batch of
+    ``datamodule``'s loader; Lightning refuses it only when that loop starts: the test's after all the training."""
+    split = datamodule.split
+    batches = {
+        "train": max(1, len(split.unlabeled) // datamodule.batch_size),
+        "val": -(-len(split.val) // datamodule.eval_batch_size),
+        "test": -(-len(datamodule.data.test_images) // datamodule.eval_batch_size) if datamodule.has_test_set else 0,
+    }
+    for stage, count in batches.items():
+        key = f"limit_{stage}_batches"
+        limit = settings.get(key)
+        if isinstance(limit, float) and 0 < limit < 1 and count and int(limit * count) == 0:
+            raise UserError(f"{name(key)}={limit} keeps {limit} of this data's {count} {stage} batch"
+                            f"{'es' if count > 1 else ''}, which is none; give a fraction of at least {1 / count:.3g} "
+                            f"or a number of batches, e.g. {name(key)}=1")
+
+
 # bf16 multiplies measured below this share of the fp32 rate are slower, beyond the measurement's noise
 BF16_SLOWER = 0.9
 
@@ -279,15 +297,21 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     max_epochs = cfg.trainer.get("max_epochs") if cfg.get("trainer") is not None else None
     if cfg.get("trainer") is not None:
         check_trainer_counts(cfg.trainer, lambda key: f"trainer.{key}")
+        if max_epochs is None and cfg.trainer.get("max_steps") in (None, -1):  # Lightning would train 1000 epochs
+            raise UserError("trainer.max_epochs=null leaves the run no number of epochs, which the learning-rate schedule "
+                            "needs; give one, e.g. trainer.max_epochs=20")
         check_accelerator(cfg.trainer.get("accelerator", "auto"), "trainer.accelerator")
         refuse_plain_ddp(cfg.trainer.get("strategy"), _trains_a_generator(cfg), "trainer.strategy")
     if cfg.get("trainer") is not None and cfg.trainer.get("precision") is not None:
         refuse_low_precision_weights(cfg.trainer.precision)
     ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not isinstance(ckpt_path, str):
+        raise UserError(f"ckpt_path={config_text(ckpt_path)} is not a checkpoint; give the path of a .ckpt file "
+                        "(e.g. <run>/checkpoints/last.ckpt) or ckpt_path=last")
     if ckpt_path in ("best", "hpc"):  # Lightning's names for fit resolve to no file of an ssgan run
         raise UserError(f"ckpt_path={ckpt_path} is not a resume point; resume with ckpt_path=last (to go on from "
                         "another checkpoint, give its path, e.g. ckpt_path=<run>/checkpoints/best.ckpt)")
-    if ckpt_path not in (None, "last") and not Path(ckpt_path).is_file():
+    if ckpt_path not in (None, "last") and not Path(ckpt_path).expanduser().is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
     checkpoint = _resume_checkpoint(Path(cfg.paths.output_dir), ckpt_path)
     # opened now, before any work: a file of another kind is refused in one line
@@ -390,7 +414,7 @@ def _resume_checkpoint(output_dir: Path, ckpt_path: str | None) -> Path | None:
     if ckpt_path == "last":
         candidates = sorted(output_dir.rglob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
         return candidates[-1] if candidates else None
-    return Path(ckpt_path) if ckpt_path and Path(ckpt_path).is_file() else None
+    return Path(ckpt_path).expanduser() if ckpt_path and Path(ckpt_path).expanduser().is_file() else None
 
 
 def check_setting_types(cfg: DictConfig) -> None:
@@ -555,7 +579,30 @@ def resume_command(overrides: list[str], output_dir: str | Path) -> str:
     import shlex
 
     kept = [item for item in overrides if item.lstrip("+~").partition("=")[0] not in RESUME_OWN_KEYS]
-    return shlex.join(["ssgan-train", *kept, f"hydra.run.dir={output_dir}", "ckpt_path=last"])
+    return shlex.join(["ssgan-train", *kept, f"hydra.run.dir={hydra_value(str(output_dir))}", "ckpt_path=last"])
+
+
+def hydra_value(text: str) -> str:
+    """``text`` written as an override value that Hydra reads back as ``text``: quoted where its grammar would
+    read it otherwise (a comma, brackets, a non-ASCII letter, ...)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+
+    def reads_back(value: str) -> bool:
+        try:
+            override = parser.parse_override(f"key={value}")
+        except Exception:  # Hydra's grammar cannot read it as written
+            return False
+        return not override.is_sweep_override() and override.value() == text
+
+    if reads_back(text):
+        return text
+    for quote in ('"', "'"):  # double quotes first: the shell's single quotes then wrap the value whole
+        quoted = quote + text.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+        if reads_back(quoted):
+            return quoted
+    return text
 
 
 # What a run writes into its folder, besides Hydra's .hydra/ record and log: overwrite=true removes
@@ -564,21 +611,52 @@ RUN_OUTPUTS = ("metrics.json", "confusion_matrix.png", "checkpoints/*.ckpt", "sa
                "csv/metrics.csv", "csv/hparams.yaml", "tensorboard/events.out.tfevents.*", "tensorboard/hparams.yaml")
 
 
-def _remove_earlier_run(output_dir: Path) -> None:
-    """Removes an earlier run's outputs from ``output_dir``, so the new run's files never mix with them,
-    and the earlier run's lines from the Hydra log (``train.log``) that this run appends to."""
-    removed = [path for pattern in RUN_OUTPUTS for path in sorted(output_dir.glob(pattern)) if path.is_file()]
-    for path in removed:
-        path.unlink()
-    for folder in {path.parent for path in removed} - {output_dir}:
-        if not any(folder.iterdir()):
+EARLIER_RUN_ASIDE = ".ssgan-overwritten"  # where overwrite=true keeps the earlier run's outputs until the new run saves its own
+
+
+@contextlib.contextmanager
+def _replacing_earlier_run(output_dir: Path) -> Iterator[None]:
+    """overwrite=true: the earlier run's outputs are set aside while the new run starts, and deleted once it has
+    saved a checkpoint or its metrics.
+
+    A start that stops before that (a setting Lightning or the model refuses inside fit, Ctrl-C in the first
+    epoch) puts them back, so a failed start never costs the earlier run. Only the run's own outputs
+    (``RUN_OUTPUTS``) move: nothing else a user keeps in the folder is touched. The earlier run's lines in
+    the Hydra log (``train.log``), which this run appends to, are dropped with them.
+    """
+    aside = output_dir / EARLIER_RUN_ASIDE
+    shutil.rmtree(aside, ignore_errors=True)  # a start killed before it saved anything left one behind
+    moved = [path for pattern in RUN_OUTPUTS for path in sorted(output_dir.glob(pattern)) if path.is_file()]
+    for path in moved:
+        (aside / path.relative_to(output_dir)).parent.mkdir(parents=True, exist_ok=True)
+        path.rename(aside / path.relative_to(output_dir))
+    try:
+        yield
+    except BaseException:
+        if not _earlier_run(output_dir):  # the new run saved nothing: the earlier run is still this folder's run
+            for path in moved:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                (aside / path.relative_to(output_dir)).rename(path)
+            shutil.rmtree(aside, ignore_errors=True)
+            raise
+        _drop_earlier_run(output_dir, aside, moved)
+        raise
+    _drop_earlier_run(output_dir, aside, moved)
+
+
+def _drop_earlier_run(output_dir: Path, aside: Path, moved: list[Path]) -> None:
+    """Deletes the earlier run's set-aside outputs, their folders if now empty, and its lines of the Hydra log."""
+    shutil.rmtree(aside, ignore_errors=True)
+    for folder in {path.parent for path in moved} - {output_dir}:
+        if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
     for path, size in _RunRecord.log_sizes.items():
         if path.parent.resolve() == output_dir.resolve():
             _drop_head(path, size)
-    log.info("overwrite=true: removed the earlier run's %d file(s) (%s) from %s", len(removed),
+    _RunRecord.log_sizes = {}  # the earlier run's lines are gone: a later restore has nothing of them to cut back to
+    log.info("overwrite=true: removed the earlier run's %d file(s) (%s) from %s", len(moved),
              ", ".join(sorted({str(path.relative_to(output_dir).parent / "*") if path.parent != output_dir else path.name
-                               for path in removed})), output_dir)
+                               for path in moved})), output_dir)
 
 
 def _drop_head(path: Path, size: int) -> None:
@@ -623,8 +701,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = instantiate(cfg.model, image_shape=datamodule.image_shape, num_classes=datamodule.num_classes,
                                     class_names=list(datamodule.classes))
     trainer = build_trainer(cfg, output_dir, has_validation=len(datamodule.split.val) > 0)
-    if cfg.get("ckpt_path") is None and cfg.get("overwrite", False) and _is_rank_zero() and _earlier_run(output_dir):
-        _remove_earlier_run(output_dir)  # only now: a start that fails its checks leaves the earlier run whole
+    check_batch_limits(cfg.trainer, datamodule, lambda key: f"trainer.{key}")
+    # only now: a start that fails its checks leaves the earlier run whole
+    replacing = cfg.get("ckpt_path") is None and cfg.get("overwrite", False) and _is_rank_zero() and _earlier_run(output_dir)
+    with _replacing_earlier_run(output_dir) if replacing else contextlib.nullcontext():
+        return _fit_and_test(cfg, datamodule, model, trainer, resumed_from)
+
+
+def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, trainer: pl.Trainer,
+                  resumed_from: dict[str, Any] | None) -> dict[str, Any]:
+    """Fits (or resumes) ``model``, tests it and writes ``metrics.json``: the part of ``train`` after the checks."""
+    output_dir = Path(cfg.paths.output_dir)
     method = method_name(cfg) or type(model).__name__.lower()
     self_training = next((c for c in trainer.callbacks if isinstance(c, SelfTraining)), None)
     speed_monitor = next((c for c in trainer.callbacks if isinstance(c, SpeedMonitor)), None)
@@ -650,9 +737,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return earlier + time.perf_counter() - start
 
     try:
+        # the file ckpt_path=last names, not "last": Lightning looks for it only in its checkpoint callbacks'
+        # folders, and with callbacks=none would quietly train from scratch
+        resume_from = _resume_checkpoint(output_dir, cfg.get("ckpt_path"))
         try:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from is not None else None)
         finally:
+            _RunRecord.trained = trainer.global_step > (resumed_step or 0)
             # also when the resumed fit fails: its CSV logger deleted them
             _put_curves_back(trainer, earlier_curves, trained_on=resumed_step is not None and trainer.global_step > resumed_step)
     except DivergenceError as error:
@@ -879,9 +970,10 @@ def _is_multirun() -> bool:
 
 
 def _remove_if_only_hydra_files(output_dir: Path) -> None:
-    """Removes a run folder that holds nothing but Hydra's own files (and a logger's folder with no
-    curve yet), so a failed start leaves nothing behind, and the folders above it that Hydra made for
-    it and that are now empty (e.g. ``outputs/digits/ssgan/``), up to the working folder."""
+    """Removes what a failed start made: its run folder, if it holds nothing but Hydra's own files (and a
+    logger's folder with no curve yet), and the folders above it that Hydra made for it and that are now
+    empty (e.g. ``outputs/digits/ssgan/``). In a folder that was there before the start
+    (``hydra.run.dir=<folder>``) only the files this start added go, and nothing above it."""
     if not output_dir.is_dir():
         return
 
@@ -889,13 +981,25 @@ def _remove_if_only_hydra_files(output_dir: Path) -> None:
         return path.name == ".hydra" or path.suffix == ".log" or (
             path.is_dir() and all(f.name == "hparams.yaml" for f in path.rglob("*") if not f.is_dir()))
 
-    if all(set_up_only(p) for p in output_dir.iterdir()):
-        shutil.rmtree(output_dir, ignore_errors=True)
-        working_dir = Path.cwd().resolve()
-        parent = output_dir.resolve().parent
-        while parent != working_dir and working_dir in parent.parents and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
+    given = _RunRecord.run_dir is not None and output_dir.absolute() == _RunRecord.run_dir
+    before = _RunRecord.entries_before if given else None
+    made = [path for path in output_dir.iterdir() if before is None or path.name not in before]
+    if not all(set_up_only(path) for path in made):
+        return
+    if before is not None:  # the user's folder, maybe with files of their own: only what this start added goes
+        for path in made:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        return
+    shutil.rmtree(output_dir, ignore_errors=True)
+    # up to the nearest folder that was there before the start (hydra.run.dir=...), or to the working folder
+    stop = _RunRecord.first_existing.resolve() if given and _RunRecord.first_existing is not None else Path.cwd().resolve()
+    parent = output_dir.resolve().parent
+    while parent != stop and stop in parent.parents and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
 
 
 class _RunRecord:
@@ -911,6 +1015,10 @@ class _RunRecord:
     saved: Path | None = None
     metrics_stamp: int | None = None
     log_sizes: dict[Path, int] = {}
+    trained = False  # this start trained at least one batch: its record and log lines describe what it did
+    run_dir: Path | None = None  # hydra.run.dir as given on the command line, made absolute
+    entries_before: set[str] | None = None  # what that folder held before the start (None: it did not exist)
+    first_existing: Path | None = None  # the nearest of it and its parents that existed before the start
 
     @staticmethod
     def _metrics_stamp(run_dir: Path) -> int | None:
@@ -919,8 +1027,14 @@ class _RunRecord:
 
     @classmethod
     def save(cls, args: list[str]) -> None:
-        run_dirs = [arg.partition("=")[2] for arg in args if arg.startswith("hydra.run.dir=")]
-        record = Path(run_dirs[-1]) / ".hydra" if run_dirs else None
+        cls.trained = False
+        run_dir = _command_line_settings(args).get("hydra.run.dir")
+        cls.run_dir = Path(run_dir).absolute() if run_dir and "${" not in run_dir else None
+        cls.entries_before = cls.first_existing = None
+        if cls.run_dir is not None:
+            cls.entries_before = {path.name for path in cls.run_dir.iterdir()} if cls.run_dir.is_dir() else None
+            cls.first_existing = next((path for path in (cls.run_dir, *cls.run_dir.parents) if path.exists()), None)
+        record = Path(run_dir) / ".hydra" if run_dir else None
         if record is not None and record.is_dir():
             import tempfile
 
@@ -931,12 +1045,12 @@ class _RunRecord:
 
     @classmethod
     def ran(cls, output_dir: Path) -> bool:
-        """Whether this start wrote the folder's ``metrics.json`` (it ran, and its folder and log are kept)."""
-        return cls._metrics_stamp(output_dir) not in (None, cls.metrics_stamp)
+        """Whether this start trained or wrote the folder's ``metrics.json`` (it ran, and its folder and log are kept)."""
+        return cls.trained or cls._metrics_stamp(output_dir) not in (None, cls.metrics_stamp)
 
     @classmethod
     def restore(cls, output_dir: Path) -> None:
-        if cls.saved is not None and output_dir.is_dir() and cls._metrics_stamp(output_dir) == cls.metrics_stamp:
+        if cls.saved is not None and output_dir.is_dir() and not cls.trained and cls._metrics_stamp(output_dir) == cls.metrics_stamp:
             shutil.rmtree(output_dir / ".hydra", ignore_errors=True)
             shutil.copytree(cls.saved, output_dir / ".hydra")
             for path, size in cls.log_sizes.items():
@@ -949,6 +1063,8 @@ class _RunRecord:
             shutil.rmtree(cls.saved.parent, ignore_errors=True)
             cls.saved = cls.metrics_stamp = None
             cls.log_sizes = {}
+        cls.trained = False
+        cls.run_dir = cls.entries_before = cls.first_existing = None
 
 
 def _log_to_files_only(level: int, message: str) -> None:
@@ -964,9 +1080,9 @@ def _exit_stopped(output_dir: Path, how: str, signal_number: int) -> None:
     if any(output_dir.rglob("last*.ckpt")):
         from hydra.core.hydra_config import HydraConfig
 
-        resume = (resume_command(list(HydraConfig.get().overrides.task), output_dir) if not _is_multirun()
-                  else "ckpt_path=last in its folder")
-        advice = f"resume it with: {resume}"
+        # in a sweep, this job alone resumes in its folder (a sweep folder that holds runs takes no new sweep)
+        resume = resume_command(list(HydraConfig.get().overrides.task), output_dir)
+        advice = f"resume {'this job' if _is_multirun() else 'it'} with: {resume}"
     else:
         advice = "it saved no checkpoint (callbacks=none?), so start it again"
     print(f"error: stopped by {how} before the run finished; {advice}", file=sys.stderr)

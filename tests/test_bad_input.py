@@ -128,6 +128,21 @@ BAD_INPUTS = [
     (["trainer.limit_train_batches=0"],
      "trainer.limit_train_batches=0 trains on no batch; give a fraction in (0, 1] or a number of batches of 1 or more, "
      "or leave it out"),
+    # Lightning refuses these only when their loop starts: the test's after the whole training
+    (["trainer.limit_test_batches=0.5"],
+     "trainer.limit_test_batches=0.5 keeps 0.5 of this data's 1 test batch, which is none; give a fraction of at least 1 "
+     "or a number of batches, e.g. trainer.limit_test_batches=1"),
+    (["data.num_val=1000", "data.eval_batch_size=100", "trainer.limit_val_batches=0.05"],
+     "trainer.limit_val_batches=0.05 keeps 0.05 of this data's 10 val batches, which is none; give a fraction of at "
+     "least 0.1 or a number of batches, e.g. trainer.limit_val_batches=1"),
+    (["trainer.max_epochs=null"],
+     "trainer.max_epochs=null leaves the run no number of epochs, which the learning-rate schedule needs; give one, "
+     "e.g. trainer.max_epochs=20"),
+    (["ckpt_path=5"],
+     "ckpt_path=5 is not a checkpoint; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt) or ckpt_path=last"),
+    (["hydra.run.dir=~/runs/a"],
+     "hydra.run.dir=~/runs/a: Hydra does not expand ~ and would make a folder named ~ in the working folder; write the "
+     "folder's whole path, e.g. hydra.run.dir=$HOME/runs/a"),
     # Lightning refuses both under manual optimization, from inside fit (a traceback and a half-made run folder)
     (["+trainer.gradient_clip_val=1"],
      "trainer.gradient_clip_val=1 is Lightning's automatic clipping, which these modules' manual optimization does not "
@@ -552,13 +567,18 @@ def test_a_start_in_an_earlier_runs_folder_is_refused_unless_overwrite(tmp_path:
     assert {"metrics.json", "checkpoints/last.ckpt", "train.log", ".hydra/overrides.yaml"} <= set(earlier)
     # a second start there (it once replaced the run silently), and one with overwrite=true but a bad setting:
     # both stop with one line and leave the earlier run as it was, its record and log included
-    for overrides in (tiny, [*tiny, "overwrite=true", "data.num_labeled=55"], [*tiny, "overwrite=true", "trainer.precision=banana"]):
+    # a setting refused only inside fit (it once cost the earlier run all its files)
+    clipped_bf16 = ["model.gradient_clip_val=1", "trainer.precision=bf16-mixed"]
+    for overrides in (tiny, [*tiny, "overwrite=true", "data.num_labeled=55"], [*tiny, "overwrite=true", "trainer.precision=banana"],
+                      [*tiny, "overwrite=true", *clipped_bf16]):
         code, stderr = train_in_process(*overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
         assert code == 2, stderr[-1500:]
         if "data.num_labeled=55" in overrides:
             assert "data.num_labeled=55 is not divisible" in stderr
         elif "trainer.precision=banana" in overrides:  # found when the trainer is built: still before any removal
             assert "the trainer settings do not work on this machine" in stderr
+        elif "model.gradient_clip_val=1" in overrides:
+            assert "model.gradient_clip_val with trainer.precision=bf16-mixed needs unfused Adam" in stderr
         else:
             assert_one_error_line(stderr, EARLIER_RUN, run_dir)
         assert snapshot() == earlier
@@ -591,6 +611,20 @@ def test_a_bad_start_leaves_no_empty_output_folders(tmp_path: Path, train_in_pro
     assert not (tmp_path / "outputs").exists()
     code, _ = train_in_process("data.num_labeled=5", "hydra.run.dir=nest/a/b", cwd=tmp_path)
     assert code == 2 and not (tmp_path / "nest").exists()
+
+
+def test_a_bad_start_in_a_users_folder_removes_only_what_it_made(tmp_path: Path, train_in_process) -> None:
+    # a folder of the user's, with a log of their own and empty folders, and an empty folder above a new run folder
+    mine = tmp_path / "mine"
+    (mine / "empty").mkdir(parents=True)
+    (mine / "slurm-123.log").write_text("the user's own log")
+    (tmp_path / "runs" / "exp").mkdir(parents=True)
+    for folder in (mine, tmp_path / "runs" / "exp" / "a"):
+        code, stderr = train_in_process("data.num_labeled=5", f"hydra.run.dir={folder}", cwd=tmp_path)
+        assert code == 2 and "is below the number of classes" in stderr, stderr[-1500:]
+    assert sorted(p.name for p in mine.iterdir()) == ["empty", "slurm-123.log"]  # no .hydra nor train.log of the start
+    assert (mine / "slurm-123.log").read_text() == "the user's own log"
+    assert (tmp_path / "runs" / "exp").is_dir() and not (tmp_path / "runs" / "exp" / "a").exists()
 
 
 def test_on_slurm_a_run_folder_holding_lightnings_hpc_checkpoint_is_refused(tmp_path: Path, train_in_process,

@@ -182,3 +182,35 @@ def test_class_metric_names_are_unique_however_the_names_read() -> None:
     assert class_metric_names(["a b", "a_b", "c"]) == ["a_b_0", "a_b_1", "c"]  # once both "a_b": one figure lost
     for names in (["a b", "a_b", "a_b_1"], ["a b", "a_b", "a_b_0"], ["x", "x_1", "x 1", "x?1"]):
         assert len(set(class_metric_names(names))) == len(names), names
+
+
+def test_under_ddp_with_a_grad_scaler_every_rank_takes_the_same_nonfinite_decision() -> None:
+    # each rank checks only its own loss under a GradScaler: a rank whose loss overflowed once skipped (or
+    # stopped) alone, and the ranks' scalers parted ways or the others hung in the next collective
+    from types import SimpleNamespace
+
+    decisions = []
+
+    class OtherRankOverflowed:
+        def reduce_boolean_decision(self, decision: bool, all: bool = True) -> bool:
+            decisions.append((decision, all))
+            return False
+
+    model = SSGAN((1, 8, 8), 10)
+    model._trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=object()), world_size=2,
+                                     strategy=OtherRankOverflowed())
+    optimizer = torch.optim.Adam(model.discriminator.parameters())
+    assert model._nonfinite(torch.tensor(1.0), optimizer) == "another process's loss"
+    assert decisions == [(True, True)]
+
+
+def test_synced_batch_norms_in_the_generator_are_refused() -> None:
+    # rank 0 alone draws the sample grids: a SyncBatchNorm in training mode would wait for the other ranks forever
+    import pytest
+
+    from ssgan.errors import UserError
+
+    model = SSGAN((1, 8, 8), 10)
+    model.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model.generator)
+    with pytest.raises(UserError, match=r"^trainer.sync_batchnorm=true would make the generator's batch norms wait"):
+        model.on_fit_start()

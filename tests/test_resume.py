@@ -293,3 +293,83 @@ def test_a_resume_into_a_new_folder_trains_with_its_own_optimizer_settings(tmp_p
     assert resumed["lr_schedulers"][0]["base_lrs"] == [0.001]
     assert ("resuming with this run's optimizer settings, not the checkpoint's: model.optimizer_d.betas: [0.5, 0.999] "
             "-> [0.9, 0.999], model.optimizer_d.lr: 0.003 -> 0.001") in (copy / "train.log").read_text()
+
+
+TINY = ["trainer.limit_train_batches=2", "trainer.enable_progress_bar=false", "callbacks.sample_grid=null"]
+
+
+def _val_epochs(run: Path) -> list[str]:
+    return [row["epoch"] for row in _curves(run / "csv" / "metrics.csv") if row.get("val/acc")]
+
+
+def test_ckpt_path_last_resumes_without_checkpoint_callbacks(tmp_path: Path, train_in_process) -> None:
+    # Lightning finds "last" only in its checkpoint callbacks' folders: with callbacks=none it trained from scratch
+    run = tmp_path / "run"
+    code, stderr = train_in_process(*TINY, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    without_callbacks = [item for item in TINY if not item.startswith("callbacks.")]
+    code, stderr = train_in_process(*without_callbacks, "trainer.max_epochs=2", "callbacks=none", "ckpt_path=last",
+                                    f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+    assert _val_epochs(run) == ["0", "1"]  # epoch 0 once: it was not trained again
+
+
+def test_a_home_relative_ckpt_path_resumes(tmp_path: Path, train_in_process, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, stderr = train_in_process(*TINY, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    # quoted, as the override grammar asks of a ~ (check_override_syntax)
+    code, stderr = train_in_process(*TINY, "trainer.max_epochs=2", 'ckpt_path="~/run/checkpoints/last.ckpt"',
+                                    f"hydra.run.dir={tmp_path / 'new'}", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    assert json.loads((tmp_path / "new" / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_resume_that_trained_keeps_its_record_and_log_when_it_fails_after(tmp_path: Path, train_in_process,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "run"
+    code, stderr = train_in_process(*TINY, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    (run / "metrics.json").unlink()  # killed after its last checkpoint
+
+    def full_disk(path: Path, payload: dict) -> None:
+        raise UserError(f"cannot write {path}: No space left on device; free some space, or run in another folder")
+
+    monkeypatch.setattr("ssgan.train.write_json_atomic", full_disk)
+    code, stderr = train_in_process(*TINY, "trainer.max_epochs=2", "ckpt_path=last", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 2 and "No space left on device" in stderr, stderr[-1500:]
+    # the resumed epoch happened: its lines stay in the log, and the record says how it ran
+    log = (run / "train.log").read_text()
+    assert log.count("training ssgan on digits") == 2 and "No space left on device" in log
+    assert "trainer.max_epochs=2" in (run / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_a_run_resumed_in_its_last_epoch_still_validates_its_final_weights(tmp_path: Path) -> None:
+    # validation every 2nd epoch, and the final (3rd) epoch always: also when the run resumes mid-way through it
+    overrides = ["trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2"]
+    killed = _train(tmp_path / "run", *overrides, "+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=2",
+                    "+callbacks.kill.batch=8")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    resumed = _train(tmp_path / "run", *overrides, "ckpt_path=last")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _val_epochs(tmp_path / "run") == ["1", "2"]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["val/acc"] is not None
+
+
+def test_a_sweep_job_stopped_by_sigterm_prints_the_command_that_resumes_it(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    kill = ["+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=1", "+callbacks.kill.batch=3",
+            "+callbacks.kill.signal_name=SIGTERM"]
+    env = dict(os.environ, SSGAN_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(TESTS), PYTHONWARNINGS="ignore",
+               OMP_NUM_THREADS="1")
+    stopped = subprocess.run([sys.executable, "-m", "ssgan.train", "-m", *COMMON, "trainer.max_epochs=2", *kill,
+                              f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    overrides = " ".join([*COMMON, "trainer.max_epochs=2", *kill]).replace("=false", "=False")  # as the sweep wrote them
+    # it once said only "ckpt_path=last in its folder", and a sweep into that folder again is refused
+    assert stopped.stderr.strip().splitlines()[-1] == (f"error: stopped by SIGTERM before the run finished; resume this job "
+                                                       f"with: ssgan-train {overrides} hydra.run.dir={sweep / '0'} ckpt_path=last")
+    resumed = _train(sweep / "0", "trainer.max_epochs=2", "ckpt_path=last")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((sweep / "0" / "metrics.json").read_text())["epochs"] == 2

@@ -362,3 +362,42 @@ def test_plain_ddp_is_refused_for_the_gan_by_any_of_its_names_and_allowed_for_th
         refuse_plain_ddp(strategy, False, "trainer.strategy")  # the supervised baseline uses every parameter
     refuse_plain_ddp("ddp_find_unused_parameters_true", True, "trainer.strategy")
     refuse_plain_ddp("auto", True, "trainer.strategy")
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(compose_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    # two runs started together (`for s in 0 1; do ssgan-train seed=$s & done`) once shared one folder and
+    # overwrote each other's record, checkpoints and metrics
+    from datetime import datetime
+
+    from hydra.core.hydra_config import HydraConfig
+
+    starts = iter([datetime(2026, 12, 2, 17, 20, 33, 120_000), datetime(2026, 12, 2, 17, 20, 33, 480_000)])
+
+    class Clock(datetime):  # Hydra's ${now:...} reads datetime.now(): here two starts 0.36 s apart
+        @classmethod
+        def now(cls, tz=None):
+            return next(starts)
+
+    monkeypatch.setattr("hydra.core.utils.datetime", Clock)
+    folders = []
+    for _ in range(2):
+        compose_cfg()
+        folders.append((HydraConfig.get().run.dir, HydraConfig.get().sweep.dir))
+    assert folders[0][0] != folders[1][0] and folders[0][1] != folders[1][1], folders
+
+
+@pytest.mark.parametrize("folder", ["/runs/plain", "/home/zoë/runs/a", "/runs/a,b", "/runs/it's (2)", '/runs/"q"'])
+def test_a_run_folder_is_written_as_hydra_reads_it_back(folder: str) -> None:
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from ssgan.command_line import _command_line_settings
+    from ssgan.train import resume_command
+
+    command = shlex.split(resume_command(["seed=1"], folder))  # as the shell passes the printed command on
+    assert command[0] == "ssgan-train" and command[-1] == "ckpt_path=last"
+    given = [arg for arg in command if arg.startswith("hydra.run.dir=")]
+    assert len(given) == 1
+    assert OverridesParser.create().parse_override(given[0]).value() == folder  # Hydra's reading: no sweep, no error
+    assert _command_line_settings(command[1:])["hydra.run.dir"] == folder  # and ssgan's, which finds the run's record
