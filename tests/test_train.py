@@ -371,16 +371,17 @@ def test_runs_started_in_the_same_second_get_their_own_folders(compose_cfg, monk
 
     from hydra.core.hydra_config import HydraConfig
 
-    starts = iter([datetime(2026, 12, 2, 17, 20, 33, 120_000), datetime(2026, 12, 2, 17, 20, 33, 480_000)])
+    clock = {}
 
     class Clock(datetime):  # Hydra's ${now:...} reads datetime.now(): here two starts 0.36 s apart
         @classmethod
         def now(cls, tz=None):
-            return next(starts)
+            return clock["now"]
 
     monkeypatch.setattr("hydra.core.utils.datetime", Clock)
     folders = []
-    for _ in range(2):
+    for start in (datetime(2026, 12, 2, 17, 20, 33, 120_000), datetime(2026, 12, 2, 17, 20, 33, 480_000)):
+        clock["now"] = start
         compose_cfg()
         folders.append((HydraConfig.get().run.dir, HydraConfig.get().sweep.dir))
     assert folders[0][0] != folders[1][0] and folders[0][1] != folders[1][1], folders
