@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ssgan.command_line import sweep_holds_runs
+from ssgan.config import hydra_value
 from summarize_runs import load_runs, unfinished_runs
 
 
@@ -44,14 +45,6 @@ def run_child(command: list[str]) -> int:
         return 128 + received[0]  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def hydra_quoted(value: str) -> str:
-    """``value`` as one Hydra override value: quoted unless it is plain ASCII path characters (a comma
-    would make a path a sweep, and Hydra's grammar reads no unquoted non-ASCII letter)."""
-    if all(char.isascii() and (char.isalnum() or char in "/._-~+@") for char in value):
-        return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def bench_arguments(argv: list[str], doc: str, default: Path) -> tuple[Path, list[str]]:
@@ -91,7 +84,7 @@ def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
     if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         raise SystemExit(f"error: {out_dir} already holds a sweep's runs; choose a new output folder")
     command = [sys.executable, "-m", "ssgan.train", "-m", *overrides, "trainer.enable_progress_bar=false",
-               f"hydra.sweep.dir={hydra_quoted(str(out_dir))}"]
+               f"hydra.sweep.dir={hydra_value(str(out_dir))}"]
     print("$", " ".join(command[1:]), flush=True)
     code = run_child(command)
     if code in STOPPED_BY:

@@ -15,22 +15,32 @@ from pathlib import Path
 
 from _bench import SweepStopped, bench_arguments, machine_line, pct, run_sweep, split_failed
 
+from ssgan.config import parsed_overrides
+
 SPLIT_SEEDS = (0, 1, 2)
 
 
 def main(argv: list[str]) -> int:
     out_dir, overrides = bench_arguments(argv, __doc__, Path("multirun") / f"bench_digits_{datetime.now():%Y-%m-%d_%H-%M-%S}")
+    swept = [override.input_line for override in parsed_overrides(overrides) if override.is_sweep_override()]
+    if swept:  # one table row per split seed: several runs of a seed would leave all but one out
+        print(f"error: {swept[0]} is a sweep; this benchmark sweeps data.split_seed itself and takes one value per "
+              "other setting (run it once per value)", file=sys.stderr)
+        return 2
     seeds = f"data.split_seed={','.join(map(str, SPLIT_SEEDS))}"
-    # The SSGAN recipe and its baseline: the same data config (net, epochs, split), two multiruns.
+    # The SSGAN recipe and its baseline: the same data config (net, epochs, split), two multiruns. Each run is
+    # filed by its sweep, not by its method's name, which an override can change (self_training=default)
     runs: list[dict] = []
     stopped = None
+    sweeps = {"ssgan": ["experiment=digits_50"], "supervised": ["data=digits", "data.num_labeled=50", "model=supervised"]}
     try:
-        runs += run_sweep(out_dir / "ssgan", ["experiment=digits_50", seeds, *overrides])
-        runs += run_sweep(out_dir / "supervised", ["data=digits", "data.num_labeled=50", "model=supervised", seeds, *overrides])
+        for side, recipe in sweeps.items():
+            runs += [dict(run, side=side) for run in run_sweep(out_dir / side, [*recipe, seeds, *overrides])]
     except SweepStopped as stop:  # the runs that finished are still reported
-        runs, stopped = runs + stop.runs, stop
+        side = "ssgan" if not runs else "supervised"
+        runs, stopped = runs + [dict(run, side=side) for run in stop.runs], stop
     finished, failed = split_failed(runs)
-    by_key = {(r["method"], r["split_seed"]): r for r in finished}
+    by_key = {(r["side"], r["split_seed"]): r for r in finished}
     print(f"\nMachine: {machine_line()}\nRuns: {out_dir}\n")
     print("| split seed | SSGAN test acc | supervised test acc | SSGAN − supervised | SSGAN run time | supervised run time |")
     print("|---|---|---|---|---|---|")

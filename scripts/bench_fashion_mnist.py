@@ -18,9 +18,18 @@ from _bench import SweepStopped, bench_arguments, machine_line, pct, run_sweep, 
 
 
 def val_curve(run_dir: str) -> list[tuple[int, float]]:
-    """(epoch, val/acc) pairs from the run's CSV log."""
-    with open(Path(run_dir) / "csv" / "metrics.csv") as handle:
+    """(epoch, val/acc) pairs from the run's CSV log ([] without one: logger=none)."""
+    path = Path(run_dir) / "csv" / "metrics.csv"
+    if not path.is_file():
+        return []
+    with open(path) as handle:
         return [(int(row["epoch"]), float(row["val/acc"])) for row in csv.DictReader(handle) if row.get("val/acc")]
+
+
+def _number(run: dict, key: str, form: str) -> str:
+    """``run[key]`` in ``form``, or "-" when the run has no such figure (callbacks=none times nothing)."""
+    value = run.get(key)
+    return form.format(value) if isinstance(value, (int, float)) else "-"
 
 
 def main(argv: list[str]) -> int:
@@ -39,11 +48,12 @@ def main(argv: list[str]) -> int:
     runs.sort(key=lambda r: (r["method"], r["seed"], r["run_dir"]))
     for run in runs:
         print(f"| {run['method']} | {run['net']} | {run['seed']} | {run.get('precision', '?')} | {run['epochs']} | "
-              f"{pct(run['test/acc'])} | {pct(run['val/best_acc'])} ({run['best_epoch']}) | {run['train_seconds']:.0f} s | "
-              f"{run['epoch_seconds']:.1f} s | {run['iteration_ms']:.1f} ms |")
+              f"{pct(run['test/acc'])} | {pct(run.get('val/best_acc'))} ({run.get('best_epoch')}) | "
+              f"{_number(run, 'train_seconds', '{:.0f} s')} | {_number(run, 'epoch_seconds', '{:.1f} s')} | "
+              f"{_number(run, 'iteration_ms', '{:.1f} ms')} |")
     for run in runs:
         curve = ", ".join(f"{epoch}: {100 * acc:.1f}" for epoch, acc in val_curve(run["run_dir"]))
-        print(f"\n{run['method']} (seed {run['seed']}) val/acc by epoch: {curve}")
+        print(f"\n{run['method']} (seed {run['seed']}) val/acc by epoch: {curve or 'no CSV log (logger=none)'}")
     if stopped is not None:
         return stopped.report()
     for line in failed:

@@ -13,7 +13,7 @@ and writes the same as JSON.
 
     python scripts/bench_speed.py                         # mlp and conv, fp32 and bf16-mixed
     python scripts/bench_speed.py --nets mlp --iterations 200 --out bench_speed_mlp.json
-    python scripts/bench_speed.py --nets mlp model.torch_compile=true   # with a model option
+    python scripts/bench_speed.py model.torch_compile=true --nets mlp   # with a model option (before --nets)
 """
 
 from __future__ import annotations

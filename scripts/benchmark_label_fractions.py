@@ -30,12 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench import hydra_quoted, run_child  # noqa: E402
-from summarize_runs import load_runs, method_of, unfinished_runs  # noqa: E402
+from _bench import run_child  # noqa: E402
+from summarize_runs import load_runs, method_of, natural_order, unfinished_runs  # noqa: E402
 from summarize_runs import other_settings as _other_settings  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
-from ssgan.command_line import sweep_holds_runs  # noqa: E402
+from ssgan.config import hydra_value  # noqa: E402
+from ssgan.command_line import escape_unencodable_output, sweep_holds_runs  # noqa: E402
 
 METHOD_ORDER = ("supervised", "supervised+self-training", "ssgan", "ssgan+self-training")
 CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "status",
@@ -45,7 +46,7 @@ CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed
 def run_sweep(sweep: str, out_dir: Path, overrides: list[str]) -> int:
     """Runs the multirun ``sweep=SWEEP`` into ``out_dir``; returns its exit code (failed jobs do not stop it)."""
     command = [sys.executable, "-m", "ssgan.train", "-m", f"sweep={sweep}", *overrides,
-               "trainer.enable_progress_bar=false", f"hydra.sweep.dir={hydra_quoted(str(out_dir))}"]
+               "trainer.enable_progress_bar=false", f"hydra.sweep.dir={hydra_value(str(out_dir))}"]
     print("$", " ".join(command[1:]), flush=True)
     return run_child(command)
 
@@ -55,11 +56,6 @@ def _job_name(run_dir: str | Path, base: Path) -> str:
     with contextlib.suppress(ValueError):
         return Path(run_dir).resolve().relative_to(base.resolve()).as_posix()
     return str(run_dir)
-
-
-def _natural(name: str) -> tuple:
-    """Sorts job names by their numbers: 2 before 10, part1/9 before part1/10."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in name.split("/"))
 
 
 def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None) -> list[dict]:
@@ -113,7 +109,7 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
         rows.append({"job": _job_name(run_dir, base), "status": "not started", "run_dir": str(run_dir),
                      "error": "the sweep stopped before this job began", "settings": _other_settings(overrides),
                      **_job_fields(record, overrides)})
-    rows.sort(key=lambda r: _natural(str(r["job"])))
+    rows.sort(key=lambda r: natural_order(str(r["job"])))
     return rows
 
 
@@ -357,7 +353,8 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
         means = [statistics.mean(accuracies[(line, method)]) for line in lines]
         stds = [statistics.stdev(accuracies[(line, method)]) if len(accuracies[(line, method)]) > 1 else 0.0
                 for line in lines]
-        axes.errorbar([positions[line] for line in lines], means, yerr=stds, marker="o", capsize=3, label=method)
+        axes.errorbar([positions[line] for line in lines], means, yerr=stds, marker="o", capsize=3,
+                      label=method if lines else f"{method} (no finished run)")
         ticks.update(positions[line] for line in lines)
     axes.set_xscale("log")
     ticks = sorted(ticks)
@@ -375,7 +372,8 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    atomic_write(path, lambda temporary: temporary.write_text(text, newline=""))
+    # a folder name that is not UTF-8 (run_dir, job) is written as the file system's own bytes
+    atomic_write(path, lambda temporary: temporary.write_text(text, newline="", errors="surrogateescape"))
 
 
 def collect_all(roots: list[Path]) -> list[dict]:
@@ -399,7 +397,8 @@ def collect_all(roots: list[Path]) -> list[dict]:
         if any(part is None for part in identity[:5]):
             continue  # a job that does not say what it ran cannot repeat another
         earlier = kept.get(identity)
-        if earlier is not None and earlier.get("status") == "ok" and row.get("status") != "ok":
+        ranks = {"ok": 2, "not started": 0}  # a job that never ran replaces no run that did (failed runs rank 1)
+        if earlier is not None and ranks.get(earlier.get("status"), 1) > ranks.get(row.get("status"), 1):
             winner, loser = earlier, row
         else:
             winner, loser = row, earlier
@@ -452,6 +451,7 @@ def write_report(roots: Path | list[Path], title: str | None = None, out_dir: Pa
 
 
 def main(argv: list[str] | None = None) -> int:
+    escape_unencodable_output()  # a folder name that is not UTF-8, printed in the report
     argv = list(sys.argv[1:] if argv is None else argv)
     overrides: list[str] = []
     if "--" in argv:
@@ -487,8 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(args.report) > 1 and args.out is None:
             print("error: a report of several folders needs --out FOLDER to write it to", file=sys.stderr)
             return 2
-        write_report(args.report, out_dir=args.out)
-        return 0
+        return _unfinished_status(write_report(args.report, out_dir=args.out))
     if not args.sweep:
         parser.error("give a sweep name (see conf/sweep/) or --report FOLDER")
     out_dir = args.out or Path("multirun") / f"label_fractions_{args.sweep}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
@@ -504,11 +503,23 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0 and not collect_all([out_dir]):
         print(f"the sweep stopped (exit code {code}) before any job began", file=sys.stderr)
         return code
-    write_report(out_dir)
+    rows = write_report(out_dir)
     if code != 0:  # stopped by Ctrl-C or SIGTERM, or killed (e.g. out of memory)
         print(f"the sweep stopped (exit code {code}): the report has a row for every job, a stopped one failed and "
               f"the ones after it not started; re-render it with --report {out_dir}", file=sys.stderr)
-    return code
+        return code
+    return _unfinished_status(rows)
+
+
+def _unfinished_status(rows: list[dict]) -> int:
+    """1, with one line, when some runs of the report did not finish (failed or never started); else 0: a
+    script or CI that runs the benchmark must not take a report of failed runs for a benchmark."""
+    unfinished = [row for row in rows if row.get("status") not in ("ok", "superseded")]
+    if not unfinished:
+        return 0
+    print(f"error: {len(unfinished)} of {len(rows)} runs did not finish ({unfinished[0]['status']}, e.g. job "
+          f"{unfinished[0]['job']}); results.md counts them in its cells", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

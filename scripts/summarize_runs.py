@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -117,12 +118,23 @@ def _from_overrides(path: Path) -> dict:
     return found
 
 
+def natural_order(name: str | Path) -> tuple:
+    """Sorts run folders and job names by their numbers: 2 before 10, part1/9 before part1/10."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in Path(name).as_posix().split("/"))
+
+
 def other_settings(source: Path | list[str]) -> str:
     """A job's other overrides (e.g. ``trainer.max_epochs=30``), from Hydra's record of them (or the list); "" if none."""
     if isinstance(source, Path):
         if not source.is_file():
             return ""
-        items = [line.strip().lstrip("- ").strip("'\"") for line in source.read_text().splitlines() if line.strip()]
+        try:  # Hydra's YAML list: a quoted value (data.root='/a b') is read as YAML reads it, quotes and all
+            import yaml
+
+            recorded = yaml.safe_load(source.read_text())
+        except (OSError, ValueError, yaml.YAMLError):
+            recorded = None
+        items = [str(item) for item in recorded] if isinstance(recorded, list) else []
     else:
         items = list(source)
     kept = []
@@ -154,8 +166,10 @@ def main(argv: list[str]) -> int:
     print(f"{'dataset':<14}{'labels':>7}  {'method':<{method_width}}{'seed':>5}{'split':>6}  {'test acc':>9}  {'seconds':>8}  status"
           + ("  (other settings)" if show_settings else ""))
     groups: dict[tuple, list[float]] = defaultdict(list)
-    for run in sorted(runs, key=lambda r: r["run_dir"]):
+    for run in sorted(runs, key=lambda r: natural_order(r["run_dir"])):
         acc = run.get("test/acc") if run.get("status", "ok") == "ok" else None
+        if isinstance(acc, (int, float)) and not math.isfinite(acc):  # finished, but its accuracy is no number
+            run["status"], run["error"], acc = "failed", f"its test accuracy is {acc}, not a number", None
         acc_text = f"{100 * acc:8.2f}%" if isinstance(acc, (int, float)) else "        -"
         field = {key: "?" if run.get(key) is None else str(run[key])  # a failed job may lack any of them
                  for key in ("dataset", "num_labeled", "method", "seed", "split_seed")}

@@ -51,6 +51,29 @@ def parsed_overrides(arguments: list[str]) -> list[Any]:
         return []
 
 
+def hydra_value(text: str) -> str:
+    """``text`` written as an override value that Hydra reads back as ``text``: quoted where its grammar would
+    read it otherwise (a comma, brackets, a non-ASCII letter, ...)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+
+    def reads_back(value: str) -> bool:
+        try:
+            override = parser.parse_override(f"key={value}")
+        except Exception:  # Hydra's grammar cannot read it as written
+            return False
+        return not override.is_sweep_override() and override.value() == text
+
+    if reads_back(text):
+        return text
+    for quote in ('"', "'"):  # double quotes first: the shell's single quotes then wrap the value whole
+        quoted = quote + text.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+        if reads_back(quoted):
+            return quoted
+    return text
+
+
 def check_override_syntax(arguments: list[str]) -> None:
     """A one-line ``UserError`` for an override that Hydra's grammar cannot read, instead of Hydra's lexer
     report and a link: ``data.root=~/fm`` (``~`` is Hydra's, and the shell leaves it there) is told to quote

@@ -32,7 +32,7 @@ from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
 from ssgan.command_line import (_command_line_settings, _earlier_run, _several_processes, escape_unencodable_output,
                                 hide_lightning_noise, main)
-from ssgan.config import CONFIG_DIR, check_argument_types, config_text, fits_type, import_class, reads_as
+from ssgan.config import CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.errors import UserError
 from ssgan.module import SSGAN, DivergenceError, diverged_message, refuse_low_precision_weights
@@ -580,29 +580,6 @@ def resume_command(overrides: list[str], output_dir: str | Path) -> str:
 
     kept = [item for item in overrides if item.lstrip("+~").partition("=")[0] not in RESUME_OWN_KEYS]
     return shlex.join(["ssgan-train", *kept, f"hydra.run.dir={hydra_value(str(output_dir))}", "ckpt_path=last"])
-
-
-def hydra_value(text: str) -> str:
-    """``text`` written as an override value that Hydra reads back as ``text``: quoted where its grammar would
-    read it otherwise (a comma, brackets, a non-ASCII letter, ...)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-
-    def reads_back(value: str) -> bool:
-        try:
-            override = parser.parse_override(f"key={value}")
-        except Exception:  # Hydra's grammar cannot read it as written
-            return False
-        return not override.is_sweep_override() and override.value() == text
-
-    if reads_back(text):
-        return text
-    for quote in ('"', "'"):  # double quotes first: the shell's single quotes then wrap the value whole
-        quoted = quote + text.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
-        if reads_back(quoted):
-            return quoted
-    return text
 
 
 # What a run writes into its folder, besides Hydra's .hydra/ record and log: overwrite=true removes

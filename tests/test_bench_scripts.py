@@ -82,10 +82,21 @@ def test_bench_scripts_report_failed_jobs_in_a_line_each_and_exit_1(monkeypatch,
              "error": "training diverged: discriminator_loss became nan"},
             {"status": "failed", "run_dir": "d", "error": "no metrics.json: the job stopped before it finished"}]
     runs += [_metrics("supervised", seed, 0.8, run_dir=f"s{seed}", **ok) for seed in (0, 1, 2)]
-    monkeypatch.setattr(bench_digits, "run_sweep", lambda out_dir, overrides: runs if out_dir.name == "ssgan" else [])
+    monkeypatch.setattr(bench_digits, "run_sweep", lambda out_dir, overrides: [
+        run for run in runs if (run.get("method") == "supervised") == (out_dir.name == "supervised")])
     assert bench_digits.main(["out"]) == 1
     captured = capsys.readouterr()
     assert "| 2 | - | 80.00 % | - | - | 10 s |" in captured.out and "**mean**" not in captured.out
+    # runs are filed by their sweep, not by a method name that an override changes
+    renamed = [dict(run, method=f"{run['method']}+self-training") if "method" in run else run for run in runs]
+    monkeypatch.setattr(bench_digits, "run_sweep", lambda out_dir, overrides: [
+        run for run in renamed if run.get("method", "").startswith("supervised") == (out_dir.name == "supervised")])
+    assert bench_digits.main(["out", "self_training=default"]) == 1
+    assert "| 1 | 90.00 % | 80.00 % | +10.00 points | 10 s | 10 s |" in capsys.readouterr().out
+    # a sweep among the extra overrides would put several runs in a row of the table
+    assert bench_digits.main(["out", "seed=0,1"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: seed=0,1 is a sweep; this benchmark sweeps data.split_seed itself "
+                                              "and takes one value per other setting (run it once per value)")
     assert "error: run c (ssgan, split seed 2): diverged: training diverged" in captured.err
     assert "error: run d (?, split seed ?): failed: no metrics.json" in captured.err
 
@@ -95,6 +106,14 @@ def test_bench_scripts_report_failed_jobs_in_a_line_each_and_exit_1(monkeypatch,
     captured = capsys.readouterr()
     assert "| ssgan | mlp | 0 | 32-true | 20 | 90.00 % |" in captured.out
     assert captured.err.count("error: run") == 2
+    # callbacks=none times nothing, and logger=none writes no CSV log: the table says so instead of crashing
+    untimed = [{key: value for key, value in run.items() if key not in ("epoch_seconds", "iteration_ms")} for run in runs]
+    monkeypatch.undo()  # the real val_curve, which finds no csv/metrics.csv in these runs' folders
+    monkeypatch.setattr(bench_fashion_mnist, "run_sweep", lambda out_dir, overrides: untimed)
+    assert bench_fashion_mnist.main(["out", "callbacks=none", "logger=none"]) == 1
+    captured = capsys.readouterr()
+    assert "| ssgan | mlp | 0 | 32-true | 20 | 90.00 % | 70.00 % (3) | 10 s | - | - |" in captured.out
+    assert "val/acc by epoch: no CSV log (logger=none)" in captured.out
 
 
 def test_bench_arguments_tell_the_folder_from_the_overrides(capsys) -> None:
@@ -111,7 +130,7 @@ def test_bench_arguments_tell_the_folder_from_the_overrides(capsys) -> None:
 def test_an_output_folder_is_one_hydra_value(folder) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    (override,) = OverridesParser.create().parse_overrides([f"hydra.sweep.dir={_bench.hydra_quoted(folder)}"])
+    (override,) = OverridesParser.create().parse_overrides([f"hydra.sweep.dir={_bench.hydra_value(folder)}"])
     assert override.value() == folder
 
 

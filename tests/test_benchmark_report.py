@@ -70,8 +70,12 @@ def test_report_has_a_row_per_job_means_per_cell_the_best_in_bold_and_the_failur
 
 def test_report_re_renders_from_an_existing_folder_without_training(tmp_path, capsys) -> None:
     make_fixture_multirun(tmp_path)
-    assert report.main(["--report", str(tmp_path)]) == 0
-    assert "wrote" in capsys.readouterr().out
+    # exit 1: the report holds failed runs, which a script or CI running the benchmark must see
+    assert report.main(["--report", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().endswith("error: 2 of 7 runs did not finish (failed, e.g. job 5); results.md counts "
+                                         "them in its cells")
+    assert "wrote" in captured.out
     assert report.main(["--report", str(tmp_path / "missing")]) == 2
     (tmp_path / "empty").mkdir()
     capsys.readouterr()
@@ -97,7 +101,7 @@ def test_one_report_of_a_sweep_run_in_parts_counts_each_job_once(tmp_path, capsy
     assert not (first / "results.csv").exists() and not combined.exists()
 
     # a job folder inside another folder given is still counted once
-    assert report.main(["--report", str(first), str(second), str(second / "1"), "--out", str(combined)]) == 0
+    assert report.main(["--report", str(first), str(second), str(second / "1"), "--out", str(combined)]) == 1
     with open(combined / "results.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
     assert [row["job"] for row in table] == [f"part1/{n}" for n in range(7)] + ["part2/0", "part2/1"]
@@ -367,7 +371,7 @@ def test_reports_that_would_mislead_and_commands_that_mix_modes_are_one_line_err
     with pytest.raises(SystemExit):
         report.main(["digits", "trainer.max_epochs=5"])
     assert "put Hydra overrides after --, e.g. digits -- trainer.max_epochs=5" in capsys.readouterr().err
-    assert report.hydra_quoted("runs/a,b") == "'runs/a,b'" and report.hydra_quoted("runs/lf_1") == "runs/lf_1"
+    assert report.hydra_value("runs/a,b") == '"runs/a,b"' and report.hydra_value("runs/lf_1") == "runs/lf_1"
 
 
 def test_a_killed_job_with_rounds_turned_on_by_count_is_a_self_training_row(tmp_path) -> None:
@@ -409,3 +413,68 @@ def test_a_sweep_that_ssgan_train_refuses_prints_its_one_line_only(tmp_path: Pat
     monkeypatch.setattr(report, "run_child", crashed)
     assert report.main(["digts", "--out", str(tmp_path / "sweep")]) == 1
     assert capsys.readouterr().err == f"error: the sweep wrote nothing to {tmp_path / 'sweep'} (exit code 1)\n"
+
+
+def test_a_job_that_never_started_does_not_replace_a_failed_run_of_the_same_settings(tmp_path) -> None:
+    # part1's job failed; part2, run to redo it, was stopped before it reached that job
+    failed = {"dataset": "digits", "method": "ssgan", "num_labeled": 50, "seed": 0, "split_seed": 1, "status": "failed",
+              "error": "training diverged: discriminator_loss became nan at epoch 3, batch 7"}
+    _job(tmp_path / "part1", 0, failed, ["data.num_labeled=50", "model=ssgan", "data.split_seed=1", "sweep=x"])
+    _sweep_record(tmp_path / "part2", {"data.split_seed": "0,1"}, ["data.num_labeled=50", "model=ssgan", "sweep=x"],
+                  {"data": "digits", "model": "ssgan", "self_training": "none"})
+    _job(tmp_path / "part2", 0, _ok("ssgan", 50, 0, 0.9), ["data.num_labeled=50", "data.split_seed=0", "model=ssgan", "sweep=x"])
+    rows = report.write_report([tmp_path / "part1", tmp_path / "part2"], title="parts", out_dir=tmp_path / "all")
+    status = {row["job"]: row["status"] for row in rows}
+    assert status == {"part1/0": "failed", "part2/0": "ok", "part2/1": "superseded"}, status
+    assert "| 50 | **90.00 (n=1)**, 1 failed |" in (tmp_path / "all" / "results.md").read_text()
+
+
+def test_a_folder_name_that_is_not_utf8_is_reported(tmp_path, capsys) -> None:
+    import os
+
+    root = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9"))  # a Latin-1 name on a UTF-8 system
+    _job(root, 0, _ok("ssgan", 50, 0, 0.9), ["data.num_labeled=50", "model=ssgan"])
+    assert report.main(["--report", str(root)]) == 0
+    with open(root / "results.csv", newline="", errors="surrogateescape") as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["run_dir"] == str(root / "0") and row["test_acc"] == "0.9"
+    assert (root / "results.md").is_file() and (root / "results.png").is_file()
+
+
+def test_the_plot_names_a_method_whose_every_run_failed(tmp_path, monkeypatch) -> None:
+    import matplotlib.axes
+
+    labels = []
+    original = matplotlib.axes.Axes.errorbar
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
+                        lambda self, *args, label=None, **kwargs: labels.append(label) or original(self, *args, label=label, **kwargs))
+    make_fixture_multirun(tmp_path)
+    failed = {"dataset": "digits", "method": "ssgan+self-training", "num_labeled": 20, "seed": 0, "split_seed": 0,
+              "status": "failed", "error": "boom"}
+    _job(tmp_path, 7, failed, ["data.num_labeled=20", "model=ssgan", "self_training=default", "data.split_seed=0"])
+    report.write_report(tmp_path, title="fixture")
+    assert labels == ["supervised", "ssgan", "ssgan+self-training (no finished run)"]
+
+
+def test_summarize_runs_lists_jobs_in_number_order_and_a_nan_accuracy_as_failed(tmp_path, capsys) -> None:
+    import summarize_runs
+
+    for number in range(12):
+        _job(tmp_path, number, _ok("ssgan", 50, 0, float("nan") if number == 10 else 0.8 + number / 100),
+             ["data.num_labeled=50", "model=ssgan", f"seed={number}"])
+    assert summarize_runs.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("digits")]
+    assert [line.split()[5] for line in lines[:12]] == [f"{80 + n:.2f}%" if n != 10 else "-" for n in range(12)]
+    assert "failed: its test accuracy is nan, not a number" in lines[10]
+    assert "digits             50  ssgan         85.09 ± 3.48 %  (n=11)" in out  # the NaN left out, not a crash
+
+
+def test_other_settings_read_quoted_overrides_as_yaml_does(tmp_path) -> None:
+    import summarize_runs
+
+    record = tmp_path / "overrides.yaml"
+    record.write_text("- model=ssgan\n- data.root='/data/a b'\n- 'trainer.max_epochs=30'\n")
+    assert summarize_runs.other_settings(record) == "data.root='/data/a b' trainer.max_epochs=30"
+    assert summarize_runs.other_settings(["model=ssgan", "data.root='/data/a b'", "trainer.max_epochs=30"]) == \
+        summarize_runs.other_settings(record)

@@ -345,3 +345,34 @@ def test_cifar10_downloads_beside_a_root_that_is_the_batches_folder(tmp_path: Pa
     datamodule = CIFAR10DataModule(root=str(folder), download=True, num_labeled=10, split_cache_dir=None)
     datamodule.setup()
     assert datamodule.labeled_count == 10 and not (folder / "cifar-10-batches-py").exists()
+
+
+def test_processes_that_download_into_one_folder_take_turns(tmp_path: Path, monkeypatch) -> None:
+    # under torchrun or srun every process of a run finds the files missing at once
+    import threading
+    import time
+
+    import torchvision.datasets
+
+    from ssgan.data import sources
+
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    class SlowMNIST:
+        def __init__(self, root, train=True, download=False):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.2)
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", SlowMNIST)
+    download = sources._torchvision_download("MNIST")
+    processes = [threading.Thread(target=download, args=(str(tmp_path / "data"),)) for _ in range(3)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    assert most[0] == 1

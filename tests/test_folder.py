@@ -419,3 +419,65 @@ def test_awkward_names_train_test_and_log_whole(tmp_path: Path, train_in_process
     assert "bad_\\xfe.png" in log_text  # once a logging error, and the line was lost
     assert "gone.png" in log_text and "skipped 2 unreadable image(s)" in log_text  # once dropped without a word
     shutil.rmtree(root)
+
+
+def test_a_folder_reached_through_a_link_is_listed_the_same_whatever_the_listing_order(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    cat = tmp_path / "cat"
+    for name in ("m_2019", "z_2020"):
+        (cat / name).mkdir(parents=True)
+        for number in range(2):
+            (cat / name / f"{number:03d}.png").write_bytes(b"")
+    (cat / "a_best").symlink_to(cat / "z_2020")  # the same folder under a name that sorts first
+    real_walk = os.walk
+    listed = []
+    for order in (lambda names: names, lambda names: names[::-1]):  # the file system's order differs between disks
+
+        def walk(top, *args, _order=order, **kwargs):
+            for folder, subfolders, names in real_walk(top, *args, **kwargs):
+                subfolders[:] = _order(subfolders)
+                yield folder, subfolders, names
+
+        monkeypatch.setattr(image_io.os, "walk", walk)
+        listed.append([path.relative_to(cat).as_posix() for path in image_io.list_images(cat, recursive=True)])
+    assert listed[0] == listed[1] == ["a_best/000.png", "a_best/001.png", "m_2019/000.png", "m_2019/001.png"]
+
+
+def test_a_subfolder_that_cannot_be_listed_is_reported(tmp_path: Path, monkeypatch, caplog) -> None:
+    import os
+
+    (tmp_path / "unlabeled" / "batch2").mkdir(parents=True)
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # as a folder without read permission (tests run as root, who may read anything)
+        if str(path).endswith("batch2"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with caplog.at_level(logging.WARNING):
+        assert image_io.list_images(tmp_path / "unlabeled", recursive=True) == []
+    assert f"could not list {tmp_path / 'unlabeled' / 'batch2'} (Permission denied): its images are left out" in caplog.text
+
+
+def test_a_file_the_file_system_refused_is_read_again_by_the_next_run(image_folder: Path, tmp_path: Path, monkeypatch,
+                                                                       caplog) -> None:
+    # chmod changes neither size nor mtime: a cache would keep the file skipped after the fix
+    real_read = image_io.read_image
+    refused = sorted((image_folder / "labeled" / FOLDER_CLASSES[0]).iterdir())[0]
+
+    def read_image(path, image_shape):
+        if path == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read(path, image_shape)
+
+    monkeypatch.setattr(image_io, "read_image", read_image)
+    with caplog.at_level(logging.WARNING):
+        first = _datamodule(image_folder, image_cache_dir=str(tmp_path))
+    assert "the image cache is not written this time: 1 file(s) could not be opened" in caplog.text
+    assert not list(tmp_path.glob("*.pt"))
+    monkeypatch.setattr(image_io, "read_image", real_read)
+    second = _datamodule(image_folder, image_cache_dir=str(tmp_path))
+    assert len(second.data.train_images) == len(first.data.train_images) + 1
+    assert len(list(tmp_path.glob("*.pt"))) == 1

@@ -191,10 +191,10 @@ class FolderDataModule(SemiSupervisedDataModule):
                                     printable(str(self.root / path)), cache_path)
                     return cached
         decoded: dict[str, Any] = {}
-        total_skipped, total, skipped_files = 0, 0, []
+        total_skipped, total, skipped_files, unopened = 0, 0, [], []
         for group in ("labeled", "unlabeled", "test"):
             files = self._files[group]
-            images, kept, skipped = read_images(files, self.image_shape)
+            images, kept, skipped = read_images(files, self.image_shape, unopened)
             decoded[f"{group}_images"] = images
             if group != "unlabeled":
                 decoded[f"{group}_labels"] = torch.tensor(self._files[f"{group}_labels"], dtype=torch.long)[kept]
@@ -202,7 +202,12 @@ class FolderDataModule(SemiSupervisedDataModule):
             skipped_files += [str(path.relative_to(self.root)) for path in skipped]
             total += len(files)
         decoded["skipped"], decoded["skipped_files"] = total_skipped, skipped_files
-        if cache_path is not None:
+        if cache_path is not None and unopened:
+            # a file the file system refused (permissions, a network share's error) may read next time, and
+            # fixing that changes neither its size nor its time: a cache would keep it skipped
+            log.warning("the image cache is not written this time: %d file(s) could not be opened (e.g. %s); the "
+                        "next run reads them again", len(unopened), printable(str(unopened[0])))
+        elif cache_path is not None:
             # atomic: concurrent runs never read half a cache
             write_cache(cache_path, lambda temporary: torch.save(decoded, temporary), "image cache")
             # the same folder's caches of earlier files or decoders: no run reads them again, and each is

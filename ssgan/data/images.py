@@ -45,13 +45,20 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     if not recursive:
         return sorted(p for p in folder.iterdir() if is_image_file(p))
     found, visited = [], set()
-    for top, subfolders, names in os.walk(folder, followlinks=True):
+
+    def unlisted(error: OSError) -> None:  # a subfolder that cannot be listed: its images would go without a word
+        log.warning("could not list %s (%s): its images are left out", printable(str(error.filename)),
+                    error.strerror or type(error).__name__)
+
+    for top, subfolders, names in os.walk(folder, followlinks=True, onerror=unlisted):
         real = os.path.realpath(top)
         if real in visited:  # a link back up the tree, or a second link to the same folder
             subfolders[:] = []
             continue
         visited.add(real)
-        subfolders[:] = [name for name in subfolders if not name.startswith(".") and name not in HIDDEN_FOLDERS]
+        # sorted: a folder reached by two paths (a link to it) is kept under the first in name order, not
+        # in the file system's listing order, which differs between disks and would move the split
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith(".") and name not in HIDDEN_FOLDERS)
         found += [path for path in (Path(top) / name for name in names) if is_image_file(path)]
     return sorted(found)
 
@@ -101,11 +108,13 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels))
 
 
-def read_images(paths: Sequence[Path], image_shape: Sequence[int]) -> tuple[torch.Tensor, list[int], list[Path]]:
+def read_images(paths: Sequence[Path], image_shape: Sequence[int],
+                unopened: list[Path] | None = None) -> tuple[torch.Tensor, list[int], list[Path]]:
     """Decodes ``paths`` into one uint8 (N, C, H, W) tensor.
 
     A file that cannot be read is logged by path and skipped. Returns the images, the positions
-    (in ``paths``) of the images kept, and the skipped paths.
+    (in ``paths``) of the images kept, and the skipped paths. ``unopened``, if given, receives the skipped
+    paths that the file system refused (no permission, a read error), which a later reading may not.
     """
     from PIL import Image
 
@@ -121,6 +130,8 @@ def read_images(paths: Sequence[Path], image_shape: Sequence[int]) -> tuple[torc
             log.warning("skipped unreadable image %s (%s)", printable(str(path)),
                         printable(" ".join(str(error).split())) or type(error).__name__)
             skipped.append(path)
+            if unopened is not None and isinstance(error, OSError) and error.errno is not None:
+                unopened.append(path)
             continue
         kept.append(position)
     # a copy (the data set twice, for a moment) only when many files were skipped: a few leave some unused rows

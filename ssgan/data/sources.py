@@ -7,10 +7,11 @@ code reads the files that torchvision downloads, the raw IDX files that Debian's
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import pickle
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,32 +194,63 @@ def load_idx_data(root: str | Path, folder_name: str, classes: tuple[str, ...], 
     )
 
 
+@contextlib.contextmanager
+def _download_lock(folder: Path) -> Iterator[None]:
+    """One download into ``folder`` at a time on this machine. Under torchrun or srun every process of a run
+    starts at once and finds the files missing; torchvision's downloads into one folder would overwrite each
+    other's archives (and a failed one remove what another is writing). The processes that wait find the
+    files there, and torchvision checks them instead of downloading again."""
+    import fcntl
+    import hashlib
+    import os
+    import tempfile
+
+    lock = Path(tempfile.gettempdir()) / f"ssgan-download-{hashlib.sha1(os.fsencode(folder)).hexdigest()[:12]}.lock"
+    try:
+        handle = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:  # no writable temporary folder: download unguarded, as a single process would
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # and with it the lock
+
+
 def _torchvision_download(name: str) -> Callable[[str], None]:
     def download(root: str) -> None:
-        import torchvision.datasets as tvd
-
-        dataset_class = getattr(tvd, name)
         folder = Path(root).absolute()
-        # what was there before: a failed download removes only what it created (empty folders, partial files)
-        highest_new = next((path for path in reversed([folder, *folder.parents]) if not path.exists()), None)
-        had_before = set(folder.rglob("*")) if folder.is_dir() else set()  # the whole tree: raw/ may exist already
-        try:
-            if name == "SVHN":
-                for split in ("train", "test"):
-                    dataset_class(root, split=split, download=True)
-            else:
-                for train in (True, False):
-                    dataset_class(root, train=train, download=True)
-        except BaseException as error:  # Ctrl-C or a cut-short archive too: nothing half-written stays
-            _remove_new_entries(folder, had_before, highest_new)
-            if not isinstance(error, (OSError, RuntimeError)):
-                raise
-            raise UserError(
-                f"could not download {name} to {root} ({str(error).splitlines()[0]}); "
-                f"download it by hand and point data.root at it, with data.download=false"
-            ) from None
+        with _download_lock(folder):
+            _download_into(name, root, folder)
 
     return download
+
+
+def _download_into(name: str, root: str, folder: Path) -> None:
+    """torchvision's download of data set ``name`` into ``root`` (``folder``, absolute); a failed one is a
+    one-line error and removes what it created."""
+    import torchvision.datasets as tvd
+
+    dataset_class = getattr(tvd, name)
+    # what was there before: a failed download removes only what it created (empty folders, partial files)
+    highest_new = next((path for path in reversed([folder, *folder.parents]) if not path.exists()), None)
+    had_before = set(folder.rglob("*")) if folder.is_dir() else set()  # the whole tree: raw/ may exist already
+    try:
+        if name == "SVHN":
+            for split in ("train", "test"):
+                dataset_class(root, split=split, download=True)
+        else:
+            for train in (True, False):
+                dataset_class(root, train=train, download=True)
+    except BaseException as error:  # Ctrl-C or a cut-short archive too: nothing half-written stays
+        _remove_new_entries(folder, had_before, highest_new)
+        if not isinstance(error, (OSError, RuntimeError)):
+            raise
+        raise UserError(
+            f"could not download {name} to {root} ({str(error).splitlines()[0]}); "
+            f"download it by hand and point data.root at it, with data.download=false"
+        ) from None
 
 
 def _remove_new_entries(folder: Path, had_before: set[Path], highest_new: Path | None) -> None:
