@@ -31,6 +31,8 @@ def load_runs(root: Path) -> list[dict]:
     """
     runs = []
     for path in sorted(root.rglob("metrics.json")):
+        if ".ssgan-overwritten" in path.parts:  # an earlier run that a killed overwrite=true start set aside
+            continue
         try:
             metrics = json.loads(path.read_text())
             if not isinstance(metrics, dict):

@@ -90,6 +90,8 @@ def _earlier_run(output_dir: Path) -> str | None:
         return "metrics.json"
     if any((output_dir / "checkpoints").glob("*.ckpt")):
         return "checkpoints/, no metrics.json: it may have been killed"
+    if any(path.is_file() for path in (output_dir / ".ssgan-overwritten").rglob("*")):
+        return ".ssgan-overwritten/: a killed overwrite=true start set it aside; move its files back to resume it"
     return None
 
 

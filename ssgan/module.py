@@ -669,7 +669,6 @@ class SSGAN(ClassifierModule):
         low, high = self.discriminator.input_range
         return ((images.float() - low) / (high - low)).clamp_(0, 1)
 
-    @torch.no_grad()
     def on_fit_start(self) -> None:
         if any(isinstance(layer, nn.SyncBatchNorm) for layer in self.generator.modules()):
             # rank 0 alone draws the sample grids, and a synced batch norm in training mode waits for every rank
@@ -678,6 +677,7 @@ class SSGAN(ClassifierModule):
                             "(the discriminator has no batch norm)")
         super().on_fit_start()
 
+    @torch.no_grad()
     def initialize_other_nets(self, batch_size: int) -> None:
         """The generator's data-dependent init on a batch of z, for a net that asks for one (the reference
         CIFAR-10 generator's output layer; the MNIST one has none)."""

@@ -610,11 +610,14 @@ def _replacing_earlier_run(output_dir: Path) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if not _earlier_run(output_dir):  # the new run saved nothing: the earlier run is still this folder's run
+        saved = (output_dir / "metrics.json").is_file() or any((output_dir / "checkpoints").glob("*.ckpt"))
+        if not saved:  # the new run saved nothing: the earlier run is still this folder's run
             for path in moved:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 (aside / path.relative_to(output_dir)).rename(path)
             shutil.rmtree(aside, ignore_errors=True)
+            # and its record and log too (a stop by a signal, or an error after some batches, included)
+            _RunRecord.trained, _RunRecord.put_back = False, True
             raise
         _drop_earlier_run(output_dir, aside, moved)
         raise
@@ -958,7 +961,7 @@ def _remove_if_only_hydra_files(output_dir: Path) -> None:
         return path.name == ".hydra" or path.suffix == ".log" or (
             path.is_dir() and all(f.name == "hparams.yaml" for f in path.rglob("*") if not f.is_dir()))
 
-    given = _RunRecord.run_dir is not None and output_dir.absolute() == _RunRecord.run_dir
+    given = _RunRecord.run_dir is not None and Path(os.path.abspath(output_dir)) == _RunRecord.run_dir
     before = _RunRecord.entries_before if given else None
     made = [path for path in output_dir.iterdir() if before is None or path.name not in before]
     if not all(set_up_only(path) for path in made):
@@ -993,6 +996,7 @@ class _RunRecord:
     metrics_stamp: int | None = None
     log_sizes: dict[Path, int] = {}
     trained = False  # this start trained at least one batch: its record and log lines describe what it did
+    put_back = False  # an overwrite=true start stopped before it saved, and put the earlier run back
     run_dir: Path | None = None  # hydra.run.dir as given on the command line, made absolute
     entries_before: set[str] | None = None  # what that folder held before the start (None: it did not exist)
     first_existing: Path | None = None  # the nearest of it and its parents that existed before the start
@@ -1004,9 +1008,10 @@ class _RunRecord:
 
     @classmethod
     def save(cls, args: list[str]) -> None:
-        cls.trained = False
+        cls.trained = cls.put_back = False
         run_dir = _command_line_settings(args).get("hydra.run.dir")
-        cls.run_dir = Path(run_dir).absolute() if run_dir and "${" not in run_dir else None
+        # os.path.abspath, as Hydra's output_dir: it folds "..", which Path.absolute keeps
+        cls.run_dir = Path(os.path.abspath(run_dir)) if run_dir and "${" not in run_dir else None
         cls.entries_before = cls.first_existing = None
         if cls.run_dir is not None:
             cls.entries_before = {path.name for path in cls.run_dir.iterdir()} if cls.run_dir.is_dir() else None
@@ -1040,7 +1045,7 @@ class _RunRecord:
             shutil.rmtree(cls.saved.parent, ignore_errors=True)
             cls.saved = cls.metrics_stamp = None
             cls.log_sizes = {}
-        cls.trained = False
+        cls.trained = cls.put_back = False
         cls.run_dir = cls.entries_before = cls.first_existing = None
 
 
@@ -1054,7 +1059,10 @@ def _log_to_files_only(level: int, message: str) -> None:
 
 def _exit_stopped(output_dir: Path, how: str, signal_number: int) -> None:
     """Ends a run stopped by a signal with one line saying how to resume it, and the signal's exit status."""
-    if any(output_dir.rglob("last*.ckpt")):
+    if _RunRecord.put_back:  # the checkpoints there are the earlier run's, under its own record again
+        _RunRecord.restore(output_dir)
+        advice = "it saved nothing, and the earlier run in its folder is kept as it was (start again with overwrite=true)"
+    elif any(output_dir.rglob("last*.ckpt")):
         from hydra.core.hydra_config import HydraConfig
 
         # in a sweep, this job alone resumes in its folder (a sweep folder that holds runs takes no new sweep)

@@ -619,8 +619,10 @@ def test_a_bad_start_in_a_users_folder_removes_only_what_it_made(tmp_path: Path,
     (mine / "empty").mkdir(parents=True)
     (mine / "slurm-123.log").write_text("the user's own log")
     (tmp_path / "runs" / "exp").mkdir(parents=True)
-    for folder in (mine, tmp_path / "runs" / "exp" / "a"):
-        code, stderr = train_in_process("data.num_labeled=5", f"hydra.run.dir={folder}", cwd=tmp_path)
+    (tmp_path / "sub").mkdir()
+    # the folder given absolute, given as ../mine from another folder (Hydra folds the ".."), and a new one
+    for folder, cwd in ((mine, tmp_path), ("../mine", tmp_path / "sub"), (tmp_path / "runs" / "exp" / "a", tmp_path)):
+        code, stderr = train_in_process("data.num_labeled=5", f"hydra.run.dir={folder}", cwd=cwd)
         assert code == 2 and "is below the number of classes" in stderr, stderr[-1500:]
     assert sorted(p.name for p in mine.iterdir()) == ["empty", "slurm-123.log"]  # no .hydra nor train.log of the start
     assert (mine / "slurm-123.log").read_text() == "the user's own log"

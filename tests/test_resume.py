@@ -373,3 +373,36 @@ def test_a_sweep_job_stopped_by_sigterm_prints_the_command_that_resumes_it(tmp_p
     resumed = _train(sweep / "0", "trainer.max_epochs=2", "ckpt_path=last")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((sweep / "0" / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_ctrl_c_in_an_overwrite_start_keeps_the_earlier_run_and_its_record(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = _train(run, "trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    record = (run / ".hydra" / "overrides.yaml").read_text()
+    stopped = _train(run, "trainer.max_epochs=1", "overwrite=true", "model.optimizer_d.lr=0.01",
+                     "+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=0", "+callbacks.kill.batch=1",
+                     "+callbacks.kill.signal_name=SIGINT")
+    assert stopped.returncode == 130, stopped.stderr[-2000:]
+    # it once printed a command that resumed the earlier run's checkpoint with the stopped start's settings
+    assert stopped.stderr.strip().splitlines()[-1] == ("error: stopped by Ctrl-C before the run finished; it saved nothing, "
+                                                       "and the earlier run in its folder is kept as it was (start again "
+                                                       "with overwrite=true)")
+    assert (run / ".hydra" / "overrides.yaml").read_text() == record
+    assert (run / "metrics.json").is_file() and not (run / ".ssgan-overwritten").exists()
+
+
+def test_an_earlier_run_left_aside_by_a_killed_overwrite_start_is_not_lost(tmp_path: Path, train_in_process) -> None:
+    sys.path.insert(0, str(TESTS.parent / "scripts"))
+    import summarize_runs
+
+    run = tmp_path / "run"
+    code, stderr = train_in_process(*TINY, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    aside = run / ".ssgan-overwritten"  # as a start killed with SIGKILL before its first save leaves it
+    aside.mkdir()
+    for name in ("metrics.json", "checkpoints"):
+        (run / name).rename(aside / name)
+    code, stderr = train_in_process(*TINY, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 2 and "already holds a run (.ssgan-overwritten/: a killed overwrite=true start set it aside" in stderr
+    assert summarize_runs.load_runs(tmp_path) == []  # not listed as a finished run of its own
