@@ -33,11 +33,11 @@ def main(argv: list[str]) -> int:
     runs: list[dict] = []
     stopped = None
     sweeps = {"ssgan": ["experiment=digits_50"], "supervised": ["data=digits", "data.num_labeled=50", "model=supervised"]}
+    side = next(iter(sweeps))
     try:
         for side, recipe in sweeps.items():
             runs += [dict(run, side=side) for run in run_sweep(out_dir / side, [*recipe, seeds, *overrides])]
-    except SweepStopped as stop:  # the runs that finished are still reported
-        side = "ssgan" if not runs else "supervised"
+    except SweepStopped as stop:  # the runs that finished are still reported, under the sweep that was running
         runs, stopped = runs + [dict(run, side=side) for run in stop.runs], stop
     finished, failed = split_failed(runs)
     by_key = {(r["side"], r["split_seed"]): r for r in finished}
@@ -62,6 +62,7 @@ def main(argv: list[str]) -> int:
 
 def _seconds(run: dict) -> str:
     return f"{run['train_seconds']:.0f} s" if run else "-"
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

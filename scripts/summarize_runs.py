@@ -17,6 +17,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ssgan.command_line import EARLIER_RUN_ASIDE
+
 # What a benchmark sweeps (a run's seeds, labels and method are columns of their own), and how a run was
 # run rather than what it trained: left out of a run's "other settings".
 SWEPT = {"seed", "data.split_seed", "data.num_labeled", "data.label_fraction", "model", "self_training",
@@ -31,7 +33,7 @@ def load_runs(root: Path) -> list[dict]:
     """
     runs = []
     for path in sorted(root.rglob("metrics.json")):
-        if ".ssgan-overwritten" in path.parts:  # an earlier run that a killed overwrite=true start set aside
+        if EARLIER_RUN_ASIDE in path.relative_to(root).parts:  # an earlier run that a killed overwrite=true start set aside
             continue
         try:
             metrics = json.loads(path.read_text())

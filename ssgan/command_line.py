@@ -84,14 +84,24 @@ def hide_lightning_noise() -> None:
         rank_zero_logger.addFilter(_DropLightningTips())
 
 
+EARLIER_RUN_ASIDE = ".ssgan-overwritten"  # where overwrite=true keeps the earlier run's outputs until the new run saves its own
+
+
+def last_checkpoints(output_dir: Path) -> list[Path]:
+    """The run's last*.ckpt files anywhere below its folder, oldest first, leaving out an earlier run's set aside
+    by overwrite=true (``EARLIER_RUN_ASIDE``): those are not this run's to resume."""
+    found = [path for path in output_dir.rglob("last*.ckpt") if EARLIER_RUN_ASIDE not in path.relative_to(output_dir).parts]
+    return sorted(found, key=lambda path: path.stat().st_mtime)
+
+
 def _earlier_run(output_dir: Path) -> str | None:
     """What shows that ``output_dir`` holds an earlier run (its metrics or checkpoints), or None."""
     if (output_dir / "metrics.json").is_file():
         return "metrics.json"
     if any((output_dir / "checkpoints").glob("*.ckpt")):
         return "checkpoints/, no metrics.json: it may have been killed"
-    if any(path.is_file() for path in (output_dir / ".ssgan-overwritten").rglob("*")):
-        return ".ssgan-overwritten/: a killed overwrite=true start set it aside; move its files back to resume it"
+    if any(path.is_file() for path in (output_dir / EARLIER_RUN_ASIDE).rglob("*")):
+        return f"{EARLIER_RUN_ASIDE}/: a killed overwrite=true start set it aside; move its files back to resume it"
     return None
 
 
@@ -105,9 +115,14 @@ def _command_line_settings(args: list[str]) -> dict[str, str]:
     one without its quotes: ``hydra.run.dir='"/runs/a,b"'``); the last one of a key wins."""
     settings = {arg.lstrip("+").partition("=")[0]: arg.partition("=")[2] for arg in args if "=" in arg}
     for override in parsed_overrides(args):  # [] when Hydra cannot read the line: its own error says why
-        if not override.is_sweep_override() and override.key_or_group in settings:
+        key = override.key_or_group
+        if key not in settings:
+            continue
+        if override.is_sweep_override():  # kept as written: a later sweep of the key replaces an earlier value
+            settings[key] = (override.input_line or "").partition("=")[2] or settings[key]
+        else:
             value = override.value()
-            settings[override.key_or_group] = value if isinstance(value, str) else override.get_value_element_as_str()
+            settings[key] = value if isinstance(value, str) else override.get_value_element_as_str()
     return settings
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,13 @@ def hydra_value(text: str) -> str:
 
     if reads_back(text):
         return text
-    for quote in ('"', "'"):  # double quotes first: the shell's single quotes then wrap the value whole
-        quoted = quote + text.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
-        if reads_back(quoted):
-            return quoted
+    # Double quotes first: the shell's single quotes then wrap the value whole. Inside quotes Hydra reads
+    # backslashes as escapes only where they stand before a quote or at the end of the value: those runs are
+    # doubled and the quote escaped; every other backslash (a\b,c) stays as written.
+    for quote in ('"', "'"):
+        escaped = re.sub(rf"(\\*)({quote}|$)", lambda found: found[1] * 2 + ("\\" + found[2] if found[2] else ""), text)
+        if reads_back(quote + escaped + quote):
+            return quote + escaped + quote
     return text
 
 

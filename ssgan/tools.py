@@ -557,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
               "Classifies an image file or every image under a folder (recursively) with the checkpoint's EMA "
               "classifier and writes a CSV: file, class, confidence. Images are converted and resized to the "
               "checkpoint's image shape.")
-    sub.add_argument("path", metavar="PATH", help="an image file or a folder of images (.png .jpg .jpeg .bmp .webp .tif .tiff .gif)")
+    sub.add_argument("path", metavar="PATH", help="an image file or a folder of images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif)")
     sub.add_argument("--out", default="preds.csv", help="CSV file to write, replaced if it exists (default: preds.csv)")
     sub.add_argument("--probabilities", action="store_true", help="add one p_<class> column per class")
     sub.add_argument("--batch-size", type=int, default=256, help="images decoded and classified at a time (default: 256)")

@@ -30,8 +30,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
 from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
-from ssgan.command_line import (_command_line_settings, _earlier_run, _several_processes, escape_unencodable_output,
-                                hide_lightning_noise, main)
+from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
+                                escape_unencodable_output, hide_lightning_noise, last_checkpoints, main)
 from ssgan.config import CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.errors import UserError
@@ -325,7 +325,7 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
         raise UserError(f"{cfg.paths.output_dir} holds Lightning's {hpc_checkpoints[-1]}, which Lightning on SLURM would "
                         "load instead of this run's weights; move the hpc_ckpt_*.ckpt files out of the run's folder")
     # Lightning would warn and quietly train from scratch when this run's folder holds no last checkpoint
-    if ckpt_path == "last" and not any(Path(cfg.paths.output_dir).rglob("last*.ckpt")):
+    if ckpt_path == "last" and not last_checkpoints(Path(cfg.paths.output_dir)):
         raise UserError(f"ckpt_path=last found no last.ckpt in this run's folder {cfg.paths.output_dir}; resume in the "
                         "killed run's folder with hydra.run.dir=<its run folder> ckpt_path=last, or give "
                         "ckpt_path=<its run folder>/checkpoints/last.ckpt")
@@ -412,7 +412,7 @@ def refuse_fewer_epochs(checkpoint: str | Path, state: dict[str, Any], max_epoch
 def _resume_checkpoint(output_dir: Path, ckpt_path: str | None) -> Path | None:
     """The file that ``ckpt_path`` names (``last``: the newest last*.ckpt of the run, as Lightning resolves it), if any."""
     if ckpt_path == "last":
-        candidates = sorted(output_dir.rglob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
+        candidates = last_checkpoints(output_dir)
         return candidates[-1] if candidates else None
     return Path(ckpt_path).expanduser() if ckpt_path and Path(ckpt_path).expanduser().is_file() else None
 
@@ -586,9 +586,6 @@ def resume_command(overrides: list[str], output_dir: str | Path) -> str:
 # these files (and then their folders, if empty), never anything else a user may keep there.
 RUN_OUTPUTS = ("metrics.json", "confusion_matrix.png", "checkpoints/*.ckpt", "samples/epoch_*.png",
                "csv/metrics.csv", "csv/hparams.yaml", "tensorboard/events.out.tfevents.*", "tensorboard/hparams.yaml")
-
-
-EARLIER_RUN_ASIDE = ".ssgan-overwritten"  # where overwrite=true keeps the earlier run's outputs until the new run saves its own
 
 
 @contextlib.contextmanager
@@ -1062,7 +1059,7 @@ def _exit_stopped(output_dir: Path, how: str, signal_number: int) -> None:
     if _RunRecord.put_back:  # the checkpoints there are the earlier run's, under its own record again
         _RunRecord.restore(output_dir)
         advice = "it saved nothing, and the earlier run in its folder is kept as it was (start again with overwrite=true)"
-    elif any(output_dir.rglob("last*.ckpt")):
+    elif last_checkpoints(output_dir):
         from hydra.core.hydra_config import HydraConfig
 
         # in a sweep, this job alone resumes in its folder (a sweep folder that holds runs takes no new sweep)

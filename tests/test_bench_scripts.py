@@ -126,7 +126,9 @@ def test_bench_arguments_tell_the_folder_from_the_overrides(capsys) -> None:
     assert stopped.value.code == 0 and "the script's doc" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("folder", ["multirun/a,b", "multirun/résumé", "multirun/it's here", "multirun/plain_1.0"])
+@pytest.mark.parametrize("folder", ["multirun/a,b", "multirun/résumé", "multirun/it's here", "multirun/plain_1.0",
+                                    # backslashes (once read back doubled, or the value left as a sweep)
+                                    "runs\\a,b", "runs\\,b", "runs\\a\\", 'runs\\"a,b', "x\\ y\\\\"])
 def test_an_output_folder_is_one_hydra_value(folder) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -207,6 +209,16 @@ def test_bench_scripts_stopped_by_sigterm_report_the_finished_runs_and_exit_143(
     assert "| 0 | 90.00 % | 80.00 % | +10.00 points |" in captured.out and "| 1 | 90.00 % | - |" in captured.out
     assert captured.err == ("error: stopped by SIGTERM: the sweep stopped before it finished, and the table holds the "
                             "runs that finished\n")
+
+    def no_ssgan_runs(out_dir, overrides):  # the SSGAN sweep returned no run, then the supervised one stopped
+        if out_dir.name == "ssgan":
+            return []
+        raise _bench.SweepStopped(143, supervised_runs)
+
+    monkeypatch.setattr(bench_digits, "run_sweep", no_ssgan_runs)
+    assert bench_digits.main(["out"]) == 143
+    # its runs were once filed as SSGAN's
+    assert "| 0 | - | 80.00 % | - |" in capsys.readouterr().out
 
     def stopped_sweep(out_dir, overrides):
         raise _bench.SweepStopped(130, ssgan_runs[:1])

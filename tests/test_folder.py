@@ -158,6 +158,23 @@ def test_16_bit_grey_images_are_scaled_and_exif_turns_are_applied(tmp_path: Path
     assert upright[:4].mean() > 200 and upright[8:].mean() < 20  # the left column is now the top row
 
 
+def test_float_tiffs_are_scaled_not_truncated_and_jfif_files_are_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    unit = (np.arange(16 * 16).reshape(16, 16) / 255.0).astype(np.float32)  # (H, W) in [0, 1]
+    Image.fromarray(unit, "F").save(tmp_path / "unit.tif")
+    decoded = image_io.read_image(tmp_path / "unit.tif", (1, 16, 16))[0].numpy()  # (H, W)
+    # PIL's own convert("L") truncated every value below 1 to 0: a black image
+    assert np.abs(decoded.astype(float) - unit * 255.0).max() <= 0.5 and decoded.max() == 255
+    wide = np.full((16, 16), 300.0, dtype=np.float32)  # (H, W): an 8-bit range value and one beyond it
+    wide[:, :8] = 100.0
+    Image.fromarray(wide, "F").save(tmp_path / "wide.tif")
+    decoded = image_io.read_image(tmp_path / "wide.tif", (1, 16, 16))[0].numpy()
+    assert (decoded[:, :8] == 100).all() and (decoded[:, 8:] == 255).all()
+    Image.fromarray(np.full((8, 8), 200, dtype=np.uint8)).save(tmp_path / "camera.jfif", format="JPEG")
+    assert [path.name for path in image_io.list_images(tmp_path)] == ["camera.jfif", "unit.tif", "wide.tif"]
+
+
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
 def test_transparent_images_are_shown_on_white(tmp_path: Path, mode: str) -> None:
     # an icon: a black square on a transparent background whose stored colour is black too
@@ -269,6 +286,7 @@ def test_class_subfolders_count_loose_labeled_images_are_reported_and_a_labeled_
     for path in sorted(circle.glob("*.png"))[:2]:  # two of the class's four images, one folder down
         path.rename(circle / "batch1" / path.name)
     shutil.copy(next((root / "test" / "square").iterdir()), root / "labeled" / "loose.png")
+    shutil.copy(next((root / "test" / "square").iterdir()), root / "test" / "stray.png")
     for hidden in (".ipynb_checkpoints", "@eaDir"):  # a notebook's copies, a NAS's thumbnails: not class images
         (circle / hidden).mkdir()
         shutil.copy(next((root / "test" / "square").iterdir()), circle / hidden / "thumb.png")
@@ -278,8 +296,12 @@ def test_class_subfolders_count_loose_labeled_images_are_reported_and_a_labeled_
     with caplog.at_level(logging.WARNING):
         datamodule = _datamodule(root)
     assert torch.bincount(datamodule.data.train_labels[datamodule.data.train_labels >= 0]).tolist() == [4, 4, 4]
-    assert any(record.getMessage().startswith(f"ignored 1 image(s) directly in {root / 'labeled'} (e.g. loose.png)")
-               for record in caplog.records)
+    warnings = [record.getMessage() for record in caplog.records]
+    assert any(line.startswith(f"ignored 1 image(s) directly in {root / 'labeled'} (e.g. loose.png): a labeled image")
+               for line in warnings)
+    # a test image outside a class folder is not tested on, and once went without a word
+    assert any(line.startswith(f"ignored 1 image(s) directly in {root / 'test'} (e.g. stray.png): a test image")
+               for line in warnings)
     with pytest.raises(UserError, match=f"data.root={root / 'labeled'} is the labeled/ folder itself; point data.root "
                                         f"at the folder above it \\({root}\\)"):
         _datamodule(root / "labeled")

@@ -406,3 +406,7 @@ def test_an_earlier_run_left_aside_by_a_killed_overwrite_start_is_not_lost(tmp_p
     code, stderr = train_in_process(*TINY, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
     assert code == 2 and "already holds a run (.ssgan-overwritten/: a killed overwrite=true start set it aside" in stderr
     assert summarize_runs.load_runs(tmp_path) == []  # not listed as a finished run of its own
+    # nor resumed as this folder's run: ckpt_path=last once took its set-aside last.ckpt
+    code, stderr = train_in_process(*TINY, "trainer.max_epochs=2", "ckpt_path=last", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 2 and "ckpt_path=last found no last.ckpt in this run's folder" in stderr, stderr[-1500:]
+    assert (aside / "checkpoints" / "last.ckpt").is_file() and not (run / "checkpoints").exists()

@@ -402,3 +402,13 @@ def test_a_run_folder_is_written_as_hydra_reads_it_back(folder: str) -> None:
     assert len(given) == 1
     assert OverridesParser.create().parse_override(given[0]).value() == folder  # Hydra's reading: no sweep, no error
     assert _command_line_settings(command[1:])["hydra.run.dir"] == folder  # and ssgan's, which finds the run's record
+
+
+def test_the_last_setting_of_a_key_on_the_command_line_wins_sweep_or_not() -> None:
+    from ssgan.command_line import _command_line_settings
+
+    # the earlier plain value once won over the later sweep of the same key
+    assert _command_line_settings(["hydra.mode=RUN", "hydra.mode=RUN,MULTIRUN", "+seed=1", "seed=2"]) == {
+        "hydra.mode": "RUN,MULTIRUN", "seed": "2"}
+    assert _command_line_settings(["seed=1,2", "seed=3", "hydra.run.dir='/runs/a,b'"]) == {
+        "seed": "3", "hydra.run.dir": "/runs/a,b"}

@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 DECODER_VERSION = 4
 
 
+def _warn_of_loose_images(folder: Path, group: str) -> None:
+    """Images directly in ``labeled/`` or ``test/``, outside a class folder, have no class: they are left out, with a word."""
+    loose = list_images(folder)
+    if loose:
+        log.warning("ignored %d image(s) directly in %s (e.g. %s): a %s image belongs in its class's folder, "
+                    "%s/<class name>/", len(loose), folder, loose[0].name, group, folder)
+
+
 class FolderDataModule(SemiSupervisedDataModule):
     """Images from a folder tree, decoded once and cached as uint8 tensors.
 
@@ -91,10 +99,7 @@ class FolderDataModule(SemiSupervisedDataModule):
                             f"({root.parent})")
         if not labeled_dir.is_dir():
             raise UserError(f"{root} has no labeled/ folder; put the labeled images in {labeled_dir}/<class name>/")
-        loose = list_images(labeled_dir)
-        if loose:  # not in a class folder: they have no class
-            log.warning("ignored %d image(s) directly in %s (e.g. %s): a labeled image belongs in its class's folder, "
-                        "%s/<class name>/", len(loose), labeled_dir, loose[0].name, labeled_dir)
+        _warn_of_loose_images(labeled_dir, "labeled")
         class_dirs = class_folders(labeled_dir)
         if not class_dirs:
             raise UserError(f"{labeled_dir} holds no class folders; put each class's images in {labeled_dir}/<class name>/")
@@ -115,6 +120,7 @@ class FolderDataModule(SemiSupervisedDataModule):
         test_files, test_labels = [], []
         test_dir = root / "test"
         if test_dir.is_dir():
+            _warn_of_loose_images(test_dir, "test")
             for class_dir in class_folders(test_dir):
                 if class_dir.name not in classes:
                     raise UserError(f"class '{class_dir.name}' of {test_dir} is not in {labeled_dir}; add "

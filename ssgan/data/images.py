@@ -14,7 +14,7 @@ from ssgan.errors import UserError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")  # a GIF: its first frame
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".jpe", ".bmp", ".webp", ".tif", ".tiff", ".gif")  # a GIF: its first frame
 
 
 def printable(text: str) -> str:
@@ -73,7 +73,8 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
     """One image file as uint8 (C, H, W): grey (C = 1) or RGB (C = 3), resized to (H, W) if needed.
 
     The image is turned upright as its EXIF orientation says (phone photos), and 16-bit grey
-    images (PNG mode ``I;16`` or ``I``) are scaled to 8 bits (``value / 257``), not clipped.
+    images (PNG mode ``I;16`` or ``I``) are scaled to 8 bits (``value / 257``), not clipped; 32-bit float
+    images (TIFF mode ``F``) in [0, 1] are scaled by 255, others clipped to 0..255.
     Transparent pixels are shown on white.
     Raises ``OSError`` or ``ValueError`` for a file that is not a readable image, and
     ``PIL.Image.DecompressionBombError`` for one too large to decode safely.
@@ -95,6 +96,13 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
                 alpha = Image.fromarray(np.where(wide == transparent, 0, 255).astype(np.uint8))
                 grey = Image.merge("LA", (grey, alpha))
             image = grey
+        if image.mode == "F":
+            # PIL's convert("L") truncates 32-bit float values to 0..255, which turns an image stored in [0, 1] (the
+            # float convention of scientific TIFFs) black: scale such an image by 255, clip any other to 0..255
+            floats = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)  # (H, W)
+            if floats.size and floats.max() <= 1.0:
+                floats = floats * 255.0
+            image = Image.fromarray(np.clip(np.rint(floats), 0, 255).astype(np.uint8))
         if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
             # convert() drops alpha and keeps the colour stored under transparent pixels (often black,
             # which blanks a dark icon): show the image on white, as image viewers do
