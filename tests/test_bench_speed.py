@@ -9,22 +9,24 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
 import bench_speed  # noqa: E402
 
-D_WIDTHS = [784, 1000, 500, 250, 250, 250, 10]  # the reference MNIST discriminator
-G_WIDTHS = [100, 500, 500, 784]  # and generator
+D_HIDDEN = [1000, 500, 250, 250, 250, 10]  # the reference MNIST discriminator, after its input
+G_HIDDEN = [100, 500, 500]  # and generator, before its output
 
 
 def _pairs(widths: list[int]) -> list[int]:
     return [a * b for a, b in zip(widths[:-1], widths[1:])]
 
 
-def mlp_iteration_gflop(batch: int) -> float:
+def mlp_iteration_gflop(batch: int, pixels: int = 784) -> float:
     """The matmuls of one iteration (B labeled + B unlabeled + B generated), counted by hand."""
-    d, g = _pairs(D_WIDTHS), _pairs(G_WIDTHS)
+    d, g = _pairs([pixels, *D_HIDDEN]), _pairs([*G_HIDDEN, pixels])
     macs = 0
     # D step: G(z) without grad; D forward over 3B; weight gradients of every D layer; input gradients of all but the first
     macs += batch * sum(g) + 3 * batch * sum(d) + 3 * batch * sum(d) + 3 * batch * sum(d[1:])
@@ -35,19 +37,21 @@ def mlp_iteration_gflop(batch: int) -> float:
     return 2 * macs / 1e9
 
 
-def test_bench_speed_writes_a_row_per_setting_and_counts_the_mlp_gemms(tmp_path, capsys) -> None:
+@pytest.mark.parametrize(("net", "pixels"), [("mlp", 784), ("digits", 64)])  # digits: the digits recipe's 8x8 MLP
+def test_bench_speed_writes_a_row_per_setting_and_counts_the_mlp_gemms(tmp_path, capsys, net, pixels) -> None:
     out = tmp_path / "not_yet" / "speed.json"  # a folder the script makes, as in a fresh clone's multirun/
-    bench_speed.main(["--nets", "mlp", "--precisions", "32-true", "--iterations", "3", "--warmup", "1",
+    bench_speed.main(["--nets", net, "--precisions", "32-true", "--iterations", "3", "--warmup", "1",
                       "--batch-size", "20", "--rounds", "1", "--out", str(out)])
     report = json.loads(out.read_text())
     (row,) = report["rows"]
-    assert row["net"] == "mlp" and row["precision"] == "32-true"
+    assert row["net"] == net and row["precision"] == "32-true"
     for key in ("ours_ms", "bare_ms", "floor_ms"):
         assert row[key] > 0
     assert abs(row["ours_over_bare"] - row["ours_ms"] / row["bare_ms"]) < 1e-9
-    assert abs(row["gflop"] - mlp_iteration_gflop(20)) < 1e-9 * mlp_iteration_gflop(20) + 1e-12
+    gflop = mlp_iteration_gflop(20, pixels)
+    assert abs(row["gflop"] - gflop) < 1e-9 * gflop + 1e-12
     printed = capsys.readouterr().out
-    assert "| mlp | 32-true |" in printed and f"wrote {out}" in printed
+    assert f"| {net} | 32-true |" in printed and f"wrote {out}" in printed
 
 
 def test_bench_noise_prints_each_way_and_puts_the_noise_layer_back(capsys) -> None:
