@@ -113,6 +113,15 @@ def _epoch_under_way(state: dict[str, Any]) -> tuple[int, int]:
     return processed, int(batches.get("current", {}).get("processed", 0))
 
 
+def _before_an_epochs_end(state: dict[str, Any]) -> bool:
+    """Whether a checkpoint was saved at an epoch's last batch, before that epoch's end (its
+    ``on_train_epoch_end``, where a round's selection happens): a resume runs that end."""
+    fit_loop = state.get("loops", {}).get("fit_loop", {})
+    epochs = fit_loop.get("epoch_progress", {}).get("current", {})
+    under_way = int(epochs.get("started", 0)) > int(epochs.get("processed", state.get("epoch", 0)))
+    return under_way and bool(fit_loop.get("epoch_loop.batch_progress", {}).get("is_last_batch"))
+
+
 def trained_epochs(state: dict[str, Any]) -> int:
     """The epochs whose training pass a loaded checkpoint has finished."""
     return _epoch_under_way(state)[0]
@@ -149,7 +158,9 @@ def refuse_mismatched_rounds(checkpoint: str, state: dict[str, Any], base_epochs
                         f"its self-training settings ({settings['on']}), or start a new run")
     if rounds == 0:
         return
-    if not begun and trained >= base_epochs:
+    # a checkpoint saved by validation at the first training's last batch (check_val_every_n_epoch > 1 saves
+    # best.ckpt there) has not yet passed that epoch's end, where the first selection happens: it can go on
+    if not begun and trained - _before_an_epochs_end(state) >= base_epochs:
         raise UserError(f"{checkpoint} has trained {trained} epochs without self-training, and the rounds begin at the end "
                         f"of the first training; resume with {settings['max_epochs'].format(trained + 1)} or more, or "
                         "start a new run")

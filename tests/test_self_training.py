@@ -424,3 +424,23 @@ def test_fewer_rounds_than_a_mid_epoch_checkpoint_has_begun_are_refused() -> Non
     # at the end of epoch 2 (the checkpoint written at an epoch's end): round 1 is whole, nothing of round 2
     state["loops"]["fit_loop"]["epoch_progress"]["current"]["started"] = 2
     refuse_mismatched_rounds("mid.ckpt", state, 1, 1, 1, settings)
+
+
+def test_a_checkpoint_from_the_first_trainings_last_batch_goes_on_into_the_rounds() -> None:
+    from ssgan.self_training import refuse_mismatched_rounds
+
+    # best.ckpt of 2 epochs of first training with check_val_every_n_epoch=2: saved by validation at the second
+    # epoch's last batch, before that epoch's end selects the first round's pseudo-labels (no rounds yet)
+    state = {"callbacks": {"SelfTraining": {"current_round": 0, "base_epochs": 2, "epochs_per_round": 2, "history": []}},
+             "loops": {"fit_loop": {"epoch_progress": {"current": {"started": 2, "processed": 1, "completed": 1}},
+                                    "epoch_loop.batch_progress": {"current": {"processed": 2, "completed": 2},
+                                                                  "is_last_batch": True}}}}
+    settings = {"max_epochs": "trainer.max_epochs={}", "rounds": "self_training.rounds={}", "on": "self_training=default"}
+    refuse_mismatched_rounds("best.ckpt", state, 2, 1, 2, settings)  # it was once refused as a run without rounds
+    # one epoch of first training asked for: that epoch's end has passed without a selection
+    with pytest.raises(UserError, match=r"^best.ckpt has trained 2 epochs without self-training"):
+        refuse_mismatched_rounds("best.ckpt", state, 1, 1, 2, settings)
+    # the same checkpoint saved at the epoch's end (after its selection would have run) is refused
+    state["loops"]["fit_loop"]["epoch_progress"]["current"].update(started=2, processed=2)
+    with pytest.raises(UserError, match=r"^best.ckpt has trained 2 epochs without self-training"):
+        refuse_mismatched_rounds("best.ckpt", state, 2, 1, 2, settings)

@@ -105,6 +105,18 @@ def test_label_fraction_takes_that_fraction_of_every_class() -> None:
     assert per_class_counts(labels, 2, None, 1.0).tolist() == [100, 50]
 
 
+@pytest.mark.parametrize(("fraction", "per_class"), [(0.0003, 2), (0.0061, 30), (0.0215, 108), (0.0001, 0), (0.0005, 2)])
+def test_a_label_fraction_rounds_exact_halves_to_even_as_written(fraction: float, per_class: int) -> None:
+    # 5,000 images a class (CIFAR-10): 5000 * 0.0003 is 1.5 exactly, which floating point once rounded to 1
+    # (and 30.5 to 31, 107.5 to 107)
+    labels = np.repeat(np.arange(10), 5000)
+    if per_class == 0:
+        with pytest.raises(UserError, match=r"gives 0 labels for some class; use at least 0.00011$"):
+            per_class_counts(labels, 10, None, fraction)
+        return
+    assert per_class_counts(labels, 10, None, fraction).tolist() == [per_class] * 10
+
+
 def test_cache_is_written_once_and_reused(tmp_path: Path) -> None:
     counts = per_class_counts(LABELS, 10, 50, None)
     split = cached_split(tmp_path, "toy", LABELS, 10, counts, 20, 4)

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -89,14 +90,14 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
     if available.min() < 1 and class_sizes.min() > 0:  # every class needs an image left for its labels
         # the suggestion leaves room for the labels asked for too, where the request says how many
         if label_fraction is not None:
-            labels_needed: np.ndarray | int = np.maximum(np.rint(class_sizes * label_fraction).astype(np.int64), 1)
+            labels_needed: np.ndarray | int = np.maximum(fraction_counts(class_sizes, label_fraction), 1)
         else:
             labels_needed = max(1, num_labeled // num_classes) if num_labeled % num_classes == 0 else 1
         raise UserError(f"data.num_val={num_val} leaves no training images for labels in some class "
                         f"({int(class_sizes.min())} in the smallest class); use at most data.num_val="
                         f"{largest_num_val(class_sizes, labels_needed)}")
     if label_fraction is not None:
-        counts = np.rint(class_sizes * label_fraction).astype(np.int64)
+        counts = fraction_counts(class_sizes, label_fraction)
         if counts.min() < 1:
             raise UserError(f"data.label_fraction={label_fraction} gives 0 labels for some class; use at least "
                             f"{smallest_fraction(int(class_sizes.min()))}")
@@ -123,13 +124,24 @@ def per_class_counts(labels: np.ndarray, num_classes: int, num_labeled: int | No
     return np.full(num_classes, num_labeled // num_classes, dtype=np.int64)
 
 
+def fraction_counts(class_sizes: np.ndarray, label_fraction: float) -> np.ndarray:
+    """``class_size * label_fraction`` per class, rounded to the nearest whole image, a half to even.
+
+    Computed in decimal from the fraction as written (0.0003, not the float just below it): in floating
+    point an exact half such as 5000 * 0.0003 = 1.5 comes out as 1.4999... or 1.5000...1 and rounds
+    either way."""
+    fraction = Decimal(repr(float(label_fraction)))
+    return np.array([int((Decimal(int(size)) * fraction).to_integral_value(rounding=ROUND_HALF_EVEN))
+                     for size in class_sizes], dtype=np.int64)
+
+
 def smallest_fraction(smallest_class: int) -> str:
     """The smallest ``label_fraction`` with two significant figures that gives the smallest class a
     label (``rint`` rounds a half to even, so the class needs more than half an image)."""
     fraction = 0.5 / smallest_class
     step = 10.0 ** (math.floor(math.log10(fraction)) - 1)
     steps = math.ceil(fraction / step)
-    while np.rint(smallest_class * steps * step) < 1:
+    while fraction_counts(np.array([smallest_class]), float(f"{steps * step:.2g}"))[0] < 1:
         steps += 1
     return f"{steps * step:.2g}"
 
