@@ -74,7 +74,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if problem:
         raise UserError(f"{path} {problem}; give a .ckpt that ssgan-train wrote")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        # torch's safe loader: ssgan's checkpoints hold tensors and plain types only, and a checkpoint from
+        # elsewhere must not run its pickled code on this machine before any check
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}); give a .ckpt that ssgan-train wrote") from None
     hyper_parameters = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
@@ -125,22 +127,43 @@ def resolve_device(accelerator: str) -> torch.device:
     raise UserError(f"unknown accelerator '{accelerator}'; use --accelerator auto, cpu, gpu or mps")
 
 
-def _parse_settings(settings: Sequence[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings -> a dict; values are read as YAML (numbers, null, true, lists)."""
+def _parse_settings(settings: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``KEY=VALUE`` strings -> (the values read as YAML: numbers, null, true, lists; the values as given).
+
+    A value YAML cannot read (``@imgs``) or would cut short (``imgs #1``: a comment to YAML) is the text as given.
+    """
     import yaml
 
-    parsed = {}
+    parsed, given = {}, {}
     for setting in settings:
         key, sep, value = setting.partition("=")
         if not sep or not key:
             raise UserError(f"--set {setting} is not KEY=VALUE; e.g. --set root=/usr/share/datasets/fashion-mnist")
-        parsed[key.removeprefix("data.")] = yaml.safe_load(value)
-    return parsed
+        key = key.removeprefix("data.")
+        try:
+            loaded = yaml.safe_load(value)
+        except yaml.YAMLError:
+            loaded = value
+        if isinstance(loaded, str) and loaded != value.strip() and value.strip()[:1] not in ("'", '"'):
+            loaded = value
+        parsed[key], given[key] = loaded, value
+    return parsed, given
+
+
+def _text_arguments(cls: type) -> set[str]:
+    """The ``__init__`` arguments of ``cls`` typed as text or a path only (``str``, ``Path``, perhaps ``| None``)."""
+    names = set()
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        words = set(re.findall(r"\w+", str(parameter.annotation)))
+        if "str" in words or "Path" in words:
+            if words <= {"str", "Path", "None", "Optional", "os", "PathLike"}:
+                names.add(name)
+    return names
 
 
 def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Sequence[str]) -> Any:
     """The datamodule the checkpoint was trained on (same data and split), or the ``data`` config named."""
-    overrides = _parse_settings(settings)
+    overrides, given = _parse_settings(settings)
     if data is not None:
         from hydra import compose, initialize_config_dir
         from omegaconf import OmegaConf
@@ -167,6 +190,17 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
                             "--set root=/usr/share/datasets/fashion-mnist --set num_labeled=100")
         datamodule_class = import_class(stored["class_path"])
         init_args = {**_init_args(stored["init_args"]), **overrides}
+        # the checkpoint keeps the training machine's cache folders: where this machine cannot write them (a
+        # checkpoint copied from elsewhere), this machine's own cache holds the split and the decoded images
+        for key, subfolder in (("split_cache_dir", "splits"), ("image_cache_dir", "images")):
+            if key not in overrides and init_args.get(key) is not None and unwritable_reason(init_args[key]):
+                own = Path(os.environ.get("SSGAN_CACHE_DIR") or ".cache/ssgan") / subfolder
+                log.info("data.%s=%s of the checkpoint cannot be written here; using %s", key, init_args[key], own)
+                init_args[key] = str(own)
+    # a folder named 2024 or yes is a name, not the number or the truth value YAML reads
+    for key in _text_arguments(datamodule_class) & set(overrides):
+        if isinstance(overrides[key], (bool, int, float)):
+            overrides[key] = init_args[key] = given[key]
     accepted = init_arguments(datamodule_class)
     unknown = sorted(set(overrides) - accepted)
     if unknown:
@@ -351,8 +385,14 @@ def extract(args: argparse.Namespace) -> None:
     module = load_module(args.checkpoint, device)
     datamodule = build_datamodule(checkpoint, args.data, args.set)
     if tuple(datamodule.image_shape) != tuple(module.image_shape) or datamodule.num_classes != module.num_classes:
+        channels, height, width = module.image_shape
+        if (datamodule.num_classes == module.num_classes
+                and {"channels", "image_size"} <= init_arguments(type(datamodule))):  # a folder: its images can be read so
+            fix = f"read its images as the checkpoint's with --set channels={channels} --set image_size=[{height},{width}]"
+        else:
+            fix = "give the data it was trained on (without --data: the data the checkpoint records)"
         raise UserError(f"the data ({datamodule.name}: {datamodule.num_classes} classes of {tuple(datamodule.image_shape)}) "
-                        f"do not fit the checkpoint ({module.num_classes} classes of {tuple(module.image_shape)})")
+                        f"do not fit the checkpoint ({module.num_classes} classes of {tuple(module.image_shape)}); {fix}")
     split, data = datamodule.split, datamodule.data
     arrays: dict[str, np.ndarray] = {}
     parts = {
@@ -376,7 +416,8 @@ def extract(args: argparse.Namespace) -> None:
     arrays["probe_test_acc"] = np.array(probe.get("test_acc", np.nan))
     atomic_write(out, lambda temporary: _save_npz(temporary, arrays))
     probe.update(checkpoint=str(args.checkpoint), dataset=datamodule.name, feature_dim=int(arrays["test_features"].shape[1]))
-    probe_path = out.with_suffix(".probe.json")
+    # beside it, named after all of it but a .npz: run.2024-01-01 and run.2024-01-02 once shared run.probe.json
+    probe_path = out.with_name((out.name[:-len(".npz")] if out.suffix.lower() == ".npz" else out.name) + ".probe.json")
     atomic_write(probe_path, lambda temporary: temporary.write_text(json.dumps(probe, indent=2) + "\n"))
     print(f"wrote {out}: {arrays['test_features'].shape[1]}-d features of {len(split.labeled)} labeled, "
           f"{len(split.val)} validation, {len(split.unlabeled)} unlabeled and {len(arrays['test_labels'])} test images")
@@ -390,6 +431,7 @@ def extract(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------- sample
 def sample(args: argparse.Namespace) -> None:
     """An image grid and a synthetic labeled data set from the generator, labeled by the discriminator."""
+    from ssgan.data.images import printable
     from ssgan.module import SSGAN
     from ssgan.plots import save_image_grid
 
@@ -412,13 +454,15 @@ def sample(args: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))  # beside out: the rename stays on one disk
     staging.chmod(readable_mode(0o777))  # mkdtemp's folder is owner-only; the kept folder is an ordinary one
+    earlier = out.parent / f".{out.name}.replaced-{os.getpid()}"  # an earlier sample folder, until the new one is in place
     try:
-        from torchvision.io import write_png
+        from torchvision.io import encode_png
 
         save_image_grid(images[:100], staging / "grid.png")
         names = module.class_names
         counts = [0] * len(names)
-        with open(staging / "samples.csv", "w", newline="") as handle:
+        # surrogateescape: a class folder name that is not valid UTF-8 is written back as its own bytes
+        with open(staging / "samples.csv", "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
             writer = csv.writer(handle)
             writer.writerow(["file", "class", "confidence"])
             for index in torch.nonzero(confidence >= args.floor).flatten().tolist():
@@ -426,21 +470,29 @@ def sample(args: argparse.Namespace) -> None:
                 folder = staging / names[label].replace("/", "_")
                 folder.mkdir(exist_ok=True)
                 name = f"sample_{index:06d}.png"
-                write_png(pixels[index], str(folder / name))
+                # Python writes the encoded bytes: torchvision's own file writer takes no name that is not UTF-8
+                (folder / name).write_bytes(encode_png(pixels[index]).numpy().tobytes())
                 writer.writerow([f"{folder.name}/{name}", names[label], f"{float(confidence[index]):.6f}"])
                 counts[label] += 1
         if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+            out.rename(earlier)
+        try:
+            staging.rename(out)
+        except OSError:
+            if earlier.exists():  # the earlier samples stay where they were
+                earlier.rename(out)
+            raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(earlier, ignore_errors=True)  # only once the new samples are in place
     kept = sum(counts)
-    per_class = ", ".join(f"{name} {count}" for name, count in zip(module.class_names, counts))
+    per_class = ", ".join(f"{printable(name)} {count}" for name, count in zip(module.class_names, counts))
     if kept >= 20 and len(counts) > 2 and max(counts) >= 0.9 * kept:
         log.warning("%d of the %d samples kept are of one class (%s): the generator may have collapsed; a "
                     "checkpoint from earlier in training may give a more varied set",
-                    max(counts), kept, module.class_names[counts.index(max(counts))])
-    print(f"wrote {out / 'grid.png'} and {kept} of {args.n} samples with confidence >= {args.floor} ({per_class}) under {out}")
+                    max(counts), kept, printable(module.class_names[counts.index(max(counts))]))
+    print(f"wrote {printable(str(out / 'grid.png'))} and {kept} of {args.n} samples with confidence >= {args.floor} "
+          f"({per_class}) under {printable(str(out))}")
 
 
 def _sample_folder(out_arg: str, overwrite: bool) -> Path:

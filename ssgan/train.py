@@ -852,7 +852,8 @@ def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
         raise UserError(f"ckpt_path={ckpt_path} {problem}; give a .ckpt file that ssgan-train saved "
                         "(e.g. <run>/checkpoints/last.ckpt)")
     try:
-        return torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+        # the safe loader, as Lightning's own load of it then: a checkpoint's pickled code never runs here
+        return torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # not a zip checkpoint (e.g. metrics.json), truncated, or of another program
         raise UserError(f"ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}); "
                         "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)") from None
@@ -927,7 +928,7 @@ def _best_epoch(checkpoint: Any) -> int | None:
         return None
     import torch
 
-    state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False, mmap=True)  # no weight reads
+    state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True, mmap=True)  # no weight reads
     return int(state["epoch"])
 
 

@@ -305,7 +305,7 @@ TOOL_ERRORS = {
         "PATH does not match the net its hyperparameters describe (...); the checkpoint is damaged or from another version of ssgan"),
     "extract, data that do not fit": (
         "extract", lambda path, ckpt: shutil.copy(ckpt, path),
-        "the data (digits: 10 classes of (1, 8, 8)) do not fit the checkpoint (3 classes of (1, 28, 28))"),
+        "the data (digits: 10 classes of (1, 8, 8)) do not fit the checkpoint (3 classes of (1, 28, 28)); give the data it was trained on (without --data: the data the checkpoint records)"),
     "sample, a supervised checkpoint": (
         "sample", _save_supervised,
         "PATH is a supervised baseline with no generator; give a model=ssgan checkpoint"),
@@ -326,6 +326,32 @@ def test_tools_give_one_line_errors(case: str, tmp_path: Path, image_folder: Pat
     captured = capsys.readouterr()
     assert_one_error_line(captured.err, message, path)
     assert captured.err.count("\n") == 1 and not out.exists()  # nothing half-written
+
+
+class _RunsCodeWhenLoaded:
+    """Unpickling this object creates ``marker``: a checkpoint holding it would run code on whoever loads it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_checkpoint_holding_code_is_refused_without_running_it(tmp_path: Path, image_folder: Path, capsys,
+                                                                 train_in_process) -> None:
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"hyper_parameters": {"image_shape": [1, 8, 8]}, "state_dict": {}, "x": _RunsCodeWhenLoaded(marker)}, evil)
+    with pytest.raises(SystemExit) as exited:
+        run_tool(["predict", str(evil), str(image_folder / "test"), "--out", str(tmp_path / "preds.csv")])
+    assert exited.value.code == 2
+    assert_one_error_line(capsys.readouterr().err, "PATH is not a readable checkpoint (ERROR TYPE); give a .ckpt that "
+                                                   "ssgan-train wrote", evil)
+    # and a resume from it: both loaded it with torch's unsafe loader, which ran its code first
+    code, stderr = train_in_process(f"ckpt_path={evil}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert code == 2 and "is not a readable checkpoint (" in stderr, stderr[-1500:]
+    assert not marker.exists()
 
 
 # -- the README's table is exactly these cases ----------------------------------------------------

@@ -74,6 +74,46 @@ def test_extract_writes_features_labels_and_a_linear_probe(folder_checkpoint: Pa
     assert "linear probe" in capsys.readouterr().out
 
 
+def test_folder_images_of_another_shape_than_the_checkpoints_are_told_how_to_fit(folder_checkpoint: Path,
+                                                                                   image_folder: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_tool("extract", folder_checkpoint, "--data", "folder", "--set", f"root={image_folder}", "--set", "channels=3")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "do not fit the checkpoint (3 classes of (1, 28, 28)); read its images as the checkpoint's with --set channels=1 "
+        "--set image_size=[28,28]")
+
+
+def test_a_checkpoint_from_another_machine_caches_in_this_machines_cache(folder_checkpoint: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=True)
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")  # the training machine's cache folders: here, paths no one can make
+    checkpoint["ssgan_datamodule"]["init_args"].update(split_cache_dir=str(blocked / "splits"),
+                                                       image_cache_dir=str(blocked / "images"))
+    moved = tmp_path / "moved.ckpt"
+    torch.save(checkpoint, moved)
+    monkeypatch.setenv("SSGAN_CACHE_DIR", str(tmp_path / "cache"))
+    # it once said to set SSGAN_CACHE_DIR, which changed nothing
+    run_tool("extract", moved, "--out", tmp_path / "features.npz")
+    assert list((tmp_path / "cache" / "splits").iterdir()) and list((tmp_path / "cache" / "images").iterdir())
+
+
+def test_extract_reads_set_values_as_given_names_and_names_each_probe_after_its_out(
+        folder_checkpoint: Path, image_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    # folder names that YAML reads otherwise: a number, a truth value, a comment, text it cannot parse
+    # (they once gave a type error, a parser traceback, or silently the folder "imgs")
+    for number, name in enumerate(["2024", "yes", "imgs #1", "@imgs"]):
+        shutil.copytree(image_folder, tmp_path / name)
+        out = tmp_path / f"run.2024-01-0{number}"  # a dot in the name that names no format
+        run_tool("extract", folder_checkpoint, "--set", f"root={name}", "--out", out)
+        with np.load(out) as arrays:
+            assert len(arrays["test_labels"]) == 9
+        assert json.loads((tmp_path / f"run.2024-01-0{number}.probe.json").read_text())["train_images"] == 9
+    assert not (tmp_path / "run.probe.json").exists()  # each --out has its own probe file
+
+
 def test_sample_writes_a_grid_and_class_folders_above_the_floor(folder_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "samples"
     old_umask = os.umask(0o022)
@@ -220,6 +260,38 @@ def test_sample_overwrite_replaces_only_a_folder_that_sample_wrote(folder_checkp
     deep = tmp_path / "new" / "deeper" / "samples"
     run_tool("sample", folder_checkpoint, "--n", "5", "--out", deep, "--floor", "0.0")
     assert (deep / "grid.png").is_file() and (deep / "samples.csv").is_file()
+
+
+def test_sample_writes_class_folders_whose_names_are_not_utf8_and_keeps_an_earlier_folder_it_could_not_replace(
+        folder_checkpoint: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=True)
+    names = [os.fsdecode(b"cls_\xe9" + str(k).encode()) for k in range(len(FOLDER_CLASSES))]  # Latin-1 folder names
+    checkpoint["hyper_parameters"]["class_names"] = names
+    latin = tmp_path / "latin.ckpt"
+    torch.save(checkpoint, latin)
+    out = tmp_path / "samples"
+    # it once stopped with a traceback from torchvision's PNG writer (and then from the CSV writer)
+    run_tool("sample", latin, "--n", "10", "--out", out, "--floor", "0.0")
+    rows = (out / "samples.csv").read_bytes().splitlines()[1:]
+    assert len(rows) == 10 and all(row.split(b"/")[0].startswith(b"cls_\xe9") for row in rows)
+    written = [path for path in out.iterdir() if path.is_dir()]
+    assert {os.fsencode(path.name)[:5] for path in written} == {b"cls_\xe9"}
+    assert sum(len(list(path.glob("sample_*.png"))) for path in written) == 10
+    # --overwrite whose final rename fails: the earlier samples stay (they were once deleted first)
+    before = sorted(path.relative_to(out) for path in out.rglob("*"))
+    original = Path.rename
+
+    def failing_rename(self: Path, target):
+        if Path(target) == out and self.name.startswith(".samples.") and "replaced" not in self.name:  # the staging folder
+            raise OSError(28, "No space left on device")
+        return original(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing_rename)
+    with pytest.raises(SystemExit) as exited:  # a one-line error
+        run_tool("sample", latin, "--n", "5", "--out", out, "--floor", "0.0", "--overwrite")
+    assert exited.value.code == 1 and "No space left on device" in capsys.readouterr().err
+    assert sorted(path.relative_to(out) for path in out.rglob("*")) == before
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no staging or set-aside folder
 
 
 @pytest.mark.parametrize("command", ["predict", "extract", "export"])
