@@ -560,11 +560,16 @@ def export(args: argparse.Namespace) -> None:
         expected = module(pixels)
     if args.format == "onnx":
         try:
+            import onnx  # noqa: F401
             import onnxruntime
         except ImportError:
             raise UserError("--format onnx needs the onnx, onnxscript and onnxruntime packages; "
                             "pip install 'ssgan[export]'") from None
     differences: list[float] = []
+    # what a deployed model needs to be read: which logit is which class, and what it takes (JSON text; a
+    # class name that is not UTF-8 keeps its bytes as \udcXX escapes)
+    metadata = {"class_names": json.dumps(list(module.class_names)),
+                "input": f"float images (B, {', '.join(map(str, module.image_shape))}) in [0, 1]"}
 
     def write_and_check(temporary: Path) -> None:
         # the written file is checked before it is renamed into place: a failed check leaves an earlier file as it was
@@ -572,13 +577,18 @@ def export(args: argparse.Namespace) -> None:
             if args.format == "torchscript":
                 with warnings.catch_warnings():  # torch deprecates TorchScript (README: ONNX is the lasting format)
                     warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
-                    torch.jit.trace(classifier, example).save(str(temporary))
+                    torch.jit.trace(classifier, example).save(str(temporary), _extra_files=metadata)
                     got = torch.jit.load(str(temporary))(example)
             else:
+                import onnx
+
                 # the TorchScript-based exporter; torch 2.4 has no other, and no dynamo argument to choose it by
                 chosen = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
                 torch.onnx.export(classifier, (example,), str(temporary), input_names=["images"], output_names=["logits"],
                                   dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, **chosen)
+                exported = onnx.load(str(temporary))
+                onnx.helper.set_model_props(exported, metadata)
+                onnx.save(exported, str(temporary))
                 session = onnxruntime.InferenceSession(str(temporary), providers=["CPUExecutionProvider"])
                 got = torch.from_numpy(session.run(None, {"images": example.numpy()})[0])
         # float32 rounding grows with the logits' size: the tolerance is relative to them

@@ -168,6 +168,15 @@ def test_export_gives_the_module_outputs(folder_checkpoint: Path, image_folder: 
         session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
         got = torch.from_numpy(session.run(None, {"images": batch.numpy()})[0])
     assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4)
+    # the file says which logit is which class, and what it takes (it once held the weights alone)
+    if export_format == "torchscript":
+        metadata = {"class_names": "", "input": ""}
+        torch.jit.load(str(out), _extra_files=metadata)
+        metadata = {key: value.decode() for key, value in metadata.items()}  # torch reads them back as bytes
+    else:
+        metadata = session.get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["class_names"]) == list(FOLDER_CLASSES) == module.class_names
+    assert metadata["input"] == "float images (B, 1, 28, 28) in [0, 1]"
 
 
 @pytest.fixture
