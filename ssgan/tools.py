@@ -560,7 +560,7 @@ def export(args: argparse.Namespace) -> None:
         expected = module(pixels)
     if args.format == "onnx":
         try:
-            import onnx  # noqa: F401
+            import onnx
             import onnxruntime
         except ImportError:
             raise UserError("--format onnx needs the onnx, onnxscript and onnxruntime packages; "
@@ -580,8 +580,6 @@ def export(args: argparse.Namespace) -> None:
                     torch.jit.trace(classifier, example).save(str(temporary), _extra_files=metadata)
                     got = torch.jit.load(str(temporary))(example)
             else:
-                import onnx
-
                 # the TorchScript-based exporter; torch 2.4 has no other, and no dynamo argument to choose it by
                 chosen = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
                 torch.onnx.export(classifier, (example,), str(temporary), input_names=["images"], output_names=["logits"],
