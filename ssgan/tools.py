@@ -431,7 +431,7 @@ def extract(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------- sample
 def sample(args: argparse.Namespace) -> None:
     """An image grid and a synthetic labeled data set from the generator, labeled by the discriminator."""
-    from ssgan.data.images import printable
+    from ssgan.data.images import class_folder_names, printable
     from ssgan.module import SSGAN
     from ssgan.plots import save_image_grid
 
@@ -465,9 +465,10 @@ def sample(args: argparse.Namespace) -> None:
         with open(staging / "samples.csv", "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
             writer = csv.writer(handle)
             writer.writerow(["file", "class", "confidence"])
+            folder_names = class_folder_names(names)
             for index in torch.nonzero(confidence >= args.floor).flatten().tolist():
                 label = int(predicted[index])
-                folder = staging / names[label].replace("/", "_")
+                folder = staging / folder_names[label]
                 folder.mkdir(exist_ok=True)
                 name = f"sample_{index:06d}.png"
                 # Python writes the encoded bytes: torchvision's own file writer takes no name that is not UTF-8

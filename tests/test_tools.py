@@ -680,3 +680,11 @@ def test_escaped_output_covers_the_log_files_open_at_the_time(tmp_path: Path) ->
         root.handlers[:] = kept
         handler.close()
     assert (tmp_path / "train.log").read_bytes() == b"skipped bad_\\udcfe.png\n"
+
+
+def test_each_class_gets_its_own_sample_folder_inside_the_sample_folder() -> None:
+    from ssgan.data.images import class_folder_names
+
+    # "a/b" and "a_b" once shared the folder a_b, mixing their samples; ".." named the folder above
+    assert class_folder_names(["T-shirt/top", "a/b", "a_b", "..", "", "coat"]) == [
+        "T-shirt_top", "a_b_1", "a_b_2", "class_3", "class_4", "coat"]

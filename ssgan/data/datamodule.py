@@ -279,11 +279,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def _read_synthetic(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The images of ``synthetic_labeled_dir/<class name>/``, labeled by their folder's class."""
-        from ssgan.data.images import class_folders, list_images, read_images
+        from ssgan.data.images import class_folder_names, class_folders, list_images, read_images
 
         folder = Path(self.synthetic_labeled_dir).expanduser()
-        # folder names are class names with "/" made "_" (e.g. Fashion-MNIST's "T-shirt/top")
-        label_of = {name.replace("/", "_"): label for label, name in enumerate(self.classes)}
+        # folder names are class names with "/" made "_" (e.g. Fashion-MNIST's "T-shirt/top"), as sample writes them
+        label_of = {name: label for label, name in enumerate(class_folder_names(self.classes))}
         images, labels = [], []
         for class_dir in class_folders(folder):
             if class_dir.name not in label_of:

@@ -63,6 +63,15 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     return sorted(found)
 
 
+def class_folder_names(names: Sequence[str]) -> list[str]:
+    """The folder of each class in a sample folder (``ssgan sample`` writes them, ``data.synthetic_labeled_dir``
+    reads them): its name with "/" as "_", or ``class_<k>`` for a name that is no folder name
+    ("", ".", ".."); a name that two classes would share gets ``_<k>`` after it, so their samples never mix."""
+    wanted = [name.replace("/", "_").replace("\0", "_") for name in names]
+    wanted = [name if name not in ("", ".", "..") else f"class_{k}" for k, name in enumerate(wanted)]
+    return [name if wanted.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(wanted)]
+
+
 def class_folders(folder: Path) -> list[Path]:
     """The class folders under ``folder``, sorted: not hidden ones, nor the NAS and archive clutter of
     ``HIDDEN_FOLDERS``."""
