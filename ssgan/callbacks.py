@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import statistics
 import time
 import warnings
@@ -237,6 +238,62 @@ class ConfusionMatrixPlot(pl.Callback):
         from ssgan.plots import save_confusion_matrix
 
         save_confusion_matrix(confusion, pl_module.class_names, folder / self.filename)
+
+
+class KeepBestAcrossFolders(pl.Callback):
+    """A resume into another folder than the checkpoint's (a new ``hydra.run.dir``, a moved run, a new
+    ``version_N`` of ``ssgan-cli``) keeps the run's best checkpoint and its score.
+
+    Lightning reloads a ``ModelCheckpoint``'s best score only where its folder is unchanged, and otherwise
+    keeps only ``best_model_path``, which points into the old folder: the first validation after the resume
+    would become ``best.ckpt``, ``best_epoch`` and ``test_ckpt=best`` would name the wrong epoch, and a
+    deleted old folder stopped the run at its end. Here the kept checkpoints are copied into this run's
+    folder (the old folder is only read) and the score goes on from them; where the old best file is gone,
+    best.ckpt counts from the resumed epoch on, with a warning.
+    """
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.ckpt_path or not os.path.isfile(trainer.ckpt_path):
+            return
+        saved = torch.load(trainer.ckpt_path, map_location="cpu", weights_only=True, mmap=True).get("callbacks") or {}
+        for callback in trainer.checkpoint_callbacks:
+            state = saved.get(callback.state_key) if isinstance(callback, ModelCheckpoint) else None
+            if state and callback.monitor and callback.dirpath and state.get("dirpath"):
+                self._carry_over(trainer, callback, state)
+
+    @staticmethod
+    def _carry_over(trainer: pl.Trainer, callback: ModelCheckpoint, state: dict[str, Any]) -> None:
+        old_dir, new_dir = os.path.abspath(state["dirpath"]), os.path.abspath(callback.dirpath)
+        if old_dir == new_dir:  # Lightning restored it all
+            return
+
+        def here(path: str) -> str:  # a kept file's place in this run's folder
+            return os.path.join(new_dir, os.path.relpath(os.path.abspath(path), old_dir)) if path else ""
+
+        kept: dict[str, Any] = {}
+        if trainer.is_global_zero:
+            os.makedirs(new_dir, exist_ok=True)
+        for path, score in (state.get("best_k_models") or {}).items():
+            target = here(path)
+            if trainer.is_global_zero and not os.path.isfile(target) and os.path.isfile(path):
+                atomic_write(Path(target), lambda temporary, source=path: shutil.copyfile(source, temporary))
+            kept[target] = score
+        trainer.strategy.barrier("ssgan_keep_best")
+        kept = {path: score for path, score in kept.items() if os.path.isfile(path)}
+        best = here(state.get("best_model_path") or "")
+        if best not in kept:
+            log.warning("the best checkpoint of the resumed run (%s) is gone: best.ckpt counts from the resumed epoch "
+                        "on", state.get("best_model_path"))
+            callback.best_model_path, callback.best_model_score, callback.best_k_models = "", None, {}
+            callback.kth_best_model_path = ""
+            return
+        callback.best_k_models = kept
+        callback.best_model_path, callback.best_model_score = best, state.get("best_model_score")
+        kth = here(state.get("kth_best_model_path") or "")
+        callback.kth_best_model_path = kth if kth in kept else best
+        callback.kth_value = state.get("kth_value", callback.kth_value)
+        log.info("resumed into %s: the run's best checkpoint so far (%s=%s) is kept as %s", new_dir, callback.monitor,
+                 f"{float(callback.best_model_score):.4g}" if callback.best_model_score is not None else "?", best)
 
 
 class SyncedSigterm(pl.Callback):

@@ -28,7 +28,7 @@ from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import unwritable_reason
-from ssgan.callbacks import AtomicCheckpointIO, SyncedSigterm
+from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.config import config_text, import_class, init_arguments
 from ssgan.cpu import keep_freed_memory
@@ -178,6 +178,7 @@ class SSGANCLI(LightningCLI):
             _check_logger_folders(trainer)
         # whatever the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM instead of hanging
         trainer.callbacks.append(SyncedSigterm())
+        trainer.callbacks.append(KeepBestAcrossFolders())  # fit --ckpt_path into a new version_N keeps the best.ckpt
         SSGANCLI.built_trainer = trainer
         return trainer
 

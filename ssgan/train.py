@@ -29,7 +29,7 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasti
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import atomic_write
-from ssgan.callbacks import AtomicCheckpointIO, SpeedMonitor, SyncedSigterm
+from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main)
 from ssgan.config import CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as
@@ -83,6 +83,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     if uses_self_training(cfg):
         callbacks.append(instantiate(cfg.self_training))
     callbacks.append(SyncedSigterm())  # whatever cfg.callbacks holds: a DDP run must stop on SIGTERM, not hang
+    callbacks.append(KeepBestAcrossFolders())  # a resume in a new or moved folder keeps the run's best.ckpt
     loggers = []
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if logger_cfg is None:
@@ -311,6 +312,10 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     if ckpt_path in ("best", "hpc"):  # Lightning's names for fit resolve to no file of an ssgan run
         raise UserError(f"ckpt_path={ckpt_path} is not a resume point; resume with ckpt_path=last (to go on from "
                         "another checkpoint, give its path, e.g. ckpt_path=<run>/checkpoints/best.ckpt)")
+    if ckpt_path not in (None, "last") and Path(ckpt_path).expanduser().is_dir():
+        raise UserError(f"ckpt_path={ckpt_path} is a folder; give the path of a .ckpt file in it (e.g. "
+                        f"ckpt_path={Path(ckpt_path) / 'checkpoints' / 'last.ckpt'}), or ckpt_path=last with hydra.run.dir="
+                        f"{hydra_value(str(ckpt_path))}")
     if ckpt_path not in (None, "last") and not Path(ckpt_path).expanduser().is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
     checkpoint = _resume_checkpoint(Path(cfg.paths.output_dir), ckpt_path)

@@ -73,6 +73,9 @@ BAD_INPUTS = [
     (["model.generator_loss=wgan"], "unknown generator_loss 'wgan'; use model.generator_loss=feature_matching or non_saturating"),
     (["ckpt_path=/nonexistent/last.ckpt"],
      "ckpt_path=/nonexistent/last.ckpt does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)"),
+    (["ckpt_path=/tmp"],  # a folder once "did not exist"
+     "ckpt_path=/tmp is a folder; give the path of a .ckpt file in it (e.g. ckpt_path=/tmp/checkpoints/last.ckpt), or "
+     "ckpt_path=last with hydra.run.dir=/tmp"),
     (["ckpt_path=last"],
      "ckpt_path=last found no last.ckpt in this run's folder PATH; resume in the killed run's folder with "
      "hydra.run.dir=<its run folder> ckpt_path=last, or give ckpt_path=<its run folder>/checkpoints/last.ckpt"),

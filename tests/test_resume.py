@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -410,3 +411,29 @@ def test_an_earlier_run_left_aside_by_a_killed_overwrite_start_is_not_lost(tmp_p
     code, stderr = train_in_process(*TINY, "trainer.max_epochs=2", "ckpt_path=last", f"hydra.run.dir={run}", cwd=tmp_path)
     assert code == 2 and "ckpt_path=last found no last.ckpt in this run's folder" in stderr, stderr[-1500:]
     assert (aside / "checkpoints" / "last.ckpt").is_file() and not (run / "checkpoints").exists()
+
+
+def test_a_resume_into_a_new_folder_keeps_the_runs_best_checkpoint(tmp_path: Path) -> None:
+    overrides = ["trainer.max_epochs=4", "test_ckpt=best"]
+    whole = _train(tmp_path / "whole", *overrides)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = _train(tmp_path / "killed", *overrides, "+callbacks.kill._target_=kill_switch.KillAt",
+                    "+callbacks.kill.epoch=3", "+callbacks.kill.batch=2")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    last = tmp_path / "last.ckpt"
+    shutil.copyfile(tmp_path / "killed" / "checkpoints" / "last.ckpt", last)
+    # into a new folder: its first validation once became best.ckpt, so best_epoch, val/best_acc and the
+    # tested weights were not the uninterrupted run's
+    resumed = _train(tmp_path / "new", *overrides, f"ckpt_path={last}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    expected = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    got = json.loads((tmp_path / "new" / "metrics.json").read_text())
+    assert {key: got[key] for key in COMPARED} == {key: expected[key] for key in COMPARED}
+    assert expected["best_epoch"] < 3  # the best epoch came before the kill: the case in question
+    assert (tmp_path / "killed" / "checkpoints" / "best.ckpt").is_file()  # the old folder is only read
+    # the old folder gone: the run once ended in a FileNotFoundError traceback with no metrics.json
+    shutil.rmtree(tmp_path / "killed")
+    gone = _train(tmp_path / "gone", *overrides, f"ckpt_path={last}")
+    assert gone.returncode == 0, gone.stderr[-2000:]
+    assert "is gone: best.ckpt counts from the resumed epoch on" in (tmp_path / "gone" / "train.log").read_text()
+    assert json.loads((tmp_path / "gone" / "metrics.json").read_text())["best_epoch"] == 3
