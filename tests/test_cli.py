@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import write_image_folder
-from ssgan.callbacks import AtomicCheckpointIO, SyncedSigterm
+from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm
 from ssgan.cli import build_cli, find_user_error, main, show_progress_messages
 from ssgan.config import CONFIG_DIR, init_arguments
 from ssgan.data.folder import FolderDataModule
@@ -46,7 +46,7 @@ HYDRA_TWIN = {
 
 # the callbacks that Lightning adds itself (set by the trainer settings compared on their own),
 # LightningCLI's config.yaml writer, and the SIGTERM stop that both entry points add to any config's
-NOT_CONFIGURED = ("ProgressBar", "ModelSummary", "SaveConfigCallback", "SyncedSigterm")
+NOT_CONFIGURED = ("ProgressBar", "ModelSummary", "SaveConfigCallback", "SyncedSigterm", "KeepBestAcrossFolders")
 
 
 def _callback_settings(callback) -> tuple[str, dict]:
@@ -98,6 +98,7 @@ def test_cli_builds_self_training_as_a_callback(tmp_path: Path) -> None:
     assert len(rounds) == 1 and rounds[0].rounds == 3
     # beside the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM (tests/test_ddp.py)
     assert sum(isinstance(c, SyncedSigterm) for c in cli.trainer.callbacks) == 1
+    assert sum(isinstance(c, KeepBestAcrossFolders) for c in cli.trainer.callbacks) == 1  # fit --ckpt_path into a new version_N
 
 
 @pytest.mark.parametrize("given", ["conf/cli/digits_ssgan.yaml", "digits_ssgan", "digits_ssgan.yaml", "--config=digits_ssgan",
