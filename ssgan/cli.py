@@ -277,6 +277,7 @@ class SSGANCLI(LightningCLI):
         _quiet_the_checkpoint_folder_warning()
         self._require_a_fitting_checkpoint(self._read_checkpoint())
         self.datamodule.setup("validate")  # loads the data once: Lightning's own setup() then returns at once
+        self._check_batch_limits("validate")
         if self._checkpoint_validation_count() == 0:
             raise UserError("the checkpoint's split holds no validation images (its run had data.num_val=0), and "
                             "validate uses that split: `ssgan-cli validate` has nothing to validate; fit with "
@@ -284,6 +285,13 @@ class SSGANCLI(LightningCLI):
         if len(self.datamodule.split.val) == 0:
             raise UserError("no validation images (data.num_val=0): `ssgan-cli validate` has nothing to validate; "
                             "add --data.init_args.num_val=N (labeled images held out for validation)")
+
+    def _check_batch_limits(self, subcommand: str) -> None:
+        """ssgan-train's check: a limit fraction that keeps no batch, in one line before any log folder (Lightning's
+        own refusal is a traceback). Under ``fit`` the data are not read before the Trainer does it."""
+        from ssgan.train import check_batch_limits
+
+        check_batch_limits(self.config[subcommand]["trainer"], self.datamodule, lambda key: f"--trainer.{key}")
 
     def _checkpoint_validation_count(self) -> int | None:
         """Validation images in the split of ``--ckpt_path``, which restores it over the one drawn now
@@ -315,6 +323,7 @@ class SSGANCLI(LightningCLI):
         Their checkpoint must fit the data too."""
         self._require_a_fitting_checkpoint(self._read_checkpoint())
         self.datamodule.setup(subcommand)
+        self._check_batch_limits(subcommand)
         if not self.datamodule.has_test_set:
             root = getattr(self.datamodule, "root", None)
             where = f"add {root / 'test'}/<class name>/ images" if isinstance(root, Path) else "give a dataset with test images"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import shutil
 import signal
 import warnings
 from pathlib import Path
@@ -354,6 +355,19 @@ def test_cli_missing_checkpoint_is_one_line_and_leaves_no_log_folder(tmp_path: P
         line = _one_line_error(capsys, [subcommand, *_folder_args(image_folder, tmp_path), "--ckpt_path=nope.ckpt"])
         assert line.startswith("error: --ckpt_path=nope.ckpt does not exist") and "last.ckpt" in line
     assert list(tmp_path.iterdir()) == []  # checked before the data is read or a lightning_logs/version_N is made
+
+
+def test_cli_batch_limits_that_keep_no_batch_are_one_line_before_any_log_folder(
+        tmp_path: Path, folder_checkpoint: Path, image_folder: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(folder_checkpoint, tmp_path / "run.ckpt")
+    # it once ran to Lightning's traceback and left a lightning_logs/version_N behind
+    for subcommand, key in (("test", "limit_test_batches"), ("validate", "limit_val_batches")):
+        line = _one_line_error(capsys, [subcommand, *_folder_args(image_folder, tmp_path), "--ckpt_path=run.ckpt",
+                                        "--data.init_args.num_val=3", f"--trainer.{key}=0.5"])
+        assert line.startswith(f"error: --trainer.{key}=0.5 keeps 0.5 of this data's 1 ") and line.endswith(
+            f"e.g. --trainer.{key}=1"), line
+    assert not (tmp_path / "lightning_logs").exists()
 
 
 def test_cli_tests_a_checkpoint_that_ssgan_train_wrote(tmp_path: Path, folder_checkpoint: Path, image_folder: Path,
