@@ -252,10 +252,16 @@ class KeepBestAcrossFolders(pl.Callback):
     best.ckpt counts from the resumed epoch on, with a warning.
     """
 
+    def __init__(self) -> None:
+        self._saved: dict[str, Any] = {}  # the callbacks' states of the checkpoint Lightning is restoring
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # called before the callbacks load their states (which drop a moved folder's best score), from the
+        # checkpoint Lightning has read already
+        self._saved = checkpoint.get("callbacks") or {}
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.ckpt_path or not os.path.isfile(trainer.ckpt_path):
-            return
-        saved = torch.load(trainer.ckpt_path, map_location="cpu", weights_only=True, mmap=True).get("callbacks") or {}
+        saved, self._saved = self._saved, {}
         for callback in trainer.checkpoint_callbacks:
             state = saved.get(callback.state_key) if isinstance(callback, ModelCheckpoint) else None
             if state and callback.monitor and callback.dirpath and state.get("dirpath"):

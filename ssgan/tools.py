@@ -155,9 +155,8 @@ def _text_arguments(cls: type) -> set[str]:
     names = set()
     for name, parameter in inspect.signature(cls.__init__).parameters.items():
         words = set(re.findall(r"\w+", str(parameter.annotation)))
-        if "str" in words or "Path" in words:
-            if words <= {"str", "Path", "None", "Optional", "os", "PathLike"}:
-                names.add(name)
+        if words & {"str", "Path"} and words <= {"str", "Path", "None", "Optional", "os", "PathLike"}:
+            names.add(name)
     return names
 
 
