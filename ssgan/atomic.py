@@ -94,7 +94,10 @@ def unwritable_reason(folder: str | Path) -> str | None:
     holds for read-only disks and pseudo file systems (``/proc``) too, and nothing is left behind.
     """
     folder = Path(folder).expanduser().absolute()
-    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    try:
+        existing = next(path for path in (folder, *folder.parents) if path.exists())
+    except OSError as error:  # a name the system refuses, e.g. too long
+        return error.strerror or str(error)
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
     try:

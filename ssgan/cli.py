@@ -17,6 +17,7 @@ import io
 import logging
 import re
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class SSGANCLI(LightningCLI):
     built_trainer: Trainer | None = None  # the last trainer built: main() names its checkpoint when a run is stopped
 
     def add_arguments_to_parser(self, parser) -> None:
+        _read_whole_numbers_as_counts(parser)
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.init_args.class_names", apply_on="instantiate")
@@ -158,7 +160,7 @@ class SSGANCLI(LightningCLI):
             raise missing from None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        from ssgan.train import _several_processes, check_accelerator, trainer_setup_error
+        from ssgan.train import _several_processes, check_accelerator, check_monitored_metric, trainer_setup_error
 
         trainer_config = self._get(self.config_init, "trainer", default={})
         check_accelerator(trainer_config.get("accelerator", "auto"), "--trainer.accelerator")  # ssgan-train's list and words
@@ -176,6 +178,10 @@ class SSGANCLI(LightningCLI):
             raise trainer_setup_error(error, "the --trainer.* arguments") from None
         if self.subcommand is not None:  # a run writes logs (build_cli(run=False) only builds)
             _check_logger_folders(trainer)
+        if self.subcommand == "fit":  # a monitored val/ metric the model does not log, before an epoch of training
+            for callback in trainer.callbacks:
+                check_monitored_metric(callback, getattr(self.model, "validation_metrics", ("val/acc",)),
+                                       f"the {type(callback).__name__} callback's init_args.monitor")
         # whatever the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM instead of hanging
         trainer.callbacks.append(SyncedSigterm())
         trainer.callbacks.append(KeepBestAcrossFolders())  # fit --ckpt_path into a new version_N keeps the best.ckpt
@@ -226,6 +232,8 @@ class SSGANCLI(LightningCLI):
             round_epochs = sum(c.rounds * c.epochs_per_round for c in self_training)
             refuse_fewer_epochs(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs, round_epochs,
                                 setting="--trainer.max_epochs")
+        self.datamodule.setup("fit")  # reads the data now, as ssgan-train does (Lightning's setup then returns at once)
+        self._check_batch_limits("fit")
         keep_freed_memory()  # as ssgan-train does (ssgan.cpu)
         warn_if_bf16_is_slow(self.trainer)
 
@@ -288,7 +296,7 @@ class SSGANCLI(LightningCLI):
 
     def _check_batch_limits(self, subcommand: str) -> None:
         """ssgan-train's check: a limit fraction that keeps no batch, in one line before any log folder (Lightning's
-        own refusal is a traceback). Under ``fit`` the data are not read before the Trainer does it."""
+        own refusal is a traceback, under ``fit`` after an epoch of training)."""
         from ssgan.train import check_batch_limits
 
         check_batch_limits(self.config[subcommand]["trainer"], self.datamodule, lambda key: f"--trainer.{key}")
@@ -330,6 +338,23 @@ class SSGANCLI(LightningCLI):
             raise UserError(f"no test images (a folder without test/, or none of its images could be read): "
                             f"`ssgan-cli {subcommand}` has nothing to "
                             f"{subcommand}; {where}")
+
+
+def _read_whole_numbers_as_counts(parser) -> None:
+    """Makes ``--trainer.limit_train_batches=1`` one batch, as in ``ssgan-train``, not the whole epoch.
+
+    Lightning types the ``limit_*_batches`` settings ``Union[float, int, None]``, so jsonargparse reads 1
+    as the fraction 1.0; an int means a number of batches, a float a fraction, so the order decides what
+    a run does. With int first, ``1`` is one batch and ``1.0`` the whole epoch, from the command line or
+    a config. (The other trainer settings typed so, such as ``gradient_clip_val``, keep the number as given.)
+    """
+    for action in parser._actions:  # jsonargparse keeps a typed argument's type in ``_typehint``
+        typehint = getattr(action, "_typehint", None)
+        if not str(getattr(action, "dest", "")).startswith("trainer.") or typing.get_origin(typehint) is not typing.Union:
+            continue
+        members = typing.get_args(typehint)
+        if float in members and int in members and members.index(float) < members.index(int):
+            action._typehint = typing.Union[tuple([int, *(member for member in members if member is not int)])]
 
 
 def condensed_parser_error(text: str) -> str:
@@ -494,18 +519,10 @@ def _checkpoint_example(default_root_dir: str | None) -> str:
     return str(found[-1] if found else logs / "version_0" / "checkpoints" / "last.ckpt")
 
 
-def _unwritable(folder: str | Path) -> str | None:
-    """``unwritable_reason``, with a name the system refuses (e.g. too long) as a reason too."""
-    try:
-        return unwritable_reason(folder)
-    except OSError as error:
-        return error.strerror or str(error)
-
-
 def _check_log_folder(default_root_dir: str | None) -> None:
     """A one-line error for a ``--trainer.default_root_dir`` (by default the working folder) where the
     run's log folder cannot be made; Lightning would stop with a traceback from inside ``fit``."""
-    reason = _unwritable(default_root_dir or Path.cwd())
+    reason = unwritable_reason(default_root_dir or Path.cwd())
     if reason:
         where = f"--trainer.default_root_dir={default_root_dir}" if default_root_dir else \
             "the working folder (--trainer.default_root_dir is not given)"
@@ -514,12 +531,10 @@ def _check_log_folder(default_root_dir: str | None) -> None:
 
 def _check_logger_folders(trainer: Trainer) -> None:
     """The same check for the folder of each logger that has its own (``--trainer.logger.init_args.save_dir``)."""
+    from ssgan.train import check_logger_folder
+
     for logger in trainer.loggers:
-        save_dir = getattr(logger, "save_dir", None)
-        reason = _unwritable(save_dir) if isinstance(save_dir, (str, Path)) else None
-        if reason:
-            raise UserError(f"cannot write the save_dir {save_dir} of the logger {type(logger).__name__}: {reason}; "
-                            "give --trainer.logger.init_args.save_dir=<a folder you can write to>")
+        check_logger_folder(logger, "--trainer.logger.init_args.save_dir")
 
 
 def _with_atomic_checkpoints(plugins: Any) -> list[Any]:
@@ -671,7 +686,7 @@ def find_user_error(error: BaseException) -> UserError | None:
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
     from ssgan.command_line import escape_unencodable_output
-    from ssgan.train import close_process_group, hide_lightning_noise, leave_process_group
+    from ssgan.train import close_process_group, hide_lightning_noise, leave_process_group, monitored_metric_error
 
     escape_unencodable_output()
     show_progress_messages()
@@ -692,7 +707,7 @@ def main(args: Sequence[str] | None = None) -> None:
         leave_process_group()
         sys.exit(2)
     except Exception as error:
-        user_error = find_user_error(error)
+        user_error = find_user_error(error) or monitored_metric_error(error, "monitor: val/acc in its init_args")
         if user_error is None:
             raise  # a bug or a crash: keeps its traceback
         print(f"error: {user_error}", file=sys.stderr)

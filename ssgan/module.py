@@ -126,6 +126,9 @@ class ClassifierModule(pl.LightningModule):
             (their steps not applied) before the run stops as diverged; 0 stops at the first.
     """
 
+    # what validation logs: the metrics a checkpoint or early stopping can pick the best epoch by
+    validation_metrics: tuple[str, ...] = ("val/acc",)
+
     def __init__(self, image_shape: Sequence[int], num_classes: int, arch: str = "auto",
                  optimizer_d: OptimizerFactory | None = None, lr_decay_start: float = 2 / 3,
                  ema_decay: float | None = 0.999, gradient_clip_val: float | None = None,

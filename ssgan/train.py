@@ -16,7 +16,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import hydra
@@ -24,18 +24,18 @@ import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from pytorch_lightning.accelerators import CPUAccelerator
-from pytorch_lightning.callbacks import Checkpoint, ModelCheckpoint
+from pytorch_lightning.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from ssgan.atomic import atomic_write
+from ssgan.atomic import atomic_write, unwritable_reason
 from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main)
 from ssgan.config import CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.errors import UserError
-from ssgan.module import SSGAN, DivergenceError, diverged_message, refuse_low_precision_weights
+from ssgan.module import SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_low_precision_weights
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,25 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
         raise
 
 
-def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True) -> pl.Trainer:
+def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True,
+                  validation_metrics: Sequence[str] = ClassifierModule.validation_metrics) -> pl.Trainer:
     """Instantiates the Trainer with its callbacks and loggers, turning Lightning's setup errors into one line.
 
     Without validation images (``has_validation=False``) the checkpoints that pick the best epoch by a
-    validation metric are left out: there is nothing to pick by.
+    validation metric are left out: there is nothing to pick by. A callback that monitors a ``val/``
+    metric other than ``validation_metrics`` (what the model logs) is refused before any training.
     """
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks = []
+    for name, callback_cfg in (cfg.get("callbacks") or {}).items():
+        if callback_cfg is None:
+            continue
+        try:
+            callbacks.append(instantiate(callback_cfg))
+        except InstantiationException as error:  # e.g. ModelCheckpoint's "`mode` can be min, max but got maximum"
+            reason = _first_line(error.__cause__ or error).replace("`", "")
+            raise UserError(f"callbacks.{name} does not build: {reason} "
+                            f"(check the callbacks.{name}.* overrides)") from None
+        check_monitored_metric(callbacks[-1], validation_metrics, f"callbacks.{name}.monitor")
     if not has_validation:
         by_validation = [c for c in callbacks if isinstance(c, ModelCheckpoint) and str(c.monitor).startswith("val/")]
         callbacks = [c for c in callbacks if c not in by_validation]
@@ -97,6 +109,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
             missing = str(error.__cause__).splitlines()[0].replace("`", "").split(". ")[0].rstrip(".")  # its first sentence
             raise UserError(f"logger={name} needs a package that is not installed ({missing}); pip install "
                             f"'ssgan[{name}]', or use logger=csv") from None
+        check_logger_folder(loggers[-1], f"logger.{name}.save_dir")
     try:
         plugins = [AtomicCheckpointIO()]
         if SLURMEnvironment.detect() and not TorchElasticEnvironment.detect():  # torchrun's ranks come first, as in Lightning
@@ -123,11 +136,48 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     return trainer
 
 
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name if it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def trainer_setup_error(error: Exception, where: str) -> UserError:
     """Lightning's error for trainer settings that do not work here (devices, accelerator), in one line."""
-    cause = error.__cause__ or error
-    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    return UserError(f"the trainer settings do not work on this machine: {message} (check {where})")
+    return UserError(f"the trainer settings do not work on this machine: {_first_line(error.__cause__ or error)} "
+                     f"(check {where})")
+
+
+def check_monitored_metric(callback: Any, validation_metrics: Sequence[str], setting: str) -> None:
+    """Refuses a checkpoint or early-stopping callback that monitors a validation metric the model does
+    not log; Lightning would find out only at the end of the first validation, after an epoch of training.
+    (The ``train/`` metrics' names depend on the settings: Lightning checks those, and
+    ``monitored_metric_error`` puts its error in one line.)"""
+    monitor = getattr(callback, "monitor", None) if isinstance(callback, (ModelCheckpoint, EarlyStopping)) else None
+    if isinstance(monitor, str) and monitor.startswith("val/") and monitor not in validation_metrics:
+        raise UserError(f"{setting}={monitor} is not a metric this model logs; validation logs "
+                        f"{', '.join(validation_metrics)}: set {setting}={validation_metrics[0]}")
+
+
+def monitored_metric_error(error: BaseException, example: str = "callbacks.model_checkpoint.monitor=val/acc"
+                           ) -> UserError | None:
+    """Lightning's error for a checkpoint (or early stopping) monitoring a metric that is not logged, in one
+    line that names the fix (``example``); None for other errors."""
+    text = _first_line(error).replace("`", "")
+    if "could not find the monitored key" in text:  # ModelCheckpoint's, with the logged names
+        return UserError(f"{text.split(' HINT:')[0].rstrip('.')}; monitor one of those, e.g. {example}")
+    if text.startswith("Early stopping conditioned on metric"):  # EarlyStopping's, with the logged names
+        return UserError(f"{text}; e.g. {example}")
+    return None
+
+
+def check_logger_folder(logger: Any, setting: str) -> None:
+    """A one-line error for a logger whose ``save_dir`` cannot be written; Lightning would stop with a
+    traceback from inside ``fit``, after the first epoch's training."""
+    save_dir = getattr(logger, "save_dir", None)
+    reason = unwritable_reason(save_dir) if isinstance(save_dir, (str, Path)) else None
+    if reason:
+        raise UserError(f"cannot write {setting}={save_dir}: {reason}; give {setting}=<a folder you can write to>")
 
 
 def check_accelerator(accelerator: Any, name: str) -> None:
@@ -682,7 +732,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         refuse_another_split(cfg.ckpt_path, resumed_from, datamodule, lambda key: f"data.{key}")
     model = instantiate(cfg.model, image_shape=datamodule.image_shape, num_classes=datamodule.num_classes,
                                     class_names=list(datamodule.classes))
-    trainer = build_trainer(cfg, output_dir, has_validation=len(datamodule.split.val) > 0)
+    trainer = build_trainer(cfg, output_dir, has_validation=len(datamodule.split.val) > 0,
+                            validation_metrics=model.validation_metrics)
     check_batch_limits(cfg.trainer, datamodule, lambda key: f"trainer.{key}")
     # only now: a start that fails its checks leaves the earlier run whole
     replacing = cfg.get("ckpt_path") is None and cfg.get("overwrite", False) and _is_rank_zero() and _earlier_run(output_dir)
@@ -737,10 +788,15 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         # nothing saved yet in this folder: the checkpoint this run resumed from is the last good one
         last_good = last if last.is_file() else _resume_checkpoint(output_dir, cfg.get("ckpt_path"))
         raise UserError(diverged_message(error, last_good, "model.gradient_clip_val")) from None
-    except (RuntimeError, ValueError) as error:
+    except (MisconfigurationException, RuntimeError, ValueError) as error:
+        # a callback monitoring a train/ metric under a name the run does not log (val/ ones are refused before)
+        unknown_metric = monitored_metric_error(error)
+        if unknown_metric is not None:
+            raise unknown_metric from None
         # the resumed checkpoint's weights or optimizer state do not fit the nets this run builds
         text = str(error)
-        if not cfg.get("ckpt_path") or not ("Error(s) in loading state_dict" in text or "parameter group" in text):
+        if isinstance(error, MisconfigurationException) or not cfg.get("ckpt_path") or \
+                not ("Error(s) in loading state_dict" in text or "parameter group" in text):
             raise
         detail = next((line.strip() for line in text.splitlines()[1:] if line.strip()), text.splitlines()[0].strip())
         raise UserError(f"ckpt_path={cfg.ckpt_path} does not fit the nets this run builds ({detail}); it is from another "

@@ -186,6 +186,19 @@ BAD_INPUTS = [
      "trainer.strategy=ddp stops at the GAN's first step (each optimizer step leaves the other net without gradients); "
      "use trainer.strategy=ddp_find_unused_parameters_true"),
     (["trainer.deterministic=yes"], "trainer.deterministic=yes is not true, false or warn; use e.g. trainer.deterministic=true"),
+    # Lightning finds these out only when the first validation (or the first logger write) ends
+    (["callbacks.model_checkpoint.monitor=val/loss"],
+     "callbacks.model_checkpoint.monitor=val/loss is not a metric this model logs; validation logs val/acc: set "
+     "callbacks.model_checkpoint.monitor=val/acc"),
+    (["+callbacks.early_stop._target_=pytorch_lightning.callbacks.EarlyStopping", "+callbacks.early_stop.monitor=val/accuracy"],
+     "callbacks.early_stop.monitor=val/accuracy is not a metric this model logs; validation logs val/acc: set "
+     "callbacks.early_stop.monitor=val/acc"),
+    (["callbacks.model_checkpoint.mode=maximum"],
+     "callbacks.model_checkpoint does not build: mode can be min, max but got maximum (check the "
+     "callbacks.model_checkpoint.* overrides)"),
+    (["logger.csv.save_dir=/proc/nope"],
+     "cannot write logger.csv.save_dir=/proc/nope: /proc is not writable (REASON); give "
+     "logger.csv.save_dir=<a folder you can write to>"),
     (["callbacks.sample_grid.every_n_epochs=0"],
      "the sample grid needs every_n_epochs and num_images of at least 1 (got 0 and 100); "
      "e.g. callbacks.sample_grid.every_n_epochs=5, or callbacks.sample_grid=null for none"),
@@ -485,6 +498,20 @@ def test_the_idx_folder_hint_passes_over_the_other_data_set_of_the_same_file_nam
     assert "they are in" not in str(error.value) and str(error.value).endswith("point data.root at the folder holding them")
 
 
+# A train/ metric's name is checked by Lightning, after the first epoch: its error, in one line
+UNKNOWN_TRAIN_METRIC = ("ModelCheckpoint(monitor='train/loss_gen') could not find the monitored key in the returned "
+                        "metrics: [...]; monitor one of those, e.g. callbacks.model_checkpoint.monitor=val/acc")
+
+
+def test_a_checkpoint_monitoring_a_train_metric_that_is_not_logged_is_one_line(tmp_path: Path, train_in_process) -> None:
+    code, stderr = train_in_process("callbacks.model_checkpoint.monitor=train/loss_gen", "trainer.max_epochs=1",
+                                    "trainer.limit_train_batches=1", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert code == 2 and "Traceback" not in stderr, stderr[-1500:]
+    assert_one_error_line(stderr, UNKNOWN_TRAIN_METRIC)
+    assert "'train/loss_generator'" in stderr  # the names it could have been
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
 def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
@@ -494,7 +521,7 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
     tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT,
                                                                          OTHER_DATA_SET, ROOT_IS_A_FILE,
-                                                                         FOLDER_ROOT_IS_A_FILE]
+                                                                         FOLDER_ROOT_IS_A_FILE, UNKNOWN_TRAIN_METRIC]
     documented = readme_bad_input_messages()
     assert len(documented) >= 15
     assert sorted(documented) == sorted(tested)

@@ -362,8 +362,10 @@ def test_cli_batch_limits_that_keep_no_batch_are_one_line_before_any_log_folder(
     monkeypatch.chdir(tmp_path)
     shutil.copyfile(folder_checkpoint, tmp_path / "run.ckpt")
     # it once ran to Lightning's traceback and left a lightning_logs/version_N behind
-    for subcommand, key in (("test", "limit_test_batches"), ("validate", "limit_val_batches")):
-        line = _one_line_error(capsys, [subcommand, *_folder_args(image_folder, tmp_path), "--ckpt_path=run.ckpt",
+    # fit's ran an epoch of training first
+    for subcommand, key in (("test", "limit_test_batches"), ("validate", "limit_val_batches"), ("fit", "limit_val_batches")):
+        checkpoint = ["--ckpt_path=run.ckpt"] if subcommand != "fit" else []
+        line = _one_line_error(capsys, [subcommand, *_folder_args(image_folder, tmp_path), *checkpoint,
                                         "--data.init_args.num_val=3", f"--trainer.{key}=0.5"])
         assert line.startswith(f"error: --trainer.{key}=0.5 keeps 0.5 of this data's 1 ") and line.endswith(
             f"e.g. --trainer.{key}=1"), line
@@ -483,9 +485,9 @@ def test_find_user_error_follows_wrappers_but_not_errors_raised_while_handling()
     (["--trainer.precision=bf16-true"], "error: trainer.precision=bf16-true is not supported (the weights must stay "
                                         "fp32); use trainer.precision=bf16-mixed (or 16-mixed on a GPU) for "
                                         "lower-precision compute, or 32"),
-    (["--trainer.gradient_clip_val=1"], "error: --trainer.gradient_clip_val=1.0 is Lightning's automatic clipping, which "
+    (["--trainer.gradient_clip_val=1"], "error: --trainer.gradient_clip_val=1 is Lightning's automatic clipping, which "
                                         "these modules' manual optimization does not take; clip with "
-                                        "--model.init_args.gradient_clip_val=1.0 instead"),
+                                        "--model.init_args.gradient_clip_val=1 instead"),
     # ssgan-train's list (with gpu), not Lightning's (without it)
     (["--trainer.accelerator=tpux"], "error: unknown accelerator 'tpux'; use --trainer.accelerator= one of auto, cpu, gpu, "
                                      "cuda, mps, tpu"),
@@ -768,3 +770,36 @@ def test_cli_configs_follow_ssgan_cache_dir(tmp_path: Path, monkeypatch, capsys)
     with pytest.raises(SystemExit):
         main(["fit", "--config", "digits_ssgan", "--print_config"])
     assert "split_cache_dir: .cache/ssgan/splits\n" in capsys.readouterr().out
+
+
+def test_cli_callbacks_monitoring_a_metric_that_is_not_logged_are_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    digits = ["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"), f"--data.init_args.split_cache_dir={tmp_path / 'splits'}",
+              "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1", "--trainer.limit_train_batches=1",
+              "--trainer.callbacks+=EarlyStopping"]
+    # a val/ name: refused before any training or log folder, as in ssgan-train
+    assert _one_line_error(capsys, [*digits, "--trainer.callbacks.monitor=val/loss"]) == (
+        "error: the EarlyStopping callback's init_args.monitor=val/loss is not a metric this model logs; validation "
+        "logs val/acc: set the EarlyStopping callback's init_args.monitor=val/acc")
+    assert list(tmp_path.iterdir()) == []
+    # a train/ name: Lightning's error after the first epoch, in one line with the names it could be
+    line = _one_line_error(capsys, [*digits, "--trainer.callbacks.monitor=train/nope"])
+    assert line.startswith("error: Early stopping conditioned on metric train/nope which is not available.")
+    assert "train/loss_generator" in line and line.endswith("; e.g. monitor: val/acc in its init_args")
+
+
+def test_cli_whole_batch_limits_are_counts_and_decimal_ones_fractions(tmp_path: Path) -> None:
+    # Lightning types them Union[float, int]: jsonargparse read 1 as 1.0, the whole epoch, where ssgan-train trains one batch
+    def limits(*args: str) -> list:
+        trainer = build_cli(["--config", str(CLI_DIR / "digits_ssgan.yaml"), f"--trainer.default_root_dir={tmp_path}",
+                             *args], run=False).trainer
+        return [trainer.limit_train_batches, trainer.limit_val_batches, trainer.limit_test_batches]
+
+    counts = limits("--trainer.limit_train_batches=1", "--trainer.limit_val_batches=2", "--trainer.limit_test_batches=1")
+    assert counts == [1, 2, 1] and all(type(limit) is int for limit in counts)
+    fractions = limits("--trainer.limit_train_batches=1.0", "--trainer.limit_val_batches=0.5", "--trainer.limit_test_batches=1.0")
+    assert fractions == [1.0, 0.5, 1.0] and all(type(limit) is float for limit in fractions)
+    config = tmp_path / "limits.yaml"
+    config.write_text("trainer:\n  limit_train_batches: 1\n  limit_val_batches: 1.0\n")  # a config file, likewise
+    from_file = limits("--config", str(config))
+    assert [type(limit) for limit in from_file[:2]] == [int, float]
