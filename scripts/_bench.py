@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import subprocess
@@ -99,7 +100,8 @@ def split_failed(runs: list[dict]) -> tuple[list[dict], list[str]]:
     """The runs that finished (status ok, with a test accuracy), and one line naming each other run."""
     finished, failed = [], []
     for run in runs:
-        if run.get("status", "ok") == "ok" and isinstance(run.get("test/acc"), (int, float)):
+        accuracy = run.get("test/acc")
+        if run.get("status", "ok") == "ok" and isinstance(accuracy, (int, float)) and math.isfinite(accuracy):
             finished.append(run)
         else:
             failed.append(f"{run['run_dir']} ({run.get('method', '?')}, split seed {run.get('split_seed', '?')}): "

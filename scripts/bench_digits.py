@@ -22,7 +22,16 @@ SPLIT_SEEDS = (0, 1, 2)
 
 def main(argv: list[str]) -> int:
     out_dir, overrides = bench_arguments(argv, __doc__, Path("multirun") / f"bench_digits_{datetime.now():%Y-%m-%d_%H-%M-%S}")
-    swept = [override.input_line for override in parsed_overrides(overrides) if override.is_sweep_override()]
+    parsed = parsed_overrides(overrides)
+    # the benchmark's own settings: one value of them would replace the sweep's (Hydra lets the last win),
+    # and the table, which looks up split seeds 0, 1, 2 at 50 labels, would show none of the runs
+    own = [override.input_line for override in parsed
+           if override.get_key_element().lstrip("+~") in ("data.split_seed", "data.num_labeled", "data.label_fraction")]
+    if own:
+        print(f"error: {own[0]} is set by this benchmark (50 labels, split seeds {', '.join(map(str, SPLIT_SEEDS))}); "
+              "leave it out, or run ssgan-train -m with the settings you want", file=sys.stderr)
+        return 2
+    swept = [override.input_line for override in parsed if override.is_sweep_override()]
     if swept:  # one table row per split seed: several runs of a seed would leave all but one out
         print(f"error: {swept[0]} is a sweep; this benchmark sweeps data.split_seed itself and takes one value per "
               "other setting (run it once per value)", file=sys.stderr)

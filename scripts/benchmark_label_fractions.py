@@ -309,7 +309,8 @@ def render_markdown(rows: list[dict], title: str) -> str:
         for (label, method), text in sorted(warnings.items(), key=lambda item: (item[0][0], str(item[0][1]))):
             out.write(f"- {_labels_text(label, rows)}, {method}: {text}\n")
     if superseded:
-        out.write(f"\n{len(superseded)} run(s) left out, run again with the same settings in a folder given later:\n\n")
+        out.write(f"\n{len(superseded)} run(s) left out: their settings ran again, and one run of each counts (a finished "
+                  "run, else the one in the folder given later):\n\n")
         for row in superseded:
             out.write(f"- job {row['job']}: {row.get('error')}\n")
     if failed:
@@ -404,7 +405,8 @@ def collect_all(roots: list[Path]) -> list[dict]:
             winner, loser = row, earlier
         kept[identity] = winner
         if loser is not None:
-            loser["error"] = f"run again as job {winner['job']} ({loser.get('status')}: {loser.get('error') or 'finished'})"
+            loser["error"] = (f"the same settings ran as job {winner['job']}, which counts ({loser.get('status')}: "
+                              f"{loser.get('error') or 'finished'})")
             loser["status"] = "superseded"
     return rows
 

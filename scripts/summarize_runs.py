@@ -102,9 +102,11 @@ def method_of(model: str | None, self_training: str | None, rounds: int | None) 
 def _from_overrides(path: Path) -> dict:
     """What a job was asked to run, read from Hydra's record of its overrides."""
     found: dict = {}
-    if not path.is_file():
-        return found
-    for line in path.read_text().splitlines():
+    try:
+        lines = path.read_text().splitlines() if path.is_file() else []
+    except (OSError, UnicodeDecodeError):  # a record cut off mid-write, or unreadable: the settings stay unknown
+        lines = []
+    for line in lines:
         item = line.strip().lstrip("- ").strip("'\"")
         key, _, value = item.partition("=")
         if key == "data.num_labeled" and value.isdigit():

@@ -83,7 +83,9 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         try:
             callbacks.append(instantiate(callback_cfg))
         except InstantiationException as error:  # e.g. ModelCheckpoint's "`mode` can be min, max but got maximum"
-            reason = _first_line(error.__cause__ or error).replace("`", "")
+            if not isinstance(error.__cause__, (MisconfigurationException, ValueError, TypeError)):
+                raise  # a crash, not a setting: it keeps its traceback
+            reason = _first_line(error.__cause__).replace("`", "")
             raise UserError(f"callbacks.{name} does not build: {reason} "
                             f"(check the callbacks.{name}.* overrides)") from None
         check_monitored_metric(callbacks[-1], validation_metrics, f"callbacks.{name}.monitor")

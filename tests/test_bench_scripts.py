@@ -97,6 +97,11 @@ def test_bench_scripts_report_failed_jobs_in_a_line_each_and_exit_1(monkeypatch,
     assert bench_digits.main(["out", "seed=0,1"]) == 2
     assert capsys.readouterr().err.strip() == ("error: seed=0,1 is a sweep; this benchmark sweeps data.split_seed itself "
                                               "and takes one value per other setting (run it once per value)")
+    # one value of the benchmark's own settings replaced the sweep's: the table showed none of the runs, exit 0
+    for override in ("data.split_seed=5", "data.num_labeled=100", "+data.label_fraction=0.1"):
+        assert bench_digits.main(["out", override]) == 2
+        assert capsys.readouterr().err.strip() == (f"error: {override} is set by this benchmark (50 labels, split seeds "
+                                                  "0, 1, 2); leave it out, or run ssgan-train -m with the settings you want")
     assert "error: run c (ssgan, split seed 2): diverged: training diverged" in captured.err
     assert "error: run d (?, split seed ?): failed: no metrics.json" in captured.err
 
@@ -228,3 +233,12 @@ def test_bench_scripts_stopped_by_sigterm_report_the_finished_runs_and_exit_143(
     assert bench_fashion_mnist.main(["out"]) == 130
     captured = capsys.readouterr()
     assert "| ssgan | mlp | 0 | 32-true | 20 | 90.00 % |" in captured.out and "stopped by Ctrl-C" in captured.err
+
+
+def test_a_non_finite_test_accuracy_is_a_failed_run_in_the_bench_scripts() -> None:
+    # as summarize_runs and the label-fraction report count it; it was a row of "nan %" and exit 0
+    runs = [{"status": "ok", "test/acc": value, "run_dir": name, "method": "ssgan", "split_seed": 0}
+            for name, value in (("a", float("nan")), ("b", float("inf")), ("c", 0.9))]
+    finished, failed = _bench.split_failed(runs)
+    assert [run["run_dir"] for run in finished] == ["c"]
+    assert [line.split(" ")[0] for line in failed] == ["a", "b"]

@@ -328,8 +328,8 @@ def test_a_part_run_again_counts_once_and_other_damage_is_a_failed_row(tmp_path,
     assert report.main(["--report", str(first), str(again), "--out", str(tmp_path / "all")]) == 0
     markdown = (tmp_path / "all" / "results.md").read_text()
     assert "| 20 | **82.00 ± 2.00 (n=3)** |" in markdown  # not n=5 with the first part's runs
-    assert "3 run(s) left out, run again with the same settings" in markdown
-    assert "- job part1/2: run again as job part1b/2 (failed: no metrics.json" in markdown
+    assert "3 run(s) left out: their settings ran again, and one run of each counts" in markdown
+    assert "- job part1/2: the same settings ran as job part1b/2, which counts (failed: no metrics.json" in markdown
     assert "failed run(s)" not in markdown
     # two folders of the same name: their jobs keep apart
     _job(tmp_path / "a" / "lf", 0, _ok("ssgan", 50, 0, 0.9), ["data.num_labeled=50", "model=ssgan"])
@@ -354,6 +354,14 @@ def test_a_part_run_again_counts_once_and_other_damage_is_a_failed_row(tmp_path,
     markdown = (damaged / "results.md").read_text()
     assert "| 20 | **60.00 (n=1)**, 1 with no test set | 2 failed |" in markdown  # supervised, then ssgan
     assert "- 50 labels, ssgan: config.yaml differs in trainer.max_epochs: 5 | 60" in markdown
+
+    # a killed job whose overrides.yaml was cut off mid-character: a failed row, not a UnicodeDecodeError
+    cut = tmp_path / "cut"
+    _job(cut, 0, _ok("ssgan", 20, 0, 0.8), ["data.num_labeled=20", "model=ssgan"])
+    _job(cut, 1, None, [])
+    (cut / "1" / ".hydra" / "overrides.yaml").write_bytes(b"- data.root=/donn\xc3")
+    rows = report.write_report(cut, title="fixture")
+    assert [row["status"] for row in rows] == ["ok", "failed"]
 
 
 def test_reports_that_would_mislead_and_commands_that_mix_modes_are_one_line_errors(tmp_path, capsys) -> None:
