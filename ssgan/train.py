@@ -808,10 +808,11 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         # The checkpoint was taken at the end of training: nothing was left to train.
         finished = _finished_metrics(output_dir / "metrics.json")
         if finished is not None:
-            log.info("this run had already finished (epoch %d of %d): nothing to train, its metrics.json is kept; "
-                     "raise trainer.max_epochs to train on", trainer.current_epoch, trainer.max_epochs)
+            log.info("this run had already finished (epoch %d of %d): nothing to train; raise trainer.max_epochs to "
+                     "train on", trainer.current_epoch, trainer.max_epochs)
+            tested_now = _test_finished_run_again(cfg, finished, model, datamodule, trainer)
             close_process_group(trainer)
-            return finished
+            return tested_now if tested_now is not None else finished
         # killed after its last checkpoint but before its metrics: validate the last weights again
         # (the val/acc of the last epoch), then test and write them as an uninterrupted run would have
         trainer.validate(model, datamodule=datamodule, verbose=False)
@@ -860,6 +861,32 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     if trainer.is_global_zero:  # one writer under DDP
         write_json_atomic(output_dir / "metrics.json", metrics)
     close_process_group(trainer)
+    return metrics
+
+
+def _test_finished_run_again(cfg: DictConfig, finished: dict[str, Any], model: pl.LightningModule, datamodule: Any,
+                             trainer: pl.Trainer) -> dict[str, Any] | None:
+    """Tests a finished run's other weights when ``test_ckpt`` names them (``ckpt_path=last test_ckpt=best``
+    after a run that tested its last ones, or the reverse), and rewrites its ``metrics.json`` with that test;
+    None when the run already tested what ``test_ckpt`` asks for (its ``metrics.json`` is kept as it is)."""
+    asked, tested = cfg.get("test_ckpt", "last"), finished.get("tested")
+    if tested is None or tested == asked or not datamodule.has_test_set:
+        return None
+    checkpoint = next((c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None) is not None), None)
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    if asked == "best" and not best:
+        log.warning("test_ckpt=best, but this run kept no best checkpoint: its metrics.json (of the last weights) is kept")
+        return None
+    log.info("testing the run's %s weights, as test_ckpt=%s asks (its metrics.json had the %s ones')", asked, asked, tested)
+    # "last": the weights in memory, which the fit restored from the run's last checkpoint
+    tests = trainer.test(model, datamodule=datamodule, verbose=False, ckpt_path=best if asked == "best" else None)
+    results = tests[0] if tests else {}
+    test_acc = float(results["test/acc"]) if "test/acc" in results else None
+    metrics = {key: value for key, value in finished.items() if not key.startswith("test/")}
+    metrics.update({"test/acc": test_acc, "test/error": 1.0 - test_acc if test_acc is not None else None},
+                   **{key: float(value) for key, value in sorted(results.items()) if key != "test/acc"}, tested=asked)
+    if trainer.is_global_zero:  # one writer under DDP
+        write_json_atomic(Path(cfg.paths.output_dir) / "metrics.json", metrics)
     return metrics
 
 

@@ -103,6 +103,21 @@ def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tm
     assert "already finished" in (run / "train.log").read_text()  # Hydra's job log
     assert (run / "metrics.json").read_text() == written  # not replaced by a run that trained nothing
     assert _curves(run / "csv" / "metrics.csv") == curves  # nor its curves, the test's row included
+    # test_ckpt=best on the finished run: it tests best.ckpt, as that setting says (it was ignored, yet recorded)
+    code, stderr = train_in_process(*once, "ckpt_path=last", "test_ckpt=best", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    retested = json.loads((run / "metrics.json").read_text())
+    assert retested["tested"] == "best" and json.loads(written)["tested"] == "last"
+    assert {key: value for key, value in retested.items() if not key.startswith("test/") and key != "tested"} == \
+        {key: value for key, value in json.loads(written).items() if not key.startswith("test/") and key != "tested"}
+    # the same figures as a run that asked for test_ckpt=best from its start
+    code, stderr = train_in_process(*once[:-1], f"hydra.run.dir={tmp_path / 'best_from_start'}", "test_ckpt=best",
+                                    cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    from_start = json.loads((tmp_path / "best_from_start" / "metrics.json").read_text())
+    assert {key: value for key, value in retested.items() if key.startswith("test/")} == \
+        {key: value for key, value in from_start.items() if key.startswith("test/")}
+    (run / "metrics.json").write_text(written)
     # killed after its last checkpoint but before metrics.json: resuming writes the same figures
     (run / "metrics.json").unlink()
     code, stderr = train_in_process(*once, "ckpt_path=last", cwd=tmp_path)
