@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 import io
 import logging
 import re
@@ -382,19 +383,55 @@ def condensed_parser_error(text: str) -> str:
     return f"{_argument_error(key.group(1), body)}; see {help_hint}"
 
 
+def _indented_under(block: list[str], index: int) -> list[str]:
+    """The lines of ``block`` after ``block[index]`` that are indented deeper than it: its own report."""
+    depth = len(block[index]) - len(block[index].lstrip())
+    inner = []
+    for later in block[index + 1:]:
+        if len(later) - len(later.lstrip()) <= depth:
+            break
+        inner.append(later)
+    return inner
+
+
+def _without_factory_value(text: str) -> str:
+    """``text`` without the whole factory's value that jsonargparse appends to its errors about a factory
+    argument (``. Got value: Namespace(class_path=..., init_args=...)``)."""
+    return re.sub(r"\. Got value: Namespace\(.*$", "", text)
+
+
+def _factory_error(name: str, reason: str, inner: list[str], class_path: str | None) -> str:
+    """One line for jsonargparse's report on a factory argument (an optimizer: ``class_path`` and ``init_args``
+    of a callable), whose reason is the class that does not import or the report on one of its arguments."""
+    nested = re.match(r'Parser key "([^"]+)":?$', reason)
+    if nested:  # e.g. lr=abc: its own report, named as it is given
+        return _argument_error(f"{name}.init_args.{nested.group(1)}", inner)
+    missing = re.match(r"module '([\w.]+)' has no attribute '(\w+)'", reason)
+    if missing:  # a class_path naming nothing, e.g. torch.optim.Adamm
+        try:
+            names = [attribute for attribute in dir(importlib.import_module(missing.group(1))) if not attribute.startswith("_")]
+        except Exception:  # a module that does not import: jsonargparse's own words stand
+            names = []
+        close = difflib.get_close_matches(missing.group(2), names, n=1)
+        hint = f" (did you mean {missing.group(1)}.{close[0]}?)" if close else ""
+        return f"--{name}.class_path={missing.group(1)}.{missing.group(2)}: {missing.group(1)} has no {missing.group(2)}{hint}"
+    shown = f" ({class_path})" if class_path else ""
+    return f"--{name}{shown}: {reason}" + (_did_you_mean(reason, class_path, f"--{name}.init_args.") if class_path else "")
+
+
 def _argument_error(name: str, block: list[str]) -> str:
     """One line for the report (indented ``block``) under jsonargparse's ``Parser key "name":``."""
     for index, line in enumerate(block):
+        factory = re.match(r"- Type .+ expects a function or a callable class: (.+)$", line.strip())
+        if factory:
+            given_class = re.search(r"\. Got value: Namespace\(class_path='([^']+)'", line)
+            return _factory_error(name, _without_factory_value(factory.group(1)), _indented_under(block, index),
+                                  given_class.group(1) if given_class else None)
         if line.strip().startswith("- Problem with given class_path"):  # the class the config names
             class_path = re.search(r"class_path '([^']+)'", line)
             class_name = class_path.group(1) if class_path else "its class"
-            depth = len(line) - len(line.lstrip())
-            inner = []
-            for later in block[index + 1:]:
-                if len(later) - len(later.lstrip()) <= depth:
-                    break
-                inner.append(later)
-            reason = inner[0].strip() if inner else "does not validate"
+            inner = _indented_under(block, index)
+            reason = _without_factory_value(inner[0].strip()) if inner else "does not validate"
             required = re.match(r"the following arguments are required: (.+)", reason)
             if required:
                 names = [argument.strip() for argument in required.group(1).split(",")]
@@ -403,7 +440,7 @@ def _argument_error(name: str, block: list[str]) -> str:
             if nested:  # an argument of that class: its own report, named as it is given
                 return _argument_error(f"{name}.init_args.{nested.group(1)}", inner[1:])
             return f"--{name} ({class_name}): {reason}" + _did_you_mean(reason, class_name, f"--{name}.init_args.")
-    stripped = [line.strip() for line in block]
+    stripped = [_without_factory_value(line.strip()) for line in block]
     given_type = next((line for line in stripped if line.startswith("Given value type:")), "")
     given = next((line.removeprefix("Given value:").strip() for line in stripped if line.startswith("Given value:")), None)
     nested_key = re.search(r"NestedArg\(key='([^']+)'", given or "") if "NestedArg" in given_type else None
@@ -414,6 +451,8 @@ def _argument_error(name: str, block: list[str]) -> str:
         if not line.startswith("- ") or "Does not validate against" in line:
             continue
         what = _readable_type(line[2:].removeprefix("Expected ").removeprefix("a "))
+        if given is not None and given in what:  # a reading of the value as something else: "a path but abc ..."
+            continue
         if what not in expected:
             expected.append(what)
     if given is not None:

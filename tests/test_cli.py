@@ -314,6 +314,17 @@ def _one_line_error(capsys, args: list[str]) -> str:
     (["--data.init_args.root=x", "--model.init_args.generator_loss=wgan"],
      "error: --model.init_args.generator_loss=wgan: expected one of ['feature_matching', 'non_saturating']"),
     (["--data.init_args.root=x", "--bogus"], "error: unrecognized arguments: --bogus"),
+    # the optimizer factories: jsonargparse's report ended in their whole value, or blamed the wrong option
+    (["--data.init_args.root=x", "--model.init_args.optimizer_d.init_args.lr=abc"],
+     "error: --model.init_args.optimizer_d.init_args.lr=abc: expected float"),
+    (["--data.init_args.root=x", "--model.init_args.optimizer_d.init_args.betas=[0.5]"],
+     "error: --model.init_args.optimizer_d.init_args.betas=[0.5]: expected tuple with 2 elements"),
+    (["--data.init_args.root=x", "--model.init_args.optimizer_d.class_path=torch.optim.Adamm"],
+     "error: --model.init_args.optimizer_d.class_path=torch.optim.Adamm: torch.optim has no Adamm (did you mean "
+     "torch.optim.Adam?)"),
+    (["--data.init_args.root=x", "--model.init_args.optimizer_g.init_args.lrr=0.1"],
+     "error: --model.init_args.optimizer_g (torch.optim.Adam): Option 'lrr' is not accepted (did you mean "
+     "--model.init_args.optimizer_g.init_args.lr?)"),
     # a prefix of an option's name is a typo, not that option (argparse took it for max_epochs)
     (["--data.init_args.root=x", "--trainer.max_epoch=2"],
      "error: unrecognized arguments: --trainer.max_epoch=2 (did you mean --trainer.max_epochs?)"),
