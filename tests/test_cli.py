@@ -814,3 +814,20 @@ def test_cli_whole_batch_limits_are_counts_and_decimal_ones_fractions(tmp_path: 
     config.write_text("trainer:\n  limit_train_batches: 1\n  limit_val_batches: 1.0\n")  # a config file, likewise
     from_file = limits("--config", str(config))
     assert [type(limit) for limit in from_file[:2]] == [int, float]
+
+
+def test_cli_tests_and_predicts_after_the_training_images_changed(tmp_path: Path, folder_checkpoint: Path,
+                                                                   image_folder: Path, monkeypatch) -> None:
+    # the test images do not depend on the split: test and predict were refused (after making a version_N)
+    monkeypatch.chdir(tmp_path)
+    changed = tmp_path / "changed"
+    shutil.copytree(image_folder, changed)
+    added = next((changed / "unlabeled").rglob("*.png"))
+    shutil.copyfile(added, added.with_name("added_" + added.name))
+    tested = {}
+    for root in (image_folder, changed):
+        cli = build_cli(["test", *_folder_args(root, tmp_path / root.name), f"--ckpt_path={folder_checkpoint}"])
+        tested[root.name] = float(cli.trainer.callback_metrics["test/acc"])
+    assert tested[changed.name] == tested[image_folder.name]
+    cli = build_cli(["predict", *_folder_args(changed, tmp_path / "predict"), f"--ckpt_path={folder_checkpoint}"])
+    assert sum(len(batch) for batch in cli.trainer.predict_loop.predictions) == 9  # the 3 x 3 test images

@@ -394,6 +394,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.state.fn in ("test", "predict"):
+            # the test images do not depend on the split: a folder whose training images changed since the
+            # run still tests (its split would name other images, which test and predict never read)
+            return
         indices = np.asarray(state_dict.get("pseudo_indices", []), dtype=np.int64)
         labels = np.asarray(state_dict.get("pseudo_labels", []), dtype=np.int64)
         if len(indices) != len(labels):
