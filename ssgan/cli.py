@@ -300,7 +300,8 @@ class SSGANCLI(LightningCLI):
         own refusal is a traceback, under ``fit`` after an epoch of training)."""
         from ssgan.train import check_batch_limits
 
-        check_batch_limits(self.config[subcommand]["trainer"], self.datamodule, lambda key: f"--trainer.{key}")
+        check_batch_limits(self.config[subcommand]["trainer"], self.datamodule, lambda key: f"--trainer.{key}",
+                           self.trainer.world_size)
 
     def _checkpoint_validation_count(self) -> int | None:
         """Validation images in the split of ``--ckpt_path``, which restores it over the one drawn now

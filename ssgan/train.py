@@ -246,21 +246,30 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str],
                         "number of batches of 1 or more, or leave it out")
 
 
-def check_batch_limits(settings: Any, datamodule: Any, name: Callable[[str], str]) -> None:
+def check_batch_limits(settings: Any, datamodule: Any, name: Callable[[str], str], world_size: int = 1) -> None:
     """A one-line ``UserError`` for a fraction in ``limit_{train,val,test}_batches`` that keeps no batch of
-    ``datamodule``'s loader; Lightning refuses it only when that loop starts: the test's after all the training."""
+    ``datamodule``'s loader; Lightning refuses it only when that loop starts: the test's after all the training.
+
+    Under DDP (``world_size`` processes) Lightning applies the limit to each process's loader, which holds
+    a shard: the counts are those of the smallest shard.
+    """
     split = datamodule.split
+
+    def eval_batches(images: int) -> int:  # the last rank's shard, images[rank::world_size], is the smallest
+        return -(-(images // world_size) // datamodule.eval_batch_size)
+
     batches = {
-        "train": max(1, len(split.unlabeled) // datamodule.batch_size),
-        "val": -(-len(split.val) // datamodule.eval_batch_size),
-        "test": -(-len(datamodule.data.test_images) // datamodule.eval_batch_size) if datamodule.has_test_set else 0,
+        "train": max(world_size, len(split.unlabeled) // datamodule.batch_size) // world_size,
+        "val": eval_batches(len(split.val)),
+        "test": eval_batches(len(datamodule.data.test_images)) if datamodule.has_test_set else 0,
     }
     for stage, count in batches.items():
         key = f"limit_{stage}_batches"
         limit = settings.get(key)
         if isinstance(limit, float) and 0 < limit < 1 and count and int(limit * count) == 0:
+            per_process = " per process" if world_size > 1 else ""
             raise UserError(f"{name(key)}={limit} keeps {limit} of this data's {count} {stage} batch"
-                            f"{'es' if count > 1 else ''}, which is none; give a fraction of at least {1 / count:.3g} "
+                            f"{'es' if count > 1 else ''}{per_process}, which is none; give a fraction of at least {1 / count:.3g} "
                             f"or a number of batches, e.g. {name(key)}=1")
 
 
@@ -736,7 +745,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                     class_names=list(datamodule.classes))
     trainer = build_trainer(cfg, output_dir, has_validation=len(datamodule.split.val) > 0,
                             validation_metrics=model.validation_metrics)
-    check_batch_limits(cfg.trainer, datamodule, lambda key: f"trainer.{key}")
+    check_batch_limits(cfg.trainer, datamodule, lambda key: f"trainer.{key}", trainer.world_size)
     # only now: a start that fails its checks leaves the earlier run whole
     replacing = cfg.get("ckpt_path") is None and cfg.get("overwrite", False) and _is_rank_zero() and _earlier_run(output_dir)
     with _replacing_earlier_run(output_dir) if replacing else contextlib.nullcontext():

@@ -412,3 +412,22 @@ def test_the_last_setting_of_a_key_on_the_command_line_wins_sweep_or_not() -> No
         "hydra.mode": "RUN,MULTIRUN", "seed": "2"}
     assert _command_line_settings(["seed=1,2", "seed=3", "hydra.run.dir='/runs/a,b'"]) == {
         "seed": "3", "hydra.run.dir": "/runs/a,b"}
+
+
+def test_batch_limits_are_checked_against_each_process_shard_under_ddp() -> None:
+    from types import SimpleNamespace
+
+    from ssgan.errors import UserError
+    from ssgan.train import check_batch_limits
+
+    # 100 validation images in batches of 50: 2 batches in one process, 1 in each of two (Lightning limits each)
+    datamodule = SimpleNamespace(split=SimpleNamespace(unlabeled=range(1250), val=range(100)), batch_size=100,
+                                 eval_batch_size=50, has_test_set=False)
+    check_batch_limits({"limit_val_batches": 0.5}, datamodule, lambda key: f"trainer.{key}")
+    with pytest.raises(UserError, match=r"^trainer.limit_val_batches=0.5 keeps 0.5 of this data's 1 val batch per "
+                                        r"process, which is none; give a fraction of at least 1 or a number"):
+        check_batch_limits({"limit_val_batches": 0.5}, datamodule, lambda key: f"trainer.{key}", world_size=2)
+    # 12 training batches: 6 a process
+    with pytest.raises(UserError, match=r"keeps 0.1 of this data's 6 train batches per process"):
+        check_batch_limits({"limit_train_batches": 0.1}, datamodule, lambda key: f"trainer.{key}", world_size=2)
+    check_batch_limits({"limit_train_batches": 0.1}, datamodule, lambda key: f"trainer.{key}")
