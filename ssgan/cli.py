@@ -38,7 +38,7 @@ from ssgan.errors import UserError
 from ssgan.module import ClassifierModule, DivergenceError, diverged_message
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ssgan.cli")  # not "__main__" under python -m ssgan.cli
 
 # Lightning's names for a checkpoint that it finds itself (not a file's path)
 LIGHTNING_CHECKPOINT_NAMES = ("last", "best", "hpc")

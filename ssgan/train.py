@@ -38,7 +38,7 @@ from ssgan.errors import UserError
 from ssgan.module import SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_low_precision_weights
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ssgan.train")  # not "__main__" under python -m ssgan.train
 
 KNOWN_ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
