@@ -163,10 +163,14 @@ def check_output_folder(args: list[str]) -> None:
     """A one-line ``UserError`` for a run (or sweep) folder that cannot be written, before Hydra's traceback."""
     setting = "hydra.sweep.dir" if _asks_for_multirun(args) else "hydra.run.dir"
     given = _command_line_settings(args).get(setting)
-    folder = Path(given) if given and "${" not in given else Path.cwd()  # the default folders lie under the working folder
+    # the default folders lie under the working folder; an interpolated one (runs/${now:%H-%M}) under the
+    # folders before its first interpolation
+    fixed = given.split("${", 1)[0] if given else ""
+    known = bool(given) and (fixed == given or "/" in fixed)
+    folder = Path(given) if given and fixed == given else Path(fixed[: fixed.rfind("/") + 1]) if known else Path.cwd()
     reason = unwritable_reason(folder)
     if reason:
-        where = f"{setting}={given}" if given and "${" not in given else f"the working folder ({setting} is under it)"
+        where = f"{setting}={given}" if known else f"the working folder ({setting} is under it)"
         raise UserError(f"cannot write {where}: {reason}; give {setting}=<a folder you can write to>")
 
 

@@ -603,6 +603,13 @@ def test_a_run_folder_that_cannot_be_written_is_one_line(tmp_path: Path, train_i
     assert code == 2 and "Traceback" not in stderr, stderr[-1500:]
     assert_one_error_line(stderr, UNWRITABLE_RUN_FOLDER, blocker)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    # a folder named with an interpolation: the folders before it are checked (it was Hydra's traceback)
+    code, stderr = train_in_process(f"hydra.run.dir={blocker}/run/${{now:%H-%M-%S}}", cwd=tmp_path)
+    assert code == 2 and "Traceback" not in stderr, stderr[-1500:]
+    assert stderr.strip().splitlines()[-1] == (f"error: cannot write hydra.run.dir={blocker}/run/${{now:%H-%M-%S}}: "
+                                               f"{blocker} is a file, not a folder; give hydra.run.dir=<a folder you "
+                                               "can write to>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 # A start in the folder of a run that finished (hydra.run.dir=<run>), without ckpt_path or overwrite=true
