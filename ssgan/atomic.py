@@ -93,8 +93,8 @@ def unwritable_reason(folder: str | Path) -> str | None:
     It tries: a test folder is made in the nearest existing parent and removed again, so the answer
     holds for read-only disks and pseudo file systems (``/proc``) too, and nothing is left behind.
     """
-    folder = Path(folder).expanduser().absolute()
     try:
+        folder = Path(folder).expanduser().absolute()  # raises if the working folder was deleted
         existing = next(path for path in (folder, *folder.parents) if path.exists())
     except OSError as error:  # a name the system refuses, e.g. too long
         return error.strerror or str(error)

@@ -452,7 +452,7 @@ def _argument_error(name: str, block: list[str]) -> str:
         if not line.startswith("- ") or "Does not validate against" in line:
             continue
         what = _readable_type(line[2:].removeprefix("Expected ").removeprefix("a "))
-        if given is not None and given in what:  # a reading of the value as something else: "a path but abc ..."
+        if what.startswith(("path but ", "dot import path string")):  # readings of the value as a path or an import
             continue
         if what not in expected:
             expected.append(what)
@@ -747,7 +747,7 @@ def main(args: Sequence[str] | None = None) -> None:
         leave_process_group()
         sys.exit(2)
     except Exception as error:
-        user_error = find_user_error(error) or monitored_metric_error(error, "monitor: val/acc in its init_args")
+        user_error = find_user_error(error) or monitored_metric_error(error)
         if user_error is None:
             raise  # a bug or a crash: keeps its traceback
         print(f"error: {user_error}", file=sys.stderr)

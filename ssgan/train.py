@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -81,19 +82,19 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         if callback_cfg is None:
             continue
         try:
-            callbacks.append(instantiate(callback_cfg))
+            callback = instantiate(callback_cfg)
         except InstantiationException as error:  # e.g. ModelCheckpoint's "`mode` can be min, max but got maximum"
             if not isinstance(error.__cause__, (MisconfigurationException, ValueError, TypeError)):
                 raise  # a crash, not a setting: it keeps its traceback
             reason = _first_line(error.__cause__).replace("`", "")
             raise UserError(f"callbacks.{name} does not build: {reason} "
                             f"(check the callbacks.{name}.* overrides)") from None
-        check_monitored_metric(callbacks[-1], validation_metrics, f"callbacks.{name}.monitor")
-    if not has_validation:
-        by_validation = [c for c in callbacks if isinstance(c, ModelCheckpoint) and str(c.monitor).startswith("val/")]
-        callbacks = [c for c in callbacks if c not in by_validation]
-        if by_validation:
+        if not has_validation and isinstance(callback, ModelCheckpoint) and str(callback.monitor).startswith("val/"):
             log.info("no validation images (data.num_val=0): no best.ckpt is kept, and the last weights are tested")
+            continue  # nothing to pick the best epoch by
+        # without validation images no val/ metric is logged at all (e.g. early stopping on val/acc)
+        check_monitored_metric(callback, validation_metrics if has_validation else (), f"callbacks.{name}.monitor")
+        callbacks.append(callback)
     if uses_self_training(cfg):
         callbacks.append(instantiate(cfg.self_training))
     callbacks.append(SyncedSigterm())  # whatever cfg.callbacks holds: a DDP run must stop on SIGTERM, not hang
@@ -157,20 +158,24 @@ def check_monitored_metric(callback: Any, validation_metrics: Sequence[str], set
     ``monitored_metric_error`` puts its error in one line.)"""
     monitor = getattr(callback, "monitor", None) if isinstance(callback, (ModelCheckpoint, EarlyStopping)) else None
     if isinstance(monitor, str) and monitor.startswith("val/") and monitor not in validation_metrics:
+        if not validation_metrics:
+            raise UserError(f"{setting}={monitor}, but this run has no validation images (data.num_val=0), so no "
+                            "val/ metric is logged; hold some out, e.g. data.num_val=100, or monitor a train/ metric")
         raise UserError(f"{setting}={monitor} is not a metric this model logs; validation logs "
                         f"{', '.join(validation_metrics)}: set {setting}={validation_metrics[0]}")
 
 
-def monitored_metric_error(error: BaseException, example: str = "callbacks.model_checkpoint.monitor=val/acc"
-                           ) -> UserError | None:
+def monitored_metric_error(error: BaseException) -> UserError | None:
     """Lightning's error for a checkpoint (or early stopping) monitoring a metric that is not logged, in one
-    line that names the fix (``example``); None for other errors."""
+    line that names the fix; None for other errors."""
     text = _first_line(error).replace("`", "")
     if "could not find the monitored key" in text:  # ModelCheckpoint's, with the logged names
-        return UserError(f"{text.split(' HINT:')[0].rstrip('.')}; monitor one of those, e.g. {example}")
-    if text.startswith("Early stopping conditioned on metric"):  # EarlyStopping's, with the logged names
-        return UserError(f"{text}; e.g. {example}")
-    return None
+        text = text.split(" HINT:")[0].rstrip(".")
+    elif not text.startswith("Early stopping conditioned on metric"):  # EarlyStopping's, with the logged names
+        return None
+    names = re.findall(r"[\w.-]+/[\w./-]+", text.split("metrics:" if "metrics:" in text else "following:")[-1])
+    example = "val/acc" if "val/acc" in names else next((name for name in names if name.startswith("train/")), "val/acc")
+    return UserError(f"{text}; set the callback's monitor to one of those, e.g. {example}")
 
 
 def check_logger_folder(logger: Any, setting: str) -> None:
@@ -253,6 +258,8 @@ def check_batch_limits(settings: Any, datamodule: Any, name: Callable[[str], str
     Under DDP (``world_size`` processes) Lightning applies the limit to each process's loader, which holds
     a shard: the counts are those of the smallest shard.
     """
+    if settings.get("fast_dev_run"):  # Lightning then runs its own number of batches, whatever the limits say
+        return
     split = datamodule.split
 
     def eval_batches(images: int) -> int:  # the last rank's shard, images[rank::world_size], is the smallest
@@ -722,6 +729,17 @@ def _is_rank_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
+def _given_on_command_line(key: str) -> bool:
+    """Whether this run's command line sets ``key`` (Hydra's overrides; False outside a Hydra run)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        overrides = list(HydraConfig.get().overrides.task)
+    except Exception:  # no Hydra run (a composed config in tests)
+        return False
+    return any(override.lstrip("+~").split("=", 1)[0] == key for override in overrides)
+
+
 def _choice(group: str) -> str | None:
     from hydra.core.hydra_config import HydraConfig
 
@@ -879,8 +897,8 @@ def _test_finished_run_again(cfg: DictConfig, finished: dict[str, Any], model: p
     after a run that tested its last ones, or the reverse), and rewrites its ``metrics.json`` with that test;
     None when the run already tested what ``test_ckpt`` asks for (its ``metrics.json`` is kept as it is)."""
     asked, tested = cfg.get("test_ckpt", "last"), finished.get("tested")
-    if tested is None or tested == asked or not datamodule.has_test_set:
-        return None
+    if tested is None or tested == asked or not datamodule.has_test_set or not _given_on_command_line("test_ckpt"):
+        return None  # a resume that does not name test_ckpt keeps what the run tested
     checkpoint = next((c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None) is not None), None)
     best = checkpoint.best_model_path if checkpoint is not None else ""
     if asked == "best" and not best:
@@ -889,7 +907,9 @@ def _test_finished_run_again(cfg: DictConfig, finished: dict[str, Any], model: p
     log.info("testing the run's %s weights, as test_ckpt=%s asks (its metrics.json had the %s ones')", asked, asked, tested)
     # "last": the weights in memory, which the fit restored from the run's last checkpoint
     tests = trainer.test(model, datamodule=datamodule, verbose=False, ckpt_path=best if asked == "best" else None)
-    results = tests[0] if tests else {}
+    if not tests:  # trainer.limit_test_batches=0: nothing tested, the run's figures stay
+        return None
+    results = tests[0]
     test_acc = float(results["test/acc"]) if "test/acc" in results else None
     metrics = {key: value for key, value in finished.items() if not key.startswith("test/")}
     metrics.update({"test/acc": test_acc, "test/error": 1.0 - test_acc if test_acc is not None else None},

@@ -193,6 +193,10 @@ BAD_INPUTS = [
     (["+callbacks.early_stop._target_=pytorch_lightning.callbacks.EarlyStopping", "+callbacks.early_stop.monitor=val/accuracy"],
      "callbacks.early_stop.monitor=val/accuracy is not a metric this model logs; validation logs val/acc: set "
      "callbacks.early_stop.monitor=val/acc"),
+    (["data.num_val=0", "+callbacks.early_stop._target_=pytorch_lightning.callbacks.EarlyStopping",
+      "+callbacks.early_stop.monitor=val/acc"],  # it trained an epoch, then was told to monitor val/acc
+     "callbacks.early_stop.monitor=val/acc, but this run has no validation images (data.num_val=0), so no val/ metric "
+     "is logged; hold some out, e.g. data.num_val=100, or monitor a train/ metric"),
     (["callbacks.model_checkpoint.mode=maximum"],
      "callbacks.model_checkpoint does not build: mode can be min, max but got maximum (check the "
      "callbacks.model_checkpoint.* overrides)"),
@@ -500,7 +504,7 @@ def test_the_idx_folder_hint_passes_over_the_other_data_set_of_the_same_file_nam
 
 # A train/ metric's name is checked by Lightning, after the first epoch: its error, in one line
 UNKNOWN_TRAIN_METRIC = ("ModelCheckpoint(monitor='train/loss_gen') could not find the monitored key in the returned "
-                        "metrics: [...]; monitor one of those, e.g. callbacks.model_checkpoint.monitor=val/acc")
+                        "metrics: [...]; set the callback's monitor to one of those, e.g. val/acc")
 
 
 def test_a_checkpoint_monitoring_a_train_metric_that_is_not_logged_is_one_line(tmp_path: Path, train_in_process) -> None:

@@ -305,6 +305,8 @@ def _one_line_error(capsys, args: list[str]) -> str:
      "error: --data (ssgan.data.FolderDataModule): Option 'zzz' is not accepted"),
     (["--data.init_args.root=x", "--trainer.max_epochs=abc"],
      "error: --trainer.max_epochs=abc: expected int or NoneType"),
+    (["--data.init_args.root=x", "--trainer.max_epochs=n"],  # a value inside a type's name hid that type
+     "error: --trainer.max_epochs=n: expected int or NoneType"),
     (["--data.init_args.root=x", "--data.init_args.image_size=abc"],  # a Union argument inside a class
      "error: --data.init_args.image_size=abc: expected int or Sequence"),
     (["--data.init_args.root=x", "--trainer.logger.init_args.nope=1"],
@@ -381,6 +383,9 @@ def test_cli_batch_limits_that_keep_no_batch_are_one_line_before_any_log_folder(
         assert line.startswith(f"error: --trainer.{key}=0.5 keeps 0.5 of this data's 1 ") and line.endswith(
             f"e.g. --trainer.{key}=1"), line
     assert not (tmp_path / "lightning_logs").exists()
+    # under fast_dev_run Lightning runs its own batches, whatever the limits: not refused
+    main(["fit", *_folder_args(image_folder, tmp_path), "--trainer.fast_dev_run=true", "--trainer.limit_val_batches=0.5",
+          "--data.init_args.num_val=3"])
 
 
 def test_cli_tests_a_checkpoint_that_ssgan_train_wrote(tmp_path: Path, folder_checkpoint: Path, image_folder: Path,
@@ -796,7 +801,7 @@ def test_cli_callbacks_monitoring_a_metric_that_is_not_logged_are_one_line(tmp_p
     # a train/ name: Lightning's error after the first epoch, in one line with the names it could be
     line = _one_line_error(capsys, [*digits, "--trainer.callbacks.monitor=train/nope"])
     assert line.startswith("error: Early stopping conditioned on metric train/nope which is not available.")
-    assert "train/loss_generator" in line and line.endswith("; e.g. monitor: val/acc in its init_args")
+    assert "train/loss_generator" in line and line.endswith("; set the callback's monitor to one of those, e.g. val/acc")
 
 
 def test_cli_whole_batch_limits_are_counts_and_decimal_ones_fractions(tmp_path: Path) -> None:

@@ -117,6 +117,10 @@ def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tm
     from_start = json.loads((tmp_path / "best_from_start" / "metrics.json").read_text())
     assert {key: value for key, value in retested.items() if key.startswith("test/")} == \
         {key: value for key, value in from_start.items() if key.startswith("test/")}
+    # a resume that does not name test_ckpt keeps what the run tested
+    code, stderr = train_in_process(*once, "ckpt_path=last", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    assert json.loads((run / "metrics.json").read_text()) == retested
     (run / "metrics.json").write_text(written)
     # killed after its last checkpoint but before metrics.json: resuming writes the same figures
     (run / "metrics.json").unlink()

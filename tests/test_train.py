@@ -431,3 +431,5 @@ def test_batch_limits_are_checked_against_each_process_shard_under_ddp() -> None
     with pytest.raises(UserError, match=r"keeps 0.1 of this data's 6 train batches per process"):
         check_batch_limits({"limit_train_batches": 0.1}, datamodule, lambda key: f"trainer.{key}", world_size=2)
     check_batch_limits({"limit_train_batches": 0.1}, datamodule, lambda key: f"trainer.{key}")
+    # under fast_dev_run Lightning runs its own number of batches: the limits are not checked
+    check_batch_limits({"limit_train_batches": 0.01, "fast_dev_run": True}, datamodule, lambda key: f"trainer.{key}")
