@@ -22,9 +22,10 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
-from pytorch_lightning.accelerators import CPUAccelerator
+from pytorch_lightning.accelerators import CPUAccelerator, CUDAAccelerator
 from pytorch_lightning.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
@@ -285,17 +286,34 @@ BF16_SLOWER = 0.9
 
 
 def warn_if_bf16_is_slow(trainer: pl.Trainer) -> None:
-    """Warns when bf16 is asked for on a CPU that multiplies bf16 matrices more slowly than fp32 ones, measured
-    (bf16 autocast then only adds casts and slower multiplies): CPUs without bf16 units, and some with
-    AVX-512-BF16."""
-    if not (str(trainer.precision).startswith("bf16") and isinstance(trainer.accelerator, CPUAccelerator)) \
-            or not _is_rank_zero():  # one measurement and one line, not one per DDP process
+    """Warns when bf16 is asked for where it is slow: on a GPU older than Ampere (compute capability below 8.0,
+    such as a T4 or V100, which has no bf16 units, so torch emulates it), or on a CPU that multiplies bf16
+    matrices more slowly than fp32 ones, measured (bf16 autocast then only adds casts and slower multiplies):
+    CPUs without bf16 units, and some with AVX-512-BF16."""
+    if not str(trainer.precision).startswith("bf16") or not _is_rank_zero():  # one line, not one per DDP process
+        return
+    if isinstance(trainer.accelerator, CUDAAccelerator):
+        capability = gpu_capability(trainer.root_device)
+        if capability is not None and capability < (8, 0):
+            log.warning("trainer.precision=%s: this GPU (%s, compute capability %d.%d) has no bf16 units, so bf16 is "
+                        "emulated and slow; use trainer.precision=16-mixed (or 32-true) here", trainer.precision,
+                        torch.cuda.get_device_name(trainer.root_device), *capability)
+        return
+    if not isinstance(trainer.accelerator, CPUAccelerator):
         return
     rates = matmul_rates()
     if rates["bf16"] < BF16_SLOWER * rates["fp32"]:
         log.warning("trainer.precision=%s: this CPU multiplies bf16 matrices more slowly than fp32 ones (%.0f against "
                     "%.0f GFLOP/s, measured now), so bf16 makes training slower (docs/benchmarks.md); use "
                     "trainer.precision=32-true here", trainer.precision, rates["bf16"], rates["fp32"])
+
+
+def gpu_capability(device: torch.device) -> tuple[int, int] | None:
+    """The CUDA compute capability of ``device`` as (major, minor), or None where torch cannot tell (no CUDA)."""
+    try:
+        return tuple(torch.cuda.get_device_capability(device))  # type: ignore[return-value]
+    except (AssertionError, RuntimeError):  # torch built without CUDA, or no driver
+        return None
 
 
 def uses_self_training(cfg: DictConfig) -> bool:

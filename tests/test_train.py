@@ -203,6 +203,38 @@ def test_bf16_on_a_cpu_that_multiplies_bf16_slowly_warns_to_use_fp32(compose_cfg
         "GFLOP/s, measured now), so bf16 makes training slower (docs/benchmarks.md); use trainer.precision=32-true here"])
 
 
+@pytest.mark.parametrize("capability", [(7, 5), (8, 0)])
+def test_bf16_on_a_gpu_older_than_ampere_warns_to_use_16_mixed(monkeypatch, caplog, capability) -> None:
+    # no GPU here: a trainer's three attributes that the check reads, and torch's answers for a T4 or an A100
+    import logging
+    from types import SimpleNamespace
+
+    import torch
+    from pytorch_lightning.accelerators import CUDAAccelerator
+
+    import ssgan.train as train_module
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Tesla T4" if capability < (8, 0) else "A100")
+    trainer = SimpleNamespace(precision="bf16-mixed", accelerator=CUDAAccelerator(), root_device=torch.device("cuda", 0))
+    with caplog.at_level(logging.WARNING, logger="ssgan.train"):
+        train_module.warn_if_bf16_is_slow(trainer)
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == ([] if capability >= (8, 0) else [
+        "trainer.precision=bf16-mixed: this GPU (Tesla T4, compute capability 7.5) has no bf16 units, so bf16 is "
+        "emulated and slow; use trainer.precision=16-mixed (or 32-true) here"])
+
+
+def test_gpu_capability_is_none_without_cuda() -> None:
+    import torch
+
+    from ssgan.train import gpu_capability
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert gpu_capability(torch.device("cuda", 0)) is None
+
+
 def test_matmul_rates_are_measured_on_this_cpu() -> None:
     import torch
 
