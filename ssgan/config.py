@@ -368,7 +368,8 @@ def import_class(class_path: str) -> Any:
 
 
 def _expected_kind(annotation: Any) -> tuple[str, bool] | None:
-    """What a plain-typed ``__init__`` argument takes: ``("int" | "float" | "bool", whether None is allowed)``, else None."""
+    """What a plain-typed ``__init__`` argument takes: ``("int" | "float" | "bool" | "str", whether None is
+    allowed)``, else None."""
     import types
     import typing
 
@@ -379,13 +380,16 @@ def _expected_kind(annotation: Any) -> tuple[str, bool] | None:
         if len(members) != 1:
             return None
         annotation = members[0]
-    if annotation in (int, float, bool):
+    if annotation in (int, float, bool, str):
         return annotation.__name__, allows_none
     return None
 
 
 def fits_type(value: Any, type_name: str) -> bool:
-    """Whether ``value`` is of the plain type named ``"int"``, ``"float"`` or ``"bool"`` (an int is a float too)."""
+    """Whether ``value`` is of the plain type named ``"int"``, ``"float"``, ``"bool"`` or ``"str"`` (an int is a
+    float too)."""
+    if type_name == "str":
+        return isinstance(value, str)
     if type_name == "bool":
         return isinstance(value, bool)
     if isinstance(value, bool):  # True is an int to Python, not a number of anything here
@@ -406,8 +410,9 @@ def check_argument_types(cls: type, arguments: dict[str, Any], prefix: str) -> N
     """Raises a one-line ``UserError`` for a setting that ``cls`` does not take, or whose value is not of
     its ``__init__`` type.
 
-    Only plain types are checked (``int``, ``float``, ``bool``, each perhaps ``| None``): the
-    ``__init__`` signature is the schema, and Hydra passes a mistyped value (``seed=abc``) on as text.
+    Only plain types are checked (``int``, ``float``, ``bool``, ``str``, each perhaps ``| None``): the
+    ``__init__`` signature is the schema, and Hydra passes a mistyped value (``seed=abc``) on as text, and
+    reads a folder named ``2024`` as a number.
     """
     import difflib
 
@@ -431,11 +436,25 @@ def check_argument_types(cls: type, arguments: dict[str, Any], prefix: str) -> N
             continue
         key = f"{prefix}.{parameter.name}"
         default = parameter.default
+        if type_name == "str":
+            raise UserError(_not_text_message(key, value, default))
         hint = f"; e.g. {key}={config_text(default)}" if default not in (inspect.Parameter.empty, None) else ""
         shown = value if isinstance(value, str) else config_text(value)  # text as the user typed it
         if isinstance(value, str) and reads_as(value, type_name):  # '100', e.g. from ${oc.env:...}
             shown, hint = repr(value), f"{hint} (it is text: write ${{oc.decode:${{oc.env:...}}}} for a value from the environment)"
         raise UserError(f"{key}={shown} is not {nouns[type_name]}{hint}")
+
+
+def _not_text_message(key: str, value: Any, default: Any) -> str:
+    """The one-line error for a text setting given null (where it needs one) or a value Hydra did not read as text."""
+    names_a_path = key.rpartition(".")[2].endswith(("root", "dir", "path", "file"))
+    example = config_text(default) if isinstance(default, str) else "PATH" if names_a_path else "..."
+    if value is None:
+        return f"{key} needs a value, not null; e.g. {key}={example}"
+    if names_a_path and isinstance(value, (bool, int, float)):  # a folder named 2024: Hydra reads the number
+        kind = "true or false" if isinstance(value, bool) else "a number"
+        return f"{key}={config_text(value)} was read as {kind}, not a path; quote it: {key}='\"{config_text(value)}\"'"
+    return f"{key}={config_text(value)} is not text; e.g. {key}={example}"
 
 
 def reads_as(text: str, type_name: str) -> bool:

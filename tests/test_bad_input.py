@@ -90,6 +90,9 @@ BAD_INPUTS = [
     (["data.nmu_labeled=5"], "unknown setting 'data.nmu_labeled'; did you mean data.num_labeled? (prefix it with + to add a new key)"),
     (["trainer.max_epoch=3"], "unknown setting 'trainer.max_epoch'; did you mean trainer.max_epochs? (prefix it with + to add a new key)"),
     (["data=folder"], "data.root must be set for data=folder; add data.root=PATH"),
+    (["data=folder", "data.root=2024"],  # a folder named 2024, which Hydra reads as a number
+     "data.root=2024 was read as a number, not a path; quote it: data.root='\"2024\"'"),
+    (["data=fashion_mnist", "data.root=null", "data.download=false"], "data.root needs a value, not null; e.g. data.root=data"),
     (["data=folder", "data.root=/nonexistent/images"],
      "data.root=/nonexistent/images does not exist; point it at a folder holding labeled/<class>/ images"),
     (["model.skip_nonfinite_batches=-1"],

@@ -503,3 +503,69 @@ def test_a_file_the_file_system_refused_is_read_again_by_the_next_run(image_fold
     second = _datamodule(image_folder, image_cache_dir=str(tmp_path))
     assert len(second.data.train_images) == len(first.data.train_images) + 1
     assert len(list(tmp_path.glob("*.pt"))) == 1
+
+
+def test_a_link_whose_target_is_gone_does_not_keep_the_image_cache_from_being_written(image_folder: Path,
+                                                                                      tmp_path: Path, caplog) -> None:
+    # its absence lasts: a cache may record it, where a file the file system refused is read again next time
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    (root / "unlabeled" / "part0" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with caplog.at_level(logging.WARNING):
+        first = _datamodule(root, image_cache_dir=str(tmp_path / "cache"))
+    assert "gone.png" in caplog.text and "the image cache is not written" not in caplog.text
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        second = _datamodule(root, image_cache_dir=str(tmp_path / "cache"))  # from the cache, the link listed again
+    assert torch.equal(second.data.train_images, first.data.train_images)
+    assert any(r.getMessage().startswith(f"skipped unreadable image {root / 'unlabeled' / 'part0' / 'gone.png'} (found when")
+               for r in caplog.records)
+
+
+def _tiff_with_a_damaged_header(path: Path) -> None:
+    # a TIFF whose StripOffsets tag (273) says UNDEFINED bytes instead of LONG: Pillow raises TypeError, not OSError
+    import io
+    import struct
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.RandomState(0).rand(20, 24) * 255).astype(np.uint8)).save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for entry in range(struct.unpack("<H", data[ifd:ifd + 2])[0]):
+        at = ifd + 2 + 12 * entry
+        if struct.unpack("<H", data[at:at + 2])[0] == 273:
+            data[at + 2:at + 4] = struct.pack("<H", 7)
+    path.write_bytes(bytes(data))
+
+
+def _jpeg_with_a_foreign_exif_tag(path: Path) -> None:
+    # a good JPEG stored sideways (orientation 6) whose EXIF also holds tag 0x0154 as text, which Pillow cannot
+    # write back: ImageOps.exif_transpose raises struct.error on it
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010E] = "desc"
+    raw = exif.tobytes().replace(b"\x01\x0e\x00\x02", b"\x01\x54\x00\x02")
+    stored = np.zeros((20, 40, 3), dtype=np.uint8)  # (H, W, 3): a bright column at the left when stored
+    stored[:, :4] = 255
+    Image.fromarray(stored).save(path, "JPEG", exif=raw, quality=95)
+
+
+def test_damaged_headers_are_skipped_and_a_foreign_exif_tag_keeps_the_picture(image_folder: Path, tmp_path: Path,
+                                                                             caplog) -> None:
+    _jpeg_with_a_foreign_exif_tag(tmp_path / "photo.jpg")
+    upright = image_io.read_image(tmp_path / "photo.jpg", (1, 40, 20))[0].numpy()  # (H, W) as viewers show it
+    assert upright[:4].mean() > 200 and upright[8:].mean() < 20  # turned: the left column is now the top row
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    _tiff_with_a_damaged_header(root / "unlabeled" / "part0" / "scan.tif")
+    _jpeg_with_a_foreign_exif_tag(root / "labeled" / FOLDER_CLASSES[0] / "photo.jpg")
+    with caplog.at_level(logging.WARNING):
+        datamodule = _datamodule(root)
+    assert f"skipped unreadable image {root / 'unlabeled' / 'part0' / 'scan.tif'} (" in caplog.text
+    assert "photo.jpg" not in caplog.text
+    assert torch.bincount(datamodule.data.train_labels[datamodule.data.train_labels >= 0]).tolist() == [5, 4, 4]

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,17 +86,18 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
     images (PNG mode ``I;16`` or ``I``) are scaled to 8 bits (``value / 257``), not clipped; 32-bit float
     images (TIFF mode ``F``) in [0, 1] are scaled by 255, others clipped to 0..255.
     Transparent pixels are shown on white.
-    Raises ``OSError`` or ``ValueError`` for a file that is not a readable image, and
+    Raises ``OSError`` or ``ValueError`` for a file that is not a readable image (Pillow's format plugins raise
+    others too, such as ``struct.error`` or ``TypeError`` for a damaged header), and
     ``PIL.Image.DecompressionBombError`` for one too large to decode safely.
     """
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     channels, height, width = image_shape
     if channels not in (1, 3):
         raise UserError(f"images must have 1 (grey) or 3 (RGB) channels, not {channels}; set data.channels=1 or 3")
     with Image.open(path) as image:
         image.load()  # decodes now, so a truncated file fails here
-        image = ImageOps.exif_transpose(image)
+        image = upright(image)
         if image.mode.startswith("I;16") or image.mode == "I":
             # PIL's convert("L") clips 16-bit values at 255 (a black-and-white image): scale them instead
             wide = np.asarray(image, dtype=np.float64)  # (H, W)
@@ -125,6 +127,28 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels))
 
 
+# EXIF orientation (tag 0x0112) -> the turn or mirror that shows the picture as it was taken
+_ORIENTATION_TURNS = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+                      7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+def upright(image: Any) -> Any:
+    """``image`` turned as its EXIF orientation says (phone photos are stored sideways).
+
+    Only the orientation tag is read: Pillow's ``ImageOps.exif_transpose`` also writes the whole EXIF
+    back, and fails on a tag it cannot encode (a camera's foreign or damaged entry) although the
+    pixels are fine. An EXIF block that cannot be parsed at all leaves the image as stored.
+    """
+    from PIL import Image
+
+    try:
+        orientation = image.getexif().get(0x0112)
+    except Exception:  # Pillow's EXIF parser raises many kinds on a damaged block; the pixels may still be good
+        return image
+    turn = _ORIENTATION_TURNS.get(orientation) if isinstance(orientation, int) else None
+    return image.transpose(getattr(Image.Transpose, turn)) if turn else image
+
+
 def read_images(paths: Sequence[Path], image_shape: Sequence[int],
                 unopened: list[Path] | None = None) -> tuple[torch.Tensor, list[int], list[Path]]:
     """Decodes ``paths`` into one uint8 (N, C, H, W) tensor.
@@ -133,21 +157,21 @@ def read_images(paths: Sequence[Path], image_shape: Sequence[int],
     (in ``paths``) of the images kept, and the skipped paths. ``unopened``, if given, receives the skipped
     paths that the file system refused (no permission, a read error), which a later reading may not.
     """
-    from PIL import Image
-
     # filled in place: a list of images stacked at the end would hold the data set twice at its peak
     images = torch.empty(len(paths), *image_shape, dtype=torch.uint8)  # (N, C, H, W)
     kept, skipped = [], []
     for position, path in enumerate(paths):
         try:
             images[len(kept)] = read_image(path, image_shape)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # corrupt, foreign or huge files
-            if isinstance(error, UserError):
+        except Exception as error:  # corrupt, foreign or huge files: Pillow's plugins raise many kinds on a bad header
+            if isinstance(error, (UserError, MemoryError)):
                 raise
             log.warning("skipped unreadable image %s (%s)", printable(str(path)),
                         printable(" ".join(str(error).split())) or type(error).__name__)
             skipped.append(path)
-            if unopened is not None and isinstance(error, OSError) and error.errno is not None:
+            # a link whose target is gone stays skipped, so the cache may keep its absence; a refused read may pass later
+            dangling = path.is_symlink() and not path.exists()
+            if unopened is not None and isinstance(error, OSError) and error.errno is not None and not dangling:
                 unopened.append(path)
             continue
         kept.append(position)
