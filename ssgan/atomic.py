@@ -72,7 +72,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], follow_symlink
     try:
         write(temporary)
         os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except OSError as error:  # named by the file asked for, not by the temporary one (e.g. a folder in its place)
+            raise OSError(error.errno, error.strerror, str(path)) from None
     finally:
         temporary.unlink(missing_ok=True)
 

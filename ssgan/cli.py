@@ -32,7 +32,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from ssgan.atomic import unwritable_reason
 from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm
 from ssgan.data.datamodule import SemiSupervisedDataModule
-from ssgan.config import config_text, import_class, init_arguments
+from ssgan.config import config_text, import_class, init_arguments, recorded_class
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import ClassifierModule, DivergenceError, diverged_message
@@ -105,8 +105,8 @@ class SSGANCLI(LightningCLI):
             # jsonargparse passes dict_kwargs on unchecked: a key the class no longer takes would end in
             # a TypeError when the model is built
             try:
-                model_class = import_class(class_path)
-            except (ImportError, AttributeError, ValueError):
+                model_class = recorded_class(class_path, ClassifierModule, ckpt_path, "model")
+            except UserError:
                 model_class = None
             if not (isinstance(model_class, type) and issubclass(model_class, ClassifierModule)):
                 raise UserError(f"--ckpt_path={ckpt_path}: its model class {class_path} is not an ssgan model in this "

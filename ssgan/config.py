@@ -361,6 +361,32 @@ def unknown_arguments(cls: type, arguments: dict[str, Any]) -> list[str]:
     return []
 
 
+def recorded_class(class_path: Any, base: type, source: str | Path, what: str) -> type:
+    """The class a checkpoint records (``ssgan_module``, ``ssgan_datamodule``), or a one-line ``UserError``.
+
+    A checkpoint is data, not code: it may name only a subclass of ``base``, from ssgan itself or from a
+    module this process has already imported (a user's own subclass, imported first). So a checkpoint
+    from elsewhere cannot make ssgan import a module, nor call anything but such a class's ``__init__``
+    (``torch.hub.load`` or ``subprocess.Popen`` with arguments of its choosing).
+    """
+    import sys
+
+    text = class_path if isinstance(class_path, str) else repr(class_path)
+    module_name, _, name = text.rpartition(".")
+    if not (module_name == "ssgan" or module_name.startswith("ssgan.") or module_name in sys.modules):
+        raise UserError(f"{source} records its {what} class as {text}, which is not ssgan's; ssgan loads only its own "
+                        "classes from a checkpoint, or one whose module your Python code imported first")
+    try:
+        found = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as error:
+        raise UserError(f"{source} records its {what} class as {text}, which this installation does not have "
+                        f"({type(error).__name__}); load it with the ssgan version that wrote it") from None
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise UserError(f"{source} records its {what} class as {text}, which is not a {base.__name__}; the checkpoint is "
+                        "damaged or not ssgan's")
+    return found
+
+
 def import_class(class_path: str) -> Any:
     """``"package.module.Name"`` -> the object it names (a class, as recorded in checkpoints)."""
     module_name, _, name = class_path.rpartition(".")

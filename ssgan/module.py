@@ -151,6 +151,8 @@ class ClassifierModule(pl.LightningModule):
         self.optimizer_d_factory = optimizer_d or default_adam
         self.lr_decay_start, self.ema_decay, self.gradient_clip_val = lr_decay_start, ema_decay, gradient_clip_val
         self.class_names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+        if len(self.class_names) != num_classes:  # predictions and per-class metrics are named by position
+            raise ValueError(f"class_names holds {len(self.class_names)} names for {num_classes} classes")
         self.discriminator = build_discriminator(self.arch, self.image_shape, num_classes, **(net_kwargs or {}))
         self.ema_discriminator = None
         if ema_decay is not None:

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ssgan.atomic import atomic_write, readable_mode, unwritable_reason
-from ssgan.config import import_class, init_arguments
+from ssgan.config import import_class, init_arguments, recorded_class
 from ssgan.errors import UserError
 
 log = logging.getLogger("ssgan")
@@ -93,17 +93,18 @@ def _init_args(hyper_parameters: dict[str, Any]) -> dict[str, Any]:
 
 def load_module(path: str | Path, device: str | torch.device = "cpu") -> Any:
     """The trained ``SSGAN`` or ``SupervisedBaseline`` of a checkpoint, in eval mode on ``device``."""
-    from ssgan.module import SSGAN, SupervisedBaseline
+    from ssgan.module import SSGAN, ClassifierModule, SupervisedBaseline
 
     checkpoint = read_checkpoint(path)
     hyper_parameters = _init_args(checkpoint["hyper_parameters"])
     class_path = checkpoint.get("ssgan_module")
-    module_class = import_class(class_path) if class_path else (SSGAN if "latent_dim" in hyper_parameters else SupervisedBaseline)
+    module_class = (recorded_class(class_path, ClassifierModule, path, "model") if class_path
+                    else SSGAN if "latent_dim" in hyper_parameters else SupervisedBaseline)
     hyper_parameters["data_init"] = False  # the weights come from the checkpoint
     try:
         module = module_class(**hyper_parameters)
         module.load_state_dict(checkpoint["state_dict"])
-    except (RuntimeError, TypeError) as error:
+    except (RuntimeError, TypeError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0]
         raise UserError(f"{path} does not match the net its hyperparameters describe ({first_line}); "
                         "the checkpoint is damaged or from another version of ssgan") from None
@@ -187,8 +188,11 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
         if stored is None:
             raise UserError("this checkpoint does not record its data; name them, e.g. --data fashion_mnist "
                             "--set root=/usr/share/datasets/fashion-mnist --set num_labeled=100")
-        datamodule_class = import_class(stored["class_path"])
-        init_args = {**_init_args(stored["init_args"]), **overrides}
+        from ssgan.data.datamodule import SemiSupervisedDataModule
+
+        stored_class = stored.get("class_path") if isinstance(stored, dict) else None
+        datamodule_class = recorded_class(stored_class, SemiSupervisedDataModule, "the checkpoint", "data")
+        init_args = {**_init_args(stored.get("init_args") or {}), **overrides}
         # the checkpoint keeps the training machine's cache folders: where this machine cannot write them (a
         # checkpoint copied from elsewhere), this machine's own cache holds the split and the decoded images
         for key, subfolder in (("split_cache_dir", "splits"), ("image_cache_dir", "images")):
@@ -275,6 +279,8 @@ def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path]
     # a trailing slash names a folder, even one not made yet (but not an existing file's path with a slash typed after it)
     if path.is_dir() or (str(out).endswith(("/", os.sep)) and not path.is_file()):
         raise UserError(f"--out {out} is a folder; give a file name, e.g. --out {path / example_name}")
+    if path.exists() and not path.is_file():  # a device, a pipe (/dev/stdout): the file renamed onto it would replace it
+        raise UserError(f"--out {out} is not a regular file (a device or a pipe); give a file name, e.g. --out {example_name}")
     if path.exists() and any(Path(given).expanduser().exists() and path.samefile(Path(given).expanduser())
                              for given in inputs):
         raise UserError(f"--out {out} is an input of this command and would be overwritten; "
@@ -379,6 +385,11 @@ def extract(args: argparse.Namespace) -> None:
     from sklearn.preprocessing import StandardScaler
 
     out = output_file(args.out, "features.npz", [args.checkpoint], writes="a NumPy .npz archive")
+    # beside it, named after all of it but a .npz: run.2024-01-01 and run.2024-01-02 once shared run.probe.json
+    probe_path = out.with_name((out.name[:-len(".npz")] if out.suffix.lower() == ".npz" else out.name) + ".probe.json")
+    if probe_path.exists() and not probe_path.is_file():  # found now, not after the features are written
+        raise UserError(f"{probe_path}, where extract writes the linear probe's score beside --out {args.out}, is a "
+                        "folder or not a regular file; move it, or give another --out")
     device = resolve_device(args.accelerator)
     checkpoint = read_checkpoint(args.checkpoint)
     module = load_module(args.checkpoint, device)
@@ -415,8 +426,6 @@ def extract(args: argparse.Namespace) -> None:
     arrays["probe_test_acc"] = np.array(probe.get("test_acc", np.nan))
     atomic_write(out, lambda temporary: _save_npz(temporary, arrays))
     probe.update(checkpoint=str(args.checkpoint), dataset=datamodule.name, feature_dim=int(arrays["test_features"].shape[1]))
-    # beside it, named after all of it but a .npz: run.2024-01-01 and run.2024-01-02 once shared run.probe.json
-    probe_path = out.with_name((out.name[:-len(".npz")] if out.suffix.lower() == ".npz" else out.name) + ".probe.json")
     atomic_write(probe_path, lambda temporary: temporary.write_text(json.dumps(probe, indent=2) + "\n"))
     print(f"wrote {out}: {arrays['test_features'].shape[1]}-d features of {len(split.labeled)} labeled, "
           f"{len(split.val)} validation, {len(split.unlabeled)} unlabeled and {len(arrays['test_labels'])} test images")

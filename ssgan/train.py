@@ -34,8 +34,10 @@ from ssgan.atomic import atomic_write, unwritable_reason
 from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main)
-from ssgan.config import CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as
+from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as,
+                          recorded_class)
 from ssgan.cpu import keep_freed_memory, matmul_rates
+from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.errors import UserError
 from ssgan.module import SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_low_precision_weights
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
@@ -447,7 +449,7 @@ def refuse_another_split(ckpt_path: str, checkpoint: dict[str, Any], datamodule:
     trained_on = str(stored.get("class_path") or "")
     if trained_on and trained_on.rpartition(".")[2] != type(datamodule).__qualname__:
         try:
-            trained_class = import_class(trained_on)
+            trained_class = recorded_class(trained_on, SemiSupervisedDataModule, ckpt_path, "data")
             choice = choose(trained_class)
         except Exception:  # a class this ssgan does not have
             trained_class, choice = None, None

@@ -688,3 +688,89 @@ def test_each_class_gets_its_own_sample_folder_inside_the_sample_folder() -> Non
     # "a/b" and "a_b" once shared the folder a_b, mixing their samples; ".." named the folder above
     assert class_folder_names(["T-shirt/top", "a/b", "a_b", "..", "", "coat"]) == [
         "T-shirt_top", "a_b_1", "a_b_2", "class_3", "class_4", "coat"]
+
+
+def _altered_checkpoint(folder_checkpoint: Path, out: Path, **changes) -> Path:
+    """A copy of the folder run's checkpoint with top-level entries (or hyperparameters, as ``hp_<name>``) changed."""
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=True)
+    for key, value in changes.items():
+        if key.startswith("hp_"):
+            checkpoint["hyper_parameters"][key[3:]] = value
+        else:
+            checkpoint[key] = value
+    torch.save(checkpoint, out)
+    return out
+
+
+@pytest.mark.parametrize("command", ["predict", "extract"])
+@pytest.mark.parametrize("entry, recorded, message", [
+    # a checkpoint from elsewhere naming a callable, with arguments of its choosing: never called
+    ("ssgan_module", "subprocess.Popen", "records its model class as subprocess.Popen, which is not a ClassifierModule; "
+                                         "the checkpoint is damaged or not ssgan's"),
+    ("ssgan_datamodule", {"class_path": "subprocess.Popen", "init_args": {"args": "touch {marker}", "shell": True}},
+     "records its data class as subprocess.Popen, which is not a SemiSupervisedDataModule; the checkpoint is damaged "
+     "or not ssgan's"),
+    # a module this process has not imported is not imported for a checkpoint
+    ("ssgan_module", "my_project.models.MySSGAN", "records its model class as my_project.models.MySSGAN, which is not "
+                                                  "ssgan's; ssgan loads only its own classes from a checkpoint, or one "
+                                                  "whose module your Python code imported first"),
+    ("ssgan_module", "ssgan.module.Renamed", "records its model class as ssgan.module.Renamed, which this installation "
+                                             "does not have (AttributeError); load it with the ssgan version that wrote it"),
+])
+def test_a_checkpoint_names_only_ssgans_classes(command: str, entry: str, recorded, message: str, folder_checkpoint: Path,
+                                               image_folder: Path, tmp_path: Path, capsys) -> None:
+    marker = tmp_path / "ran"
+    if isinstance(recorded, dict):
+        recorded = {**recorded, "init_args": {**recorded["init_args"], "args": f"touch {marker}"}}
+        if command == "predict":
+            pytest.skip("predict reads no data from the checkpoint")
+    altered = _altered_checkpoint(folder_checkpoint, tmp_path / "altered.ckpt", **{entry: recorded})
+    extra = [image_folder / "test"] if command == "predict" else []
+    with pytest.raises(SystemExit) as exited:
+        run_tool(command, altered, *extra, "--out", tmp_path / ("out.csv" if command == "predict" else "out.npz"))
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert not marker.exists() and not list(tmp_path.glob("out*"))
+
+
+def test_a_checkpoint_whose_class_names_do_not_match_its_classes_is_refused(folder_checkpoint: Path, image_folder: Path,
+                                                                            tmp_path: Path, capsys) -> None:
+    altered = _altered_checkpoint(folder_checkpoint, tmp_path / "altered.ckpt", hp_class_names=["a", "b"])
+    with pytest.raises(SystemExit) as exited:
+        run_tool("predict", altered, image_folder / "test", "--out", tmp_path / "out.csv")
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "does not match the net its hyperparameters describe (class_names holds 2 names " \
+                                      "for 3 classes)" in err, err
+
+
+def test_an_out_that_is_a_device_or_a_pipe_is_refused_and_left_as_it_is(folder_checkpoint: Path, image_folder: Path,
+                                                                       tmp_path: Path, capsys) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(SystemExit) as exited:
+        run_tool("predict", folder_checkpoint, image_folder / "test", "--out", pipe)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err == (f"error: --out {pipe} is not a regular file (a device or a pipe); give a "
+                                              "file name, e.g. --out preds.csv\n")
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+
+
+def test_extract_refuses_a_folder_where_its_probe_goes_before_writing_the_features(folder_checkpoint: Path,
+                                                                                   tmp_path: Path, capsys) -> None:
+    (tmp_path / "features.probe.json").mkdir()
+    with pytest.raises(SystemExit) as exited:
+        run_tool("extract", folder_checkpoint, "--out", tmp_path / "features.npz")
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "features.probe.json, where extract writes the linear probe's score" in err, err
+    assert not (tmp_path / "features.npz").exists()
+
+
+def test_a_failed_rename_names_the_file_asked_for_not_the_temporary_one(tmp_path: Path) -> None:
+    from ssgan.atomic import atomic_write
+
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "inside").write_text("keeps the folder from being replaced")
+    with pytest.raises(OSError) as raised:
+        atomic_write(tmp_path / "taken", lambda temporary: temporary.write_text("new"))
+    assert raised.value.filename == str(tmp_path / "taken")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary file left
