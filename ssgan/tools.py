@@ -500,6 +500,9 @@ def sample(args: argparse.Namespace) -> None:
         log.warning("%d of the %d samples kept are of one class (%s): the generator may have collapsed; a "
                     "checkpoint from earlier in training may give a more varied set",
                     max(counts), kept, printable(module.class_names[counts.index(max(counts))]))
+    if kept == 0:  # a folder without class images would only fail later, as data.synthetic_labeled_dir
+        log.warning("no sample reached confidence %s, so the folder holds grid.png only; lower --floor (e.g. --floor "
+                    "0.5) or draw more with --n", args.floor)
     print(f"wrote {printable(str(out / 'grid.png'))} and {kept} of {args.n} samples with confidence >= {args.floor} "
           f"({per_class}) under {printable(str(out))}")
 

@@ -569,3 +569,14 @@ def test_damaged_headers_are_skipped_and_a_foreign_exif_tag_keeps_the_picture(im
     assert f"skipped unreadable image {root / 'unlabeled' / 'part0' / 'scan.tif'} (" in caplog.text
     assert "photo.jpg" not in caplog.text
     assert torch.bincount(datamodule.data.train_labels[datamodule.data.train_labels >= 0]).tolist() == [5, 4, 4]
+
+
+def test_a_cielab_tiff_is_read_as_grey_too(tmp_path: Path) -> None:
+    # Pillow converts CIELab to RGB but not straight to grey: the grey reading goes through RGB
+    from PIL import Image
+
+    rgb = (np.random.RandomState(0).rand(10, 12, 3) * 255).astype(np.uint8)  # (H, W, 3)
+    Image.fromarray(rgb).convert("LAB").save(tmp_path / "scan.tif")
+    grey = image_io.read_image(tmp_path / "scan.tif", (1, 10, 12))[0].numpy().astype(float)  # (H, W)
+    expected = np.asarray(Image.fromarray(rgb).convert("L"), dtype=float)
+    assert np.abs(grey - expected).mean() < 3  # CIELab's round trip through RGB loses a little

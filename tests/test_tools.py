@@ -774,3 +774,19 @@ def test_a_failed_rename_names_the_file_asked_for_not_the_temporary_one(tmp_path
         atomic_write(tmp_path / "taken", lambda temporary: temporary.write_text("new"))
     assert raised.value.filename == str(tmp_path / "taken")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary file left
+
+
+def test_sample_that_keeps_no_sample_says_to_lower_the_floor(folder_checkpoint: Path, tmp_path: Path, monkeypatch,
+                                                            caplog) -> None:
+    import logging
+
+    import ssgan.tools as tools
+
+    def undecided(module, pixels, batch_size):  # a discriminator that gives each of the 3 classes a third
+        return torch.full((len(pixels), 3), 1 / 3), torch.zeros(len(pixels), 4)
+
+    monkeypatch.setattr(tools, "_forward_batches", undecided)
+    with caplog.at_level(logging.WARNING):
+        run_tool("sample", folder_checkpoint, "--n", "5", "--out", tmp_path / "samples", "--floor", "0.9")
+    assert "no sample reached confidence 0.9, so the folder holds grid.png only; lower --floor" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["grid.png", "samples.csv"]

@@ -119,6 +119,8 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
             # which blanks a dark icon): show the image on white, as image viewers do
             image = image.convert("RGBA")
             image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
+        if image.mode not in ("L", "RGB", "1", "P", "RGBA") and channels == 1:
+            image = image.convert("RGB")  # e.g. CIELab or HSV, which Pillow converts to RGB only, not to grey
         image = image.convert("L" if channels == 1 else "RGB")
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.BILINEAR)
