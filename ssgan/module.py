@@ -142,6 +142,9 @@ class ClassifierModule(pl.LightningModule):
         if ema_decay is not None and not 0 <= ema_decay < 1:
             raise UserError(f"model.ema_decay={ema_decay} is outside [0, 1); use e.g. model.ema_decay=0.999, "
                             "or null to evaluate the raw discriminator")
+        if lr_decay_start < 0:  # a factor below 1 from the first epoch, which no schedule means
+            raise UserError(f"model.lr_decay_start={lr_decay_start} is negative; use a fraction of the training in [0, 1] "
+                            "after which the learning rate decays, e.g. model.lr_decay_start=0.6667 (1: no decay)")
         check_optimizer_factory(optimizer_d, "model.optimizer_d")
         self.skip_nonfinite_batches = skip_nonfinite_batches
         self.register_buffer("skipped_batches", torch.zeros((), dtype=torch.long))  # checkpointed
@@ -279,8 +282,8 @@ class ClassifierModule(pl.LightningModule):
         return "loss" if not bool(finite[0]) else "gradient" if not bool(finite.all()) else "another process's loss"
 
     def optimizer_step_block(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, name: str) -> bool:
-        """The canonical manual step (inside a toggle): zero_grad, backward, a finiteness check, optional
-        clipping, step.
+        """The canonical manual step (inside a toggle): zero_grad, backward, a finiteness check, step (which
+        clips, if asked: ``on_before_optimizer_step``).
 
         A non-finite loss or gradient is never applied: it raises ``DivergenceError`` naming what
         diverged and where, or, while fewer than ``skip_nonfinite_batches`` batches were skipped,
@@ -301,8 +304,6 @@ class ClassifierModule(pl.LightningModule):
                 return False
             skipped = f" after skipping {int(self.skipped_batches)} batch(es)" if self.skip_nonfinite_batches else ""
             raise DivergenceError(f"{detail} {where}{skipped}")
-        if self.gradient_clip_val is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)  # 16-mixed only
         # the scale tensor itself (get_scale() would wait for the GPU twice): the backward above has made it
         scale_before = scaler._scale.clone() if scaler is not None and scaler._scale is not None else None
@@ -310,6 +311,14 @@ class ClassifierModule(pl.LightningModule):
         # the GradScaler skips a step whose scaled gradients overflowed, and lowers its scale: then nothing
         # was applied, and the caller must not update the EMA or go on as if it had been (one wait for the GPU)
         return scale_before is None or bool(scaler._scale >= scale_before)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clips the gradient norm to ``gradient_clip_val``. Lightning calls this inside ``optimizer.step()``,
+        after 16-mixed's GradScaler has unscaled the gradients: clipped before the step, as in Lightning's
+        manual-optimization example, they would still carry the loss scale (about 65,536), and the threshold
+        would shrink by it."""
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
 
     def lr_lambda(self, epoch: int) -> float:
         """The learning-rate factor of ``epoch``: 1, then linear decay over the last ``1 - lr_decay_start`` of

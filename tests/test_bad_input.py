@@ -127,6 +127,9 @@ BAD_INPUTS = [
      "such as model.optimizer_d.lr and model.optimizer_d.betas)"),
     (["model.ema_decay=1.5"],
      "model.ema_decay=1.5 is outside [0, 1); use e.g. model.ema_decay=0.999, or null to evaluate the raw discriminator"),
+    (["model.lr_decay_start=-1"],
+     "model.lr_decay_start=-1 is negative; use a fraction of the training in [0, 1] after which the learning rate "
+     "decays, e.g. model.lr_decay_start=0.6667 (1: no decay)"),
     (["model.latent_dim=0"], "model.latent_dim=0 must be at least 1; use e.g. model.latent_dim=100"),
     (["overwrite=no"], "overwrite=no is not true or false; use overwrite=true or overwrite=false"),
     (["trainer.check_val_every_n_epoch=0"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import pytorch_lightning as pl
 import torch
 
@@ -214,3 +215,38 @@ def test_synced_batch_norms_in_the_generator_are_refused() -> None:
     model.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model.generator)
     with pytest.raises(UserError, match=r"^trainer.sync_batchnorm=true would make the generator's batch norms wait"):
         model.on_fit_start()
+
+
+@pytest.mark.parametrize("emulate_16_mixed", [False, True])
+def test_gradient_clipping_bounds_the_unscaled_gradient_norm(emulate_16_mixed: bool) -> None:
+    # under 16-mixed the backward's gradients carry the loss scale: clipped before unscaling, the norm
+    # Adam saw was clip / 65536
+    import functools
+
+    from pytorch_lightning.plugins.precision import MixedPrecision
+
+    class StepNorms(pl.Callback):  # D's gradient norm as its optimizer's step applied it
+        def __init__(self) -> None:
+            self.norms: list[float] = []
+
+        def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            optimizer = trainer.optimizers[0]
+            step = optimizer.step
+
+            def recorded_step(*args, **kwargs):
+                result = step(*args, **kwargs)
+                grads = [p.grad.norm() for p in pl_module.discriminator.parameters() if p.grad is not None]
+                self.norms.append(float(torch.linalg.vector_norm(torch.stack(grads))))
+                return result
+
+            optimizer.step = recorded_step
+
+    torch.manual_seed(0)
+    adam = functools.partial(torch.optim.Adam, lr=3e-3, betas=(0.5, 0.999))  # unfused: clipping under a scaler needs it
+    model = SSGAN((1, 8, 8), 10, optimizer_d=adam, optimizer_g=adam, gradient_clip_val=0.5)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16, growth_interval=10**6)
+    norms = StepNorms()
+    trainer = _trainer(max_steps=3, limit_val_batches=0, callbacks=[norms],
+                       plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)] if emulate_16_mixed else None)
+    trainer.fit(model, datamodule=DigitsDataModule(num_labeled=20, batch_size=32, split_cache_dir=None))
+    assert len(norms.norms) >= 2 and all(abs(norm - 0.5) < 1e-3 for norm in norms.norms), norms.norms
