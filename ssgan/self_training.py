@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import EarlyStopping
 
 from ssgan.errors import UserError
 
@@ -245,6 +246,13 @@ class SelfTraining(pl.Callback):
             pl_module.follow_lr_schedule()
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.current_round > 0 and trainer.current_epoch == self.stage_bounds(self.current_round)[0]:
+            # each round is a new stage, judged on its own: with fresh weights its first epochs score below the
+            # last round's best, and the patience spent there would end the run as soon as the round began
+            # (not at the last round's end: EarlyStopping judges that epoch after this callback's hook)
+            for early_stopping in (c for c in trainer.callbacks if isinstance(c, EarlyStopping)):
+                early_stopping.wait_count = 0
+                early_stopping.best_score = torch.tensor(torch.inf if early_stopping.mode == "min" else -torch.inf)
         if self._reset_pending:
             self._reset_pending = False
             pl_module.reset_weights()
@@ -291,9 +299,22 @@ class SelfTraining(pl.Callback):
         # a run stopped early (e.g. max_steps, fast_dev_run) has not recorded its current stage yet,
         # unless it stopped at a round boundary: then the new round never trained, and is not a stage
         start, _ = self.stage_bounds(self.current_round)
-        never_trained = trainer.fit_loop.epoch_progress.current.started - 1 < start
+        last_started = trainer.fit_loop.epoch_progress.current.started - 1
+        never_trained = last_started < start
         if (not self.history or self.history[-1]["round"] != self.current_round) and not never_trained:
             self._finish_stage(trainer, pl_module, log_metrics=False)  # Lightning allows no logging here
+        elif never_trained and self._pending:
+            # its selection was made, and is in the datamodule and the checkpoints: report it, untrained
+            self.history.append({"round": self.current_round, "epochs": None, "trained": False, **self._pending,
+                                 "val_acc": None, "test_acc": None})
+            self._pending = {}
+        last_start, last_length = self.stage_bounds(self.rounds)
+        planned_end = last_start + last_length - 1
+        if last_started < planned_end and not trainer.fast_dev_run:
+            # early stopping, trainer.max_steps or max_time ended the fit, and with it the rounds to come
+            log.warning("self-training stopped at epoch %d, in round %d of %d, before the %d epochs its rounds plan "
+                        "(early stopping, trainer.max_steps or trainer.max_time ended the fit); metrics.json lists "
+                        "the rounds that ran", max(last_started, 0), self.current_round, self.rounds, planned_end + 1)
 
     def _finish_stage(self, trainer: pl.Trainer, pl_module: pl.LightningModule, log_metrics: bool = True) -> None:
         datamodule = trainer.datamodule

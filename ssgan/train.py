@@ -902,7 +902,8 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         skipped_batches=skipped_batches,
     )
     if rounds is not None:
-        metrics["rounds"] = rounds
+        # fewer entries than rounds_planned + 1: early stopping or trainer.max_steps ended the rounds (warned)
+        metrics.update(rounds=rounds, rounds_planned=self_training.rounds)
     if trainer.world_size > 1:
         metrics.update(world_size=trainer.world_size, split_fingerprints=_gathered_split_fingerprints(trainer, datamodule))
     if trainer.is_global_zero:  # one writer under DDP

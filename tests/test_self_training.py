@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 
 import numpy as np
 import pytest
@@ -284,7 +285,7 @@ def test_reset_weights_keeps_data_init_off_when_the_model_has_it_off() -> None:
     assert not bool(model.initialized)
 
 
-def test_a_stage_stopped_early_records_the_epochs_it_ran(tmp_path) -> None:
+def test_a_stage_stopped_early_records_the_epochs_it_ran(tmp_path, caplog) -> None:
     torch.manual_seed(0)
     self_training = SelfTraining(rounds=2, threshold=0.5, max_per_class=4, epochs_per_round=3)
     # the supervised baseline steps once a batch: round 0 is steps 1-2, round 1 stops in its first epoch
@@ -292,12 +293,42 @@ def test_a_stage_stopped_early_records_the_epochs_it_ran(tmp_path) -> None:
                        enable_checkpointing=False)
     trainer.fit(SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule())
     assert [entry["epochs"] for entry in self_training.history] == [[0, 0], [1, 1]]
-    # stopped exactly at the boundary: the round it moved into never trained, so it is no stage
+    # stopped exactly at the boundary: the round it moved into never trained, but its selection was made (the
+    # datamodule and the checkpoints hold it), so it is listed as untrained, and the stop is a warning
     torch.manual_seed(0)
-    at_boundary = SelfTraining(rounds=2, threshold=0.5, max_per_class=4, epochs_per_round=3)
-    _trainer(tmp_path, [at_boundary], max_epochs=1, limit_train_batches=2, max_steps=2, enable_checkpointing=False).fit(
-        SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule())
-    assert [entry["round"] for entry in at_boundary.history] == [0]
+    at_boundary = SelfTraining(rounds=2, threshold=0.1, max_per_class=4, epochs_per_round=3)  # 0.1: every image qualifies
+    datamodule = _datamodule()
+    caplog.clear()  # the stop above warned too
+    with caplog.at_level(logging.WARNING, logger="ssgan.self_training"):
+        _trainer(tmp_path, [at_boundary], max_epochs=1, limit_train_batches=2, max_steps=2, enable_checkpointing=False).fit(
+            SupervisedBaseline((1, 8, 8), 10), datamodule=datamodule)
+    assert [entry["round"] for entry in at_boundary.history] == [0, 1]
+    untrained = at_boundary.history[1]
+    assert untrained["trained"] is False and untrained["epochs"] is None and untrained["test_acc"] is None
+    assert untrained["added"] == sum(untrained["added_per_class"]) == len(datamodule.pseudo_indices) > 0
+    assert [r.getMessage() for r in caplog.records if r.name == "ssgan.self_training"] == [
+        "self-training stopped at epoch 0, in round 1 of 2, before the 7 epochs its rounds plan (early stopping, "
+        "trainer.max_steps or trainer.max_time ended the fit); metrics.json lists the rounds that ran"]
+
+
+def test_each_round_starts_early_stopping_afresh(tmp_path) -> None:
+    # with fresh weights a round's first epochs score below the last round's best: the patience spent in
+    # the last round would end the run as soon as the new round began
+    from pytorch_lightning.callbacks import EarlyStopping
+
+    early_stopping = EarlyStopping(monitor="val/acc", mode="max", patience=100)
+    seen: dict[int, tuple[int, float]] = {}
+
+    class EarlyStoppingState(pl.Callback):
+        def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            seen[trainer.current_epoch] = (int(early_stopping.wait_count), float(early_stopping.best_score))
+
+    torch.manual_seed(0)
+    self_training = SelfTraining(rounds=1, threshold=0.5, max_per_class=4, epochs_per_round=1, reset_weights=True)
+    _trainer(tmp_path, [self_training, early_stopping, EarlyStoppingState()], max_epochs=2,
+             enable_checkpointing=False).fit(SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule())
+    assert seen[1][1] > 0  # within the first training, the best so far carries on
+    assert seen[2] == (0, float("-inf"))  # the round's first epoch: judged afresh
 
 
 def test_the_default_cap_is_the_documented_one_with_or_without_the_default_group(compose_cfg) -> None:
