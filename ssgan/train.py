@@ -831,6 +831,8 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     except DivergenceError as error:
         metrics.update(status="diverged", error=str(error), epochs=trainer.current_epoch,
                        train_seconds=round(seconds_trained(), 2))
+        if self_training is not None:  # the rounds that ended before the divergence
+            metrics.update(rounds=copy.deepcopy(self_training.history), rounds_planned=self_training.rounds)
         if trainer.is_global_zero:  # one writer: each rank's error names its own first non-finite value
             write_json_atomic(output_dir / "metrics.json", metrics)
         last = output_dir / "checkpoints" / "last.ckpt"

@@ -134,3 +134,17 @@ def test_a_diverged_runs_log_ends_with_its_error_line_and_the_console_shows_it_o
     assert json.loads((run / "metrics.json").read_text())["status"] == "diverged"
     last_line = (run / "train.log").read_text().splitlines()[-1]
     assert "[ERROR] - error: training diverged: discriminator_loss became nan at epoch 0, batch 2" in last_line
+
+
+def test_a_run_that_diverges_in_a_self_training_round_reports_the_rounds_before_it(compose_cfg) -> None:
+    # two epochs of first training, then rounds of one epoch: the NaN at epoch 2 falls in round 1
+    cfg = compose_cfg("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                      "self_training=default", "self_training.rounds=2", "self_training.epochs_per_round=1",
+                      "self_training.threshold=0.1")
+    with open_dict(cfg):
+        cfg.callbacks.nan_injector = {"_target_": f"{__name__}.NaNInjector"}
+    with pytest.raises(UserError, match=r"training diverged: .* at epoch 2, batch 2"):
+        train(cfg)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["rounds_planned"] == 2
+    assert [entry["round"] for entry in metrics["rounds"]] == [0] and metrics["rounds"][0]["epochs"] == [0, 1]
