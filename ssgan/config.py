@@ -373,7 +373,10 @@ def recorded_class(class_path: Any, base: type, source: str | Path, what: str) -
 
     text = class_path if isinstance(class_path, str) else repr(class_path)
     module_name, _, name = text.rpartition(".")
-    if not (module_name == "ssgan" or module_name.startswith("ssgan.") or module_name in sys.modules):
+    # not ssgan.__main__ either: importing it runs ssgan-train
+    ssgans = (module_name == "ssgan" or module_name.startswith("ssgan.")) and not any(
+        part.startswith("__") for part in module_name.split("."))
+    if not (ssgans or module_name in sys.modules):
         raise UserError(f"{source} records its {what} class as {text}, which is not ssgan's; ssgan loads only its own "
                         "classes from a checkpoint, or one whose module your Python code imported first")
     try:
@@ -479,8 +482,20 @@ def _not_text_message(key: str, value: Any, default: Any) -> str:
         return f"{key} needs a value, not null; e.g. {key}={example}"
     if names_a_path and isinstance(value, (bool, int, float)):  # a folder named 2024: Hydra reads the number
         kind = "true or false" if isinstance(value, bool) else "a number"
-        return f"{key}={config_text(value)} was read as {kind}, not a path; quote it: {key}='\"{config_text(value)}\"'"
+        typed = _typed_value(key) or config_text(value)  # 1.50 as typed, not the 1.5 Hydra read
+        return f"{key}={typed} was read as {kind}, not a path; quote it: {key}='\"{typed}\"'"
     return f"{key}={config_text(value)} is not text; e.g. {key}={example}"
+
+
+def _typed_value(key: str) -> str | None:
+    """The text of ``key=VALUE`` (or ``+key=`` / ``++key=``) as typed on the command line, if it is there."""
+    import sys
+
+    for argument in reversed(sys.argv[1:]):
+        name, sep, value = argument.lstrip("+").partition("=")
+        if sep and name == key:
+            return value
+    return None
 
 
 def reads_as(text: str, type_name: str) -> bool:

@@ -310,7 +310,7 @@ class SelfTraining(pl.Callback):
             self._pending = {}
         last_start, last_length = self.stage_bounds(self.rounds)
         planned_end = last_start + last_length - 1
-        if last_started < planned_end and not trainer.fast_dev_run:
+        if self.rounds > 0 and last_started < planned_end and not trainer.fast_dev_run:
             # early stopping, trainer.max_steps or max_time ended the fit, and with it the rounds to come
             log.warning("self-training stopped at epoch %d, in round %d of %d, before the %d epochs its rounds plan "
                         "(early stopping, trainer.max_steps or trainer.max_time ended the fit); metrics.json lists "

@@ -295,6 +295,8 @@ def warn_if_bf16_is_slow(trainer: pl.Trainer) -> None:
     if not str(trainer.precision).startswith("bf16") or not _is_rank_zero():  # one line, not one per DDP process
         return
     if isinstance(trainer.accelerator, CUDAAccelerator):
+        if getattr(trainer.strategy.launcher, "_start_method", None) in ("fork", "forkserver"):
+            return  # asking the GPU starts CUDA here, and processes forked after that cannot use it
         capability = gpu_capability(trainer.root_device)
         if capability is not None and capability < (8, 0):
             log.warning("trainer.precision=%s: this GPU (%s, compute capability %d.%d) has no bf16 units, so bf16 is "
@@ -904,7 +906,7 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         skipped_batches=skipped_batches,
     )
     if rounds is not None:
-        # fewer entries than rounds_planned + 1: early stopping or trainer.max_steps ended the rounds (warned)
+        # fewer trained entries than rounds_planned + 1: early stopping or trainer.max_steps ended the rounds (warned)
         metrics.update(rounds=rounds, rounds_planned=self_training.rounds)
     if trainer.world_size > 1:
         metrics.update(world_size=trainer.world_size, split_fingerprints=_gathered_split_fingerprints(trainer, datamodule))

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -801,3 +802,15 @@ def test_an_unreadable_override_is_told_to_quote_only_where_quoting_reads() -> N
                                         r"see Hydra's override grammar"):
         check_override_syntax(["-m", "seed=range(0,3"])
     check_override_syntax(["predict", "-p", "hydra.run", "data.root=\"~/fm\"", "seed=0,1", "+x=[1,2]", "~callbacks"])
+
+
+def test_the_quoting_advice_for_a_path_read_as_a_number_keeps_the_text_as_typed(monkeypatch) -> None:
+    # Hydra reads data.root=1.50 as the float 1.5: the folder to quote is "1.50"
+    from ssgan.config import check_argument_types
+    from ssgan.data import FolderDataModule
+    from ssgan.errors import UserError
+
+    monkeypatch.setattr(sys, "argv", ["ssgan-train", "data=folder", "data.root=1.50"])
+    with pytest.raises(UserError) as raised:
+        check_argument_types(FolderDataModule, {"root": 1.5}, "data")
+    assert str(raised.value) == "data.root=1.50 was read as a number, not a path; quote it: data.root='\"1.50\"'"

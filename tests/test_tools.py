@@ -714,6 +714,10 @@ def _altered_checkpoint(folder_checkpoint: Path, out: Path, **changes) -> Path:
     ("ssgan_module", "my_project.models.MySSGAN", "records its model class as my_project.models.MySSGAN, which is not "
                                                   "ssgan's; ssgan loads only its own classes from a checkpoint, or one "
                                                   "whose module your Python code imported first"),
+    # importing ssgan.__main__ runs ssgan-train
+    ("ssgan_module", "ssgan.__main__.SSGAN", "records its model class as ssgan.__main__.SSGAN, which is not ssgan's; "
+                                             "ssgan loads only its own classes from a checkpoint, or one whose module "
+                                             "your Python code imported first"),
     ("ssgan_module", "ssgan.module.Renamed", "records its model class as ssgan.module.Renamed, which this installation "
                                              "does not have (AttributeError); load it with the ssgan version that wrote it"),
 ])

@@ -216,13 +216,20 @@ def test_bf16_on_a_gpu_older_than_ampere_warns_to_use_16_mixed(monkeypatch, capl
 
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: capability)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Tesla T4" if capability < (8, 0) else "A100")
-    trainer = SimpleNamespace(precision="bf16-mixed", accelerator=CUDAAccelerator(), root_device=torch.device("cuda", 0))
+    trainer = SimpleNamespace(precision="bf16-mixed", accelerator=CUDAAccelerator(), root_device=torch.device("cuda", 0),
+                              strategy=SimpleNamespace(launcher=None))
     with caplog.at_level(logging.WARNING, logger="ssgan.train"):
         train_module.warn_if_bf16_is_slow(trainer)
     warned = [r.getMessage() for r in caplog.records]
     assert warned == ([] if capability >= (8, 0) else [
         "trainer.precision=bf16-mixed: this GPU (Tesla T4, compute capability 7.5) has no bf16 units, so bf16 is "
         "emulated and slow; use trainer.precision=16-mixed (or 32-true) here"])
+    # processes forked later could not use CUDA once it is started here: the GPU is not asked
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: asked.append(device) or capability)
+    trainer.strategy.launcher = SimpleNamespace(_start_method="fork")
+    train_module.warn_if_bf16_is_slow(trainer)
+    assert asked == []
 
 
 def test_gpu_capability_is_none_without_cuda() -> None:
