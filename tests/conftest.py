@@ -6,13 +6,19 @@ import gzip
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -24,8 +30,6 @@ from ssgan.config import CONFIG_DIR
 REPO = Path(__file__).resolve().parents[1]
 
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:  # `make test` runs the tests in parallel workers
-    import torch
-
     # The workers share the cores: one thread each, here and in the processes a test starts. Two workers
     # of two threads each on 2 cores spin-wait on each other and run several times slower.
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -126,11 +130,68 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | N
                           capture_output=True, text=True, timeout=timeout)
 
 
+def _exit_status(exited: SystemExit) -> int:
+    """The status a process exits with after ``exited``, as the interpreter computes it."""
+    return 0 if exited.code is None else exited.code if isinstance(exited.code, int) else 1
+
+
+def train_in_fork(*args: str, cwd: Path, env: dict[str, str] | None = None,
+                  timeout: float = 600) -> subprocess.CompletedProcess:
+    """Runs ``ssgan-train ARGS`` in a forked child of this process; returns it as a finished process.
+
+    The child is a process of its own (a test can kill it, and its exit status is real), but it skips
+    the ~9 s in which a new interpreter imports torch, Lightning and torchmetrics (torchmetrics alone
+    pulls in scipy, matplotlib and torchvision). It gets the environment ``run_cli`` gives, plus ``env``.
+    """
+    from ssgan.train import main
+
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:  # shared with the child
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: it never returns into pytest
+            code = 1
+            try:
+                os.dup2(stdout.fileno(), 1)
+                os.dup2(stderr.fileno(), 2)
+                sys.stdout, sys.stderr = (open(fd, "w", buffering=1, closefd=False) for fd in (1, 2))
+                logging.getLogger().handlers.clear()  # pytest's capture handlers; Hydra sets the run's own
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a new interpreter
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                warnings.simplefilter("ignore")  # PYTHONWARNINGS=ignore
+                torch.set_num_threads(1)  # one thread: the same sums in every run, and no OpenMP pool across the fork
+                os.chdir(cwd)
+                os.environ.update({"SSGAN_CACHE_DIR": str(cwd / "cache"), **(env or {})})
+                sys.argv = ["ssgan-train", *args]
+                main()
+                code = 0
+            except SystemExit as exited:
+                code = _exit_status(exited)
+            except BaseException:  # as the interpreter reports an uncaught exception
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        deadline = time.monotonic() + timeout
+        while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise subprocess.TimeoutExpired(["ssgan-train", *args], timeout)
+            time.sleep(0.05)
+        outputs = []
+        for stream in (stdout, stderr):
+            stream.seek(0)
+            outputs.append(stream.read().decode(errors="replace"))
+    return subprocess.CompletedProcess(["ssgan-train", *args], os.waitstatus_to_exitcode(waited[1]), *outputs)
+
+
 @pytest.fixture
 def train_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str]]:
     """Runs ``ssgan-train ARGS`` through its console entry point in this process; returns (exit code, stderr).
 
-    The same ``main()`` as the installed command, without the 7 s of a new interpreter importing
+    The same ``main()`` as the installed command, without the ~9 s of a new interpreter importing
     torch. ``run_cli`` still proves what only a real process shows (its exit status, nothing printed
     at interpreter exit).
     """
@@ -147,7 +208,7 @@ def train_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
             main()
             code = 0
         except SystemExit as exited:
-            code = 0 if exited.code is None else exited.code if isinstance(exited.code, int) else 1  # as the interpreter does
+            code = _exit_status(exited)
         finally:  # Hydra's job logging replaced the root handlers with ones on this test's captured streams
             for handler in set(root.handlers) - set(handlers):
                 handler.close()

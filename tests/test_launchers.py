@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from conftest import train_in_fork
 from ssgan.config import CONFIG_DIR
 
 
@@ -99,11 +97,10 @@ def test_a_slurm_sweep_whose_jobs_would_ask_for_other_resources_than_they_take_i
 
 def test_local_joblib_launcher_isolates_a_bad_job(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    env = dict(os.environ, SSGAN_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    result = subprocess.run(
-        [sys.executable, "-m", "ssgan.train", "-m", "hydra/launcher=local", "data.num_labeled=20,55",
-         "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "callbacks=none", f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    # the sweep's own process forked from this one; joblib's workers are new interpreters all the same
+    result = train_in_fork("-m", "hydra/launcher=local", "data.num_labeled=20,55", "trainer.max_epochs=1",
+                           "trainer.enable_progress_bar=false", "callbacks=none", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+                           env={"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 0, result.stderr[-2000:]
     statuses = {json.loads((sweep / job / "metrics.json").read_text())["status"] for job in ("0", "1")}
     assert statuses == {"ok", "failed"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -15,22 +16,24 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import train_in_fork
 from ssgan.errors import UserError
 from ssgan.train import refuse_fewer_epochs
 from test_bad_input import ANOTHER_SPLIT, CHANGED_SCHEDULE, FEWER_EPOCHS, assert_one_error_line
 
 TESTS = Path(__file__).resolve().parent
 # 13 batches an epoch (1,300 unlabeled images); the last checkpoint every 6 optimizer steps = every 3 batches
+# Nets of a quarter of the reference's work: resuming is bookkeeping, which they test as well, in half the time.
+SMALLER_G = "+model.generator_kwargs.hidden=[128,128]"
 COMMON = ["data=digits", "data.num_labeled=20", "trainer.enable_progress_bar=false", "data.num_val=50",
-          "callbacks.mid_epoch_checkpoint.every_n_train_steps=6", "callbacks.sample_grid=null"]
+          "callbacks.mid_epoch_checkpoint.every_n_train_steps=6", "callbacks.sample_grid=null",
+          "+model.net_kwargs.hidden=[250,125,125]", SMALLER_G]
 COMPARED = ("test/acc", "val/acc", "val/best_acc", "best_epoch", "epochs", "steps", "num_labeled")
 
 
 def _train(run_dir: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, SSGAN_CACHE_DIR=str(run_dir.parent / "cache"), PYTHONPATH=str(TESTS),
-               PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1", **(env or {}))  # one thread: the same sums every time
-    return subprocess.run([sys.executable, "-m", "ssgan.train", *COMMON, *overrides, f"hydra.run.dir={run_dir}"],
-                          cwd=run_dir.parent, env=env, capture_output=True, text=True, timeout=600)
+    """Trains in a process of its own that a test can kill (forked: one thread, the same sums every time)."""
+    return train_in_fork(*COMMON, *overrides, f"hydra.run.dir={run_dir}", cwd=run_dir.parent, env=env)
 
 
 def _curves(path: Path) -> list[dict[str, str]]:
@@ -173,8 +176,9 @@ def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing
     assert_one_error_line(stderr, ANOTHER_SPLIT, run / "checkpoints" / "last.ckpt")
     assert not (tmp_path / "copy").exists()
     # into nets of another model: refused after the logger made its folder, which goes too
-    code, stderr = train_here(tmp_path / "copy", "trainer.max_epochs=3", "model=supervised",
-                              f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    code, stderr = train_in_process(*(item for item in COMMON if item != SMALLER_G), "trainer.max_epochs=3", "model=supervised",
+                                    f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={tmp_path / 'copy'}",
+                                    cwd=tmp_path)  # (the baseline has no generator to set)
     assert code == 2 and "does not fit the nets this run builds" in stderr
     assert not (tmp_path / "copy").exists()
 
@@ -203,7 +207,7 @@ def _stop_by_signal(run: Path, signal_name: str, status: int, how: str) -> str:
             f"+callbacks.kill.signal_name={signal_name}"]
     stopped = _train(run, "trainer.max_epochs=2", *kill)
     assert stopped.returncode == status, stopped.stderr[-2000:]
-    overrides = " ".join([*COMMON, "trainer.max_epochs=2", *kill])
+    overrides = shlex.join([*COMMON, "trainer.max_epochs=2", *kill])  # quoted for the shell
     assert stopped.stderr.strip().splitlines()[-1] == (f"error: stopped by {how} before the run finished; resume it "
                                                        f"with: ssgan-train {overrides} hydra.run.dir={run} ckpt_path=last")
     assert not (run / "metrics.json").exists() and (run / "checkpoints" / "last.ckpt").is_file()
@@ -381,12 +385,9 @@ def test_a_sweep_job_stopped_by_sigterm_prints_the_command_that_resumes_it(tmp_p
     sweep = tmp_path / "sweep"
     kill = ["+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=1", "+callbacks.kill.batch=3",
             "+callbacks.kill.signal_name=SIGTERM"]
-    env = dict(os.environ, SSGAN_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(TESTS), PYTHONWARNINGS="ignore",
-               OMP_NUM_THREADS="1")
-    stopped = subprocess.run([sys.executable, "-m", "ssgan.train", "-m", *COMMON, "trainer.max_epochs=2", *kill,
-                              f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    stopped = train_in_fork("-m", *COMMON, "trainer.max_epochs=2", *kill, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert stopped.returncode == 143, stopped.stderr[-2000:]
-    overrides = " ".join([*COMMON, "trainer.max_epochs=2", *kill]).replace("=false", "=False")  # as the sweep wrote them
+    overrides = shlex.join([*COMMON, "trainer.max_epochs=2", *kill]).replace("=false", "=False")  # as the sweep wrote them
     # it once said only "ckpt_path=last in its folder", and a sweep into that folder again is refused
     assert stopped.stderr.strip().splitlines()[-1] == (f"error: stopped by SIGTERM before the run finished; resume this job "
                                                        f"with: ssgan-train {overrides} hydra.run.dir={sweep / '0'} ckpt_path=last")

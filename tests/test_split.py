@@ -303,7 +303,7 @@ def _draw_repeatedly(cache_dir: str, rounds: int) -> list[bytes]:
 def test_concurrent_runs_sharing_a_split_cache_never_see_a_broken_file(tmp_path: Path) -> None:
     import multiprocessing
 
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
+    with multiprocessing.get_context("fork").Pool(4) as pool:  # processes of their own, without importing torch anew
         results = pool.starmap(_draw_repeatedly, [(str(tmp_path), 25)] * 4)
     drawn = {labeled for run in results for labeled in run}
     assert len(drawn) == 1  # every process, every time: the same split, never a half-written one

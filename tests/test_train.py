@@ -15,7 +15,7 @@ from ssgan.errors import UserError
 from ssgan.module import SSGAN, SupervisedBaseline
 from ssgan.train import train
 
-from conftest import FAST, run_cli
+from conftest import FAST, run_cli, train_in_fork
 
 METRIC_KEYS = {"dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "epochs", "train_seconds",
                "test/acc", "test/error", "val/acc", "best_epoch"}
@@ -144,8 +144,8 @@ def test_a_short_run_writes_metrics_checkpoints_and_csv_log(compose_cfg) -> None
 
 
 def test_multirun_of_two_jobs_prints_a_summary_per_job(tmp_path: Path) -> None:
-    result = run_cli("-m", "model=ssgan,supervised", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-                     "data.num_labeled=20", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    result = train_in_fork("-m", "model=ssgan,supervised", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                           "data.num_labeled=20", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     summaries = [line for line in result.stdout.splitlines() if "| test acc" in line]
     assert len(summaries) == 2 and "ssgan" in summaries[0] and "supervised" in summaries[1]
