@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import gzip
+import importlib
 import logging
 import os
 import pickle
@@ -130,9 +133,53 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | N
                           capture_output=True, text=True, timeout=timeout)
 
 
-def _exit_status(exited: SystemExit) -> int:
-    """The status a process exits with after ``exited``, as the interpreter computes it."""
-    return 0 if exited.code is None else exited.code if isinstance(exited.code, int) else 1
+# Nets of a quarter of the reference MLPs' work, for tests of bookkeeping (resuming, DDP) rather than of learning.
+SMALLER_D, SMALLER_G = "+model.net_kwargs.hidden=[250,125,125]", "+model.generator_kwargs.hidden=[128,128]"
+
+
+def _run_ssgan_train() -> int:
+    """Calls ``ssgan-train``'s ``main()`` with the present ``sys.argv``; returns the status its process would exit with."""
+    from ssgan.train import main
+
+    try:
+        main()
+    except SystemExit as exited:
+        if exited.code is None or isinstance(exited.code, int):
+            return exited.code or 0
+        print(exited.code, file=sys.stderr)  # as the interpreter does with sys.exit("text")
+        return 1
+    return 0
+
+
+def _as_a_new_process(stdout: int, stderr: int) -> None:
+    """Makes a forked child of a pytest worker look like a new interpreter to the code it runs.
+
+    It gets a process group of its own (the parent stops it with every process it starts), a new
+    interpreter's signal handling, and its console output goes to the files ``stdout`` and ``stderr``.
+    """
+    os.setpgid(0, 0)
+    faulthandler.disable()  # pytest's, which would write to the parent's stderr
+    for number in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
+        with contextlib.suppress(OSError, ValueError):  # the few that cannot be caught
+            signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for ignored in (signal.SIGPIPE, signal.SIGXFSZ):  # as Python starts
+        signal.signal(ignored, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    was_stdout = (sys.stdout, sys.__stdout__)
+    os.dup2(stdout, 1)
+    os.dup2(stderr, 2)
+    sys.stdout, sys.stderr = (open(fd, "w", buffering=1, closefd=False) for fd in (1, 2))
+    # the root's handlers are pytest's (Hydra sets the run's own); a library's console handler, such as
+    # Lightning's, was bound to the stream pytest captured when the library was imported
+    logging.getLogger().handlers.clear()
+    for logger in logging.Logger.manager.loggerDict.values():
+        for handler in getattr(logger, "handlers", []):
+            if type(handler) is logging.StreamHandler:  # not a file's
+                handler.setStream(sys.stdout if handler.stream in was_stdout else sys.stderr)
+    warnings.simplefilter("ignore")  # as PYTHONWARNINGS=ignore
+    # one thread: the same sums in every run; and an OpenMP pool the parent started is not used across the fork
+    torch.set_num_threads(1)
 
 
 def train_in_fork(*args: str, cwd: Path, env: dict[str, str] | None = None,
@@ -142,8 +189,9 @@ def train_in_fork(*args: str, cwd: Path, env: dict[str, str] | None = None,
     The child is a process of its own (a test can kill it, and its exit status is real), but it skips
     the ~9 s in which a new interpreter imports torch, Lightning and torchmetrics (torchmetrics alone
     pulls in scipy, matplotlib and torchvision). It gets the environment ``run_cli`` gives, plus ``env``.
+    What happens at interpreter exit only ``run_cli`` shows: the child ends with ``os._exit``.
     """
-    from ssgan.train import main
+    importlib.import_module("ssgan.train")  # once, in this process, not in each child
 
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:  # shared with the child
         sys.stdout.flush()
@@ -152,34 +200,35 @@ def train_in_fork(*args: str, cwd: Path, env: dict[str, str] | None = None,
         if pid == 0:  # the child: it never returns into pytest
             code = 1
             try:
-                os.dup2(stdout.fileno(), 1)
-                os.dup2(stderr.fileno(), 2)
-                sys.stdout, sys.stderr = (open(fd, "w", buffering=1, closefd=False) for fd in (1, 2))
-                logging.getLogger().handlers.clear()  # pytest's capture handlers; Hydra sets the run's own
-                signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a new interpreter
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                warnings.simplefilter("ignore")  # PYTHONWARNINGS=ignore
-                torch.set_num_threads(1)  # one thread: the same sums in every run, and no OpenMP pool across the fork
+                _as_a_new_process(stdout.fileno(), stderr.fileno())
                 os.chdir(cwd)
                 os.environ.update({"SSGAN_CACHE_DIR": str(cwd / "cache"), **(env or {})})
                 sys.argv = ["ssgan-train", *args]
-                main()
-                code = 0
-            except SystemExit as exited:
-                code = _exit_status(exited)
+                code = _run_ssgan_train()
+            except KeyboardInterrupt:  # the interpreter prints it, then dies of SIGINT
+                traceback.print_exc()
+                sys.stderr.flush()
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGINT)
             except BaseException:  # as the interpreter reports an uncaught exception
                 traceback.print_exc()
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
-        deadline = time.monotonic() + timeout
-        while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0:
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise subprocess.TimeoutExpired(["ssgan-train", *args], timeout)
-            time.sleep(0.05)
+        with contextlib.suppress(OSError):  # the child does it too: whichever comes first
+            os.setpgid(pid, pid)
+        try:
+            deadline = time.monotonic() + timeout
+            while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0:
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(["ssgan-train", *args], timeout)
+                time.sleep(0.05)
+        except BaseException:  # a timeout, or the test run interrupted: the child and what it started go
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
         outputs = []
         for stream in (stdout, stderr):
             stream.seek(0)
@@ -192,10 +241,9 @@ def train_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     """Runs ``ssgan-train ARGS`` through its console entry point in this process; returns (exit code, stderr).
 
     The same ``main()`` as the installed command, without the ~9 s of a new interpreter importing
-    torch. ``run_cli`` still proves what only a real process shows (its exit status, nothing printed
-    at interpreter exit).
+    torch. ``train_in_fork`` shows what needs a process of its own (a kill, its exit status), and
+    ``run_cli`` what only a new interpreter shows (nothing printed at interpreter exit).
     """
-    from ssgan.train import main
 
     def _run(*args: str, cwd: Path) -> tuple[int, str]:
         monkeypatch.chdir(cwd)
@@ -205,10 +253,7 @@ def train_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
         handlers, level = root.handlers[:], root.level
         capsys.readouterr()
         try:
-            main()
-            code = 0
-        except SystemExit as exited:
-            code = _exit_status(exited)
+            code = _run_ssgan_train()
         finally:  # Hydra's job logging replaced the root handlers with ones on this test's captured streams
             for handler in set(root.handlers) - set(handlers):
                 handler.close()

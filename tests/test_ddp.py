@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-# Nets of a quarter of the reference's work: what these tests check is the processes' bookkeeping.
-SMALLER_NETS = ["+model.net_kwargs.hidden=[250,125,125]", "+model.generator_kwargs.hidden=[128,128]"]
+from conftest import SMALLER_D, SMALLER_G
 
 
 def test_two_process_ddp_fit_on_cpu(tmp_path: Path) -> None:
@@ -22,7 +21,7 @@ def test_two_process_ddp_fit_on_cpu(tmp_path: Path) -> None:
     env = dict(os.environ, SSGAN_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     result = subprocess.run(
         [sys.executable, "-m", "ssgan.train", "trainer=ddp_cpu", "data.num_labeled=20", "trainer.max_epochs=6",
-         "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", *SMALLER_NETS, f"hydra.run.dir={run}"],
+         "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", SMALLER_D, SMALLER_G, f"hydra.run.dir={run}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("digits | 20 labels | ssgan") == 1  # one summary, from rank 0
@@ -75,7 +74,7 @@ def test_sigterm_during_a_checkpoint_save_stops_both_ranks_and_resumes(tmp_path:
     env = dict(os.environ, SSGAN_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore",
                PYTHONPATH=str(Path(__file__).resolve().parent))
     command = [sys.executable, "-m", "ssgan.train", "trainer=ddp_cpu", "data.num_labeled=20", "trainer.max_epochs=3",
-               "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", *SMALLER_NETS, f"hydra.run.dir={run}"]
+               "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", SMALLER_D, SMALLER_G, f"hydra.run.dir={run}"]
     # rank 0 signals itself while saving epoch 1's checkpoint, when rank 1 waits in the save's barrier
     # (Lightning's own handler broadcast from there, and both ranks hung until killed)
     code, stderr = _run_ranks([*command, "+callbacks.signal._target_=kill_switch.SignalOnSave", "+callbacks.signal.epoch=1"],

@@ -16,24 +16,26 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import train_in_fork
+from conftest import SMALLER_D, SMALLER_G, run_cli, train_in_fork
 from ssgan.errors import UserError
 from ssgan.train import refuse_fewer_epochs
 from test_bad_input import ANOTHER_SPLIT, CHANGED_SCHEDULE, FEWER_EPOCHS, assert_one_error_line
 
 TESTS = Path(__file__).resolve().parent
 # 13 batches an epoch (1,300 unlabeled images); the last checkpoint every 6 optimizer steps = every 3 batches
-# Nets of a quarter of the reference's work: resuming is bookkeeping, which they test as well, in half the time.
-SMALLER_G = "+model.generator_kwargs.hidden=[128,128]"
 COMMON = ["data=digits", "data.num_labeled=20", "trainer.enable_progress_bar=false", "data.num_val=50",
-          "callbacks.mid_epoch_checkpoint.every_n_train_steps=6", "callbacks.sample_grid=null",
-          "+model.net_kwargs.hidden=[250,125,125]", SMALLER_G]
+          "callbacks.mid_epoch_checkpoint.every_n_train_steps=6", "callbacks.sample_grid=null", SMALLER_D, SMALLER_G]
 COMPARED = ("test/acc", "val/acc", "val/best_acc", "best_epoch", "epochs", "steps", "num_labeled")
 
 
-def _train(run_dir: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Trains in a process of its own that a test can kill (forked: one thread, the same sums every time)."""
-    return train_in_fork(*COMMON, *overrides, f"hydra.run.dir={run_dir}", cwd=run_dir.parent, env=env)
+def _train(run_dir: Path, *overrides: str, env: dict[str, str] | None = None,
+           new_interpreter: bool = False) -> subprocess.CompletedProcess:
+    """Trains in a process of its own that a test can kill, with one thread (the same sums every time):
+    forked from this one, or ``new_interpreter``, which also shows what happens at interpreter exit."""
+    args = [*COMMON, *overrides, f"hydra.run.dir={run_dir}"]
+    if new_interpreter:
+        return run_cli(*args, cwd=run_dir.parent, env={"PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1", **(env or {})})
+    return train_in_fork(*args, cwd=run_dir.parent, env=env)
 
 
 def _curves(path: Path) -> list[dict[str, str]]:
@@ -200,12 +202,12 @@ def test_killed_mid_round_resumes_to_the_same_rounds_and_metrics(tmp_path: Path)
     assert {path.name: path.read_bytes() for path in [*(tmp_path / "killed" / ".hydra").iterdir()]} == record
 
 
-def _stop_by_signal(run: Path, signal_name: str, status: int, how: str) -> str:
+def _stop_by_signal(run: Path, signal_name: str, status: int, how: str, new_interpreter: bool = False) -> str:
     """Stops a 2-epoch run in epoch 1 with ``signal_name``; checks its exit status and its last line, which
     gives the whole resume command with the run's own overrides, as the user can paste it. Returns those."""
     kill = ["+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=1", "+callbacks.kill.batch=3",
             f"+callbacks.kill.signal_name={signal_name}"]
-    stopped = _train(run, "trainer.max_epochs=2", *kill)
+    stopped = _train(run, "trainer.max_epochs=2", *kill, new_interpreter=new_interpreter)
     assert stopped.returncode == status, stopped.stderr[-2000:]
     overrides = shlex.join([*COMMON, "trainer.max_epochs=2", *kill])  # quoted for the shell
     assert stopped.stderr.strip().splitlines()[-1] == (f"error: stopped by {how} before the run finished; resume it "
@@ -251,8 +253,9 @@ def test_a_run_stopped_by_sigterm_exits_non_zero_and_resumes(tmp_path: Path, tra
 
 
 def test_a_run_stopped_by_ctrl_c_exits_130_with_the_resume_command(tmp_path: Path) -> None:
-    # Lightning alone turns Ctrl-C into a bare exit(1), as if the run had crashed
-    _stop_by_signal(tmp_path / "run", "SIGINT", 130, "Ctrl-C")
+    # Lightning alone turns Ctrl-C into a bare exit(1), as if the run had crashed; here in a new interpreter,
+    # whose exit status is also what it does at exit
+    _stop_by_signal(tmp_path / "run", "SIGINT", 130, "Ctrl-C", new_interpreter=True)
 
 
 def test_on_slurm_the_requeue_signal_leaves_no_mid_step_checkpoint_and_the_run_resumes(tmp_path: Path) -> None:
