@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 DECODER_VERSION = 4
 
 
+def _class_images(class_dir: Path) -> list[Path]:
+    """The images of one class folder, its subfolders included (they are that class too); none is an error."""
+    files = list_images(class_dir, recursive=True)
+    if not files:
+        raise UserError(f"class folder {class_dir} holds no images ({' '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
+    return files
+
+
 def _warn_of_loose_images(folder: Path, group: str) -> None:
     """Images directly in ``labeled/`` or ``test/``, outside a class folder, have no class: they are left out, with a word."""
     loose = list_images(folder)
@@ -108,9 +116,7 @@ class FolderDataModule(SemiSupervisedDataModule):
         classes = [d.name for d in class_dirs]
         labeled_files, labeled_labels = [], []
         for label, class_dir in enumerate(class_dirs):
-            files = list_images(class_dir, recursive=True)  # subfolders of a class folder are that class too
-            if not files:
-                raise UserError(f"class folder {class_dir} holds no images ({' '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
+            files = _class_images(class_dir)
             labeled_files += files
             labeled_labels += [label] * len(files)
         unlabeled_dir = root / "unlabeled"
@@ -125,7 +131,7 @@ class FolderDataModule(SemiSupervisedDataModule):
                 if class_dir.name not in classes:
                     raise UserError(f"class '{class_dir.name}' of {test_dir} is not in {labeled_dir}; add "
                                     f"{labeled_dir / class_dir.name}/ with labeled images or remove {class_dir}")
-                files = list_images(class_dir, recursive=True)
+                files = _class_images(class_dir)  # an empty one is a mistake too: its class would go untested
                 test_files += files
                 test_labels += [classes.index(class_dir.name)] * len(files)
             if not test_files:
