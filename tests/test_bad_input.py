@@ -530,7 +530,7 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
     tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
-                                                                     ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE,
+                                                                     ANOTHER_SPLIT, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE, HUGE_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
     tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT,
@@ -568,6 +568,8 @@ ANOTHER_SPLIT = ("PATH was trained on another split (data.num_labeled: 20 -> 30)
 # Image folders: a fractional size, and an image cache that cannot be written (tested below), and a
 # resume after the files changed (tests/test_folder.py runs it; ROOT is data.root)
 FRACTIONAL_SIZE = "data.image_size=32.5 is not a size; use one whole number (e.g. 28) or [height, width]"
+HUGE_SIZE = ("data.image_size=100000 needs N GiB to hold the folder's images in memory, more than this machine's M GiB; "
+             "use a smaller data.image_size (e.g. 28)")
 UNWRITABLE_IMAGE_CACHE = ("cannot write data.image_cache_dir=PATH/images: PATH is a file, not a folder; set SSGAN_CACHE_DIR "
                           "to a folder you can write to, or data.image_cache_dir=null to decode on every run")
 CHANGED_FILES = ("PATH was trained on other training images than folder holds now; the files under ROOT/labeled or "
@@ -580,6 +582,8 @@ def test_folder_settings_that_cannot_work_are_one_line_before_any_image_is_read(
     blocker.write_text("a file where the cache folder should be")
     run_dir = tmp_path / "run"
     for overrides, message, path in ((["data.image_size=32.5"], FRACTIONAL_SIZE, None),
+                                     # a typing slip (it was a traceback from the allocator)
+                                     (["data.image_size=100000"], HUGE_SIZE, None),
                                      ([f"data.image_cache_dir={blocker}/images"], UNWRITABLE_IMAGE_CACHE, blocker)):
         code, stderr = train_in_process("data=folder", f"data.root={image_folder}", *overrides, f"hydra.run.dir={run_dir}",
                                         cwd=tmp_path)

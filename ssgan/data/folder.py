@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,16 @@ def _class_images(class_dir: Path) -> list[Path]:
     if not files:
         raise UserError(f"class folder {class_dir} holds no images ({' '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
     return files
+
+
+def _refuse_more_than_memory(files: dict, image_shape: tuple[int, int, int], image_size: Any) -> None:
+    """Refuses an image size at which the folder's images, held in memory as uint8 tensors, outgrow the
+    machine's memory (a typed 2800 for 28): found before any image is read, not in the allocator."""
+    needed = (len(files["labeled"]) + len(files["unlabeled"]) + len(files["test"])) * math.prod(image_shape)
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if needed > memory:
+        raise UserError(f"data.image_size={image_size} needs {math.ceil(needed / 2**30)} GiB to hold the folder's images "
+                        f"in memory, more than this machine's {memory // 2**30} GiB; use a smaller data.image_size (e.g. 28)")
 
 
 def _warn_of_loose_images(folder: Path, group: str) -> None:
@@ -87,6 +98,7 @@ class FolderDataModule(SemiSupervisedDataModule):
             raise UserError(f"cannot write data.image_cache_dir={image_cache_dir}: {problem}; set SSGAN_CACHE_DIR to a "
                             "folder you can write to, or data.image_cache_dir=null to decode on every run")
         self._files = self._scan()
+        _refuse_more_than_memory(self._files, self.image_shape, image_size)
         self._kept_training_files: list[Path] | None = None  # set by load()
         self.class_names = tuple(self._files["classes"])
         self.num_classes = len(self.class_names)
