@@ -289,9 +289,10 @@ class SelfTraining(pl.Callback):
             "added_per_class": np.bincount(added_labels, minlength=num_classes).tolist(),
             "precision_added": _precision(added_labels, true_labels[added_indices]),
         }
-        log.info("self-training round %d: %d pseudo-labels added (%s per class), precision %s; %d in all",
-                 self.current_round, len(added_indices), self._pending["added_per_class"],
-                 _format(self._pending["precision_added"]), len(indices))
+        if trainer.is_global_zero:  # every rank selects the same; under DDP its line came once per rank
+            log.info("self-training round %d: %d pseudo-labels added (%s per class), precision %s; %d in all",
+                     self.current_round, len(added_indices), self._pending["added_per_class"],
+                     _format(self._pending["precision_added"]), len(indices))
         self._reset_pending = self.reset_weights  # done in on_train_epoch_start
         pl_module.schedule_stage = self.stage_bounds(self.current_round)
 
@@ -339,9 +340,10 @@ class SelfTraining(pl.Callback):
         self._pending = {}
         if log_metrics:
             self._log(pl_module, entry)
-        log.info("self-training round %d done: val acc %s, test acc %s, %d pseudo-labels (precision %s)",
-                 entry["round"], _format(entry["val_acc"]), _format(entry["test_acc"]), entry["pseudo_labeled"],
-                 _format(entry["precision"]))
+        if trainer.is_global_zero:
+            log.info("self-training round %d done: val acc %s, test acc %s, %d pseudo-labels (precision %s)",
+                     entry["round"], _format(entry["val_acc"]), _format(entry["test_acc"]), entry["pseudo_labeled"],
+                     _format(entry["precision"]))
 
     @staticmethod
     def _log(pl_module: pl.LightningModule, entry: dict[str, Any]) -> None:

@@ -475,3 +475,16 @@ def test_a_checkpoint_from_the_first_trainings_last_batch_goes_on_into_the_round
     state["loops"]["fit_loop"]["epoch_progress"]["current"].update(started=2, processed=2)
     with pytest.raises(UserError, match=r"^best.ckpt has trained 2 epochs without self-training"):
         refuse_mismatched_rounds("best.ckpt", state, 2, 1, 2, settings)
+
+
+@pytest.mark.parametrize("global_zero", [True, False])
+def test_round_lines_come_from_rank_zero_alone(tmp_path, caplog, monkeypatch, global_zero: bool) -> None:
+    # every rank runs the callback: under DDP each round's two lines came once per rank
+    monkeypatch.setattr(pl.Trainer, "is_global_zero", property(lambda trainer: global_zero))
+    self_training = SelfTraining(rounds=1, threshold=0.1, max_per_class=4, epochs_per_round=1)
+    with caplog.at_level(logging.INFO, logger="ssgan.self_training"):
+        _trainer(tmp_path, [self_training], max_epochs=1, limit_train_batches=2, enable_checkpointing=False).fit(
+            SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule())
+    assert len(self_training.history) == 2  # both stages ran on this rank
+    lines = [r.getMessage() for r in caplog.records if r.name == "ssgan.self_training"]
+    assert len([line for line in lines if line.startswith("self-training round")]) == (3 if global_zero else 0), lines
