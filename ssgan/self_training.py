@@ -306,8 +306,9 @@ class SelfTraining(pl.Callback):
             self._finish_stage(trainer, pl_module, log_metrics=False)  # Lightning allows no logging here
         elif never_trained and self._pending:
             # its selection was made, and is in the datamodule and the checkpoints: report it, untrained
-            self.history.append({"round": self.current_round, "epochs": None, "trained": False, **self._pending,
-                                 "val_acc": None, "test_acc": None})
+            self.history.append({"round": self.current_round, "epochs": None, "trained": False,
+                                 **_pseudo_label_figures(trainer.datamodule), **self._pending, "val_acc": None,
+                                 "test_acc": None})
             self._pending = {}
         last_start, last_length = self.stage_bounds(self.rounds)
         planned_end = last_start + last_length - 1
@@ -323,15 +324,11 @@ class SelfTraining(pl.Callback):
         # a stage stopped early (e.g. EarlyStopping, max_steps) ends at the last epoch that started
         last_started = trainer.fit_loop.epoch_progress.current.started - 1
         end = min(start + length - 1, max(start, last_started))
-        pseudo = datamodule.pseudo_indices.numpy()
-        true_labels = datamodule.data.train_labels.numpy()
         entry = {
             "round": self.current_round,
             "epochs": [start, end],
-            "labeled": int(len(datamodule.split.labeled)),
-            "pseudo_labeled": int(len(pseudo)),
-            "pseudo_per_class": np.bincount(datamodule.pseudo_labels.numpy(), minlength=datamodule.num_classes).tolist(),
-            "precision": _precision(datamodule.pseudo_labels.numpy(), true_labels[pseudo]),
+            "trained": True,
+            **_pseudo_label_figures(datamodule),
             **{"added": 0, "added_per_class": [0] * datamodule.num_classes, "precision_added": None, **self._pending},
             "val_acc": _accuracy(pl_module, *datamodule._subset(datamodule.split.val), self.eval_batch_size),
             "test_acc": _accuracy(pl_module, datamodule.data.test_images, datamodule.data.test_labels, self.eval_batch_size),
@@ -400,6 +397,14 @@ def _accuracy(pl_module: pl.LightningModule, images: torch.Tensor, labels: torch
         return None
     predicted = _predict(pl_module, images, batch_size).argmax(dim=1)
     return float((predicted == labels).float().mean())
+
+
+def _pseudo_label_figures(datamodule) -> dict[str, Any]:
+    """A round's labeled count and its pseudo-labels in all: their number, per class, and precision."""
+    pseudo = datamodule.pseudo_indices.numpy()
+    return {"labeled": int(len(datamodule.split.labeled)), "pseudo_labeled": int(len(pseudo)),
+            "pseudo_per_class": np.bincount(datamodule.pseudo_labels.numpy(), minlength=datamodule.num_classes).tolist(),
+            "precision": _precision(datamodule.pseudo_labels.numpy(), datamodule.data.train_labels.numpy()[pseudo])}
 
 
 def _precision(pseudo_labels: np.ndarray, true_labels: np.ndarray) -> float | None:

@@ -306,6 +306,10 @@ def test_a_stage_stopped_early_records_the_epochs_it_ran(tmp_path, caplog) -> No
     untrained = at_boundary.history[1]
     assert untrained["trained"] is False and untrained["epochs"] is None and untrained["test_acc"] is None
     assert untrained["added"] == sum(untrained["added_per_class"]) == len(datamodule.pseudo_indices) > 0
+    # the same figures as a round that trained (they lacked the pseudo-labels in all and their precision)
+    assert set(untrained) == set(at_boundary.history[0]) and at_boundary.history[0]["trained"] is True
+    assert untrained["pseudo_labeled"] == sum(untrained["pseudo_per_class"]) == untrained["added"]
+    assert untrained["labeled"] == at_boundary.history[0]["labeled"] and untrained["precision"] is not None
     assert [r.getMessage() for r in caplog.records if r.name == "ssgan.self_training"] == [
         "self-training stopped at epoch 0, in round 1 of 2, before the 7 epochs its rounds plan (early stopping, "
         "trainer.max_steps or trainer.max_time ended the fit); metrics.json lists the rounds that ran"]
