@@ -312,7 +312,7 @@ class SelfTraining(pl.Callback):
             self._pending = {}
         last_start, last_length = self.stage_bounds(self.rounds)
         planned_end = last_start + last_length - 1
-        if self.rounds > 0 and last_started < planned_end and not trainer.fast_dev_run:
+        if self.rounds > 0 and last_started < planned_end and not trainer.fast_dev_run and trainer.is_global_zero:
             # early stopping, trainer.max_steps or max_time ended the fit, and with it the rounds to come
             log.warning("self-training stopped at epoch %d, in round %d of %d, before the %d epochs its rounds plan "
                         "(early stopping, trainer.max_steps or trainer.max_time ended the fit); metrics.json lists "
@@ -373,6 +373,8 @@ class SelfTraining(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.current_round = int(state_dict["current_round"])
         self.history = copy.deepcopy(state_dict["history"])
+        for entry in self.history:  # a checkpoint from before entries said whether they trained: they all did
+            entry.setdefault("trained", True)
         self._pending = copy.deepcopy(state_dict.get("pending", {}))
         # a pending reset of a run resumed with reset_weights=false (e.g. from another run's checkpoint) is dropped
         self._reset_pending = bool(state_dict.get("reset_pending", False)) and self.reset_weights

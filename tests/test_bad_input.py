@@ -568,8 +568,8 @@ ANOTHER_SPLIT = ("PATH was trained on another split (data.num_labeled: 20 -> 30)
 # Image folders: a fractional size, and an image cache that cannot be written (tested below), and a
 # resume after the files changed (tests/test_folder.py runs it; ROOT is data.root)
 FRACTIONAL_SIZE = "data.image_size=32.5 is not a size; use one whole number (e.g. 28) or [height, width]"
-HUGE_SIZE = ("data.image_size=100000 needs N GiB to hold the folder's images in memory, more than this machine's M GiB; "
-             "use a smaller data.image_size (e.g. 28)")
+HUGE_SIZE = ("data.image_size=100000 needs N GiB to hold the folder's images in memory, more than the M GiB this process "
+             "may use; use a smaller data.image_size (e.g. 28)")
 UNWRITABLE_IMAGE_CACHE = ("cannot write data.image_cache_dir=PATH/images: PATH is a file, not a folder; set SSGAN_CACHE_DIR "
                           "to a folder you can write to, or data.image_cache_dir=null to decode on every run")
 CHANGED_FILES = ("PATH was trained on other training images than folder holds now; the files under ROOT/labeled or "
@@ -577,7 +577,10 @@ CHANGED_FILES = ("PATH was trained on other training images than folder holds no
 
 
 def test_folder_settings_that_cannot_work_are_one_line_before_any_image_is_read(tmp_path: Path, image_folder: Path,
-                                                                                train_in_process) -> None:
+                                                                                train_in_process, monkeypatch) -> None:
+    import ssgan.data.folder as folder
+
+    monkeypatch.setattr(folder, "memory_limit", lambda: 16 * 2**30)  # the same on any machine
     blocker = tmp_path / "notes.txt"
     blocker.write_text("a file where the cache folder should be")
     run_dir = tmp_path / "run"

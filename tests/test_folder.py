@@ -580,3 +580,31 @@ def test_a_cielab_tiff_is_read_as_grey_too(tmp_path: Path) -> None:
     grey = image_io.read_image(tmp_path / "scan.tif", (1, 10, 12))[0].numpy().astype(float)  # (H, W)
     expected = np.asarray(Image.fromarray(rgb).convert("L"), dtype=float)
     assert np.abs(grey - expected).mean() < 3  # CIELab's round trip through RGB loses a little
+
+
+def test_the_memory_limit_is_the_cgroups_where_lower_and_none_where_the_system_does_not_say(monkeypatch) -> None:
+    import os
+    from pathlib import Path as RealPath
+
+    import ssgan.data.folder as folder
+
+    machine = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    read_text = RealPath.read_text
+    cgroup = {"/sys/fs/cgroup/memory.max": "max\n"}  # cgroup v2 without a limit
+
+    def cgroup_files(path, *args, **kwargs):
+        if str(path) in cgroup:
+            return cgroup[str(path)]
+        if str(path).startswith("/sys/fs/cgroup"):
+            raise FileNotFoundError(path)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(RealPath, "read_text", cgroup_files)
+    assert folder.memory_limit() == machine
+    cgroup["/sys/fs/cgroup/memory.max"] = f"{2**30}\n"  # a SLURM job's 1 GiB, say
+    assert folder.memory_limit() == min(machine, 2**30)
+    del cgroup["/sys/fs/cgroup/memory.max"]
+    cgroup["/sys/fs/cgroup/memory/memory.limit_in_bytes"] = f"{2**31}\n"  # cgroup v1
+    assert folder.memory_limit() == min(machine, 2**31)
+    monkeypatch.delattr(os, "sysconf")  # as on Windows: no check rather than a traceback
+    assert folder.memory_limit() is None

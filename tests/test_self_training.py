@@ -483,12 +483,22 @@ def test_a_checkpoint_from_the_first_trainings_last_batch_goes_on_into_the_round
 
 @pytest.mark.parametrize("global_zero", [True, False])
 def test_round_lines_come_from_rank_zero_alone(tmp_path, caplog, monkeypatch, global_zero: bool) -> None:
-    # every rank runs the callback: under DDP each round's two lines came once per rank
+    # every rank runs the callback: under DDP each round's lines, and the warning of a fit stopped early, came once per rank
     monkeypatch.setattr(pl.Trainer, "is_global_zero", property(lambda trainer: global_zero))
-    self_training = SelfTraining(rounds=1, threshold=0.1, max_per_class=4, epochs_per_round=1)
-    with caplog.at_level(logging.INFO, logger="ssgan.self_training"):
-        _trainer(tmp_path, [self_training], max_epochs=1, limit_train_batches=2, enable_checkpointing=False).fit(
+    self_training = SelfTraining(rounds=1, threshold=0.1, max_per_class=4, epochs_per_round=2)
+    with caplog.at_level(logging.INFO, logger="ssgan.self_training"):  # max_steps stops round 1 after its first step
+        _trainer(tmp_path, [self_training], max_epochs=1, limit_train_batches=2, max_steps=3, enable_checkpointing=False).fit(
             SupervisedBaseline((1, 8, 8), 10), datamodule=_datamodule())
     assert len(self_training.history) == 2  # both stages ran on this rank
     lines = [r.getMessage() for r in caplog.records if r.name == "ssgan.self_training"]
-    assert len([line for line in lines if line.startswith("self-training round")]) == (3 if global_zero else 0), lines
+    assert [line.split(":")[0].split(",")[0] for line in lines] == ([
+        "self-training round 0 done", "self-training round 1", "self-training round 1 done",
+        "self-training stopped at epoch 1"] if global_zero else []), lines
+
+
+def test_round_entries_of_a_checkpoint_from_before_they_said_whether_they_trained_say_they_did() -> None:
+    state = SelfTraining(rounds=1).state_dict()
+    state["history"] = [{"round": 0, "epochs": [0, 2], "val_acc": 0.5, "test_acc": 0.5}]  # as saved before
+    self_training = SelfTraining(rounds=1)
+    self_training.load_state_dict(state)
+    assert self_training.history[0]["trained"] is True

@@ -35,14 +35,32 @@ def _class_images(class_dir: Path) -> list[Path]:
     return files
 
 
+def memory_limit() -> int | None:
+    """The bytes of memory this process may use: the machine's, or its cgroup's limit (a SLURM job's, a
+    container's) where that is lower; None where the system does not say (e.g. Windows)."""
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    for cgroup_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):  # cgroup v2, v1
+        try:
+            limit = min(limit, int(Path(cgroup_file).read_text().strip()))
+        except (OSError, ValueError):  # none, or "max"
+            continue
+    return limit
+
+
 def _refuse_more_than_memory(files: dict, image_shape: tuple[int, int, int], image_size: Any) -> None:
     """Refuses an image size at which the folder's images, held in memory as uint8 tensors, outgrow the
-    machine's memory (a typed 2800 for 28): found before any image is read, not in the allocator."""
-    needed = (len(files["labeled"]) + len(files["unlabeled"]) + len(files["test"])) * math.prod(image_shape)
-    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if needed > memory:
+    memory this process may use (a typed 2800 for 28): found before any image is read, not in the allocator."""
+    # the training images are held twice (decoded, then joined into one tensor; in training, the labeled
+    # set and the unlabeled pool are copies of their own), the test images once
+    needed = (2 * (len(files["labeled"]) + len(files["unlabeled"])) + len(files["test"])) * math.prod(image_shape)
+    limit = memory_limit()
+    if limit is not None and needed > limit:
         raise UserError(f"data.image_size={image_size} needs {math.ceil(needed / 2**30)} GiB to hold the folder's images "
-                        f"in memory, more than this machine's {memory // 2**30} GiB; use a smaller data.image_size (e.g. 28)")
+                        f"in memory, more than the {limit // 2**30} GiB this process may use; use a smaller "
+                        "data.image_size (e.g. 28)")
 
 
 def _warn_of_loose_images(folder: Path, group: str) -> None:
