@@ -160,7 +160,8 @@ def check_launcher_choice(overrides: list[Any]) -> None:
 
 def check_group_choices(arguments: list[str]) -> None:
     """Raises a one-line ``UserError`` for ``group=option`` overrides naming an option that does not exist
-    (``group=a,b``, ``choice(...)`` and ``glob(...)`` sweeps too), or ``group=null``."""
+    (``group=a,b``, ``choice(...)`` and ``glob(...)`` sweeps too), ``group=null``, or a group that is no choice
+    of the command line (``cli``, ``experiment_model``)."""
     for argument in arguments:
         if argument.lstrip("+").startswith("cli="):  # a folder of conf/, so Hydra lists it, but no part of train.yaml
             options, given = group_options("cli"), argument.partition("=")[2].split(",")[0]
@@ -170,6 +171,9 @@ def check_group_choices(arguments: list[str]) -> None:
     check_launcher_choice(overrides)
     for override in overrides:
         group = override.key_or_group
+        if group == "experiment_model":  # train.yaml picks it from the two choices, so a choice here would contradict them
+            raise UserError("experiment_model follows experiment and model (experiment=cifar10_4000 model=ssgan picks "
+                            "cifar10_4000_ssgan); set experiment= and model= instead")
         if override.is_add() or override.is_delete() or override.package is not None or "." in group or "/" in group \
                 or not (CONFIG_DIR / group).is_dir():
             continue

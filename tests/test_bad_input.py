@@ -63,6 +63,8 @@ BAD_INPUTS = [
                  marks=pytest.mark.skipif(shutil.which("srun") is not None, reason="this machine has SLURM")),
     (["cli=digits_ssgan"], "conf/cli/ holds the example configs of ssgan-cli (the Lightning CLI), not settings of "
                            "ssgan-train; run e.g. ssgan-cli fit --config digits_ssgan"),
+    (["experiment_model=digits_50_ssgan"], "experiment_model follows experiment and model (experiment=cifar10_4000 "
+                                           "model=ssgan picks cifar10_4000_ssgan); set experiment= and model= instead"),
     (["data=fashion_mnist", "data.root=/wrong", "data.download=false"],
      "Fashion-MNIST files not found under /wrong (missing ...); set data.download=true or point data.root at the folder holding them"),
     (["trainer.accelerator=tpux"], "unknown accelerator 'tpux'; use trainer.accelerator= one of auto, cpu, gpu, cuda, mps, tpu"),

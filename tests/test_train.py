@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import hydra
 import pytest
 import torch
 from omegaconf import open_dict
@@ -58,9 +59,10 @@ def test_fast_dev_run_on_every_data_config(compose_cfg, data_name, idx_root, cif
     assert metrics["net"] == ("conv" if data_name in ("cifar10", "svhn") else "mlp")
 
 
+@pytest.mark.parametrize("model_name", ["ssgan", "supervised"])
 @pytest.mark.parametrize("experiment", group_options("experiment"))
-def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, request) -> None:
-    cfg = compose_cfg(f"experiment={experiment}", *FAST)
+def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, model_name, request) -> None:
+    cfg = compose_cfg(f"experiment={experiment}", f"model={model_name}", *FAST)
     if cfg.data.get("root") is not None:  # point the experiment at fixture files of its data set's format
         fixture = {"CIFAR10DataModule": "cifar_root", "SVHNDataModule": "svhn_root"}.get(
             cfg.data._target_.rsplit(".", 1)[-1], "idx_root")
@@ -70,7 +72,36 @@ def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, reque
             if cfg.model.arch == "conv":  # keep the conv net small on 2 cores: 10 images a batch
                 cfg.data.batch_size = 10
     metrics = train(cfg)
-    assert metrics["status"] == "ok"
+    assert metrics["status"] == "ok" and metrics["method"] == model_name
+
+
+# the image shape of each data set that an experiment trains on
+EXPERIMENT_IMAGES = {"DigitsDataModule": (1, 8, 8), "MNISTDataModule": (1, 28, 28), "FashionMNISTDataModule": (1, 28, 28),
+                     "CIFAR10DataModule": (3, 32, 32), "SVHNDataModule": (3, 32, 32)}
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_every_experiment_has_its_supervised_baseline_on_the_same_net(compose_cfg, experiment) -> None:
+    # model=supervised keeps the recipe's net, optimizer, schedule and EMA, and drops only its SSGAN settings
+    gan = compose_cfg(f"experiment={experiment}")
+    baseline = compose_cfg(f"experiment={experiment}", "model=supervised")
+    assert gan.model._target_ == "ssgan.module.SSGAN" and baseline.model._target_ == "ssgan.module.SupervisedBaseline"
+    shared = sorted(set(baseline.model) - {"_target_"})
+    assert {key: baseline.model[key] for key in shared} == {key: gan.model[key] for key in shared}
+    assert baseline.data == gan.data and baseline.trainer == gan.trainer
+    model = hydra.utils.instantiate(baseline.model, _convert_="all", num_classes=10, class_names=[str(k) for k in range(10)],
+                                    image_shape=EXPERIMENT_IMAGES[baseline.data._target_.rsplit(".", 1)[-1]])
+    assert isinstance(model, SupervisedBaseline)
+
+
+def test_an_experiments_ssgan_settings_reach_its_ssgan_run_alone(compose_cfg) -> None:
+    assert compose_cfg("experiment=digits_50").model.unlabeled_weight == 3.0
+    assert compose_cfg("data=digits").model.unlabeled_weight == 1.0
+    cifar = compose_cfg("experiment=cifar10_4000")
+    assert cifar.model.feature_matching == "absolute" and cifar.model.optimizer_g.lr == cifar.model.optimizer_d.lr == 3e-4
+    # a command-line setting still wins over the experiment's
+    assert compose_cfg("experiment=cifar10_4000", "model.feature_matching=squared").model.feature_matching == "squared"
+    assert "feature_matching" not in compose_cfg("experiment=cifar10_4000", "model=supervised").model
 
 
 # What each trainer config sets (README's config-group table): a new trainer config must be added here.
