@@ -89,8 +89,35 @@ def check_optimizer_factory(factory: OptimizerFactory | None, name: str) -> None
         factory([nn.Parameter(torch.zeros(1))])
     except Exception as error:  # torch's ValueError for lr=-0.1, an IndexError for betas=[0.5], ...
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        text = _text_setting(factory, name)
+        if text is not None:  # Hydra reads a mistyped number (lr=3e-3x, betas=[0.5,abc]) as text
+            raise UserError(f"{name} does not build: {text}") from None
         raise UserError(f"{name} does not build: {type(error).__name__}: {reason} (check its settings, "
                         f"such as {name}.lr and {name}.betas)") from None
+
+
+def _text_setting(factory: OptimizerFactory, name: str) -> str | None:
+    """For a factory (a ``functools.partial``) given text where its optimizer's default is a number:
+    which setting, and that default as the example; else None."""
+    import inspect
+
+    def shown(value: Any) -> str:  # as it is written on the command line: [0.5,abc]
+        return f"[{','.join(shown(item) for item in value)}]" if isinstance(value, (list, tuple)) else str(value)
+
+    def has_text(value: Any) -> bool:
+        return isinstance(value, str) or (isinstance(value, (list, tuple)) and any(has_text(item) for item in value))
+
+    optimizer, settings = getattr(factory, "func", None), getattr(factory, "keywords", None) or {}
+    try:
+        defaults = {key: parameter.default for key, parameter in inspect.signature(optimizer).parameters.items()}
+    except (TypeError, ValueError):  # not a partial, or a callable without a signature
+        return None
+    for key, value in settings.items():
+        default = defaults.get(key)
+        if has_text(value) and isinstance(default, (int, float, list, tuple)) and not isinstance(default, bool):
+            return (f"{name}.{key}={shown(value)} holds text where a number belongs; write e.g. "
+                    f"{name}.{key}={shown(default)} ({optimizer.__name__}'s default)")
+    return None
 
 
 def default_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

@@ -128,6 +128,12 @@ BAD_INPUTS = [
     (["model.optimizer_d.lr=-0.1"],
      "model.optimizer_d does not build: ValueError: Invalid learning rate: -0.1 (check its settings, "
      "such as model.optimizer_d.lr and model.optimizer_d.betas)"),
+    (["model.optimizer_d.betas=[0.5,abc]"],
+     "model.optimizer_d does not build: model.optimizer_d.betas=[0.5,abc] holds text where a number belongs; write e.g. "
+     "model.optimizer_d.betas=[0.9,0.999] (Adam's default)"),
+    (["model.optimizer_g.lr=3e-3x"],
+     "model.optimizer_g does not build: model.optimizer_g.lr=3e-3x holds text where a number belongs; write e.g. "
+     "model.optimizer_g.lr=0.001 (Adam's default)"),
     (["model.ema_decay=1.5"],
      "model.ema_decay=1.5 is outside [0, 1); use e.g. model.ema_decay=0.999, or null to evaluate the raw discriminator"),
     (["model.lr_decay_start=-1"],
