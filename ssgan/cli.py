@@ -204,7 +204,7 @@ class SSGANCLI(LightningCLI):
         return [c for c in callbacks if not any(c is dropped for dropped in by_validation)]
 
     def before_fit(self) -> None:
-        from ssgan.module import SSGAN, refuse_low_precision_weights
+        from ssgan.module import SSGAN, refuse_another_optimizer, refuse_low_precision_weights
         from ssgan.train import (check_trainer_counts, refuse_another_split, refuse_fewer_epochs, refuse_plain_ddp,
                                  warn_if_bf16_is_slow)
 
@@ -217,6 +217,8 @@ class SSGANCLI(LightningCLI):
         checkpoint = self._read_checkpoint()
         self._require_a_fitting_checkpoint(checkpoint)
         if checkpoint is not None:  # Lightning's own check is a traceback from inside fit
+            refuse_another_optimizer(f"--ckpt_path={self.config['fit']['ckpt_path']}", checkpoint, self.model,
+                                     lambda setting, cls: f"--model.init_args.{setting}={cls}")  # before any data is read
             refuse_another_split(f"--ckpt_path={self.config['fit']['ckpt_path']}", checkpoint, self.datamodule,
                                  lambda key: f"--data.init_args.{key}", lambda cls: f"--data={cls.__module__}.{cls.__qualname__}")
             self_training = [c for c in self.trainer.callbacks if isinstance(c, SelfTraining)]

@@ -120,6 +120,31 @@ def _text_setting(factory: OptimizerFactory, name: str) -> str | None:
     return None
 
 
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def refuse_another_optimizer(ckpt_path: str, checkpoint: dict[str, Any], model: "ClassifierModule",
+                             choose: Callable[[str, str], str]) -> None:
+    """A one-line ``UserError`` if ``checkpoint`` was trained with other optimizer classes than ``model``'s
+    factories build: its optimizer states (Adam's moments, SGD's momentum buffers) fit no other class, and
+    Lightning would fail inside fit, or go on with the wrong state without a word. ``choose(setting, class_path)``
+    spells the fix as the entry point takes it (``model.optimizer_d._target_=torch.optim.SGD``)."""
+    trained_with = checkpoint.get("ssgan_optimizers")
+    if not isinstance(trained_with, list):  # a checkpoint from before ssgan recorded them
+        return
+    factories = [("optimizer_d", model.optimizer_d_factory), ("optimizer_g", getattr(model, "optimizer_g_factory", None))]
+    for (setting, factory), recorded in zip([item for item in factories if item[1] is not None], trained_with):
+        built = _class_path(type(factory([nn.Parameter(torch.zeros(1))])))
+        if built != recorded:
+            # torch.optim.adam.Adam is written torch.optim.Adam in configs
+            shown = {path: path.replace(f".{path.split('.')[-2]}.", ".", 1) if path.startswith("torch.optim.") else path
+                     for path in (built, recorded)}
+            raise UserError(f"{ckpt_path} was trained with {shown[recorded]} as model.{setting}, and this run builds "
+                            f"{shown[built]}, whose state it cannot take; resume with {choose(setting, shown[recorded])} "
+                            "(and its settings), or start a new run from scratch")
+
+
 def default_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     """The reference optimizer: Adam, lr 3e-3, beta1 = 0.5 (fused: one kernel per step, the same update)."""
     return torch.optim.Adam(params, lr=3e-3, betas=(0.5, 0.999), fused=True)
@@ -588,6 +613,8 @@ class ClassifierModule(pl.LightningModule):
         """Records the module class and the datamodule's class and arguments, so that the ``ssgan``
         tools rebuild both from the checkpoint alone."""
         checkpoint["ssgan_module"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        if self._trainer is not None and self.trainer.optimizers:  # what a resume must build to take their states
+            checkpoint["ssgan_optimizers"] = [_class_path(type(optimizer)) for optimizer in self.trainer.optimizers]
         # the random streams (noise layers, z): a resumed run draws what the uninterrupted one would
         rng = {
             "torch": torch.get_rng_state(),

@@ -80,7 +80,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as error:
         raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}); give a .ckpt that ssgan-train wrote") from None
     hyper_parameters = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not hyper_parameters or "image_shape" not in hyper_parameters or "state_dict" not in checkpoint:
+    if not isinstance(hyper_parameters, dict) or "image_shape" not in hyper_parameters or "state_dict" not in checkpoint:
         raise UserError(f"{path} is not an ssgan checkpoint (no ssgan hyperparameters); give a .ckpt that ssgan-train wrote")
     return checkpoint
 

@@ -39,7 +39,8 @@ from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_ty
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.errors import UserError
-from ssgan.module import SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_low_precision_weights
+from ssgan.module import (SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_another_optimizer,
+                          refuse_low_precision_weights)
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
 
 log = logging.getLogger("ssgan.train")  # not "__main__" under python -m ssgan.train
@@ -783,6 +784,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         refuse_another_split(cfg.ckpt_path, resumed_from, datamodule, lambda key: f"data.{key}")
     model = instantiate(cfg.model, image_shape=datamodule.image_shape, num_classes=datamodule.num_classes,
                                     class_names=list(datamodule.classes))
+    if resumed_from is not None:
+        refuse_another_optimizer(cfg.ckpt_path, resumed_from, model, lambda setting, cls: f"model.{setting}._target_={cls}")
     trainer = build_trainer(cfg, output_dir, has_validation=len(datamodule.split.val) > 0,
                             validation_metrics=model.validation_metrics)
     check_batch_limits(cfg.trainer, datamodule, lambda key: f"trainer.{key}", trainer.world_size)

@@ -585,6 +585,12 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
                                     "--trainer.max_epochs=4", f"--ckpt_path={folder_checkpoint}"])
     assert line == (f"error: --ckpt_path={folder_checkpoint} was trained on another split (--data.init_args.split_seed: "
                     "0 -> 5); resume it with its own (--data.init_args.split_seed=0), or start a new run from scratch")
+    # or with another optimizer class, whose state Lightning would load into the wrong optimizer
+    line = _one_line_error(capsys, ["fit", *folder_args, "--model.init_args.optimizer_d=torch.optim.SGD",
+                                    "--trainer.max_epochs=4", f"--ckpt_path={folder_checkpoint}"])
+    assert line == (f"error: --ckpt_path={folder_checkpoint} was trained with torch.optim.Adam as model.optimizer_d, and "
+                    "this run builds torch.optim.SGD, whose state it cannot take; resume with "
+                    "--model.init_args.optimizer_d=torch.optim.Adam (and its settings), or start a new run from scratch")
     assert sorted(path.name for path in tmp_path.iterdir()) in (["notes.txt", "run"], ["notes.txt", "run", "splits"])
 
 

@@ -19,7 +19,7 @@ import torch
 from conftest import SMALLER_D, SMALLER_G, run_cli, train_in_fork
 from ssgan.errors import UserError
 from ssgan.train import refuse_fewer_epochs
-from test_bad_input import ANOTHER_SPLIT, CHANGED_SCHEDULE, FEWER_EPOCHS, assert_one_error_line
+from test_bad_input import ANOTHER_OPTIMIZER, ANOTHER_SPLIT, CHANGED_SCHEDULE, FEWER_EPOCHS, assert_one_error_line
 
 TESTS = Path(__file__).resolve().parent
 # 13 batches an epoch (1,300 unlabeled images); the last checkpoint every 6 optimizer steps = every 3 batches
@@ -176,6 +176,13 @@ def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing
                               f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
     assert code == 2, stderr[-2000:]
     assert_one_error_line(stderr, ANOTHER_SPLIT, run / "checkpoints" / "last.ckpt")
+    assert not (tmp_path / "copy").exists()
+    # with another optimizer class: Adam's moments fit no SGD (and SGD's state failed inside Adam's step)
+    code, stderr = train_here(tmp_path / "copy", "trainer.max_epochs=3", "model.optimizer_d._target_=torch.optim.SGD",
+                              "~model.optimizer_d.betas", "~model.optimizer_d.fused",
+                              f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert code == 2, stderr[-2000:]
+    assert_one_error_line(stderr, ANOTHER_OPTIMIZER, run / "checkpoints" / "last.ckpt")
     assert not (tmp_path / "copy").exists()
     # into nets of another model: refused after the logger made its folder, which goes too
     code, stderr = train_in_process(*(item for item in COMMON if item != SMALLER_G), "trainer.max_epochs=3", "model=supervised",

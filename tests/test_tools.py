@@ -797,3 +797,13 @@ def test_sample_that_keeps_no_sample_says_to_lower_the_floor(folder_checkpoint: 
         run_tool("sample", folder_checkpoint, "--n", "5", "--out", tmp_path / "samples", "--floor", "0.9")
     assert "no sample reached confidence 0.9, so the folder holds grid.png only; lower --floor" in caplog.text
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["grid.png", "samples.csv"]
+
+
+@pytest.mark.parametrize("hyper_parameters", [["image_shape"], "image_shape", None])
+def test_a_checkpoint_whose_hyperparameters_are_no_mapping_is_one_line(tmp_path: Path, hyper_parameters) -> None:
+    from ssgan.tools import read_checkpoint
+
+    path = tmp_path / "odd.ckpt"  # "image_shape" in a list or a text passed the check, then failed in a traceback
+    torch.save({"state_dict": {}, "hyper_parameters": hyper_parameters}, path)
+    with pytest.raises(UserError, match=r"is not an ssgan checkpoint \(no ssgan hyperparameters\); give a .ckpt that "):
+        read_checkpoint(path)
