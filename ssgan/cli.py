@@ -449,6 +449,11 @@ def _argument_error(name: str, block: list[str]) -> str:
     nested_key = re.search(r"NestedArg\(key='([^']+)'", given or "") if "NestedArg" in given_type else None
     if nested_key:
         return f"--{name}: its option '{nested_key.group(1)}' is not accepted here"
+    subtypes = next((line for line in stripped if line.startswith("Subtypes:")), "")
+    if (given is not None and re.fullmatch(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*", given)  # written as a class: Name, a.b.Name
+            and any(line.startswith("- Expected a dot import path string:") for line in stripped)
+            and not re.search(r"<class '(?:int|float|str)'>", subtypes)):  # a number's option: its type's words stand
+        return _unknown_class_error(name, given, block)
     expected: list[str] = []
     for line in stripped:
         if not line.startswith("- ") or "Does not validate against" in line:
@@ -507,6 +512,33 @@ def _did_you_mean(reason: str, class_path: str, prefix: str) -> str:
         return ""
     close = difflib.get_close_matches(unknown.group(1), accepted, n=1)
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def _unknown_class_error(name: str, given: str, block: list[str]) -> str:
+    """``--model=SSGANN names no ClassifierModule class (did you mean SSGAN?)``: for a class name that
+    jsonargparse resolved to nothing, the closest of the imported subclasses of the types the option takes."""
+    bases = []
+    for line in block:
+        if line.strip().startswith("Subtypes:"):
+            for path in re.findall(r"(?:<class '|list\[)([\w.]+)", line):
+                with contextlib.suppress(Exception):  # NoneType, or a type that is no class
+                    if path != "NoneType":
+                        bases.append(import_class(path))
+    candidates: dict[str, str] = {}  # the name a user may give (short or dotted) -> the class path
+    pending = list(bases)
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls not in bases and not cls.__name__.startswith("_") and not getattr(cls, "__abstractmethods__", None):
+            path = f"{cls.__module__}.{cls.__qualname__}"
+            candidates.setdefault(cls.__name__, path)
+            candidates.setdefault(path, path)
+    kind = " or ".join(dict.fromkeys(base.__name__ for base in bases)) or "known"
+    close = difflib.get_close_matches(given, [key for key in candidates if ("." in key) == ("." in given)], n=1, cutoff=0.6)
+    short = sorted(key for key in candidates if "." not in key)
+    hint = (f" (did you mean {close[0]}?)" if close else
+            f"; use one of: {', '.join(short)}" if 0 < len(short) <= 8 else "; give a class's import path")
+    return f"--{name}={given} names no {kind} class{hint}"
 
 
 def _readable_type(what: str) -> str:

@@ -327,6 +327,12 @@ def _one_line_error(capsys, args: list[str]) -> str:
     (["--data.init_args.root=x", "--model.init_args.optimizer_g.init_args.lrr=0.1"],
      "error: --model.init_args.optimizer_g (torch.optim.Adam): Option 'lrr' is not accepted (did you mean "
      "--model.init_args.optimizer_g.init_args.lr?)"),
+    # a class name that names no class: jsonargparse's report kept only "expected NoneType"
+    (["--data.init_args.root=x", "--model=SSGANN"], "error: --model=SSGANN names no ClassifierModule class (did you mean SSGAN?)"),
+    (["--data.init_args.root=x", "--trainer.callbacks+=EarlyStoping"],
+     "error: --trainer.callbacks=EarlyStoping names no Callback class (did you mean EarlyStopping?)"),
+    (["--data.init_args.root=x", "--model=Banana"],
+     "error: --model=Banana names no ClassifierModule class; use one of: SSGAN, SupervisedBaseline"),
     # a prefix of an option's name is a typo, not that option (argparse took it for max_epochs)
     (["--data.init_args.root=x", "--trainer.max_epoch=2"],
      "error: unrecognized arguments: --trainer.max_epoch=2 (did you mean --trainer.max_epochs?)"),
