@@ -64,7 +64,13 @@ class SSGANCLI(LightningCLI):
         parser_messages = io.StringIO()
         condensed = False
         try:
-            with contextlib.redirect_stderr(parser_messages):
+            # with a --ckpt_path, --print_config prints once the checkpoint's hyperparameters are applied too
+            # (_parse_ckpt_path), not from inside the parse: it showed a model class that the run would not build.
+            # (Without one it prints from inside, as a template with the required arguments still unset.)
+            given = sys.argv[1:] if args is None else list(args) if isinstance(args, (list, tuple)) else []
+            names_a_checkpoint = any(str(arg) == "--ckpt_path" or str(arg).startswith("--ckpt_path=") for arg in given)
+            with contextlib.redirect_stderr(parser_messages), \
+                    _print_config_postponed() if names_a_checkpoint else contextlib.nullcontext():
                 super().parse_arguments(parser, args)
         except SystemExit as exited:
             if exited.code not in (0, None):  # not --help and the like, whose output stays as it was
@@ -85,6 +91,14 @@ class SSGANCLI(LightningCLI):
             _check_log_folder(config.get("trainer.default_root_dir"))
 
     def _parse_ckpt_path(self) -> None:
+        """Applies the checkpoint's hyperparameters (below), then prints the config if ``--print_config`` asked."""
+        with _print_config_postponed():
+            self._apply_checkpoint_hyperparameters()
+        print_config = _print_config_action()
+        if print_config is not None:
+            print_config.print_config_if_requested(self.parser, self.config)
+
+    def _apply_checkpoint_hyperparameters(self) -> None:
         """Applies the hyperparameters saved in ``--ckpt_path`` to the model's config, as Lightning's own
         method does, for the checkpoints of both entry points: the model class is LightningCLI's
         ``_class_path`` entry or, in the checkpoints of ``ssgan-train``, which lack it, their
@@ -512,6 +526,20 @@ def _did_you_mean(reason: str, class_path: str, prefix: str) -> str:
         return ""
     close = difflib.get_close_matches(unknown.group(1), accepted, n=1)
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def _print_config_action() -> Any:
+    """jsonargparse's ``--print_config`` action class (a private one), or None where a release lacks it."""
+    from jsonargparse import _actions
+
+    action = getattr(_actions, "_ActionPrintConfig", None)
+    return action if hasattr(action, "skip_print_config") and hasattr(action, "print_config_if_requested") else None
+
+
+def _print_config_postponed() -> contextlib.AbstractContextManager:
+    """A context in which a parse does not print (and exit for) ``--print_config``; it stays requested."""
+    action = _print_config_action()
+    return action.skip_print_config() if action is not None else contextlib.nullcontext()
 
 
 def _unknown_class_error(name: str, given: str, block: list[str]) -> str:

@@ -848,3 +848,23 @@ def test_cli_tests_and_predicts_after_the_training_images_changed(tmp_path: Path
     assert tested[changed.name] == tested[image_folder.name]
     cli = build_cli(["predict", *_folder_args(changed, tmp_path / "predict"), f"--ckpt_path={folder_checkpoint}"])
     assert sum(len(batch) for batch in cli.trainer.predict_loop.predictions) == 9  # the 3 x 3 test images
+
+
+def test_cli_print_config_shows_the_model_a_checkpoint_run_builds(tmp_path: Path, image_folder: Path,
+                                                                   folder_checkpoint: Path, monkeypatch, capsys) -> None:
+    # the checkpoint (SSGAN's) names the model class, over the config's model=SupervisedBaseline; --print_config
+    # printed the config's before the checkpoint's hyperparameters were applied
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    args = ["test", *_folder_args(image_folder, tmp_path), "--model=ssgan.module.SupervisedBaseline",
+            f"--ckpt_path={folder_checkpoint}", "--print_config"]
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["class_path"] == "ssgan.module.SSGAN" and printed["ckpt_path"] == str(folder_checkpoint)
+    assert not (tmp_path / "lightning_logs").exists()
+    # a bad --ckpt_path is its one line, not a printed config
+    assert _one_line_error(capsys, ["test", *_folder_args(image_folder, tmp_path), "--ckpt_path=nope.ckpt",
+                                    "--print_config"]).startswith("error: --ckpt_path=nope.ckpt does not exist")
