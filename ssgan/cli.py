@@ -25,7 +25,7 @@ from typing import Any
 
 from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -45,6 +45,17 @@ LIGHTNING_CHECKPOINT_NAMES = ("last", "best", "hpc")
 
 # the model settings that come from the datamodule (linked), not from --model.init_args
 LINKED_MODEL_ARGUMENTS = ("image_shape", "num_classes", "class_names")
+
+
+class FitConfigKeptSaveConfigCallback(SaveConfigCallback):
+    """LightningCLI's ``config.yaml`` writer, but without a logger (``--trainer.logger=false``) only ``fit``
+    writes it: every command then shares one folder, and a ``test`` would replace the record of how the
+    checkpoint was trained with its own settings. (With a logger each command has its own ``version_N``.)"""
+
+    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        if trainer.logger is None and stage != "fit":
+            return
+        super().setup(trainer, pl_module, stage)
 
 
 class SSGANCLI(LightningCLI):
@@ -741,7 +752,7 @@ def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SSGANCLI:
     return SSGANCLI(
         ClassifierModule, SemiSupervisedDataModule, subclass_mode_model=True, subclass_mode_data=True,
         args=None if args is None else with_shipped_configs(args), run=run, auto_configure_optimizers=False,
-        save_config_kwargs={"overwrite": True},
+        save_config_callback=FitConfigKeptSaveConfigCallback, save_config_kwargs={"overwrite": True},
         # no prefixes of option names: --trainer.max_epoch=2 is a typo to report, not max_epochs
         parser_kwargs={"parser_mode": "omegaconf", "allow_abbrev": False,
                        **{subcommand: {"allow_abbrev": False} for subcommand in ("fit", "validate", "test", "predict")}},

@@ -868,3 +868,16 @@ def test_cli_print_config_shows_the_model_a_checkpoint_run_builds(tmp_path: Path
     # a bad --ckpt_path is its one line, not a printed config
     assert _one_line_error(capsys, ["test", *_folder_args(image_folder, tmp_path), "--ckpt_path=nope.ckpt",
                                     "--print_config"]).startswith("error: --ckpt_path=nope.ckpt does not exist")
+
+
+def test_cli_without_a_logger_keeps_the_fits_config_when_testing(tmp_path: Path, image_folder: Path) -> None:
+    # with --trainer.logger=false every command writes in one folder: the test replaced the fit's config.yaml
+    common = ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
+              "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false", "--trainer.logger=false",
+              f"--trainer.default_root_dir={tmp_path}"]
+    main(["fit", *common, "--trainer.max_epochs=1", "--trainer.limit_train_batches=1"])
+    fit_config = (tmp_path / "config.yaml").read_text()
+    assert "max_epochs: 1\n" in fit_config
+    main(["test", *common, f"--ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}"])
+    assert (tmp_path / "config.yaml").read_text() == fit_config and (tmp_path / "confusion_matrix.png").is_file()
