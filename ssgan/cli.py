@@ -72,16 +72,40 @@ class SSGANCLI(LightningCLI):
     def parse_arguments(self, parser, args) -> None:
         """Checks ``--ckpt_path`` and the log folder as soon as they are parsed: before anything is
         built or seeded, so a wrong setting is one line and leaves no log folder behind."""
+        given = sys.argv[1:] if args is None else list(args) if isinstance(args, (list, tuple)) else []
+        printing = any(str(arg) == "--print_config" or str(arg).startswith("--print_config=") for arg in given)
+        if printing:
+            # --print_config prints once a --ckpt_path's hyperparameters are applied (_parse_ckpt_path), not from
+            # inside the parse: it showed a model class that the run would not build. A parse that fails (a template
+            # asked for, its required arguments unset) prints from inside after all, as jsonargparse does.
+            parser_messages = io.StringIO()
+            try:
+                with contextlib.redirect_stderr(parser_messages), _print_config_postponed():
+                    super().parse_arguments(parser, args)
+                sys.stderr.write(parser_messages.getvalue())  # its warnings
+            except SystemExit as exited:
+                if exited.code in (0, None):
+                    raise
+                printing = False
+        if not printing:
+            self._parse_and_condense_errors(parser, args)
+        subcommand = self.config.get("subcommand")
+        config = self.config.get(subcommand) if subcommand else None
+        seed = (config if config is not None else self.config).get("seed_everything")
+        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:  # numpy's range
+            raise UserError(f"--seed_everything={seed} is not a seed; use a whole number from 0 to 4294967295, "
+                            "true (a random one) or false (none)")
+        if config is not None and (config.get("ckpt_path") or not printing):  # a config printed needs none
+            _check_ckpt_path(subcommand, config.get("ckpt_path"), config.get("trainer.default_root_dir"))
+        if config is not None and not printing:  # printing a config writes no log
+            _check_log_folder(config.get("trainer.default_root_dir"))
+
+    def _parse_and_condense_errors(self, parser, args) -> None:
+        """LightningCLI's parse, with jsonargparse's error report condensed to one line."""
         parser_messages = io.StringIO()
         condensed = False
         try:
-            # with a --ckpt_path, --print_config prints once the checkpoint's hyperparameters are applied too
-            # (_parse_ckpt_path), not from inside the parse: it showed a model class that the run would not build.
-            # (Without one it prints from inside, as a template with the required arguments still unset.)
-            given = sys.argv[1:] if args is None else list(args) if isinstance(args, (list, tuple)) else []
-            names_a_checkpoint = any(str(arg) == "--ckpt_path" or str(arg).startswith("--ckpt_path=") for arg in given)
-            with contextlib.redirect_stderr(parser_messages), \
-                    _print_config_postponed() if names_a_checkpoint else contextlib.nullcontext():
+            with contextlib.redirect_stderr(parser_messages):
                 super().parse_arguments(parser, args)
         except SystemExit as exited:
             if exited.code not in (0, None):  # not --help and the like, whose output stays as it was
@@ -91,15 +115,6 @@ class SSGANCLI(LightningCLI):
         finally:
             if not condensed:  # help, warnings of a parse that went through, anything before a crash
                 sys.stderr.write(parser_messages.getvalue())
-        subcommand = self.config.get("subcommand")
-        config = self.config.get(subcommand) if subcommand else None
-        seed = (config if config is not None else self.config).get("seed_everything")
-        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:  # numpy's range
-            raise UserError(f"--seed_everything={seed} is not a seed; use a whole number from 0 to 4294967295, "
-                            "true (a random one) or false (none)")
-        if config is not None:
-            _check_ckpt_path(subcommand, config.get("ckpt_path"), config.get("trainer.default_root_dir"))
-            _check_log_folder(config.get("trainer.default_root_dir"))
 
     def _parse_ckpt_path(self) -> None:
         """Applies the checkpoint's hyperparameters (below), then prints the config if ``--print_config`` asked."""
@@ -559,10 +574,13 @@ def _unknown_class_error(name: str, given: str, block: list[str]) -> str:
     bases = []
     for line in block:
         if line.strip().startswith("Subtypes:"):
-            for path in re.findall(r"(?:<class '|list\[)([\w.]+)", line):
-                with contextlib.suppress(Exception):  # NoneType, or a type that is no class
-                    if path != "NoneType":
-                        bases.append(import_class(path))
+            for path in re.findall(r"\b([A-Za-z_]\w*(?:\.\w+)+)", line):  # the dotted names: classes, typing.Union, ...
+                with contextlib.suppress(Exception):
+                    found = import_class(path)
+                    # a class to choose a subclass of: not typing.Union, Iterable and the like
+                    if isinstance(found, type) and found.__module__ not in ("typing", "collections.abc", "builtins") \
+                            and found not in bases:
+                        bases.append(found)
     candidates: dict[str, str] = {}  # the name a user may give (short or dotted) -> the class path
     pending = list(bases)
     while pending:

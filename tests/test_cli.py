@@ -331,6 +331,12 @@ def _one_line_error(capsys, args: list[str]) -> str:
     (["--data.init_args.root=x", "--model=SSGANN"], "error: --model=SSGANN names no ClassifierModule class (did you mean SSGAN?)"),
     (["--data.init_args.root=x", "--trainer.callbacks+=EarlyStoping"],
      "error: --trainer.callbacks=EarlyStoping names no Callback class (did you mean EarlyStopping?)"),
+    (["--data.init_args.root=x", "--trainer.logger=CSVLoger"],
+     "error: --trainer.logger=CSVLoger names no Logger class (did you mean CSVLogger?)"),
+    # a list of a Union of classes (typing.Union is no class to choose a subclass of: once a traceback)
+    (["--data.init_args.root=x", "--trainer.plugins=MixedPrecisionn"],
+     "error: --trainer.plugins=MixedPrecisionn names no Precision or ClusterEnvironment or CheckpointIO or LayerSync "
+     "class (did you mean MixedPrecision?)"),
     # a prefix of an option's name is a typo, not that option (argparse took it for max_epochs)
     (["--data.init_args.root=x", "--trainer.max_epoch=2"],
      "error: unrecognized arguments: --trainer.max_epoch=2 (did you mean --trainer.max_epochs?)"),
@@ -889,3 +895,24 @@ def test_cli_a_class_name_that_is_close_to_none_lists_the_classes(tmp_path: Path
     listed = line.partition("use one of: ")[2].partition(";")[0].split(", ")
     # ssgan's models, and any other subclass imported so far (a test's own, in this process)
     assert {"SSGAN", "SupervisedBaseline"} <= set(listed) and "ClassifierModule" not in listed
+
+
+def test_cli_print_config_with_a_checkpoint_and_no_model_prints_the_template(tmp_path: Path, folder_checkpoint: Path,
+                                                                           monkeypatch, capsys) -> None:
+    # with its required arguments unset, the printed config is jsonargparse's template, as without --ckpt_path
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["fit", f"--ckpt_path={folder_checkpoint}", "--print_config"])
+    assert exited.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"] is None and printed["ckpt_path"] == str(folder_checkpoint)
+    # a checkpoint named in a config file: the config printed is the one the run builds, too
+    (tmp_path / "checkpoint.yaml").write_text(f"ckpt_path: {folder_checkpoint}\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["test", "--config", str(CLI_DIR / "folder.yaml"), "--config", str(tmp_path / "checkpoint.yaml"),
+              "--data.init_args.root=x", "--model=ssgan.module.SupervisedBaseline", "--print_config"])
+    assert exited.value.code == 0
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["class_path"] == "ssgan.module.SSGAN"
+    assert not any(tmp_path.glob("lightning_logs"))
