@@ -90,6 +90,19 @@ def write_cache(path: str | Path, write: Callable[[Path], None], what: str) -> N
         log.warning("could not write the %s %s (%s); going on without caching it", what, path, error.strerror or error)
 
 
+def unwritable_cache_reason(folder: str | Path | None, setting: str, without: str) -> str | None:
+    """Why the cache ``folder`` cannot be used, or None. One that exists but cannot be written (a shared,
+    read-only cache) is used as it is, with a warning: what it holds is read, and what it lacks is made on
+    every run (``write_cache`` warns and goes on). ``setting`` names the option, ``without`` what a run
+    without any cache does."""
+    problem = unwritable_reason(folder) if folder is not None else None
+    if problem and Path(folder).expanduser().is_dir() and os.access(Path(folder).expanduser(), os.R_OK | os.X_OK):
+        log.warning("%s=%s cannot be written (%s): what it holds is read, and what it lacks is not kept (%s)",
+                    setting, folder, problem, without)
+        return None
+    return problem
+
+
 def unwritable_reason(folder: str | Path) -> str | None:
     """Why files cannot be made in ``folder`` (or in the folders that would be made for it), or None.
 

@@ -332,3 +332,39 @@ def test_a_split_seed_the_cache_cannot_record_is_refused() -> None:
     with pytest.raises(UserError, match=r"^data.split_seed=18446744073709551616 is too large; use a whole number below 2\*\*63"):
         DigitsDataModule(num_labeled=50, split_seed=2**64)
     DigitsDataModule(num_labeled=50, split_seed=2**63 - 1)
+
+
+def test_a_read_only_split_cache_is_read_not_refused(tmp_path: Path, monkeypatch, caplog) -> None:
+    # a shared cache that this user may read but not write: its splits serve, and what it lacks is drawn each run
+    import logging
+
+    import ssgan.atomic as atomic
+
+    cache = tmp_path / "splits"
+    first = DigitsDataModule(num_labeled=30, num_val=20, split_cache_dir=str(cache))
+    first.setup()
+    [cached_file] = (cache / "digits").iterdir()
+    with np.load(cached_file) as cached:
+        data = dict(cached)
+    data["labeled"] = data["labeled"][::-1].copy()  # marked: a read of the file shows
+    np.savez(cached_file, **data)
+
+    def refused(path, write, keep_mode=True):
+        raise PermissionError(13, "Permission denied")
+
+    # as on a read-only disk (this test may run as root, whom permissions do not stop)
+    monkeypatch.setattr(atomic, "unwritable_reason", lambda folder: f"{folder} is not writable (Read-only file system)")
+    monkeypatch.setattr(atomic, "atomic_write", refused)
+    with caplog.at_level(logging.WARNING, logger="ssgan.atomic"):
+        reader = DigitsDataModule(num_labeled=30, num_val=20, split_cache_dir=str(cache))
+        reader.setup()
+        assert f"data.split_cache_dir={cache} cannot be written" in caplog.text
+        assert np.array_equal(reader.split.labeled, first.split.labeled[::-1])
+        drawn = DigitsDataModule(num_labeled=50, num_val=20, split_cache_dir=str(cache))  # a split it lacks
+        drawn.setup()
+        assert len(drawn.split.labeled) == 50 and "going on without caching it" in caplog.text
+    assert [path.name for path in (cache / "digits").iterdir()] == [cached_file.name]
+    # a cache folder that cannot be made at all is still refused, before any data is read
+    (tmp_path / "notes.txt").write_text("a file")
+    with pytest.raises(UserError, match="^cannot write data.split_cache_dir=.*notes.txt/splits: .*; set SSGAN_CACHE_DIR"):
+        DigitsDataModule(num_labeled=30, num_val=20, split_cache_dir=str(tmp_path / "notes.txt" / "splits"))

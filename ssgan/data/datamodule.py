@@ -16,7 +16,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from ssgan.atomic import unwritable_reason
+from ssgan.atomic import unwritable_cache_reason
 from ssgan.data import sources
 from ssgan.data.split import Split, cached_split, check_label_request, per_class_counts
 from ssgan.errors import UserError
@@ -213,7 +213,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.split_seed, self.labeled_in_unlabeled = split_seed, labeled_in_unlabeled
         self.batch_size, self.labeled_batch_size = batch_size, labeled_batch_size or batch_size
         self.eval_batch_size, self.split_cache_dir, self.shuffle_seed = eval_batch_size, split_cache_dir, shuffle_seed
-        problem = unwritable_reason(split_cache_dir) if split_cache_dir is not None else None
+        problem = unwritable_cache_reason(split_cache_dir, "data.split_cache_dir", "the split is drawn on every run")
         if problem:
             raise UserError(f"cannot write data.split_cache_dir={split_cache_dir}: {problem}; set SSGAN_CACHE_DIR to a "
                             "folder you can write to, or data.split_cache_dir=null to draw the split on every run")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssgan.atomic import unwritable_reason, write_cache
+from ssgan.atomic import unwritable_cache_reason, write_cache
 from ssgan.data import sources
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.data.images import IMAGE_SUFFIXES, class_folders, list_images, printable, read_images
@@ -111,7 +111,7 @@ class FolderDataModule(SemiSupervisedDataModule):
             raise UserError(f"data.channels={channels} is not supported; use 1 (grey) or 3 (RGB)")
         self.image_shape = (channels, int(size[0]), int(size[1]))
         self.image_cache_dir = image_cache_dir
-        problem = unwritable_reason(image_cache_dir) if image_cache_dir is not None else None
+        problem = unwritable_cache_reason(image_cache_dir, "data.image_cache_dir", "the images are decoded on every run")
         if problem:  # found now, not after decoding every image
             raise UserError(f"cannot write data.image_cache_dir={image_cache_dir}: {problem}; set SSGAN_CACHE_DIR to a "
                             "folder you can write to, or data.image_cache_dir=null to decode on every run")
