@@ -376,3 +376,60 @@ def test_processes_that_download_into_one_folder_take_turns(tmp_path: Path, monk
     for process in processes:
         process.join()
     assert most[0] == 1
+
+
+def _unreadable_under(monkeypatch, locked: Path) -> None:
+    """Paths in ``locked`` raise as in a folder of another user's (Python 3.11's ``is_file``, and opening a
+    file); the tests run as root, whom permissions do not stop."""
+    import builtins
+    import gzip
+
+    def inside(path) -> bool:
+        return str(path).startswith(str(locked) + "/") or str(path) == str(locked)
+
+    real_is_file, real_gzip_open, real_open = Path.is_file, gzip.open, builtins.open
+
+    def is_file(self, *args, **kwargs):
+        if inside(self) and self != locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self, *args, **kwargs)
+
+    def refusing(real):
+        def opened(path, *args, **kwargs):
+            if inside(path):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
+        return opened
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    monkeypatch.setattr(gzip, "open", refusing(real_gzip_open))
+    monkeypatch.setattr(builtins, "open", refusing(real_open))
+
+
+def test_an_unreadable_folder_beside_the_idx_files_is_passed_over(tmp_path: Path, idx_root: Path, monkeypatch) -> None:
+    # another user's torchvision download (root/FashionMNIST/raw) beside the files: once a PermissionError traceback
+    import shutil
+
+    root = tmp_path / "shared"
+    shutil.copytree(idx_root, root)
+    (root / "FashionMNIST" / "raw").mkdir(parents=True)
+    _unreadable_under(monkeypatch, root / "FashionMNIST")
+    datamodule = FashionMNISTDataModule(root=str(root), download=False, num_labeled=20, num_val=10, split_cache_dir=None)
+    datamodule.prepare_data()
+    assert datamodule.num_classes == 10 and len(datamodule.split.labeled) == 20
+
+
+def test_an_unreadable_data_root_or_file_is_one_line(tmp_path: Path, idx_root: Path, monkeypatch) -> None:
+    import shutil
+
+    shutil.copytree(idx_root, tmp_path / "locked" / "data")
+    _unreadable_under(monkeypatch, tmp_path / "locked")
+    with pytest.raises(UserError, match=r"^cannot read data.root=.*/locked/data \(Permission denied\); ask for read "
+                                        r"access to it, or point data.root at a copy you can read$"):
+        FashionMNISTDataModule(root=str(tmp_path / "locked" / "data"), download=False, num_labeled=20, num_val=10)
+    monkeypatch.undo()
+    # a file that cannot be read: not "delete it and download again"
+    _unreadable_under(monkeypatch, tmp_path / "locked" / "data" / "train-images-idx3-ubyte.gz")
+    with pytest.raises(UserError, match=r"^cannot read .*train-images-idx3-ubyte.gz \(permission denied\); ask for read "
+                                        r"access to it"):
+        read_idx(tmp_path / "locked" / "data" / "train-images-idx3-ubyte.gz")

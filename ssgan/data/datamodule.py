@@ -493,7 +493,12 @@ class _DownloadableDataModule(SemiSupervisedDataModule):
     def __init__(self, root: str = "data", download: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.root, self.download = str(Path(root).expanduser()), download
-        if Path(self.root).is_file():  # e.g. one of the data set's files: "files not found under" it said
+        try:
+            root_is_a_file = Path(self.root).is_file()
+        except OSError as error:  # a folder above it that this user cannot read (Python 3.11 raises)
+            raise UserError(f"cannot read data.root={root} ({error.strerror or error}); ask for read access to it, or "
+                            "point data.root at a copy you can read") from None
+        if root_is_a_file:  # e.g. one of the data set's files: "files not found under" it said
             raise UserError(f"data.root={root} is a file, not a folder; point it at the folder holding the data set's "
                             f"files, e.g. data.root={Path(self.root).parent}")
 

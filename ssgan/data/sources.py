@@ -81,6 +81,9 @@ def read_idx(path: Path) -> np.ndarray:
         shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
         array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
         return array.reshape(shape)
+    except PermissionError:
+        raise UserError(f"cannot read {path} (permission denied); ask for read access to it, or point data.root at a "
+                        "copy you can read") from None
     except Exception as error:  # noqa: BLE001 - any damage (a bad gzip stream, a short file) is the file's
         raise UserError(f"{path} is not a readable IDX file ({error}); delete it and download again") from None
 
@@ -90,13 +93,22 @@ MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 FASHION_MNIST_TRAIN_COUNTS = (6000,) * 10
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for a path in a folder this user cannot read (Python 3.11 raises there): another
+    user's download beside the data set's own files must not stop the run."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _find_idx(root: Path, folder_name: str) -> dict[str, Path | None]:
     """The four IDX files, all from one folder: the data set's own (torchvision's ``root/<name>/raw``)
     first, as MNIST-format data sets share file names, then ``root`` itself (e.g. Debian's package)
     and ``root/raw``. Without a complete folder, the fullest one (for the missing-file message)."""
     fullest: dict[str, Path | None] | None = None
     for folder in (root / folder_name / "raw", root / folder_name, root, root / "raw"):
-        paths = {key: next((folder / name for name in (stem + ".gz", stem) if (folder / name).is_file()), None)
+        paths = {key: next((folder / name for name in (stem + ".gz", stem) if _is_file(folder / name)), None)
                  for key, stem in IDX_FILES.items()}
         if all(paths.values()):
             return paths
@@ -271,12 +283,12 @@ def _remove_new_entries(folder: Path, had_before: set[Path], highest_new: Path |
 
 def _ensure_files(paths: list[Path], download: bool, torchvision_name: str, root: Path, missing: str) -> None:
     """Downloads the data set into ``root`` if any of ``paths`` is missing, or says how to fix it."""
-    if all(p.is_file() for p in paths):
+    if all(_is_file(p) for p in paths):
         return
     if not download:
         raise UserError(f"{missing}; set data.download=true or point data.root at the folder holding them")
     _torchvision_download(torchvision_name)(str(root))
-    if not all(p.is_file() for p in paths):
+    if not all(_is_file(p) for p in paths):
         raise UserError(f"{missing} after its download; point data.root at the folder holding them, with "
                         "data.download=false")
 
