@@ -32,7 +32,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from ssgan.atomic import unwritable_reason
 from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm
 from ssgan.data.datamodule import SemiSupervisedDataModule
-from ssgan.config import config_text, import_class, init_arguments, recorded_class
+from ssgan.config import class_path, config_text, import_class, init_arguments, recorded_class
 from ssgan.cpu import keep_freed_memory
 from ssgan.errors import UserError
 from ssgan.module import ClassifierModule, DivergenceError, diverged_message
@@ -260,7 +260,7 @@ class SSGANCLI(LightningCLI):
             refuse_another_optimizer(f"--ckpt_path={self.config['fit']['ckpt_path']}", checkpoint, self.model,
                                      lambda setting, cls: f"--model.init_args.{setting}={cls}")  # before any data is read
             refuse_another_split(f"--ckpt_path={self.config['fit']['ckpt_path']}", checkpoint, self.datamodule,
-                                 lambda key: f"--data.init_args.{key}", lambda cls: f"--data={cls.__module__}.{cls.__qualname__}")
+                                 lambda key: f"--data.init_args.{key}", lambda cls: f"--data={class_path(cls)}")
             self_training = [c for c in self.trainer.callbacks if isinstance(c, SelfTraining)]
             for callback in self_training:
                 refuse_changed_schedule(self.config["fit"]["ckpt_path"], checkpoint, self.trainer.max_epochs,
@@ -587,7 +587,7 @@ def _unknown_class_error(name: str, given: str, block: list[str]) -> str:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         if cls not in bases and not cls.__name__.startswith("_") and not getattr(cls, "__abstractmethods__", None):
-            path = f"{cls.__module__}.{cls.__qualname__}"
+            path = class_path(cls)
             candidates.setdefault(cls.__name__, path)
             candidates.setdefault(path, path)
     kind = " or ".join(dict.fromkeys(base.__name__ for base in bases)) or "known"

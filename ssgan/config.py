@@ -394,6 +394,11 @@ def recorded_class(class_path: Any, base: type, source: str | Path, what: str) -
     return found
 
 
+def class_path(cls: type) -> str:
+    """A class as checkpoints and configs record it, ``"package.module.Name"`` (``import_class``'s inverse)."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def import_class(class_path: str) -> Any:
     """``"package.module.Name"`` -> the object it names (a class, as recorded in checkpoints)."""
     module_name, _, name = class_path.rpartition(".")

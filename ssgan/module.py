@@ -26,6 +26,7 @@ from torchmetrics.classification import (
 )
 
 from ssgan import losses
+from ssgan.config import class_path
 from ssgan.errors import UserError
 from ssgan.nets import build_discriminator, build_generator, resolve_arch, uniform_noise
 from ssgan.nets.layers import data_dependent_init
@@ -120,10 +121,6 @@ def _text_setting(factory: OptimizerFactory, name: str) -> str | None:
     return None
 
 
-def _class_path(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def refuse_another_optimizer(ckpt_path: str, checkpoint: dict[str, Any], model: "ClassifierModule",
                              choose: Callable[[str, str], str]) -> None:
     """A one-line ``UserError`` if ``checkpoint`` was trained with other optimizer classes than ``model``'s
@@ -135,7 +132,7 @@ def refuse_another_optimizer(ckpt_path: str, checkpoint: dict[str, Any], model: 
         return
     factories = [("optimizer_d", model.optimizer_d_factory), ("optimizer_g", getattr(model, "optimizer_g_factory", None))]
     for (setting, factory), recorded in zip([item for item in factories if item[1] is not None], trained_with):
-        built = _class_path(type(factory([nn.Parameter(torch.zeros(1))])))
+        built = class_path(type(factory([nn.Parameter(torch.zeros(1))])))
         if built != recorded:
             # torch.optim.adam.Adam is written torch.optim.Adam in configs
             shown = {path: path.replace(f".{path.split('.')[-2]}.", ".", 1) if path.startswith("torch.optim.") else path
@@ -612,9 +609,9 @@ class ClassifierModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Records the module class and the datamodule's class and arguments, so that the ``ssgan``
         tools rebuild both from the checkpoint alone."""
-        checkpoint["ssgan_module"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        checkpoint["ssgan_module"] = class_path(type(self))
         if self._trainer is not None and self.trainer.optimizers:  # what a resume must build to take their states
-            checkpoint["ssgan_optimizers"] = [_class_path(type(optimizer)) for optimizer in self.trainer.optimizers]
+            checkpoint["ssgan_optimizers"] = [class_path(type(optimizer)) for optimizer in self.trainer.optimizers]
         # the random streams (noise layers, z): a resumed run draws what the uninterrupted one would
         rng = {
             "torch": torch.get_rng_state(),
@@ -636,7 +633,7 @@ class ClassifierModule(pl.LightningModule):
             checkpoint["ssgan_train_sums"] = {"names": list(self._train_names), "sums": sums, "steps": self._train_steps}
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "hparams"):
-            checkpoint["ssgan_datamodule"] = {"class_path": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}",
+            checkpoint["ssgan_datamodule"] = {"class_path": class_path(type(datamodule)),
                                               "init_args": _absolute_paths(dict(datamodule.hparams))}
 
     def predict_step(self, batch: torch.Tensor | tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
