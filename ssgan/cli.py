@@ -733,6 +733,7 @@ def shipped_config(path: str) -> str:
 
     try:
         if Path(path).exists():
+            check_config_file(path)
             return path
     except OSError:  # not a file name: inline YAML or JSON, which jsonargparse also takes
         return path
@@ -748,6 +749,35 @@ def shipped_config(path: str) -> str:
     guess = f"did you mean --config {close[0]}? " if close else ""
     raise UserError(f"--config {path}: no such file, nor a config that ssgan ships; {guess}give a YAML file, or one of: "
                     f"{', '.join(shipped)}")
+
+
+def check_config_file(path: str) -> None:
+    """A ``--config`` file that is no YAML mapping of settings is one line naming the file and the fix.
+
+    jsonargparse's own words name neither (``Problems parsing config: ... in "<unicode string>"``), and a
+    file that is not UTF-8 text is a ``UnicodeDecodeError`` traceback."""
+    import yaml
+
+    if Path(path).is_dir():
+        raise UserError(f"--config {path} is a folder; give a YAML file, e.g. --config {Path(path) / 'config.yaml'}")
+    try:
+        with open(path, encoding="utf-8") as config_file:  # the stream names the file in YAML's messages
+            content = yaml.safe_load(config_file)
+    except UnicodeDecodeError as error:
+        line = Path(path).read_bytes()[:error.start].count(b"\n") + 1
+        raise UserError(f"--config {path} is not UTF-8 text ({error.reason} on line {line}); "
+                        "save it as UTF-8") from None
+    except OSError as error:
+        raise UserError(f"cannot read --config {path} ({error.strerror or error}); "
+                        "ask for read access to it, or give a copy you can read") from None
+    except yaml.YAMLError as error:
+        where = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        raise UserError(f"--config {path} is not valid YAML: {where}; fix the file there") from None
+    if content is None:
+        raise UserError(f"--config {path} is empty; write settings in it (e.g. trainer: {{max_epochs: 20}}), or leave out --config")
+    if not isinstance(content, dict):
+        raise UserError(f"--config {path} holds a {type(content).__name__}, not settings; "
+                        "write it as a mapping, e.g. trainer: {max_epochs: 20}")
 
 
 def with_shipped_configs(args: Sequence[str]) -> list[str]:

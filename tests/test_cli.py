@@ -133,6 +133,29 @@ def test_a_config_name_that_is_no_file_nor_shipped_lists_the_shipped_ones(tmp_pa
     assert not any(tmp_path.iterdir())
 
 
+def test_a_config_file_that_is_no_yaml_mapping_is_one_line_naming_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.yaml").write_text("trainer:\n  max_epochs: 2\nmodel: {init_args: {lr: 1\n")
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "list.yaml").write_text("- trainer\n- model\n")
+    (tmp_path / "latin1.yaml").write_bytes("# settings\ntrainer: {default_root_dir: caf\xe9}\n".encode("latin-1"))
+    (tmp_path / "folder").mkdir()
+    # jsonargparse said "Problems parsing config: ... in "<unicode string>", line 3", "Unexpected config:", or
+    # gave a UnicodeDecodeError traceback
+    assert _one_line_error(capsys, ["fit", "--config", "broken.yaml"]) == (
+        'error: --config broken.yaml is not valid YAML: while parsing a flow mapping; in "broken.yaml", line 3, column 20; '
+        "expected ',' or '}', but got '<stream end>'; in \"broken.yaml\", line 4, column 1; fix the file there")
+    assert _one_line_error(capsys, ["fit", "-c=empty.yaml"]) == (
+        "error: --config empty.yaml is empty; write settings in it (e.g. trainer: {max_epochs: 20}), or leave out --config")
+    assert _one_line_error(capsys, ["fit", "--config", "list.yaml"]) == (
+        "error: --config list.yaml holds a list, not settings; write it as a mapping, e.g. trainer: {max_epochs: 20}")
+    assert _one_line_error(capsys, ["fit", "--config=latin1.yaml"]) == (
+        "error: --config latin1.yaml is not UTF-8 text (invalid continuation byte on line 2); save it as UTF-8")
+    assert _one_line_error(capsys, ["fit", "--config", "folder"]) == (
+        "error: --config folder is a folder; give a YAML file, e.g. --config folder/config.yaml")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.yaml", "empty.yaml", "folder", "latin1.yaml", "list.yaml"]
+
+
 @pytest.mark.parametrize("config", sorted(p.name for p in CLI_DIR.glob("*.yaml")))
 def test_every_cli_config_fits_under_fast_dev_run(config: str, tmp_path: Path, image_folder: Path) -> None:
     args = ["fit", "--config", str(CLI_DIR / config), "--trainer.fast_dev_run=true",
