@@ -79,15 +79,21 @@ class SweepStopped(Exception):
         return self.code
 
 
+def train_command(arguments: list[str]) -> list[str]:
+    """``ssgan-train ARGUMENTS`` run by this Python, with ssgan as installed. (``python -m ssgan.train`` would
+    import an ``ssgan/`` folder in the working folder first, such as another checkout's.)"""
+    return [sys.executable, "-c", "import sys; '' in sys.path and sys.path.remove(''); sys.argv[0] = 'ssgan-train'; "
+            "from ssgan.command_line import main; main()", *arguments]
+
+
 def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
-    """Runs ``python -m ssgan.train -m OVERRIDES`` into ``out_dir`` and returns each job's metrics (a job
+    """Runs ``ssgan-train -m OVERRIDES`` into ``out_dir`` and returns each job's metrics (a job
     that stopped without them is a failed run); ``SweepStopped`` after a SIGTERM or Ctrl-C."""
     if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         raise SystemExit(f"error: {out_dir} already holds a sweep's runs; choose a new output folder")
-    command = [sys.executable, "-m", "ssgan.train", "-m", *overrides, "trainer.enable_progress_bar=false",
-               f"hydra.sweep.dir={hydra_value(str(out_dir))}"]
-    print("$", " ".join(command[1:]), flush=True)
-    code = run_child(command)
+    arguments = ["-m", *overrides, "trainer.enable_progress_bar=false", f"hydra.sweep.dir={hydra_value(str(out_dir))}"]
+    print("$ ssgan-train", " ".join(arguments), flush=True)
+    code = run_child(train_command(arguments))
     if code in STOPPED_BY:
         raise SweepStopped(code, load_runs(out_dir) + unfinished_runs(out_dir))
     if code:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench import run_child  # noqa: E402
+from _bench import run_child, train_command  # noqa: E402
 from summarize_runs import load_runs, method_of, natural_order, unfinished_runs  # noqa: E402
 from summarize_runs import other_settings as _other_settings  # noqa: E402
 
@@ -45,10 +45,36 @@ CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed
 
 def run_sweep(sweep: str, out_dir: Path, overrides: list[str]) -> int:
     """Runs the multirun ``sweep=SWEEP`` into ``out_dir``; returns its exit code (failed jobs do not stop it)."""
-    command = [sys.executable, "-m", "ssgan.train", "-m", f"sweep={sweep}", *overrides,
-               "trainer.enable_progress_bar=false", f"hydra.sweep.dir={hydra_value(str(out_dir))}"]
-    print("$", " ".join(command[1:]), flush=True)
-    return run_child(command)
+    arguments = ["-m", f"sweep={sweep}", *overrides, "trainer.enable_progress_bar=false",
+                 f"hydra.sweep.dir={hydra_value(str(out_dir))}"]
+    print("$ ssgan-train", " ".join(arguments), flush=True)
+    return run_child(train_command(arguments))
+
+
+def rounds_merge_methods(sweep: str, overrides: list[str]) -> str | None:
+    """The error when ``overrides`` set ``self_training.rounds`` while the sweep still runs ``self_training=none``
+    jobs: the setting turns their rounds on too, so two methods would run as one and replace each other's runs."""
+    from omegaconf import OmegaConf
+
+    from ssgan.config import CONFIG_DIR
+
+    rounds = next((item for item in overrides if item.lstrip("+").partition("=")[0] == "self_training.rounds"), None)
+    if rounds is None or rounds.partition("=")[2].strip() in ("0", ""):
+        return None
+    choices = "none"  # the group's default, where the sweep does not sweep it
+    with contextlib.suppress(Exception):  # a sweep that does not load: ssgan-train says why
+        choices = str(OmegaConf.select(OmegaConf.load(CONFIG_DIR / "sweep" / f"{sweep}.yaml"),
+                                       "hydra.sweeper.params.self_training", default="none"))
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.lstrip("+") == "self_training":
+            choices = value
+    if "none" not in [choice.strip() for choice in choices.split(",")]:
+        return None
+    return (f"{rounds.lstrip('+')} turns the rounds on in every job, so the sweep's self_training=none jobs would "
+            f"self-train too and merge with the self-training methods; run those alone ({sweep} -- "
+            f"self_training=default {rounds.lstrip('+')} ...), the others apart ({sweep} -- self_training=none ...), "
+            "and report both folders with --report")
 
 
 def _job_name(run_dir: str | Path, base: Path) -> str:
@@ -266,7 +292,8 @@ def render_markdown(rows: list[dict], title: str) -> str:
     out.write(f"# {title}\n\nTest accuracy (%), mean ± std over seeds (n = finished runs); best per row in bold.\n\n")
     out.write("| labels | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods) + "\n")
     for label in labels:
-        means = {m: statistics.mean(accuracies[(label, m)]) for m in methods if accuracies.get((label, m))}
+        # compared as the table shows them (2 decimals): float sums of equal accuracies may differ in the last bit
+        means = {m: round(statistics.mean(accuracies[(label, m)]), 2) for m in methods if accuracies.get((label, m))}
         best = max(means.values()) if means else None
         cells_text = []
         for method in methods:
@@ -434,7 +461,12 @@ def write_report(roots: Path | list[Path], title: str | None = None, out_dir: Pa
     if out_dir.exists() and not out_dir.is_dir():
         print(f"error: --out {out_dir} is a file; give a folder for the report", file=sys.stderr)
         raise SystemExit(2)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: cannot make --out {out_dir} ({error.strerror or error}); give a folder that can be written",
+              file=sys.stderr)
+        raise SystemExit(2) from None
     title = title or f"Label-fraction benchmark: {', '.join(datasets) or roots[0].name}"
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
@@ -492,6 +524,10 @@ def main(argv: list[str] | None = None) -> int:
         return _unfinished_status(write_report(args.report, out_dir=args.out))
     if not args.sweep:
         parser.error("give a sweep name (see conf/sweep/) or --report FOLDER")
+    merged = rounds_merge_methods(args.sweep, overrides)
+    if merged:
+        print(f"error: {merged}", file=sys.stderr)
+        return 2
     out_dir = args.out or Path("multirun") / f"label_fractions_{args.sweep}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
     if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         print(f"error: {out_dir} already holds a sweep's runs; choose a new --out, or re-render its report with "

@@ -486,3 +486,72 @@ def test_other_settings_read_quoted_overrides_as_yaml_does(tmp_path) -> None:
     assert summarize_runs.other_settings(record) == "data.root='/data/a b' trainer.max_epochs=30"
     assert summarize_runs.other_settings(["model=ssgan", "data.root='/data/a b'", "trainer.max_epochs=30"]) == \
         summarize_runs.other_settings(record)
+
+
+def test_cells_that_show_the_same_mean_are_both_bold(tmp_path) -> None:
+    import statistics
+
+    import numpy as np
+
+    # 820 of 2 x 447 right in both methods, split differently over the seeds; metrics.json holds float32 values,
+    # whose float sums differ in the last bit (only one cell was bold)
+    accuracies = {"supervised": (380 / 447, 440 / 447), "ssgan": (390 / 447, 430 / 447)}
+    number = 0
+    for method, (first, second) in accuracies.items():
+        for split_seed, acc in enumerate((first, second)):
+            _job(tmp_path, number, _ok(method, 20, split_seed, float(np.float32(acc))),
+                 ["data.num_labeled=20", f"model={method}", f"data.split_seed={split_seed}"])
+            number += 1
+    means = [statistics.mean(100 * float(np.float32(acc)) for acc in pair) for pair in accuracies.values()]
+    assert means[0] != means[1] and round(means[0], 2) == round(means[1], 2)  # the case this test is about
+    report.write_report(tmp_path, title="ties")
+    [line] = [line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 20 |")]
+    assert line.count("**91.72 ±") == 2, line
+
+
+def test_a_report_folder_that_cannot_be_made_is_one_line(tmp_path, capsys) -> None:
+    make_fixture_multirun(tmp_path / "runs")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exited:  # was a NotADirectoryError traceback
+        report.main(["--report", str(tmp_path / "runs"), "--out", str(tmp_path / "file" / "report")])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"error: cannot make --out {tmp_path / 'file' / 'report'} (Not a directory); "
+                                               "give a folder that can be written")
+
+
+def test_rounds_set_for_a_sweep_that_also_runs_without_them_are_refused(tmp_path, monkeypatch, capsys) -> None:
+    started = []
+    monkeypatch.setattr(report, "run_child", lambda command: started.append(command) or 0)
+    out = tmp_path / "sweep"
+    # the digits sweep runs self_training=none,default: rounds=1 would turn the rounds on in both, and the report
+    # would merge supervised into supervised+self-training, leaving half its jobs as "the same settings ran again"
+    assert report.main(["digits", "--out", str(out), "--", "self_training.rounds=1", "trainer.max_epochs=1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: self_training.rounds=1 turns the rounds on in every job, so the sweep's self_training=none jobs would "
+        "self-train too and merge with the self-training methods; run those alone (digits -- self_training=default "
+        "self_training.rounds=1 ...), the others apart (digits -- self_training=none ...), and report both folders "
+        "with --report")
+    assert report.main(["digits", "--out", str(out), "--", "self_training=none,default", "+self_training.rounds=2"]) == 2
+    assert not started and not out.exists()
+    # the self-training methods alone, or no rounds: the sweep runs
+    report.main(["digits", "--out", str(out), "--", "self_training=default", "self_training.rounds=1"])
+    report.main(["digits", "--out", str(tmp_path / "other"), "--", "self_training.rounds=0"])
+    assert len(started) == 2
+
+
+def test_sweeps_run_the_installed_ssgan_not_a_folder_of_that_name_where_they_start(tmp_path) -> None:
+    import subprocess
+
+    import _bench
+
+    shadow = tmp_path / "ssgan"  # e.g. another checkout's root, where python -m ssgan.train imported its copy
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise SystemExit('the copy in the working folder ran')\n")
+    started_as_module = subprocess.run([sys.executable, "-m", "ssgan.train"], cwd=tmp_path, capture_output=True,
+                                       text=True, timeout=120)
+    assert "the copy in the working folder ran" in started_as_module.stderr  # how the sweeps were started
+    # a bare word: ssgan-train refuses it in its own words, before anything heavy is imported
+    done = subprocess.run(_bench.train_command(["datanum_labeled"]), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert "the copy in the working folder ran" not in done.stderr
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: "), done.stderr
