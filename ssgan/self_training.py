@@ -264,6 +264,11 @@ class SelfTraining(pl.Callback):
         start, length = self.stage_bounds(self.current_round)
         if trainer.current_epoch < start + length - 1:  # >=: a resumed run that skipped the boundary catches up
             return
+        progress = trainer.fit_loop.epoch_loop.batch_progress
+        if not (progress.is_last_batch or progress.current.ready >= trainer.num_training_batches):
+            # trainer.max_steps or max_time cut the stage's last epoch short, and Lightning ends that epoch all
+            # the same: the stage did not finish, so no round begins (on_train_end records the stage as it ran)
+            return
         self._finish_stage(trainer, pl_module)
         if self.current_round < self.rounds:
             self._begin_next_round(trainer, pl_module)

@@ -315,6 +315,24 @@ def test_a_stage_stopped_early_records_the_epochs_it_ran(tmp_path, caplog) -> No
         "trainer.max_steps or trainer.max_time ended the fit); metrics.json lists the rounds that ran"]
 
 
+
+def test_a_stop_inside_a_stages_last_epoch_begins_no_round(tmp_path, caplog) -> None:
+    torch.manual_seed(0)
+    self_training = SelfTraining(rounds=2, threshold=0.1, max_per_class=4, epochs_per_round=1)
+    datamodule = _datamodule()
+    # round 0 is steps 1-3, round 1 steps 4-6: max_steps=5 stops round 1 in the middle of its only epoch, and
+    # Lightning still ends that epoch; round 1 was recorded as finished, round 2 selected by its half-trained
+    # classifier, and the warning named round 2
+    with caplog.at_level(logging.WARNING, logger="ssgan.self_training"):
+        _trainer(tmp_path, [self_training], max_epochs=1, limit_train_batches=3, max_steps=5,
+                 enable_checkpointing=False).fit(SupervisedBaseline((1, 8, 8), 10), datamodule=datamodule)
+    assert [(entry["round"], entry["epochs"], entry["trained"]) for entry in self_training.history] == [
+        (0, [0, 0], True), (1, [1, 1], True)]
+    assert self_training.current_round == 1 and len(datamodule.pseudo_indices) == self_training.history[1]["pseudo_labeled"]
+    assert [r.getMessage() for r in caplog.records if r.name == "ssgan.self_training"] == [
+        "self-training stopped at epoch 1, in round 1 of 2, before the 3 epochs its rounds plan (early stopping, "
+        "trainer.max_steps or trainer.max_time ended the fit); metrics.json lists the rounds that ran"]
+
 def test_each_round_starts_early_stopping_afresh(tmp_path) -> None:
     # with fresh weights a round's first epochs score below the last round's best: the patience spent in
     # the last round would end the run as soon as the new round began
