@@ -104,6 +104,10 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
         test_acc = metrics.get("test/acc") if status == "ok" else None
         if status == "ok" and test_acc is not None and not (_is_number(test_acc) and math.isfinite(test_acc)):
             status, metrics["error"], test_acc = "failed", f"its test accuracy is {test_acc}, not a number", None
+        if status == "ok" and _labels_key(metrics) is None:  # a damaged metrics.json: it belongs on no line of the table
+            status, test_acc = "failed", None
+            metrics["error"] = (f"its metrics.json gives no number of labels (num_labeled {metrics.get('num_labeled')!r}, "
+                                f"label_fraction {metrics.get('label_fraction')!r})")
         rows.append({
             "job": _job_name(metrics["run_dir"], base), "dataset": metrics.get("dataset"), "method": metrics.get("method"),
             "num_labeled": metrics.get("num_labeled"), "label_fraction": metrics.get("label_fraction"),

@@ -555,3 +555,13 @@ def test_sweeps_run_the_installed_ssgan_not_a_folder_of_that_name_where_they_sta
                           timeout=120)
     assert "the copy in the working folder ran" not in done.stderr
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: "), done.stderr
+
+
+def test_a_finished_run_whose_metrics_give_no_number_of_labels_is_a_failed_row(tmp_path, capsys) -> None:
+    make_fixture_multirun(tmp_path)
+    _job(tmp_path, 7, {**_ok("ssgan", 20, 2, 0.9), "num_labeled": "20"}, ["data.num_labeled=20", "model=ssgan"])
+    assert report.main(["--report", str(tmp_path)]) == 1  # it was in no cell and no list, and the status was that of the rest
+    [row] = [row for row in csv.DictReader(open(tmp_path / "results.csv", newline="")) if row["job"] == "7"]
+    assert row["status"] == "failed" and row["error"] == (
+        "its metrics.json gives no number of labels (num_labeled '20', label_fraction None)")
+    assert "job 7" in (tmp_path / "results.md").read_text()
