@@ -249,6 +249,11 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str],
     if every is not None and (not fits_type(every, "int") or every < 1):
         raise UserError(f"{name('check_val_every_n_epoch')}={config_text(every)} is not a number of epochs; use 1 or more, "
                         f"e.g. {name('check_val_every_n_epoch')}=1")
+    interval = settings.get("val_check_interval")
+    if fits_type(interval, "float") and interval <= 0:  # Lightning divides by it, from inside fit
+        raise UserError(f"{name('val_check_interval')}={config_text(interval)} validates at no point; give a fraction of "
+                        f"an epoch in (0, 1] (e.g. {name('val_check_interval')}=0.5: twice an epoch) or a number of "
+                        "batches of 1 or more, or leave it out")
     limit = settings.get("limit_train_batches")
     if fits_type(limit, "float") and limit <= 0:
         raise UserError(f"{name('limit_train_batches')}={limit} trains on no batch; give a fraction in (0, 1] or a "
@@ -1202,11 +1207,27 @@ def _log_to_files_only(level: int, message: str) -> None:
             handler.handle(record)
 
 
-def _exit_stopped(output_dir: Path, how: str, signal_number: int) -> None:
-    """Ends a run stopped by a signal with one line saying how to resume it, and the signal's exit status."""
+def _undo_start(output_dir: Path) -> None:
+    """Takes back what a start that ended before it ran (a bad setting, a crash, Ctrl-C while the data were read)
+    left in its folder: a new folder holding only Hydra's files goes, and an earlier run's record is put back."""
+    if not _is_rank_zero():  # under DDP, one process touches the folder
+        return
+    if not (output_dir / "metrics.json").exists():
+        _remove_if_only_hydra_files(output_dir)
+    _RunRecord.restore(output_dir)
+
+
+def _exit_stopped(output_dir: Path, how: str, signal_number: int, checkpoints: bool = True) -> None:
+    """Ends a run stopped by a signal with one line saying how to resume it, and the signal's exit status
+    (``checkpoints``: whether the run's callbacks save any)."""
     if _RunRecord.put_back:  # the checkpoints there are the earlier run's, under its own record again
         _RunRecord.restore(output_dir)
         advice = "it saved nothing, and the earlier run in its folder is kept as it was (start again with overwrite=true)"
+    elif _RunRecord.saved is not None and not _RunRecord.ran(output_dir):
+        # stopped before it trained (e.g. while the data were read) in the folder of an earlier run, whose
+        # checkpoints are not this start's to resume: that run keeps its own record
+        _RunRecord.restore(output_dir)
+        advice = "it had not begun to train, and the run in its folder is kept as it was; run the same command again"
     elif last_checkpoints(output_dir):
         from hydra.core.hydra_config import HydraConfig
 
@@ -1214,7 +1235,10 @@ def _exit_stopped(output_dir: Path, how: str, signal_number: int) -> None:
         resume = resume_command(list(HydraConfig.get().overrides.task), output_dir)
         advice = f"resume {'this job' if _is_multirun() else 'it'} with: {resume}"
     else:
-        advice = "it saved no checkpoint (callbacks=none?), so start it again"
+        if not _is_multirun():  # a sweep's report shows the stopped job by its folder
+            _undo_start(output_dir)
+        advice = ("it stopped before its first checkpoint, so start it again" if checkpoints
+                  else "it saves no checkpoints (callbacks=none), so start it again")
     print(f"error: stopped by {how} before the run finished; {advice}", file=sys.stderr)
     leave_process_group()
     sys.exit(128 + signal_number)  # as a process killed by the signal: a scheduler or `&&` sees that it did not finish
@@ -1225,28 +1249,32 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     hide_lightning_noise()  # again here: a launcher's worker processes (hydra/launcher=local) did not run main()
     escape_unencodable_output()  # and for the log handlers Hydra has set up since
     output_dir = Path(cfg.paths.output_dir)
+    callbacks = cfg.get("callbacks") or {}
+    checkpoints = any("Checkpoint" in str(callback.get("_target_", "")) for callback in callbacks.values()
+                      if hasattr(callback, "get"))
     try:
         metrics = train(cfg)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
-        _exit_stopped(output_dir, "SIGTERM", 15)
+        _exit_stopped(output_dir, "SIGTERM", 15, checkpoints)
     except SystemExit as stop:
         if not isinstance(stop.__context__, KeyboardInterrupt):
             raise
-        _exit_stopped(output_dir, "Ctrl-C", 2)  # Lightning's handler turns Ctrl-C into a bare exit(1)
+        _exit_stopped(output_dir, "Ctrl-C", 2, checkpoints)  # Lightning's handler turns Ctrl-C into a bare exit(1)
+    except KeyboardInterrupt:  # before Lightning's handler, e.g. while the data are read
+        _exit_stopped(output_dir, "Ctrl-C", 2, checkpoints)
     except UserError as error:
         if _is_multirun():  # one bad job must not stop the sweep: record it and go on
             _record_failed_job(cfg, output_dir, str(error))
             return None
-        if _is_rank_zero():  # under DDP every rank ends here: one line, and one process touching the folder
-            if not (output_dir / "metrics.json").exists():
-                _remove_if_only_hydra_files(output_dir)
-            _RunRecord.restore(output_dir)
+        _undo_start(output_dir)
+        if _is_rank_zero():  # under DDP every rank ends here: one line
             if _RunRecord.ran(output_dir):  # e.g. a diverged run: its log ends with why it stopped
                 _log_to_files_only(logging.ERROR, f"error: {error}")
             print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except Exception as error:  # a bug or a crash: in a sweep it fails this job alone, on the record
         if not _is_multirun():
+            _undo_start(output_dir)  # the traceback stays; an earlier run in the folder keeps its own record
             raise
         log.exception("job crashed")
         cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error

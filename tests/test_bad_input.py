@@ -146,6 +146,9 @@ BAD_INPUTS = [
     (["trainer.limit_train_batches=0"],
      "trainer.limit_train_batches=0 trains on no batch; give a fraction in (0, 1] or a number of batches of 1 or more, "
      "or leave it out"),
+    (["+trainer.val_check_interval=0"],  # was a ZeroDivisionError traceback from inside fit
+     "trainer.val_check_interval=0 validates at no point; give a fraction of an epoch in (0, 1] (e.g. "
+     "trainer.val_check_interval=0.5: twice an epoch) or a number of batches of 1 or more, or leave it out"),
     # Lightning refuses these only when their loop starts: the test's after the whole training
     (["trainer.limit_test_batches=0.5"],
      "trainer.limit_test_batches=0.5 keeps 0.5 of this data's 1 test batch, which is none; give a fraction of at least 1 "

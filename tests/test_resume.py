@@ -423,6 +423,39 @@ def test_ctrl_c_in_an_overwrite_start_keeps_the_earlier_run_and_its_record(tmp_p
     assert (run / "metrics.json").is_file() and not (run / ".ssgan-overwritten").exists()
 
 
+
+@pytest.mark.parametrize("stop", ["ctrl_c", "crash"])
+def test_a_start_that_stops_before_it_trains_leaves_every_folder_as_it_was(tmp_path: Path, monkeypatch, stop: str) -> None:
+    import ssgan.train
+
+    run = tmp_path / "run"
+    first = _train(run, "trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    record = {path.name: path.read_text() for path in (run / ".hydra").iterdir()}
+    log = (run / "train.log").read_text()
+
+    def stopped_early() -> None:  # the first thing train() does once Hydra has rewritten the folder's record
+        raise KeyboardInterrupt if stop == "ctrl_c" else RuntimeError("a crash while the data were read")
+
+    monkeypatch.setattr(ssgan.train, "keep_freed_memory", stopped_early)  # the forked child inherits it
+    again = _train(run, "trainer.max_epochs=1", "overwrite=true", "seed=7")
+    fresh = _train(tmp_path / "fresh", "trainer.max_epochs=1")
+    if stop == "ctrl_c":
+        # it was a KeyboardInterrupt traceback, or with checkpoints there, a command that resumed the earlier run's
+        # checkpoint under this start's settings
+        assert again.returncode == fresh.returncode == 130, again.stderr[-2000:]
+        assert again.stderr.strip().splitlines()[-1] == (
+            "error: stopped by Ctrl-C before the run finished; it had not begun to train, and the run in its folder is "
+            "kept as it was; run the same command again")
+        assert fresh.stderr.strip().splitlines()[-1] == (
+            "error: stopped by Ctrl-C before the run finished; it stopped before its first checkpoint, so start it again")
+    else:
+        assert again.returncode == fresh.returncode == 1 and "RuntimeError: a crash while the data were read" in again.stderr
+    # the earlier run is described by its own settings (the record said seed=7), and its log has no line of the start
+    assert {path.name: path.read_text() for path in (run / ".hydra").iterdir()} == record
+    assert (run / "train.log").read_text() == log and (run / "metrics.json").is_file()
+    assert not (tmp_path / "fresh").exists()  # it held only Hydra's record and log
+
 def test_an_earlier_run_left_aside_by_a_killed_overwrite_start_is_not_lost(tmp_path: Path, train_in_process) -> None:
     sys.path.insert(0, str(TESTS.parent / "scripts"))
     import summarize_runs
