@@ -23,6 +23,16 @@ from ssgan.errors import UserError
 log = logging.getLogger(__name__)
 
 
+def last_epoch_fraction(trainer: pl.Trainer) -> float:
+    """The fraction of the current (or last) training epoch's batches that ran: 1.0 for an epoch that ran to
+    its end, less where ``trainer.max_steps`` or ``trainer.max_time`` stopped the fit inside it (Lightning
+    then ends that epoch all the same: its end-of-epoch hooks run, and ``current_epoch`` counts it)."""
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    batches = trainer.num_training_batches
+    if progress.is_last_batch or not 0 < batches < float("inf") or progress.current.ready >= batches:
+        return 1.0
+    return progress.current.completed / batches
+
 class SpeedMonitor(pl.Callback):
     """Measures the wall time of each training epoch and of each training iteration (batch).
 

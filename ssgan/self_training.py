@@ -24,6 +24,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping
 
+from ssgan.callbacks import last_epoch_fraction
 from ssgan.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -264,8 +265,7 @@ class SelfTraining(pl.Callback):
         start, length = self.stage_bounds(self.current_round)
         if trainer.current_epoch < start + length - 1:  # >=: a resumed run that skipped the boundary catches up
             return
-        progress = trainer.fit_loop.epoch_loop.batch_progress
-        if not (progress.is_last_batch or progress.current.ready >= trainer.num_training_batches):
+        if last_epoch_fraction(trainer) < 1:
             # trainer.max_steps or max_time cut the stage's last epoch short, and Lightning ends that epoch all
             # the same: the stage did not finish, so no round begins (on_train_end records the stage as it ran)
             return

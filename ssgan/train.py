@@ -31,7 +31,7 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasti
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from ssgan.atomic import atomic_write, unwritable_reason
-from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm
+from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, last_epoch_fraction
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main)
 from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as,
@@ -875,6 +875,11 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         # killed after its last checkpoint but before its metrics: validate the last weights again
         # (the val/acc of the last epoch), then test and write them as an uninterrupted run would have
         trainer.validate(model, datamodule=datamodule, verbose=False)
+    # trainer.max_steps or max_time ended the fit inside an epoch, whose end would have validated: the val/acc
+    # reported is then the tested weights', not the last whole epoch's
+    epoch_fraction = last_epoch_fraction(trainer) if trainer.global_step != resumed_step else 1.0
+    if epoch_fraction < 1 and len(datamodule.split.val) > 0 and not trainer.fast_dev_run:
+        trainer.validate(model, datamodule=datamodule, verbose=False)
     # copied now: testing a checkpoint (test_ckpt=best) restores the callbacks' state from it
     rounds = copy.deepcopy(self_training.history) if self_training is not None else None
     last_val = trainer.callback_metrics.get("val/acc")  # read now: trainer.test replaces the callback metrics
@@ -903,7 +908,7 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     test_acc = float(test_results["test/acc"]) if "test/acc" in test_results else None
     metrics.update(
         status="ok",
-        epochs=trainer.current_epoch,
+        epochs=trainer.current_epoch if epoch_fraction == 1 else round(trainer.current_epoch - 1 + epoch_fraction, 3),
         steps=trainer.fit_loop.epoch_loop.total_batch_idx + 1 if trainer.fit_loop.epoch_loop.total_batch_idx >= 0 else 0,
         train_seconds=round(train_seconds, 2),
         **speed,

@@ -306,6 +306,23 @@ def test_val_acc_is_the_final_weights_even_when_the_last_epoch_is_not_a_validati
     assert last["epoch"] == 2 and every_other["val/best_acc"] == max(every_epoch["val/acc"], every_other["val/best_acc"])
 
 
+
+def test_a_fit_that_max_steps_ends_inside_an_epoch_reports_that_epochs_share_and_its_weights_val_acc(compose_cfg) -> None:
+    import csv
+
+    from ssgan.train import train
+
+    # digits, 50 labels: 12 batches an epoch, two optimizer steps a batch; max_steps=30 stops after 3 batches of epoch 1
+    run = compose_cfg("trainer.max_epochs=5", "+trainer.max_steps=30", "+trainer.limit_val_batches=1",
+                      "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", "logger=csv")
+    metrics = train(run)
+    # it said epochs 2 and the val/acc of epoch 0's end, while the test was of the weights after step 30
+    assert metrics["steps"] == 15 and metrics["epochs"] == 1.25
+    with open(Path(run.paths.output_dir) / "csv" / "metrics.csv", newline="") as handle:
+        validations = [row for row in csv.DictReader(handle) if row.get("val/acc")]
+    assert [row["step"] for row in validations] == ["11", "15"]  # epoch 0's end, then the last weights
+    assert metrics["val/acc"] == pytest.approx(float(validations[-1]["val/acc"]))
+
 @pytest.mark.parametrize(("overrides", "find_unused"), [
     (["trainer.devices=2"], True),  # Lightning alone picks plain DDP, which fails at the first GAN step
     (["trainer.devices=1"], None),
