@@ -33,6 +33,7 @@ def last_epoch_fraction(trainer: pl.Trainer) -> float:
         return 1.0
     return progress.current.completed / batches
 
+
 class SpeedMonitor(pl.Callback):
     """Measures the wall time of each training epoch and of each training iteration (batch).
 
