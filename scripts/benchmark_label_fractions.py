@@ -61,15 +61,20 @@ def rounds_merge_methods(sweep: str, overrides: list[str]) -> str | None:
     rounds = next((item for item in overrides if item.lstrip("+").partition("=")[0] == "self_training.rounds"), None)
     if rounds is None or rounds.partition("=")[2].strip() in ("0", ""):
         return None
-    choices = "none"  # the group's default, where the sweep does not sweep it
-    with contextlib.suppress(Exception):  # a sweep that does not load: ssgan-train says why
-        choices = str(OmegaConf.select(OmegaConf.load(CONFIG_DIR / "sweep" / f"{sweep}.yaml"),
-                                       "hydra.sweeper.params.self_training", default="none"))
+    try:
+        sweep_config = OmegaConf.load(CONFIG_DIR / "sweep" / f"{sweep}.yaml")
+    except Exception:  # a sweep found elsewhere (hydra.searchpath), or none: ssgan-train says what it runs
+        return None
+    # the sweep's self_training choices: swept, else picked in its defaults list, else the group's default (none)
+    picked = next((str(entry["override /self_training"]) for entry in sweep_config.get("defaults") or []
+                   if hasattr(entry, "get") and "override /self_training" in entry), "none")
+    choices = str(OmegaConf.select(sweep_config, "hydra.sweeper.params.self_training", default=picked))
     for item in overrides:
         key, _, value = item.partition("=")
-        if key.lstrip("+") == "self_training":
+        if key.lstrip("+") in ("self_training", "hydra.sweeper.params.self_training"):
             choices = value
-    if "none" not in [choice.strip() for choice in choices.split(",")]:
+    listed = choices.strip().removeprefix("choice(").removesuffix(")")  # Hydra's choice(none,default) too
+    if "none" not in [choice.strip().strip("'\"") for choice in listed.split(",")]:
         return None
     return (f"{rounds.lstrip('+')} turns the rounds on in every job, so the sweep's self_training=none jobs would "
             f"self-train too and merge with the self-training methods; run those alone ({sweep} -- "

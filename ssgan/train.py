@@ -877,8 +877,10 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         trainer.validate(model, datamodule=datamodule, verbose=False)
     # trainer.max_steps or max_time ended the fit inside an epoch, whose end would have validated: the val/acc
     # reported is then the tested weights', not the last whole epoch's
-    epoch_fraction = last_epoch_fraction(trainer) if trainer.global_step != resumed_step else 1.0
-    if epoch_fraction < 1 and len(datamodule.split.val) > 0 and not trainer.fast_dev_run:
+    # (a resume with nothing left to train validated above, and keeps its checkpoint's share of the epoch)
+    epoch_fraction = last_epoch_fraction(trainer)
+    if epoch_fraction < 1 and trainer.global_step != resumed_step and len(datamodule.split.val) > 0 \
+            and not trainer.fast_dev_run:
         trainer.validate(model, datamodule=datamodule, verbose=False)
     # copied now: testing a checkpoint (test_ckpt=best) restores the callbacks' state from it
     rounds = copy.deepcopy(self_training.history) if self_training is not None else None
@@ -908,7 +910,10 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     test_acc = float(test_results["test/acc"]) if "test/acc" in test_results else None
     metrics.update(
         status="ok",
-        epochs=trainer.current_epoch if epoch_fraction == 1 else round(trainer.current_epoch - 1 + epoch_fraction, 3),
+        # the cut epoch counts as processed both when it ran now and when its end-of-epoch checkpoint was resumed,
+        # while current_epoch counts it only in the first case
+        epochs=trainer.current_epoch if epoch_fraction == 1 else
+        round(trainer.fit_loop.epoch_progress.current.processed - 1 + epoch_fraction, 3),
         steps=trainer.fit_loop.epoch_loop.total_batch_idx + 1 if trainer.fit_loop.epoch_loop.total_batch_idx >= 0 else 0,
         train_seconds=round(train_seconds, 2),
         **speed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -533,10 +534,23 @@ def test_rounds_set_for_a_sweep_that_also_runs_without_them_are_refused(tmp_path
         "with --report")
     assert report.main(["digits", "--out", str(out), "--", "self_training=none,default", "+self_training.rounds=2"]) == 2
     assert not started and not out.exists()
+    assert report.main(["digits", "--out", str(out), "--", "self_training=choice(none,default)", "self_training.rounds=2"]) == 2
+    assert not started and not out.exists()
     # the self-training methods alone, or no rounds: the sweep runs
     report.main(["digits", "--out", str(out), "--", "self_training=default", "self_training.rounds=1"])
     report.main(["digits", "--out", str(tmp_path / "other"), "--", "self_training.rounds=0"])
     assert len(started) == 2
+    # a sweep of the user's that picks self-training in its defaults list, or one ssgan does not ship: not refused
+    import ssgan.config
+
+    conf = tmp_path / "conf"
+    shutil.copytree(ssgan.config.CONFIG_DIR, conf)
+    (conf / "sweep" / "mine.yaml").write_text("# @package _global_\ndefaults:\n  - override /self_training: default\n"
+                                              "hydra:\n  sweeper:\n    params:\n      data.num_labeled: 20,50\n")
+    monkeypatch.setattr(ssgan.config, "CONFIG_DIR", conf)
+    assert report.rounds_merge_methods("mine", ["self_training.rounds=1"]) is None
+    assert report.rounds_merge_methods("found_on_a_searchpath", ["self_training.rounds=1"]) is None
+    assert report.rounds_merge_methods("digits", ["self_training.rounds=1"]) is not None
 
 
 def test_sweeps_run_the_installed_ssgan_not_a_folder_of_that_name_where_they_start(tmp_path) -> None:

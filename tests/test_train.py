@@ -322,6 +322,13 @@ def test_a_fit_that_max_steps_ends_inside_an_epoch_reports_that_epochs_share_and
         validations = [row for row in csv.DictReader(handle) if row.get("val/acc")]
     assert [row["step"] for row in validations] == ["11", "15"]  # epoch 0's end, then the last weights
     assert metrics["val/acc"] == pytest.approx(float(validations[-1]["val/acc"]))
+    # stopped after its last checkpoint, before its metrics (e.g. Ctrl-C in the test): the resume trains nothing,
+    # and writes what the run would have (it said epochs 1)
+    (Path(run.paths.output_dir) / "metrics.json").unlink()
+    resumed = train(compose_cfg("trainer.max_epochs=5", "+trainer.max_steps=30", "+trainer.limit_val_batches=1",
+                                "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", "logger=csv",
+                                "ckpt_path=last"))
+    assert (resumed["epochs"], resumed["steps"], resumed["test/acc"]) == (1.25, 15, metrics["test/acc"])
 
 @pytest.mark.parametrize(("overrides", "find_unused"), [
     (["trainer.devices=2"], True),  # Lightning alone picks plain DDP, which fails at the first GAN step
