@@ -26,6 +26,7 @@ from torchmetrics.classification import (
 )
 
 from ssgan import losses
+from ssgan.callbacks import last_epoch_fraction
 from ssgan.config import class_path
 from ssgan.errors import UserError
 from ssgan.nets import build_discriminator, build_generator, resolve_arch, uniform_noise
@@ -558,6 +559,8 @@ class ClassifierModule(pl.LightningModule):
             self.log_dict({f"train/{name}": mean for name, mean in zip(self._train_names, means)}, on_epoch=True,
                           sync_dist=self.trainer.world_size > 1)  # under DDP: the mean over ranks
             self._train_sums, self._train_steps = None, 0
+        if last_epoch_fraction(self.trainer) < 1:
+            return  # trainer.max_steps or max_time cut the epoch short: a resume finishes it at its own rate
         schedulers = self.lr_schedulers()
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
             scheduler.step()
@@ -614,6 +617,13 @@ class ClassifierModule(pl.LightningModule):
         """Records the module class and the datamodule's class and arguments, so that the ``ssgan``
         tools rebuild both from the checkpoint alone."""
         checkpoint["ssgan_module"] = class_path(type(self))
+        fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
+        if self._trainer is not None and "epoch_progress" in fit_loop and last_epoch_fraction(self.trainer) < 1:
+            # the end-of-epoch save of an epoch that trainer.max_steps or max_time cut short: Lightning counts the
+            # epoch as processed, and a resume would finish its batches and then count it twice (a whole epoch
+            # skipped); saved as the mid-epoch checkpoint it is, the resume finishes the epoch once
+            for counts in fit_loop["epoch_progress"].values():
+                counts["processed"] = counts["completed"]
         if self._trainer is not None and self.trainer.optimizers:  # what a resume must build to take their states
             checkpoint["ssgan_optimizers"] = [class_path(type(optimizer)) for optimizer in self.trainer.optimizers]
         # the random streams (noise layers, z): a resumed run draws what the uninterrupted one would

@@ -910,10 +910,10 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     test_acc = float(test_results["test/acc"]) if "test/acc" in test_results else None
     metrics.update(
         status="ok",
-        # the cut epoch counts as processed both when it ran now and when its end-of-epoch checkpoint was resumed,
-        # while current_epoch counts it only in the first case
+        # the cut epoch counts as started both when it ran now and when its checkpoint (saved as mid-epoch, see
+        # ClassifierModule.on_save_checkpoint) was resumed, while current_epoch counts it only in the first case
         epochs=trainer.current_epoch if epoch_fraction == 1 else
-        round(trainer.fit_loop.epoch_progress.current.processed - 1 + epoch_fraction, 3),
+        round(trainer.fit_loop.epoch_progress.current.started - 1 + epoch_fraction, 3),
         steps=trainer.fit_loop.epoch_loop.total_batch_idx + 1 if trainer.fit_loop.epoch_loop.total_batch_idx >= 0 else 0,
         train_seconds=round(train_seconds, 2),
         **speed,

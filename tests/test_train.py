@@ -330,6 +330,20 @@ def test_a_fit_that_max_steps_ends_inside_an_epoch_reports_that_epochs_share_and
                                 "ckpt_path=last"))
     assert (resumed["epochs"], resumed["steps"], resumed["test/acc"]) == (1.25, 15, metrics["test/acc"])
 
+
+def test_a_fit_that_max_steps_cut_inside_an_epoch_resumes_to_the_uninterrupted_run(compose_cfg) -> None:
+    from ssgan.train import train
+
+    tiny = ("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", "logger=csv")
+    whole = train(compose_cfg(*tiny))
+    cut = train(compose_cfg(*tiny, "+trainer.max_steps=30", "overwrite=true"))  # 15 of the 24 batches
+    assert cut["epochs"] == 1.25
+    # the end-of-epoch checkpoint of the cut epoch was resumed as a whole epoch: the run finished its batches,
+    # then counted the epoch twice and stopped (an epoch of batches short), at the learning rate of the next epoch
+    resumed = train(compose_cfg(*tiny, "ckpt_path=last"))
+    assert (resumed["epochs"], resumed["steps"]) == (whole["epochs"], whole["steps"]) == (2, 24)
+    assert resumed["test/acc"] == whole["test/acc"] and resumed["val/acc"] == whole["val/acc"]
+
 @pytest.mark.parametrize(("overrides", "find_unused"), [
     (["trainer.devices=2"], True),  # Lightning alone picks plain DDP, which fails at the first GAN step
     (["trainer.devices=1"], None),
