@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import statistics
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -363,6 +367,34 @@ class SyncedSigterm(pl.Callback):
         # as the evaluation loop does: after the last batch the run ends by itself, with all its predictions
         if trainer.received_sigterm and not trainer.predict_loop.batch_progress.is_last_batch:
             raise SIGTERMException
+
+
+@contextlib.contextmanager
+def sigterm_stops_outside_lightning() -> Iterator[None]:
+    """Within the block, a SIGTERM that lands outside Lightning's fit, validate, test and predict (while the
+    data are read, between fit and test) raises Lightning's ``SIGTERMException``, as a stop inside fit ends.
+
+    Python's default handler would kill the process there, before the entry point could take the start
+    back (an earlier run's record put back, a folder of Hydra's files alone removed) or say how to go on.
+    Inside Lightning's stages its handler is in charge (it calls this one after its own, which then does
+    nothing more). A handler the program had set is still called first, as Lightning calls it.
+    """
+    # only the main thread may set handlers; a process started with SIGTERM ignored keeps ignoring it
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        if signal.getsignal(signal.SIGTERM) is stop:  # not inside a Lightning stage
+            raise SIGTERMException
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -30,7 +30,7 @@ from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import unwritable_reason
-from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm
+from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm, sigterm_stops_outside_lightning
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.config import class_path, config_text, import_class, init_arguments, recorded_class
 from ssgan.cpu import keep_freed_memory
@@ -854,7 +854,8 @@ def main(args: Sequence[str] | None = None) -> None:
     hide_lightning_noise()
     SSGANCLI.built_trainer = None
     try:
-        close_process_group(build_cli(args).trainer)
+        with sigterm_stops_outside_lightning():  # e.g. while the data are read: one line, not a kill
+            close_process_group(build_cli(args).trainer)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
         _exit_stopped("SIGTERM", 15)
     except SystemExit as stop:

@@ -31,7 +31,8 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasti
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from ssgan.atomic import atomic_write, unwritable_reason
-from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, last_epoch_fraction
+from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, last_epoch_fraction,
+                             sigterm_stops_outside_lightning)
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main)
 from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as,
@@ -1263,7 +1264,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     checkpoints = any("Checkpoint" in str(callback.get("_target_", "")) for callback in callbacks.values()
                       if hasattr(callback, "get"))
     try:
-        metrics = train(cfg)
+        with sigterm_stops_outside_lightning():  # e.g. while the data are read: the start is taken back, as for Ctrl-C
+            metrics = train(cfg)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
         _exit_stopped(output_dir, "SIGTERM", 15, checkpoints)
     except SystemExit as stop:

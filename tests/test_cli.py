@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import shutil
 import signal
+import time
 import warnings
 from pathlib import Path
 
@@ -273,6 +275,34 @@ def test_cli_predict_stopped_by_sigterm_exits_143_after_the_current_batch(tmp_pa
     assert stopped.value.code == 143
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: stopped by SIGTERM before the run finished; run the same command again")
+
+
+def test_cli_stopped_by_sigterm_before_fit_exits_143_in_one_line(tmp_path: Path, image_folder: Path, capsys,
+                                                                 monkeypatch) -> None:
+    import ssgan.cli
+
+    def stopped_early() -> None:  # once the data are read, before fit installs Lightning's handler
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the handler raises in here
+
+    monkeypatch.setattr(ssgan.cli, "keep_freed_memory", stopped_early)
+    # a recorder stands in for the default handler, which killed the process there (and would end this test process)
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    recorder = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main(["fit", "--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
+                  f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
+                  "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
+                  f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=1"])
+        assert received == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is recorder
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: stopped by SIGTERM before the run finished; run the same command again")
+    assert not list(tmp_path.rglob("*.ckpt"))
 
 
 def test_cli_writes_sample_grids_in_its_log_folder(tmp_path: Path, monkeypatch) -> None:

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -424,7 +425,7 @@ def test_ctrl_c_in_an_overwrite_start_keeps_the_earlier_run_and_its_record(tmp_p
 
 
 
-@pytest.mark.parametrize("stop", ["ctrl_c", "crash"])
+@pytest.mark.parametrize("stop", ["ctrl_c", "sigterm", "crash"])
 def test_a_start_that_stops_before_it_trains_leaves_every_folder_as_it_was(tmp_path: Path, monkeypatch, stop: str) -> None:
     import ssgan.train
 
@@ -435,20 +436,24 @@ def test_a_start_that_stops_before_it_trains_leaves_every_folder_as_it_was(tmp_p
     log = (run / "train.log").read_text()
 
     def stopped_early() -> None:  # the first thing train() does once Hydra has rewritten the folder's record
+        if stop == "sigterm":  # outside Lightning's handler, where Python's default one killed the process
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # the handler raises in here
         raise KeyboardInterrupt if stop == "ctrl_c" else RuntimeError("a crash while the data were read")
 
     monkeypatch.setattr(ssgan.train, "keep_freed_memory", stopped_early)  # the forked child inherits it
     again = _train(run, "trainer.max_epochs=1", "overwrite=true", "seed=7")
     fresh = _train(tmp_path / "fresh", "trainer.max_epochs=1")
-    if stop == "ctrl_c":
+    if stop in ("ctrl_c", "sigterm"):
         # it was a KeyboardInterrupt traceback, or with checkpoints there, a command that resumed the earlier run's
-        # checkpoint under this start's settings
-        assert again.returncode == fresh.returncode == 130, again.stderr[-2000:]
+        # checkpoint under this start's settings; a SIGTERM killed the process with the start's record in place
+        how, status = ("Ctrl-C", 130) if stop == "ctrl_c" else ("SIGTERM", 143)
+        assert again.returncode == fresh.returncode == status, again.stderr[-2000:]
         assert again.stderr.strip().splitlines()[-1] == (
-            "error: stopped by Ctrl-C before the run finished; it had not begun to train, and the run in its folder is "
-            "kept as it was; run the same command again")
+            f"error: stopped by {how} before the run finished; it had not begun to train, and the run in its folder "
+            "is kept as it was; run the same command again")
         assert fresh.stderr.strip().splitlines()[-1] == (
-            "error: stopped by Ctrl-C before the run finished; it stopped before its first checkpoint, so start it again")
+            f"error: stopped by {how} before the run finished; it stopped before its first checkpoint, so start it again")
     else:
         assert again.returncode == fresh.returncode == 1 and "RuntimeError: a crash while the data were read" in again.stderr
     # the earlier run is described by its own settings (the record said seed=7), and its log has no line of the start
