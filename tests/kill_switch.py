@@ -1,10 +1,11 @@
-"""A callback that SIGKILLs its own process at a given epoch and batch (for the resume tests)."""
+"""Callbacks that signal their own process at a given batch, or at a checkpoint save (for the resume tests)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytorch_lightning as pl
 
@@ -29,15 +30,27 @@ class KillAt(pl.Callback):
 class SignalOnSave(pl.Callback):
     """Sends ``signal_name`` to its own process from rank 0's first checkpoint save of ``epoch``.
 
-    It waits ``delay`` seconds first, so that under DDP the other ranks already wait in the save's
-    barrier: a signal handler that runs a collective there never meets its match.
+    Under DDP the other ranks must wait in the save's barrier by then (a signal handler that runs a
+    collective there never meets its match): with ``marker``, rank 1 writes that file as it reaches
+    the save (the barrier follows the hook at once), and rank 0 waits for it, then ``delay`` seconds.
     """
 
-    def __init__(self, epoch: int, signal_name: str = "SIGTERM", delay: float = 3.0) -> None:
+    def __init__(self, epoch: int, signal_name: str = "SIGTERM", delay: float = 1.0, marker: str | None = None) -> None:
         self.epoch, self.signal, self.delay, self.sent = epoch, getattr(signal, signal_name), delay, False
+        self.marker = None if marker is None else Path(marker)
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
-        if trainer.is_global_zero and trainer.current_epoch == self.epoch and not self.sent:
-            self.sent = True
-            time.sleep(self.delay)
-            os.kill(os.getpid(), self.signal)
+        if trainer.current_epoch != self.epoch or self.sent:
+            return
+        self.sent = True
+        if not trainer.is_global_zero:
+            if trainer.global_rank == 1 and self.marker is not None:
+                self.marker.write_text("saving")
+            return
+        deadline = time.monotonic() + 300
+        while self.marker is not None and not self.marker.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"rank 1 never reached the save ({self.marker} not written)")
+            time.sleep(0.05)
+        time.sleep(self.delay)
+        os.kill(os.getpid(), self.signal)

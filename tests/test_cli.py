@@ -14,6 +14,7 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
+import yaml
 
 from conftest import write_image_folder
 from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm
@@ -159,13 +160,25 @@ def test_a_config_file_that_is_no_yaml_mapping_is_one_line_naming_it(tmp_path: P
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in CLI_DIR.glob("*.yaml")))
-def test_every_cli_config_fits_under_fast_dev_run(config: str, tmp_path: Path, image_folder: Path) -> None:
+def test_every_cli_config_fits_under_fast_dev_run(config: str, tmp_path: Path, image_folder: Path, monkeypatch) -> None:
+    import ssgan.train
+
     args = ["fit", "--config", str(CLI_DIR / config), "--trainer.fast_dev_run=true",
             "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path}",
             f"--data.init_args.split_cache_dir={tmp_path / 'splits'}"]
     if config == "folder.yaml":
         args += [f"--data.init_args.root={image_folder}", f"--data.init_args.image_cache_dir={tmp_path / 'images'}"]
+    trainers = []  # main() hands its trainer to close_process_group when the run is over
+    monkeypatch.setattr(ssgan.train, "close_process_group", trainers.append)
     main(args)
+    settings = yaml.safe_load((CLI_DIR / config).read_text())
+    (trainer,) = trainers
+    assert trainer.state.finished and trainer.fit_loop.epoch_loop.batch_progress.total.completed == 1
+    assert f"{type(trainer.lightning_module).__module__}.{type(trainer.lightning_module).__name__}" == \
+        settings["model"]["class_path"]
+    rounds = [c.rounds for c in trainer.callbacks if isinstance(c, SelfTraining)]
+    assert rounds == [c["init_args"]["rounds"] for c in settings["trainer"].get("callbacks", [])
+                      if c["class_path"].endswith("SelfTraining")]
     # fast_dev_run writes no logs or checkpoints, and no sample grid either (it once wrote samples/ here)
     assert {path.name for path in tmp_path.iterdir()} <= {"splits", "images"}
 

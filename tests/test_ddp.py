@@ -77,8 +77,10 @@ def test_sigterm_during_a_checkpoint_save_stops_both_ranks_and_resumes(tmp_path:
                "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", SMALLER_D, SMALLER_G, f"hydra.run.dir={run}"]
     # rank 0 signals itself while saving epoch 1's checkpoint, when rank 1 waits in the save's barrier
     # (Lightning's own handler broadcast from there, and both ranks hung until killed)
-    code, stderr = _run_ranks([*command, "+callbacks.signal._target_=kill_switch.SignalOnSave", "+callbacks.signal.epoch=1"],
-                              tmp_path, env, timeout=300)
+    marker = tmp_path / "rank1_saving"
+    code, stderr = _run_ranks([*command, "+callbacks.signal._target_=kill_switch.SignalOnSave", "+callbacks.signal.epoch=1",
+                               f"+callbacks.signal.marker={marker}"], tmp_path, env, timeout=300)
+    assert marker.read_text() == "saving"  # rank 1 had reached the save
     assert code == 143, stderr[-3000:]
     assert stderr.strip().splitlines()[-1].startswith("error: stopped by SIGTERM before the run finished; resume it")
     assert not (run / "metrics.json").exists()

@@ -63,6 +63,8 @@ def test_fast_dev_run_on_every_data_config(compose_cfg, data_name, idx_root, cif
 @pytest.mark.parametrize("experiment", group_options("experiment"))
 def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, model_name, request) -> None:
     cfg = compose_cfg(f"experiment={experiment}", f"model={model_name}", *FAST)
+    dataset, labels = experiment.rsplit("_", 1)  # e.g. fashion_mnist_100: 100 labels of Fashion-MNIST
+    assert cfg.data.num_labeled == int(labels) and cfg.data.label_fraction is None
     if cfg.data.get("root") is not None:  # point the experiment at fixture files of its data set's format
         fixture = {"CIFAR10DataModule": "cifar_root", "SVHNDataModule": "svhn_root"}.get(
             cfg.data._target_.rsplit(".", 1)[-1], "idx_root")
@@ -72,7 +74,8 @@ def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, model
             if cfg.model.arch == "conv":  # keep the conv net small on 2 cores: 10 images a batch
                 cfg.data.batch_size = 10
     metrics = train(cfg)
-    assert metrics["status"] == "ok" and metrics["method"] == model_name
+    assert metrics["status"] == "ok" and metrics["method"] == model_name and metrics["dataset"] == dataset
+    assert metrics["net"] == ("conv" if dataset in ("cifar10", "svhn") else "mlp")
 
 
 # the image shape of each data set that an experiment trains on
@@ -129,14 +132,28 @@ def test_every_trainer_config_composes_to_its_devices_and_precision(compose_cfg,
 @pytest.mark.parametrize(("group", "option"), [(group, option) for group in ("model", "callbacks", "logger", "self_training",
                                                                              "hydra/launcher")
                                                for option in group_options(group)])
-def test_every_config_group_option_composes(compose_cfg, group, option) -> None:
+def test_every_config_group_option_composes(compose_cfg, group, option, tmp_path) -> None:
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from ssgan.train import build_trainer
+
     cfg = compose_cfg(f"{group}={option}")
     if group == "hydra/launcher":
         assert cfg.hydra.launcher._target_.startswith("hydra_plugins.")
+        return
+    assert cfg.hydra.runtime.choices[group] == option
+    if group in ("logger", "callbacks"):  # what the option does to the run's trainer
+        trainer = build_trainer(cfg, tmp_path)
+        loggers = sorted(type(logger).__name__ for logger in trainer.loggers)
+        checkpoints = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
+        if group == "logger":
+            assert loggers == {"none": [], "csv": ["CSVLogger"], "tensorboard": ["CSVLogger", "TensorBoardLogger"]}[option]
+        else:
+            assert bool(checkpoints) == (option != "none")
+    elif group == "self_training":
+        assert (cfg.self_training.rounds > 0) == (option != "none")
     else:
-        node = cfg.get(group)
-        assert node is not None or option == "none"
-        assert cfg.hydra.runtime.choices[group] == option
+        assert cfg.model._target_ == {"ssgan": "ssgan.module.SSGAN", "supervised": "ssgan.module.SupervisedBaseline"}[option]
 
 
 @pytest.mark.parametrize("sweep", group_options("sweep"))
@@ -467,7 +484,8 @@ def test_plain_ddp_is_refused_for_the_gan_by_any_of_its_names_and_allowed_for_th
     from ssgan.errors import UserError
     from ssgan.train import refuse_plain_ddp
 
-    for strategy in ("ddp", "ddp_spawn", "ddp_find_unused_parameters_false", "ddp_fork_find_unused_parameters_false"):
+    for strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "ddp_find_unused_parameters_false",
+                     "ddp_fork_find_unused_parameters_false"):
         base = strategy.removesuffix("_find_unused_parameters_false")
         with pytest.raises(UserError, match=f"use trainer.strategy={base}_find_unused_parameters_true$"):
             refuse_plain_ddp(strategy, True, "trainer.strategy")
