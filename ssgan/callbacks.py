@@ -68,9 +68,16 @@ class SpeedMonitor(pl.Callback):
         if stage == "fit":
             self._fit_start = time.perf_counter()
 
+    def seconds_fitting(self) -> float | None:
+        """Seconds spent fitting since fit's setup (under DDP, once every rank has started), those of the
+        resumed checkpoint's processes included; None before fit's setup."""
+        if self._fit_start is None:
+            return None
+        return self.earlier_seconds + time.perf_counter() - self._fit_start
+
     def state_dict(self) -> dict[str, Any]:
-        fitting = time.perf_counter() - self._fit_start if self._fit_start is not None else 0.0
-        return {"train_seconds": self.earlier_seconds + fitting,
+        fitting = self.seconds_fitting()
+        return {"train_seconds": self.earlier_seconds if fitting is None else fitting,
                 "epoch_seconds": list(self.epoch_seconds), "iteration_ms": list(self.iteration_ms)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -141,6 +148,9 @@ class MidEpochCheckpoint(ModelCheckpoint):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise UserError(f"the mid-epoch checkpoint's {name}={value!r} is not a count; use 0 (off) or a whole "
                                 f"number, e.g. callbacks.mid_epoch_checkpoint.every_n_train_steps=1000")
+        if kwargs.get("train_time_interval") is not None:  # its save would come from Lightning's own test, which this one replaces
+            raise UserError("the mid-epoch checkpoint saves by optimizer steps, not by time; set "
+                            "callbacks.mid_epoch_checkpoint.every_n_train_steps (e.g. =1000) instead of train_time_interval")
         if every_n_train_steps and every_n_epochs:
             raise UserError(f"the mid-epoch checkpoint has every_n_train_steps={every_n_train_steps} and every_n_epochs="
                             f"{every_n_epochs}; set one of them (the end-of-epoch last.ckpt is saved anyway), e.g. "
@@ -377,7 +387,8 @@ def sigterm_stops_outside_lightning() -> Iterator[None]:
     Python's default handler would kill the process there, before the entry point could take the start
     back (an earlier run's record put back, a folder of Hydra's files alone removed) or say how to go on.
     Inside Lightning's stages its handler is in charge (it calls this one after its own, which then does
-    nothing more). A handler the program had set is still called first, as Lightning calls it.
+    nothing more), and so is the signal's own default between DDP's stages. A handler the program had set
+    is still called first, as Lightning calls it.
     """
     # only the main thread may set handlers; a process started with SIGTERM ignored keeps ignoring it
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
@@ -387,8 +398,16 @@ def sigterm_stops_outside_lightning() -> Iterator[None]:
     def stop(signum: int, frame: Any) -> None:
         if callable(previous):
             previous(signum, frame)
-        if signal.getsignal(signal.SIGTERM) is stop:  # not inside a Lightning stage
-            raise SIGTERMException
+        if signal.getsignal(signal.SIGTERM) is not stop:  # inside a Lightning stage
+            return
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # between DDP's stages the other ranks may wait for this one in a collective: a stop of this
+            # rank alone would not end them either, so the signal ends the process as Python's default does
+            if not callable(previous):
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            return
+        raise SIGTERMException
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:

@@ -201,7 +201,8 @@ class SSGANCLI(LightningCLI):
             raise missing from None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        from ssgan.train import _several_processes, check_accelerator, check_monitored_metric, trainer_setup_error
+        from ssgan.train import (_several_processes, check_accelerator, check_kept_checkpoints, check_monitored_metric,
+                                 trainer_setup_error)
 
         trainer_config = self._get(self.config_init, "trainer", default={})
         check_accelerator(trainer_config.get("accelerator", "auto"), "--trainer.accelerator")  # ssgan-train's list and words
@@ -223,6 +224,7 @@ class SSGANCLI(LightningCLI):
             for callback in trainer.callbacks:
                 check_monitored_metric(callback, getattr(self.model, "validation_metrics", ("val/acc",)),
                                        f"the {type(callback).__name__} callback's init_args.monitor")
+                check_kept_checkpoints(callback, f"the {type(callback).__name__} callback's init_args.save_top_k")
         # whatever the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM instead of hanging
         trainer.callbacks.append(SyncedSigterm())
         trainer.callbacks.append(KeepBestAcrossFolders())  # fit --ckpt_path into a new version_N keeps the best.ckpt

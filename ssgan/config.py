@@ -332,10 +332,16 @@ def check_override_keys(overrides: list[str]) -> None:
         siblings = [str(k) for k in parent.keys()] if OmegaConf.is_dict(parent) else []
         if leaf in siblings:  # keys.() lists mandatory (???) settings too
             continue
-        close = difflib.get_close_matches(leaf, siblings, n=1)
+        settings = [name for name in siblings if name != "_target_"]
+        close = difflib.get_close_matches(leaf, settings, n=1)
         hint = f"did you mean {parent_key + '.' if parent_key else ''}{close[0]}?" if close else (
-            f"{parent_key or 'the config'} has: {', '.join(siblings)}" if siblings else "check its spelling")
-        raise UserError(f"unknown setting '{key}'; {hint} (prefix it with + to add a new key)")
+            f"{parent_key or 'the config'} has: {', '.join(settings)}" if settings else "check its spelling")
+        # e.g. trainer.max_time: a real argument of the class that the config leaves at its default
+        target = parent.get("_target_") if OmegaConf.is_dict(parent) else None
+        value = next(override.split("=", 1)[1] for override in overrides if override.split("=", 1)[0] == key)
+        addition = (f"for an argument of {target} that the config does not list, add it with +{key}={value}"
+                    if isinstance(target, str) else "prefix it with + to add a new key")
+        raise UserError(f"unknown setting '{key}'; {hint} ({addition})")
 
 
 def _init_parameters(cls: type, eval_str: bool = False):

@@ -99,6 +99,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
             continue  # nothing to pick the best epoch by
         # without validation images no val/ metric is logged at all (e.g. early stopping on val/acc)
         check_monitored_metric(callback, validation_metrics if has_validation else (), f"callbacks.{name}.monitor")
+        check_kept_checkpoints(callback, f"callbacks.{name}.save_top_k")
         callbacks.append(callback)
     if uses_self_training(cfg):
         callbacks.append(instantiate(cfg.self_training))
@@ -181,6 +182,19 @@ def monitored_metric_error(error: BaseException) -> UserError | None:
     names = re.findall(r"[\w.-]+/[\w./-]+", text.split("metrics:" if "metrics:" in text else "following:")[-1])
     example = "val/acc" if "val/acc" in names else next((name for name in names if name.startswith("train/")), "val/acc")
     return UserError(f"{text}; set the callback's monitor to one of those, e.g. {example}")
+
+
+def check_kept_checkpoints(callback: Any, setting: str) -> None:
+    """Refuses a checkpoint that picks the best epochs by a metric and keeps several under one file name
+    (``best.ckpt``, no version counter): each save would overwrite the file, so it would hold the latest
+    validated epoch, not the best, and ``best_epoch`` and ``test_ckpt=best`` would say so quietly."""
+    if not isinstance(callback, ModelCheckpoint) or callback.monitor is None or callback.save_top_k in (0, 1):
+        return
+    if "{" in (callback.filename or "{") or callback._enable_version_counter:
+        return  # each kept checkpoint gets a name of its own
+    raise UserError(f"{setting}={callback.save_top_k} would keep {callback.save_top_k if callback.save_top_k > 0 else 'all'} "
+                    f"checkpoints under the one name {callback.filename}.ckpt, each overwriting the last, so it would hold "
+                    f"the latest epoch, not the best; use {setting}=1, or a filename with {{epoch}} in it")
 
 
 def check_logger_folder(logger: Any, setting: str) -> None:
@@ -825,9 +839,10 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     start = time.perf_counter()
 
     def seconds_trained() -> float:
-        # a resumed run adds the seconds its checkpoint's processes spent (carried by the SpeedMonitor)
-        earlier = speed_monitor.earlier_seconds if speed_monitor is not None else 0.0
-        return earlier + time.perf_counter() - start
+        # as the checkpoints count them (the SpeedMonitor's, which carries a resumed run's earlier seconds):
+        # from fit's setup, so under DDP not the seconds the other ranks took to start
+        fitting = speed_monitor.seconds_fitting() if speed_monitor is not None else None
+        return fitting if fitting is not None else time.perf_counter() - start
 
     try:
         # the file ckpt_path=last names, not "last": Lightning looks for it only in its checkpoint callbacks'

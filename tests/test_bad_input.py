@@ -90,8 +90,8 @@ BAD_INPUTS = [
     (["data.augment_shift=-2"], "data.augment_shift=-2 is negative; use 0 (off) or a number of pixels, e.g. "
                                 "data.augment_shift=2"),
     (["data.num_val=-5"], "data.num_val=-5 is negative; use 0 or more"),
-    (["data.nmu_labeled=5"], "unknown setting 'data.nmu_labeled'; did you mean data.num_labeled? (prefix it with + to add a new key)"),
-    (["trainer.max_epoch=3"], "unknown setting 'trainer.max_epoch'; did you mean trainer.max_epochs? (prefix it with + to add a new key)"),
+    (["data.nmu_labeled=5"], "unknown setting 'data.nmu_labeled'; did you mean data.num_labeled? (for an argument of ssgan.data.DigitsDataModule that the config does not list, add it with +data.nmu_labeled=5)"),
+    (["trainer.max_epoch=3"], "unknown setting 'trainer.max_epoch'; did you mean trainer.max_epochs? (for an argument of pytorch_lightning.Trainer that the config does not list, add it with +trainer.max_epoch=3)"),
     (["data=folder"], "data.root must be set for data=folder; add data.root=PATH"),
     (["data=folder", "data.root=2024"],  # a folder named 2024, which Hydra reads as a number
      "data.root=2024 was read as a number, not a path; quote it: data.root='\"2024\"'"),
@@ -183,6 +183,14 @@ BAD_INPUTS = [
     (["callbacks.mid_epoch_checkpoint.every_n_train_steps=10", "callbacks.mid_epoch_checkpoint.every_n_epochs=1"],
      "the mid-epoch checkpoint has every_n_train_steps=10 and every_n_epochs=1; set one of them (the end-of-epoch "
      "last.ckpt is saved anyway), e.g. callbacks.mid_epoch_checkpoint.every_n_epochs=0"),
+    (["+callbacks.mid_epoch_checkpoint.train_time_interval._target_=datetime.timedelta",
+      "+callbacks.mid_epoch_checkpoint.train_time_interval.minutes=30"],
+     "the mid-epoch checkpoint saves by optimizer steps, not by time; set "
+     "callbacks.mid_epoch_checkpoint.every_n_train_steps (e.g. =1000) instead of train_time_interval"),
+    (["callbacks.model_checkpoint.save_top_k=3"],
+     "callbacks.model_checkpoint.save_top_k=3 would keep 3 checkpoints under the one name best.ckpt, each overwriting "
+     "the last, so it would hold the latest epoch, not the best; use callbacks.model_checkpoint.save_top_k=1, or a "
+     "filename with {epoch} in it"),
     (["predict"],
      "'predict' is not a setting; give KEY=VALUE, e.g. data=fashion_mnist or trainer.max_epochs=20; the tools are the "
      "ssgan command: ssgan predict ..."),

@@ -884,6 +884,15 @@ def test_cli_callbacks_monitoring_a_metric_that_is_not_logged_are_one_line(tmp_p
     line = _one_line_error(capsys, [*digits, "--trainer.callbacks.monitor=train/nope"])
     assert line.startswith("error: Early stopping conditioned on metric train/nope which is not available.")
     assert "train/loss_generator" in line and line.endswith("; set the callback's monitor to one of those, e.g. val/acc")
+    # several best checkpoints under one file name: each save overwrote best.ckpt with the latest epoch
+    config = tmp_path / "top_2.yaml"
+    config.write_text((CLI_DIR / "digits_ssgan.yaml").read_text().replace("save_top_k: 1,", "save_top_k: 2,", 1))
+    written = sorted(tmp_path.rglob("*"))
+    assert _one_line_error(capsys, [*digits[:-1], "--config", str(config)]) == (
+        "error: the ModelCheckpoint callback's init_args.save_top_k=2 would keep 2 checkpoints under the one name "
+        "best.ckpt, each overwriting the last, so it would hold the latest epoch, not the best; use the ModelCheckpoint "
+        "callback's init_args.save_top_k=1, or a filename with {epoch} in it")
+    assert sorted(tmp_path.rglob("*")) == written  # refused before any log folder
 
 
 def test_cli_whole_batch_limits_are_counts_and_decimal_ones_fractions(tmp_path: Path) -> None:

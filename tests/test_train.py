@@ -179,6 +179,35 @@ def test_supervised_model_builds_the_same_discriminator(compose_cfg) -> None:
     assert [p.shape for p in ssgan.discriminator.parameters()] == [p.shape for p in supervised.discriminator.parameters()]
 
 
+def test_train_seconds_start_at_fits_setup_not_before_the_ranks_start(compose_cfg, monkeypatch) -> None:
+    import time
+
+    from pytorch_lightning.strategies import SingleDeviceStrategy
+
+    # a clock that a slow start of the fit moves on by 1000 s: under DDP, the other ranks' start-up (their
+    # imports, ~20 s here) happens there, in the strategy's setup_environment, before the callbacks' setup
+    clock = [0.0]
+
+    def perf_counter() -> float:
+        clock[0] += 0.001
+        return clock[0]
+
+    def slow_start(self) -> None:
+        clock[0] += 1000.0
+        original(self)
+
+    original = SingleDeviceStrategy.setup_environment
+    monkeypatch.setattr(time, "perf_counter", perf_counter)
+    monkeypatch.setattr(SingleDeviceStrategy, "setup_environment", slow_start)
+    cfg = compose_cfg("trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                      "+trainer.limit_train_batches=2", "callbacks.sample_grid=null")
+    metrics = train(cfg)
+    assert clock[0] > 1000 and 0 < metrics["train_seconds"] < 1000  # it was 1000.x: the fit timed from before the start
+    checkpoint = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    carried = next(state for key, state in checkpoint["callbacks"].items() if key.startswith("SpeedMonitor"))
+    assert 0 < carried["train_seconds"] <= metrics["train_seconds"]  # a resume adds what the checkpoint carries
+
+
 def test_a_short_run_writes_metrics_checkpoints_and_csv_log(compose_cfg) -> None:
     cfg = compose_cfg("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "data.num_labeled=20")
     metrics = train(cfg)
