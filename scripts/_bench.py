@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -91,6 +93,8 @@ def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
     that stopped without them is a failed run); ``SweepStopped`` after a SIGTERM or Ctrl-C."""
     if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         raise SystemExit(f"error: {out_dir} already holds a sweep's runs; choose a new output folder")
+    existed, made_parents = out_dir.exists(), [folder for folder in out_dir.parents if not folder.exists()]
+    was_empty = not existed or not any(out_dir.iterdir())
     arguments = ["-m", *overrides, "trainer.enable_progress_bar=false", f"hydra.sweep.dir={hydra_value(str(out_dir))}"]
     print("$ ssgan-train", " ".join(arguments), flush=True)
     code = run_child(train_command(arguments))
@@ -99,7 +103,19 @@ def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
     if code:
         kept = "its finished runs are kept there" if sweep_holds_runs(out_dir) else "no job ran; see the error above"
         raise SystemExit(f"error: the sweep into {out_dir} stopped (exit code {code}); {kept}")
-    return load_runs(out_dir) + unfinished_runs(out_dir)
+    runs = load_runs(out_dir) + unfinished_runs(out_dir)
+    refused = {run.get("error") for run in runs if run.get("status") == "failed" and not run.get("crashed")}
+    if was_empty and len(refused) == 1 and all(run.get("status") == "failed" for run in runs):
+        # every job refused the same setting before it trained: say it once, and leave nothing that would
+        # make the same command, with the setting fixed, refuse the output folder
+        for entry in out_dir.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        for folder in ([] if existed else [out_dir]) + made_parents:  # the deepest first
+            with contextlib.suppress(OSError):  # one that holds something else now is kept
+                folder.rmdir()
+        print(f"error: {refused.pop()} (every job of the sweep refused it; nothing was trained or kept)", file=sys.stderr)
+        raise SystemExit(2)
+    return runs
 
 
 def split_failed(runs: list[dict]) -> tuple[list[dict], list[str]]:

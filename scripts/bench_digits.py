@@ -15,6 +15,7 @@ from pathlib import Path
 
 from _bench import SweepStopped, bench_arguments, machine_line, pct, run_sweep, split_failed
 
+from ssgan.command_line import sweep_holds_runs
 from ssgan.config import parsed_overrides
 
 SPLIT_SEEDS = (0, 1, 2)
@@ -25,11 +26,14 @@ def main(argv: list[str]) -> int:
     parsed = parsed_overrides(overrides)
     # the benchmark's own settings: one value of them would replace the sweep's (Hydra lets the last win),
     # and the table, which looks up split seeds 0, 1, 2 at 50 labels, would show none of the runs
+    # (and its groups: model=supervised would fill the SSGAN column with the baseline's runs)
     own = [override.input_line for override in parsed
-           if override.get_key_element().lstrip("+~") in ("data.split_seed", "data.num_labeled", "data.label_fraction")]
+           if override.get_key_element().lstrip("+~") in ("data.split_seed", "data.num_labeled", "data.label_fraction",
+                                                           "data", "model", "experiment")]
     if own:
-        print(f"error: {own[0]} is set by this benchmark (50 labels, split seeds {', '.join(map(str, SPLIT_SEEDS))}); "
-              "leave it out, or run ssgan-train -m with the settings you want", file=sys.stderr)
+        print(f"error: {own[0]} is set by this benchmark (experiment=digits_50 against model=supervised on digits, 50 "
+              f"labels, split seeds {', '.join(map(str, SPLIT_SEEDS))}); leave it out, or run ssgan-train -m with the "
+              "settings you want", file=sys.stderr)
         return 2
     swept = [override.input_line for override in parsed if override.is_sweep_override()]
     if swept:  # one table row per split seed: several runs of a seed would leave all but one out
@@ -43,6 +47,10 @@ def main(argv: list[str]) -> int:
     stopped = None
     sweeps = {"ssgan": ["experiment=digits_50"], "supervised": ["data=digits", "data.num_labeled=50", "model=supervised"]}
     side = next(iter(sweeps))
+    taken = [out_dir / name for name in sweeps if sweep_holds_runs(out_dir / name)]
+    if taken:  # before the first sweep, not after it has trained
+        print(f"error: {taken[0]} already holds a sweep's runs; choose a new output folder", file=sys.stderr)
+        return 2
     try:
         for side, recipe in sweeps.items():
             runs += [dict(run, side=side) for run in run_sweep(out_dir / side, [*recipe, seeds, *overrides])]
@@ -62,10 +70,10 @@ def main(argv: list[str]) -> int:
         gan_mean = statistics.mean(by_key[("ssgan", s)]["test/acc"] for s in SPLIT_SEEDS)
         sup_mean = statistics.mean(by_key[("supervised", s)]["test/acc"] for s in SPLIT_SEEDS)
         print(f"| **mean** | **{pct(gan_mean)}** | **{pct(sup_mean)}** | **{100 * (gan_mean - sup_mean):+.2f} points** | | |")
+    for line in failed:  # a stopped sweep's too: a job that failed before the stop says why
+        print(f"error: run {line}", file=sys.stderr)
     if stopped is not None:
         return stopped.report()
-    for line in failed:
-        print(f"error: run {line}", file=sys.stderr)
     return 1 if failed else 0
 
 

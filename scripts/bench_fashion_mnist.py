@@ -4,7 +4,8 @@
     python scripts/bench_fashion_mnist.py [OUT_DIR] [extra overrides...]
 
 Runs `experiment=fashion_mnist_100` for SSGAN and the supervised baseline in one Hydra multirun and
-prints a markdown table (accuracy, epochs, time per epoch and per iteration) and SSGAN's val curve.
+prints a markdown table (accuracy, epochs, time per epoch and per iteration; a row marked failed for a run
+that did not finish) and each finished run's val curve.
 """
 
 from __future__ import annotations
@@ -47,17 +48,22 @@ def main(argv: list[str]) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|")
     runs.sort(key=lambda r: (r["method"], r["seed"], r["run_dir"]))
     for run in runs:
+        best_epoch = f" ({run['best_epoch']})" if run.get("best_epoch") is not None else ""  # none with callbacks=none
         print(f"| {run['method']} | {run['net']} | {run['seed']} | {run.get('precision', '?')} | {run['epochs']} | "
-              f"{pct(run['test/acc'])} | {pct(run.get('val/best_acc'))} ({run.get('best_epoch')}) | "
+              f"{pct(run['test/acc'])} | {pct(run.get('val/best_acc'))}{best_epoch} | "
               f"{_number(run, 'train_seconds', '{:.0f} s')} | {_number(run, 'epoch_seconds', '{:.1f} s')} | "
               f"{_number(run, 'iteration_ms', '{:.1f} ms')} |")
+    for run in swept:  # a row each for the runs that did not finish, so that a copy of the table keeps them
+        if not any(run is finished for finished in runs):
+            print(f"| {run.get('method', '?')} | {run.get('net', '-')} | {run.get('seed', '?')} | "
+                  f"{run.get('precision', '-')} | - | {run.get('status', 'failed')} | - | - | - | - |")
     for run in runs:
         curve = ", ".join(f"{epoch}: {100 * acc:.1f}" for epoch, acc in val_curve(run["run_dir"]))
         print(f"\n{run['method']} (seed {run['seed']}) val/acc by epoch: {curve or 'no CSV log (logger=none)'}")
+    for line in failed:  # a stopped sweep's too: a job that failed before the stop says why
+        print(f"error: run {line}", file=sys.stderr)
     if stopped is not None:
         return stopped.report()
-    for line in failed:
-        print(f"error: run {line}", file=sys.stderr)
     return 1 if failed else 0
 
 if __name__ == "__main__":

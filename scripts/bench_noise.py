@@ -8,6 +8,8 @@ in rounds (the order rotated each round), and prints the median ms per iteration
   (the noise is then the same every iteration);
 - ``second thread``: drawn by another thread, one buffer ahead, with its own generator.
 
+Like ``bench_speed.py``, it measures the ``ssgan/`` of the checkout it sits in.
+
     python scripts/bench_noise.py                      # three rounds of 60 iterations
     python scripts/bench_noise.py --rounds 5 --iterations 100
 """

@@ -12,6 +12,9 @@ digits recipe (1x8x8; not run by default), batch 100 labeled + 100 unlabeled
 the cost does not depend on them. Prints a table (median ms per iteration, ratios, peak memory)
 and writes the same as JSON.
 
+It measures the ``ssgan/`` of the checkout it sits in, not an installed one: the script of another
+commit's checkout measures that commit (how docs/benchmarks.md compares before and after a change).
+
     python scripts/bench_speed.py                         # mlp and conv, fp32 and bf16-mixed
     python scripts/bench_speed.py --nets mlp --iterations 200 --out bench_speed_mlp.json
     python scripts/bench_speed.py model.torch_compile=true --nets mlp   # with a model option (before --nets)
@@ -35,10 +38,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's ssgan (see above)
 
 import pytorch_lightning as pl  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.errors import InstantiationException  # noqa: E402
 
 from _bench import machine_line, non_negative_int, positive_int  # noqa: E402
 from ssgan import losses  # noqa: E402
@@ -358,6 +362,16 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _refuse(message: str) -> None:
+    """A bad argument: one line, exit status 2, before anything is measured or written."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nets", nargs="+", default=["mlp", "conv"], choices=sorted(NETS), help="mlp (1x28x28), conv (3x32x32), digits (the digits recipe's MLP, 1x8x8)")
@@ -376,7 +390,17 @@ def main(argv: list[str] | None = None) -> None:
     problem = unwritable_reason(out.parent) or (f"{out} is a folder" if out.is_dir() else None)
     if problem:  # before the measurements, not after them
         parser.error(f"--out {out}: {problem}; choose another file")
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as error:
+        _refuse(f"--device {args.device} is not a device ({_first_line(error)}); use e.g. --device cpu")
+    for net in args.nets:  # a bad model override in one line, before any measurement
+        try:
+            build_model(net, args.overrides)
+        except Exception as error:
+            cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
+            _refuse(f"{' '.join(args.overrides)} does not build the {net} net ({_first_line(cause)}); give model "
+                    "settings that exist, e.g. model.ema_decay=null")
     keep_freed_memory()  # as ssgan-train does, for all three ways alike
     print(machine_line(), flush=True)
     rows = []

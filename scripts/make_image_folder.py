@@ -30,6 +30,18 @@ from ssgan.atomic import unwritable_reason  # noqa: E402
 from ssgan.data.sources import ImageData, load_digits_data  # noqa: E402
 
 
+# digits are 8x8: a side beyond this only blurs them further, at a memory cost that grows with its square
+MAX_SIDE = 1024
+
+
+def image_side(text: str) -> int:
+    """argparse type: a side of 1 to ``MAX_SIDE`` pixels."""
+    side = positive_int(text)
+    if side > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"{side} is above {MAX_SIDE}; give at most {MAX_SIDE}")
+    return side
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="folder to create (must not exist)")
@@ -37,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--unlabeled", type=non_negative_int, default=150, help="unlabeled images (default: 150)")
     parser.add_argument("--test-per-class", type=non_negative_int, default=0, help="test images per class, from the digits test split (default: 0, no test/)")
     parser.add_argument("--loose", type=non_negative_int, default=0, help="unsorted images written into OUT itself")
-    parser.add_argument("--size", type=positive_int, default=28, help="side of the written images in pixels (default: 28)")
+    parser.add_argument("--size", type=image_side, default=28, help="side of the written images in pixels, at most "
+                        f"{MAX_SIDE} (default: 28)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the draw (default: 0)")
     args = parser.parse_args(argv)
     if args.out.exists():

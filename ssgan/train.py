@@ -1305,20 +1305,22 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             raise
         log.exception("job crashed")
         cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
-        _record_failed_job(cfg, output_dir, " ".join(f"{type(cause).__name__}: {cause}".split())[:500])
+        _record_failed_job(cfg, output_dir, " ".join(f"{type(cause).__name__}: {cause}".split())[:500], crashed=True)
         return None
     if _is_rank_zero():
         print(summary_line(metrics), flush=True)  # once, not once per DDP rank
     return metrics["test/acc"]
 
 
-def _record_failed_job(cfg: DictConfig, output_dir: Path, error: str) -> None:
-    """Writes a failed job's ``metrics.json`` (unless the run wrote its own, e.g. ``status: diverged``)."""
+def _record_failed_job(cfg: DictConfig, output_dir: Path, error: str, crashed: bool = False) -> None:
+    """Writes a failed job's ``metrics.json`` (unless the run wrote its own, e.g. ``status: diverged``);
+    ``crashed``: a bug or crash (its traceback is in the job's log), not a setting refused in one line."""
     from hydra.core.hydra_config import HydraConfig
 
     log.error("job failed: %s", error)
     if not (output_dir / "metrics.json").exists():
         write_json_atomic(output_dir / "metrics.json", {**requested_run(cfg), "status": "failed", "error": error,
+                                                        **({"crashed": True} if crashed else {}),
                                                         "overrides": list(HydraConfig.get().overrides.task)})
 
 

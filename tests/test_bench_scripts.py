@@ -74,7 +74,7 @@ def test_summary_help_prints_usage_not_a_missing_folder(capsys) -> None:
     assert printed.startswith("usage: python scripts/summarize_runs.py [-h] RUN_FOLDER") and "not a folder" not in printed
 
 
-def test_bench_scripts_report_failed_jobs_in_a_line_each_and_exit_1(monkeypatch, capsys) -> None:
+def test_bench_scripts_report_failed_jobs_in_a_line_each_and_exit_1(tmp_path, monkeypatch, capsys) -> None:
     ok = {"net": "mlp", "epochs": 20, "val/best_acc": 0.7, "best_epoch": 3, "epoch_seconds": 1.0, "iteration_ms": 2.0,
           "precision": "32-true"}
     runs = [_metrics("ssgan", 0, 0.9, run_dir="a", **ok), _metrics("ssgan", 1, 0.9, run_dir="b", **ok),
@@ -98,11 +98,20 @@ def test_bench_scripts_report_failed_jobs_in_a_line_each_and_exit_1(monkeypatch,
     assert capsys.readouterr().err.strip() == ("error: seed=0,1 is a sweep; this benchmark sweeps data.split_seed itself "
                                               "and takes one value per other setting (run it once per value)")
     # one value of the benchmark's own settings replaced the sweep's: the table showed none of the runs, exit 0
-    for override in ("data.split_seed=5", "data.num_labeled=100", "+data.label_fraction=0.1"):
+    # and model=supervised filled the SSGAN column with the baseline's runs
+    for override in ("data.split_seed=5", "data.num_labeled=100", "+data.label_fraction=0.1", "model=supervised",
+                     "data=mnist", "experiment=mnist_100"):
         assert bench_digits.main(["out", override]) == 2
-        assert capsys.readouterr().err.strip() == (f"error: {override} is set by this benchmark (50 labels, split seeds "
-                                                  "0, 1, 2); leave it out, or run ssgan-train -m with the settings you want")
+        assert capsys.readouterr().err.strip() == (
+            f"error: {override} is set by this benchmark (experiment=digits_50 against model=supervised on digits, 50 "
+            "labels, split seeds 0, 1, 2); leave it out, or run ssgan-train -m with the settings you want")
     assert "error: run c (ssgan, split seed 2): diverged: training diverged" in captured.err
+    # an output folder whose second sweep's folder holds runs: refused before the first sweep trains
+    taken = tmp_path / "taken"
+    _run(taken / "supervised", "0", _metrics("supervised", 0, 0.8), ["data.split_seed=0"])
+    monkeypatch.setattr(bench_digits, "run_sweep", lambda out_dir, overrides: pytest.fail("a sweep ran"))
+    assert bench_digits.main([str(taken)]) == 2
+    assert capsys.readouterr().err == f"error: {taken / 'supervised'} already holds a sweep's runs; choose a new output folder\n"
     assert "error: run d (?, split seed ?): failed: no metrics.json" in captured.err
 
     monkeypatch.setattr(bench_fashion_mnist, "run_sweep", lambda out_dir, overrides: runs)
@@ -111,6 +120,9 @@ def test_bench_scripts_report_failed_jobs_in_a_line_each_and_exit_1(monkeypatch,
     captured = capsys.readouterr()
     assert "| ssgan | mlp | 0 | 32-true | 20 | 90.00 % |" in captured.out
     assert captured.err.count("error: run") == 2
+    # and a row each in the table (they were on stderr alone, so a copy of the table lost them)
+    assert "| ssgan | - | ? | - | - | diverged | - | - | - | - |" in captured.out
+    assert "| ? | - | ? | - | - | failed | - | - | - | - |" in captured.out
     # callbacks=none times nothing, and logger=none writes no CSV log: the table says so instead of crashing
     untimed = [{key: value for key, value in run.items() if key not in ("epoch_seconds", "iteration_ms")} for run in runs]
     monkeypatch.undo()  # the real val_curve, which finds no csv/metrics.csv in these runs' folders
@@ -162,6 +174,10 @@ def test_make_image_folder_checks_its_counts_and_leaves_nothing_half_written(tmp
     out = tmp_path / "images"
     with pytest.raises(SystemExit):
         make_image_folder.main([str(out), "--size", "0"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # it was a MemoryError traceback, after the staging folder was made
+        make_image_folder.main([str(out), "--size", "100000"])
+    assert "argument --size: 100000 is above 1024; give at most 1024" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         make_image_folder.main([str(out), "--labeled-per-class", "-1"])
     # more than the digits hold, or nothing at all: once cut short (or an empty folder) with exit 0
@@ -201,7 +217,9 @@ def test_bench_scripts_stopped_by_sigterm_report_the_finished_runs_and_exit_143(
     ok = {"net": "mlp", "epochs": 20, "val/best_acc": 0.7, "best_epoch": 3, "epoch_seconds": 1.0, "iteration_ms": 2.0,
           "precision": "32-true"}
     ssgan_runs = [_metrics("ssgan", seed, 0.9, run_dir=f"g{seed}", **ok) for seed in (0, 1, 2)]
-    supervised_runs = [_metrics("supervised", 0, 0.8, run_dir="s0", **ok)]
+    supervised_runs = [_metrics("supervised", 0, 0.8, run_dir="s0", **ok),
+                       {"status": "failed", "method": "supervised", "split_seed": 1, "run_dir": "s1", "crashed": True,
+                        "error": "RuntimeError: boom"}]
 
     def sweep(out_dir, overrides):
         if out_dir.name == "ssgan":
@@ -212,7 +230,9 @@ def test_bench_scripts_stopped_by_sigterm_report_the_finished_runs_and_exit_143(
     assert bench_digits.main(["out"]) == 143
     captured = capsys.readouterr()
     assert "| 0 | 90.00 % | 80.00 % | +10.00 points |" in captured.out and "| 1 | 90.00 % | - |" in captured.out
-    assert captured.err == ("error: stopped by SIGTERM: the sweep stopped before it finished, and the table holds the "
+    # the job that crashed before the stop says why (the stop's line came alone)
+    assert captured.err == ("error: run s1 (supervised, split seed 1): failed: RuntimeError: boom\n"
+                            "error: stopped by SIGTERM: the sweep stopped before it finished, and the table holds the "
                             "runs that finished\n")
 
     def no_ssgan_runs(out_dir, overrides):  # the SSGAN sweep returned no run, then the supervised one stopped
@@ -233,6 +253,38 @@ def test_bench_scripts_stopped_by_sigterm_report_the_finished_runs_and_exit_143(
     assert bench_fashion_mnist.main(["out"]) == 130
     captured = capsys.readouterr()
     assert "| ssgan | mlp | 0 | 32-true | 20 | 90.00 % |" in captured.out and "stopped by Ctrl-C" in captured.err
+
+
+def test_a_sweep_whose_every_job_refused_the_same_setting_is_one_line_and_leaves_no_folder(tmp_path, monkeypatch,
+                                                                                            capsys) -> None:
+    def sweep_of(errors: list[tuple[str, bool]]):
+        def run_child(command: list[str]) -> int:  # ssgan-train -m: each job records its refusal and the sweep goes on
+            out_dir = Path(next(a for a in command if a.startswith("hydra.sweep.dir=")).split("=", 1)[1])
+            for number, (error, crashed) in enumerate(errors):
+                _run(out_dir, str(number), {"status": "failed", "error": error, **({"crashed": True} if crashed else {})},
+                     [f"data.split_seed={number}"])
+            (out_dir / "multirun.yaml").write_text("{}\n")
+            return 0
+        return run_child
+
+    refused = "trainer.max_epochs=abc is not a number of epochs; use 1 or more"
+    monkeypatch.setattr(_bench, "run_child", sweep_of([(refused, False)] * 3))
+    with pytest.raises(SystemExit) as stopped:
+        _bench.run_sweep(tmp_path / "out" / "ssgan", ["trainer.max_epochs=abc"])
+    assert stopped.value.code == 2
+    # it printed one line a job, and the folder it left made the fixed command refuse its output folder
+    assert capsys.readouterr().err == (f"error: {refused} (every job of the sweep refused it; nothing was trained or "
+                                       "kept)\n")
+    assert list(tmp_path.iterdir()) == []
+    # an output folder that was there, empty, stays; crashes and different errors are each a job's own
+    (tmp_path / "given").mkdir()
+    with pytest.raises(SystemExit):
+        _bench.run_sweep(tmp_path / "given", ["trainer.max_epochs=abc"])
+    assert list(tmp_path.iterdir()) == [tmp_path / "given"] and list((tmp_path / "given").iterdir()) == []
+    for errors in ([("RuntimeError: boom", True)] * 2, [(refused, False), ("data.root=/x: not found", False)]):
+        monkeypatch.setattr(_bench, "run_child", sweep_of(errors))
+        runs = _bench.run_sweep(tmp_path / f"kept{len(errors[0][0])}", ["x=1"])
+        assert [run["error"] for run in runs] == [error for error, _ in errors]
 
 
 def test_a_non_finite_test_accuracy_is_a_failed_run_in_the_bench_scripts() -> None:

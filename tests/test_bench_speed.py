@@ -81,3 +81,16 @@ def test_the_bare_loop_computes_the_terms_the_model_overrides_switch_on(monkeypa
     calls.clear()
     bench_speed.bare_loop("mlp", "32-true", bench_speed.torch.device("cpu"), 0, 2, 10, [])
     assert calls == {"feature_matching_loss": 2}
+
+
+def test_bench_speed_refuses_a_bad_device_or_model_setting_in_one_line_before_measuring(tmp_path, capsys) -> None:
+    out = tmp_path / "speed.json"
+    for arguments, message in (
+            (["--device", "foo"], "error: --device foo is not a device ("),
+            (["model.bogus=1"], "error: model.bogus=1 does not build the digits net (Could not override 'model.bogus'.)"),
+            (["model.unlabeled_weight=abc"], "error: model.unlabeled_weight=abc does not build the digits net (")):
+        with pytest.raises(SystemExit) as stopped:  # each was a traceback
+            bench_speed.main(["--out", str(out), *arguments, "--nets", "digits"])
+        err = capsys.readouterr().err
+        assert stopped.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err
+    assert not out.exists()

@@ -143,6 +143,8 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     # the failed job's record names its validation size too (it named the label count but not that)
     assert json.loads((Path(failed[0]["run_dir"]) / "metrics.json").read_text())["num_val"] == 100
     assert "RuntimeError: a crash inside the callback's __init__" in failed[1]["error"]
+    # a crash is told from a refused setting (the bench scripts say a setting that every job refused once)
+    assert [json.loads((Path(row["run_dir"]) / "metrics.json").read_text()).get("crashed") for row in failed] == [None, True]
     markdown = (sweep_dir / "results.md").read_text()
     assert "3 failed run(s)" in markdown and "diverged: generator_loss became nan" in markdown
 
