@@ -81,6 +81,14 @@ class SweepStopped(Exception):
         return self.code
 
 
+class SweepRefused(Exception):
+    """Every job of a sweep refused the same setting before it trained; ``run_sweep`` removed the folder."""
+
+    def __init__(self, refusal: str) -> None:
+        super().__init__(refusal)
+        self.refusal = refusal
+
+
 def train_command(arguments: list[str]) -> list[str]:
     """``ssgan-train ARGUMENTS`` run by this Python, with ssgan as installed. (``python -m ssgan.train`` would
     import an ``ssgan/`` folder in the working folder first, such as another checkout's.)"""
@@ -90,7 +98,8 @@ def train_command(arguments: list[str]) -> list[str]:
 
 def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
     """Runs ``ssgan-train -m OVERRIDES`` into ``out_dir`` and returns each job's metrics (a job
-    that stopped without them is a failed run); ``SweepStopped`` after a SIGTERM or Ctrl-C."""
+    that stopped without them is a failed run); ``SweepStopped`` after a SIGTERM or Ctrl-C, and
+    ``SweepRefused`` when every job refused the same setting (the folder is then removed)."""
     if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         raise SystemExit(f"error: {out_dir} already holds a sweep's runs; choose a new output folder")
     existed, made_parents = out_dir.exists(), [folder for folder in out_dir.parents if not folder.exists()]
@@ -104,18 +113,25 @@ def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
         kept = "its finished runs are kept there" if sweep_holds_runs(out_dir) else "no job ran; see the error above"
         raise SystemExit(f"error: the sweep into {out_dir} stopped (exit code {code}); {kept}")
     runs = load_runs(out_dir) + unfinished_runs(out_dir)
-    refused = {run.get("error") for run in runs if run.get("status") == "failed" and not run.get("crashed")}
-    if was_empty and len(refused) == 1 and all(run.get("status") == "failed" for run in runs):
-        # every job refused the same setting before it trained: say it once, and leave nothing that would
-        # make the same command, with the setting fixed, refuse the output folder
+    refused = {run.get("error") for run in runs}
+    if was_empty and runs and len(refused) == 1 and all(_refused_before_training(run) for run in runs):
+        # every job refused the same setting before it trained: leave nothing that would make the same
+        # command, with the setting fixed, refuse the output folder
         for entry in out_dir.iterdir():
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         for folder in ([] if existed else [out_dir]) + made_parents:  # the deepest first
             with contextlib.suppress(OSError):  # one that holds something else now is kept
                 folder.rmdir()
-        print(f"error: {refused.pop()} (every job of the sweep refused it; nothing was trained or kept)", file=sys.stderr)
-        raise SystemExit(2)
+        raise SweepRefused(refused.pop())
     return runs
+
+
+def _refused_before_training(run: dict) -> bool:
+    """A job that recorded a refused setting as its failure (not a crash, whose traceback is in its log, nor
+    a kill, which records nothing) and saved nothing."""
+    run_dir = Path(run["run_dir"])
+    return (run.get("status") == "failed" and not run.get("crashed") and bool(run.get("error"))
+            and (run_dir / "metrics.json").is_file() and not any(run_dir.rglob("*.ckpt")))
 
 
 def split_failed(runs: list[dict]) -> tuple[list[dict], list[str]]:

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from _bench import SweepStopped, bench_arguments, machine_line, pct, run_sweep, split_failed
+from _bench import SweepRefused, SweepStopped, bench_arguments, machine_line, pct, run_sweep, split_failed
 
 from ssgan.command_line import sweep_holds_runs
 from ssgan.config import parsed_overrides
@@ -56,6 +56,11 @@ def main(argv: list[str]) -> int:
             runs += [dict(run, side=side) for run in run_sweep(out_dir / side, [*recipe, seeds, *overrides])]
     except SweepStopped as stop:  # the runs that finished are still reported, under the sweep that was running
         runs, stopped = runs + [dict(run, side=side) for run in stop.runs], stop
+    except SweepRefused as refused:  # e.g. a model setting that the baseline does not take
+        kept = f"; the {', '.join(s for s in sweeps if s != side)} sweep's runs before it are kept in {out_dir}, so run " \
+               "the benchmark again into a new folder" if runs else "; nothing was trained or kept"
+        print(f"error: {refused} (every job of the {side} sweep refused it{kept})", file=sys.stderr)
+        return 2
     finished, failed = split_failed(runs)
     by_key = {(r["side"], r["split_seed"]): r for r in finished}
     print(f"\nMachine: {machine_line()}\nRuns: {out_dir}\n")

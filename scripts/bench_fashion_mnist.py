@@ -15,7 +15,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from _bench import SweepStopped, bench_arguments, machine_line, pct, run_sweep, split_failed
+from _bench import SweepRefused, SweepStopped, bench_arguments, machine_line, pct, run_sweep, split_failed
 
 
 def val_curve(run_dir: str) -> list[tuple[int, float]]:
@@ -41,6 +41,9 @@ def main(argv: list[str]) -> int:
         swept = run_sweep(out_dir, ["experiment=fashion_mnist_100", "model=ssgan,supervised", *overrides])
     except SweepStopped as stop:  # the runs that finished are still reported
         swept, stopped = stop.runs, stop
+    except SweepRefused as refused:
+        print(f"error: {refused} (every job of the sweep refused it; nothing was trained or kept)", file=sys.stderr)
+        return 2
     runs, failed = split_failed(swept)
     print(f"\nMachine: {machine_line()}\nRuns: {out_dir}\n")
     print("| method | net | seed | precision | epochs | test acc (last) | best val acc (epoch) | train time "

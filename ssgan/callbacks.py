@@ -390,8 +390,13 @@ def sigterm_stops_outside_lightning() -> Iterator[None]:
     nothing more), and so is the signal's own default between DDP's stages. A handler the program had set
     is still called first, as Lightning calls it.
     """
-    # only the main thread may set handlers; a process started with SIGTERM ignored keeps ignoring it
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+    # only the main thread may set handlers; a process started with SIGTERM ignored keeps ignoring it, and
+    # a handler set outside Python (getsignal gives None) could not be put back
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)  # before the new one is set: it reads this
+    if previous is None or previous is signal.SIG_IGN:
         yield
         return
 
@@ -409,7 +414,7 @@ def sigterm_stops_outside_lightning() -> Iterator[None]:
             return
         raise SIGTERMException
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:

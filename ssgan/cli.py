@@ -162,6 +162,8 @@ class SSGANCLI(LightningCLI):
         try:
             with contextlib.redirect_stderr(parser_messages):
                 self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
+        except SIGTERMException:  # a SystemExit too: a stop by SIGTERM here, not the parser's
+            raise
         except SystemExit:
             lines = [line.strip() for line in parser_messages.getvalue().splitlines() if line.strip()]
             reason = next((line for line in lines if "not accepted" in line or "required" in line),

@@ -90,8 +90,9 @@ BAD_INPUTS = [
     (["data.augment_shift=-2"], "data.augment_shift=-2 is negative; use 0 (off) or a number of pixels, e.g. "
                                 "data.augment_shift=2"),
     (["data.num_val=-5"], "data.num_val=-5 is negative; use 0 or more"),
-    (["data.nmu_labeled=5"], "unknown setting 'data.nmu_labeled'; did you mean data.num_labeled? (for an argument of ssgan.data.DigitsDataModule that the config does not list, add it with +data.nmu_labeled=5)"),
-    (["trainer.max_epoch=3"], "unknown setting 'trainer.max_epoch'; did you mean trainer.max_epochs? (for an argument of pytorch_lightning.Trainer that the config does not list, add it with +trainer.max_epoch=3)"),
+    (["data.nmu_labeled=5"], "unknown setting 'data.nmu_labeled'; did you mean data.num_labeled? (if it is an argument of ssgan.data.DigitsDataModule that the config does not list, add it with +data.nmu_labeled=5)"),
+    (["trainer.max_epoch=3"], "unknown setting 'trainer.max_epoch'; did you mean trainer.max_epochs? (if it is an argument of pytorch_lightning.Trainer that the config does not list, add it with +trainer.max_epoch=3)"),
+    (["seedd=1"], "unknown setting 'seedd'; did you mean seed? (prefix it with + to add a new key)"),
     (["data=folder"], "data.root must be set for data=folder; add data.root=PATH"),
     (["data=folder", "data.root=2024"],  # a folder named 2024, which Hydra reads as a number
      "data.root=2024 was read as a number, not a path; quote it: data.root='\"2024\"'"),

@@ -257,34 +257,50 @@ def test_bench_scripts_stopped_by_sigterm_report_the_finished_runs_and_exit_143(
 
 def test_a_sweep_whose_every_job_refused_the_same_setting_is_one_line_and_leaves_no_folder(tmp_path, monkeypatch,
                                                                                             capsys) -> None:
-    def sweep_of(errors: list[tuple[str, bool]]):
+    def sweep_of(errors: list[tuple[str | None, bool]]):
         def run_child(command: list[str]) -> int:  # ssgan-train -m: each job records its refusal and the sweep goes on
             out_dir = Path(next(a for a in command if a.startswith("hydra.sweep.dir=")).split("=", 1)[1])
-            for number, (error, crashed) in enumerate(errors):
-                _run(out_dir, str(number), {"status": "failed", "error": error, **({"crashed": True} if crashed else {})},
-                     [f"data.split_seed={number}"])
+            for number, (error, crashed) in enumerate(errors):  # None: killed before it wrote metrics.json
+                metrics = None if error is None else {"status": "failed", "error": error, **({"crashed": True} if crashed else {})}
+                _run(out_dir, str(number), metrics, [f"data.split_seed={number}"])
             (out_dir / "multirun.yaml").write_text("{}\n")
             return 0
         return run_child
 
     refused = "trainer.max_epochs=abc is not a number of epochs; use 1 or more"
     monkeypatch.setattr(_bench, "run_child", sweep_of([(refused, False)] * 3))
-    with pytest.raises(SystemExit) as stopped:
+    with pytest.raises(_bench.SweepRefused) as stopped:
         _bench.run_sweep(tmp_path / "out" / "ssgan", ["trainer.max_epochs=abc"])
-    assert stopped.value.code == 2
-    # it printed one line a job, and the folder it left made the fixed command refuse its output folder
-    assert capsys.readouterr().err == (f"error: {refused} (every job of the sweep refused it; nothing was trained or "
-                                       "kept)\n")
-    assert list(tmp_path.iterdir()) == []
-    # an output folder that was there, empty, stays; crashes and different errors are each a job's own
+    assert stopped.value.refusal == refused
+    assert list(tmp_path.iterdir()) == []  # it was left, and the same command with the setting fixed refused it
+    # an output folder that was there, empty, stays
     (tmp_path / "given").mkdir()
-    with pytest.raises(SystemExit):
+    with pytest.raises(_bench.SweepRefused):
         _bench.run_sweep(tmp_path / "given", ["trainer.max_epochs=abc"])
     assert list(tmp_path.iterdir()) == [tmp_path / "given"] and list((tmp_path / "given").iterdir()) == []
-    for errors in ([("RuntimeError: boom", True)] * 2, [(refused, False), ("data.root=/x: not found", False)]):
+    # crashes (their tracebacks are in the jobs' logs), kills and different errors are each a job's own: kept
+    for number, errors in enumerate(([("RuntimeError: boom", True)] * 2, [(refused, False), ("RuntimeError: boom", True)],
+                                     [(refused, False), ("data.root=/x: not found", False)], [(None, False)] * 2)):
         monkeypatch.setattr(_bench, "run_child", sweep_of(errors))
-        runs = _bench.run_sweep(tmp_path / f"kept{len(errors[0][0])}", ["x=1"])
-        assert [run["error"] for run in runs] == [error for error, _ in errors]
+        runs = _bench.run_sweep(tmp_path / f"kept{number}", ["x=1"])
+        assert len(runs) == len(errors) and (tmp_path / f"kept{number}" / "multirun.yaml").is_file()
+    # the scripts: one line; bench_digits names the first sweep's runs that a refusal in the second leaves
+    monkeypatch.setattr(bench_fashion_mnist, "run_sweep", lambda out_dir, overrides: (_ for _ in ()).throw(
+        _bench.SweepRefused(refused)))
+    assert bench_fashion_mnist.main([str(tmp_path / "fm")]) == 2
+    assert capsys.readouterr().err == f"error: {refused} (every job of the sweep refused it; nothing was trained or kept)\n"
+
+    def baseline_refuses(out_dir, overrides):
+        if out_dir.name == "ssgan":
+            return [_metrics("ssgan", seed, 0.9, run_dir=f"g{seed}") for seed in (0, 1, 2)]
+        raise _bench.SweepRefused("model.latent_dim is not a setting of SupervisedBaseline; remove it")
+
+    monkeypatch.setattr(bench_digits, "run_sweep", baseline_refuses)
+    assert bench_digits.main([str(tmp_path / "bd")]) == 2
+    assert capsys.readouterr().err == (
+        "error: model.latent_dim is not a setting of SupervisedBaseline; remove it (every job of the supervised sweep "
+        f"refused it; the ssgan sweep's runs before it are kept in {tmp_path / 'bd'}, so run the benchmark again into a "
+        "new folder)\n")
 
 
 def test_a_non_finite_test_accuracy_is_a_failed_run_in_the_bench_scripts() -> None:
