@@ -55,7 +55,8 @@ class SpeedMonitor(pl.Callback):
 
     def __init__(self) -> None:
         self.epoch_seconds: list[float] = []
-        self.iteration_ms: list[float] = []
+        self.iteration_ms: list[float] = []  # each epoch's median
+        self.iteration_counts: list[int] = []  # the iterations behind each median (an epoch cut or resumed has fewer)
         self.earlier_seconds = 0.0  # seconds spent fitting before this process, up to its checkpoint
         self._fit_start: float | None = None
         self._epoch_start: float | None = None
@@ -78,12 +79,14 @@ class SpeedMonitor(pl.Callback):
     def state_dict(self) -> dict[str, Any]:
         fitting = self.seconds_fitting()
         return {"train_seconds": self.earlier_seconds if fitting is None else fitting,
-                "epoch_seconds": list(self.epoch_seconds), "iteration_ms": list(self.iteration_ms)}
+                "epoch_seconds": list(self.epoch_seconds), "iteration_ms": list(self.iteration_ms),
+                "iteration_counts": list(self.iteration_counts)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.earlier_seconds = float(state_dict.get("train_seconds", 0.0))
         self.epoch_seconds = [float(value) for value in state_dict.get("epoch_seconds", [])]
         self.iteration_ms = [float(value) for value in state_dict.get("iteration_ms", [])]
+        self.iteration_counts = [int(value) for value in state_dict.get("iteration_counts", [])]
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start, self._epoch_iterations, self._epoch_validations = time.perf_counter(), [], []
@@ -116,15 +119,24 @@ class SpeedMonitor(pl.Callback):
         if self._epoch_iterations:
             timed["time/iteration_ms"] = statistics.median(self._epoch_iterations)
             self.iteration_ms.append(timed["time/iteration_ms"])
+            self.iteration_counts.append(len(self._epoch_iterations))
         if timed:
             pl_module.log_dict(timed, on_epoch=True, sync_dist=trainer.world_size > 1)
         self._epoch_start, self._epoch_iterations, self._epoch_validations = None, [], []
 
     def summary(self) -> dict[str, float | None]:
-        """Mean epoch seconds and mean of the per-epoch median iteration times, over the run."""
+        """Mean epoch seconds, and the mean of the per-epoch median iteration times weighted by each epoch's
+        iterations (an epoch that a stop cut short, or the part of it that a resume ran, counts by its
+        share), over the run."""
+        iteration_ms = None
+        if self.iteration_ms:
+            counts = self.iteration_counts
+            if len(counts) != len(self.iteration_ms):  # a checkpoint of an ssgan that kept no counts
+                counts = [1] * len(self.iteration_ms)
+            iteration_ms = round(sum(m * n for m, n in zip(self.iteration_ms, counts)) / sum(counts), 3)
         return {
             "epoch_seconds": round(statistics.mean(self.epoch_seconds), 3) if self.epoch_seconds else None,
-            "iteration_ms": round(statistics.mean(self.iteration_ms), 3) if self.iteration_ms else None,
+            "iteration_ms": iteration_ms,
         }
 
 

@@ -60,6 +60,28 @@ def test_the_epoch_time_leaves_out_a_mid_epoch_validation(monkeypatch) -> None:
     assert monitor.epoch_seconds == [2.0] and monitor.iteration_ms == [1000.0]
 
 
+def test_the_iteration_time_weighs_each_epoch_by_its_iterations(monkeypatch) -> None:
+    # a 1-batch epoch that max_time cut (one slow first iteration) weighed as much as a whole epoch: 643 ms
+    # was reported where every whole epoch's median was 70 ms
+    monitor = callbacks.SpeedMonitor()
+    trainer = SimpleNamespace(num_training_batches=9, world_size=1)
+    module = SimpleNamespace(log_dict=lambda *args, **kwargs: None)
+    for batch_ms in ([70.0] * 9, [1216.0]):  # a whole epoch, then one batch of the next
+        clock = iter([t / 1000 for start in range(len(batch_ms)) for t in (start * 10000.0, start * 10000.0 + batch_ms[start])])
+        monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
+        monitor._epoch_start = 0.0
+        for index in range(len(batch_ms)):
+            monitor.on_train_batch_start(trainer, module, None, index)
+            monitor.on_train_batch_end(trainer, module, None, None, index)
+        monitor.on_train_epoch_end(trainer, module)
+    assert monitor.iteration_ms == pytest.approx([70.0, 1216.0]) and monitor.iteration_counts == [9, 1]
+    assert monitor.summary()["iteration_ms"] == pytest.approx((9 * 70.0 + 1216.0) / 10, abs=1e-3)
+    # the state a resume restores carries the counts; one from before them is averaged as it was
+    restored = callbacks.SpeedMonitor()
+    restored.load_state_dict({**monitor.state_dict(), "iteration_counts": []})
+    assert restored.summary()["iteration_ms"] == pytest.approx((70.0 + 1216.0) / 2, abs=1e-3)
+
+
 def test_a_save_removes_what_a_killed_save_of_the_same_file_left(tmp_path) -> None:
     leftover = tmp_path / ".last.q5mvxea6.tmp.ckpt"  # atomic_write's name for a save of last.ckpt
     other = tmp_path / ".best.abcdefgh.tmp.ckpt"
