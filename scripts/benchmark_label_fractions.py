@@ -283,7 +283,15 @@ def cells(rows: list[dict]) -> tuple[list, list[str], dict]:
         if row.get("status") == "ok" and row.get("test_acc") is not None:
             accuracies[(key, row["method"])].append(100 * float(row["test_acc"]))
     ordered = [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
-    return sorted(labels), ordered, accuracies
+
+    def by_size(key: tuple[int, float]) -> tuple[float, int, float]:
+        # by number of labels: a fraction line by the fewest its runs drew (before the count lines, where
+        # none finished), so that a report of count and fraction sweeps together reads in order
+        kind, value = key
+        size = value if kind == 1 else min(_drawn_counts(rows, key), default=0)
+        return (size, -kind, value)
+
+    return sorted(labels, key=by_size), ordered, accuracies
 
 
 def _spread(values: list[float]) -> str:
