@@ -835,7 +835,7 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     log.info("training %s on %s: %d labeled, %d unlabeled%s, %d validation images",
              method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], unused, metrics["num_val"])
     resumed_step = int(resumed_from.get("global_step", -1)) if resumed_from is not None else None
-    earlier_curves = _curves_before(trainer, resumed_from)
+    earlier_curves = _curves_before(trainer, resumed_from, output_dir)
     start = time.perf_counter()
 
     def seconds_trained() -> float:
@@ -1037,11 +1037,13 @@ def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
                         "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)") from None
 
 
-def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None) -> dict[Path, tuple[list[dict[str, str]], int]]:
+def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None,
+                   output_dir: Path) -> dict[Path, tuple[list[dict[str, str]], int]]:
     """The CSV logs' rows when a resumed fit starts, per file, with the checkpoint's batch count.
 
     Lightning's CSV logger deletes its ``metrics.csv`` when it starts, and a resumed run would keep
-    only the epochs it ran; ``_put_curves_back`` puts the rows back in front of the new ones.
+    only the epochs it ran; ``_put_curves_back`` puts the rows back in front of the new ones. A resume
+    into a new folder takes the rows of the checkpoint's run, from the same place in that run's folder.
     """
     from pytorch_lightning.loggers import CSVLogger
 
@@ -1053,10 +1055,30 @@ def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None) -> dict[Pa
     kept = {}
     for logger in trainer.loggers:
         path = Path(logger.log_dir) / "metrics.csv" if isinstance(logger, CSVLogger) else None
-        if path is not None and path.is_file():
-            with open(path, newline="") as handle:
+        source = path if path is not None and path.is_file() else _earlier_runs_curves(state, output_dir, path)
+        if path is not None and source is not None:
+            with open(source, newline="") as handle:
                 kept[path] = (list(csv.DictReader(handle)), resumed_at)
     return kept
+
+
+def _earlier_runs_curves(state: dict[str, Any], output_dir: Path, path: Path | None) -> Path | None:
+    """For a resume into a new folder: the CSV log at ``path``'s place in the folder of the run that saved
+    the checkpoint (found by the folder its checkpoint callbacks saved in, ``<run>/checkpoints``), if any."""
+    if path is None:
+        return None
+    try:
+        relative = path.resolve().relative_to(output_dir.resolve())
+    except ValueError:  # a CSV logger outside the run's folder (logger.csv.save_dir): no place to match
+        return None
+    for key, callback_state in (state.get("callbacks") or {}).items():
+        dirpath = callback_state.get("dirpath") if isinstance(callback_state, dict) else None
+        if not (isinstance(key, str) and "Checkpoint" in key and isinstance(dirpath, str)):
+            continue
+        earlier_run = Path(dirpath).parent
+        if earlier_run.resolve() != output_dir.resolve() and (earlier_run / relative).is_file():
+            return earlier_run / relative
+    return None
 
 
 def _put_curves_back(trainer: pl.Trainer, kept: dict[Path, tuple[list[dict[str, str]], int]], trained_on: bool) -> None:

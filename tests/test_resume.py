@@ -499,6 +499,11 @@ def test_a_resume_into_a_new_folder_keeps_the_runs_best_checkpoint(tmp_path: Pat
     assert {key: got[key] for key in COMPARED} == {key: expected[key] for key in COMPARED}
     assert expected["best_epoch"] < 3  # the best epoch came before the kill: the case in question
     assert (tmp_path / "killed" / "checkpoints" / "best.ckpt").is_file()  # the old folder is only read
+    # the new folder's curves begin with the killed run's (they once began at the resumed epoch)
+    whole_curves, new_curves = (_curves(tmp_path / run / "csv" / "metrics.csv") for run in ("whole", "new"))
+    assert [(row["epoch"], row["val/acc"]) for row in new_curves if row.get("val/acc")] == \
+        [(row["epoch"], row["val/acc"]) for row in whole_curves if row.get("val/acc")]
+    assert [row["epoch"] for row in new_curves if row.get("val/acc")] == ["0", "1", "2", "3"]
     # the old folder gone: the run once ended in a FileNotFoundError traceback with no metrics.json
     shutil.rmtree(tmp_path / "killed")
     gone = _train(tmp_path / "gone", *overrides, f"ckpt_path={last}")
