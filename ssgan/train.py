@@ -82,6 +82,11 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     validation metric are left out: there is nothing to pick by. A callback that monitors a ``val/``
     metric other than ``validation_metrics`` (what the model logs) is refused before any training.
     """
+    # why no val/ metric will be logged, and how to have one
+    no_validation: tuple[str, ...] = () if has_validation else NO_VALIDATION_IMAGES
+    limit = (cfg.get("trainer") or {}).get("limit_val_batches")
+    if has_validation and isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit == 0:
+        no_validation = ("no validation batches (trainer.limit_val_batches=0)", "leave trainer.limit_val_batches out")
     callbacks = []
     for name, callback_cfg in (cfg.get("callbacks") or {}).items():
         if callback_cfg is None:
@@ -94,11 +99,12 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
             reason = _first_line(error.__cause__).replace("`", "")
             raise UserError(f"callbacks.{name} does not build: {reason} "
                             f"(check the callbacks.{name}.* overrides)") from None
-        if not has_validation and isinstance(callback, ModelCheckpoint) and str(callback.monitor).startswith("val/"):
-            log.info("no validation images (data.num_val=0): no best.ckpt is kept, and the last weights are tested")
+        if no_validation and isinstance(callback, ModelCheckpoint) and str(callback.monitor).startswith("val/"):
+            log.info("%s: no best.ckpt is kept, and the last weights are tested", no_validation[0])
             continue  # nothing to pick the best epoch by
-        # without validation images no val/ metric is logged at all (e.g. early stopping on val/acc)
-        check_monitored_metric(callback, validation_metrics if has_validation else (), f"callbacks.{name}.monitor")
+        # without validation no val/ metric is logged at all (e.g. early stopping on val/acc)
+        check_monitored_metric(callback, () if no_validation else validation_metrics, f"callbacks.{name}.monitor",
+                               *no_validation)
         check_kept_checkpoints(callback, f"callbacks.{name}.save_top_k")
         callbacks.append(callback)
     if uses_self_training(cfg):
@@ -157,7 +163,12 @@ def trainer_setup_error(error: Exception, where: str) -> UserError:
                      f"(check {where})")
 
 
-def check_monitored_metric(callback: Any, validation_metrics: Sequence[str], setting: str) -> None:
+# why a run logs no val/ metric, and what gives it one (check_monitored_metric's default)
+NO_VALIDATION_IMAGES = ("no validation images (data.num_val=0)", "hold some out, e.g. data.num_val=100")
+
+
+def check_monitored_metric(callback: Any, validation_metrics: Sequence[str], setting: str,
+                           no_validation: str = NO_VALIDATION_IMAGES[0], fix: str = NO_VALIDATION_IMAGES[1]) -> None:
     """Refuses a checkpoint or early-stopping callback that monitors a validation metric the model does
     not log; Lightning would find out only at the end of the first validation, after an epoch of training.
     (The ``train/`` metrics' names depend on the settings: Lightning checks those, and
@@ -165,8 +176,8 @@ def check_monitored_metric(callback: Any, validation_metrics: Sequence[str], set
     monitor = getattr(callback, "monitor", None) if isinstance(callback, (ModelCheckpoint, EarlyStopping)) else None
     if isinstance(monitor, str) and monitor.startswith("val/") and monitor not in validation_metrics:
         if not validation_metrics:
-            raise UserError(f"{setting}={monitor}, but this run has no validation images (data.num_val=0), so no "
-                            "val/ metric is logged; hold some out, e.g. data.num_val=100, or monitor a train/ metric")
+            raise UserError(f"{setting}={monitor}, but this run has {no_validation}, so no val/ metric is logged; "
+                            f"{fix}, or monitor a train/ metric")
         raise UserError(f"{setting}={monitor} is not a metric this model logs; validation logs "
                         f"{', '.join(validation_metrics)}: set {setting}={validation_metrics[0]}")
 

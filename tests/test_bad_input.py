@@ -184,6 +184,10 @@ BAD_INPUTS = [
     (["callbacks.mid_epoch_checkpoint.every_n_train_steps=10", "callbacks.mid_epoch_checkpoint.every_n_epochs=1"],
      "the mid-epoch checkpoint has every_n_train_steps=10 and every_n_epochs=1; set one of them (the end-of-epoch "
      "last.ckpt is saved anyway), e.g. callbacks.mid_epoch_checkpoint.every_n_epochs=0"),
+    (["trainer.limit_val_batches=0", "+callbacks.early_stop._target_=pytorch_lightning.callbacks.EarlyStopping",
+      "+callbacks.early_stop.monitor=val/acc"],
+     "callbacks.early_stop.monitor=val/acc, but this run has no validation batches (trainer.limit_val_batches=0), so no "
+     "val/ metric is logged; leave trainer.limit_val_batches out, or monitor a train/ metric"),
     (["+callbacks.mid_epoch_checkpoint.train_time_interval._target_=datetime.timedelta",
       "+callbacks.mid_epoch_checkpoint.train_time_interval.minutes=30"],
      "the mid-epoch checkpoint saves by optimizer steps, not by time; set "

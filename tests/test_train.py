@@ -208,6 +208,21 @@ def test_train_seconds_start_at_fits_setup_not_before_the_ranks_start(compose_cf
     assert 0 < carried["train_seconds"] <= metrics["train_seconds"]  # a resume adds what the checkpoint carries
 
 
+def test_a_run_with_limit_val_batches_0_keeps_no_best_checkpoint_and_no_warning_about_it(compose_cfg) -> None:
+    import warnings
+
+    cfg = compose_cfg("trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.num_labeled=20",
+                      "+trainer.limit_train_batches=2", "trainer.limit_val_batches=0", "callbacks.sample_grid=null")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = train(cfg)
+    # the best checkpoint by val/acc had nothing to pick by, and Lightning warned each epoch that val/acc was missing
+    assert not [w for w in caught if "could not find the monitored key" in str(w.message)]
+    run = Path(cfg.paths.output_dir)
+    assert (run / "checkpoints" / "last.ckpt").is_file() and not (run / "checkpoints" / "best.ckpt").exists()
+    assert metrics["status"] == "ok" and metrics["tested"] == "last"
+
+
 def test_a_short_run_writes_metrics_checkpoints_and_csv_log(compose_cfg) -> None:
     cfg = compose_cfg("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "data.num_labeled=20")
     metrics = train(cfg)
