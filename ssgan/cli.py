@@ -203,11 +203,12 @@ class SSGANCLI(LightningCLI):
             raise missing from None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        from ssgan.train import (_several_processes, check_accelerator, check_kept_checkpoints, check_monitored_metric,
-                                 trainer_setup_error)
+        from ssgan.train import (_several_processes, check_accelerator, check_batch_limit_values, check_kept_checkpoints,
+                                 check_monitored_metric, trainer_setup_error)
 
         trainer_config = self._get(self.config_init, "trainer", default={})
         check_accelerator(trainer_config.get("accelerator", "auto"), "--trainer.accelerator")  # ssgan-train's list and words
+        check_batch_limit_values(trainer_config, lambda key: f"--trainer.{key}")
         if str(trainer_config.get("strategy", "auto")) == "auto" and _several_processes(trainer_config):
             # as in ssgan-train: plain DDP, Lightning's default for several devices, stops at the first GAN
             # step, where each optimizer's step leaves the other net's parameters without gradients

@@ -284,6 +284,17 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str],
     if fits_type(limit, "float") and limit <= 0:
         raise UserError(f"{name('limit_train_batches')}={limit} trains on no batch; give a fraction in (0, 1] or a "
                         "number of batches of 1 or more, or leave it out")
+    check_batch_limit_values(settings, name)
+
+
+def check_batch_limit_values(settings: Any, name: Callable[[str], str]) -> None:
+    """A one-line ``UserError`` for a ``limit_*_batches`` above 1 that is no whole number (Lightning's own
+    error, when it builds the trainer, read as settings that "do not work on this machine")."""
+    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches"):
+        limit = settings.get(key)
+        if isinstance(limit, float) and limit > 1:
+            raise UserError(f"{name(key)}={limit} is neither a fraction of the batches in [0, 1] nor a whole number of "
+                            f"batches; give e.g. {name(key)}=0.5 or {name(key)}={max(1, round(limit))}")
 
 
 def check_batch_limits(settings: Any, datamodule: Any, name: Callable[[str], str], world_size: int = 1) -> None:

@@ -184,6 +184,9 @@ BAD_INPUTS = [
     (["callbacks.mid_epoch_checkpoint.every_n_train_steps=10", "callbacks.mid_epoch_checkpoint.every_n_epochs=1"],
      "the mid-epoch checkpoint has every_n_train_steps=10 and every_n_epochs=1; set one of them (the end-of-epoch "
      "last.ckpt is saved anyway), e.g. callbacks.mid_epoch_checkpoint.every_n_epochs=0"),
+    (["+trainer.limit_train_batches=1.5"],
+     "trainer.limit_train_batches=1.5 is neither a fraction of the batches in [0, 1] nor a whole number of batches; "
+     "give e.g. trainer.limit_train_batches=0.5 or trainer.limit_train_batches=2"),
     (["trainer.limit_val_batches=0", "+callbacks.early_stop._target_=pytorch_lightning.callbacks.EarlyStopping",
       "+callbacks.early_stop.monitor=val/acc"],
      "callbacks.early_stop.monitor=val/acc, but this run has no validation batches (trainer.limit_val_batches=0), so no "

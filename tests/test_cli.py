@@ -910,6 +910,11 @@ def test_cli_whole_batch_limits_are_counts_and_decimal_ones_fractions(tmp_path: 
     config.write_text("trainer:\n  limit_train_batches: 1\n  limit_val_batches: 1.0\n")  # a config file, likewise
     from_file = limits("--config", str(config))
     assert [type(limit) for limit in from_file[:2]] == [int, float]
+    # above 1 and not whole: Lightning's error came as settings that "do not work on this machine"
+    with pytest.raises(UserError, match=r"^--trainer.limit_val_batches=2.5 is neither a fraction of the batches in "
+                                        r"\[0, 1\] nor a whole number of batches; give e.g. --trainer.limit_val_batches=0.5 "
+                                        r"or --trainer.limit_val_batches=2$"):
+        limits("--trainer.limit_val_batches=2.5")
 
 
 def test_cli_tests_and_predicts_after_the_training_images_changed(tmp_path: Path, folder_checkpoint: Path,
