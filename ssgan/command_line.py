@@ -343,11 +343,31 @@ def _composed_launcher(args: list[str]) -> str | None:
     return composed.hydra.launcher.get("_target_") if composed else None
 
 
+# Hydra's flags that print something (help, the composed config, information) and run no job
+SHOWING_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
+
+
+def _only_shows(arguments: list[str]) -> bool:
+    return any(argument.split("=", 1)[0] in SHOWING_FLAGS for argument in arguments)
+
+
+def _shows_main() -> None:
+    """Hydra's entry for a command line that only shows something: the same config as ``_hydra_main``'s."""
+    import hydra
+
+    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+    def show(cfg: Any) -> None:  # Hydra never runs it: it prints what the flag asks for and returns
+        raise AssertionError("a flag that only shows something ran the task")
+
+    show()
+
+
 def main() -> None:
     """Console entry point ``ssgan-train``: checks the command line, then hands over to Hydra.
 
     The checks import neither torch nor Lightning (a multirun's DDP check aside), so a mistyped setting
-    is reported in about a second, not after the seconds those imports take.
+    is reported in about a second, not after the seconds those imports take; nor do ``--help``, ``--cfg``
+    and ``--info``, which run no job.
     """
     escape_unencodable_output()
     hide_lightning_noise()
@@ -367,6 +387,9 @@ def main() -> None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    if _only_shows(sys.argv[1:]):  # no run: Hydra prints and exits, without the seconds of torch's imports
+        _shows_main()
+        return
     from ssgan.train import _hydra_main, _RunRecord
 
     _RunRecord.save(sys.argv[1:])

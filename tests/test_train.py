@@ -607,3 +607,22 @@ def test_batch_limits_are_checked_against_each_process_shard_under_ddp() -> None
     check_batch_limits({"limit_train_batches": 0.1}, datamodule, lambda key: f"trainer.{key}")
     # under fast_dev_run Lightning runs its own number of batches: the limits are not checked
     check_batch_limits({"limit_train_batches": 0.01, "fast_dev_run": True}, datamodule, lambda key: f"trainer.{key}")
+
+
+@pytest.mark.parametrize("flag", [["--help"], ["--cfg", "job", "data=digits"], ["--info", "config"]])
+def test_flags_that_only_show_something_print_it_without_importing_torch(tmp_path, flag) -> None:
+    import subprocess
+    import sys
+
+    # the seconds of torch's and Lightning's imports (9-21 s here) came before ssgan-train --help printed a line
+    code = ("import atexit, sys\n"
+            f"sys.argv = ['ssgan-train', *{flag!r}]\n"
+            "atexit.register(lambda: print('imported:', sorted({'torch', 'pytorch_lightning'} & set(sys.modules))))\n"
+            "from ssgan.command_line import main\n"
+            "main()\n")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.strip().splitlines()[-1] == "imported: []"
+    expected = {"--help": "== Configuration groups ==", "--cfg": "\ndata:\n", "--info": "Config search path"}[flag[0]]
+    assert expected in shown.stdout
+    assert list(tmp_path.iterdir()) == []  # no run folder either
