@@ -284,11 +284,17 @@ def cells(rows: list[dict]) -> tuple[list, list[str], dict]:
             accuracies[(key, row["method"])].append(100 * float(row["test_acc"]))
     ordered = [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
 
+    if all(kind == 0 for kind, _ in labels) or all(kind == 1 for kind, _ in labels):
+        return sorted(labels), ordered, accuracies  # by fraction, or by count
+    # count and fraction lines together: by number of labels, a fraction line by the fewest its runs drew, or
+    # where none finished, by its fraction at the labels a fraction drew on this data (the median ratio)
+    drawn = {key: min(_drawn_counts(rows, key), default=None) for key in labels if key[0] == 0}
+    ratios = [count / key[1] for key, count in drawn.items() if count is not None and key[1] > 0]
+    scale = statistics.median(ratios) if ratios else 0.0
+
     def by_size(key: tuple[int, float]) -> tuple[float, int, float]:
-        # by number of labels: a fraction line by the fewest its runs drew (before the count lines, where
-        # none finished), so that a report of count and fraction sweeps together reads in order
         kind, value = key
-        size = value if kind == 1 else min(_drawn_counts(rows, key), default=0)
+        size = value if kind == 1 else drawn[key] if drawn[key] is not None else value * scale
         return (size, -kind, value)
 
     return sorted(labels, key=by_size), ordered, accuracies

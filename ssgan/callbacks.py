@@ -130,9 +130,9 @@ class SpeedMonitor(pl.Callback):
         share), over the run."""
         iteration_ms = None
         if self.iteration_ms:
-            counts = self.iteration_counts
-            if len(counts) != len(self.iteration_ms):  # a checkpoint of an ssgan that kept no counts
-                counts = [1] * len(self.iteration_ms)
+            counts = self.iteration_counts[-len(self.iteration_ms):]
+            missing = len(self.iteration_ms) - len(counts)  # the epochs of a checkpoint of an ssgan that kept no counts
+            counts = [statistics.median(counts) if counts else 1] * missing + counts
             iteration_ms = round(sum(m * n for m, n in zip(self.iteration_ms, counts)) / sum(counts), 3)
         return {
             "epoch_seconds": round(statistics.mean(self.epoch_seconds), 3) if self.epoch_seconds else None,
@@ -309,17 +309,23 @@ class KeepBestAcrossFolders(pl.Callback):
         old_dir, new_dir = os.path.abspath(state["dirpath"]), os.path.abspath(callback.dirpath)
         if old_dir == new_dir:  # Lightning restored it all
             return
+        found_dir = old_dir  # where the run's checkpoints are now
+        resumed = str(trainer.ckpt_path or "")
+        if os.path.isfile(resumed):
+            beside = os.path.dirname(os.path.abspath(resumed))
+            if os.path.basename(beside) == os.path.basename(old_dir):  # the run's folder has moved (its old place
+                found_dir = beside                                        # may hold another run now)
 
-        def here(path: str) -> str:  # a kept file's place in this run's folder
-            return os.path.join(new_dir, os.path.relpath(os.path.abspath(path), old_dir)) if path else ""
+        def here(path: str, folder: str = new_dir) -> str:  # a kept file's place in this run's folder (or ``folder``)
+            return os.path.join(folder, os.path.relpath(os.path.abspath(path), old_dir)) if path else ""
 
         kept: dict[str, Any] = {}
         if trainer.is_global_zero:
             os.makedirs(new_dir, exist_ok=True)
         for path, score in (state.get("best_k_models") or {}).items():
-            target = here(path)
-            if trainer.is_global_zero and not os.path.isfile(target) and os.path.isfile(path):
-                atomic_write(Path(target), lambda temporary, source=path: shutil.copyfile(source, temporary))
+            target, source = here(path), here(path, found_dir)
+            if trainer.is_global_zero and not os.path.isfile(target) and os.path.isfile(source):
+                atomic_write(Path(target), lambda temporary, source=source: shutil.copyfile(source, temporary))
             kept[target] = score
         trainer.strategy.barrier("ssgan_keep_best")
         kept = {path: score for path, score in kept.items() if os.path.isfile(path)}

@@ -289,10 +289,10 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str],
 
 def check_batch_limit_values(settings: Any, name: Callable[[str], str]) -> None:
     """A one-line ``UserError`` for a ``limit_*_batches`` above 1 that is no whole number (Lightning's own
-    error, when it builds the trainer, read as settings that "do not work on this machine")."""
+    error, when it builds the trainer, read as settings that "do not work on this machine"; it takes 3.0 as 3)."""
     for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches"):
         limit = settings.get(key)
-        if isinstance(limit, float) and limit > 1:
+        if isinstance(limit, float) and limit > 1 and not limit.is_integer():  # Lightning takes 3.0 as 3 batches
             raise UserError(f"{name(key)}={limit} is neither a fraction of the batches in [0, 1] nor a whole number of "
                             f"batches; give e.g. {name(key)}=0.5 or {name(key)}={max(1, round(limit))}")
 
@@ -857,7 +857,8 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     log.info("training %s on %s: %d labeled, %d unlabeled%s, %d validation images",
              method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], unused, metrics["num_val"])
     resumed_step = int(resumed_from.get("global_step", -1)) if resumed_from is not None else None
-    earlier_curves = _curves_before(trainer, resumed_from, output_dir)
+    earlier_curves = _curves_before(trainer, resumed_from, output_dir,
+                                    _resume_checkpoint(output_dir, cfg.get("ckpt_path")))
     start = time.perf_counter()
 
     def seconds_trained() -> float:
@@ -928,6 +929,9 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     # the checkpoint of the best epoch by validation (none without validation images)
     checkpoint = next((c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None) is not None), None)
     best_val = float(checkpoint.best_model_score) if checkpoint is not None and checkpoint.best_model_score is not None else None
+    # read now too: the test of best.ckpt puts back the checkpoint callbacks' state it holds, whose paths are
+    # the folder's that saved it (another folder's, for a best.ckpt carried over by a resume into a new folder)
+    best_epoch = _best_epoch(checkpoint)
     tested = cfg.get("test_ckpt", "last")
     if tested == "best" and not (checkpoint is not None and checkpoint.best_model_path):
         tested = "last"  # nothing was saved (e.g. fast_dev_run): test the weights in memory
@@ -958,7 +962,7 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         **{"test/acc": test_acc, "test/error": 1.0 - test_acc if test_acc is not None else None},
         **{key: float(value) for key, value in sorted(test_results.items()) if key != "test/acc"},
         **{"val/acc": float(last_val) if last_val is not None else None},
-        **{"val/best_acc": best_val, "best_epoch": _best_epoch(checkpoint), "tested": tested},
+        **{"val/best_acc": best_val, "best_epoch": best_epoch, "tested": tested},
         skipped_batches=skipped_batches,
     )
     if rounds is not None:
@@ -1059,13 +1063,18 @@ def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
                         "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)") from None
 
 
-def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None,
-                   output_dir: Path) -> dict[Path, tuple[list[dict[str, str]], int]]:
+# a CSV log's rows when a resumed fit starts, the checkpoint's batch count, and whether the rows are
+# another folder's (the run that saved the checkpoint, for a resume into a new folder)
+KeptCurves = dict[Path, tuple[list[dict[str, str]], int, bool]]
+
+
+def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None, output_dir: Path,
+                   checkpoint: Path | None) -> KeptCurves:
     """The CSV logs' rows when a resumed fit starts, per file, with the checkpoint's batch count.
 
     Lightning's CSV logger deletes its ``metrics.csv`` when it starts, and a resumed run would keep
     only the epochs it ran; ``_put_curves_back`` puts the rows back in front of the new ones. A resume
-    into a new folder takes the rows of the checkpoint's run, from the same place in that run's folder.
+    into a new folder takes the rows of the run that saved ``checkpoint``, from the same place in its folder.
     """
     from pytorch_lightning.loggers import CSVLogger
 
@@ -1076,39 +1085,57 @@ def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None,
                      .get("_batches_that_stepped", 0))
     kept = {}
     for logger in trainer.loggers:
-        path = Path(logger.log_dir) / "metrics.csv" if isinstance(logger, CSVLogger) else None
-        source = path if path is not None and path.is_file() else _earlier_runs_curves(state, output_dir, path)
-        if path is not None and source is not None:
-            with open(source, newline="") as handle:
-                kept[path] = (list(csv.DictReader(handle)), resumed_at)
+        if not isinstance(logger, CSVLogger):
+            continue
+        path = Path(logger.log_dir) / "metrics.csv"
+        source = path if path.is_file() else _earlier_runs_curves(state, output_dir, path, checkpoint)
+        if source is not None:
+            kept[path] = (_csv_rows(source), resumed_at, source != path)
     return kept
 
 
-def _earlier_runs_curves(state: dict[str, Any], output_dir: Path, path: Path | None) -> Path | None:
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _earlier_runs_curves(state: dict[str, Any], output_dir: Path, path: Path, checkpoint: Path | None) -> Path | None:
     """For a resume into a new folder: the CSV log at ``path``'s place in the folder of the run that saved
-    the checkpoint (found by the folder its checkpoint callbacks saved in, ``<run>/checkpoints``), if any."""
-    if path is None:
-        return None
+    the checkpoint, if any: the folder the checkpoint file is in (``<run>/checkpoints/last.ckpt``), else the one
+    its checkpoint callbacks saved in (a copied checkpoint). A folder that has since held another run is
+    told by its curves: they must hold the checkpoint's best ``val/acc`` (without one, only the checkpoint
+    file's own folder is taken)."""
     try:
         relative = path.resolve().relative_to(output_dir.resolve())
     except ValueError:  # a CSV logger outside the run's folder (logger.csv.save_dir): no place to match
         return None
-    for key, callback_state in (state.get("callbacks") or {}).items():
-        dirpath = callback_state.get("dirpath") if isinstance(callback_state, dict) else None
-        if not (isinstance(key, str) and "Checkpoint" in key and isinstance(dirpath, str)):
+    own = checkpoint.resolve().parent.parent if checkpoint is not None and checkpoint.resolve().parent.name == "checkpoints" \
+        else None
+    callback_states = [value for key, value in (state.get("callbacks") or {}).items()
+                       if isinstance(key, str) and "Checkpoint" in key and isinstance(value, dict)]
+    recorded = [Path(value["dirpath"]).resolve().parent for value in callback_states if isinstance(value.get("dirpath"), str)]
+    best_scores = [float(value["best_model_score"]) for value in callback_states
+                   if value.get("monitor") == "val/acc" and value.get("best_model_score") is not None]
+    for run in dict.fromkeys([folder for folder in (own, *recorded) if folder is not None]):  # in order, once each
+        candidate = run / relative
+        if run == output_dir.resolve() or not candidate.is_file():
             continue
-        earlier_run = Path(dirpath).parent
-        if earlier_run.resolve() != output_dir.resolve() and (earlier_run / relative).is_file():
-            return earlier_run / relative
+        if best_scores:
+            logged = {float(row["val/acc"]) for row in _csv_rows(candidate) if row.get("val/acc")}
+            if any(abs(score - value) < 1e-6 for score in best_scores for value in logged):
+                return candidate
+        elif run == own:
+            return candidate
     return None
 
 
-def _put_curves_back(trainer: pl.Trainer, kept: dict[Path, tuple[list[dict[str, str]], int]], trained_on: bool) -> None:
+def _put_curves_back(trainer: pl.Trainer, kept: KeptCurves, trained_on: bool) -> None:
     """Writes each CSV log as its rows from before the resume, then the resumed fit's (see ``_curves_before``).
 
-    When the fit trained on, the earlier rows logged after the checkpoint's batch are dropped: the
-    resumed fit logged them again. When it trained nothing (a finished run, or a fit that failed),
-    every earlier row is kept.
+    The earlier rows logged after the checkpoint's batch are dropped when the fit trained on (it
+    logged them again), and always when they are another folder's (a resume into a new folder: they
+    are the earlier run's own, e.g. its test, and this run validates and tests on its own). When a
+    resume in the run's folder trained nothing (a finished run, or a fit that failed), every row is kept.
     """
     from pytorch_lightning.loggers import CSVLogger
 
@@ -1116,12 +1143,10 @@ def _put_curves_back(trainer: pl.Trainer, kept: dict[Path, tuple[list[dict[str, 
         return
     writers = {Path(logger.log_dir) / "metrics.csv": logger.experiment for logger in trainer.loggers
                if isinstance(logger, CSVLogger)}
-    for path, (rows, resumed_at) in kept.items():
-        earlier = [row for row in rows if not trained_on or (row.get("step", "").isdigit() and int(row["step"]) < resumed_at)]
-        later: list[dict[str, str]] = []
-        if path.is_file():
-            with open(path, newline="") as handle:
-                later = list(csv.DictReader(handle))
+    for path, (rows, resumed_at, carried) in kept.items():
+        earlier = [row for row in rows if not (trained_on or carried)
+                   or (row.get("step", "").isdigit() and int(row["step"]) < resumed_at)]
+        later = _csv_rows(path) if path.is_file() else []
         fields = sorted({key for row in earlier + later for key in row})  # every column, sorted as Lightning's
 
         def write(temporary: Path, rows: list[dict[str, str]] = earlier + later, columns: list[str] = fields) -> None:

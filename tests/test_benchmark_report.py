@@ -199,15 +199,18 @@ def test_a_fraction_sweep_keeps_finished_and_failed_runs_of_a_fraction_on_one_li
     # and a count sweep reported with it: its lines go in among the fraction's by their number of labels
     _job(tmp_path, 4, _ok("ssgan", 50, 0, 0.86), ["data.num_labeled=50", "model=ssgan", "data.split_seed=0"])
     _job(tmp_path, 5, _ok("ssgan", 1000, 0, 0.95), ["data.num_labeled=1000", "model=ssgan", "data.split_seed=0"])
+    # a fraction whose every run failed: by its fraction at the labels the others drew (0.05: 90 labels here)
+    _job(tmp_path, 6, {"status": "failed", "error": "boom", "method": "ssgan", "dataset": "digits", "label_fraction": 0.05,
+                       "num_labeled": None, "seed": 0, "split_seed": 0},
+         ["data.label_fraction=0.05", "model=ssgan", "data.split_seed=0"])
     report.write_report(tmp_path, title="fixture")
     markdown = (tmp_path / "results.md").read_text()
     body = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| labels")]
     # once the failed job had a line "0.01" of its own, apart from its finished runs' line "18"; and the
     # fraction lines came first, before 50
-    assert body == ["| 0.01 (18 labels) | **82.00 ± 2.83 (n=2)**, 1 failed |",
-                    "| 50 | **86.00 (n=1)** |",
-                    "| 0.1 (180 labels) | **90.00 (n=1)** |",
-                    "| 1000 | **95.00 (n=1)** |"]
+    assert body[:2] == ["| 0.01 (18 labels) | **82.00 ± 2.83 (n=2)**, 1 failed |", "| 50 | **86.00 (n=1)** |"]
+    assert body[2].startswith("| 0.05 |") and "1 failed" in body[2]
+    assert body[3:] == ["| 0.1 (180 labels) | **90.00 (n=1)** |", "| 1000 | **95.00 (n=1)** |"]
     assert "- job 2 (ssgan, label fraction 0.01, seed ?, split seed 2)" in markdown
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -80,6 +80,14 @@ def test_the_iteration_time_weighs_each_epoch_by_its_iterations(monkeypatch) -> 
     restored = callbacks.SpeedMonitor()
     restored.load_state_dict({**monitor.state_dict(), "iteration_counts": []})
     assert restored.summary()["iteration_ms"] == pytest.approx((70.0 + 1216.0) / 2, abs=1e-3)
+    # and once the resumed run has counted an epoch, the old epochs weigh as much as that one (not the whole
+    # run unweighted again)
+    restored.iteration_ms.append(100.0)
+    restored.iteration_counts.append(9)
+    assert restored.summary()["iteration_ms"] == pytest.approx((70.0 + 1216.0 + 100.0) / 3, abs=1e-3)
+    restored.iteration_ms.append(1000.0)
+    restored.iteration_counts.append(1)  # a cut epoch of the resumed run still counts by its share
+    assert restored.summary()["iteration_ms"] == pytest.approx((5 * (70.0 + 1216.0) + 9 * 100.0 + 1000.0) / 20, abs=1e-3)
 
 
 def test_a_save_removes_what_a_killed_save_of_the_same_file_left(tmp_path) -> None:

@@ -915,6 +915,7 @@ def test_cli_whole_batch_limits_are_counts_and_decimal_ones_fractions(tmp_path: 
                                         r"\[0, 1\] nor a whole number of batches; give e.g. --trainer.limit_val_batches=0.5 "
                                         r"or --trainer.limit_val_batches=2$"):
         limits("--trainer.limit_val_batches=2.5")
+    assert limits("--trainer.limit_train_batches=3.0")[0] == 3  # a whole number, which Lightning takes as 3 batches
 
 
 def test_cli_tests_and_predicts_after_the_training_images_changed(tmp_path: Path, folder_checkpoint: Path,

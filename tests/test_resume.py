@@ -504,6 +504,26 @@ def test_a_resume_into_a_new_folder_keeps_the_runs_best_checkpoint(tmp_path: Pat
     assert [(row["epoch"], row["val/acc"]) for row in new_curves if row.get("val/acc")] == \
         [(row["epoch"], row["val/acc"]) for row in whole_curves if row.get("val/acc")]
     assert [row["epoch"] for row in new_curves if row.get("val/acc")] == ["0", "1", "2", "3"]
+    # a finished run resumed into a new folder tests again: its curves hold that test once (the earlier run's too)
+    again = _train(tmp_path / "again", *overrides, f"ckpt_path={tmp_path / 'whole' / 'checkpoints' / 'last.ckpt'}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len([row for row in _curves(tmp_path / "again" / "csv" / "metrics.csv") if row.get("test/acc")]) == 1
+    # the run's folder moved, and its old place taken by another run: its checkpoint records the old place, where
+    # the best checkpoint and the curves were then the other run's
+    (tmp_path / "killed").rename(tmp_path / "moved")
+    other = _train(tmp_path / "killed", *overrides, "data.num_val=0", "seed=5")  # no val/acc a curve could share
+    assert other.returncode == 0, other.stderr[-2000:]
+    from_moved = _train(tmp_path / "from_moved", *overrides, f"ckpt_path={tmp_path / 'moved' / 'checkpoints' / 'last.ckpt'}")
+    assert from_moved.returncode == 0, from_moved.stderr[-2000:]
+    got = json.loads((tmp_path / "from_moved" / "metrics.json").read_text())
+    assert {key: got[key] for key in COMPARED} == {key: expected[key] for key in COMPARED}
+    moved_curves = _curves(tmp_path / "from_moved" / "csv" / "metrics.csv")
+    assert [(row["epoch"], row["val/acc"]) for row in moved_curves if row.get("val/acc")] == \
+        [(row["epoch"], row["val/acc"]) for row in whole_curves if row.get("val/acc")]
+    # a copy of the checkpoint elsewhere, whose recorded place holds the other run: none of its curves are taken
+    copied = _train(tmp_path / "copied", *overrides, f"ckpt_path={last}")
+    assert copied.returncode == 0, copied.stderr[-2000:]
+    assert [row["epoch"] for row in _curves(tmp_path / "copied" / "csv" / "metrics.csv") if row.get("val/acc")] == ["3"]
     # the old folder gone: the run once ended in a FileNotFoundError traceback with no metrics.json
     shutil.rmtree(tmp_path / "killed")
     gone = _train(tmp_path / "gone", *overrides, f"ckpt_path={last}")
