@@ -1133,9 +1133,10 @@ def _put_curves_back(trainer: pl.Trainer, kept: KeptCurves, trained_on: bool) ->
     """Writes each CSV log as its rows from before the resume, then the resumed fit's (see ``_curves_before``).
 
     The earlier rows logged after the checkpoint's batch are dropped when the fit trained on (it
-    logged them again), and always when they are another folder's (a resume into a new folder: they
-    are the earlier run's own, e.g. its test, and this run validates and tests on its own). When a
-    resume in the run's folder trained nothing (a finished run, or a fit that failed), every row is kept.
+    logged them again). When a resume in the run's folder trained nothing (a finished run, or a fit
+    that failed), every row is kept; a resume into a new folder that trained nothing writes none of
+    the other folder's rows (a failed start leaves no folder behind, and a finished run tested again
+    has that test's rows alone, not the earlier run's test too).
     """
     from pytorch_lightning.loggers import CSVLogger
 
@@ -1144,8 +1145,9 @@ def _put_curves_back(trainer: pl.Trainer, kept: KeptCurves, trained_on: bool) ->
     writers = {Path(logger.log_dir) / "metrics.csv": logger.experiment for logger in trainer.loggers
                if isinstance(logger, CSVLogger)}
     for path, (rows, resumed_at, carried) in kept.items():
-        earlier = [row for row in rows if not (trained_on or carried)
-                   or (row.get("step", "").isdigit() and int(row["step"]) < resumed_at)]
+        if carried and not trained_on:
+            continue
+        earlier = [row for row in rows if not trained_on or (row.get("step", "").isdigit() and int(row["step"]) < resumed_at)]
         later = _csv_rows(path) if path.is_file() else []
         fields = sorted({key for row in earlier + later for key in row})  # every column, sorted as Lightning's
 

@@ -504,7 +504,7 @@ def test_a_resume_into_a_new_folder_keeps_the_runs_best_checkpoint(tmp_path: Pat
     assert [(row["epoch"], row["val/acc"]) for row in new_curves if row.get("val/acc")] == \
         [(row["epoch"], row["val/acc"]) for row in whole_curves if row.get("val/acc")]
     assert [row["epoch"] for row in new_curves if row.get("val/acc")] == ["0", "1", "2", "3"]
-    # a finished run resumed into a new folder tests again: its curves hold that test once (the earlier run's too)
+    # a finished run resumed into a new folder tests again: its curves hold that test once (not the earlier run's too)
     again = _train(tmp_path / "again", *overrides, f"ckpt_path={tmp_path / 'whole' / 'checkpoints' / 'last.ckpt'}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert len([row for row in _curves(tmp_path / "again" / "csv" / "metrics.csv") if row.get("test/acc")]) == 1
