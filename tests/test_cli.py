@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -236,6 +237,20 @@ def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Pat
     assert (tmp_path / "features.npz").is_file()
 
 
+@contextlib.contextmanager
+def sigterm_recorded():
+    """A recorder in place of SIGTERM's handler (the default one would end this test process) for the block;
+    yields the signals it received, and checks that the block put it back as it found it."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    recorder = signal.getsignal(signal.SIGTERM)
+    try:
+        yield received
+        assert signal.getsignal(signal.SIGTERM) is recorder
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_cli_stopped_by_sigterm_exits_143_naming_the_checkpoint_to_resume_from(tmp_path: Path, image_folder: Path,
                                                                               capsys) -> None:
     common = ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
@@ -243,17 +258,11 @@ def test_cli_stopped_by_sigterm_exits_143_naming_the_checkpoint_to_resume_from(t
               "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
               f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=2"]
     # the SIGTERM lands in the second epoch, under Lightning's handler, which fit installs beside the one it
-    # finds and takes away after; a recorder stands in for the default (which would end this test process)
-    received = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
-    recorder = signal.getsignal(signal.SIGTERM)
-    try:
-        with pytest.raises(SystemExit) as stopped:
-            main(["fit", *common, "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=1",
-                  "--trainer.callbacks.batch=1", "--trainer.callbacks.signal_name=SIGTERM"])
-        assert received == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is recorder
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # finds and takes away after
+    with sigterm_recorded() as received, pytest.raises(SystemExit) as stopped:
+        main(["fit", *common, "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=1",
+              "--trainer.callbacks.batch=1", "--trainer.callbacks.signal_name=SIGTERM"])
+    assert received == [signal.SIGTERM]
     # Lightning's own exit has status 0, and a scheduler would have taken the run for a finished one
     assert stopped.value.code == 143
     last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
@@ -272,18 +281,12 @@ def test_cli_predict_stopped_by_sigterm_exits_143_after_the_current_batch(tmp_pa
               f"--trainer.default_root_dir={tmp_path}"]
     main(["fit", *common, "--trainer.max_epochs=1", "--trainer.limit_train_batches=1"])
     last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-    received = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
-    recorder = signal.getsignal(signal.SIGTERM)
-    try:
-        with pytest.raises(SystemExit) as stopped:
-            # 9 test images in batches of 4: the signal lands in the first of 3 batches
-            main(["predict", *common, "--data.init_args.eval_batch_size=4", f"--ckpt_path={last}",
-                  "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=-1",
-                  "--trainer.callbacks.batch=0", "--trainer.callbacks.signal_name=SIGTERM"])
-        assert received == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is recorder
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with sigterm_recorded() as received, pytest.raises(SystemExit) as stopped:
+        # 9 test images in batches of 4: the signal lands in the first of 3 batches
+        main(["predict", *common, "--data.init_args.eval_batch_size=4", f"--ckpt_path={last}",
+              "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=-1",
+              "--trainer.callbacks.batch=0", "--trainer.callbacks.signal_name=SIGTERM"])
+    assert received == [signal.SIGTERM]
     # without the stop, Lightning's prediction loop ran on to its end and the program exited 0 (no SystemExit)
     assert stopped.value.code == 143
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
@@ -299,19 +302,13 @@ def test_cli_stopped_by_sigterm_before_fit_exits_143_in_one_line(tmp_path: Path,
         time.sleep(10)  # the handler raises in here
 
     monkeypatch.setattr(ssgan.cli, "keep_freed_memory", stopped_early)
-    # a recorder stands in for the default handler, which killed the process there (and would end this test process)
-    received = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
-    recorder = signal.getsignal(signal.SIGTERM)
-    try:
-        with pytest.raises(SystemExit) as stopped:
-            main(["fit", "--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
-                  f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
-                  "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
-                  f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=1"])
-        assert received == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is recorder
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # the recorder stands in for the default handler, which killed the process there
+    with sigterm_recorded() as received, pytest.raises(SystemExit) as stopped:
+        main(["fit", "--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
+              "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
+              f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=1"])
+    assert received == [signal.SIGTERM]
     assert stopped.value.code == 143
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: stopped by SIGTERM before the run finished; run the same command again")
