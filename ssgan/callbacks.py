@@ -291,6 +291,16 @@ class KeepBestAcrossFolders(pl.Callback):
 
     def __init__(self) -> None:
         self._saved: dict[str, Any] = {}  # the callbacks' states of the checkpoint Lightning is restoring
+        self._copies: list[str] = []  # the files copied into this run's folder
+
+    def discard_copies(self) -> None:
+        """Removes the copies (and a checkpoints folder they alone were in): for a start that failed."""
+        for path in self._copies:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            with contextlib.suppress(OSError):  # one that holds other files is kept
+                os.rmdir(os.path.dirname(path))
+        self._copies = []
 
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
         # called before the callbacks load their states (which drop a moved folder's best score), from the
@@ -304,8 +314,7 @@ class KeepBestAcrossFolders(pl.Callback):
             if state and callback.monitor and callback.dirpath and state.get("dirpath"):
                 self._carry_over(trainer, callback, state)
 
-    @staticmethod
-    def _carry_over(trainer: pl.Trainer, callback: ModelCheckpoint, state: dict[str, Any]) -> None:
+    def _carry_over(self, trainer: pl.Trainer, callback: ModelCheckpoint, state: dict[str, Any]) -> None:
         old_dir, new_dir = os.path.abspath(state["dirpath"]), os.path.abspath(callback.dirpath)
         if old_dir == new_dir:  # Lightning restored it all
             return
@@ -323,9 +332,12 @@ class KeepBestAcrossFolders(pl.Callback):
         if trainer.is_global_zero:
             os.makedirs(new_dir, exist_ok=True)
         for path, score in (state.get("best_k_models") or {}).items():
-            target, source = here(path), here(path, found_dir)
-            if trainer.is_global_zero and not os.path.isfile(target) and os.path.isfile(source):
+            target = here(path)
+            # beside the resumed checkpoint, else where the state says (a copied last.ckpt)
+            source = next((place for place in (here(path, found_dir), path) if os.path.isfile(place)), None)
+            if trainer.is_global_zero and not os.path.isfile(target) and source is not None:
                 atomic_write(Path(target), lambda temporary, source=source: shutil.copyfile(source, temporary))
+                self._copies.append(target)
             kept[target] = score
         trainer.strategy.barrier("ssgan_keep_best")
         kept = {path: score for path, score in kept.items() if os.path.isfile(path)}

@@ -871,12 +871,19 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         # the file ckpt_path=last names, not "last": Lightning looks for it only in its checkpoint callbacks'
         # folders, and with callbacks=none would quietly train from scratch
         resume_from = _resume_checkpoint(output_dir, cfg.get("ckpt_path"))
+        _start_curves(trainer, earlier_curves)  # before the fit logs a row: a run killed again keeps them
+        fit_failed = True
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from is not None else None)
+            fit_failed = False
         finally:
             _RunRecord.trained = trainer.global_step > (resumed_step or 0)
-            # also when the resumed fit fails: its CSV logger deleted them
-            _put_curves_back(trainer, earlier_curves, trained_on=resumed_step is not None and trainer.global_step > resumed_step)
+            trained_on = resumed_step is not None and trainer.global_step > resumed_step
+            _put_curves_back(trainer, earlier_curves, trained_on, fit_failed)
+            if fit_failed and not trained_on:  # a start that failed leaves no copy of the run's best checkpoint
+                for callback in trainer.callbacks:
+                    if isinstance(callback, KeepBestAcrossFolders):
+                        callback.discard_copies()
     except DivergenceError as error:
         metrics.update(status="diverged", error=str(error), epochs=trainer.current_epoch,
                        train_seconds=round(seconds_trained(), 2))
@@ -1129,37 +1136,68 @@ def _earlier_runs_curves(state: dict[str, Any], output_dir: Path, path: Path, ch
     return None
 
 
-def _put_curves_back(trainer: pl.Trainer, kept: KeptCurves, trained_on: bool) -> None:
-    """Writes each CSV log as its rows from before the resume, then the resumed fit's (see ``_curves_before``).
+def _rows_before(rows: list[dict[str, str]], resumed_at: int) -> list[dict[str, str]]:
+    """The rows logged before the checkpoint's batch (the resumed fit logs the later ones again)."""
+    return [row for row in rows if row.get("step", "").isdigit() and int(row["step"]) < resumed_at]
 
-    The earlier rows logged after the checkpoint's batch are dropped when the fit trained on (it
-    logged them again). When a resume in the run's folder trained nothing (a finished run, or a fit
-    that failed), every row is kept; a resume into a new folder that trained nothing writes none of
-    the other folder's rows (a failed start leaves no folder behind, and a finished run tested again
-    has that test's rows alone, not the earlier run's test too).
-    """
+
+def _write_curves(path: Path, rows: list[dict[str, str]]) -> list[str]:
+    """Writes ``rows`` as the CSV log ``path`` (atomically); returns its columns, sorted as Lightning's."""
+    columns = sorted({key for row in rows for key in row})
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
+    return columns
+
+
+def _csv_writers(trainer: pl.Trainer) -> dict[Path, Any]:
+    """Each CSV logger's file, with the logger (whose ``experiment`` writes it)."""
     from pytorch_lightning.loggers import CSVLogger
 
-    if not kept:  # not a resume: the logger's experiment is not touched (it would make its folder)
+    return {Path(logger.log_dir) / "metrics.csv": logger for logger in trainer.loggers if isinstance(logger, CSVLogger)}
+
+
+def _start_curves(trainer: pl.Trainer, kept: KeptCurves) -> None:
+    """Starts each CSV log of a resumed fit with its rows from before the checkpoint's batch (``_curves_before``).
+
+    Lightning's CSV logger deletes the file it finds when it sets up, and then appends each row it logs:
+    the logger is set up here, before the fit, and the file written after it, so a run killed again
+    keeps the earlier rows.
+    """
+    loggers = _csv_writers(trainer)
+    for path, (rows, resumed_at, _) in kept.items():
+        experiment = loggers[path].experiment  # set up now: the file it deletes is in ``kept``
+        before = _rows_before(rows, resumed_at)
+        if before:
+            experiment.metrics_keys = _write_curves(path, before)  # its later rows go under this header
+
+
+def _put_curves_back(trainer: pl.Trainer, kept: KeptCurves, trained_on: bool, failed: bool) -> None:
+    """After a resumed fit that trained nothing (a finished run, or a fit that failed), puts each CSV log
+    right (see ``_start_curves``, which wrote the rows from before the checkpoint's batch).
+
+    In the run's folder every row is kept, the later ones too (e.g. its test's). A resume into a new folder
+    keeps the rows before the checkpoint when it goes on (a finished run is tested again, whose rows follow
+    them), and leaves no file when it failed.
+    """
+    if trained_on or not kept:  # the rows before the checkpoint, then the fit's
         return
-    writers = {Path(logger.log_dir) / "metrics.csv": logger.experiment for logger in trainer.loggers
-               if isinstance(logger, CSVLogger)}
+    loggers = _csv_writers(trainer)
     for path, (rows, resumed_at, carried) in kept.items():
-        if carried and not trained_on:
+        written = _csv_rows(path) if path.is_file() else []
+        logged = written[len(_rows_before(rows, resumed_at)):]  # by the fit, after those
+        if carried:
+            if failed and not logged:
+                path.unlink(missing_ok=True)
             continue
-        earlier = [row for row in rows if not trained_on or (row.get("step", "").isdigit() and int(row["step"]) < resumed_at)]
-        later = _csv_rows(path) if path.is_file() else []
-        fields = sorted({key for row in earlier + later for key in row})  # every column, sorted as Lightning's
-
-        def write(temporary: Path, rows: list[dict[str, str]] = earlier + later, columns: list[str] = fields) -> None:
-            with open(temporary, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows(rows)
-
-        atomic_write(path, write)
-        if path in writers:  # the logger appends its later rows (the test's) under this header
-            writers[path].metrics_keys = fields
+        columns = _write_curves(path, rows + logged)
+        if path in loggers:  # the logger appends its later rows (the test's) under this header
+            loggers[path].experiment.metrics_keys = columns
 
 
 def _finished_metrics(path: Path) -> dict[str, Any] | None:

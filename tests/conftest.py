@@ -26,6 +26,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 
 from ssgan.config import CONFIG_DIR
@@ -50,6 +51,14 @@ class CrashingCallback(Checkpoint):
 
     def __init__(self) -> None:
         raise RuntimeError("a crash inside the callback's __init__")
+
+
+class OptimizerStateMismatch(pl.Callback):
+    """Fails a resumed fit as torch does when the checkpoint's optimizer state fits no parameter group of
+    this run's optimizer: after ``on_fit_start``, before any batch (``conftest.OptimizerStateMismatch``)."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
 
 
 def _fixture_images(rng: np.random.Generator, per_class: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -193,6 +193,25 @@ def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing
     assert not (tmp_path / "copy").exists()
 
 
+def test_a_resume_into_a_new_folder_killed_again_keeps_the_earlier_runs_curves(tmp_path: Path) -> None:
+    overrides = ["trainer.max_epochs=3"]
+    whole = _train(tmp_path / "whole", *overrides)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = _train(tmp_path / "killed", *overrides, "+callbacks.kill._target_=kill_switch.KillAt",
+                    "+callbacks.kill.epoch=1", "+callbacks.kill.batch=2")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    # resumed into a new folder, and killed again there before the end: the earlier run's rows were written only
+    # when the fit ended, so the kill lost them, and the new folder's resume found only its own
+    again = _train(tmp_path / "new", *overrides, f"ckpt_path={tmp_path / 'killed' / 'checkpoints' / 'last.ckpt'}",
+                   "+callbacks.kill._target_=kill_switch.KillAt", "+callbacks.kill.epoch=2", "+callbacks.kill.batch=2")
+    assert again.returncode == -signal.SIGKILL, again.stderr[-2000:]
+    resumed = _train(tmp_path / "new", *overrides, "ckpt_path=last")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    whole_curves, new_curves = (_curves(tmp_path / run / "csv" / "metrics.csv") for run in ("whole", "new"))
+    assert [(row["epoch"], row["val/acc"]) for row in new_curves if row.get("val/acc")] == \
+        [(row["epoch"], row["val/acc"]) for row in whole_curves if row.get("val/acc")]
+
+
 def test_killed_mid_round_resumes_to_the_same_rounds_and_metrics(tmp_path: Path) -> None:
     rounds = ["trainer.max_epochs=2", "self_training=default", "self_training.rounds=2", "self_training.epochs_per_round=2",
               "self_training.threshold=0.5", "self_training.max_per_class=5"]
@@ -504,10 +523,26 @@ def test_a_resume_into_a_new_folder_keeps_the_runs_best_checkpoint(tmp_path: Pat
     assert [(row["epoch"], row["val/acc"]) for row in new_curves if row.get("val/acc")] == \
         [(row["epoch"], row["val/acc"]) for row in whole_curves if row.get("val/acc")]
     assert [row["epoch"] for row in new_curves if row.get("val/acc")] == ["0", "1", "2", "3"]
-    # a finished run resumed into a new folder tests again: its curves hold that test once (not the earlier run's too)
+    # a copy of last.ckpt in another checkpoints/ folder: the best checkpoint is still found where its state says
+    (tmp_path / "elsewhere" / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(last, tmp_path / "elsewhere" / "checkpoints" / "last.ckpt")
+    elsewhere = _train(tmp_path / "from_elsewhere", *overrides,
+                       f"ckpt_path={tmp_path / 'elsewhere' / 'checkpoints' / 'last.ckpt'}")
+    assert elsewhere.returncode == 0, elsewhere.stderr[-2000:]
+    got = json.loads((tmp_path / "from_elsewhere" / "metrics.json").read_text())
+    assert {key: got[key] for key in COMPARED} == {key: expected[key] for key in COMPARED}
+    # a finished run resumed into a new folder tests again: its curves, then that test once (not the earlier run's too)
     again = _train(tmp_path / "again", *overrides, f"ckpt_path={tmp_path / 'whole' / 'checkpoints' / 'last.ckpt'}")
     assert again.returncode == 0, again.stderr[-2000:]
-    assert len([row for row in _curves(tmp_path / "again" / "csv" / "metrics.csv") if row.get("test/acc")]) == 1
+    again_curves = _curves(tmp_path / "again" / "csv" / "metrics.csv")
+    assert len([row for row in again_curves if row.get("test/acc")]) == 1
+    assert [row["val/acc"] for row in again_curves if row.get("val/acc")][:4] == \
+        [row["val/acc"] for row in whole_curves if row.get("val/acc")]
+    # a resume into a new folder that fails before its first batch leaves no folder (nor a copy of best.ckpt)
+    failed = _train(tmp_path / "failed", *overrides, f"ckpt_path={last}",
+                    "+callbacks.mismatch._target_=conftest.OptimizerStateMismatch")
+    assert failed.returncode == 2 and "does not fit the nets this run builds" in failed.stderr, failed.stderr[-2000:]
+    assert not (tmp_path / "failed").exists()
     # the run's folder moved, and its old place taken by another run: its checkpoint records the old place, where
     # the best checkpoint and the curves were then the other run's
     (tmp_path / "killed").rename(tmp_path / "moved")
