@@ -54,7 +54,7 @@ from ssgan.data.sources import ImageData  # noqa: E402
 from ssgan.module import SSGAN  # noqa: E402
 from ssgan.nets import uniform_noise  # noqa: E402
 from ssgan.nets.layers import data_dependent_init  # noqa: E402
-from ssgan.train import instantiate  # noqa: E402
+from ssgan.train import _first_line, instantiate  # noqa: E402
 
 NETS = {"mlp": (1, 28, 28), "conv": (3, 32, 32), "digits": (1, 8, 8)}
 # each net's data config (of its image shape) and model.arch: "digits" is the MLP as the digits recipe builds it
@@ -360,10 +360,6 @@ def table(rows: list[dict[str, Any]]) -> str:
                      f"{r['floor_ms']:.1f} | {r['ours_over_bare']:.3f} | {r['ours_over_floor']:.2f} | {r['gflop']:.2f} | "
                      f"{r['floor_gflops']:.0f} | {peak} |")
     return "\n".join(lines)
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _refuse(message: str) -> None:

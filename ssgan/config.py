@@ -305,7 +305,8 @@ def check_override_keys(overrides: list[str]) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    plain, groups = [], []
+    plain: dict[str, str] = {}  # each setting's value, as given
+    groups: list[str] = []
     for override in overrides:
         if "=" not in override or override.startswith(("-", "+", "~", "hydra.", "hydra/")):
             continue
@@ -313,7 +314,7 @@ def check_override_keys(overrides: list[str]) -> None:
         if "." not in key and "/" not in key and (CONFIG_DIR / key).is_dir():
             groups.append(f"{key}={value.split(',')[0]}")
         elif "(" not in value:  # not a sweep function such as range(...)
-            plain.append(key)
+            plain[key] = value
     if not plain:
         return
     GlobalHydra.instance().clear()
@@ -324,7 +325,7 @@ def check_override_keys(overrides: list[str]) -> None:
         return
     finally:
         GlobalHydra.instance().clear()
-    for key in plain:
+    for key, value in plain.items():
         parent_key, _, leaf = key.rpartition(".")
         parent = OmegaConf.select(cfg, parent_key, default=None, throw_on_missing=False) if parent_key else cfg
         if OmegaConf.is_list(parent) or (parent is not None and not OmegaConf.is_config(parent)):
@@ -338,7 +339,6 @@ def check_override_keys(overrides: list[str]) -> None:
             f"{parent_key or 'the config'} has: {', '.join(settings)}" if settings else "check its spelling")
         # e.g. trainer.max_time: a real argument of the class that the config leaves at its default
         target = parent.get("_target_") if OmegaConf.is_dict(parent) else None
-        value = next(override.split("=", 1)[1] for override in overrides if override.split("=", 1)[0] == key)
         # (whether it is one would take importing the class: seconds, where this check takes about one)
         addition = (f"if it is an argument of {target} that the config does not list, add it with +{key}={value}"
                     if isinstance(target, str) else "prefix it with + to add a new key")

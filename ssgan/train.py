@@ -857,8 +857,10 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
     log.info("training %s on %s: %d labeled, %d unlabeled%s, %d validation images",
              method, datamodule.name, metrics["num_labeled"], metrics["num_unlabeled"], unused, metrics["num_val"])
     resumed_step = int(resumed_from.get("global_step", -1)) if resumed_from is not None else None
-    earlier_curves = _curves_before(trainer, resumed_from, output_dir,
-                                    _resume_checkpoint(output_dir, cfg.get("ckpt_path")))
+    # the file ckpt_path=last names, not "last": Lightning looks for it only in its checkpoint callbacks'
+    # folders, and with callbacks=none would quietly train from scratch
+    resume_from = _resume_checkpoint(output_dir, cfg.get("ckpt_path"))
+    earlier_curves = _curves_before(trainer, resumed_from, output_dir, resume_from)
     start = time.perf_counter()
 
     def seconds_trained() -> float:
@@ -868,9 +870,6 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         return fitting if fitting is not None else time.perf_counter() - start
 
     try:
-        # the file ckpt_path=last names, not "last": Lightning looks for it only in its checkpoint callbacks'
-        # folders, and with callbacks=none would quietly train from scratch
-        resume_from = _resume_checkpoint(output_dir, cfg.get("ckpt_path"))
         _start_curves(trainer, earlier_curves)  # before the fit logs a row: a run killed again keeps them
         fit_failed = True
         try:
@@ -1095,9 +1094,10 @@ def _curves_before(trainer: pl.Trainer, state: dict[str, Any] | None, output_dir
         if not isinstance(logger, CSVLogger):
             continue
         path = Path(logger.log_dir) / "metrics.csv"
-        source = path if path.is_file() else _earlier_runs_curves(state, output_dir, path, checkpoint)
-        if source is not None:
-            kept[path] = (_csv_rows(source), resumed_at, source != path)
+        if path.is_file():
+            kept[path] = (_csv_rows(path), resumed_at, False)
+        elif (rows := _earlier_runs_curves(state, output_dir, path, checkpoint)) is not None:
+            kept[path] = (rows, resumed_at, True)
     return kept
 
 
@@ -1106,8 +1106,9 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _earlier_runs_curves(state: dict[str, Any], output_dir: Path, path: Path, checkpoint: Path | None) -> Path | None:
-    """For a resume into a new folder: the CSV log at ``path``'s place in the folder of the run that saved
+def _earlier_runs_curves(state: dict[str, Any], output_dir: Path, path: Path,
+                         checkpoint: Path | None) -> list[dict[str, str]] | None:
+    """For a resume into a new folder: the rows of the CSV log at ``path``'s place in the folder of the run that saved
     the checkpoint, if any: the folder the checkpoint file is in (``<run>/checkpoints/last.ckpt``), else the one
     its checkpoint callbacks saved in (a copied checkpoint). A folder that has since held another run is
     told by its curves: they must hold the checkpoint's best ``val/acc`` (without one, only the checkpoint
@@ -1127,12 +1128,13 @@ def _earlier_runs_curves(state: dict[str, Any], output_dir: Path, path: Path, ch
         candidate = run / relative
         if run == output_dir.resolve() or not candidate.is_file():
             continue
+        rows = _csv_rows(candidate)
         if best_scores:
-            logged = {float(row["val/acc"]) for row in _csv_rows(candidate) if row.get("val/acc")}
+            logged = {float(row["val/acc"]) for row in rows if row.get("val/acc")}
             if any(abs(score - value) < 1e-6 for score in best_scores for value in logged):
-                return candidate
+                return rows
         elif run == own:
-            return candidate
+            return rows
     return None
 
 
