@@ -72,7 +72,7 @@ BAD_INPUTS = [
                  "the trainer settings do not work on this machine: No supported gpu backend found! (check the trainer.* overrides)",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
     (["model.arch=resnet"], "unknown net 'resnet'; use model.arch= one of: auto, mlp, conv"),
-    (["model.arch=conv"], "the conv net needs images of at least 16x16 with sides divisible by 8, got 8x8; use model.arch=mlp"),
+    (["model.arch=conv"], "the conv net needs images of at least 12x12 with sides divisible by 4, got 8x8; use model.arch=mlp"),
     (["model.generator_loss=wgan"], "unknown generator_loss 'wgan'; use model.generator_loss=feature_matching or non_saturating"),
     (["ckpt_path=/nonexistent/last.ckpt"],
      "ckpt_path=/nonexistent/last.ckpt does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)"),

@@ -54,6 +54,16 @@ def test_bench_speed_writes_a_row_per_setting_and_counts_the_mlp_gemms(tmp_path,
     assert f"| {net} | 32-true |" in printed and f"wrote {out}" in printed
 
 
+def test_bench_speed_measures_the_conv_net_on_28x28_grey(tmp_path) -> None:
+    out = tmp_path / "speed.json"
+    bench_speed.main(["--nets", "conv28", "--precisions", "32-true", "--iterations", "1", "--warmup", "1",
+                      "--batch-size", "4", "--out", str(out)])
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["net"] == "conv28" and row["ours_ms"] > 0 and row["floor_ms"] > 0
+    # the convolutions are counted: far more than the 28x28 MLP's matmuls on the same batch
+    assert row["gflop"] > 10 * mlp_iteration_gflop(4)
+
+
 def test_bench_noise_prints_each_way_and_puts_the_noise_layer_back(capsys) -> None:
     import bench_noise
 

@@ -86,8 +86,28 @@ def test_weight_norm_linear_under_autocast_keeps_the_plain_ops() -> None:
 def test_unknown_arch_and_bad_conv_size() -> None:
     with pytest.raises(ValueError, match="unknown net 'resnet'"):
         resolve_arch("resnet", (1, 28, 28))
-    with pytest.raises(ValueError, match="divisible by 8"):
-        build_generator("conv", (1, 28, 28))
+    for shape in [(1, 8, 8), (1, 30, 30), (3, 28, 26)]:  # too small; sides not divisible by 4
+        with pytest.raises(ValueError, match="divisible by 4"):
+            build_generator("conv", shape)
+        with pytest.raises(ValueError, match="divisible by 4"):
+            build_discriminator("conv", shape, 10)
+
+
+@pytest.mark.parametrize(("shape", "start", "doublings"), [
+    ((3, 32, 32), (512, 4, 4), 3),   # the reference CIFAR-10 layout
+    ((1, 28, 28), (256, 7, 7), 2),   # MNIST and Fashion-MNIST: one doubling fewer
+    ((1, 12, 12), (256, 3, 3), 2),   # the smallest size: D's 3x3 valid conv sees 3x3
+    ((3, 24, 20), (256, 6, 5), 2),   # one side not divisible by 8
+])
+def test_the_conv_nets_take_sides_divisible_by_4(shape, start, doublings) -> None:
+    discriminator, generator = build_discriminator("conv", shape, 10), build_generator("conv", shape)
+    assert generator.start == start
+    transposed = [m for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(transposed) == doublings and transposed[-1] is generator.out
+    fake = generator(torch.rand(4, 100))
+    assert fake.shape == (4, *shape)
+    logits, features = discriminator(fake)
+    assert logits.shape == (4, 10) and features.shape == (4, 192)
 
 
 def test_nets_do_not_import_lightning() -> None:
@@ -118,7 +138,7 @@ def test_data_dependent_init_standardises_each_layer_on_the_batch() -> None:
     assert not any(layer.init_pending for layer in d.hidden)
 
 
-@pytest.mark.parametrize(("arch", "shape"), [("mlp", (1, 28, 28)), ("conv", (3, 32, 32))])
+@pytest.mark.parametrize(("arch", "shape"), [("mlp", (1, 28, 28)), ("conv", (3, 32, 32)), ("conv", (1, 28, 28))])
 def test_data_dependent_init_on_one_image_keeps_the_net_finite_and_small(arch: str, shape: tuple) -> None:
     from ssgan.nets.layers import data_dependent_init
 

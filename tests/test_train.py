@@ -59,6 +59,14 @@ def test_fast_dev_run_on_every_data_config(compose_cfg, data_name, idx_root, cif
     assert metrics["net"] == ("conv" if data_name in ("cifar10", "svhn") else "mlp")
 
 
+def test_the_conv_net_trains_on_28x28_grey_images(compose_cfg, idx_root) -> None:
+    # model.arch=conv on Fashion-MNIST's shape: the generator starts at 256x7x7 (28 is not divisible by 8)
+    cfg = compose_cfg(*_data_overrides("fashion_mnist", idx_root, Path(), Path(), Path()), "model=ssgan",
+                      "model.arch=conv", "data.batch_size=10", *FAST)
+    metrics = train(cfg)
+    assert metrics["net"] == "conv" and metrics["status"] == "ok" and 0.0 <= metrics["test/acc"] <= 1.0
+
+
 @pytest.mark.parametrize("model_name", ["ssgan", "supervised"])
 @pytest.mark.parametrize("experiment", group_options("experiment"))
 def test_every_experiment_runs_under_fast_dev_run(compose_cfg, experiment, model_name, request) -> None:

@@ -1,4 +1,5 @@
-"""The reference CIFAR-10 nets of openai/improved-gan (32x32 RGB, images in [-1, 1])."""
+"""The reference CIFAR-10 nets of openai/improved-gan (32x32 RGB, images in [-1, 1]), and the same nets
+for other sizes, such as 28x28 grey (MNIST, Fashion-MNIST)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ from ssgan.nets.layers import BatchNormBias, WeightNormConv2d, WeightNormConvTra
 
 
 def check_conv_size(image_shape: tuple[int, ...]) -> None:
-    """The conv nets halve the image three times (G) and end in a 3x3 valid conv (D): >= 16, divisible by 8."""
+    """D halves the image twice and ends in a 3x3 valid conv; G doubles a (H/8 or H/4)-sided start: sides >= 12, divisible by 4."""
     _, height, width = image_shape
-    if height % 8 or width % 8 or min(height, width) < 16:
-        raise UserError(f"the conv net needs images of at least 16x16 with sides divisible by 8, got {height}x{width}; "
+    if height % 4 or width % 4 or min(height, width) < 12:
+        raise UserError(f"the conv net needs images of at least 12x12 with sides divisible by 4, got {height}x{width}; "
                         f"use model.arch=mlp")
+
+
+def generator_doublings(height: int, width: int) -> int:
+    """The reference's three stride-2 doublings when both sides divide by 8 (32x32), else two (28x28 starts at 7x7)."""
+    return 3 if height % 8 == 0 and width % 8 == 0 else 2
 
 
 class ConvDiscriminator(nn.Module):
@@ -63,6 +69,8 @@ class ConvDiscriminator(nn.Module):
 class ConvGenerator(nn.Module):
     """G: z(100) -> 512x(H/8)x(W/8) -> 256 -> 128 -> C by stride-2 5x5 transposed convs, tanh output.
 
+    For sides divisible by 4 but not 8 (28x28) it starts one doubling later, at 256x(H/4)x(W/4).
+
     As in the reference: batch norm without gain on each of the dense layer's units, then per channel
     after each transposed conv; a weight-normalised output layer whose data-dependent init (on the
     first batch of z, ``data_init``) gives its pre-tanh outputs the std 0.1.
@@ -75,23 +83,25 @@ class ConvGenerator(nn.Module):
         channels, height, width = self.image_shape = tuple(image_shape)
         check_conv_size(self.image_shape)
         self.latent_dim = latent_dim
-        self.start = (512, height // 8, width // 8)
-        self.project = nn.Linear(latent_dim, 512 * (height // 8) * (width // 8), bias=False)
+        doublings = generator_doublings(height, width)
+        hidden = (512, 256, 128)[-doublings:]  # the reference's channels, from the start's on
+        self.start = (hidden[0], height >> doublings, width >> doublings)
+        start_units = hidden[0] * self.start[1] * self.start[2]
+        self.project = nn.Linear(latent_dim, start_units, bias=False)
         nn.init.normal_(self.project.weight, std=0.05)
-        self.project_norm = BatchNormBias(512 * (height // 8) * (width // 8))  # per unit, before the reshape
+        self.project_norm = BatchNormBias(start_units)  # per unit, before the reshape
 
         def up(c_in: int, c_out: int) -> nn.ConvTranspose2d:
             layer = nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1, bias=False)
             nn.init.normal_(layer.weight, std=0.05)
             return layer
 
-        self.body = nn.Sequential(
-            up(512, 256), BatchNormBias(256, spatial=True), nn.ReLU(),
-            up(256, 128), BatchNormBias(128, spatial=True), nn.ReLU(),
-        )
+        # every doubling but the last (the output layer's): transposed conv, per-channel batch norm, ReLU
+        self.body = nn.Sequential(*(module for c_in, c_out in zip(hidden, hidden[1:])
+                                    for module in (up(c_in, c_out), BatchNormBias(c_out, spatial=True), nn.ReLU())))
         self.out = WeightNormConvTranspose2d(128, channels, 5, stride=2, padding=2, output_padding=1,
                                              train_scale=True, init_target_std=0.1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.project_norm(self.project(z))).view(-1, *self.start)  # (B, 512, H/8, W/8)
+        h = torch.relu(self.project_norm(self.project(z))).view(-1, *self.start)  # (B, 512, H/8, W/8) or (B, 256, H/4, W/4)
         return torch.tanh(self.out(self.body(h)))  # (B, C, H, W)
