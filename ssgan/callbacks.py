@@ -410,6 +410,23 @@ class SyncedSigterm(pl.Callback):
 
 
 @contextlib.contextmanager
+def ctrl_c_ignored() -> Iterator[None]:
+    """SIGINT ignored within the block and put back after: for an entry point's clean-up of a stopped run,
+    which a second Ctrl-C must not cut short (Lightning ignores it during its own clean-up, then puts the
+    handler back, before ours begins). Only the main thread may set handlers; one set outside Python
+    (getsignal gives None) is left alone."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def sigterm_stops_outside_lightning() -> Iterator[None]:
     """Within the block, a SIGTERM that lands outside Lightning's fit, validate, test and predict (while the
     data are read, between fit and test) raises Lightning's ``SIGTERMException``, as a stop inside fit ends.

@@ -30,7 +30,8 @@ from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ssgan.atomic import unwritable_reason
-from ssgan.callbacks import AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm, sigterm_stops_outside_lightning
+from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm, ctrl_c_ignored,
+                             sigterm_stops_outside_lightning)
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.config import class_path, config_text, import_class, init_arguments, recorded_class
 from ssgan.cpu import keep_freed_memory
@@ -888,8 +889,9 @@ def _exit_stopped(how: str, signal_number: int) -> None:
     (as a process killed by it: a scheduler or ``&&`` sees that it did not finish)."""
     from ssgan.train import leave_process_group
 
-    print(f"error: stopped by {how} before the run finished; {_resume_advice(SSGANCLI.built_trainer)}", file=sys.stderr)
-    leave_process_group()
+    with ctrl_c_ignored():  # a second Ctrl-C must not cut this short
+        print(f"error: stopped by {how} before the run finished; {_resume_advice(SSGANCLI.built_trainer)}", file=sys.stderr)
+        leave_process_group()
     sys.exit(128 + signal_number)
 
 

@@ -31,8 +31,8 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasti
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from ssgan.atomic import atomic_write, unwritable_reason
-from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, last_epoch_fraction,
-                             sigterm_stops_outside_lightning)
+from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, ctrl_c_ignored,
+                             last_epoch_fraction, sigterm_stops_outside_lightning)
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main)
 from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as,
@@ -1357,6 +1357,15 @@ def _undo_start(output_dir: Path) -> None:
 def _exit_stopped(output_dir: Path, how: str, signal_number: int, checkpoints: bool = True) -> None:
     """Ends a run stopped by a signal with one line saying how to resume it, and the signal's exit status
     (``checkpoints``: whether the run's callbacks save any)."""
+    with ctrl_c_ignored():  # a second Ctrl-C must not cut the clean-up short, as Lightning ensures for its own
+        advice = _put_away_stopped_run(output_dir, checkpoints)
+        print(f"error: stopped by {how} before the run finished; {advice}", file=sys.stderr)
+        leave_process_group()
+    sys.exit(128 + signal_number)  # as a process killed by the signal: a scheduler or `&&` sees that it did not finish
+
+
+def _put_away_stopped_run(output_dir: Path, checkpoints: bool) -> str:
+    """Leaves a stopped run's folder as its resume needs it, or as it was before the start; returns what to do next."""
     if _RunRecord.put_back:  # the checkpoints there are the earlier run's, under its own record again
         _RunRecord.restore(output_dir)
         advice = "it saved nothing, and the earlier run in its folder is kept as it was (start again with overwrite=true)"
@@ -1374,11 +1383,9 @@ def _exit_stopped(output_dir: Path, how: str, signal_number: int, checkpoints: b
     else:
         if not _is_multirun():  # a sweep's report shows the stopped job by its folder
             _undo_start(output_dir)
-        advice = ("it stopped before its first checkpoint, so start it again" if checkpoints
-                  else "it saves no checkpoints (callbacks=none), so start it again")
-    print(f"error: stopped by {how} before the run finished; {advice}", file=sys.stderr)
-    leave_process_group()
-    sys.exit(128 + signal_number)  # as a process killed by the signal: a scheduler or `&&` sees that it did not finish
+        return ("it stopped before its first checkpoint, so start it again" if checkpoints
+                else "it saves no checkpoints (callbacks=none), so start it again")
+    return advice
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

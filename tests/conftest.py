@@ -135,11 +135,20 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 FAST = ("trainer.fast_dev_run=true", "trainer.enable_progress_bar=false", "logger=csv")
 
 
+def _signals_as_a_shell_gives_them() -> None:
+    """In the child before it starts Python: SIGINT and SIGTERM at their defaults (Python turns SIGINT into
+    KeyboardInterrupt), and no signal blocked. A child inherits them from this worker, and a worker once ran
+    a Ctrl-C test's child with SIGINT ignored: that run never saw its Ctrl-C and finished (exit 0, not 130)."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Runs ``python -m ssgan.train ARGS`` in ``cwd`` and returns the finished process (``env``: extra variables)."""
     env = {**os.environ, "SSGAN_CACHE_DIR": str(cwd / "cache"), "PYTHONWARNINGS": "ignore", **(env or {})}
     return subprocess.run([sys.executable, "-m", "ssgan.train", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, preexec_fn=_signals_as_a_shell_gives_them)
 
 
 # Nets of a quarter of the reference MLPs' work, for tests of bookkeeping (resuming, DDP) rather than of learning.
@@ -260,10 +269,12 @@ def train_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
         monkeypatch.setattr(sys, "argv", ["ssgan-train", *args])
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
+        ctrl_c_handler = signal.getsignal(signal.SIGINT)
         capsys.readouterr()
         try:
             code = _run_ssgan_train()
         finally:  # Hydra's job logging replaced the root handlers with ones on this test's captured streams
+            signal.signal(signal.SIGINT, ctrl_c_handler)  # the worker's own, whatever the run left
             for handler in set(root.handlers) - set(handlers):
                 handler.close()
             root.handlers[:] = handlers

@@ -832,15 +832,20 @@ def test_cli_stopped_by_ctrl_c_exits_130_naming_the_checkpoint_to_resume_from(tm
                                                                               capsys) -> None:
     common = [*_folder_args(image_folder, tmp_path), "--data.init_args.batch_size=10",
               f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=2"]
-    # Ctrl-C in the second epoch, after epoch 0's last.ckpt; Lightning then ignores SIGINT (so that a second
-    # Ctrl-C does not break its clean-up) and leaves it so: this test process gets its handler back
-    previous = signal.getsignal(signal.SIGINT)
-    try:
+    # Ctrl-C in the second epoch, after epoch 0's last.ckpt; Lightning ignores SIGINT during its clean-up, main()
+    # during its own, and each puts the handler back
+    previous, blocked = signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:  # SIGINT as in a program started from a shell, whatever this worker's state (see conftest's run_cli)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
         with pytest.raises(SystemExit) as stopped:
             main(["fit", *common, "--trainer.callbacks+=kill_switch.KillAt", "--trainer.callbacks.epoch=1",
                   "--trainer.callbacks.batch=1", "--trainer.callbacks.signal_name=SIGINT"])
+        # as it found it: a program or notebook that called main() can be interrupted again
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     assert stopped.value.code == 130  # Lightning's own exit has status 1, as after a crash, and says nothing
     last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
     assert capsys.readouterr().err.strip().splitlines()[-1] == (

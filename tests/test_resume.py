@@ -444,6 +444,20 @@ def test_ctrl_c_in_an_overwrite_start_keeps_the_earlier_run_and_its_record(tmp_p
 
 
 
+def test_a_second_ctrl_c_during_the_clean_up_of_a_stopped_run_does_not_cut_it_short(tmp_path: Path, monkeypatch) -> None:
+    import ssgan.train
+
+    put_away = ssgan.train._put_away_stopped_run
+
+    def interrupted_again(*args, **kwargs):  # the user presses Ctrl-C again while the run's folder is put in order
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # a handler would raise in here: a traceback, and the folder left as the first stop left it
+        return put_away(*args, **kwargs)
+
+    monkeypatch.setattr(ssgan.train, "_put_away_stopped_run", interrupted_again)  # the forked child inherits it
+    _stop_by_signal(tmp_path / "run", "SIGINT", 130, "Ctrl-C")
+
+
 @pytest.mark.parametrize("stop", ["ctrl_c", "sigterm", "crash"])
 def test_a_start_that_stops_before_it_trains_leaves_every_folder_as_it_was(tmp_path: Path, monkeypatch, stop: str) -> None:
     import ssgan.train
