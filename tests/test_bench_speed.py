@@ -60,6 +60,7 @@ def test_bench_speed_measures_the_conv_net_on_28x28_grey(tmp_path) -> None:
                       "--batch-size", "4", "--out", str(out)])
     (row,) = json.loads(out.read_text())["rows"]
     assert row["net"] == "conv28" and row["ours_ms"] > 0 and row["floor_ms"] > 0
+    assert bench_speed.build_model("conv28", []).discriminator.image_shape == (1, 28, 28)  # Fashion-MNIST's shape
     # the convolutions are counted: far more than the 28x28 MLP's matmuls on the same batch
     assert row["gflop"] > 10 * mlp_iteration_gflop(4)
 

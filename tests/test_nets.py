@@ -174,6 +174,13 @@ def test_the_conv_nets_follow_the_reference_cifar_recipe() -> None:
 
     generator = build_generator("conv", (3, 32, 32))
     assert generator.project_norm.norm.num_features == 512 * 4 * 4
+    # the reference layout, key by key: checkpoints of the 32x32 conv net made before other sizes were taken still load
+    assert {name: tuple(tensor.shape) for name, tensor in generator.state_dict().items() if not name.endswith("batches_tracked")} == {
+        "project.weight": (8192, 100), "project_norm.bias": (8192,), "project_norm.norm.running_mean": (8192,),
+        "project_norm.norm.running_var": (8192,), "body.0.weight": (512, 256, 5, 5), "body.1.bias": (256,),
+        "body.1.norm.running_mean": (256,), "body.1.norm.running_var": (256,), "body.3.weight": (256, 128, 5, 5),
+        "body.4.bias": (128,), "body.4.norm.running_mean": (128,), "body.4.norm.running_var": (128,),
+        "out.weight": (128, 3, 5, 5), "out.bias": (3,), "out.scale": (3,)}
     model = SSGAN((3, 32, 32), 10, arch="conv")
     before = model.generator.out.scale.detach().clone()
     model.initialize_from_batch(images[:32], images[32:])  # the first training batch: D on images, G on z

@@ -69,7 +69,7 @@ class ConvDiscriminator(nn.Module):
 class ConvGenerator(nn.Module):
     """G: z(100) -> 512x(H/8)x(W/8) -> 256 -> 128 -> C by stride-2 5x5 transposed convs, tanh output.
 
-    For sides divisible by 4 but not 8 (28x28) it starts one doubling later, at 256x(H/4)x(W/4).
+    When a side is not divisible by 8 (28x28) it starts one doubling later, at 256x(H/4)x(W/4).
 
     As in the reference: batch norm without gain on each of the dense layer's units, then per channel
     after each transposed conv; a weight-normalised output layer whose data-dependent init (on the
