@@ -1368,24 +1368,22 @@ def _put_away_stopped_run(output_dir: Path, checkpoints: bool) -> str:
     """Leaves a stopped run's folder as its resume needs it, or as it was before the start; returns what to do next."""
     if _RunRecord.put_back:  # the checkpoints there are the earlier run's, under its own record again
         _RunRecord.restore(output_dir)
-        advice = "it saved nothing, and the earlier run in its folder is kept as it was (start again with overwrite=true)"
-    elif _RunRecord.saved is not None and not _RunRecord.ran(output_dir):
+        return "it saved nothing, and the earlier run in its folder is kept as it was (start again with overwrite=true)"
+    if _RunRecord.saved is not None and not _RunRecord.ran(output_dir):
         # stopped before it trained (e.g. while the data were read) in the folder of an earlier run, whose
         # checkpoints are not this start's to resume: that run keeps its own record
         _RunRecord.restore(output_dir)
-        advice = "it had not begun to train, and the run in its folder is kept as it was; run the same command again"
-    elif last_checkpoints(output_dir):
+        return "it had not begun to train, and the run in its folder is kept as it was; run the same command again"
+    if last_checkpoints(output_dir):
         from hydra.core.hydra_config import HydraConfig
 
         # in a sweep, this job alone resumes in its folder (a sweep folder that holds runs takes no new sweep)
         resume = resume_command(list(HydraConfig.get().overrides.task), output_dir)
-        advice = f"resume {'this job' if _is_multirun() else 'it'} with: {resume}"
-    else:
-        if not _is_multirun():  # a sweep's report shows the stopped job by its folder
-            _undo_start(output_dir)
-        return ("it stopped before its first checkpoint, so start it again" if checkpoints
-                else "it saves no checkpoints (callbacks=none), so start it again")
-    return advice
+        return f"resume {'this job' if _is_multirun() else 'it'} with: {resume}"
+    if not _is_multirun():  # a sweep's report shows the stopped job by its folder
+        _undo_start(output_dir)
+    return ("it stopped before its first checkpoint, so start it again" if checkpoints
+            else "it saves no checkpoints (callbacks=none), so start it again")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
