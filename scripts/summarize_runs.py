@@ -2,6 +2,7 @@
 
     python scripts/summarize_runs.py multirun/2026-11-21_12-00-00
 
+It exits 1 when a run failed or did not finish (the table lists it), so a shell can tell.
 Runs are averaged per (data set, labels, method, other settings): a sweep over, say,
 ``model.unlabeled_weight=1,3`` gets one mean per weight, never one mean over both.
 """
@@ -196,6 +197,12 @@ def main(argv: list[str]) -> int:
             spread = f" ± {statistics.stdev(accs):4.2f}" if len(accs) > 1 else ""  # one run has no spread to show
             print(f"{dataset:<14}{labels:>7}  {method:<{method_width}} {statistics.mean(accs):6.2f}{spread} %  "
                   f"(n={len(accs)})" + (f"  ({settings})" if settings else ""))
+    # as the label-fraction benchmark: a shell or CI must not take a table of failed runs for a finished sweep
+    failed = [run for run in runs if run.get("status", "ok") != "ok"]
+    if failed:
+        print(f"error: {len(failed)} of {len(runs)} runs did not finish (e.g. {failed[0]['run_dir']}); "
+              f"the means leave them out", file=sys.stderr)
+        return 1
     return 0
 
 

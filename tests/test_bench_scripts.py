@@ -36,8 +36,9 @@ def test_summary_means_runs_of_one_setting_only_and_lists_killed_jobs(tmp_path, 
              ["model=ssgan", f"model.unlabeled_weight={weight}", f"data.split_seed={seed}"])
     _run(tmp_path, "4", _metrics("supervised", 0, 0.70), ["model=supervised", "data.split_seed=0"])
     _run(tmp_path, "5", None, ["model=supervised", "data.split_seed=1"])  # killed before its metrics.json
-    assert summarize_runs.main([str(tmp_path)]) == 0
-    printed = capsys.readouterr().out
+    assert summarize_runs.main([str(tmp_path)]) == 1  # a shell can tell a sweep with a failed job from a finished one
+    printed, error = capsys.readouterr()
+    assert error == f"error: 1 of 6 runs did not finish (e.g. {tmp_path / '5'}); the means leave them out\n"
     means = printed.split("mean ± std over runs")[1]
     assert "82.00 ± 2.83 %  (n=2)  (model.unlabeled_weight=1)" in means  # never one mean over both weights
     assert "93.00 ± 4.24 %  (n=2)  (model.unlabeled_weight=3)" in means
@@ -61,7 +62,7 @@ def test_summary_names_what_a_killed_job_ran_from_hydras_record(tmp_path, capsys
     record = tmp_path / "0" / ".hydra"
     (record / "config.yaml").write_text("seed: 1\ndata:\n  num_labeled: 50\n  split_seed: 2\nself_training:\n  rounds: 0\n")
     (record / "hydra.yaml").write_text("hydra:\n  runtime:\n    choices:\n      data: digits\n      model: ssgan\n")
-    assert summarize_runs.main([str(tmp_path)]) == 0
+    assert summarize_runs.main([str(tmp_path)]) == 1
     [row] = [line for line in capsys.readouterr().out.splitlines() if "failed" in line]
     assert row.split()[:5] == ["digits", "50", "ssgan", "1", "2"]
 

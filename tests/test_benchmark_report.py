@@ -172,12 +172,12 @@ def test_a_failed_job_with_a_typo_or_no_label_count_is_a_failed_row_in_both_repo
     rows = report.write_report(tmp_path, title="fixture")  # once: TypeError comparing '2O' with 20
     assert [row["status"] for row in rows].count("failed") == 5
     assert "job 7" in (tmp_path / "results.md").read_text()
-    assert summarize_runs.main([str(tmp_path)]) == 0  # once: TypeError formatting a null label count
+    assert summarize_runs.main([str(tmp_path)]) == 1  # it lists failed runs (once: TypeError formatting a null label count)
     printed = capsys.readouterr().out
     assert "2O" in printed
     # a long method name keeps the columns in line: every row's seed column ends where the header's does
     _job(tmp_path, 10, _ok("supervised+self-training", 20, 0, 0.5), [])
-    assert summarize_runs.main([str(tmp_path)]) == 0
+    assert summarize_runs.main([str(tmp_path)]) == 1
     runs_table, means_table = capsys.readouterr().out.split("mean ± std over runs")
     header, *lines = [line for line in runs_table.splitlines() if line.startswith("digits") or "status" in line]
     seed_end = header.index("seed") + len("seed")
@@ -482,7 +482,7 @@ def test_summarize_runs_lists_jobs_in_number_order_and_a_nan_accuracy_as_failed(
     for number in range(12):
         _job(tmp_path, number, _ok("ssgan", 50, 0, float("nan") if number == 10 else 0.8 + number / 100),
              ["data.num_labeled=50", "model=ssgan", f"seed={number}"])
-    assert summarize_runs.main([str(tmp_path)]) == 0
+    assert summarize_runs.main([str(tmp_path)]) == 1  # the NaN run counts as failed
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("digits")]
     assert [line.split()[5] for line in lines[:12]] == [f"{80 + n:.2f}%" if n != 10 else "-" for n in range(12)]
