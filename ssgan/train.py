@@ -86,7 +86,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     no_validation: tuple[str, ...] = () if has_validation else NO_VALIDATION_IMAGES
     limit = (cfg.get("trainer") or {}).get("limit_val_batches")
     if has_validation and isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit == 0:
-        no_validation = ("no validation batches (trainer.limit_val_batches=0)", "leave trainer.limit_val_batches out")
+        no_validation = (f"no validation batches (trainer.limit_val_batches={limit})", "leave trainer.limit_val_batches out")
     callbacks = []
     for name, callback_cfg in (cfg.get("callbacks") or {}).items():
         if callback_cfg is None:

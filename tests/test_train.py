@@ -445,6 +445,16 @@ def test_callbacks_none_writes_no_checkpoint_unless_the_trainer_asks_for_one(com
     assert [type(c).__name__ for c in own.checkpoint_callbacks] == ["OwnCheckpoint"]
 
 
+@pytest.mark.parametrize("limit", ["0", "0.0"])
+def test_no_validation_batches_are_named_as_the_user_wrote_them(compose_cfg, tmp_path, limit) -> None:
+    import ssgan.train as train_module
+
+    cfg = compose_cfg(f"trainer.limit_val_batches={limit}", "+callbacks.early_stop._target_=pytorch_lightning.callbacks.EarlyStopping",
+                      "+callbacks.early_stop.monitor=val/acc")
+    with pytest.raises(UserError, match=re.escape(f"no validation batches (trainer.limit_val_batches={limit}), so no val/")):
+        train_module.build_trainer(cfg, tmp_path)
+
+
 def test_refusing_fewer_epochs_counts_the_self_training_rounds() -> None:
     import ssgan.train as train_module
 
