@@ -250,3 +250,24 @@ def test_gradient_clipping_bounds_the_unscaled_gradient_norm(emulate_16_mixed: b
                        plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)] if emulate_16_mixed else None)
     trainer.fit(model, datamodule=DigitsDataModule(num_labeled=20, batch_size=32, split_cache_dir=None))
     assert len(norms.norms) >= 2 and all(abs(norm - 0.5) < 1e-3 for norm in norms.norms), norms.norms
+
+
+def test_a_conv_net_at_the_mlp_learning_rate_is_warned_about_once_with_the_fix(caplog) -> None:
+    from functools import partial
+
+    conv_recipe = partial(torch.optim.Adam, lr=3e-4, betas=(0.5, 0.999))
+    with caplog.at_level("WARNING", logger="ssgan.module"):
+        model = SSGAN((3, 16, 16), 10, arch="conv")  # the default optimizers: the MLP recipe's lr 3e-3
+        model.configure_optimizers()
+        model.configure_optimizers()  # a new self-training round: said once
+        SSGAN((3, 16, 16), 10, arch="conv", optimizer_d=conv_recipe, optimizer_g=conv_recipe,
+              feature_matching="absolute").configure_optimizers()
+        SSGAN((1, 16, 16), 10, arch="mlp").configure_optimizers()
+        SupervisedBaseline((3, 16, 16), 10, arch="conv").configure_optimizers()
+    assert [record.getMessage() for record in caplog.records] == [
+        "the conv net trains at model.optimizer_d.lr=0.003 model.optimizer_g.lr=0.003, above 0.001, where it learns "
+        "poorly (the reference conv recipe's rate is 3e-4); set model.optimizer_d.lr=0.0003 model.optimizer_g.lr=0.0003 "
+        "model.feature_matching=absolute, as experiment=cifar10_4000 does",
+        "the conv net trains at model.optimizer_d.lr=0.003, above 0.001, where it learns poorly (the reference conv "
+        "recipe's rate is 3e-4); set model.optimizer_d.lr=0.0003, as experiment=cifar10_4000 does",
+    ]
