@@ -250,7 +250,8 @@ class SSGANCLI(LightningCLI):
         return [c for c in callbacks if not any(c is dropped for dropped in by_validation)]
 
     def before_fit(self) -> None:
-        from ssgan.module import SSGAN, refuse_another_optimizer, refuse_low_precision_weights
+        from ssgan.module import (SSGAN, refuse_another_optimizer, refuse_low_precision_weights,
+                                  warn_if_the_conv_net_gets_a_high_lr)
         from ssgan.train import (check_trainer_counts, refuse_another_split, refuse_fewer_epochs, refuse_plain_ddp,
                                  warn_if_bf16_is_slow)
 
@@ -260,6 +261,9 @@ class SSGANCLI(LightningCLI):
                              lambda key: "--{}.init_args.{}".format(*key.split(".", 1)))
         refuse_plain_ddp(trainer_config.get("strategy"), isinstance(self.model, SSGAN), "--trainer.strategy")
         refuse_low_precision_weights(trainer_config.get("precision") or "32-true")
+        if self.trainer.is_global_zero:
+            warn_if_the_conv_net_gets_a_high_lr(  # optimizer_d.lr is spelt optimizer_d.init_args.lr here
+                self.model, lambda setting, value: f"--model.init_args.{setting.replace('.lr', '.init_args.lr')}={value}")
         checkpoint = self._read_checkpoint()
         self._require_a_fitting_checkpoint(checkpoint)
         if checkpoint is not None:  # Lightning's own check is a traceback from inside fit

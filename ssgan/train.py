@@ -41,7 +41,7 @@ from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.errors import UserError
 from ssgan.module import (SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_another_optimizer,
-                          refuse_low_precision_weights)
+                          refuse_low_precision_weights, warn_if_the_conv_net_gets_a_high_lr)
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
 
 log = logging.getLogger("ssgan.train")  # not "__main__" under python -m ssgan.train
@@ -828,6 +828,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                     class_names=list(datamodule.classes))
     if resumed_from is not None:
         refuse_another_optimizer(cfg.ckpt_path, resumed_from, model, lambda setting, cls: f"model.{setting}._target_={cls}")
+    if _is_rank_zero():
+        warn_if_the_conv_net_gets_a_high_lr(model, lambda setting, value: f"model.{setting}={value}",
+                                            ", as experiment=cifar10_4000 does")
     trainer = build_trainer(cfg, output_dir, has_validation=len(datamodule.split.val) > 0,
                             validation_metrics=model.validation_metrics)
     check_batch_limits(cfg.trainer, datamodule, lambda key: f"trainer.{key}", trainer.world_size)

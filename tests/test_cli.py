@@ -196,6 +196,18 @@ def test_every_cli_config_keeps_the_last_checkpoint_that_the_readme_tests(config
     assert any(c.filename == "last" and c.monitor is None for c in cli.trainer.checkpoint_callbacks)
 
 
+def test_cli_warns_of_a_conv_net_at_the_mlp_learning_rate_in_its_own_spelling(tmp_path: Path, image_folder: Path,
+                                                                               caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="ssgan"):
+        main(["fit", "--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.batch_size=10",
+              "--model.init_args.arch=conv", "--trainer.fast_dev_run=1", "--trainer.enable_progress_bar=false",
+              f"--trainer.default_root_dir={tmp_path}"])
+    [warning] = [record.getMessage() for record in caplog.records if "the conv net trains" in record.getMessage()]
+    assert warning.endswith("; set --model.init_args.optimizer_d.init_args.lr=0.0003 "
+                            "--model.init_args.optimizer_g.init_args.lr=0.0003 --model.init_args.feature_matching=absolute")
+
+
 def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Path, caplog) -> None:
     common = ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
               f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",

@@ -59,12 +59,16 @@ def test_fast_dev_run_on_every_data_config(compose_cfg, data_name, idx_root, cif
     assert metrics["net"] == ("conv" if data_name in ("cifar10", "svhn") else "mlp")
 
 
-def test_the_conv_net_trains_on_28x28_grey_images(compose_cfg, idx_root) -> None:
+def test_the_conv_net_trains_on_28x28_grey_images(compose_cfg, idx_root, caplog) -> None:
     # model.arch=conv on Fashion-MNIST's shape: the generator starts at 256x7x7 (28 is not divisible by 8)
     cfg = compose_cfg(*_data_overrides("fashion_mnist", idx_root, Path(), Path(), Path()), "model=ssgan",
                       "model.arch=conv", "data.batch_size=10", *FAST)
-    metrics = train(cfg)
+    with caplog.at_level("WARNING", logger="ssgan.module"):
+        metrics = train(cfg)
     assert metrics["net"] == "conv" and metrics["status"] == "ok" and 0.0 <= metrics["test/acc"] <= 1.0
+    # at the MLP recipe's learning rate, which model.arch=conv alone keeps: the run says how to set the conv recipe
+    assert any("set model.optimizer_d.lr=0.0003 model.optimizer_g.lr=0.0003 model.feature_matching=absolute, as "
+               "experiment=cifar10_4000 does" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.parametrize("model_name", ["ssgan", "supervised"])
