@@ -221,7 +221,7 @@ class SSGANCLI(LightningCLI):
         except UserError:
             raise
         except Exception as error:  # Lightning's MisconfigurationException/ValueError for bad devices etc.
-            raise trainer_setup_error(error, "the --trainer.* arguments") from None
+            raise trainer_setup_error(error, "the --trainer.* arguments", "--trainer.accelerator") from None
         if self.subcommand is not None:  # a run writes logs (build_cli(run=False) only builds)
             _check_logger_folders(trainer)
         if self.subcommand == "fit":  # a monitored val/ metric the model does not log, before an epoch of training

@@ -146,7 +146,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                           default_root_dir=str(output_dir), plugins=plugins, **extra)
     except Exception as error:  # Lightning raises MisconfigurationException/ValueError for bad devices etc.
-        raise trainer_setup_error(error, "the trainer.* overrides") from None
+        raise trainer_setup_error(error, "the trainer.* overrides", "trainer.accelerator") from None
     warn_if_bf16_is_slow(trainer)
     return trainer
 
@@ -157,10 +157,14 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def trainer_setup_error(error: Exception, where: str) -> UserError:
-    """Lightning's error for trainer settings that do not work here (devices, accelerator), in one line."""
-    return UserError(f"the trainer settings do not work on this machine: {_first_line(error.__cause__ or error)} "
-                     f"(check {where})")
+def trainer_setup_error(error: Exception, where: str, accelerator_setting: str) -> UserError:
+    """Lightning's error for trainer settings that do not work here (devices, accelerator), in one line; for an
+    accelerator this machine lacks (``trainer.accelerator=gpu`` without a GPU), the fix names the one it has."""
+    reason = _first_line(error.__cause__ or error)
+    if "No supported gpu backend" in reason or "accelerator is not available" in reason:
+        return UserError(f"the trainer settings do not work on this machine: {reason} (use {accelerator_setting}=cpu, "
+                         f"or {accelerator_setting}=auto to take a GPU where there is one)")
+    return UserError(f"the trainer settings do not work on this machine: {reason} (check {where})")
 
 
 # why a run logs no val/ metric, and what gives it one (check_monitored_metric's default)

@@ -69,7 +69,8 @@ BAD_INPUTS = [
      "Fashion-MNIST files not found under /wrong (missing ...); set data.download=true or point data.root at the folder holding them"),
     (["trainer.accelerator=tpux"], "unknown accelerator 'tpux'; use trainer.accelerator= one of auto, cpu, gpu, cuda, mps, tpu"),
     pytest.param(["trainer.accelerator=gpu"],
-                 "the trainer settings do not work on this machine: No supported gpu backend found! (check the trainer.* overrides)",
+                 "the trainer settings do not work on this machine: No supported gpu backend found! (use trainer.accelerator=cpu, "
+                 "or trainer.accelerator=auto to take a GPU where there is one)",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
     (["model.arch=resnet"], "unknown net 'resnet'; use model.arch= one of: auto, mlp, conv"),
     (["model.arch=conv"], "the conv net needs images of at least 12x12 with sides divisible by 4, got 8x8; use model.arch=mlp"),

@@ -596,7 +596,8 @@ def test_find_user_error_follows_wrappers_but_not_errors_raised_while_handling()
     (["--trainer.devices=0"], "error: the trainer settings do not work on this machine: `Trainer(devices='0')` value is "
                               "not a valid input ..."),
     pytest.param(["--trainer.accelerator=gpu"], "error: the trainer settings do not work on this machine: No supported "
-                 "gpu backend found! (check the --trainer.* arguments)",
+                 "gpu backend found! (use --trainer.accelerator=cpu, or --trainer.accelerator=auto to take a GPU where "
+                 "there is one)",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here")),
 ])
 def test_cli_refuses_the_trainer_settings_that_ssgan_train_refuses(given: list[str], message: str, tmp_path: Path,
