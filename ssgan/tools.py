@@ -502,7 +502,7 @@ def sample(args: argparse.Namespace) -> None:
                     max(counts), kept, printable(module.class_names[counts.index(max(counts))]))
     if kept == 0:  # a folder without class images would only fail later, as data.synthetic_labeled_dir
         log.warning("no sample reached confidence %s, so the folder holds grid.png only; lower --floor (e.g. --floor "
-                    "0.5) or draw more with --n", args.floor)
+                    "%g) or draw more with --n", args.floor, 0.5 if args.floor > 0.5 else args.floor / 2)
     print(f"wrote {printable(str(out / 'grid.png'))} and {kept} of {args.n} samples with confidence >= {args.floor} "
           f"({per_class}) under {printable(str(out))}")
 
@@ -678,11 +678,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     if getattr(args, "batch_size", 1) < 1:
         print("error: --batch-size must be at least 1", file=sys.stderr)
         sys.exit(2)
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from ssgan.callbacks import sigterm_stops_outside_lightning
+
     try:
-        args.function(args)
+        with sigterm_stops_outside_lightning():  # a SIGTERM raises, so that a half-written output is removed as for Ctrl-C
+            args.function(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except (KeyboardInterrupt, SIGTERMException) as stop:  # one line, not a traceback; 130 and 143 as a shell counts
+        ctrl_c = isinstance(stop, KeyboardInterrupt)
+        print(f"error: stopped by {'Ctrl-C' if ctrl_c else 'SIGTERM'} (each output is written whole or not at all)",
+              file=sys.stderr)
+        sys.exit(130 if ctrl_c else 143)
     except OSError as error:  # e.g. a disk that is full or read-only: one line, not a traceback
         print(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
         sys.exit(1)

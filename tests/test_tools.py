@@ -795,8 +795,40 @@ def test_sample_that_keeps_no_sample_says_to_lower_the_floor(folder_checkpoint: 
     monkeypatch.setattr(tools, "_forward_batches", undecided)
     with caplog.at_level(logging.WARNING):
         run_tool("sample", folder_checkpoint, "--n", "5", "--out", tmp_path / "samples", "--floor", "0.9")
-    assert "no sample reached confidence 0.9, so the folder holds grid.png only; lower --floor" in caplog.text
+    assert "no sample reached confidence 0.9, so the folder holds grid.png only; lower --floor (e.g. --floor 0.5)" in caplog.text
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["grid.png", "samples.csv"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # a floor at 0.5 already: the example goes lower, not to 0.5 again
+        run_tool("sample", folder_checkpoint, "--n", "5", "--out", tmp_path / "samples2", "--floor", "0.5")
+    assert "lower --floor (e.g. --floor 0.25)" in caplog.text
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_tool_stopped_by_ctrl_c_or_sigterm_says_so_in_one_line_and_leaves_no_half_written_output(
+        signal_name: str, folder_checkpoint: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    import signal
+
+    import ssgan.plots as plots
+
+    def stopped_while_writing(images, path):  # the signal arrives while sample fills its staging folder
+        path.write_bytes(b"half a grid")
+        os.kill(os.getpid(), getattr(signal, signal_name))
+
+    monkeypatch.setattr(plots, "save_image_grid", stopped_while_writing)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts a program (a test worker may differ)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            run_tool("sample", folder_checkpoint, "--n", "5", "--out", tmp_path / "samples")
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C left the tool as a traceback")
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+    assert stop.value.code == {"SIGINT": 130, "SIGTERM": 143}[signal_name]  # as a shell counts a stop by that signal
+    shown = {"SIGINT": "Ctrl-C", "SIGTERM": "SIGTERM"}[signal_name]
+    assert capsys.readouterr().err == f"error: stopped by {shown} (each output is written whole or not at all)\n"
+    assert list(tmp_path.iterdir()) == []  # neither the samples nor sample's hidden staging folder
+    assert signal.getsignal(signal.SIGTERM) is handlers[1]  # the tool put the SIGTERM handler back
 
 
 @pytest.mark.parametrize("hyper_parameters", [["image_shape"], "image_shape", None])
