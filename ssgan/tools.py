@@ -105,7 +105,11 @@ def load_module(path: str | Path, device: str | torch.device = "cpu") -> Any:
         module = module_class(**hyper_parameters)
         module.load_state_dict(checkpoint["state_dict"])
     except (RuntimeError, TypeError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0]
+        # torch's load_state_dict opens with "Error(s) in loading state_dict for SSGAN:", one line per mismatch after it
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+        first_line = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]
+        if len(lines) > 2 and lines[0].endswith(":"):
+            first_line += f", and {len(lines) - 2} more"
         raise UserError(f"{path} does not match the net its hyperparameters describe ({first_line}); "
                         "the checkpoint is damaged or from another version of ssgan") from None
     return module.to(device).eval()
@@ -275,6 +279,8 @@ def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path]
     ``example_name``: the file name the error messages suggest; ``writes``: what the file holds, given for a
     command whose file is read by its format, when the name's suffix is another format's (not
     ``example_name``'s, nor one of ``fits``). ``hint`` ends that error (another option that fits the suffix)."""
+    if not str(out).strip():  # Path("") is the working folder
+        raise UserError(f"--out is empty; give a file name, e.g. --out {example_name}")
     path = Path(out).expanduser()
     # a trailing slash names a folder, even one not made yet (but not an existing file's path with a slash typed after it)
     if path.is_dir() or (str(out).endswith(("/", os.sep)) and not path.is_file()):
@@ -511,6 +517,8 @@ def _sample_folder(out_arg: str, overwrite: bool) -> Path:
     """The folder ``sample --out`` names, checked. ``--overwrite`` replaces only a folder that an
     earlier ``ssgan sample`` wrote (grid.png, samples.csv and class folders of sample_*.png), so a
     mistyped ``--out`` never deletes anything else."""
+    if not out_arg.strip():  # Path("") is the working folder
+        raise UserError("--out is empty; give a new folder, e.g. --out samples")
     out = Path(out_arg).expanduser().resolve()
     working_dir = Path.cwd().resolve()
     if out == working_dir or out in working_dir.parents or out == Path.home().resolve():
@@ -559,7 +567,8 @@ def export(args: argparse.Namespace) -> None:
     suffix = ".onnx" if args.format == "onnx" else ".pt"
     # the default, CKPT with the format's suffix, is checked too: a checkpoint named model.pt is no output
     other = {".onnx": "onnx", ".pt": "torchscript", ".pth": "torchscript"}.get(Path(args.out or "").suffix.lower())
-    out = output_file(args.out or Path(args.checkpoint).expanduser().with_suffix(suffix), f"model{suffix}",
+    default_out = Path(args.checkpoint).expanduser().with_suffix(suffix)
+    out = output_file(default_out if args.out is None else args.out, f"model{suffix}",
                       [args.checkpoint], writes="an ONNX model" if args.format == "onnx" else "a TorchScript model",
                       fits=() if args.format == "onnx" else (".pth", ".ptl"),
                       hint=f", or use --format {other}" if other and other != args.format else "")

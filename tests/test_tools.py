@@ -303,6 +303,34 @@ def test_sample_writes_class_folders_whose_names_are_not_utf8_and_keeps_an_earli
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no staging or set-aside folder
 
 
+@pytest.mark.parametrize(("command", "example"), [("predict", "--out preds.csv"), ("extract", "--out features.npz"),
+                                                  ("export", "--out model.pt"), ("sample", "a new folder, e.g. --out samples")])
+def test_an_empty_out_is_a_one_line_error_not_the_working_folder(command: str, example: str, folder_checkpoint: Path,
+                                                                  image_folder: Path, tmp_path: Path, monkeypatch,
+                                                                  capsys) -> None:
+    # Path("") is "."; export's --out= once fell back to its default name beside the checkpoint
+    monkeypatch.chdir(tmp_path)
+    extra = {"predict": [image_folder / "test"], "export": ["--format", "torchscript"]}.get(command, [])
+    with pytest.raises(SystemExit) as exited:
+        run_tool(command, folder_checkpoint, *extra, "--out=")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(f"--out is empty; give {'' if command == 'sample' else 'a file name, e.g. '}"
+                                            f"{example}\n")
+    assert list(tmp_path.iterdir()) == [] and not folder_checkpoint.with_suffix(".pt").exists()
+
+
+def test_weights_of_another_shape_are_named_in_the_one_line_error(folder_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    name = next(key for key in checkpoint["state_dict"] if key.endswith("weight"))
+    checkpoint["state_dict"][name] = checkpoint["state_dict"][name][:1]  # a damaged file: one row of a weight
+    torch.save(checkpoint, tmp_path / "damaged.ckpt")
+    with pytest.raises(SystemExit):
+        run_tool("predict", tmp_path / "damaged.ckpt", tmp_path)
+    err = capsys.readouterr().err
+    # torch's message opens with "Error(s) in loading state_dict for SSGAN:" and names the mismatch on its next line
+    assert f"does not match the net its hyperparameters describe (size mismatch for {name}: " in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("command", ["predict", "extract", "export"])
 def test_an_out_folder_for_a_file_is_a_one_line_error(command: str, folder_checkpoint: Path, image_folder: Path,
                                                       tmp_path: Path, capsys) -> None:
