@@ -259,8 +259,11 @@ def _download_into(name: str, root: str, folder: Path) -> None:
         _remove_new_entries(folder, had_before, highest_new)
         if not isinstance(error, (OSError, RuntimeError)):
             raise
+        # torchvision's "Error downloading <file>:" ends its first line; the cause is the message's last line
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+        reason = f"{lines[0]} {lines[-1]}" if len(lines) > 1 and lines[0].endswith(":") else lines[0]
         raise UserError(
-            f"could not download {name} to {root} ({str(error).splitlines()[0]}); "
+            f"could not download {name} to {root} ({reason}); "
             f"download it by hand and point data.root at it, with data.download=false"
         ) from None
 
