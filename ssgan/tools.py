@@ -18,6 +18,7 @@ import difflib
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -443,6 +444,20 @@ def extract(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------------- sample
+def check_sample_memory(count: int, module: Any) -> None:
+    """Refuses, before any work, an ``--n`` whose samples would not fit in half of this machine's memory: they are
+    held at once, as float images, their pixels and the discriminator's outputs (counted twice, for the copies)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): torch's own error, if any, stands
+        return
+    per_sample = 2 * (5 * math.prod(module.image_shape) + 4 * (module.num_classes + module.discriminator.feature_dim))
+    if count * per_sample > memory // 2:
+        raise UserError(f"--n {count} would need about {count * per_sample / 2**30:,.0f} GiB of memory, more than half of "
+                        f"this machine's {memory / 2**30:.0f} GiB; draw at most --n {memory // 2 // per_sample} at a "
+                        "time (another --seed and --out give more)")
+
+
 def sample(args: argparse.Namespace) -> None:
     """An image grid and a synthetic labeled data set from the generator, labeled by the discriminator."""
     from ssgan.data.images import class_folder_names, printable
@@ -459,6 +474,7 @@ def sample(args: argparse.Namespace) -> None:
     module = load_module(args.checkpoint, device)
     if not isinstance(module, SSGAN):
         raise UserError(f"{args.checkpoint} is a supervised baseline with no generator; give a model=ssgan checkpoint")
+    check_sample_memory(args.n, module)
     out = _sample_folder(args.out, args.overwrite)
     images = module.sample(args.n, seed=args.seed).cpu()  # (N, C, H, W) in [0, 1]
     pixels = (images * 255).round().to(torch.uint8)

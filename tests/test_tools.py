@@ -867,3 +867,20 @@ def test_a_checkpoint_whose_hyperparameters_are_no_mapping_is_one_line(tmp_path:
     torch.save({"state_dict": {}, "hyper_parameters": hyper_parameters}, path)
     with pytest.raises(UserError, match=r"is not an ssgan checkpoint \(no ssgan hyperparameters\); give a .ckpt that "):
         read_checkpoint(path)
+
+
+def test_sample_refuses_an_n_that_would_not_fit_in_memory_before_any_work(folder_checkpoint: Path, tmp_path: Path,
+                                                                         monkeypatch, capsys) -> None:
+    # it once ran into torch's allocation error, a traceback, after loading the checkpoint
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**18}  # a machine of 1 GiB
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    with pytest.raises(SystemExit) as exited:
+        run_tool("sample", folder_checkpoint, "--n", "10000000", "--out", tmp_path / "samples")
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --n 10000000 would need about ") and err.count("\n") == 1
+    assert "GiB of memory, more than half of this machine's 1 GiB; draw at most --n " in err
+    most = int(err.split("draw at most --n ")[1].split()[0])
+    assert not (tmp_path / "samples").exists()
+    run_tool("sample", folder_checkpoint, "--n", str(min(most, 50)), "--out", tmp_path / "samples")  # what it names fits
+    assert (tmp_path / "samples" / "grid.png").is_file()
