@@ -111,9 +111,11 @@ def unwritable_reason(folder: str | Path) -> str | None:
     """
     try:
         folder = Path(folder).expanduser().absolute()  # raises if the working folder was deleted
-        existing = next(path for path in (folder, *folder.parents) if path.exists())
+        existing = next(path for path in (folder, *folder.parents) if path.exists() or path.is_symlink())
     except OSError as error:  # a name the system refuses, e.g. too long
         return error.strerror or str(error)
+    if not existing.exists():  # a link to nothing: no folder can be made where it stands
+        return f"{existing} is a link to {os.readlink(existing)}, which does not exist"
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
     try:

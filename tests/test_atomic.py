@@ -147,3 +147,13 @@ def test_links_that_must_not_be_followed_are_replaced_and_caches_take_the_umask(
     os.chmod(cache, 0o600)
     write_cache(cache, lambda temporary: temporary.write_bytes(b"new"), "split cache")
     assert cache.stat().st_mode & 0o777 == readable_mode()
+
+
+def test_a_link_to_a_missing_folder_on_the_way_is_unwritable_before_any_work(tmp_path: Path) -> None:
+    # the nearest existing parent was writable, so the check passed, and making the folder failed after the work
+    from ssgan.atomic import unwritable_reason
+
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    assert unwritable_reason(tmp_path / "link" / "deeper") == f"{tmp_path / 'link'} is a link to {tmp_path / 'gone'}, which does not exist"
+    (tmp_path / "gone").mkdir()
+    assert unwritable_reason(tmp_path / "link" / "deeper") is None  # the folder it points to can be written
