@@ -397,6 +397,10 @@ def extract(args: argparse.Namespace) -> None:
     if probe_path.exists() and not probe_path.is_file():  # found now, not after the features are written
         raise UserError(f"{probe_path}, where extract writes the linear probe's score beside --out {args.out}, is a "
                         "folder or not a regular file; move it, or give another --out")
+    given_checkpoint = Path(args.checkpoint).expanduser()
+    if probe_path.exists() and given_checkpoint.exists() and probe_path.samefile(given_checkpoint):
+        raise UserError(f"{probe_path}, where extract writes the linear probe's score beside --out {args.out}, is the "
+                        "checkpoint, and would be overwritten; give another --out")
     device = resolve_device(args.accelerator)
     checkpoint = read_checkpoint(args.checkpoint)
     module = load_module(args.checkpoint, device)

@@ -884,3 +884,16 @@ def test_sample_refuses_an_n_that_would_not_fit_in_memory_before_any_work(folder
     assert not (tmp_path / "samples").exists()
     run_tool("sample", folder_checkpoint, "--n", str(min(most, 50)), "--out", tmp_path / "samples")  # what it names fits
     assert (tmp_path / "samples" / "grid.png").is_file()
+
+
+def test_extract_refuses_a_probe_file_that_is_its_checkpoint(folder_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    # features.probe.json, written beside --out features.npz, once replaced a checkpoint of that name
+    checkpoint = tmp_path / "features.probe.json"
+    shutil.copy(folder_checkpoint, checkpoint)
+    with pytest.raises(SystemExit) as exited:
+        run_tool("extract", checkpoint, "--out", tmp_path / "features.npz")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (f"error: {checkpoint}, where extract writes the linear probe's score beside --out "
+                                       f"{tmp_path / 'features.npz'}, is the checkpoint, and would be overwritten; give "
+                                       "another --out\n")
+    assert checkpoint.read_bytes() == folder_checkpoint.read_bytes() and not (tmp_path / "features.npz").exists()
