@@ -69,8 +69,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         found = sorted(path.glob("*.ckpt")) or sorted(path.glob("checkpoints/*.ckpt"))
         example = next((p for p in found if p.name == "last.ckpt"), found[0]) if found else path / "last.ckpt"
         raise UserError(f"{path} is a folder; give a checkpoint file, e.g. {example}")
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist; give a .ckpt file, e.g. <run>/checkpoints/last.ckpt")
+    if not path.is_file():  # a device, a pipe or a link to nothing is not missing, but no checkpoint either
+        what = "is not a regular file" if path.exists() or path.is_symlink() else "does not exist"
+        raise UserError(f"checkpoint {path} {what}; give a .ckpt file, e.g. <run>/checkpoints/last.ckpt")
     problem = foreign_archive(path)
     if problem:
         raise UserError(f"{path} {problem}; give a .ckpt that ssgan-train wrote")
@@ -286,7 +287,9 @@ def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path]
     # a trailing slash names a folder, even one not made yet (but not an existing file's path with a slash typed after it)
     if path.is_dir() or (str(out).endswith(("/", os.sep)) and not path.is_file()):
         raise UserError(f"--out {out} is a folder; give a file name, e.g. --out {path / example_name}")
-    if path.exists() and not path.is_file():  # a device, a pipe (/dev/stdout): the file renamed onto it would replace it
+    # a device, a pipe, or /dev/stdout of a shell's redirect (a link to that file): the file renamed onto it would
+    # replace it, and what else the shell wrote there with it
+    if path.exists() and (not path.is_file() or path.absolute().is_relative_to("/dev")):
         raise UserError(f"--out {out} is not a regular file (a device or a pipe); give a file name, e.g. --out {example_name}")
     if path.exists() and any(Path(given).expanduser().exists() and path.samefile(Path(given).expanduser())
                              for given in inputs):
@@ -350,7 +353,8 @@ def predict(args: argparse.Namespace) -> None:
                             " (convert it first), or a folder of images")
         files = [target]
     else:
-        raise UserError(f"{target} does not exist; give an image file or a folder of images")
+        what = "is not a regular file" if target.exists() or target.is_symlink() else "does not exist"
+        raise UserError(f"{target} {what}; give an image file or a folder of images")
     out = output_file(args.out, "preds.csv", [args.checkpoint, *files], writes="CSV text", fits=(".txt",))
     names = module.class_names
     rows, skipped = [], 0

@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -788,6 +790,30 @@ def test_an_out_that_is_a_device_or_a_pipe_is_refused_and_left_as_it_is(folder_c
     assert exited.value.code == 2 and err == (f"error: --out {pipe} is not a regular file (a device or a pipe); give a "
                                               "file name, e.g. --out preds.csv\n")
     assert stat.S_ISFIFO(pipe.stat().st_mode)
+
+
+def test_dev_stdout_redirected_to_a_file_is_refused_not_replaced(folder_checkpoint: Path, image_folder: Path,
+                                                                 tmp_path: Path) -> None:
+    # /dev/stdout is then a link to that regular file: renaming the CSV onto it replaced everything else written there
+    log = tmp_path / "log.txt"
+    script = ("import sys; from ssgan.tools import main; print('before', flush=True); "
+              f"main(['predict', {str(folder_checkpoint)!r}, {str(image_folder / 'test')!r}, '--out', '/dev/stdout'])")
+    with open(log, "w") as handle:
+        done = subprocess.run([sys.executable, "-c", script], stdout=handle, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1] == (
+        "error: --out /dev/stdout is not a regular file (a device or a pipe); give a file name, e.g. --out preds.csv")
+    assert log.read_text() == "before\n"
+
+
+@pytest.mark.parametrize("given", ["checkpoint", "images"])
+def test_a_device_given_as_the_checkpoint_or_the_images_is_not_called_missing(given: str, folder_checkpoint: Path,
+                                                                              image_folder: Path, capsys) -> None:
+    paths = {"checkpoint": ["/dev/null", image_folder / "test"], "images": [folder_checkpoint, "/dev/null"]}[given]
+    with pytest.raises(SystemExit) as exited:
+        run_tool("predict", *paths)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: {'checkpoint ' if given == 'checkpoint' else ''}/dev/null is not "
+                                              "a regular file; give ")
 
 
 def test_extract_refuses_a_folder_where_its_probe_goes_before_writing_the_features(folder_checkpoint: Path,
