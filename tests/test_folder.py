@@ -608,3 +608,19 @@ def test_the_memory_limit_is_the_cgroups_where_lower_and_none_where_the_system_d
     assert folder.memory_limit() == min(machine, 2**31)
     monkeypatch.delattr(os, "sysconf")  # as on Windows: no check rather than a traceback
     assert folder.memory_limit() is None
+
+
+def test_a_large_photo_is_read_without_pillows_two_line_warning_and_a_huge_one_stays_refused(tmp_path: Path,
+                                                                                           monkeypatch) -> None:
+    import warnings
+
+    from PIL import Image
+
+    Image.fromarray(np.full((12, 12), 50, dtype=np.uint8)).save(tmp_path / "large.png")  # 144 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow warns above 100 pixels, refuses above 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning printed two lines on stderr
+        assert (image_io.read_image(tmp_path / "large.png", (1, 8, 8)) == 50).all()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 70)
+    with pytest.raises(Image.DecompressionBombError):  # beyond twice the limit: unreadable, as before
+        image_io.read_image(tmp_path / "large.png", (1, 8, 8))

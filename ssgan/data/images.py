@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,17 @@ def class_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in HIDDEN_FOLDERS)
 
 
+@contextlib.contextmanager
+def _large_images_quiet() -> Iterator[None]:
+    """A large photo (Pillow warns from 89 million pixels, in two lines of its own) is read as any other; one of more
+    than twice that still raises ``DecompressionBombError``, and is reported as unreadable."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
 def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
     """One image file as uint8 (C, H, W): grey (C = 1) or RGB (C = 3), resized to (H, W) if needed.
 
@@ -95,7 +108,7 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
     channels, height, width = image_shape
     if channels not in (1, 3):
         raise UserError(f"images must have 1 (grey) or 3 (RGB) channels, not {channels}; set data.channels=1 or 3")
-    with Image.open(path) as image:
+    with _large_images_quiet(), Image.open(path) as image:
         image.load()  # decodes now, so a truncated file fails here
         image = upright(image)
         if image.mode.startswith("I;16") or image.mode == "I":
