@@ -414,6 +414,9 @@ def extract(args: argparse.Namespace) -> None:
         if (datamodule.num_classes == module.num_classes
                 and {"channels", "image_size"} <= init_arguments(type(datamodule))):  # a folder: its images can be read so
             fix = f"read its images as the checkpoint's with --set channels={channels} --set image_size=[{height},{width}]"
+        elif args.data is None and not args.set:  # the recorded data themselves: changed on disk since the training
+            fix = ("the data the checkpoint records have changed since it was trained (a class folder added or removed?); "
+                   "put them back as they were, or name other data with --data and --set")
         else:
             fix = "give the data it was trained on (without --data: the data the checkpoint records)"
         raise UserError(f"the data ({datamodule.name}: {datamodule.num_classes} classes of {tuple(datamodule.image_shape)}) "

@@ -86,6 +86,25 @@ def test_folder_images_of_another_shape_than_the_checkpoints_are_told_how_to_fit
         "--set image_size=[28,28]")
 
 
+def test_recorded_data_that_lost_a_class_since_training_are_named_as_changed(folder_checkpoint: Path, image_folder: Path,
+                                                                             tmp_path: Path, monkeypatch, capsys) -> None:
+    # without --data, the error once said "give the data it was trained on (without --data: ...)"
+    changed = tmp_path / "images"
+    shutil.copytree(image_folder, changed)
+    for part in ("labeled", "test"):
+        shutil.rmtree(changed / part / FOLDER_CLASSES[-1])
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=True)
+    checkpoint["ssgan_datamodule"]["init_args"]["root"] = str(changed)
+    torch.save(checkpoint, tmp_path / "moved.ckpt")
+    monkeypatch.setenv("SSGAN_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as exited:
+        run_tool("extract", tmp_path / "moved.ckpt", "--out", tmp_path / "features.npz")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "do not fit the checkpoint (3 classes of (1, 28, 28)); the data the checkpoint records have changed since it was "
+        "trained (a class folder added or removed?); put them back as they were, or name other data with --data and --set")
+
+
 def test_a_checkpoint_from_another_machine_caches_in_this_machines_cache(folder_checkpoint: Path, tmp_path: Path,
                                                                           monkeypatch) -> None:
     checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=True)
