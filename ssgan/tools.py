@@ -307,9 +307,13 @@ def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path]
 
 def check_writable_parent(path: Path, out: str | Path) -> None:
     """Refuses, before any work, an ``--out`` whose folder cannot be written (a file on its way, a read-only disk)."""
-    reason = unwritable_reason(path.absolute().parent)
+    # a link to a file is written through (atomic_write replaces its target, beside the target): check there
+    linked = path.is_symlink() and path.exists()
+    target = Path(os.path.realpath(path)) if linked else path.absolute()
+    reason = unwritable_reason(target.parent)
     if reason:
-        raise UserError(f"--out {out}: {reason}; give a path under a folder you can write to")
+        raise UserError(f"--out {out}{f' (a link to {target})' if linked else ''}: {reason}; give a path under a "
+                        "folder you can write to")
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

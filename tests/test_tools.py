@@ -942,3 +942,16 @@ def test_extract_refuses_a_probe_file_that_is_its_checkpoint(folder_checkpoint: 
                                        f"{tmp_path / 'features.npz'}, is the checkpoint, and would be overwritten; give "
                                        "another --out\n")
     assert checkpoint.read_bytes() == folder_checkpoint.read_bytes() and not (tmp_path / "features.npz").exists()
+
+
+def test_an_out_that_links_to_a_file_where_nothing_can_be_written_is_refused_before_any_work(
+        folder_checkpoint: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
+    # the file is written through the link, beside its target: the check looked beside the link, and the write failed
+    # after the work, naming a temporary file in /proc
+    link = tmp_path / "preds.csv"
+    link.symlink_to("/proc/version")
+    with pytest.raises(SystemExit) as exited:
+        run_tool("predict", folder_checkpoint, image_folder / "test", "--out", link)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: --out {link} (a link to /proc/version): /proc is not writable")
+    assert link.is_symlink() and os.readlink(link) == "/proc/version"
