@@ -550,7 +550,12 @@ def _sample_folder(out_arg: str, overwrite: bool) -> Path:
     mistyped ``--out`` never deletes anything else."""
     if not out_arg.strip():  # Path("") is the working folder
         raise UserError("--out is empty; give a new folder, e.g. --out samples")
-    out = Path(out_arg).expanduser().resolve()
+    given = Path(out_arg).expanduser().absolute()
+    dangling = next((path for path in (given, *given.parents) if path.is_symlink() and not path.exists()), None)
+    if dangling is not None:  # resolve() would make the missing folder it points to, as predict's --out does not
+        raise UserError(f"--out {out_arg}: {dangling} is a link to {os.readlink(dangling)}, which does not exist; "
+                        "give a path under a folder you can write to")
+    out = given.resolve()
     working_dir = Path.cwd().resolve()
     if out == working_dir or out in working_dir.parents or out == Path.home().resolve():
         raise UserError(f"--out {out_arg} is the working folder, one above it or the home folder; "

@@ -955,3 +955,19 @@ def test_an_out_that_links_to_a_file_where_nothing_can_be_written_is_refused_bef
     assert exited.value.code == 2
     assert capsys.readouterr().err.startswith(f"error: --out {link} (a link to /proc/version): /proc is not writable")
     assert link.is_symlink() and os.readlink(link) == "/proc/version"
+
+
+@pytest.mark.parametrize("command", ["sample", "predict"])
+def test_an_out_under_a_link_to_a_missing_folder_is_refused_before_any_work(command: str, folder_checkpoint: Path,
+                                                                           image_folder: Path, tmp_path: Path,
+                                                                           capsys) -> None:
+    # sample made the missing folder the link points to; predict failed after the work, as "File exists"
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    extra = [image_folder / "test"] if command == "predict" else []
+    with pytest.raises(SystemExit) as exited:
+        run_tool(command, folder_checkpoint, *extra, "--out", tmp_path / "link" / "out")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (f"error: --out {tmp_path / 'link' / 'out'}: {tmp_path / 'link'} is a link to "
+                                       f"{tmp_path / 'gone'}, which does not exist; give a path under a folder you can "
+                                       "write to\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["link"]
