@@ -313,13 +313,19 @@ class SSGANCLI(LightningCLI):
             raise UserError(f"--ckpt_path={ckpt_path} {problem}; give a .ckpt file that a run wrote "
                             "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
         try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception as error:  # one that needs the unsafe loader (older torch's default), or a damaged one
             if _damaged_checkpoint(path):  # the Trainer's own load would stop with a traceback
                 raise UserError(f"--ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}); give "
                                 "a whole .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)"
                                 ) from None
             return None  # the Trainer loads it as its torch release does
+        from ssgan.train import NOT_A_TRAINING_CHECKPOINT, is_training_checkpoint
+
+        if not is_training_checkpoint(checkpoint):
+            raise UserError(f"--ckpt_path={ckpt_path} {NOT_A_TRAINING_CHECKPOINT}; give a .ckpt file that a run wrote "
+                            "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+        return checkpoint
 
     def _require_a_fitting_checkpoint(self, checkpoint: dict[str, Any] | None) -> None:
         """A ``--ckpt_path`` (``checkpoint``: its contents) of other images (another shape or class count)

@@ -1070,10 +1070,23 @@ def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
                         "(e.g. <run>/checkpoints/last.ckpt)")
     try:
         # the safe loader, as Lightning's own load of it then: a checkpoint's pickled code never runs here
-        return torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # not a zip checkpoint (e.g. metrics.json), truncated, or of another program
         raise UserError(f"ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}); "
                         "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)") from None
+    if not is_training_checkpoint(checkpoint):
+        raise UserError(f"ckpt_path={ckpt_path} {NOT_A_TRAINING_CHECKPOINT}; give a .ckpt file that ssgan-train saved "
+                        "(e.g. <run>/checkpoints/last.ckpt)")
+    return checkpoint
+
+
+NOT_A_TRAINING_CHECKPOINT = "is a torch file, but no checkpoint of a training run (no Lightning state in it)"
+
+
+def is_training_checkpoint(checkpoint: Any) -> bool:
+    """Whether a loaded file is a Lightning training checkpoint (what a resume needs), not some other torch file
+    (a bare tensor or dictionary, where Lightning's own resume stopped with a KeyError traceback)."""
+    return isinstance(checkpoint, dict) and "pytorch-lightning_version" in checkpoint and "state_dict" in checkpoint
 
 
 # a CSV log's rows when a resumed fit starts, the checkpoint's batch count, and whether the rows are

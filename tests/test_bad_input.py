@@ -561,7 +561,7 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
                                                                      ANOTHER_SPLIT, ANOTHER_OPTIMIZER, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE, HUGE_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
-    tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT,
+    tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT, NO_TRAINING_CHECKPOINT,
                                                                          OTHER_DATA_SET, ROOT_IS_A_FILE,
                                                                          FOLDER_ROOT_IS_A_FILE, UNKNOWN_TRAIN_METRIC]
     documented = readme_bad_input_messages()
@@ -772,8 +772,12 @@ def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path: Path, train_in_proce
                                   ".ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")
     assert "Traceback" not in stderr and not run_dir.exists()
     # zip archives that torch's loader would open, or half-open: ssgan export's TorchScript model, an .npz
+    # and torch files that are no training checkpoint (Lightning's resume stopped with a KeyError traceback)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "weights.ckpt")
+    torch.save(torch.zeros(3), tmp_path / "tensor.ckpt")
     for path, message in ((write_torchscript(tmp_path / "last.pt"), TORCHSCRIPT_CHECKPOINT),
-                          (write_npz(tmp_path / "features.npz"), NPZ_CHECKPOINT)):
+                          (write_npz(tmp_path / "features.npz"), NPZ_CHECKPOINT),
+                          (tmp_path / "weights.ckpt", NO_TRAINING_CHECKPOINT), (tmp_path / "tensor.ckpt", NO_TRAINING_CHECKPOINT)):
         code, stderr = train_in_process(f"ckpt_path={path}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
         assert code == 2, stderr[-1500:]
         assert_one_error_line(stderr, message, path)
@@ -817,6 +821,8 @@ TORCHSCRIPT_CHECKPOINT = ("ckpt_path=PATH is a TorchScript model (as ssgan expor
                           "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")
 NPZ_CHECKPOINT = ("ckpt_path=PATH is a zip archive that torch did not save (e.g. an .npz), not a checkpoint; give a .ckpt "
                   "file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")
+NO_TRAINING_CHECKPOINT = ("ckpt_path=PATH is a torch file, but no checkpoint of a training run (no Lightning state in it); "
+                          "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)")
 
 
 @pytest.mark.parametrize("argument", ["data=fashoin", "trainer.max_epoch=3", "predict", "-m hydra/launcher=slrum seed=0,1"])

@@ -644,6 +644,13 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
                 f"error: --ckpt_path={path.name} is {problem}; give a .ckpt file that a run wrote "
                 "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
         path.unlink()
+    # a torch file, but no Lightning checkpoint: a KeyError traceback from Lightning's resume, and a log folder left
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "weights.ckpt")
+    for subcommand in ("fit", "test"):
+        assert _one_line_error(capsys, [subcommand, *folder_args, "--ckpt_path=weights.ckpt"]) == (
+            "error: --ckpt_path=weights.ckpt is a torch file, but no checkpoint of a training run (no Lightning state in "
+            "it); give a .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+    (tmp_path / "weights.ckpt").unlink()
     # a checkpoint whose pickle is damaged: once a 51-line traceback from Lightning's load, and a log folder left
     import zipfile
 
