@@ -1,6 +1,7 @@
 """The labeled/validation/unlabeled split: balance, determinism, the cache and the rules on counts."""
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -368,3 +369,17 @@ def test_a_read_only_split_cache_is_read_not_refused(tmp_path: Path, monkeypatch
     (tmp_path / "notes.txt").write_text("a file")
     with pytest.raises(UserError, match="^cannot write data.split_cache_dir=.*notes.txt/splits: .*; set SSGAN_CACHE_DIR"):
         DigitsDataModule(num_labeled=30, num_val=20, split_cache_dir=str(tmp_path / "notes.txt" / "splits"))
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    (50.0, "data.num_labeled=50.0 is a float, not a whole number; write it as one, e.g. data.num_labeled=50"),
+    ("50", "data.num_labeled='50' is text, not a whole number; write it as one, e.g. data.num_labeled=50"),
+    ("2O", "data.num_labeled=2O is not a whole number of images; use e.g. data.num_labeled=100"),
+    (50.5, "data.num_labeled=50.5 is not a whole number of images; use e.g. data.num_labeled=100"),
+])
+def test_a_label_count_written_as_a_float_or_text_is_told_how_to_write_it(given, message) -> None:
+    # 50.0 and '50' were once told they are "not a whole number of images"
+    from ssgan.data.split import check_label_request
+
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        check_label_request(given, None)

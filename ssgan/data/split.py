@@ -36,6 +36,12 @@ class Split:
 def check_label_request(num_labeled: int | None, label_fraction: float | None) -> None:
     """Checks that exactly one of ``num_labeled`` and ``label_fraction`` is set, their types, and the fraction's range."""
     if num_labeled is not None and (isinstance(num_labeled, bool) or not isinstance(num_labeled, int)):
+        # 50.0, 1e2 or '50' name a whole number, but as a float or as text: say how to write it
+        whole = (num_labeled if isinstance(num_labeled, float) and num_labeled.is_integer()
+                 else num_labeled if isinstance(num_labeled, str) and num_labeled.strip().isdigit() else None)
+        if whole is not None:
+            raise UserError(f"data.num_labeled={num_labeled!r} is {'a float' if isinstance(whole, float) else 'text'}, not "
+                            f"a whole number; write it as one, e.g. data.num_labeled={int(whole)}")
         raise UserError(f"data.num_labeled={num_labeled} is not a whole number of images; use e.g. data.num_labeled=100")
     if label_fraction is not None and (isinstance(label_fraction, bool) or not isinstance(label_fraction, (int, float))):
         raise UserError(f"data.label_fraction={label_fraction} is not a number; use e.g. data.label_fraction=0.01")
