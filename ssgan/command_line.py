@@ -372,6 +372,14 @@ def main() -> None:
     escape_unencodable_output()
     hide_lightning_noise()
     try:
+        _checked_and_run()
+    except KeyboardInterrupt:  # during the checks or torch's imports, before a run began (a run's own Ctrl-C exits in it)
+        print("error: stopped by Ctrl-C", file=sys.stderr)
+        sys.exit(130)
+
+
+def _checked_and_run() -> None:
+    try:
         check_one_hydra_mode(sys.argv[1:])
         check_bare_words(sys.argv[1:])
         check_home_shorthand(sys.argv[1:])

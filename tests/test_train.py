@@ -648,3 +648,20 @@ def test_flags_that_only_show_something_print_it_without_importing_torch(tmp_pat
     expected = {"--help": "== Configuration groups ==", "--cfg": "\ndata:\n", "--info": "Config search path"}[flag[0]]
     assert expected in shown.stdout
     assert list(tmp_path.iterdir()) == []  # no run folder either
+
+
+def test_ctrl_c_before_the_run_began_is_one_line_with_status_130(monkeypatch, capsys) -> None:
+    # during the checks or the seconds of torch's imports: once a 35-line KeyboardInterrupt traceback
+    import ssgan.command_line as command_line
+
+    def interrupted(args) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command_line, "check_multirun_processes", interrupted)
+    monkeypatch.setattr(command_line.sys, "argv", ["ssgan-train", "trainer.max_epochs=1"])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            command_line.main()
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C left ssgan-train as a traceback")
+    assert exited.value.code == 130 and capsys.readouterr().err == "error: stopped by Ctrl-C\n"
