@@ -227,6 +227,10 @@ class ClassifierModule(pl.LightningModule):
         if lr_decay_start < 0:  # a factor below 1 from the first epoch, which no schedule means
             raise UserError(f"model.lr_decay_start={lr_decay_start} is negative; use a fraction of the training in [0, 1] "
                             "after which the learning rate decays, e.g. model.lr_decay_start=0.6667 (1: no decay)")
+        if gradient_clip_val is not None and (isinstance(gradient_clip_val, bool) or not gradient_clip_val > 0):
+            # 0 or a negative norm clipped nothing, without a word
+            raise UserError(f"model.gradient_clip_val={gradient_clip_val} is no gradient norm to clip to; use a positive "
+                            "number, e.g. model.gradient_clip_val=1, or null for no clipping")
         check_optimizer_factory(optimizer_d, "model.optimizer_d")
         self.skip_nonfinite_batches = skip_nonfinite_batches
         self.register_buffer("skipped_batches", torch.zeros((), dtype=torch.long))  # checkpointed

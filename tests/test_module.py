@@ -284,3 +284,14 @@ def test_a_conv_net_with_adam_above_1e_3_is_warned_about_with_the_fix_as_the_ent
     assert warned(SSGAN((1, 16, 16), 10, arch="mlp")) == []
     assert warned(SupervisedBaseline((3, 16, 16), 10, arch="conv",
                                      optimizer_d=partial(torch.optim.SGD, lr=0.05, momentum=0.9))) == []
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("nan")])
+def test_a_gradient_clip_value_that_clips_nothing_is_refused(value: float) -> None:
+    from ssgan.errors import UserError
+
+    # 0 and negative norms once trained without clipping, without a word
+    with pytest.raises(UserError, match=r"^model.gradient_clip_val=\S+ is no gradient norm to clip to; use a positive "
+                                        r"number, e.g. model.gradient_clip_val=1, or null for no clipping$"):
+        SupervisedBaseline((1, 8, 8), 10, gradient_clip_val=value)
+    SupervisedBaseline((1, 8, 8), 10, gradient_clip_val=0.5)  # a positive norm is taken
