@@ -328,6 +328,19 @@ def check_batch_limits(settings: Any, datamodule: Any, name: Callable[[str], str
             raise UserError(f"{name(key)}={limit} keeps {limit} of this data's {count} {stage} batch"
                             f"{'es' if count > 1 else ''}{per_process}, which is none; give a fraction of at least {1 / count:.3g} "
                             f"or a number of batches, e.g. {name(key)}=1")
+    # Lightning refuses a validation every N batches beyond the epoch's only when fit starts, with a traceback
+    interval, limit = settings.get("val_check_interval"), settings.get("limit_train_batches")
+    if (isinstance(interval, int) and not isinstance(interval, bool) and settings.get("check_val_every_n_epoch", 1) is not None
+            and interval > 0):
+        train_batches = batches["train"]
+        if isinstance(limit, float) and 0 <= limit <= 1:
+            train_batches = int(limit * train_batches)
+        elif isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
+            train_batches = min(limit, train_batches)
+        if 0 < train_batches < interval:
+            raise UserError(f"{name('val_check_interval')}={interval} is more than the {train_batches} training batches of "
+                            f"an epoch; give at most {train_batches}, or a fraction of the epoch, e.g. "
+                            f"{name('val_check_interval')}=0.5")
 
 
 # bf16 multiplies measured below this share of the fp32 rate are slower, beyond the measurement's noise

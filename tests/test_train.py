@@ -665,3 +665,20 @@ def test_ctrl_c_before_the_run_began_is_one_line_with_status_130(monkeypatch, ca
     except KeyboardInterrupt:
         pytest.fail("the Ctrl-C left ssgan-train as a traceback")
     assert exited.value.code == 130 and capsys.readouterr().err == "error: stopped by Ctrl-C\n"
+
+
+def test_a_validation_interval_beyond_the_epochs_batches_is_refused_before_fit(compose_cfg) -> None:
+    # Lightning refused it only inside fit, with a traceback (and ssgan-cli left its log folder)
+    import ssgan.train as train_module
+
+    cfg = compose_cfg("data.num_labeled=20")
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()
+    settings = {"limit_train_batches": 2, "val_check_interval": 3}
+    with pytest.raises(UserError, match=re.escape("trainer.val_check_interval=3 is more than the 2 training batches of an "
+                                                  "epoch; give at most 2, or a fraction of the epoch, e.g. "
+                                                  "trainer.val_check_interval=0.5")):
+        train_module.check_batch_limits(settings, datamodule, lambda key: f"trainer.{key}")
+    for fine in ({"limit_train_batches": 2, "val_check_interval": 2}, {"val_check_interval": 0.5},
+                 {"limit_train_batches": 2, "val_check_interval": 3, "check_val_every_n_epoch": None}):
+        train_module.check_batch_limits(fine, datamodule, lambda key: f"trainer.{key}")
