@@ -533,7 +533,8 @@ def test_cli_test_predict_validate_without_their_images_are_errors(tmp_path: Pat
     assert "--data.init_args.num_val=N" in _one_line_error(capsys, ["validate", *_folder_args(no_test, tmp_path), trained])
     # validation images asked for now, but the checkpoint's split (which validate restores) has none
     checkpoint = tmp_path / "no_val.ckpt"
-    torch.save({"FolderDataModule": {"split": {"labeled": torch.arange(3), "val": torch.arange(0),
+    torch.save({"pytorch-lightning_version": "2.6.0", "state_dict": {},  # a training checkpoint, as runs write them
+                "FolderDataModule": {"split": {"labeled": torch.arange(3), "val": torch.arange(0),
                                                "unlabeled": torch.arange(3, 9)}}}, checkpoint)
     line = _one_line_error(capsys, ["validate", *_folder_args(no_test, tmp_path), "--data.init_args.num_val=3",
                                     f"--ckpt_path={checkpoint}"])
