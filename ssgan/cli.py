@@ -677,11 +677,15 @@ def _check_log_folder(default_root_dir: str | None) -> None:
 
 
 def _check_logger_folders(trainer: Trainer) -> None:
-    """The same check for the folder of each logger that has its own (``--trainer.logger.init_args.save_dir``)."""
-    from ssgan.train import check_logger_folder
+    """The same check for the folder of each logger that has its own (``--trainer.logger.init_args.save_dir``),
+    and of each callback that has its own (a ``dirpath`` in its ``init_args``)."""
+    from ssgan.train import check_callback_folder, check_logger_folder
 
     for logger in trainer.loggers:
         check_logger_folder(logger, "--trainer.logger.init_args.save_dir")
+    for callback in trainer.callbacks:
+        check_callback_folder(callback, f"the {type(callback).__name__} callback's dirpath",
+                              "give it a folder you can write to in its init_args")
 
 
 def _with_atomic_checkpoints(plugins: Any) -> list[Any]:

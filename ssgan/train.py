@@ -106,6 +106,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         check_monitored_metric(callback, () if no_validation else validation_metrics, f"callbacks.{name}.monitor",
                                *no_validation)
         check_kept_checkpoints(callback, f"callbacks.{name}.save_top_k")
+        check_callback_folder(callback, f"callbacks.{name}.dirpath")
         callbacks.append(callback)
     if uses_self_training(cfg):
         callbacks.append(instantiate(cfg.self_training))
@@ -219,6 +220,15 @@ def check_logger_folder(logger: Any, setting: str) -> None:
     reason = unwritable_reason(save_dir) if isinstance(save_dir, (str, Path)) else None
     if reason:
         raise UserError(f"cannot write {setting}={save_dir}: {reason}; give {setting}=<a folder you can write to>")
+
+
+def check_callback_folder(callback: Any, setting: str, fix: str | None = None) -> None:
+    """A one-line error for a callback's ``dirpath`` (checkpoints, sample grids, plots) that cannot be written; the
+    write failed with a traceback inside ``fit`` or at its end, and left the run's folder half-made."""
+    dirpath = getattr(callback, "dirpath", None)
+    reason = unwritable_reason(dirpath) if isinstance(dirpath, (str, Path)) and str(dirpath) else None
+    if reason:
+        raise UserError(f"cannot write {setting}={dirpath}: {reason}; {fix or f'give {setting}=<a folder you can write to>'}")
 
 
 def check_accelerator(accelerator: Any, name: str) -> None:

@@ -208,6 +208,26 @@ def test_cli_warns_of_a_conv_net_at_the_mlp_learning_rate_in_its_own_spelling(tm
                             "--model.init_args.optimizer_g.init_args.lr=0.0003 --model.init_args.feature_matching=absolute")
 
 
+def test_cli_refuses_a_callback_folder_that_cannot_be_written_before_fit(tmp_path: Path, image_folder: Path,
+                                                                         capsys) -> None:
+    (tmp_path / "a_file").write_text("")
+    config = (CLI_DIR / "folder.yaml").read_text().replace(  # last.ckpt's callback (best.ckpt's goes without validation)
+        "init_args: {filename: last, monitor: null, save_top_k: 1, enable_version_counter: false, save_on_train_epoch_end",
+        f"init_args: {{dirpath: {tmp_path / 'a_file' / 'ckpts'}, filename: last, monitor: null, save_top_k: 1, "
+        "enable_version_counter: false, save_on_train_epoch_end")
+    assert str(tmp_path / "a_file") in config
+    (tmp_path / "folder.yaml").write_text(config)
+    with pytest.raises(SystemExit) as exited:
+        main(["fit", "--config", str(tmp_path / "folder.yaml"), f"--data.init_args.root={image_folder}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", f"--trainer.default_root_dir={tmp_path}",
+              "--trainer.max_epochs=1"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (f"error: cannot write the ModelCheckpoint callback's dirpath="
+                                       f"{tmp_path / 'a_file' / 'ckpts'}: {tmp_path / 'a_file'} is a file, not a folder; "
+                                       "give it a folder you can write to in its init_args\n")
+    assert not (tmp_path / "lightning_logs").exists()
+
+
 def test_cli_fit_then_test_from_the_checkpoint(tmp_path: Path, image_folder: Path, caplog) -> None:
     common = ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
               f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",

@@ -682,3 +682,15 @@ def test_a_validation_interval_beyond_the_epochs_batches_is_refused_before_fit(c
     for fine in ({"limit_train_batches": 2, "val_check_interval": 2}, {"val_check_interval": 0.5},
                  {"limit_train_batches": 2, "val_check_interval": 3, "check_val_every_n_epoch": None}):
         train_module.check_batch_limits(fine, datamodule, lambda key: f"trainer.{key}")
+
+
+def test_a_callback_folder_that_cannot_be_written_is_refused_before_any_training(compose_cfg, tmp_path) -> None:
+    # the checkpoint's or the sample grid's write failed inside fit with a traceback, and left the run's folder
+    import ssgan.train as train_module
+
+    (tmp_path / "a_file").write_text("")
+    cfg = compose_cfg(f"callbacks.sample_grid.dirpath={tmp_path / 'a_file' / 'samples'}")
+    with pytest.raises(UserError, match=re.escape(
+            f"cannot write callbacks.sample_grid.dirpath={tmp_path / 'a_file' / 'samples'}: {tmp_path / 'a_file'} is a "
+            "file, not a folder; give callbacks.sample_grid.dirpath=<a folder you can write to>")):
+        train_module.build_trainer(cfg, tmp_path / "run")
