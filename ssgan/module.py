@@ -156,7 +156,10 @@ def warn_if_the_conv_net_gets_a_high_lr(model: "ClassifierModule", choose: Calla
     factories = [("optimizer_d", model.optimizer_d_factory), ("optimizer_g", getattr(model, "optimizer_g_factory", None))]
     high: dict[str, float] = {}  # optimizer setting -> its largest learning rate, where that is too high
     for setting, factory in factories:
-        optimizer = factory([nn.Parameter(torch.zeros(1))]) if factory is not None else None
+        try:
+            optimizer = factory([nn.Parameter(torch.zeros(1))]) if factory is not None else None
+        except Exception:  # an optimizer that takes no CPU parameter (a GPU-only one): not the Adam this is about
+            continue
         if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
             lr = max(float(group["lr"]) for group in optimizer.param_groups)
             if lr > CONV_LR_WARN_ABOVE:
