@@ -437,3 +437,20 @@ def test_an_unreadable_data_root_or_file_is_one_line(tmp_path: Path, idx_root: P
     with pytest.raises(UserError, match=r"^cannot read .*train-images-idx3-ubyte.gz \(permission denied\); ask for read "
                                         r"access to it"):
         read_idx(tmp_path / "locked" / "data" / "train-images-idx3-ubyte.gz")
+
+
+def test_a_batch_larger_than_the_unlabeled_pool_is_warned_about(caplog) -> None:
+    # an epoch is then one batch that repeats the pool: once a 57 s step of the digits pool 80 times over, in silence
+    import logging
+
+    from ssgan.data import DigitsDataModule
+
+    with caplog.at_level(logging.WARNING, logger="ssgan.data.datamodule"):
+        DigitsDataModule(num_labeled=20, batch_size=100, split_cache_dir=None).setup()
+        assert not caplog.records
+        datamodule = DigitsDataModule(num_labeled=20, batch_size=5000, split_cache_dir=None)
+        datamodule.setup()
+    pool = len(datamodule.split.unlabeled)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"data.batch_size=5000 is more than the {pool} unlabeled images, so each batch holds every one of them about "
+        f"{5000 / pool:.0f} times; use at most data.batch_size={pool}"]

@@ -260,6 +260,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise UserError(f"{self.name} leaves no unlabeled images to train on (data.labeled_in_unlabeled=false, and "
                             f"every training image is labeled or kept for validation); set data.labeled_in_unlabeled=true"
                             f"{self.no_unlabeled_hint}")
+        if len(split.unlabeled) < self.batch_size and stage in (None, "fit"):
+            # an epoch is then one batch that repeats the pool (a step costs the batch size, whatever the pool's)
+            log.warning("data.batch_size=%d is more than the %d unlabeled images, so each batch holds every one of them "
+                        "about %.0f times; use at most data.batch_size=%d", self.batch_size, len(split.unlabeled),
+                        self.batch_size / len(split.unlabeled), len(split.unlabeled))
         self.split = split
         if self.synthetic_labeled_dir is not None:
             self.synthetic_images, self.synthetic_labels = self._read_synthetic()
