@@ -91,6 +91,9 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     for name, callback_cfg in (cfg.get("callbacks") or {}).items():
         if callback_cfg is None:
             continue
+        if not isinstance(callback_cfg, DictConfig) or "_target_" not in callback_cfg:  # e.g. +callbacks.mine=5
+            raise UserError(f"callbacks.{name} is no callback's config; give its class, e.g. "
+                            f"+callbacks.{name}._target_=pytorch_lightning.callbacks.EarlyStopping, or remove it")
         try:
             callback = instantiate(callback_cfg)
         except InstantiationException as error:  # e.g. ModelCheckpoint's "`mode` can be min, max but got maximum"
@@ -99,6 +102,10 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
             reason = _first_line(error.__cause__).replace("`", "")
             raise UserError(f"callbacks.{name} does not build: {reason} "
                             f"(check the callbacks.{name}.* overrides)") from None
+        if not isinstance(callback, pl.Callback):  # Lightning stopped inside fit with a traceback
+            raise UserError(f"callbacks.{name} builds a {type(callback).__name__}, not a Lightning callback; give a "
+                            f"pytorch_lightning.callbacks class (or a subclass of pytorch_lightning.Callback) as "
+                            f"callbacks.{name}._target_")
         if no_validation and isinstance(callback, ModelCheckpoint) and str(callback.monitor).startswith("val/"):
             log.info("%s: no best.ckpt is kept, and the last weights are tested", no_validation[0])
             continue  # nothing to pick the best epoch by

@@ -694,3 +694,17 @@ def test_a_callback_folder_that_cannot_be_written_is_refused_before_any_training
             f"cannot write callbacks.sample_grid.dirpath={tmp_path / 'a_file' / 'samples'}: {tmp_path / 'a_file'} is a "
             "file, not a folder; give callbacks.sample_grid.dirpath=<a folder you can write to>")):
         train_module.build_trainer(cfg, tmp_path / "run")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("+callbacks.foo._target_=builtins.dict", "callbacks.foo builds a dict, not a Lightning callback; give a "
+     "pytorch_lightning.callbacks class (or a subclass of pytorch_lightning.Callback) as callbacks.foo._target_"),
+    ("+callbacks.foo=5", "callbacks.foo is no callback's config; give its class, e.g. "
+     "+callbacks.foo._target_=pytorch_lightning.callbacks.EarlyStopping, or remove it"),
+])
+def test_an_extra_callback_that_is_none_is_a_one_line_error(compose_cfg, tmp_path, override: str, message: str) -> None:
+    # Lightning (or Hydra's instantiate) stopped with a traceback
+    import ssgan.train as train_module
+
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        train_module.build_trainer(compose_cfg(override), tmp_path)
