@@ -492,6 +492,13 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     if ckpt_path is None and earlier_run and not cfg.get("overwrite", False):
         raise UserError(f"{cfg.paths.output_dir} already holds a run ({earlier_run}); resume it with ckpt_path=last, "
                         "start in another folder (hydra.run.dir=...), or replace it with overwrite=true")
+    output_dir = Path(cfg.paths.output_dir).resolve()
+    if (checkpoint is not None and ckpt_path != "last" and earlier_run and not cfg.get("overwrite", False)
+            and output_dir not in checkpoint.resolve().parents):
+        # another folder's checkpoint would go on over this folder's run, its metrics, checkpoints and curves
+        raise UserError(f"{cfg.paths.output_dir} already holds a run ({earlier_run}), and ckpt_path={ckpt_path} is "
+                        "another folder's checkpoint; resume it in a new folder (hydra.run.dir=...), resume this folder's "
+                        "own run with ckpt_path=last, or write over it with overwrite=true")
     hpc_checkpoints = sorted(path.name for path in Path(cfg.paths.output_dir).glob("hpc_ckpt_*.ckpt"))
     if hpc_checkpoints and SLURMEnvironment.detect():  # Lightning loads these for fit, validate and test on SLURM
         raise UserError(f"{cfg.paths.output_dir} holds Lightning's {hpc_checkpoints[-1]}, which Lightning on SLURM would "

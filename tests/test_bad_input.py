@@ -699,6 +699,17 @@ def test_a_start_in_an_earlier_runs_folder_is_refused_unless_overwrite(tmp_path:
         else:
             assert_one_error_line(stderr, EARLIER_RUN, run_dir)
         assert snapshot() == earlier
+    # another folder's checkpoint resumed into it: it once went on over this run, its metrics, checkpoints and curves
+    other = tmp_path / "other" / "last.ckpt"
+    other.parent.mkdir()
+    shutil.copy(run_dir / "checkpoints" / "last.ckpt", other)
+    code, stderr = train_in_process(*tiny, "trainer.max_epochs=2", f"ckpt_path={other}", f"hydra.run.dir={run_dir}",
+                                    cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, f"PATH already holds a run (metrics.json), and ckpt_path={other} is another folder's "
+                                  "checkpoint; resume it in a new folder (hydra.run.dir=...), resume this folder's own run "
+                                  "with ckpt_path=last, or write over it with overwrite=true", run_dir)
+    assert snapshot() == earlier
     # overwrite=true replaces it: none of the earlier run's outputs is left to mix with the new ones, its log lines
     # included, and nothing else in the folder is touched
     (run_dir / "samples" / "notes.txt").write_text("mine")
