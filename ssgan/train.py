@@ -1471,6 +1471,9 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             if _RunRecord.ran(output_dir):  # e.g. a diverged run: its log ends with why it stopped
                 _log_to_files_only(logging.ERROR, f"error: {error}")
             print(f"error: {error}", file=sys.stderr)
+        # a diverged DDP run's ranks: a gloo group left to the interpreter's exit aborted the process now and then,
+        # after the line ("terminate called without an active exception", -6), as ssgan-cli's divergence exit avoids
+        leave_process_group()
         sys.exit(2)
     except Exception as error:  # a bug or a crash: in a sweep it fails this job alone, on the record
         if not _is_multirun():
