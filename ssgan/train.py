@@ -82,6 +82,10 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     validation metric are left out: there is nothing to pick by. A callback that monitors a ``val/``
     metric other than ``validation_metrics`` (what the model logs) is refused before any training.
     """
+    for key, group in (("logger", "logger=none (no logs), logger=csv or logger=tensorboard"),
+                       ("callbacks", "callbacks=none, or +callbacks.<name>._target_=<class>")):
+        if key in (cfg.get("trainer") or {}):  # the trainer gets this from its group: the setting was ignored
+            raise UserError(f"trainer.{key} is set by the {key} group, so it would be ignored; use {group}")
     # why no val/ metric will be logged, and how to have one
     no_validation: tuple[str, ...] = () if has_validation else NO_VALIDATION_IMAGES
     limit = (cfg.get("trainer") or {}).get("limit_val_batches")

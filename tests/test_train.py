@@ -708,3 +708,17 @@ def test_an_extra_callback_that_is_none_is_a_one_line_error(compose_cfg, tmp_pat
 
     with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
         train_module.build_trainer(compose_cfg(override), tmp_path)
+
+
+@pytest.mark.parametrize(("override", "group"), [("+trainer.logger=false", "logger=none (no logs), logger=csv or "
+                                                                           "logger=tensorboard"),
+                                                 ("+trainer.callbacks=[]", "callbacks=none, or "
+                                                                           "+callbacks.<name>._target_=<class>")])
+def test_a_trainer_setting_that_its_group_sets_is_refused_not_ignored(compose_cfg, tmp_path, override: str,
+                                                                       group: str) -> None:
+    # +trainer.logger=false once wrote csv/ all the same
+    import ssgan.train as train_module
+
+    key = override.split("=")[0].split(".")[-1]
+    with pytest.raises(UserError, match=f"^{re.escape(f'trainer.{key} is set by the {key} group, so it would be ignored; use {group}')}$"):
+        train_module.build_trainer(compose_cfg(override), tmp_path)
