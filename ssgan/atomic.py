@@ -103,6 +103,15 @@ def unwritable_cache_reason(folder: str | Path | None, setting: str, without: st
     return problem
 
 
+def broken_link_reason(path: Path) -> str | None:
+    """Why no file or folder can be made at or under ``path``: a link on its way whose target does not exist; or None.
+    (Below such a link nothing exists, so it is the nearest entry on disk; ``path`` must be absolute.)"""
+    nearest = next(entry for entry in (path, *path.parents) if entry.exists() or entry.is_symlink())
+    if not nearest.exists():
+        return f"{nearest} is a link to {os.readlink(nearest)}, which does not exist"
+    return None
+
+
 def unwritable_reason(folder: str | Path) -> str | None:
     """Why files cannot be made in ``folder`` (or in the folders that would be made for it), or None.
 
@@ -111,11 +120,12 @@ def unwritable_reason(folder: str | Path) -> str | None:
     """
     try:
         folder = Path(folder).expanduser().absolute()  # raises if the working folder was deleted
-        existing = next(path for path in (folder, *folder.parents) if path.exists() or path.is_symlink())
+        broken = broken_link_reason(folder)
+        if broken:
+            return broken
+        existing = next(path for path in (folder, *folder.parents) if path.exists())
     except OSError as error:  # a name the system refuses, e.g. too long
         return error.strerror or str(error)
-    if not existing.exists():  # a link to nothing: no folder can be made where it stands
-        return f"{existing} is a link to {os.readlink(existing)}, which does not exist"
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
     try:

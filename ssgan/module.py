@@ -125,6 +125,12 @@ def _text_setting(factory: OptimizerFactory, name: str) -> str | None:
     return None
 
 
+def optimizer_factories(model: "ClassifierModule") -> list[tuple[str, Callable[..., torch.optim.Optimizer]]]:
+    """The model's optimizer factories by setting name: the discriminator's, and the generator's if it has one."""
+    generator = getattr(model, "optimizer_g_factory", None)
+    return [("optimizer_d", model.optimizer_d_factory)] + ([("optimizer_g", generator)] if generator is not None else [])
+
+
 def refuse_another_optimizer(ckpt_path: str, checkpoint: dict[str, Any], model: "ClassifierModule",
                              choose: Callable[[str, str], str]) -> None:
     """A one-line ``UserError`` if ``checkpoint`` was trained with other optimizer classes than ``model``'s
@@ -134,8 +140,7 @@ def refuse_another_optimizer(ckpt_path: str, checkpoint: dict[str, Any], model: 
     trained_with = checkpoint.get("ssgan_optimizers")
     if not isinstance(trained_with, list):  # a checkpoint from before ssgan recorded them
         return
-    factories = [("optimizer_d", model.optimizer_d_factory), ("optimizer_g", getattr(model, "optimizer_g_factory", None))]
-    for (setting, factory), recorded in zip([item for item in factories if item[1] is not None], trained_with):
+    for (setting, factory), recorded in zip(optimizer_factories(model), trained_with):
         built = class_path(type(factory([nn.Parameter(torch.zeros(1))])))
         if built != recorded:
             # torch.optim.adam.Adam is written torch.optim.Adam in configs
@@ -153,11 +158,10 @@ def warn_if_the_conv_net_gets_a_high_lr(model: "ClassifierModule", choose: Calla
     (``optimizer_d.lr``, ``feature_matching``) as the entry point takes it; other optimizers are left alone."""
     if model.arch != "conv":
         return
-    factories = [("optimizer_d", model.optimizer_d_factory), ("optimizer_g", getattr(model, "optimizer_g_factory", None))]
     high: dict[str, float] = {}  # optimizer setting -> its largest learning rate, where that is too high
-    for setting, factory in factories:
+    for setting, factory in optimizer_factories(model):
         try:
-            optimizer = factory([nn.Parameter(torch.zeros(1))]) if factory is not None else None
+            optimizer = factory([nn.Parameter(torch.zeros(1))])
         except Exception:  # an optimizer that takes no CPU parameter (a GPU-only one): not the Adam this is about
             continue
         if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):

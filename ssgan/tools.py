@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssgan.atomic import atomic_write, readable_mode, unwritable_reason
+from ssgan.atomic import atomic_write, broken_link_reason, readable_mode, unwritable_reason
 from ssgan.config import import_class, init_arguments, recorded_class
 from ssgan.errors import UserError
 
@@ -551,10 +551,9 @@ def _sample_folder(out_arg: str, overwrite: bool) -> Path:
     if not out_arg.strip():  # Path("") is the working folder
         raise UserError("--out is empty; give a new folder, e.g. --out samples")
     given = Path(out_arg).expanduser().absolute()
-    dangling = next((path for path in (given, *given.parents) if path.is_symlink() and not path.exists()), None)
-    if dangling is not None:  # resolve() would make the missing folder it points to, as predict's --out does not
-        raise UserError(f"--out {out_arg}: {dangling} is a link to {os.readlink(dangling)}, which does not exist; "
-                        "give a path under a folder you can write to")
+    broken = broken_link_reason(given)
+    if broken:  # resolve() would make the missing folder the link points to, as predict's --out does not
+        raise UserError(f"--out {out_arg}: {broken}; give a path under a folder you can write to")
     out = given.resolve()
     working_dir = Path.cwd().resolve()
     if out == working_dir or out in working_dir.parents or out == Path.home().resolve():

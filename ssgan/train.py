@@ -227,19 +227,19 @@ def check_kept_checkpoints(callback: Any, setting: str) -> None:
 def check_logger_folder(logger: Any, setting: str) -> None:
     """A one-line error for a logger whose ``save_dir`` cannot be written; Lightning would stop with a
     traceback from inside ``fit``, after the first epoch's training."""
-    save_dir = getattr(logger, "save_dir", None)
-    reason = unwritable_reason(save_dir) if isinstance(save_dir, (str, Path)) else None
-    if reason:
-        raise UserError(f"cannot write {setting}={save_dir}: {reason}; give {setting}=<a folder you can write to>")
+    _check_output_folder(getattr(logger, "save_dir", None), setting)
 
 
 def check_callback_folder(callback: Any, setting: str, fix: str | None = None) -> None:
     """A one-line error for a callback's ``dirpath`` (checkpoints, sample grids, plots) that cannot be written; the
     write failed with a traceback inside ``fit`` or at its end, and left the run's folder half-made."""
-    dirpath = getattr(callback, "dirpath", None)
-    reason = unwritable_reason(dirpath) if isinstance(dirpath, (str, Path)) and str(dirpath) else None
+    _check_output_folder(getattr(callback, "dirpath", None), setting, fix)
+
+
+def _check_output_folder(folder: Any, setting: str, fix: str | None = None) -> None:
+    reason = unwritable_reason(folder) if isinstance(folder, (str, Path)) and str(folder) else None
     if reason:
-        raise UserError(f"cannot write {setting}={dirpath}: {reason}; {fix or f'give {setting}=<a folder you can write to>'}")
+        raise UserError(f"cannot write {setting}={folder}: {reason}; {fix or f'give {setting}=<a folder you can write to>'}")
 
 
 def check_accelerator(accelerator: Any, name: str) -> None:
