@@ -17,7 +17,6 @@ The sweeps live in ``conf/sweep/`` (one file per data set). The report, written 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import io
@@ -36,7 +35,7 @@ from summarize_runs import other_settings as _other_settings  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
 from ssgan.config import hydra_value  # noqa: E402
-from ssgan.command_line import escape_unencodable_output, sweep_holds_runs  # noqa: E402
+from ssgan.command_line import OneLineErrorParser, escape_unencodable_output, sweep_holds_runs  # noqa: E402
 
 METHOD_ORDER = ("supervised", "supervised+self-training", "ssgan", "ssgan+self-training")
 CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "status",
@@ -514,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, overrides = argv[:cut], argv[cut + 1:]
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         description=__doc__.split("\n\n")[0],
         epilog="Hydra overrides after -- replace the sweep's own, e.g. "
                "`fashion_mnist -- data.num_labeled=50,100 data.split_seed=0 trainer.precision=bf16-mixed`.")

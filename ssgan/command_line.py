@@ -6,6 +6,7 @@ training task) is imported only when the checks have passed.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import itertools
 import logging
@@ -13,12 +14,19 @@ import shutil
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ssgan.atomic import unwritable_reason
 from ssgan.config import (CONFIG_DIR, check_bare_words, check_group_choices, check_one_hydra_mode, check_override_keys,
                           check_override_syntax, check_plain_sweeps, config_text, group_options, node_device_count, parsed_overrides, swept_values)
 from ssgan.errors import UserError
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line naming the fix (``--help``), not usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}; see {self.prog} --help\n")
 
 
 def _cuda_device_count() -> int:

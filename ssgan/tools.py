@@ -660,8 +660,12 @@ def export(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ssgan", description="Tools around a trained ssgan checkpoint.")
+    from ssgan.command_line import OneLineErrorParser
+
+    # the subcommands' parsers are built of the same class, so their errors are one line too
+    parser = OneLineErrorParser(prog="ssgan", description="Tools around a trained ssgan checkpoint.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,extract,sample,export}")
+    parser.subcommands = commands.choices  # name -> its parser
 
     def add(name: str, function: Any, help_text: str, description: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=description)
@@ -718,7 +722,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     escape_unencodable_output()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the subcommand's parser, so that the hint is that subcommand's --help
+        parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "batch_size", 1) < 1:
         print("error: --batch-size must be at least 1", file=sys.stderr)
         sys.exit(2)

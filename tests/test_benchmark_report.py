@@ -390,7 +390,9 @@ def test_reports_that_would_mislead_and_commands_that_mix_modes_are_one_line_err
     assert capsys.readouterr().err.strip() == f"error: --out {tmp_path / 'file'} is a file; give a folder"
     with pytest.raises(SystemExit):
         report.main(["digits", "trainer.max_epochs=5"])
-    assert "put Hydra overrides after --, e.g. digits -- trainer.max_epochs=5" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"error: {Path(sys.argv[0]).name}: unrecognized arguments: trainer.max_epochs=5; "
+                                       f"put Hydra overrides after --, e.g. digits -- trainer.max_epochs=5; "
+                                       f"see {Path(sys.argv[0]).name} --help\n")  # one line, no usage block
     assert report.hydra_value("runs/a,b") == '"runs/a,b"' and report.hydra_value("runs/lf_1") == "runs/lf_1"
 
 

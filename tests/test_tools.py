@@ -34,6 +34,22 @@ def test_every_subcommand_has_help(command: str, capsys) -> None:
     assert f"usage: ssgan {command}" in text and "CKPT" in text and len(text) > 300
 
 
+@pytest.mark.parametrize(("args", "expected"), [
+    (["predict"], "error: ssgan predict: the following arguments are required: CKPT, PATH; see ssgan predict --help"),
+    (["frob"], "error: ssgan: argument {predict,extract,sample,export}: invalid choice: 'frob' (choose from "
+               "'predict', 'extract', 'sample', 'export'); see ssgan --help"),
+    (["sample", "x.ckpt", "--out", "d", "--n", "abc"],
+     "error: ssgan sample: argument --n: invalid int value: 'abc'; see ssgan sample --help"),
+    (["export", "x.ckpt", "--format", "onnx", "--bogus", "1"],
+     "error: ssgan export: unrecognized arguments: --bogus 1; see ssgan export --help"),
+])
+def test_a_usage_error_is_one_line_naming_help(args: list[str], expected: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_tool(*args)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == expected + "\n"
+
+
 def test_predict_writes_class_and_confidence_per_file(folder_checkpoint: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
     images = tmp_path / "new"
     shutil.copytree(image_folder / "test", images)
