@@ -131,6 +131,18 @@ def optimizer_factories(model: "ClassifierModule") -> list[tuple[str, Callable[.
     return [("optimizer_d", model.optimizer_d_factory)] + ([("optimizer_g", generator)] if generator is not None else [])
 
 
+def refuse_another_module(ckpt_path: str, checkpoint: dict[str, Any], model: "ClassifierModule",
+                          choose: Callable[[str], str]) -> None:
+    """A one-line ``UserError`` if ``checkpoint`` was written by another module class than ``model``'s (an
+    ``SSGAN`` run resumed as ``model=supervised``): the nets differ, and Lightning's error lists weight names.
+    ``choose(class_path)`` spells the class as the entry point takes it (``model=ssgan``)."""
+    recorded = checkpoint.get("ssgan_module")
+    built = class_path(type(model))
+    if isinstance(recorded, str) and recorded != built:
+        raise UserError(f"{ckpt_path} was written by {recorded}, and this run builds {built}; resume with "
+                        f"{choose(recorded)}, or start a new run without ckpt_path")
+
+
 def refuse_another_optimizer(ckpt_path: str, checkpoint: dict[str, Any], model: "ClassifierModule",
                              choose: Callable[[str, str], str]) -> None:
     """A one-line ``UserError`` if ``checkpoint`` was trained with other optimizer classes than ``model``'s

@@ -24,7 +24,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.accelerators import CPUAccelerator, CUDAAccelerator
 from pytorch_lightning.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
@@ -35,13 +35,13 @@ from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMon
                              last_epoch_fraction, sigterm_stops_outside_lightning)
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main)
-from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, hydra_value, import_class, reads_as,
-                          recorded_class)
+from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, group_options, hydra_value, import_class,
+                          reads_as, recorded_class)
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.errors import UserError
-from ssgan.module import (SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_another_optimizer,
-                          refuse_low_precision_weights, warn_if_the_conv_net_gets_a_high_lr)
+from ssgan.module import (SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_another_module,
+                          refuse_another_optimizer, refuse_low_precision_weights, warn_if_the_conv_net_gets_a_high_lr)
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
 
 log = logging.getLogger("ssgan.train")  # not "__main__" under python -m ssgan.train
@@ -447,7 +447,6 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
 
     Returns the checkpoint that ``ckpt_path`` resumes from, memory-mapped (no weights read), if any.
     """
-    from omegaconf import OmegaConf
 
     overwrite = cfg.get("overwrite", False)
     if not isinstance(overwrite, bool):  # text such as overwrite=no would read as true, and delete the earlier run
@@ -859,6 +858,14 @@ def _choice(group: str) -> str | None:
         return None
 
 
+def _model_choice(module_class: str) -> str:
+    """The override that builds ``module_class``: ``model=ssgan`` for a class of conf/model/, else ``model._target_=...``."""
+    for option in group_options("model"):
+        if OmegaConf.load(CONFIG_DIR / "model" / f"{option}.yaml").get("_target_") == module_class:
+            return f"model={option}"
+    return f"model._target_={module_class}"
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Trains and tests one model as ``cfg`` says; returns (and writes to ``metrics.json``) its metrics."""
     resumed_from = check_run_options(cfg)
@@ -872,6 +879,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = instantiate(cfg.model, image_shape=datamodule.image_shape, num_classes=datamodule.num_classes,
                                     class_names=list(datamodule.classes))
     if resumed_from is not None:
+        refuse_another_module(cfg.ckpt_path, resumed_from, model, _model_choice)
         refuse_another_optimizer(cfg.ckpt_path, resumed_from, model, lambda setting, cls: f"model.{setting}._target_={cls}")
     if _is_rank_zero():
         warn_if_the_conv_net_gets_a_high_lr(model, lambda setting, value: f"model.{setting}={value}",

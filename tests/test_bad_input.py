@@ -558,7 +558,7 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
     tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
-                                                                     ANOTHER_SPLIT, ANOTHER_OPTIMIZER, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE, HUGE_SIZE,
+                                                                     ANOTHER_SPLIT, ANOTHER_OPTIMIZER, ANOTHER_MODULE, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE, HUGE_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
     tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT, NO_TRAINING_CHECKPOINT,
@@ -597,6 +597,10 @@ ANOTHER_SPLIT = ("PATH was trained on another split (data.num_labeled: 20 -> 30)
 ANOTHER_OPTIMIZER = ("PATH was trained with torch.optim.Adam as model.optimizer_d, and this run builds torch.optim.SGD, whose "
                      "state it cannot take; resume with model.optimizer_d._target_=torch.optim.Adam (and its settings), or "
                      "start a new run from scratch")
+
+# A resume from an SSGAN run's checkpoint as model=supervised (tests/test_resume.py runs it)
+ANOTHER_MODULE = ("PATH was written by ssgan.module.SSGAN, and this run builds ssgan.module.SupervisedBaseline; resume with "
+                  "model=ssgan, or start a new run without ckpt_path")
 
 # Image folders: a fractional size, and an image cache that cannot be written (tested below), and a
 # resume after the files changed (tests/test_folder.py runs it; ROOT is data.root)
