@@ -291,6 +291,9 @@ FOLDER_DAMAGE = {
     "no labeled/ folder": (
         lambda root: shutil.rmtree(root / "labeled"),
         "PATH has no labeled/ folder; put the labeled images in PATH/labeled/<class name>/"),
+    "a file named unlabeled": (  # it was passed over, and the run trained without the user's unlabeled images
+        lambda root: (shutil.rmtree(root / "unlabeled", ignore_errors=True), (root / "unlabeled").write_bytes(b"a zip")),
+        "PATH/unlabeled is a file, not a folder; put the unlabeled images in a folder PATH/unlabeled/, or remove it"),
     "every image of a class unreadable": (
         lambda root: [p.write_bytes(b"broken") for p in (root / "labeled" / "square").iterdir()],
         "no readable image is left in PATH/labeled/square; replace its unreadable files"),

@@ -149,12 +149,16 @@ class FolderDataModule(SemiSupervisedDataModule):
             files = _class_images(class_dir)
             labeled_files += files
             labeled_labels += [label] * len(files)
-        unlabeled_dir = root / "unlabeled"
+        unlabeled_dir, test_dir = root / "unlabeled", root / "test"
+        for optional_dir in (unlabeled_dir, test_dir):  # a file (or a link to nothing) there would be passed over unseen
+            if os.path.lexists(optional_dir) and not optional_dir.is_dir():
+                what = "a link to nothing" if not optional_dir.exists() else "a file, not a folder"
+                raise UserError(f"{optional_dir} is {what}; put the {optional_dir.name} images in a folder "
+                                f"{optional_dir}/, or remove it")
         unlabeled_files = list_images(unlabeled_dir, recursive=True) if unlabeled_dir.is_dir() else []
         if unlabeled_dir.is_dir() and not unlabeled_files:
             raise UserError(f"{unlabeled_dir} holds no images ({' '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
         test_files, test_labels = [], []
-        test_dir = root / "test"
         if test_dir.is_dir():
             _warn_of_loose_images(test_dir, "test")
             for class_dir in class_folders(test_dir):
