@@ -313,13 +313,19 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str],
 
 
 def check_batch_limit_values(settings: Any, name: Callable[[str], str]) -> None:
-    """A one-line ``UserError`` for a ``limit_*_batches`` above 1 that is no whole number (Lightning's own
-    error, when it builds the trainer, read as settings that "do not work on this machine"; it takes 3.0 as 3)."""
+    """A one-line ``UserError`` for a ``limit_*_batches`` above 1 that is no whole number, or a float
+    ``val_check_interval`` above 1 (Lightning's own error, when it builds the trainer, read as settings that
+    "do not work on this machine"; it takes a limit of 3.0 as 3, but no such interval)."""
     for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches"):
         limit = settings.get(key)
         if isinstance(limit, float) and limit > 1 and not limit.is_integer():  # Lightning takes 3.0 as 3 batches
             raise UserError(f"{name(key)}={limit} is neither a fraction of the batches in [0, 1] nor a whole number of "
                             f"batches; give e.g. {name(key)}=0.5 or {name(key)}={max(1, round(limit))}")
+    interval = settings.get("val_check_interval")
+    if isinstance(interval, float) and interval > 1:  # Lightning takes no float above 1, not even 2.0
+        key = "val_check_interval"
+        raise UserError(f"{name(key)}={interval} is neither a fraction of an epoch in (0, 1] nor a whole number of "
+                        f"batches; give e.g. {name(key)}=0.5 or {name(key)}={round(interval)}")
 
 
 def check_batch_limits(settings: Any, datamodule: Any, name: Callable[[str], str], world_size: int = 1) -> None:

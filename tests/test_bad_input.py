@@ -188,6 +188,9 @@ BAD_INPUTS = [
     (["+trainer.limit_train_batches=1.5"],
      "trainer.limit_train_batches=1.5 is neither a fraction of the batches in [0, 1] nor a whole number of batches; "
      "give e.g. trainer.limit_train_batches=0.5 or trainer.limit_train_batches=2"),
+    (["+trainer.val_check_interval=1.5"],  # was Lightning's message, read as settings that do not work on this machine
+     "trainer.val_check_interval=1.5 is neither a fraction of an epoch in (0, 1] nor a whole number of batches; "
+     "give e.g. trainer.val_check_interval=0.5 or trainer.val_check_interval=2"),
     (["trainer.limit_val_batches=0", "+callbacks.early_stop._target_=pytorch_lightning.callbacks.EarlyStopping",
       "+callbacks.early_stop.monitor=val/acc"],
      "callbacks.early_stop.monitor=val/acc, but this run has no validation batches (trainer.limit_val_batches=0), so no "
