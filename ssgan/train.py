@@ -92,6 +92,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     if has_validation and isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit == 0:
         no_validation = (f"no validation batches (trainer.limit_val_batches={limit})", "leave trainer.limit_val_batches out")
     callbacks = []
+    checkpoint_files: dict[tuple[str, str], tuple[str, Any]] = {}  # (dirpath, filename) -> the callback's name, monitor
     for name, callback_cfg in (cfg.get("callbacks") or {}).items():
         if callback_cfg is None:
             continue
@@ -118,6 +119,12 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
                                *no_validation)
         check_kept_checkpoints(callback, f"callbacks.{name}.save_top_k")
         check_callback_folder(callback, f"callbacks.{name}.dirpath")
+        if isinstance(callback, ModelCheckpoint):  # e.g. the last checkpoint's filename=best: each saves over the other
+            place = (str(callback.dirpath), str(callback.filename))
+            other, other_monitor = checkpoint_files.setdefault(place, (name, callback.monitor))
+            if other_monitor != callback.monitor:  # the same monitor (last.ckpt at epoch ends and mid-epoch) is one file
+                raise UserError(f"callbacks.{name} and callbacks.{other} both save {place[1]}.ckpt in {place[0]}, each "
+                                f"over the other's; give callbacks.{name}.filename another name")
         callbacks.append(callback)
     if uses_self_training(cfg):
         callbacks.append(instantiate(cfg.self_training))

@@ -264,6 +264,23 @@ def test_bad_input_gives_one_line_error(tmp_path: Path, train_in_process, overri
     assert not (tmp_path / "multirun").exists()  # nor a sweep's folder
 
 
+# Two checkpoint callbacks of different monitors saving one file (PATH is the run folder's checkpoints/)
+SHARED_CHECKPOINT_FILE = ("callbacks.last_checkpoint and callbacks.model_checkpoint both save best.ckpt in PATH, each over "
+                          "the other's; give callbacks.last_checkpoint.filename another name")
+
+
+def test_two_checkpoint_callbacks_saving_one_file_is_one_line(tmp_path: Path, train_in_process) -> None:
+    run_dir = tmp_path / "run"
+    code, stderr = train_in_process("callbacks.last_checkpoint.filename=best", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, SHARED_CHECKPOINT_FILE, run_dir / "checkpoints")
+    assert not run_dir.exists()
+    # last.ckpt saved at epoch ends and mid-epoch by two callbacks is one file by design: it trains
+    code, stderr = train_in_process("callbacks.mid_epoch_checkpoint.every_n_train_steps=4", "trainer.max_epochs=1",
+                                    "trainer.limit_train_batches=3", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+
+
 @pytest.mark.parametrize("overrides", [["data.num_labeled=5"], ["data.nmu_labeled=5"]])
 def test_bad_input_exits_a_real_process_with_status_2_and_no_traceback(tmp_path: Path, overrides: list[str]) -> None:
     """The installed command's process, once for an error found by Hydra's job and once before Hydra starts."""
@@ -564,7 +581,7 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
     tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
-                                                                     ANOTHER_SPLIT, ANOTHER_OPTIMIZER, ANOTHER_MODULE, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE, HUGE_SIZE,
+                                                                     ANOTHER_SPLIT, ANOTHER_OPTIMIZER, ANOTHER_MODULE, SHARED_CHECKPOINT_FILE, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE, HUGE_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
     tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT, NO_TRAINING_CHECKPOINT,
