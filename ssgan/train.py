@@ -694,18 +694,14 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
     return settings
 
 
-def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
-    """Refuses to resume a run (``ckpt_path=...`` in its folder) with other settings than it ran with.
-
-    The run's checkpoint holds weights, optimizer and self-training state for the settings recorded
-    in its ``.hydra/``: going on with another model, data split, seed or self-training schedule would
-    mix two runs under one record (``trainer.*`` may change, e.g. a higher ``trainer.max_epochs``).
-    """
+def _changed_settings(cfg: DictConfig, earlier_record: Path) -> list[str]:
+    """The settings (``seed``, ``data.*``, ``model.*``, ``self_training.*``) that ``cfg`` gives otherwise than the
+    run of ``earlier_record`` (its ``.hydra/``) ran with, as ``key: before -> now``, those both have first."""
     from omegaconf import OmegaConf
 
     earlier_config = earlier_record / "config.yaml"
     if not earlier_config.is_file():
-        return
+        return []
     before = _settings(OmegaConf.load(earlier_config))
     now = _settings(cfg)
 
@@ -721,19 +717,43 @@ def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
         parts = key.split(".")
         return any(".".join(parts[:end]) in other for end in range(1, len(parts)))
 
-    # settings both configs have come first: a changed value says more than a group's extra keys
-    changed = [key for key in sorted(before.keys() | now.keys(), key=lambda key: (key not in before or key not in now, key))
-               if differs(key)]
-    if not changed:
-        return
-
     def shown_value(settings: dict[str, Any], key: str) -> str:
         return config_text(settings[key]) if key in settings else "(not set)"
 
-    shown = ", ".join(f"{key}: {shown_value(before, key)} -> {shown_value(now, key)}" for key in changed[:3])
+    # settings both configs have come first: a changed value says more than a group's extra keys
+    changed = [key for key in sorted(before.keys() | now.keys(), key=lambda key: (key not in before or key not in now, key))
+               if differs(key)]
+    return [f"{key}: {shown_value(before, key)} -> {shown_value(now, key)}" for key in changed]
+
+
+def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
+    """Refuses to resume a run (``ckpt_path=...`` in its folder) with other settings than it ran with.
+
+    The run's checkpoint holds weights, optimizer and self-training state for the settings recorded
+    in its ``.hydra/``: going on with another model, data split, seed or self-training schedule would
+    mix two runs under one record (``trainer.*`` may change, e.g. a higher ``trainer.max_epochs``).
+    """
+    changed = _changed_settings(cfg, earlier_record)
+    if not changed:
+        return
+    shown = ", ".join(changed[:3])
     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     raise UserError(f"this run's checkpoint was trained with other settings ({shown}{more}); resume it with its own: "
                     f"{resume_command(_resume_overrides(_recorded_overrides(earlier_record)), cfg.paths.output_dir)}")
+
+
+def warn_of_settings_changed_since(cfg: DictConfig, checkpoint: Path) -> None:
+    """Names the settings that a resume in a new folder changes from those the run of ``checkpoint`` recorded
+    (``<run>/.hydra/`` beside its ``checkpoints/``): such a resume may change them (a lower learning rate after a
+    divergence), but a changed seed, batch size or noise went on without a word. The optimizer's settings
+    have their own message (``ClassifierModule``), the split and the model class their refusals."""
+    run_folder = checkpoint.resolve().parent.parent
+    if checkpoint.parent.name != "checkpoints" or run_folder == Path(cfg.paths.output_dir).resolve():
+        return  # not in a run's folder, or in this run's own (held to its settings by check_resumed_settings)
+    changed = [item for item in _changed_settings(cfg, run_folder / ".hydra")
+               if not item.startswith(("model.optimizer_d.", "model.optimizer_g."))]
+    if changed:
+        log.warning("resuming %s with settings other than its run's: %s", checkpoint, ", ".join(changed))
 
 
 # What a resume may set anew beside RESUME_MAY_CHANGE: the command's settings of these sections are kept
@@ -894,6 +914,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if resumed_from is not None:
         refuse_another_module(cfg.ckpt_path, resumed_from, model, _model_choice)
         refuse_another_optimizer(cfg.ckpt_path, resumed_from, model, lambda setting, cls: f"model.{setting}._target_={cls}")
+        if _is_rank_zero():
+            warn_of_settings_changed_since(cfg, _resume_checkpoint(output_dir, cfg.ckpt_path))
     if _is_rank_zero():
         warn_if_the_conv_net_gets_a_high_lr(model, lambda setting, value: f"model.{setting}={value}",
                                             ", as experiment=cifar10_4000 does")

@@ -338,7 +338,7 @@ def test_a_resume_into_a_new_folder_trains_with_its_own_optimizer_settings(tmp_p
     code, stderr = train_in_process(*settings, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
     assert code == 0, stderr[-2000:]
     code, stderr = train_in_process(*settings, "trainer.max_epochs=2", "model.optimizer_d.lr=0.001",
-                                    "model.optimizer_d.betas=[0.9,0.999]", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                                    "model.optimizer_d.betas=[0.9,0.999]", "seed=5", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
                                     f"hydra.run.dir={copy}", cwd=tmp_path)
     assert code == 0, stderr[-2000:]
     resumed = torch.load(copy / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
@@ -348,6 +348,9 @@ def test_a_resume_into_a_new_folder_trains_with_its_own_optimizer_settings(tmp_p
     assert resumed["lr_schedulers"][0]["base_lrs"] == [0.001]
     assert ("resuming with this run's optimizer settings, not the checkpoint's: model.optimizer_d.betas: [0.5, 0.999] "
             "-> [0.9, 0.999], model.optimizer_d.lr: 0.003 -> 0.001") in (copy / "train.log").read_text()
+    # the other changed settings are named too (they went on without a word), the optimizer's only once
+    assert (f"resuming {run / 'checkpoints' / 'last.ckpt'} with settings other than its run's: seed: 0 -> 5\n"
+            in (copy / "train.log").read_text())
 
 
 TINY = ["trainer.limit_train_batches=2", "trainer.enable_progress_bar=false", "callbacks.sample_grid=null"]
