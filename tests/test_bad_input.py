@@ -311,6 +311,10 @@ FOLDER_DAMAGE = {
     "no labeled/ folder": (
         lambda root: shutil.rmtree(root / "labeled"),
         "PATH has no labeled/ folder; put the labeled images in PATH/labeled/<class name>/"),
+    "a link from one class folder into another": (  # its images were trained under both classes' labels
+        lambda root: (root / "labeled" / "square" / "more").symlink_to(root / "labeled" / "circle"),
+        "PATH/labeled/square/more/... is also in class folder PATH/labeled/circle (through a link), so it would be trained "
+        "as both circle and square; remove the link, or keep each image in one class folder"),
     "a file named unlabeled": (  # it was passed over, and the run trained without the user's unlabeled images
         lambda root: (shutil.rmtree(root / "unlabeled", ignore_errors=True), (root / "unlabeled").write_bytes(b"a zip")),
         "PATH/unlabeled is a file, not a folder; put the unlabeled images in a folder PATH/unlabeled/, or remove it"),

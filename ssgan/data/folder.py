@@ -145,8 +145,15 @@ class FolderDataModule(SemiSupervisedDataModule):
             raise UserError(f"{labeled_dir} holds one class folder ({class_dirs[0].name}); a classifier needs at least 2 classes")
         classes = [d.name for d in class_dirs]
         labeled_files, labeled_labels = [], []
+        class_of_file: dict[str, int] = {}  # real path -> label: a link can show one image in two class folders
         for label, class_dir in enumerate(class_dirs):
             files = _class_images(class_dir)
+            for path in files:
+                first = class_of_file.setdefault(os.path.realpath(path), label)
+                if first != label:
+                    raise UserError(f"{path} is also in class folder {class_dirs[first]} (through a link), so it would be "
+                                    f"trained as both {classes[first]} and {classes[label]}; remove the link, or keep "
+                                    "each image in one class folder")
             labeled_files += files
             labeled_labels += [label] * len(files)
         unlabeled_dir, test_dir = root / "unlabeled", root / "test"
