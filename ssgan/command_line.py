@@ -176,6 +176,11 @@ def check_output_folder(args: list[str]) -> None:
     fixed = given.split("${", 1)[0] if given else ""
     known = bool(given) and (fixed == given or "/" in fixed)
     folder = Path(given) if given and fixed == given else Path(fixed[: fixed.rfind("/") + 1]) if known else Path.cwd()
+    if given and fixed == given and folder.resolve() == Path(folder.resolve().anchor):
+        # a run writes checkpoints/, csv/, samples/ and metrics.json into its folder (a sweep, one folder a job)
+        whose = "the sweep's" if setting == "hydra.sweep.dir" else "the run's"
+        raise UserError(f"{setting}={given} is the file system's root; give a folder of {whose} own, e.g. "
+                        f"{setting}=/runs/{'sweep' if setting == 'hydra.sweep.dir' else 'first'}")
     reason = unwritable_reason(folder)
     if reason:
         where = f"{setting}={given}" if known else f"the working folder ({setting} is under it)"

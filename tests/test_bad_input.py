@@ -585,7 +585,7 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
     tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
-                                                                     ANOTHER_SPLIT, ANOTHER_OPTIMIZER, ANOTHER_MODULE, SHARED_CHECKPOINT_FILE, UNWRITABLE_RUN_FOLDER, FRACTIONAL_SIZE, HUGE_SIZE,
+                                                                     ANOTHER_SPLIT, ANOTHER_OPTIMIZER, ANOTHER_MODULE, SHARED_CHECKPOINT_FILE, UNWRITABLE_RUN_FOLDER, ROOT_RUN_FOLDER, FRACTIONAL_SIZE, HUGE_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
     tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT, NO_TRAINING_CHECKPOINT,
@@ -679,6 +679,21 @@ def test_a_logger_whose_package_is_missing_is_one_line(tmp_path: Path, train_in_
 # A run folder under a file (or on a read-only disk)
 UNWRITABLE_RUN_FOLDER = ("cannot write hydra.run.dir=PATH/run: PATH is a file, not a folder; "
                          "give hydra.run.dir=<a folder you can write to>")
+
+
+ROOT_RUN_FOLDER = "hydra.run.dir=/ is the file system's root; give a folder of the run's own, e.g. hydra.run.dir=/runs/first"
+
+
+def test_the_file_systems_root_as_run_or_sweep_folder_is_one_line(tmp_path: Path, train_in_process) -> None:
+    # as root, the run wrote its checkpoints/, csv/ and metrics.json into /
+    code, stderr = train_in_process("hydra.run.dir=/", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, ROOT_RUN_FOLDER)
+    code, stderr = train_in_process("-m", "hydra.sweep.dir=/tmp/..", "seed=0,1", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, "hydra.sweep.dir=/tmp/.. is the file system's root; give a folder of the sweep's own, "
+                                  "e.g. hydra.sweep.dir=/runs/sweep")
+    assert not any(Path("/").glob("metrics.json")) and list(tmp_path.iterdir()) == []
 
 
 def test_a_run_folder_that_cannot_be_written_is_one_line(tmp_path: Path, train_in_process) -> None:
