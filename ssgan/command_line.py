@@ -10,9 +10,13 @@ import argparse
 import contextlib
 import itertools
 import logging
+import os
 import shutil
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -391,7 +395,59 @@ def main() -> None:
         sys.exit(130)
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM before the training task began: one line, the run record's temporary copy removed, and status 143.
+    It exits here, rather than raising into whatever code the signal interrupted (an import that catches
+    every exception would swallow the stop, and the run would go on)."""
+    try:
+        print("error: stopped by SIGTERM", file=sys.stderr, flush=True)
+        train_module = sys.modules.get("ssgan.train")
+        if train_module is not None and hasattr(train_module, "_RunRecord"):
+            train_module._RunRecord.discard()
+    finally:
+        os._exit(143)
+
+
+@contextlib.contextmanager
+def _sigterm_says_so() -> Iterator[None]:
+    """Within the block a SIGTERM ends the process with one line (``_exit_on_sigterm``), where Python's default
+    ended it without a word, until the training task sets its own handler (``sigterm_default_again`` first).
+    A handler set before (or SIGTERM ignored) is left as it is."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        sigterm_default_again()
+
+
+def sigterm_default_again() -> None:
+    """Puts SIGTERM's default back where ``_sigterm_says_so`` had set its handler (the training task, before
+    it sets its own, which calls the one before it); any other handler is left as it is."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _checked_and_run() -> None:
+    with _sigterm_says_so():  # until the training task sets its own handler (sigterm_default_again)
+        _check_command_line()
+        if _only_shows(sys.argv[1:]):  # no run: Hydra prints and exits, without the seconds of torch's imports
+            _shows_main()
+            return
+        from ssgan.train import _hydra_main, _RunRecord
+
+        try:
+            _RunRecord.save(sys.argv[1:])
+            _hydra_main()
+        finally:
+            _RunRecord.discard()
+
+
+def _check_command_line() -> None:
+    """The checks of ``sys.argv`` made before Hydra starts; a ``UserError`` exits with its one line and status 2."""
     try:
         check_one_hydra_mode(sys.argv[1:])
         check_bare_words(sys.argv[1:])
@@ -408,16 +464,6 @@ def _checked_and_run() -> None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    if _only_shows(sys.argv[1:]):  # no run: Hydra prints and exits, without the seconds of torch's imports
-        _shows_main()
-        return
-    from ssgan.train import _hydra_main, _RunRecord
-
-    _RunRecord.save(sys.argv[1:])
-    try:
-        _hydra_main()
-    finally:
-        _RunRecord.discard()
 
 
 if __name__ == "__main__":

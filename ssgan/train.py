@@ -34,7 +34,8 @@ from ssgan.atomic import atomic_write, unwritable_reason
 from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, ctrl_c_ignored,
                              last_epoch_fraction, sigterm_stops_outside_lightning)
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
-                                escape_unencodable_output, hide_lightning_noise, last_checkpoints, main)
+                                escape_unencodable_output, hide_lightning_noise, last_checkpoints, main,
+                                sigterm_default_again)
 from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, group_options, hydra_value, import_class,
                           reads_as, recorded_class)
 from ssgan.cpu import keep_freed_memory, matmul_rates
@@ -1492,6 +1493,7 @@ def _put_away_stopped_run(output_dir: Path, checkpoints: bool) -> str:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    sigterm_default_again()  # the start-up's handler: this task's own follows (sigterm_stops_outside_lightning)
     hide_lightning_noise()  # again here: a launcher's worker processes (hydra/launcher=local) did not run main()
     escape_unencodable_output()  # and for the log handlers Hydra has set up since
     output_dir = Path(cfg.paths.output_dir)

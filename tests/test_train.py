@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import hydra
@@ -633,9 +636,6 @@ def test_batch_limits_are_checked_against_each_process_shard_under_ddp() -> None
 
 @pytest.mark.parametrize("flag", [["--help"], ["--cfg", "job", "data=digits"], ["--info", "config"]])
 def test_flags_that_only_show_something_print_it_without_importing_torch(tmp_path, flag) -> None:
-    import subprocess
-    import sys
-
     # the seconds of torch's and Lightning's imports (9-21 s here) came before ssgan-train --help printed a line
     code = ("import atexit, sys\n"
             f"sys.argv = ['ssgan-train', *{flag!r}]\n"
@@ -665,6 +665,28 @@ def test_ctrl_c_before_the_run_began_is_one_line_with_status_130(monkeypatch, ca
     except KeyboardInterrupt:
         pytest.fail("the Ctrl-C left ssgan-train as a traceback")
     assert exited.value.code == 130 and capsys.readouterr().err == "error: stopped by Ctrl-C\n"
+
+
+@pytest.mark.parametrize("when", ["checks", "after the imports"])
+def test_sigterm_before_the_run_began_is_one_line_with_status_143(tmp_path: Path, when: str) -> None:
+    # Python's default ended the process without a word (a shell showed status 143 and nothing else)
+    stop = "os.kill(os.getpid(), signal.SIGTERM)"
+    hook = (f"command_line.check_multirun_processes = lambda args: {stop}\n" if when == "checks" else
+            "import ssgan.train as train\n"
+            "save = train._RunRecord.save.__func__\n"
+            f"train._RunRecord.save = classmethod(lambda cls, args: (save(cls, args), {stop}))\n")
+    code = ("import os, signal, sys\n"
+            "import ssgan.command_line as command_line\n"
+            f"sys.argv = ['ssgan-train', 'hydra.run.dir={tmp_path / 'run'}']\n" + hook +
+            "command_line.main()\n"
+            "print('went on')\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    stopped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                             env={**os.environ, "TMPDIR": str(scratch)})
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    assert stopped.stderr == "error: stopped by SIGTERM\n" and stopped.stdout == ""
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tmp"] and list(scratch.iterdir()) == []  # nor the record's copy
 
 
 def test_a_validation_interval_beyond_the_epochs_batches_is_refused_before_fit(compose_cfg) -> None:
