@@ -58,11 +58,14 @@ def _several_processes(trainer_cfg: Any) -> bool:
     return len(list(devices)) > 1 if devices is not None else False
 
 
-class _DropLightningTips(logging.Filter):
-    """Drops Lightning's "💡 Tip: ... try installing litlogger/litmodels" lines: adverts, not run output."""
+class _DropLightningNoise(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing litlogger/litmodels" lines (adverts, not run output), and its
+    lines on Ctrl-C and SIGTERM, which ssgan's own one line says again ("stopped by SIGTERM; resume it with ...")."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip:")
+        text = str(record.msg)
+        return not (text.startswith("💡 Tip:") or text.strip().startswith("Detected KeyboardInterrupt, attempting graceful")
+                    or "Received SIGTERM: " in text)
 
 
 def escape_unencodable_output() -> None:
@@ -91,9 +94,10 @@ def hide_lightning_noise() -> None:
     warnings.filterwarnings("ignore", message=r"Total length of `\w+` across ranks is zero")
     # torch deprecated LeafSpec, which Lightning's own code still calls; nothing for a user to change
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-    rank_zero_logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
-    if not any(isinstance(f, _DropLightningTips) for f in rank_zero_logger.filters):
-        rank_zero_logger.addFilter(_DropLightningTips())
+    for name in ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.trainer.connectors.signal_connector"):
+        lightning_logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropLightningNoise) for f in lightning_logger.filters):
+            lightning_logger.addFilter(_DropLightningNoise())
 
 
 EARLIER_RUN_ASIDE = ".ssgan-overwritten"  # where overwrite=true keeps the earlier run's outputs until the new run saves its own

@@ -241,6 +241,9 @@ def _stop_by_signal(run: Path, signal_name: str, status: int, how: str, new_inte
     assert stopped.stderr.strip().splitlines()[-1] == (f"error: stopped by {how} before the run finished; resume it "
                                                        f"with: ssgan-train {overrides} hydra.run.dir={run} ckpt_path=last")
     assert not (run / "metrics.json").exists() and (run / "checkpoints" / "last.ckpt").is_file()
+    # nor Lightning's own lines before it ("[rank: 0] Received SIGTERM: 15", "Detected KeyboardInterrupt, ...")
+    output = stopped.stdout + stopped.stderr
+    assert "Received SIGTERM" not in output and "Detected KeyboardInterrupt" not in output, output[-2000:]
     return overrides
 
 
