@@ -15,6 +15,7 @@ import argparse
 import copy
 import csv
 import difflib
+import glob
 import inspect
 import json
 import logging
@@ -473,6 +474,27 @@ def check_sample_memory(count: int, module: Any) -> None:
                         "time (another --seed and --out give more)")
 
 
+def _remove_stale_staging(out: Path) -> None:
+    """Removes the hidden staging folders beside ``out`` that an earlier ``ssgan sample`` of this machine left when
+    it was killed outright (SIGKILL, the kernel's out-of-memory killer): half-written samples nobody would see.
+    A folder whose writer still runs (another sample into the same ``--out``) is left alone."""
+    for staging in out.parent.glob(f".{glob.escape(out.name)}.staging-*-*"):
+        pid_text = staging.name[len(f".{out.name}.staging-"):].split("-", 1)[0]
+        if not pid_text.isdigit() or not staging.is_dir() or staging.is_symlink():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # its writer runs (or is another user's process, which we may not signal)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        from ssgan.data.images import printable
+
+        shutil.rmtree(staging, ignore_errors=True)
+        log.info("removed %s, the unfinished samples of an earlier ssgan sample that was killed", printable(str(staging)))
+
+
 def sample(args: argparse.Namespace) -> None:
     """An image grid and a synthetic labeled data set from the generator, labeled by the discriminator."""
     from ssgan.data.images import class_folder_names, printable
@@ -497,7 +519,9 @@ def sample(args: argparse.Namespace) -> None:
     probabilities, _ = _forward_batches(module, pixels, 500)  # (N, K)
     confidence, predicted = probabilities.max(dim=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))  # beside out: the rename stays on one disk
+    _remove_stale_staging(out)
+    # beside out: the rename stays on one disk; the pid in its name tells a later run whether its writer is gone
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-{os.getpid()}-"))
     staging.chmod(readable_mode(0o777))  # mkdtemp's folder is owner-only; the kept folder is an ordinary one
     earlier = out.parent / f".{out.name}.replaced-{os.getpid()}"  # an earlier sample folder, until the new one is in place
     try:

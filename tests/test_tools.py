@@ -308,6 +308,20 @@ def test_sample_overwrite_replaces_only_a_folder_that_sample_wrote(folder_checkp
     assert (deep / "grid.png").is_file() and (deep / "samples.csv").is_file()
 
 
+def test_sample_removes_the_staging_folder_a_killed_sample_left_and_keeps_a_running_ones(folder_checkpoint: Path,
+                                                                                         tmp_path: Path) -> None:
+    # a sample killed outright (SIGKILL, the out-of-memory killer) left its half-written hidden folder for good
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = tmp_path / f".samples.staging-{int(gone.stdout)}-x1y2"
+    running = tmp_path / f".samples.staging-{os.getpid()}-a3b4"
+    for staging in (killed, running):
+        (staging / "circle").mkdir(parents=True)
+        (staging / "circle" / "sample_000001.png").write_bytes(b"half")
+    run_tool("sample", folder_checkpoint, "--n", "5", "--out", tmp_path / "samples", "--floor", "0.0")
+    assert not killed.exists() and running.is_dir()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [running.name, "samples"]
+
+
 def test_sample_writes_class_folders_whose_names_are_not_utf8_and_keeps_an_earlier_folder_it_could_not_replace(
         folder_checkpoint: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=True)
