@@ -35,7 +35,7 @@ from summarize_runs import other_settings as _other_settings  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
 from ssgan.config import hydra_value  # noqa: E402
-from ssgan.command_line import OneLineErrorParser, escape_unencodable_output, sweep_holds_runs  # noqa: E402
+from ssgan.command_line import OneLineErrorParser, _earlier_run, escape_unencodable_output, sweep_holds_runs  # noqa: E402
 
 METHOD_ORDER = ("supervised", "supervised+self-training", "ssgan", "ssgan+self-training")
 CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "status",
@@ -551,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {merged}", file=sys.stderr)
         return 2
     out_dir = args.out or Path("multirun") / f"label_fractions_{args.sweep}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    if _earlier_run(out_dir):  # a run's own folder: the report would count that run among the sweep's
+        print(f"error: {out_dir} is the folder of a run ({_earlier_run(out_dir)}); choose a new --out", file=sys.stderr)
+        return 2
     if sweep_holds_runs(out_dir):  # its jobs would refuse to start in the earlier runs' folders
         print(f"error: {out_dir} already holds a sweep's runs; choose a new --out, or re-render its report with "
               f"--report {out_dir}", file=sys.stderr)

@@ -170,6 +170,9 @@ def check_sweep_folder(args: list[str]) -> None:
     if not _asks_for_multirun(args):
         return
     sweep_dir = _command_line_settings(args).get("hydra.sweep.dir")
+    own_run = _earlier_run(Path(sweep_dir)) if sweep_dir else None
+    if own_run:  # a run's folder: its jobs would go into subfolders of it, and a report would count that run too
+        raise UserError(f"hydra.sweep.dir={sweep_dir} is the folder of a run ({own_run}); choose another hydra.sweep.dir")
     if sweep_dir and sweep_holds_runs(Path(sweep_dir)):
         raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir "
                         "(or delete that folder to run the sweep there again)")

@@ -777,6 +777,13 @@ def test_a_sweep_into_a_folder_that_holds_runs_is_refused(tmp_path: Path, train_
         assert stderr.strip() == (f"error: hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another "
                                   "hydra.sweep.dir (or delete that folder to run the sweep there again)")
         assert sorted(p.name for p in sweep_dir.iterdir()) == ["0"]
+    # nor into a run's own folder, whose run a report of the sweep would count among the jobs
+    run_dir = sweep_dir / "0"
+    code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={run_dir}", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert stderr.strip() == (f"error: hydra.sweep.dir={run_dir} is the folder of a run (checkpoints/, no metrics.json: it "
+                              "may have been killed); choose another hydra.sweep.dir")
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints"]
 
 
 def test_a_bad_start_leaves_no_empty_output_folders(tmp_path: Path, train_in_process) -> None:

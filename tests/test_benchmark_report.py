@@ -89,6 +89,13 @@ def test_report_re_renders_from_an_existing_folder_without_training(tmp_path, ca
     capsys.readouterr()
     assert report.main(["digits", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path} already holds a sweep's runs; choose a new --out")
+    # nor into a run's own folder: the report counted that run among the sweep's (as ".")
+    single = tmp_path.parent / f"{tmp_path.name}_single_run"
+    single.mkdir()
+    (single / "metrics.json").write_text("{}")
+    assert report.main(["digits", "--out", str(single)]) == 2
+    assert capsys.readouterr().err == f"error: {single} is the folder of a run (metrics.json); choose a new --out\n"
+    assert sorted(path.name for path in single.iterdir()) == ["metrics.json"]
 
 
 def test_one_report_of_a_sweep_run_in_parts_counts_each_job_once(tmp_path, capsys) -> None:
