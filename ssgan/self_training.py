@@ -76,14 +76,15 @@ def saved_schedule(checkpoint: dict[str, Any]) -> tuple[int | None, int | None] 
 
 
 def refuse_changed_schedule(checkpoint: str, state: dict[str, Any], base_epochs: int, epochs_per_round: int,
-                            settings: tuple[str, str] = ("trainer.max_epochs={}", "self_training.epochs_per_round={}")
-                            ) -> None:
+                            settings: tuple[str, str] = ("trainer.max_epochs={}", "self_training.epochs_per_round={}"),
+                            train_on: str = "") -> None:
     """A one-line ``UserError`` if ``state`` (a loaded checkpoint) has begun its self-training rounds on
     another schedule than ``base_epochs`` then rounds of ``epochs_per_round``.
 
     Its rounds' epochs are counted from the end of its first training: another ``max_epochs`` would
     move every round boundary and train on at an exhausted learning rate. ``settings`` names the
-    two options as the command line spells them (templates for the value).
+    two options as the command line spells them (templates for the value); ``train_on`` ends the message
+    with how to train on (more rounds, from the checkpoint in a new folder).
     """
     schedule = saved_schedule(state)
     if schedule is None:
@@ -93,7 +94,7 @@ def refuse_changed_schedule(checkpoint: str, state: dict[str, Any], base_epochs:
     if wanted:
         raise UserError(f"{checkpoint} has begun its self-training rounds, scheduled after {schedule[0]} epochs of first "
                         f"training in rounds of {schedule[1]} epochs; resume it with "
-                        + " and ".join(template.format(saved) for template, saved in wanted))
+                        + " and ".join(template.format(saved) for template, saved in wanted) + train_on)
 
 
 def _epoch_under_way(state: dict[str, Any]) -> tuple[int, int]:

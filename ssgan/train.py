@@ -585,7 +585,9 @@ def check_resumed_epochs(cfg: DictConfig, checkpoint: Path, state: dict[str, Any
     if uses_self_training(cfg):
         rounds, epochs_per_round = int(cfg.self_training.rounds), int(cfg.self_training.epochs_per_round)
         round_epochs = rounds * epochs_per_round
-        refuse_changed_schedule(str(checkpoint), state, int(cfg.trainer.max_epochs), epochs_per_round)
+        refuse_changed_schedule(str(checkpoint), state, int(cfg.trainer.max_epochs), epochs_per_round,
+                                train_on=f"; to train on, give more rounds from its checkpoint in a new folder "
+                                         f"(self_training.rounds={rounds + 1} hydra.run.dir=<a new folder>)")
     refuse_mismatched_rounds(str(checkpoint), state, int(cfg.trainer.max_epochs), rounds, epochs_per_round,
                              settings={"max_epochs": "trainer.max_epochs={}", "rounds": "self_training.rounds={}",
                                        "on": "e.g. self_training=default with its rounds"})
@@ -737,6 +739,16 @@ def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
     changed = _changed_settings(cfg, earlier_record)
     if not changed:
         return
+    rounds_before, _, rounds_now = changed[0].removeprefix("self_training.rounds: ").partition(" -> ")
+    if len(changed) == 1 and changed[0].startswith("self_training.rounds: ") and rounds_before.isdigit() and \
+            rounds_now.isdigit() and 0 < int(rounds_before) < int(rounds_now):
+        # more rounds for a run that had its own: they train from its checkpoint in a new folder
+        overrides = [item for item in _resume_overrides(_recorded_overrides(earlier_record))
+                     if item.lstrip("+").partition("=")[0] != "self_training.rounds"] + [f"self_training.rounds={rounds_now}"]
+        output_dir = Path(cfg.paths.output_dir)
+        raise UserError(f"this run's checkpoint was trained with other settings ({changed[0]}); its own folder keeps "
+                        f"its own rounds, and more rounds train from its checkpoint in a new folder: "
+                        f"{resume_command(overrides, output_dir.with_name(output_dir.name + '_more_rounds'), str(output_dir / 'checkpoints' / 'last.ckpt'))}")
     shown = ", ".join(changed[:3])
     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     raise UserError(f"this run's checkpoint was trained with other settings ({shown}{more}); resume it with its own: "
@@ -790,12 +802,13 @@ def _recorded_overrides(record: Path) -> list[str]:
     return [str(item) for item in OmegaConf.load(overrides)] if overrides.is_file() else []
 
 
-def resume_command(overrides: list[str], output_dir: str | Path) -> str:
-    """The ``ssgan-train`` command that resumes the run of ``overrides`` in ``output_dir``."""
+def resume_command(overrides: list[str], output_dir: str | Path, ckpt_path: str = "last") -> str:
+    """The ``ssgan-train`` command that resumes the run of ``overrides`` in ``output_dir`` from ``ckpt_path``."""
     import shlex
 
     kept = [item for item in overrides if item.lstrip("+~").partition("=")[0] not in RESUME_OWN_KEYS]
-    return shlex.join(["ssgan-train", *kept, f"hydra.run.dir={hydra_value(str(output_dir))}", "ckpt_path=last"])
+    return shlex.join(["ssgan-train", *kept, f"hydra.run.dir={hydra_value(str(output_dir))}",
+                       f"ckpt_path={hydra_value(ckpt_path)}"])
 
 
 # What a run writes into its folder, besides Hydra's .hydra/ record and log: overwrite=true removes
@@ -1004,8 +1017,12 @@ def _fit_and_test(cfg: DictConfig, datamodule: Any, model: pl.LightningModule, t
         # The checkpoint was taken at the end of training: nothing was left to train.
         finished = _finished_metrics(output_dir / "metrics.json")
         if finished is not None:
-            log.info("this run had already finished (epoch %d of %d): nothing to train; raise trainer.max_epochs to "
-                     "train on", trainer.current_epoch, trainer.max_epochs)
+            train_on = ("raise trainer.max_epochs to train on" if not uses_self_training(cfg) else
+                        f"to train more self-training rounds, resume its checkpoint in a new folder with "
+                        f"self_training.rounds={int(cfg.self_training.rounds) + 1} (hydra.run.dir=<a new folder> "
+                        f"ckpt_path={_resume_checkpoint(output_dir, cfg.ckpt_path)})")
+            log.info("this run had already finished (epoch %d of %d): nothing to train; %s", trainer.current_epoch,
+                     trainer.max_epochs, train_on)
             tested_now = _test_finished_run_again(cfg, finished, model, datamodule, trainer)
             close_process_group(trainer)
             return tested_now if tested_now is not None else finished

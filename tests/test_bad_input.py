@@ -614,7 +614,8 @@ FEWER_EPOCHS = "PATH has trained N epochs, more than trainer.max_epochs=M; resum
 
 # A resume with another trainer.max_epochs once the self-training rounds have begun (tests/test_resume.py runs it)
 CHANGED_SCHEDULE = ("PATH has begun its self-training rounds, scheduled after N epochs of first training in rounds of "
-                    "M epochs; resume it with trainer.max_epochs=N")
+                    "M epochs; resume it with trainer.max_epochs=N; to train on, give more rounds from its checkpoint in a "
+                    "new folder (self_training.rounds=N hydra.run.dir=<a new folder>)")
 
 # A resume from another run's checkpoint with other split settings (tests/test_resume.py runs it)
 ANOTHER_SPLIT = ("PATH was trained on another split (data.num_labeled: 20 -> 30); resume it with its own "

@@ -226,7 +226,8 @@ def test_killed_mid_round_resumes_to_the_same_rounds_and_metrics(tmp_path: Path)
     moved = _train(tmp_path / "killed", *rounds, "trainer.max_epochs=3", "ckpt_path=last")
     assert moved.returncode == 2 and "Traceback" not in moved.stderr, moved.stderr[-2000:]
     assert_one_error_line(moved.stderr, CHANGED_SCHEDULE, tmp_path / "killed" / "checkpoints" / "last.ckpt")
-    assert moved.stderr.strip().endswith("resume it with trainer.max_epochs=2")
+    assert moved.stderr.strip().endswith("resume it with trainer.max_epochs=2; to train on, give more rounds from its "
+                                         "checkpoint in a new folder (self_training.rounds=3 hydra.run.dir=<a new folder>)")
     assert {path.name: path.read_bytes() for path in [*(tmp_path / "killed" / ".hydra").iterdir()]} == record
 
 

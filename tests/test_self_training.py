@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 
 import numpy as np
@@ -520,3 +521,34 @@ def test_round_entries_of_a_checkpoint_from_before_they_said_whether_they_traine
     self_training = SelfTraining(rounds=1)
     self_training.load_state_dict(state)
     assert self_training.history[0]["trained"] is True
+
+
+def test_the_advice_to_train_more_rounds_on_a_finished_run_works(tmp_path, train_in_process) -> None:
+    # the finished run said "raise trainer.max_epochs", which its rounds refused, and its folder refused more rounds
+    import shlex
+
+    run = tmp_path / "run"
+    settings = ("model=supervised", "data.num_labeled=20", "trainer.max_epochs=1", "trainer.limit_train_batches=1",
+                "trainer.enable_progress_bar=false", "callbacks.sample_grid=null", "self_training=default",
+                "self_training.epochs_per_round=1", "self_training.threshold=0.1")
+    code, stderr = train_in_process(*settings, "self_training.rounds=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    code, stderr = train_in_process(*settings, "self_training.rounds=1", f"hydra.run.dir={run}", "ckpt_path=last",
+                                    cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    assert ("nothing to train; to train more self-training rounds, resume its checkpoint in a new folder with "
+            f"self_training.rounds=2 (hydra.run.dir=<a new folder> ckpt_path={run / 'checkpoints' / 'last.ckpt'})"
+            ) in (run / "train.log").read_text()
+    code, stderr = train_in_process(*settings, "self_training.rounds=2", f"hydra.run.dir={run}", "ckpt_path=last",
+                                    cwd=tmp_path)
+    assert code == 2, stderr[-2000:]
+    line = stderr.strip().splitlines()[-1]
+    lead = ("error: this run's checkpoint was trained with other settings (self_training.rounds: 1 -> 2); its own folder "
+            "keeps its own rounds, and more rounds train from its checkpoint in a new folder: ssgan-train ")
+    assert line.startswith(lead), line
+    command = shlex.split(line[len(lead):])
+    assert f"hydra.run.dir={tmp_path / 'run_more_rounds'}" in command and "self_training.rounds=2" in command
+    code, stderr = train_in_process(*command, cwd=tmp_path)  # the command it gives, as given
+    assert code == 0, stderr[-2000:]
+    metrics = json.loads((tmp_path / "run_more_rounds" / "metrics.json").read_text())
+    assert [entry["round"] for entry in metrics["rounds"]] == [0, 1, 2]
