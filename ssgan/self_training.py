@@ -299,6 +299,12 @@ class SelfTraining(pl.Callback):
             log.info("self-training round %d: %d pseudo-labels added (%s per class), precision %s; %d in all",
                      self.current_round, len(added_indices), self._pending["added_per_class"],
                      _format(self._pending["precision_added"]), len(indices))
+            if len(added_indices) == 0:  # the round trains on, but is self-training only in name
+                log.warning("self-training round %d added no pseudo-label: %s", self.current_round,
+                            "no unlabeled image is left to label (the pool holds only labeled or pseudo-labeled images)"
+                            if self._top_confidence is None else
+                            f"no unlabeled image reached self_training.threshold={self.threshold:g} (the most confident "
+                            f"had {self._top_confidence:.3f}); lower the threshold to add some")
         self._reset_pending = self.reset_weights  # done in on_train_epoch_start
         pl_module.schedule_stage = self.stage_bounds(self.current_round)
 
@@ -364,10 +370,12 @@ class SelfTraining(pl.Callback):
         else:
             candidates = datamodule.pseudo_label_candidates(include_pseudo_labeled=True)
             cap = None if self.max_per_class is None else self.max_per_class * self.current_round
+        self._top_confidence = None  # the most confident candidate's top-class probability, for the no-selection warning
         if len(candidates) == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         images = datamodule.data.train_images[torch.from_numpy(candidates)]
         probabilities = _predict(pl_module, images, self.eval_batch_size)  # (N, K)
+        self._top_confidence = float(probabilities.max())
         return select_pseudo_labels(probabilities, candidates, self.threshold, cap)
 
     # -- checkpoint state ---------------------------------------------------------------------------

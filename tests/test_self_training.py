@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -552,3 +553,17 @@ def test_the_advice_to_train_more_rounds_on_a_finished_run_works(tmp_path, train
     assert code == 0, stderr[-2000:]
     metrics = json.loads((tmp_path / "run_more_rounds" / "metrics.json").read_text())
     assert [entry["round"] for entry in metrics["rounds"]] == [0, 1, 2]
+
+
+def test_a_round_that_adds_no_pseudo_label_says_why(tmp_path, caplog) -> None:
+    # it trained on as "self-training" without a word, the same data as before
+    torch.manual_seed(0)
+    callback = SelfTraining(rounds=1, threshold=0.999999, max_per_class=4, epochs_per_round=1)
+    model = SupervisedBaseline((1, 8, 8), 10, lr_decay_start=0.0)
+    with caplog.at_level(logging.WARNING, logger="ssgan.self_training"):
+        _trainer(tmp_path, [callback], max_epochs=1, limit_train_batches=1).fit(model, datamodule=_datamodule())
+    assert callback.history[1]["added"] == 0
+    [warning] = [record.getMessage() for record in caplog.records if "added no pseudo-label" in record.getMessage()]
+    assert re.fullmatch(r"self-training round 1 added no pseudo-label: no unlabeled image reached "
+                        r"self_training.threshold=0.999999 \(the most confident had 0\.\d{3}\); lower the threshold to add "
+                        r"some", warning), warning
