@@ -129,6 +129,9 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         callbacks.append(callback)
     if uses_self_training(cfg):
         callbacks.append(instantiate(cfg.self_training))
+    elif cfg.get("self_training") is not None:
+        instantiate(cfg.self_training)  # its values checked as with rounds on (a sweep's twin jobs fail alike)
+        _warn_of_unused_self_training_settings()
     callbacks.append(SyncedSigterm())  # whatever cfg.callbacks holds: a DDP run must stop on SIGTERM, not hang
     callbacks.append(KeepBestAcrossFolders())  # a resume in a new or moved folder keeps the run's best.ckpt
     loggers = []
@@ -413,6 +416,22 @@ def gpu_capability(device: torch.device) -> tuple[int, int] | None:
         return tuple(torch.cuda.get_device_capability(device))  # type: ignore[return-value]
     except (AssertionError, RuntimeError):  # torch built without CUDA, or no driver
         return None
+
+
+def _warn_of_unused_self_training_settings() -> None:
+    """Warns of ``self_training.*`` settings on the command line of a run without rounds: they went unused
+    without a word (``self_training.threshold=0.8`` alone, when ``self_training.rounds=N`` turns the rounds on)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        given = [item for item in HydraConfig.get().overrides.task
+                 if item.lstrip("+~").startswith("self_training.") and not item.lstrip("+~").startswith("self_training.rounds=")]
+    except ValueError:  # not inside a Hydra job
+        return
+    if given and _is_rank_zero():
+        log.warning("%s %s no effect: this run has no self-training rounds; add self_training.rounds=N (or "
+                    "self_training=default) to use %s", " ".join(given), "has" if len(given) == 1 else "have",
+                    "it" if len(given) == 1 else "them")
 
 
 def uses_self_training(cfg: DictConfig) -> bool:

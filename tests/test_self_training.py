@@ -567,3 +567,19 @@ def test_a_round_that_adds_no_pseudo_label_says_why(tmp_path, caplog) -> None:
     assert re.fullmatch(r"self-training round 1 added no pseudo-label: no unlabeled image reached "
                         r"self_training.threshold=0.999999 \(the most confident had 0\.\d{3}\); lower the threshold to add "
                         r"some", warning), warning
+
+
+def test_self_training_settings_of_a_run_without_rounds_are_checked_and_said_to_be_unused(tmp_path, train_in_process) -> None:
+    # self_training.threshold=1.5 trained plain ssgan without a word, where with rounds it is an error
+    code, stderr = train_in_process("self_training.threshold=1.5", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)
+    assert code == 2 and stderr.strip().splitlines()[-1] == (
+        "error: self_training.threshold=1.5 is outside (0, 1]; use e.g. self_training.threshold=0.95")
+    assert not (tmp_path / "bad").exists()
+    run = tmp_path / "run"
+    code, stderr = train_in_process("model=supervised", "data.num_labeled=20", "trainer.max_epochs=1",
+                                    "trainer.limit_train_batches=1", "trainer.enable_progress_bar=false",
+                                    "self_training.threshold=0.8", "self_training.max_per_class=50", f"hydra.run.dir={run}",
+                                    cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    assert ("self_training.threshold=0.8 self_training.max_per_class=50 have no effect: this run has no self-training "
+            "rounds; add self_training.rounds=N (or self_training=default) to use them") in (run / "train.log").read_text()
