@@ -276,6 +276,15 @@ def refuse_plain_ddp(strategy: Any, trains_a_generator: bool, name: str) -> None
                         f"without gradients); use {name}={base}_find_unused_parameters_true")
 
 
+def _in_a_cluster() -> bool:
+    """Whether a launcher that starts the other nodes' processes, or a hand-made multi-node set-up, is in place."""
+    from pytorch_lightning.plugins.environments import LSFEnvironment, SLURMEnvironment, TorchElasticEnvironment
+
+    # (Lightning detects no Kubeflow job by itself: its users pass the plugin, and set MASTER_ADDR)
+    return (any(environment.detect() for environment in (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment))
+            or "NODE_RANK" in os.environ or "MASTER_ADDR" in os.environ)
+
+
 def check_trainer_counts(settings: Any, name: Callable[[str], str],
                          other_name: Callable[[str], str] = lambda key: key) -> None:
     """One-line errors for trainer settings (``settings``: the trainer's config) that would train
@@ -298,6 +307,14 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str],
         shown = repr(deterministic) if isinstance(deterministic, str) and deterministic.lower() in ("true", "false") \
             else config_text(deterministic)  # the text "true" (e.g. from ${oc.env:...}) is no bool
         raise UserError(f"{name('deterministic')}={shown} is not true, false or warn; use e.g. {name('deterministic')}=true")
+    nodes = settings.get("num_nodes")
+    if fits_type(nodes, "int") and not isinstance(nodes, bool) and nodes > 1 and not _in_a_cluster():
+        # Lightning's plain environment would make this machine node 0 and wait for the others forever,
+        # deaf to SIGTERM and Ctrl-C
+        raise UserError(f"{name('num_nodes')}={nodes} asks for {nodes} machines, but this one runs in no cluster job (no "
+                        "SLURM, torchrun or LSF environment, and no NODE_RANK or MASTER_ADDR set), so it would "
+                        f"wait for the others forever; use {name('num_nodes')}=1 here, or start the run on each node "
+                        "through the cluster's launcher")
     max_epochs = settings.get("max_epochs")
     if max_epochs is not None and (not fits_type(max_epochs, "int") or max_epochs < 1):
         raise UserError(f"{name('max_epochs')}={config_text(max_epochs)} is not a number of epochs; use 1 or more, e.g. "

@@ -585,7 +585,7 @@ def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
     tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
-                                                                     ANOTHER_SPLIT, ANOTHER_OPTIMIZER, ANOTHER_MODULE, SHARED_CHECKPOINT_FILE, UNWRITABLE_RUN_FOLDER, ROOT_RUN_FOLDER, FRACTIONAL_SIZE, HUGE_SIZE,
+                                                                     ANOTHER_SPLIT, ANOTHER_OPTIMIZER, ANOTHER_MODULE, SHARED_CHECKPOINT_FILE, UNWRITABLE_RUN_FOLDER, ROOT_RUN_FOLDER, MULTI_NODE_ALONE, FRACTIONAL_SIZE, HUGE_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
     tested += [message for _, message in SLURM_RESOURCES.values()] + [TORCHSCRIPT_CHECKPOINT, NPZ_CHECKPOINT, NO_TRAINING_CHECKPOINT,
@@ -680,6 +680,34 @@ def test_a_logger_whose_package_is_missing_is_one_line(tmp_path: Path, train_in_
 # A run folder under a file (or on a read-only disk)
 UNWRITABLE_RUN_FOLDER = ("cannot write hydra.run.dir=PATH/run: PATH is a file, not a folder; "
                          "give hydra.run.dir=<a folder you can write to>")
+
+
+# trainer.num_nodes above 1 outside a cluster job (tested below)
+MULTI_NODE_ALONE = ("trainer.num_nodes=2 asks for 2 machines, but this one runs in no cluster job (no SLURM, torchrun or LSF "
+                    "environment, and no NODE_RANK or MASTER_ADDR set), so it would wait for the others forever; use "
+                    "trainer.num_nodes=1 here, or start the run on each node through the cluster's launcher")
+
+
+def test_several_nodes_outside_a_cluster_is_one_line_not_a_hang(tmp_path: Path, train_in_process, monkeypatch) -> None:
+    # it waited at "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" for good, deaf to SIGTERM and Ctrl-C
+    from pytorch_lightning.plugins.environments import LSFEnvironment, SLURMEnvironment, TorchElasticEnvironment
+
+    import ssgan.train as train_module
+
+    for variable in ("MASTER_ADDR", "NODE_RANK"):  # a DDP test earlier in this process may have set them
+        monkeypatch.delenv(variable, raising=False)
+    for environment in (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment):  # as on a machine outside any job
+        monkeypatch.setattr(environment, "detect", staticmethod(lambda: False))
+    code, stderr = train_in_process("trainer.num_nodes=2", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, MULTI_NODE_ALONE)
+    assert not (tmp_path / "run").exists()
+    # a hand-made set-up on each node (MASTER_ADDR, NODE_RANK), or a cluster's launcher, is left to Lightning
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.1")
+    assert train_module._in_a_cluster()
+    monkeypatch.delenv("MASTER_ADDR")
+    monkeypatch.setattr(SLURMEnvironment, "detect", staticmethod(lambda: True))
+    assert train_module._in_a_cluster()
 
 
 ROOT_RUN_FOLDER = "hydra.run.dir=/ is the file system's root; give a folder of the run's own, e.g. hydra.run.dir=/runs/first"
