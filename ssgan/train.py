@@ -187,7 +187,8 @@ def trainer_setup_error(error: Exception, where: str, accelerator_setting: str) 
     if "No supported gpu backend" in reason or "accelerator is not available" in reason:
         return UserError(f"the trainer settings do not work on this machine: {reason} (use {accelerator_setting}=cpu, "
                          f"or {accelerator_setting}=auto to take a GPU where there is one)")
-    return UserError(f"the trainer settings do not work on this machine: {reason} (check {where})")
+    # a setting or a pair of settings Lightning takes no such value of: no fault of the machine's
+    return UserError(f"Lightning refuses the trainer settings: {reason} (check {where})")
 
 
 # why a run logs no val/ metric, and what gives it one (check_monitored_metric's default)

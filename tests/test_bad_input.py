@@ -768,7 +768,7 @@ def test_a_start_in_an_earlier_runs_folder_is_refused_unless_overwrite(tmp_path:
         if "data.num_labeled=55" in overrides:
             assert "data.num_labeled=55 is not divisible" in stderr
         elif "trainer.precision=banana" in overrides:  # found when the trainer is built: still before any removal
-            assert "the trainer settings do not work on this machine" in stderr
+            assert "Lightning refuses the trainer settings: Precision 'banana' is invalid" in stderr
         elif "model.gradient_clip_val=1" in overrides:
             assert "model.gradient_clip_val with trainer.precision=bf16-mixed needs unfused Adam" in stderr
         else:

@@ -614,8 +614,11 @@ def test_find_user_error_follows_wrappers_but_not_errors_raised_while_handling()
     (["--trainer.accelerator=tpux"], "error: unknown accelerator 'tpux'; use --trainer.accelerator= one of auto, cpu, gpu, "
                                      "cuda, mps, tpu"),
     # Lightning's MisconfigurationException, which is no ValueError
-    (["--trainer.devices=0"], "error: the trainer settings do not work on this machine: `Trainer(devices='0')` value is "
+    (["--trainer.devices=0"], "error: Lightning refuses the trainer settings: `Trainer(devices='0')` value is "
                               "not a valid input ..."),
+    # a conflict of settings, not of the machine (it said "do not work on this machine")
+    (["--trainer.enable_checkpointing=false"], "error: Lightning refuses the trainer settings: Trainer was configured with "
+                                               "`enable_checkpointing=False` but found `ModelCheckpoint` in callbacks list. ..."),
     pytest.param(["--trainer.accelerator=gpu"], "error: the trainer settings do not work on this machine: No supported "
                  "gpu backend found! (use --trainer.accelerator=cpu, or --trainer.accelerator=auto to take a GPU where "
                  "there is one)",
