@@ -360,6 +360,13 @@ class SSGANCLI(LightningCLI):
 
         check_batch_limits(self.config[subcommand]["trainer"], self.datamodule, lambda key: f"--trainer.{key}",
                            self.trainer.world_size)
+        if subcommand in ("validate", "test", "predict"):  # a limit of 0: Lightning runs nothing and exits 0
+            key = f"limit_{'val' if subcommand == 'validate' else subcommand}_batches"
+            limit = self.config[subcommand]["trainer"].get(key)
+            if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit == 0:
+                raise UserError(f"--trainer.{key}={limit} keeps no batch, so `ssgan-cli {subcommand}` would do nothing; "
+                                f"leave --trainer.{key} out, or give a fraction or a number of batches, e.g. "
+                                f"--trainer.{key}=1")
 
     def _checkpoint_validation_count(self) -> int | None:
         """Validation images in the split of ``--ckpt_path``, which restores it over the one drawn now

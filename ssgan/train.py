@@ -376,6 +376,7 @@ def check_batch_limits(settings: Any, datamodule: Any, name: Callable[[str], str
         "val": eval_batches(len(split.val)),
         "test": eval_batches(len(datamodule.data.test_images)) if datamodule.has_test_set else 0,
     }
+    batches["predict"] = batches["test"]  # ssgan-cli predict classifies the test images
     for stage, count in batches.items():
         key = f"limit_{stage}_batches"
         limit = settings.get(key)

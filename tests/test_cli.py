@@ -1043,3 +1043,20 @@ def test_cli_print_config_with_a_checkpoint_and_no_model_prints_the_template(tmp
     assert exited.value.code == 0
     assert yaml.safe_load(capsys.readouterr().out)["model"]["class_path"] == "ssgan.module.SSGAN"
     assert not any(tmp_path.glob("lightning_logs"))
+
+
+def test_cli_evaluation_limits_that_keep_no_batch_are_one_line(tmp_path: Path, image_folder: Path, folder_checkpoint: Path,
+                                                                monkeypatch, capsys) -> None:
+    # a limit of 0 ran nothing and exited 0 (with a new log folder); predict's fraction of one batch was a traceback
+    monkeypatch.chdir(tmp_path)
+    folder_args = _folder_args(image_folder, tmp_path)
+    for subcommand, key, value in (("test", "limit_test_batches", "0"), ("validate", "limit_val_batches", "0.0"),
+                                   ("predict", "limit_predict_batches", "0")):
+        line = _one_line_error(capsys, [subcommand, *folder_args, f"--ckpt_path={folder_checkpoint}", f"--trainer.{key}={value}"])
+        assert line == (f"error: --trainer.{key}={value} keeps no batch, so `ssgan-cli {subcommand}` would do nothing; leave "
+                        f"--trainer.{key} out, or give a fraction or a number of batches, e.g. --trainer.{key}=1")
+    line = _one_line_error(capsys, ["predict", *folder_args, f"--ckpt_path={folder_checkpoint}",
+                                    "--trainer.limit_predict_batches=0.5"])
+    assert line == ("error: --trainer.limit_predict_batches=0.5 keeps 0.5 of this data's 1 predict batch, which is none; give "
+                    "a fraction of at least 1 or a number of batches, e.g. --trainer.limit_predict_batches=1")
+    assert not (tmp_path / "lightning_logs").exists()
