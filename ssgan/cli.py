@@ -871,6 +871,17 @@ def find_user_error(error: BaseException) -> UserError | None:
     return None
 
 
+def _refuse_linked_model_arguments(args: list[str]) -> None:
+    """A one-line ``UserError`` for a model argument that comes from the data (``LINKED_MODEL_ARGUMENTS``) given on
+    the command line: the link replaces it with the data's, so ``--model.init_args.num_classes=5`` went unused unseen."""
+    names = {f"--model.{prefix}{key}": key for key in LINKED_MODEL_ARGUMENTS for prefix in ("init_args.", "")}
+    for item in args:
+        name = item.partition("=")[0]
+        if name in names:
+            raise UserError(f"{name} comes from the data (its image shape and classes), not from a setting; leave it out, "
+                            "and choose the data with --data (or --data.init_args.root for your own images)")
+
+
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
     from ssgan.command_line import escape_unencodable_output
@@ -881,6 +892,7 @@ def main(args: Sequence[str] | None = None) -> None:
     hide_lightning_noise()
     SSGANCLI.built_trainer = None
     try:
+        _refuse_linked_model_arguments(list(sys.argv[1:] if args is None else args))
         with sigterm_stops_outside_lightning():  # e.g. while the data are read: one line, not a kill
             close_process_group(build_cli(args).trainer)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0

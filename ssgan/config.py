@@ -292,6 +292,10 @@ def check_bare_words(arguments: list[str]) -> None:
                         f"trainer.max_epochs=20{hint}")
 
 
+# the model's arguments that train() takes from the datamodule
+DATA_GIVEN_MODEL_ARGUMENTS = ("model.image_shape", "model.num_classes", "model.class_names")
+
+
 def check_override_keys(overrides: list[str]) -> None:
     """Raises a one-line ``UserError`` for a ``key=value`` override of a setting the config does not have.
 
@@ -308,6 +312,10 @@ def check_override_keys(overrides: list[str]) -> None:
     plain: dict[str, str] = {}  # each setting's value, as given
     groups: list[str] = []
     for override in overrides:
+        key = override.lstrip("+~").partition("=")[0]
+        if key in DATA_GIVEN_MODEL_ARGUMENTS:  # train() passes the data's own: a value here would be dropped unseen
+            raise UserError(f"{key} comes from the data (its image shape and classes), not from a setting; leave it out, "
+                            "and choose the data with data=... (or data.root=... for your own images)")
         if "=" not in override or override.startswith(("-", "+", "~", "hydra.", "hydra/")):
             continue
         key, value = override.split("=", 1)

@@ -188,6 +188,9 @@ BAD_INPUTS = [
     (["+trainer.limit_train_batches=1.5"],
      "trainer.limit_train_batches=1.5 is neither a fraction of the batches in [0, 1] nor a whole number of batches; "
      "give e.g. trainer.limit_train_batches=0.5 or trainer.limit_train_batches=2"),
+    (["+model.num_classes=5"],  # the data's own was passed over it: the run trained 10 classes without a word
+     "model.num_classes comes from the data (its image shape and classes), not from a setting; leave it out, and choose "
+     "the data with data=... (or data.root=... for your own images)"),
     (["+trainer.val_check_interval=1.5"],  # was Lightning's message, read as settings that do not work on this machine
      "trainer.val_check_interval=1.5 is neither a fraction of an epoch in (0, 1] nor a whole number of batches; "
      "give e.g. trainer.val_check_interval=0.5 or trainer.val_check_interval=2"),

@@ -1060,3 +1060,15 @@ def test_cli_evaluation_limits_that_keep_no_batch_are_one_line(tmp_path: Path, i
     assert line == ("error: --trainer.limit_predict_batches=0.5 keeps 0.5 of this data's 1 predict batch, which is none; give "
                     "a fraction of at least 1 or a number of batches, e.g. --trainer.limit_predict_batches=1")
     assert not (tmp_path / "lightning_logs").exists()
+
+
+@pytest.mark.parametrize("given", [["--model.init_args.num_classes=5"], ["--model.class_names", "[a,b]"]])
+def test_cli_model_arguments_that_come_from_the_data_are_one_line(given: list[str], tmp_path: Path, monkeypatch,
+                                                                   capsys) -> None:
+    # the link put the data's values over them: accepted, and unused without a word
+    monkeypatch.chdir(tmp_path)
+    name = given[0].partition("=")[0]
+    assert _one_line_error(capsys, ["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"), *given]) == (
+        f"error: {name} comes from the data (its image shape and classes), not from a setting; leave it out, and choose "
+        "the data with --data (or --data.init_args.root for your own images)")
+    assert list(tmp_path.iterdir()) == []
