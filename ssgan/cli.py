@@ -27,7 +27,7 @@ from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import CheckpointIO
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from ssgan.atomic import unwritable_reason
 from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm, ctrl_c_ignored,
@@ -199,9 +199,14 @@ class SSGANCLI(LightningCLI):
             super().instantiate_classes()
         except Exception as error:
             missing = _missing_package_error(error)
-            if missing is None:
+            if missing is not None:
+                raise missing from None
+            refused = _refused_setting(error)
+            if refused is None:
                 raise
-            raise missing from None
+            # e.g. a callback's mode=maximum, as ssgan-train's "callbacks.<name> does not build: ..."
+            raise UserError(f"a class of the configuration does not build: {refused} (check its init_args, e.g. "
+                            "--trainer.callbacks.*)") from None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         from ssgan.train import (_several_processes, check_accelerator, check_batch_limit_values, check_kept_checkpoints,
@@ -868,6 +873,18 @@ def find_user_error(error: BaseException) -> UserError | None:
             current = context
         else:
             current = None
+    return None
+
+
+def _refused_setting(error: BaseException) -> str | None:
+    """The first line of the ``MisconfigurationException`` a class raised for one of its arguments, found in the
+    chain of jsonargparse's errors around it (its "Does not validate against any of the Union subtypes" dump)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, MisconfigurationException):
+            return str(error).strip().splitlines()[0].replace("`", "") if str(error).strip() else None
+        error = error.__cause__ or error.__context__
     return None
 
 

@@ -1072,3 +1072,14 @@ def test_cli_model_arguments_that_come_from_the_data_are_one_line(given: list[st
         f"error: {name} comes from the data (its image shape and classes), not from a setting; leave it out, and choose "
         "the data with --data (or --data.init_args.root for your own images)")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_a_callback_that_does_not_build_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    # it was an 84-line jsonargparse dump ("Does not validate against any of the Union subtypes")
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_error(capsys, ["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"),
+                                    "--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor=val/acc",
+                                    "--trainer.callbacks.mode=maximum"])
+    assert line == ("error: a class of the configuration does not build: mode can be min, max, got maximum (check its "
+                    "init_args, e.g. --trainer.callbacks.*)")
+    assert list(tmp_path.iterdir()) == []
