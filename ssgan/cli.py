@@ -230,9 +230,21 @@ class SSGANCLI(LightningCLI):
         if self.subcommand is not None:  # a run writes logs (build_cli(run=False) only builds)
             _check_logger_folders(trainer)
         if self.subcommand == "fit":  # a monitored val/ metric the model does not log, before an epoch of training
+            logged = getattr(self.model, "validation_metrics", ("val/acc",))
+            # without validation no val/ metric is logged at all (ssgan-train's words, in this entry point's spelling)
+            limit = trainer_config.get("limit_val_batches")
+            no_validation: tuple[str, ...] = ()
+            if getattr(self.datamodule, "num_val", None) == 0:
+                no_validation = ("no validation images (--data.init_args.num_val=0)",
+                                 "hold some out, e.g. --data.init_args.num_val=100")
+            elif isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit == 0:
+                no_validation = (f"no validation batches (--trainer.limit_val_batches={limit})",
+                                 "leave --trainer.limit_val_batches out")
             for callback in trainer.callbacks:
-                check_monitored_metric(callback, getattr(self.model, "validation_metrics", ("val/acc",)),
-                                       f"the {type(callback).__name__} callback's init_args.monitor")
+                # a checkpoint by val/acc then saves no best.ckpt, as in ssgan-train; early stopping would fail
+                unlogged = no_validation and not isinstance(callback, ModelCheckpoint)
+                check_monitored_metric(callback, () if unlogged else logged,
+                                       f"the {type(callback).__name__} callback's init_args.monitor", *no_validation)
                 check_kept_checkpoints(callback, f"the {type(callback).__name__} callback's init_args.save_top_k")
         # whatever the config's callbacks, as in ssgan-train: a DDP run stops on SIGTERM instead of hanging
         trainer.callbacks.append(SyncedSigterm())

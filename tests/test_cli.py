@@ -1083,3 +1083,20 @@ def test_cli_a_callback_that_does_not_build_is_one_line(tmp_path: Path, monkeypa
     assert line == ("error: a class of the configuration does not build: mode can be min, max, got maximum (check its "
                     "init_args, e.g. --trainer.callbacks.*)")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("given", "why"), [
+    (["--data.init_args.num_val=0"], "no validation images (--data.init_args.num_val=0), so no val/ metric is logged; hold "
+                                     "some out, e.g. --data.init_args.num_val=100"),
+    (["--trainer.limit_val_batches=0"], "no validation batches (--trainer.limit_val_batches=0), so no val/ metric is logged; "
+                                        "leave --trainer.limit_val_batches out"),
+])
+def test_cli_early_stopping_on_val_acc_without_validation_is_one_line_before_training(given: list[str], why: str,
+                                                                                      tmp_path: Path, monkeypatch,
+                                                                                      capsys) -> None:
+    # Lightning's own error came after an epoch of training, and left the run's log folder
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_error(capsys, ["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"), *given,
+                                    "--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor=val/acc"])
+    assert line == f"error: the EarlyStopping callback's init_args.monitor=val/acc, but this run has {why}, or monitor a train/ metric"
+    assert list(tmp_path.iterdir()) == []
