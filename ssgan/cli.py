@@ -197,6 +197,8 @@ class SSGANCLI(LightningCLI):
         reported in one line instead of jsonargparse's chained tracebacks."""
         try:
             super().instantiate_classes()
+        except UserError:  # already one line (e.g. instantiate_trainer's)
+            raise
         except Exception as error:
             missing = _missing_package_error(error)
             if missing is not None:
