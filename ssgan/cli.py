@@ -902,6 +902,30 @@ def _refused_setting(error: BaseException) -> str | None:
     return None
 
 
+# ssgan-train's names of the data and model configs, and the classes ssgan-cli takes for them
+CLASSES_BY_CONFIG_NAME = {
+    "--data": {"digits": "DigitsDataModule", "mnist": "MNISTDataModule", "fashion_mnist": "FashionMNISTDataModule",
+               "cifar10": "CIFAR10DataModule", "svhn": "SVHNDataModule", "folder": "FolderDataModule"},
+    "--model": {"ssgan": "SSGAN", "supervised": "SupervisedBaseline"},
+}
+
+
+def _refuse_short_class_names(args: list[str]) -> None:
+    """A one-line ``UserError`` for ``--data=mnist`` or ``--model=supervised`` (ssgan-train's config names), which
+    jsonargparse reported as "expected NoneType"; it names the class that ``ssgan-cli`` takes."""
+    for index, item in enumerate(args):
+        flag, equals, value = item.partition("=")
+        if flag not in CLASSES_BY_CONFIG_NAME:
+            continue
+        if not equals:
+            value = args[index + 1] if index + 1 < len(args) else ""
+        classes = CLASSES_BY_CONFIG_NAME[flag]
+        if value.lower() in classes and value not in classes.values():  # SSGAN is the class, ssgan the config
+            kind = "a datamodule class" if flag == "--data" else "a model class"
+            raise UserError(f"{flag}={value} is ssgan-train's name; {flag} takes {kind}: {flag}={classes[value.lower()]} "
+                            f"(one of {', '.join(classes.values())})")
+
+
 def _refuse_linked_model_arguments(args: list[str]) -> None:
     """A one-line ``UserError`` for a model argument that comes from the data (``LINKED_MODEL_ARGUMENTS``) given on
     the command line: the link replaces it with the data's, so ``--model.init_args.num_classes=5`` went unused unseen."""
@@ -924,6 +948,7 @@ def main(args: Sequence[str] | None = None) -> None:
     SSGANCLI.built_trainer = None
     try:
         _refuse_linked_model_arguments(list(sys.argv[1:] if args is None else args))
+        _refuse_short_class_names(list(sys.argv[1:] if args is None else args))
         with sigterm_stops_outside_lightning():  # e.g. while the data are read: one line, not a kill
             close_process_group(build_cli(args).trainer)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0

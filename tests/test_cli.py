@@ -1100,3 +1100,20 @@ def test_cli_early_stopping_on_val_acc_without_validation_is_one_line_before_tra
                                     "--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor=val/acc"])
     assert line == f"error: the EarlyStopping callback's init_args.monitor=val/acc, but this run has {why}, or monitor a train/ metric"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    (["--data=mnist"], "--data=mnist is ssgan-train's name; --data takes a datamodule class: --data=MNISTDataModule (one of "
+                       "DigitsDataModule, MNISTDataModule, FashionMNISTDataModule, CIFAR10DataModule, SVHNDataModule, "
+                       "FolderDataModule)"),
+    (["--model", "supervised"], "--model=supervised is ssgan-train's name; --model takes a model class: "
+                                "--model=SupervisedBaseline (one of SSGAN, SupervisedBaseline)"),
+])
+def test_cli_ssgan_train_config_names_are_answered_with_the_class(given: list[str], message: str, tmp_path: Path,
+                                                                  monkeypatch, capsys) -> None:
+    # jsonargparse said "--data=mnist: expected NoneType"
+    monkeypatch.chdir(tmp_path)
+    assert _one_line_error(capsys, ["fit", *given]) == f"error: {message}"
+    # the classes' own short names are taken as they were
+    cli = build_cli(["--data=DigitsDataModule", "--data.init_args.num_labeled=50", "--model", "SSGAN"], run=False)
+    assert type(cli.model).__name__ == "SSGAN"
