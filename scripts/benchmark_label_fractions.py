@@ -108,6 +108,14 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
         test_acc = metrics.get("test/acc") if status == "ok" else None
         if status == "ok" and test_acc is not None and not (_is_number(test_acc) and math.isfinite(test_acc)):
             status, metrics["error"], test_acc = "failed", f"its test accuracy is {test_acc}, not a number", None
+        planned, rounds = metrics.get("rounds_planned"), metrics.get("rounds")
+        if status == "ok" and _is_number(planned) and planned > 0 and isinstance(rounds, list):
+            trained = sum(1 for entry in rounds if isinstance(entry, dict) and entry.get("round", 0) > 0
+                          and entry.get("trained", True))
+            if trained < planned:  # early stopping or trainer.max_steps ended them: not the method the cell names
+                status, test_acc = "failed", None
+                metrics["error"] = (f"it trained {trained} of its {planned} self-training rounds (early stopping or "
+                                    "trainer.max_steps ended them), so it is not a run of its method")
         if status == "ok" and _labels_key(metrics) is None:  # a damaged metrics.json: it belongs on no line of the table
             status, test_acc = "failed", None
             metrics["error"] = (f"its metrics.json gives no number of labels (num_labeled {metrics.get('num_labeled')!r}, "

@@ -599,3 +599,18 @@ def test_a_finished_run_whose_metrics_give_no_number_of_labels_is_a_failed_row(t
     assert row["status"] == "failed" and row["error"] == (
         "its metrics.json gives no number of labels (num_labeled '20', label_fraction None)")
     assert "job 7" in (tmp_path / "results.md").read_text()
+
+
+def test_a_self_training_run_that_trained_fewer_rounds_than_planned_is_not_a_result_of_its_method(tmp_path) -> None:
+    # trainer.max_steps (or early stopping) ended it before its rounds: the cell showed the baseline's figure as its own
+    cut = {**_ok("ssgan+self-training", 20, 0, 0.63), "rounds_planned": 3,
+           "rounds": [{"round": 0, "epochs": [0, 1], "trained": True}, {"round": 1, "epochs": None, "trained": False}]}
+    whole = {**_ok("ssgan+self-training", 20, 1, 0.70), "rounds_planned": 1,
+             "rounds": [{"round": 0, "epochs": [0, 1], "trained": True}, {"round": 1, "epochs": [2, 2], "trained": True}]}
+    _job(tmp_path, 0, cut, ["data.num_labeled=20", "self_training.rounds=3", "data.split_seed=0"])
+    _job(tmp_path, 1, whole, ["data.num_labeled=20", "self_training.rounds=1", "data.split_seed=1"])
+    rows = {row["job"]: row for row in report.collect(tmp_path)}
+    assert rows["0"]["status"] == "failed" and rows["0"]["test_acc"] is None
+    assert rows["0"]["error"] == ("it trained 0 of its 3 self-training rounds (early stopping or trainer.max_steps ended "
+                                  "them), so it is not a run of its method")
+    assert rows["1"]["status"] == "ok" and rows["1"]["test_acc"] == 0.70
