@@ -268,6 +268,23 @@ class SSGANCLI(LightningCLI):
             log.info("no validation images (--data.init_args.num_val=0): no best.ckpt is kept")
         return [c for c in callbacks if not any(c is dropped for dropped in by_validation)]
 
+    def _refuse_a_folder_of_earlier_checkpoints(self) -> None:
+        """A new fit without a logger (``--trainer.logger=false``) saves into ``default_root_dir/checkpoints``, as the
+        fit before it did: its best.ckpt and last.ckpt were replaced without a word. (With a logger each fit has a
+        ``version_N`` of its own.) Refused, as ssgan-train refuses a new run in the folder of an earlier one."""
+        if self.trainer.logger is not None:
+            return
+        for callback in self.trainer.callbacks:
+            if not isinstance(callback, ModelCheckpoint):
+                continue
+            folder = Path(callback.dirpath) if callback.dirpath else Path(self.trainer.default_root_dir) / "checkpoints"
+            earlier = sorted(path.name for path in folder.glob("*.ckpt")) if folder.is_dir() else []
+            if earlier:
+                last = folder / "last.ckpt" if "last.ckpt" in earlier else folder / earlier[-1]
+                raise UserError(f"{folder} holds an earlier fit's checkpoints ({', '.join(earlier)}), which this fit would "
+                                f"replace; resume it with --ckpt_path={last}, or fit into another "
+                                "--trainer.default_root_dir")
+
     def before_fit(self) -> None:
         from ssgan.module import (SSGAN, refuse_another_optimizer, refuse_low_precision_weights,
                                   warn_if_the_conv_net_gets_a_high_lr)
@@ -285,6 +302,8 @@ class SSGANCLI(LightningCLI):
                 self.model, lambda setting, value: f"--model.init_args.{setting.replace('.lr', '.init_args.lr')}={value}")
         checkpoint = self._read_checkpoint()
         self._require_a_fitting_checkpoint(checkpoint)
+        if checkpoint is None:
+            self._refuse_a_folder_of_earlier_checkpoints()
         if checkpoint is not None:  # Lightning's own check is a traceback from inside fit
             refuse_another_optimizer(f"--ckpt_path={self.config['fit']['ckpt_path']}", checkpoint, self.model,
                                      lambda setting, cls: f"--model.init_args.{setting}={cls}")  # before any data is read

@@ -1117,3 +1117,21 @@ def test_cli_ssgan_train_config_names_are_answered_with_the_class(given: list[st
     # the classes' own short names are taken as they were
     cli = build_cli(["--data=DigitsDataModule", "--data.init_args.num_labeled=50", "--model", "SSGAN"], run=False)
     assert type(cli.model).__name__ == "SSGAN"
+
+
+def test_cli_a_second_fit_without_a_logger_does_not_replace_the_first_ones_checkpoints(tmp_path: Path, monkeypatch,
+                                                                                         capsys) -> None:
+    # both saved into default_root_dir/checkpoints: the second replaced best.ckpt and last.ckpt without a word
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"), "--trainer.logger=false",
+            f"--trainer.default_root_dir={tmp_path / 'run'}", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false"]
+    main(args)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    before = {path.name: path.read_bytes() for path in checkpoints.iterdir()}
+    assert _one_line_error(capsys, args) == (
+        f"error: {checkpoints} holds an earlier fit's checkpoints (best.ckpt, last.ckpt), which this fit would replace; "
+        f"resume it with --ckpt_path={checkpoints / 'last.ckpt'}, or fit into another --trainer.default_root_dir")
+    assert {path.name: path.read_bytes() for path in checkpoints.iterdir()} == before
+    main([*args[:-4], "--trainer.max_epochs=2", *args[-3:], f"--ckpt_path={checkpoints / 'last.ckpt'}"])  # the resume it names
+    assert torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 1
