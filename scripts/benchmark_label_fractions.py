@@ -143,13 +143,18 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
     # a job the sweep never reached (it was killed, or stopped, first) has no folder: Hydra's record of the
     # sweep names it, so it is a row too
     record = _sweep_record(root)
-    for number, overrides in enumerate(expected_jobs(record) if _numbered_jobs(record) else []):
+    expected = list(expected_jobs(record)) if _numbered_jobs(record) else []
+    # the highest job that began: the launchers start jobs in their order, so one before it without a folder lost it
+    started = [number for number in range(len(expected)) if (root / str(number) / ".hydra").is_dir()]
+    for number, overrides in enumerate(expected):
         run_dir = root / str(number)
         if run_dir.resolve() in seen or (run_dir / ".hydra").is_dir():
             continue
         seen.add(run_dir.resolve())
-        rows.append({"job": _job_name(run_dir, base), "status": "not started", "run_dir": str(run_dir),
-                     "error": "the sweep stopped before this job began", "settings": _other_settings(overrides),
+        lost = bool(started) and number < max(started)
+        rows.append({"job": _job_name(run_dir, base), "status": "failed" if lost else "not started", "run_dir": str(run_dir),
+                     "error": "its folder is missing, though later jobs of the sweep ran (deleted or moved?)" if lost
+                     else "the sweep stopped before this job began", "settings": _other_settings(overrides),
                      **_job_fields(record, overrides)})
     rows.sort(key=lambda r: natural_order(str(r["job"])))
     return rows

@@ -333,6 +333,18 @@ def test_jobs_a_killed_sweep_never_started_are_rows_too(tmp_path, capsys) -> Non
         "not started: the sweep stopped before this job began" in markdown
 
 
+def test_a_job_folder_missing_before_later_jobs_is_a_lost_job_not_an_unstarted_one(tmp_path) -> None:
+    # the sweep finished, then job 1's folder was deleted: it was "not started: the sweep stopped before this job began"
+    _sweep_record(tmp_path, {"data.split_seed": "0,1,2"}, ["model=ssgan", "sweep=x"],
+                  {"data": "digits", "model": "ssgan", "self_training": "none"})
+    for seed in (0, 2):
+        _job(tmp_path, seed, _ok("ssgan", 50, seed, 0.8), [f"data.split_seed={seed}", "model=ssgan", "sweep=x"])
+    rows = {row["job"]: row for row in report.collect(tmp_path)}
+    assert rows["1"]["status"] == "failed"
+    assert rows["1"]["error"] == "its folder is missing, though later jobs of the sweep ran (deleted or moved?)"
+    assert [rows[job]["status"] for job in ("0", "2")] == ["ok", "ok"]
+
+
 def test_a_part_run_again_counts_once_and_other_damage_is_a_failed_row(tmp_path, capsys) -> None:
     first, again = tmp_path / "part1", tmp_path / "part1b"
     overrides = [["data.num_labeled=20", "model=ssgan", f"data.split_seed={seed}"] for seed in (0, 1, 2)]
