@@ -67,6 +67,9 @@ def refuse_low_precision_weights(precision: str | int) -> None:
     fp32 (``bf16-true``, ``16-true``, ``64-true``): the nets, their data init and the EMA average are
     written for fp32 weights, with lower-precision compute under autocast (``*-mixed``)."""
     text = "64-true" if str(precision) == "64" else str(precision)  # Lightning reads 64 as 64-true
+    if text == "64-true":  # higher, not lower: the fix is fp32 itself
+        raise UserError(f"trainer.precision={precision} is not supported (the nets, their data init and the EMA are "
+                        "written for fp32 weights); use trainer.precision=32, the default")
     if text.endswith("-true") and text != "32-true":
         raise UserError(f"trainer.precision={precision} is not supported (the weights must stay fp32); use "
                         "trainer.precision=bf16-mixed (or 16-mixed on a GPU) for lower-precision compute, or 32")

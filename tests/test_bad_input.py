@@ -118,6 +118,9 @@ BAD_INPUTS = [
     (["trainer.precision=bf16-true"],
      "trainer.precision=bf16-true is not supported (the weights must stay fp32); use trainer.precision=bf16-mixed "
      "(or 16-mixed on a GPU) for lower-precision compute, or 32"),
+    (["trainer.precision=64-true"],  # it was told to use a lower precision
+     "trainer.precision=64-true is not supported (the nets, their data init and the EMA are written for fp32 weights); "
+     "use trainer.precision=32, the default"),
     (["data.num_val=2000"],
      "data.num_val=2000 leaves no training images for labels in some class (131 in the smallest class); "
      "use at most data.num_val=1268"),
