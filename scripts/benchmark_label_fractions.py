@@ -58,8 +58,9 @@ def rounds_merge_methods(sweep: str, overrides: list[str]) -> str | None:
     from ssgan.config import CONFIG_DIR
 
     rounds = next((item for item in overrides if item.lstrip("+").partition("=")[0] == "self_training.rounds"), None)
-    if rounds is None or rounds.partition("=")[2].strip() in ("0", ""):
+    if rounds is None or rounds.partition("=")[2].strip() == "":
         return None
+    rounds_off = rounds.partition("=")[2].strip() == "0"
     try:
         sweep_config = OmegaConf.load(CONFIG_DIR / "sweep" / f"{sweep}.yaml")
     except Exception:  # a sweep found elsewhere (hydra.searchpath), or none: ssgan-train says what it runs
@@ -73,7 +74,14 @@ def rounds_merge_methods(sweep: str, overrides: list[str]) -> str | None:
         if key.lstrip("+") in ("self_training", "hydra.sweeper.params.self_training"):
             choices = value
     listed = choices.strip().removeprefix("choice(").removesuffix(")")  # Hydra's choice(none,default) too
-    if "none" not in [choice.strip().strip("'\"") for choice in listed.split(",")]:
+    chosen = [choice.strip().strip("'\"") for choice in listed.split(",")]
+    if rounds_off:  # the other way round: the self-training jobs would train no round, and merge with the baselines
+        if not any(choice != "none" for choice in chosen):
+            return None
+        return (f"{rounds.lstrip('+')} turns the rounds off in every job, so the sweep's self-training jobs would run "
+                f"without them and merge with the methods without self-training; leave it out (or run only those: "
+                f"{sweep} -- self_training=none ...)")
+    if "none" not in chosen:
         return None
     return (f"{rounds.lstrip('+')} turns the rounds on in every job, so the sweep's self_training=none jobs would "
             f"self-train too and merge with the self-training methods; run those alone ({sweep} -- "

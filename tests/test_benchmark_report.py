@@ -568,9 +568,17 @@ def test_rounds_set_for_a_sweep_that_also_runs_without_them_are_refused(tmp_path
     assert not started and not out.exists()
     assert report.main(["digits", "--out", str(out), "--", "self_training=choice(none,default)", "self_training.rounds=2"]) == 2
     assert not started and not out.exists()
-    # the self-training methods alone, or no rounds: the sweep runs
+    # no rounds at all: the self-training jobs would run as baselines, each twice in the table (n=2 of one run)
+    capsys.readouterr()
+    assert report.main(["digits", "--out", str(out), "--", "self_training.rounds=0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: self_training.rounds=0 turns the rounds off in every job, so the sweep's self-training jobs would run "
+        "without them and merge with the methods without self-training; leave it out (or run only those: digits -- "
+        "self_training=none ...)")
+    assert not started and not out.exists()
+    # the self-training methods alone, or the others alone without rounds: the sweep runs
     report.main(["digits", "--out", str(out), "--", "self_training=default", "self_training.rounds=1"])
-    report.main(["digits", "--out", str(tmp_path / "other"), "--", "self_training.rounds=0"])
+    report.main(["digits", "--out", str(tmp_path / "other"), "--", "self_training=none", "self_training.rounds=0"])
     assert len(started) == 2
     # a sweep of the user's that picks self-training in its defaults list, or one ssgan does not ship: not refused
     import ssgan.config
