@@ -151,7 +151,21 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
     # a job the sweep never reached (it was killed, or stopped, first) has no folder: Hydra's record of the
     # sweep names it, so it is a row too
     record = _sweep_record(root)
-    expected = list(expected_jobs(record)) if _numbered_jobs(record) else []
+    expected = list(expected_jobs(record))
+    if not _numbered_jobs(record):
+        from omegaconf import OmegaConf
+
+        # folders named otherwise (hydra.sweep.subdir=job_${...}): a job began if a folder records its overrides
+        begun = set()
+        for overrides_file in root.glob("*/.hydra/overrides.yaml"):
+            with contextlib.suppress(Exception):
+                begun.add(frozenset(str(item) for item in OmegaConf.load(overrides_file)))
+        for number, overrides in enumerate(expected):
+            if frozenset(overrides) not in begun:
+                rows.append({"job": f"#{number}", "status": "not started", "run_dir": "",
+                             "error": "no job folder records its overrides: the sweep stopped before it began",
+                             "settings": _other_settings(overrides), **_job_fields(record, overrides)})
+        expected = []
     # the highest job that began: the launchers start jobs in their order, so one before it without a folder lost it
     started = [number for number in range(len(expected)) if (root / str(number) / ".hydra").is_dir()]
     for number, overrides in enumerate(expected):

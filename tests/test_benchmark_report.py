@@ -312,6 +312,12 @@ def test_jobs_in_folders_named_by_another_subdir_are_not_taken_for_unstarted_one
     rows = report.write_report(tmp_path, title="fixture")
     assert [(row["job"], row["status"]) for row in rows] == [("run_0", "ok"), ("run_1", "ok")]
     assert "left out" not in (tmp_path / "results.md").read_text()
+    # a job of such a sweep that never began is a row too (it was left out, and the count of unfinished runs with it)
+    _sweep_record(tmp_path, {"data.split_seed": "0,1,2"}, ["model=ssgan", "sweep=x"],
+                  {"data": "digits", "model": "ssgan", "self_training": "none"}, subdir="run_${data.split_seed}")
+    rows = report.collect(tmp_path)
+    assert [(row["job"], row["status"], row["split_seed"]) for row in rows] == [
+        ("#2", "not started", 2), ("run_0", "ok", 0), ("run_1", "ok", 1)]
 
 
 def test_jobs_a_killed_sweep_never_started_are_rows_too(tmp_path, capsys) -> None:
