@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,6 +12,8 @@ import torch
 
 from ssgan.atomic import atomic_write
 from ssgan.data.images import printable
+
+log = logging.getLogger(__name__)
 
 
 # Above this many classes the figure keeps its size and drops the class names and counts: at 0.55
@@ -43,8 +48,19 @@ def save_confusion_matrix(confusion: torch.Tensor, class_names: Sequence[str], p
             for col in range(counts.shape[1]):
                 axes.text(col, row, str(counts[row, col]), ha="center", va="center", fontsize=8,
                           color="white" if counts[row, col] > threshold else "black")
-    figure.tight_layout()
-    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
+    # matplotlib warns once per missing glyph (a CJK class name: a warning of several lines per character)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure.tight_layout()
+        atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
+    missing = sorted({chr(int(match.group(1))) for warning in caught
+                      for match in [re.search(r"Glyph (\d+) .*missing from", str(warning.message))] if match})
+    for warning in caught:
+        if "missing from" not in str(warning.message):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if missing:
+        log.warning("%s: the plot's font has no glyph for %s in the class names; they show as boxes there",
+                    path.name, ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
 
 
 def grid_row_length(count: int) -> int:

@@ -137,3 +137,18 @@ def test_the_tensorboard_sample_grid_is_laid_out_as_the_png(tmp_path: Path) -> N
     (grid,) = added
     png = Image.open(tmp_path / "samples" / "epoch_0000.png")
     assert png.size == (grid.shape[2], grid.shape[1])
+
+
+def test_a_class_name_the_plot_font_lacks_is_one_warning_not_matplotlibs_per_glyph(tmp_path, caplog, recwarn) -> None:
+    # a CJK class name gave matplotlib's warning for each character, several lines each
+    import logging
+
+    from ssgan.plots import save_confusion_matrix
+
+    with caplog.at_level(logging.WARNING, logger="ssgan.plots"):
+        # private-use characters: no font has them, whatever fonts the machine holds
+        save_confusion_matrix(torch.eye(3) * 5, ["\ue000", "\ue001", "bird"], tmp_path / "confusion_matrix.png")
+    assert (tmp_path / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [record.getMessage() for record in caplog.records] == [
+        "confusion_matrix.png: the plot's font has no glyph for \ue000, \ue001 in the class names; they show as boxes there"]
+    assert not [warning for warning in recwarn if "missing from" in str(warning.message)]
