@@ -157,7 +157,9 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
 
         # folders named otherwise (hydra.sweep.subdir=job_${...}): a job began if a folder records its overrides
         begun = set()
-        for overrides_file in root.glob("*/.hydra/overrides.yaml"):
+        for overrides_file in root.rglob("overrides.yaml"):  # at any depth: a subdir may nest (${model}/${seed})
+            if overrides_file.parent.name != ".hydra" or overrides_file.parent.parent == root:
+                continue
             with contextlib.suppress(Exception):
                 begun.add(frozenset(str(item) for item in OmegaConf.load(overrides_file)))
         for number, overrides in enumerate(expected):
@@ -173,10 +175,12 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
         if run_dir.resolve() in seen or (run_dir / ".hydra").is_dir():
             continue
         seen.add(run_dir.resolve())
+        # a launcher that starts jobs out of order (parallel workers, a SLURM array) leaves such gaps too
         lost = bool(started) and number < max(started)
-        rows.append({"job": _job_name(run_dir, base), "status": "failed" if lost else "not started", "run_dir": str(run_dir),
-                     "error": "its folder is missing, though later jobs of the sweep ran (deleted or moved?)" if lost
-                     else "the sweep stopped before this job began", "settings": _other_settings(overrides),
+        rows.append({"job": _job_name(run_dir, base), "status": "not started", "run_dir": str(run_dir),
+                     "error": "it has no folder, though later jobs of the sweep began: it never started, or its folder "
+                     "was deleted or moved" if lost else "the sweep stopped before this job began",
+                     "settings": _other_settings(overrides),
                      **_job_fields(record, overrides)})
     rows.sort(key=lambda r: natural_order(str(r["job"])))
     return rows

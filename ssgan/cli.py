@@ -207,8 +207,8 @@ class SSGANCLI(LightningCLI):
             if refused is None:
                 raise
             # e.g. a callback's mode=maximum, as ssgan-train's "callbacks.<name> does not build: ..."
-            raise UserError(f"a class of the configuration does not build: {refused} (check its init_args, e.g. "
-                            "--trainer.callbacks.*)") from None
+            raise UserError(f"a class of the configuration does not build: {refused} (check the init_args of "
+                            "--trainer.callbacks, --model and --data)") from None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         from ssgan.train import (_several_processes, check_accelerator, check_batch_limit_values, check_kept_checkpoints,
@@ -302,7 +302,7 @@ class SSGANCLI(LightningCLI):
                 self.model, lambda setting, value: f"--model.init_args.{setting.replace('.lr', '.init_args.lr')}={value}")
         checkpoint = self._read_checkpoint()
         self._require_a_fitting_checkpoint(checkpoint)
-        if checkpoint is None:
+        if not self.config["fit"].get("ckpt_path"):  # a new fit (hpc, s3://... and the like are resumes too)
             self._refuse_a_folder_of_earlier_checkpoints()
         if checkpoint is not None:  # Lightning's own check is a traceback from inside fit
             refuse_another_optimizer(f"--ckpt_path={self.config['fit']['ckpt_path']}", checkpoint, self.model,

@@ -419,7 +419,9 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 def _sigterm_says_so() -> Iterator[None]:
     """Within the block a SIGTERM ends the process with one line (``_exit_on_sigterm``), where Python's default
     ended it without a word, until the training task sets its own handler (``sigterm_default_again`` first).
-    A handler set before (or SIGTERM ignored) is left as it is."""
+    A sweep whose jobs run in other processes (the joblib or SLURM launcher) keeps it in its parent for the
+    whole sweep: the parent then ends with that line, as it ended silently before, and the jobs are their
+    launcher's. A handler set before (or SIGTERM ignored) is left as it is."""
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
         return

@@ -27,7 +27,7 @@ from torchmetrics.classification import (
 
 from ssgan import losses
 from ssgan.callbacks import last_epoch_fraction
-from ssgan.config import class_path
+from ssgan.config import class_path, import_class
 from ssgan.errors import UserError
 from ssgan.nets import build_discriminator, build_generator, resolve_arch, uniform_noise
 from ssgan.nets.layers import data_dependent_init
@@ -141,7 +141,14 @@ def refuse_another_module(ckpt_path: str, checkpoint: dict[str, Any], model: "Cl
     ``choose(class_path)`` spells the class as the entry point takes it (``model=ssgan``)."""
     recorded = checkpoint.get("ssgan_module")
     built = class_path(type(model))
-    if isinstance(recorded, str) and recorded != built:
+    if not isinstance(recorded, str) or recorded == built:
+        return
+    try:  # a subclass of the recorded class (a user's SSGAN with a changed step), or its base, has the same nets
+        recorded_type = import_class(recorded)
+        related = issubclass(type(model), recorded_type) or issubclass(recorded_type, type(model))
+    except Exception:  # a class this installation does not have: only the names can be compared
+        related = False
+    if not related:
         raise UserError(f"{ckpt_path} was written by {recorded}, and this run builds {built}; resume with "
                         f"{choose(recorded)}, or start a new run without ckpt_path")
 

@@ -474,12 +474,27 @@ def check_sample_memory(count: int, module: Any) -> None:
                         "time (another --seed and --out give more)")
 
 
+def _staging_prefix(out: Path) -> str:
+    """The name that ``sample``'s hidden staging folders beside ``out`` start with: this machine's and process's."""
+    import hashlib
+    import socket
+
+    host = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]  # a shared disk: other machines' pids mean nothing here
+    return f".{out.name}.staging-{host}-{os.getpid()}-"
+
+
 def _remove_stale_staging(out: Path) -> None:
-    """Removes the hidden staging folders beside ``out`` that an earlier ``ssgan sample`` of this machine left when
+    """Removes the hidden staging folders beside ``out`` that an earlier ``ssgan sample`` on this machine left when
     it was killed outright (SIGKILL, the kernel's out-of-memory killer): half-written samples nobody would see.
-    A folder whose writer still runs (another sample into the same ``--out``) is left alone."""
-    for staging in out.parent.glob(f".{glob.escape(out.name)}.staging-*-*"):
-        pid_text = staging.name[len(f".{out.name}.staging-"):].split("-", 1)[0]
+    A folder whose writer still runs, or that another machine wrote, is left alone (POSIX only: elsewhere a
+    process cannot be looked up this way)."""
+    if os.name != "posix":
+        return
+    from ssgan.data.images import printable
+
+    host = _staging_prefix(out)[len(f".{out.name}.staging-"):].split("-", 1)[0]
+    for staging in out.parent.glob(f".{glob.escape(out.name)}.staging-{host}-*-*"):
+        pid_text = staging.name[len(f".{out.name}.staging-{host}-"):].split("-", 1)[0]
         if not pid_text.isdigit() or not staging.is_dir() or staging.is_symlink():
             continue
         try:
@@ -489,10 +504,9 @@ def _remove_stale_staging(out: Path) -> None:
             pass
         except (PermissionError, OverflowError):
             continue
-        from ssgan.data.images import printable
-
         shutil.rmtree(staging, ignore_errors=True)
-        log.info("removed %s, the unfinished samples of an earlier ssgan sample that was killed", printable(str(staging)))
+        if not staging.exists():
+            log.info("removed %s, the unfinished samples of an earlier ssgan sample that was killed", printable(str(staging)))
 
 
 def sample(args: argparse.Namespace) -> None:
@@ -521,7 +535,7 @@ def sample(args: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out)
     # beside out: the rename stays on one disk; the pid in its name tells a later run whether its writer is gone
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-{os.getpid()}-"))
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=_staging_prefix(out)))
     staging.chmod(readable_mode(0o777))  # mkdtemp's folder is owner-only; the kept folder is an ordinary one
     earlier = out.parent / f".{out.name}.replaced-{os.getpid()}"  # an earlier sample folder, until the new one is in place
     try:

@@ -120,7 +120,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
                                *no_validation)
         check_kept_checkpoints(callback, f"callbacks.{name}.save_top_k")
         check_callback_folder(callback, f"callbacks.{name}.dirpath")
-        if isinstance(callback, ModelCheckpoint):  # e.g. the last checkpoint's filename=best: each saves over the other
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath and callback.filename:  # e.g. filename=best twice
             place = (str(callback.dirpath), str(callback.filename))
             other, other_monitor = checkpoint_files.setdefault(place, (name, callback.monitor))
             if other_monitor != callback.monitor:  # the same monitor (last.ckpt at epoch ends and mid-epoch) is one file
@@ -279,10 +279,12 @@ def refuse_plain_ddp(strategy: Any, trains_a_generator: bool, name: str) -> None
 
 def _in_a_cluster() -> bool:
     """Whether a launcher that starts the other nodes' processes, or a hand-made multi-node set-up, is in place."""
-    from pytorch_lightning.plugins.environments import LSFEnvironment, SLURMEnvironment, TorchElasticEnvironment
+    from pytorch_lightning.plugins.environments import (LSFEnvironment, MPIEnvironment, SLURMEnvironment,
+                                                        TorchElasticEnvironment)
 
     # (Lightning detects no Kubeflow job by itself: its users pass the plugin, and set MASTER_ADDR)
-    return (any(environment.detect() for environment in (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment))
+    return (any(environment.detect() for environment in (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment,
+                                                          MPIEnvironment))
             or "NODE_RANK" in os.environ or "MASTER_ADDR" in os.environ)
 
 
@@ -313,7 +315,7 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str],
         # Lightning's plain environment would make this machine node 0 and wait for the others forever,
         # deaf to SIGTERM and Ctrl-C
         raise UserError(f"{name('num_nodes')}={nodes} asks for {nodes} machines, but this one runs in no cluster job (no "
-                        "SLURM, torchrun or LSF environment, and no NODE_RANK or MASTER_ADDR set), so it would "
+                        "SLURM, torchrun, LSF or MPI environment, and no NODE_RANK or MASTER_ADDR set), so it would "
                         f"wait for the others forever; use {name('num_nodes')}=1 here, or start the run on each node "
                         "through the cluster's launcher")
     max_epochs = settings.get("max_epochs")
@@ -342,16 +344,16 @@ def check_trainer_counts(settings: Any, name: Callable[[str], str],
 
 
 def check_batch_limit_values(settings: Any, name: Callable[[str], str]) -> None:
-    """A one-line ``UserError`` for a ``limit_*_batches`` above 1 that is no whole number, or a float
-    ``val_check_interval`` above 1 (Lightning's own error, when it builds the trainer, read as settings that
-    "do not work on this machine"; it takes a limit of 3.0 as 3, but no such interval)."""
+    """A one-line ``UserError`` for a ``limit_*_batches`` or ``val_check_interval`` above 1 that is no whole number
+    (Lightning's own error, when it builds the trainer, read as settings that "do not work on this machine"; it
+    takes 3.0 as 3 batches)."""
     for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches"):
         limit = settings.get(key)
         if isinstance(limit, float) and limit > 1 and not limit.is_integer():  # Lightning takes 3.0 as 3 batches
             raise UserError(f"{name(key)}={limit} is neither a fraction of the batches in [0, 1] nor a whole number of "
                             f"batches; give e.g. {name(key)}=0.5 or {name(key)}={max(1, round(limit))}")
     interval = settings.get("val_check_interval")
-    if isinstance(interval, float) and interval > 1:  # Lightning takes no float above 1, not even 2.0
+    if isinstance(interval, float) and interval > 1 and not interval.is_integer():  # Lightning takes 2.0 as 2 batches
         key = "val_check_interval"
         raise UserError(f"{name(key)}={interval} is neither a fraction of an epoch in (0, 1] nor a whole number of "
                         f"batches; give e.g. {name(key)}=0.5 or {name(key)}={round(interval)}")
@@ -448,9 +450,8 @@ def _warn_of_unused_self_training_settings() -> None:
     except ValueError:  # not inside a Hydra job
         return
     if given and _is_rank_zero():
-        log.warning("%s %s no effect: this run has no self-training rounds; add self_training.rounds=N (or "
-                    "self_training=default) to use %s", " ".join(given), "has" if len(given) == 1 else "have",
-                    "it" if len(given) == 1 else "them")
+        log.warning("%s %s no effect in this run, which has no self-training rounds (self_training.rounds=N or "
+                    "self_training=default turns them on)", " ".join(given), "has" if len(given) == 1 else "have")
 
 
 def uses_self_training(cfg: DictConfig) -> bool:

@@ -689,20 +689,21 @@ UNWRITABLE_RUN_FOLDER = ("cannot write hydra.run.dir=PATH/run: PATH is a file, n
 
 
 # trainer.num_nodes above 1 outside a cluster job (tested below)
-MULTI_NODE_ALONE = ("trainer.num_nodes=2 asks for 2 machines, but this one runs in no cluster job (no SLURM, torchrun or LSF "
-                    "environment, and no NODE_RANK or MASTER_ADDR set), so it would wait for the others forever; use "
+MULTI_NODE_ALONE = ("trainer.num_nodes=2 asks for 2 machines, but this one runs in no cluster job (no SLURM, torchrun, LSF or "
+                    "MPI environment, and no NODE_RANK or MASTER_ADDR set), so it would wait for the others forever; use "
                     "trainer.num_nodes=1 here, or start the run on each node through the cluster's launcher")
 
 
 def test_several_nodes_outside_a_cluster_is_one_line_not_a_hang(tmp_path: Path, train_in_process, monkeypatch) -> None:
     # it waited at "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" for good, deaf to SIGTERM and Ctrl-C
-    from pytorch_lightning.plugins.environments import LSFEnvironment, SLURMEnvironment, TorchElasticEnvironment
+    from pytorch_lightning.plugins.environments import (LSFEnvironment, MPIEnvironment, SLURMEnvironment,
+                                                        TorchElasticEnvironment)
 
     import ssgan.train as train_module
 
     for variable in ("MASTER_ADDR", "NODE_RANK"):  # a DDP test earlier in this process may have set them
         monkeypatch.delenv(variable, raising=False)
-    for environment in (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment):  # as on a machine outside any job
+    for environment in (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment, MPIEnvironment):  # outside any job
         monkeypatch.setattr(environment, "detect", staticmethod(lambda: False))
     code, stderr = train_in_process("trainer.num_nodes=2", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert code == 2, stderr[-1500:]

@@ -318,6 +318,13 @@ def test_jobs_in_folders_named_by_another_subdir_are_not_taken_for_unstarted_one
     rows = report.collect(tmp_path)
     assert [(row["job"], row["status"], row["split_seed"]) for row in rows] == [
         ("#2", "not started", 2), ("run_0", "ok", 0), ("run_1", "ok", 1)]
+    # nor are jobs in nested folders (subdir=${model}/${data.split_seed}) taken for unstarted ones
+    nested = tmp_path / "nested"
+    _sweep_record(nested, {"data.split_seed": "0,1"}, ["model=ssgan", "sweep=x"],
+                  {"data": "digits", "model": "ssgan", "self_training": "none"}, subdir="${model}/${data.split_seed}")
+    for seed in (0, 1):
+        _job(nested / "ssgan", seed, _ok("ssgan", 50, seed, 0.8), [f"data.split_seed={seed}", "model=ssgan", "sweep=x"])
+    assert [(row["job"], row["status"]) for row in report.collect(nested)] == [("ssgan/0", "ok"), ("ssgan/1", "ok")]
 
 
 def test_jobs_a_killed_sweep_never_started_are_rows_too(tmp_path, capsys) -> None:
@@ -339,15 +346,16 @@ def test_jobs_a_killed_sweep_never_started_are_rows_too(tmp_path, capsys) -> Non
         "not started: the sweep stopped before this job began" in markdown
 
 
-def test_a_job_folder_missing_before_later_jobs_is_a_lost_job_not_an_unstarted_one(tmp_path) -> None:
+def test_a_job_folder_missing_before_later_jobs_is_not_said_to_be_after_the_sweeps_stop(tmp_path) -> None:
     # the sweep finished, then job 1's folder was deleted: it was "not started: the sweep stopped before this job began"
     _sweep_record(tmp_path, {"data.split_seed": "0,1,2"}, ["model=ssgan", "sweep=x"],
                   {"data": "digits", "model": "ssgan", "self_training": "none"})
     for seed in (0, 2):
         _job(tmp_path, seed, _ok("ssgan", 50, seed, 0.8), [f"data.split_seed={seed}", "model=ssgan", "sweep=x"])
     rows = {row["job"]: row for row in report.collect(tmp_path)}
-    assert rows["1"]["status"] == "failed"
-    assert rows["1"]["error"] == "its folder is missing, though later jobs of the sweep ran (deleted or moved?)"
+    assert rows["1"]["status"] == "not started"
+    assert rows["1"]["error"] == ("it has no folder, though later jobs of the sweep began: it never started, or its folder "
+                                  "was deleted or moved")
     assert [rows[job]["status"] for job in ("0", "2")] == ["ok", "ok"]
 
 

@@ -1080,8 +1080,8 @@ def test_cli_a_callback_that_does_not_build_is_one_line(tmp_path: Path, monkeypa
     line = _one_line_error(capsys, ["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"),
                                     "--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor=val/acc",
                                     "--trainer.callbacks.mode=maximum"])
-    assert line == ("error: a class of the configuration does not build: mode can be min, max, got maximum (check its "
-                    "init_args, e.g. --trainer.callbacks.*)")
+    assert line == ("error: a class of the configuration does not build: mode can be min, max, got maximum (check the "
+                    "init_args of --trainer.callbacks, --model and --data)")
     assert list(tmp_path.iterdir()) == []
 
 

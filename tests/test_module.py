@@ -295,3 +295,17 @@ def test_a_gradient_clip_value_that_clips_nothing_is_refused(value: float) -> No
                                         r"number, e.g. model.gradient_clip_val=1, or null for no clipping$"):
         SupervisedBaseline((1, 8, 8), 10, gradient_clip_val=value)
     SupervisedBaseline((1, 8, 8), 10, gradient_clip_val=0.5)  # a positive norm is taken
+
+
+def test_a_resume_into_a_subclass_of_the_checkpoints_module_is_not_refused() -> None:
+    # a user's SSGAN subclass (the same nets) resumed an SSGAN checkpoint before the module-class check
+    from ssgan.errors import UserError
+    from ssgan.module import refuse_another_module
+
+    class MySSGAN(SSGAN):
+        pass
+
+    refuse_another_module("x.ckpt", {"ssgan_module": "ssgan.module.SSGAN"}, MySSGAN((1, 8, 8), 10), str)
+    with pytest.raises(UserError, match="^x.ckpt was written by ssgan.module.SSGAN, and this run builds "
+                                        "ssgan.module.SupervisedBaseline; resume with "):
+        refuse_another_module("x.ckpt", {"ssgan_module": "ssgan.module.SSGAN"}, SupervisedBaseline((1, 8, 8), 10), str)

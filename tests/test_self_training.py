@@ -581,5 +581,6 @@ def test_self_training_settings_of_a_run_without_rounds_are_checked_and_said_to_
                                     "self_training.threshold=0.8", "self_training.max_per_class=50", f"hydra.run.dir={run}",
                                     cwd=tmp_path)
     assert code == 0, stderr[-2000:]
-    assert ("self_training.threshold=0.8 self_training.max_per_class=50 have no effect: this run has no self-training "
-            "rounds; add self_training.rounds=N (or self_training=default) to use them") in (run / "train.log").read_text()
+    assert ("self_training.threshold=0.8 self_training.max_per_class=50 have no effect in this run, which has no "
+            "self-training rounds (self_training.rounds=N or self_training=default turns them on)"
+            ) in (run / "train.log").read_text()

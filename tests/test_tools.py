@@ -311,15 +311,19 @@ def test_sample_overwrite_replaces_only_a_folder_that_sample_wrote(folder_checkp
 def test_sample_removes_the_staging_folder_a_killed_sample_left_and_keeps_a_running_ones(folder_checkpoint: Path,
                                                                                          tmp_path: Path) -> None:
     # a sample killed outright (SIGKILL, the out-of-memory killer) left its half-written hidden folder for good
+    from ssgan.tools import _staging_prefix
+
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    killed = tmp_path / f".samples.staging-{int(gone.stdout)}-x1y2"
-    running = tmp_path / f".samples.staging-{os.getpid()}-a3b4"
-    for staging in (killed, running):
+    ours = _staging_prefix(tmp_path / "samples")  # .samples.staging-<this machine>-<this pid>-
+    killed = tmp_path / (ours.replace(f"-{os.getpid()}-", f"-{int(gone.stdout)}-") + "x1y2")
+    running = tmp_path / f"{ours}a3b4"
+    elsewhere = tmp_path / f".samples.staging-0badc0de-{int(gone.stdout)}-c5d6"  # another machine's, on a shared disk
+    for staging in (killed, running, elsewhere):
         (staging / "circle").mkdir(parents=True)
         (staging / "circle" / "sample_000001.png").write_bytes(b"half")
     run_tool("sample", folder_checkpoint, "--n", "5", "--out", tmp_path / "samples", "--floor", "0.0")
-    assert not killed.exists() and running.is_dir()
-    assert sorted(path.name for path in tmp_path.iterdir()) == [running.name, "samples"]
+    assert not killed.exists() and running.is_dir() and elsewhere.is_dir()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([running.name, elsewhere.name, "samples"])
 
 
 def test_sample_writes_class_folders_whose_names_are_not_utf8_and_keeps_an_earlier_folder_it_could_not_replace(

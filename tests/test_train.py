@@ -744,3 +744,15 @@ def test_a_trainer_setting_that_its_group_sets_is_refused_not_ignored(compose_cf
     key = override.split("=")[0].split(".")[-1]
     with pytest.raises(UserError, match=f"^{re.escape(f'trainer.{key} is set by the {key} group, so it would be ignored; use {group}')}$"):
         train_module.build_trainer(compose_cfg(override), tmp_path)
+
+
+def test_a_whole_float_validation_interval_is_left_to_lightning_which_takes_it_as_batches() -> None:
+    # 2.0 is 2 batches to Lightning (pl.Trainer(val_check_interval=2.0).val_check_interval == 2): not refused
+    import pytorch_lightning as pl
+
+    from ssgan.train import check_batch_limit_values
+
+    check_batch_limit_values({"val_check_interval": 2.0}, lambda key: f"trainer.{key}")
+    assert pl.Trainer(val_check_interval=2.0, logger=False, enable_checkpointing=False).val_check_interval == 2
+    with pytest.raises(UserError, match=r"^trainer.val_check_interval=2.5 is neither a fraction"):
+        check_batch_limit_values({"val_check_interval": 2.5}, lambda key: f"trainer.{key}")
