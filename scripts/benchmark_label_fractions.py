@@ -35,7 +35,8 @@ from summarize_runs import other_settings as _other_settings  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
 from ssgan.config import hydra_value  # noqa: E402
-from ssgan.command_line import OneLineErrorParser, _earlier_run, escape_unencodable_output, sweep_holds_runs  # noqa: E402
+from ssgan.command_line import OneLineErrorParser, _earlier_run, escape_unencodable_output, sweep_holds_runs
+from ssgan.command_line import rounds_merge_methods as shared_rounds_merge_methods  # noqa: E402
 
 METHOD_ORDER = ("supervised", "supervised+self-training", "ssgan", "ssgan+self-training")
 CSV_FIELDS = ("job", "dataset", "method", "num_labeled", "label_fraction", "seed", "split_seed", "status",
@@ -51,42 +52,8 @@ def run_sweep(sweep: str, out_dir: Path, overrides: list[str]) -> int:
 
 
 def rounds_merge_methods(sweep: str, overrides: list[str]) -> str | None:
-    """The error when ``overrides`` set ``self_training.rounds`` while the sweep still runs ``self_training=none``
-    jobs: the setting turns their rounds on too, so two methods would run as one and replace each other's runs."""
-    from omegaconf import OmegaConf
-
-    from ssgan.config import CONFIG_DIR
-
-    rounds = next((item for item in overrides if item.lstrip("+").partition("=")[0] == "self_training.rounds"), None)
-    if rounds is None or rounds.partition("=")[2].strip() == "":
-        return None
-    rounds_off = rounds.partition("=")[2].strip() == "0"
-    try:
-        sweep_config = OmegaConf.load(CONFIG_DIR / "sweep" / f"{sweep}.yaml")
-    except Exception:  # a sweep found elsewhere (hydra.searchpath), or none: ssgan-train says what it runs
-        return None
-    # the sweep's self_training choices: swept, else picked in its defaults list, else the group's default (none)
-    picked = next((str(entry["override /self_training"]) for entry in sweep_config.get("defaults") or []
-                   if hasattr(entry, "get") and "override /self_training" in entry), "none")
-    choices = str(OmegaConf.select(sweep_config, "hydra.sweeper.params.self_training", default=picked))
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if key.lstrip("+") in ("self_training", "hydra.sweeper.params.self_training"):
-            choices = value
-    listed = choices.strip().removeprefix("choice(").removesuffix(")")  # Hydra's choice(none,default) too
-    chosen = [choice.strip().strip("'\"") for choice in listed.split(",")]
-    if rounds_off:  # the other way round: the self-training jobs would train no round, and merge with the baselines
-        if not any(choice != "none" for choice in chosen):
-            return None
-        return (f"{rounds.lstrip('+')} turns the rounds off in every job, so the sweep's self-training jobs would run "
-                f"without them and merge with the methods without self-training; leave it out (or run only those: "
-                f"{sweep} -- self_training=none ...)")
-    if "none" not in chosen:
-        return None
-    return (f"{rounds.lstrip('+')} turns the rounds on in every job, so the sweep's self_training=none jobs would "
-            f"self-train too and merge with the self-training methods; run those alone ({sweep} -- "
-            f"self_training=default {rounds.lstrip('+')} ...), the others apart ({sweep} -- self_training=none ...), "
-            "and report both folders with --report")
+    """``ssgan.command_line.rounds_merge_methods``, with the fixes spelt as this script's command lines."""
+    return shared_rounds_merge_methods(sweep, overrides, lambda extra: f"{sweep} -- {extra} ...")
 
 
 def _job_name(run_dir: str | Path, base: Path) -> str:

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -176,6 +176,58 @@ def check_sweep_folder(args: list[str]) -> None:
     if sweep_dir and sweep_holds_runs(Path(sweep_dir)):
         raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir "
                         "(or delete that folder to run the sweep there again)")
+
+
+def rounds_merge_methods(sweep: str, overrides: list[str], command: Callable[[str], str]) -> str | None:
+    """The error when ``overrides`` set ``self_training.rounds`` while the sweep still runs ``self_training=none``
+    jobs: the setting turns their rounds on too, so two methods would run as one and replace each other's runs (and
+    ``self_training.rounds=0`` the other way round). ``command(extra overrides)`` spells a fix as the entry point runs it."""
+    from omegaconf import OmegaConf
+
+    from ssgan.config import CONFIG_DIR
+
+    rounds = next((item for item in overrides if item.lstrip("+").partition("=")[0] == "self_training.rounds"), None)
+    if rounds is None or rounds.partition("=")[2].strip() == "":
+        return None
+    rounds_off = rounds.partition("=")[2].strip() == "0"
+    try:
+        sweep_config = OmegaConf.load(CONFIG_DIR / "sweep" / f"{sweep}.yaml")
+    except Exception:  # a sweep found elsewhere (hydra.searchpath), or none: ssgan-train says what it runs
+        return None
+    # the sweep's self_training choices: swept, else picked in its defaults list, else the group's default (none)
+    picked = next((str(entry["override /self_training"]) for entry in sweep_config.get("defaults") or []
+                   if hasattr(entry, "get") and "override /self_training" in entry), "none")
+    choices = str(OmegaConf.select(sweep_config, "hydra.sweeper.params.self_training", default=picked))
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.lstrip("+") in ("self_training", "hydra.sweeper.params.self_training"):
+            choices = value
+    listed = choices.strip().removeprefix("choice(").removesuffix(")")  # Hydra's choice(none,default) too
+    chosen = [choice.strip().strip("'\"") for choice in listed.split(",")]
+    if rounds_off:  # the other way round: the self-training jobs would train no round, and merge with the baselines
+        if not any(choice != "none" for choice in chosen):
+            return None
+        return (f"{rounds.lstrip('+')} turns the rounds off in every job, so the sweep's self-training jobs would run "
+                f"without them and merge with the methods without self-training; leave it out (or run only those: "
+                f"{command('self_training=none')})")
+    if "none" not in chosen:
+        return None
+    return (f"{rounds.lstrip('+')} turns the rounds on in every job, so the sweep's self_training=none jobs would "
+            f"self-train too and merge with the self-training methods; run those alone "
+            f"({command('self_training=default ' + rounds.lstrip('+'))}), the others apart "
+            f"({command('self_training=none')}), and report both folders with the benchmark's --report")
+
+
+def check_sweep_methods(args: list[str]) -> None:
+    """The label-fraction benchmark's refusal of ``self_training.rounds`` in a sweep whose methods it would merge,
+    for the same sweep run as ``ssgan-train -m sweep=<name> ...``."""
+    sweep = _command_line_settings(args).get("sweep")
+    if not _asks_for_multirun(args) or not sweep:
+        return
+    name = sweep.split(",")[0].strip()
+    merged = rounds_merge_methods(name, args, lambda extra: f"ssgan-train -m sweep={name} {extra} ...")
+    if merged:
+        raise UserError(merged)
 
 
 def check_output_folder(args: list[str]) -> None:
@@ -466,6 +518,7 @@ def _check_command_line() -> None:
         check_plain_sweeps(sys.argv[1:], multirun=_asks_for_multirun(sys.argv[1:]))
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])
+        check_sweep_methods(sys.argv[1:])
         check_launcher(sys.argv[1:])
         check_slurm_resources(sys.argv[1:])
         check_output_folder(sys.argv[1:])

@@ -577,7 +577,7 @@ def test_rounds_set_for_a_sweep_that_also_runs_without_them_are_refused(tmp_path
         "error: self_training.rounds=1 turns the rounds on in every job, so the sweep's self_training=none jobs would "
         "self-train too and merge with the self-training methods; run those alone (digits -- self_training=default "
         "self_training.rounds=1 ...), the others apart (digits -- self_training=none ...), and report both folders "
-        "with --report")
+        "with the benchmark's --report")
     assert report.main(["digits", "--out", str(out), "--", "self_training=none,default", "+self_training.rounds=2"]) == 2
     assert not started and not out.exists()
     assert report.main(["digits", "--out", str(out), "--", "self_training=choice(none,default)", "self_training.rounds=2"]) == 2
@@ -648,3 +648,16 @@ def test_a_self_training_run_that_trained_fewer_rounds_than_planned_is_not_a_res
     assert rows["0"]["error"] == ("it trained 0 of its 3 self-training rounds (early stopping or trainer.max_steps ended "
                                   "them), so it is not a run of its method")
     assert rows["1"]["status"] == "ok" and rows["1"]["test_acc"] == 0.70
+
+
+def test_the_same_sweep_through_ssgan_train_refuses_rounds_that_merge_its_methods(tmp_path, train_in_process) -> None:
+    # ssgan-train -m sweep=digits self_training.rounds=1 ran, and the report merged its methods
+    code, stderr = train_in_process("-m", "sweep=digits", "self_training.rounds=1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                                    cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert stderr.strip() == (
+        "error: self_training.rounds=1 turns the rounds on in every job, so the sweep's self_training=none jobs would "
+        "self-train too and merge with the self-training methods; run those alone (ssgan-train -m sweep=digits "
+        "self_training=default self_training.rounds=1 ...), the others apart (ssgan-train -m sweep=digits "
+        "self_training=none ...), and report both folders with the benchmark's --report")
+    assert not (tmp_path / "sweep").exists()
