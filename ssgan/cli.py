@@ -212,7 +212,7 @@ class SSGANCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         from ssgan.train import (_several_processes, check_accelerator, check_batch_limit_values, check_kept_checkpoints,
-                                 check_monitored_metric, trainer_setup_error)
+                                 check_monitored_metric, no_validation_reason, trainer_setup_error)
 
         trainer_config = self._get(self.config_init, "trainer", default={})
         check_accelerator(trainer_config.get("accelerator", "auto"), "--trainer.accelerator")  # ssgan-train's list and words
@@ -234,14 +234,9 @@ class SSGANCLI(LightningCLI):
         if self.subcommand == "fit":  # a monitored val/ metric the model does not log, before an epoch of training
             logged = getattr(self.model, "validation_metrics", ("val/acc",))
             # without validation no val/ metric is logged at all (ssgan-train's words, in this entry point's spelling)
-            limit = trainer_config.get("limit_val_batches")
-            no_validation: tuple[str, ...] = ()
-            if getattr(self.datamodule, "num_val", None) == 0:
-                no_validation = ("no validation images (--data.init_args.num_val=0)",
-                                 "hold some out, e.g. --data.init_args.num_val=100")
-            elif isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit == 0:
-                no_validation = (f"no validation batches (--trainer.limit_val_batches={limit})",
-                                 "leave --trainer.limit_val_batches out")
+            no_validation = no_validation_reason(getattr(self.datamodule, "num_val", None) != 0,
+                                                 trainer_config.get("limit_val_batches"),
+                                                 lambda key: f"--data.init_args.{key}", lambda key: f"--trainer.{key}")
             for callback in trainer.callbacks:
                 # a checkpoint by val/acc then saves no best.ckpt, as in ssgan-train; early stopping would fail
                 unlogged = no_validation and not isinstance(callback, ModelCheckpoint)
@@ -966,8 +961,9 @@ def main(args: Sequence[str] | None = None) -> None:
     hide_lightning_noise()
     SSGANCLI.built_trainer = None
     try:
-        _refuse_linked_model_arguments(list(sys.argv[1:] if args is None else args))
-        _refuse_short_class_names(list(sys.argv[1:] if args is None else args))
+        given = list(sys.argv[1:] if args is None else args)
+        _refuse_linked_model_arguments(given)
+        _refuse_short_class_names(given)
         with sigterm_stops_outside_lightning():  # e.g. while the data are read: one line, not a kill
             close_process_group(build_cli(args).trainer)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0

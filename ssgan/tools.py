@@ -474,13 +474,17 @@ def check_sample_memory(count: int, module: Any) -> None:
                         "time (another --seed and --out give more)")
 
 
-def _staging_prefix(out: Path) -> str:
-    """The name that ``sample``'s hidden staging folders beside ``out`` start with: this machine's and process's."""
+def _host_tag() -> str:
+    """This machine, in 8 hex digits: on a shared disk, other machines' process ids mean nothing here."""
     import hashlib
     import socket
 
-    host = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]  # a shared disk: other machines' pids mean nothing here
-    return f".{out.name}.staging-{host}-{os.getpid()}-"
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _staging_prefix(out: Path) -> str:
+    """The name that ``sample``'s hidden staging folders beside ``out`` start with: this machine's and process's."""
+    return f".{out.name}.staging-{_host_tag()}-{os.getpid()}-"
 
 
 def _remove_stale_staging(out: Path) -> None:
@@ -492,7 +496,7 @@ def _remove_stale_staging(out: Path) -> None:
         return
     from ssgan.data.images import printable
 
-    host = _staging_prefix(out)[len(f".{out.name}.staging-"):].split("-", 1)[0]
+    host = _host_tag()
     for staging in out.parent.glob(f".{glob.escape(out.name)}.staging-{host}-*-*"):
         pid_text = staging.name[len(f".{out.name}.staging-{host}-"):].split("-", 1)[0]
         if not pid_text.isdigit() or not staging.is_dir() or staging.is_symlink():

@@ -88,10 +88,8 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         if key in (cfg.get("trainer") or {}):  # the trainer gets this from its group: the setting was ignored
             raise UserError(f"trainer.{key} is set by the {key} group, so it would be ignored; use {group}")
     # why no val/ metric will be logged, and how to have one
-    no_validation: tuple[str, ...] = () if has_validation else NO_VALIDATION_IMAGES
-    limit = (cfg.get("trainer") or {}).get("limit_val_batches")
-    if has_validation and isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit == 0:
-        no_validation = (f"no validation batches (trainer.limit_val_batches={limit})", "leave trainer.limit_val_batches out")
+    no_validation = no_validation_reason(has_validation, (cfg.get("trainer") or {}).get("limit_val_batches"),
+                                         lambda key: f"data.{key}", lambda key: f"trainer.{key}")
     callbacks = []
     checkpoint_files: dict[tuple[str, str], tuple[str, Any]] = {}  # (dirpath, filename) -> the callback's name, monitor
     for name, callback_cfg in (cfg.get("callbacks") or {}).items():
@@ -193,6 +191,18 @@ def trainer_setup_error(error: Exception, where: str, accelerator_setting: str) 
 
 # why a run logs no val/ metric, and what gives it one (check_monitored_metric's default)
 NO_VALIDATION_IMAGES = ("no validation images (data.num_val=0)", "hold some out, e.g. data.num_val=100")
+
+
+def no_validation_reason(has_validation: bool, limit_val_batches: Any, data_name: Callable[[str], str],
+                         trainer_name: Callable[[str], str]) -> tuple[str, ...]:
+    """(why a run logs no val/ metric, how to have one), each setting spelt as the entry point takes it; () when
+    it validates. No validation images, or ``limit_val_batches`` of 0."""
+    if not has_validation:
+        return (f"no validation images ({data_name('num_val')}=0)", f"hold some out, e.g. {data_name('num_val')}=100")
+    if isinstance(limit_val_batches, (int, float)) and not isinstance(limit_val_batches, bool) and limit_val_batches == 0:
+        return (f"no validation batches ({trainer_name('limit_val_batches')}={limit_val_batches})",
+                f"leave {trainer_name('limit_val_batches')} out")
+    return ()
 
 
 def check_monitored_metric(callback: Any, validation_metrics: Sequence[str], setting: str,
@@ -656,8 +666,6 @@ def _resume_checkpoint(output_dir: Path, ckpt_path: str | None) -> Path | None:
 
 def check_setting_types(cfg: DictConfig) -> None:
     """Checks the plain-typed settings of every class the config builds against its ``__init__`` signature."""
-    from omegaconf import OmegaConf
-
     nodes = {name: cfg.get(name) for name in ("data", "model", "self_training")}
     nodes.update({f"callbacks.{name}": node for name, node in (cfg.get("callbacks") or {}).items()})
     nodes.update({f"logger.{name}": node for name, node in (cfg.get("logger") or {}).items()})
@@ -723,8 +731,6 @@ def _flatten(node: Any, prefix: str) -> dict[str, Any]:
 def _settings(cfg: DictConfig) -> dict[str, Any]:
     """The settings that make a run what it is (``seed``, ``data``, ``model``, ``self_training``), flattened,
     with interpolations resolved where they resolve."""
-    from omegaconf import OmegaConf
-
     settings: dict[str, Any] = {}
     for section in ("seed", "data", "model", "self_training"):
         node = cfg.get(section)
@@ -736,11 +742,10 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
     return settings
 
 
-def _changed_settings(cfg: DictConfig, earlier_record: Path) -> list[str]:
+def _changed_settings(cfg: DictConfig, earlier_record: Path) -> list[tuple[str, str, str]]:
     """The settings (``seed``, ``data.*``, ``model.*``, ``self_training.*``) that ``cfg`` gives otherwise than the
-    run of ``earlier_record`` (its ``.hydra/``) ran with, as ``key: before -> now``, those both have first."""
-    from omegaconf import OmegaConf
-
+    run of ``earlier_record`` (its ``.hydra/``) ran with, as (key, value before, value now) in override text, those
+    both have first."""
     earlier_config = earlier_record / "config.yaml"
     if not earlier_config.is_file():
         return []
@@ -765,7 +770,11 @@ def _changed_settings(cfg: DictConfig, earlier_record: Path) -> list[str]:
     # settings both configs have come first: a changed value says more than a group's extra keys
     changed = [key for key in sorted(before.keys() | now.keys(), key=lambda key: (key not in before or key not in now, key))
                if differs(key)]
-    return [f"{key}: {shown_value(before, key)} -> {shown_value(now, key)}" for key in changed]
+    return [(key, shown_value(before, key), shown_value(now, key)) for key in changed]
+
+
+def _shown_changes(changed: list[tuple[str, str, str]]) -> str:
+    return ", ".join(f"{key}: {before} -> {now}" for key, before, now in changed)
 
 
 def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
@@ -778,17 +787,18 @@ def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
     changed = _changed_settings(cfg, earlier_record)
     if not changed:
         return
-    rounds_before, _, rounds_now = changed[0].removeprefix("self_training.rounds: ").partition(" -> ")
-    if len(changed) == 1 and changed[0].startswith("self_training.rounds: ") and rounds_before.isdigit() and \
-            rounds_now.isdigit() and 0 < int(rounds_before) < int(rounds_now):
+    key, rounds_before, rounds_now = changed[0]
+    if len(changed) == 1 and key == "self_training.rounds" and rounds_before.isdigit() and rounds_now.isdigit() and \
+            0 < int(rounds_before) < int(rounds_now):
         # more rounds for a run that had its own: they train from its checkpoint in a new folder
         overrides = [item for item in _resume_overrides(_recorded_overrides(earlier_record))
                      if item.lstrip("+").partition("=")[0] != "self_training.rounds"] + [f"self_training.rounds={rounds_now}"]
         output_dir = Path(cfg.paths.output_dir)
-        raise UserError(f"this run's checkpoint was trained with other settings ({changed[0]}); its own folder keeps "
-                        f"its own rounds, and more rounds train from its checkpoint in a new folder: "
-                        f"{resume_command(overrides, output_dir.with_name(output_dir.name + '_more_rounds'), str(output_dir / 'checkpoints' / 'last.ckpt'))}")
-    shown = ", ".join(changed[:3])
+        command = resume_command(overrides, output_dir.with_name(output_dir.name + "_more_rounds"),
+                                 str(output_dir / "checkpoints" / "last.ckpt"))
+        raise UserError(f"this run's checkpoint was trained with other settings ({_shown_changes(changed)}); its own "
+                        f"folder keeps its own rounds, and more rounds train from its checkpoint in a new folder: {command}")
+    shown = _shown_changes(changed[:3])
     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     raise UserError(f"this run's checkpoint was trained with other settings ({shown}{more}); resume it with its own: "
                     f"{resume_command(_resume_overrides(_recorded_overrides(earlier_record)), cfg.paths.output_dir)}")
@@ -802,10 +812,10 @@ def warn_of_settings_changed_since(cfg: DictConfig, checkpoint: Path) -> None:
     run_folder = checkpoint.resolve().parent.parent
     if checkpoint.parent.name != "checkpoints" or run_folder == Path(cfg.paths.output_dir).resolve():
         return  # not in a run's folder, or in this run's own (held to its settings by check_resumed_settings)
-    changed = [item for item in _changed_settings(cfg, run_folder / ".hydra")
-               if not item.startswith(("model.optimizer_d.", "model.optimizer_g."))]
+    changed = [change for change in _changed_settings(cfg, run_folder / ".hydra")
+               if not change[0].startswith(("model.optimizer_d.", "model.optimizer_g."))]
     if changed:
-        log.warning("resuming %s with settings other than its run's: %s", checkpoint, ", ".join(changed))
+        log.warning("resuming %s with settings other than its run's: %s", checkpoint, _shown_changes(changed))
 
 
 # What a resume may set anew beside RESUME_MAY_CHANGE: the command's settings of these sections are kept
@@ -835,8 +845,6 @@ def _resume_overrides(recorded: list[str]) -> list[str]:
 
 
 def _recorded_overrides(record: Path) -> list[str]:
-    from omegaconf import OmegaConf
-
     overrides = record / "overrides.yaml"
     return [str(item) for item in OmegaConf.load(overrides)] if overrides.is_file() else []
 
