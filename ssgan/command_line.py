@@ -454,6 +454,32 @@ def main() -> None:
         sys.exit(130)
 
 
+def tools_main() -> None:
+    """Console entry point ``ssgan`` (``ssgan.tools.main``), begun as ``main`` begins ``ssgan-train``: a Ctrl-C or
+    SIGTERM in the seconds that torch and Lightning take to import ends in one line too, not a traceback."""
+    _begin_after_imports("ssgan.tools")
+
+
+def cli_main() -> None:
+    """Console entry point ``ssgan-cli`` (``ssgan.cli.main``), begun as ``tools_main`` begins ``ssgan``."""
+    _begin_after_imports("ssgan.cli")
+
+
+def _begin_after_imports(module_name: str) -> None:
+    """Imports ``module_name`` (and Lightning) where Ctrl-C and SIGTERM end the process with one line, then runs its
+    ``main``, which sets its own handling of both for the run."""
+    import importlib
+
+    try:
+        with _sigterm_says_so():
+            entry_point = importlib.import_module(module_name).main
+            importlib.import_module("pytorch_lightning")  # the tools import it only in their main
+        entry_point()
+    except KeyboardInterrupt:  # one the entry point did not take itself (while it read its arguments)
+        print("error: stopped by Ctrl-C", file=sys.stderr)
+        sys.exit(130)
+
+
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
     """SIGTERM before the training task began: one line, the run record's temporary copy removed, and status 143.
     It exits here, rather than raising into whatever code the signal interrupted (an import that catches

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ssgan.atomic import atomic_write, broken_link_reason, readable_mode, unwritable_reason
-from ssgan.config import import_class, init_arguments, recorded_class
+from ssgan.config import check_argument_types, import_class, init_arguments, recorded_class
 from ssgan.errors import UserError
 
 log = logging.getLogger("ssgan")
@@ -217,6 +217,10 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
         close = difflib.get_close_matches(unknown[0], sorted(accepted), n=1)
         hint = f"; did you mean --set {close[0]}=...?" if close else ""
         raise UserError(f"--set {unknown[0]}: {datamodule_class.__name__} takes no argument '{unknown[0]}'{hint}")
+    try:  # a mistyped value (--set split_seed=abc) named as ssgan-train names it, not as the comparison it breaks
+        check_argument_types(datamodule_class, overrides, "data")
+    except UserError as error:
+        raise UserError(_with_how_to_set_here(error)) from None
     try:
         datamodule = datamodule_class(**init_args)
     except TypeError as error:  # an argument the class does not take
@@ -294,8 +298,11 @@ def output_file(out: str | Path, example_name: str, inputs: Sequence[str | Path]
         raise UserError(f"--out {out} is not a regular file (a device or a pipe); give a file name, e.g. --out {example_name}")
     if path.exists() and any(Path(given).expanduser().exists() and path.samefile(Path(given).expanduser())
                              for given in inputs):
+        other = path.with_name(example_name)
+        if other.name == path.name:  # the input is itself named as the example (a checkpoint named model.pt)
+            other = path.with_name(f"{Path(example_name).stem}_new{Path(example_name).suffix}")
         raise UserError(f"--out {out} is an input of this command and would be overwritten; "
-                        f"give another file name, e.g. --out {path.with_name(example_name)}")
+                        f"give another file name, e.g. --out {other}")
     check_writable_parent(path, out)
     wanted, suffix = Path(example_name).suffix, path.suffix.lower()
     if writes is not None and suffix in FORMAT_SUFFIXES and suffix not in (wanted, *fits):
@@ -487,30 +494,44 @@ def _staging_prefix(out: Path) -> str:
     return f".{out.name}.staging-{_host_tag()}-{os.getpid()}-"
 
 
+def _replaced_folder(out: Path) -> Path:
+    """Where ``sample`` keeps an earlier ``out`` folder until the new samples are in place (this machine's and
+    process's, as the staging folders)."""
+    return out.parent / f".{out.name}.replaced-{_host_tag()}-{os.getpid()}"
+
+
 def _remove_stale_staging(out: Path) -> None:
-    """Removes the hidden staging folders beside ``out`` that an earlier ``ssgan sample`` on this machine left when
-    it was killed outright (SIGKILL, the kernel's out-of-memory killer): half-written samples nobody would see.
-    A folder whose writer still runs, or that another machine wrote, is left alone (POSIX only: elsewhere a
-    process cannot be looked up this way)."""
+    """Removes the hidden folders beside ``out`` that an earlier ``ssgan sample`` on this machine left when it
+    was killed outright (SIGKILL, the kernel's out-of-memory killer) or stopped while it removed the samples
+    it had replaced: half-written or replaced samples nobody would see. Replaced samples with no ``out`` in
+    their place (a kill between the two renames) are put back instead. A folder whose writer still runs, or
+    that another machine wrote, is left alone (POSIX only: elsewhere a process cannot be looked up this way)."""
     if os.name != "posix":
         return
     from ssgan.data.images import printable
 
     host = _host_tag()
-    for staging in out.parent.glob(f".{glob.escape(out.name)}.staging-{host}-*-*"):
-        pid_text = staging.name[len(f".{out.name}.staging-{host}-"):].split("-", 1)[0]
-        if not pid_text.isdigit() or not staging.is_dir() or staging.is_symlink():
+    left = re.compile(rf"\.{re.escape(out.name)}\.(staging|replaced)-{host}-(\d+)(-.*)?", re.DOTALL)
+    for folder in out.parent.glob(f".{glob.escape(out.name)}.*-{host}-*"):
+        match = left.fullmatch(folder.name)
+        if match is None or not folder.is_dir() or folder.is_symlink():
             continue
         try:
-            os.kill(int(pid_text), 0)
+            os.kill(int(match.group(2)), 0)
             continue  # its writer runs (or is another user's process, which we may not signal)
         except ProcessLookupError:
             pass
         except (PermissionError, OverflowError):
             continue
-        shutil.rmtree(staging, ignore_errors=True)
-        if not staging.exists():
-            log.info("removed %s, the unfinished samples of an earlier ssgan sample that was killed", printable(str(staging)))
+        if match.group(1) == "replaced" and not out.exists():
+            folder.rename(out)
+            log.info("put back %s as %s: an earlier ssgan sample was killed while it replaced them",
+                     printable(str(folder)), printable(str(out)))
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            what = "unfinished samples" if match.group(1) == "staging" else "replaced samples"
+            log.info("removed %s, the %s of an earlier ssgan sample that was stopped", printable(str(folder)), what)
 
 
 def sample(args: argparse.Namespace) -> None:
@@ -537,11 +558,10 @@ def sample(args: argparse.Namespace) -> None:
     probabilities, _ = _forward_batches(module, pixels, 500)  # (N, K)
     confidence, predicted = probabilities.max(dim=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(out)
     # beside out: the rename stays on one disk; the pid in its name tells a later run whether its writer is gone
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=_staging_prefix(out)))
     staging.chmod(readable_mode(0o777))  # mkdtemp's folder is owner-only; the kept folder is an ordinary one
-    earlier = out.parent / f".{out.name}.replaced-{os.getpid()}"  # an earlier sample folder, until the new one is in place
+    earlier = _replaced_folder(out)  # an earlier sample folder, until the new one is in place
     try:
         from torchvision.io import encode_png
 
@@ -566,13 +586,20 @@ def sample(args: argparse.Namespace) -> None:
             out.rename(earlier)
         try:
             staging.rename(out)
-        except OSError:
-            if earlier.exists():  # the earlier samples stay where they were
+        except BaseException:  # a failed rename, or Ctrl-C or SIGTERM between the two: the earlier samples stay
+            if earlier.exists() and not out.exists():
                 earlier.rename(out)
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    shutil.rmtree(earlier, ignore_errors=True)  # only once the new samples are in place
+    try:
+        shutil.rmtree(earlier, ignore_errors=True)  # only once the new samples are in place
+    except BaseException:  # stopped while removing many files: the next sample into --out removes the rest
+        if earlier.exists():
+            log.warning("stopped while removing the replaced samples in %s (the new ones are in %s); the next "
+                        "ssgan sample --out %s removes them, or delete that folder", printable(str(earlier)),
+                        printable(str(out)), printable(str(out)))
+        raise
     kept = sum(counts)
     per_class = ", ".join(f"{printable(name)} {count}" for name, count in zip(module.class_names, counts))
     if kept >= 20 and len(counts) > 2 and max(counts) >= 0.9 * kept:
@@ -604,6 +631,7 @@ def _sample_folder(out_arg: str, overwrite: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out_arg} is a file; give a folder (new or empty), e.g. --out samples")
     check_writable_parent(out, out_arg)
+    _remove_stale_staging(out)  # before out is looked at: replaced samples a killed run left may be put back there
     if not out.is_dir() or not any(out.iterdir()):
         return out
     if not overwrite:
@@ -787,8 +815,21 @@ def main(argv: Sequence[str] | None = None) -> None:
               file=sys.stderr)
         sys.exit(130 if ctrl_c else 143)
     except OSError as error:  # e.g. a disk that is full or read-only: one line, not a traceback
-        print(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        print(f"error: {_write_failure(error, args)}", file=sys.stderr)
         sys.exit(1)
+
+
+def _write_failure(error: OSError, args: argparse.Namespace) -> str:
+    """An ``OSError``'s one line: the file it names, else the output being written (a full disk names no file)."""
+    import errno
+
+    where = error.filename or getattr(args, "out", None) or ""
+    text = f"{error.strerror or error}: {where}".rstrip(": ")
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):  # the output did not fit
+        text += "; free some space, or give --out on another disk"
+    elif error.errno == errno.EFBIG:
+        text += "; give --out on a disk that takes larger files, or raise the shell's file size limit (ulimit -f)"
+    return text
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import shutil
 import stat
@@ -311,19 +312,80 @@ def test_sample_overwrite_replaces_only_a_folder_that_sample_wrote(folder_checkp
 def test_sample_removes_the_staging_folder_a_killed_sample_left_and_keeps_a_running_ones(folder_checkpoint: Path,
                                                                                          tmp_path: Path) -> None:
     # a sample killed outright (SIGKILL, the out-of-memory killer) left its half-written hidden folder for good
-    from ssgan.tools import _staging_prefix
+    from ssgan.tools import _replaced_folder, _staging_prefix
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     ours = _staging_prefix(tmp_path / "samples")  # .samples.staging-<this machine>-<this pid>-
     killed = tmp_path / (ours.replace(f"-{os.getpid()}-", f"-{int(gone.stdout)}-") + "x1y2")
     running = tmp_path / f"{ours}a3b4"
     elsewhere = tmp_path / f".samples.staging-0badc0de-{int(gone.stdout)}-c5d6"  # another machine's, on a shared disk
-    for staging in (killed, running, elsewhere):
+    # and the samples a stopped --overwrite had set aside, but not yet removed, once the new ones were in place
+    replaced = tmp_path / _replaced_folder(tmp_path / "samples").name.replace(f"-{os.getpid()}", f"-{int(gone.stdout)}")
+    for staging in (killed, running, elsewhere, replaced):
         (staging / "circle").mkdir(parents=True)
         (staging / "circle" / "sample_000001.png").write_bytes(b"half")
+    (tmp_path / "samples").mkdir()
     run_tool("sample", folder_checkpoint, "--n", "5", "--out", tmp_path / "samples", "--floor", "0.0")
-    assert not killed.exists() and running.is_dir() and elsewhere.is_dir()
+    assert not killed.exists() and not replaced.exists() and running.is_dir() and elsewhere.is_dir()
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([running.name, elsewhere.name, "samples"])
+
+
+def test_sample_puts_back_the_samples_a_run_killed_between_its_renames_had_set_aside(folder_checkpoint: Path,
+                                                                                   tmp_path: Path, capsys) -> None:
+    # killed after the earlier folder was set aside and before the new one took its place: --out was gone
+    from ssgan.tools import _replaced_folder
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    out = tmp_path / "samples"
+    run_tool("sample", folder_checkpoint, "--n", "5", "--out", out, "--floor", "0.0")
+    before = sorted(path.relative_to(out) for path in out.rglob("*"))
+    out.rename(tmp_path / _replaced_folder(out).name.replace(f"-{os.getpid()}", f"-{int(gone.stdout)}"))
+    with pytest.raises(SystemExit) as exited:  # put back, so a new run without --overwrite does not replace them
+        run_tool("sample", folder_checkpoint, "--n", "5", "--out", out, "--floor", "0.0")
+    assert exited.value.code == 2 and "is not empty; choose a new --out folder or add --overwrite" in capsys.readouterr().err
+    assert sorted(path.relative_to(out) for path in out.rglob("*")) == before
+    assert [path.name for path in tmp_path.iterdir()] == ["samples"]
+
+
+@pytest.mark.parametrize("stop", ["between the renames", "while the replaced samples are removed"])
+def test_sample_overwrite_stopped_by_ctrl_c_keeps_one_whole_folder_and_no_hidden_one(
+        stop: str, folder_checkpoint: Path, tmp_path: Path, monkeypatch, capsys, caplog) -> None:
+    # a Ctrl-C there once left the earlier samples in a hidden .replaced folder that no later run removed
+
+    out = tmp_path / "samples"
+    run_tool("sample", folder_checkpoint, "--n", "5", "--out", out, "--floor", "0.0")
+    before = sorted(path.relative_to(out) for path in out.rglob("*"))
+    original_rename, original_rmtree = Path.rename, shutil.rmtree
+
+    def rename(self: Path, target):
+        if stop == "between the renames" and Path(target) == out and ".staging-" in self.name:
+            raise KeyboardInterrupt
+        return original_rename(self, target)
+
+    def rmtree(path, *args, **kwargs):
+        if stop != "between the renames" and ".replaced-" in Path(path).name:
+            (Path(path) / "grid.png").unlink()  # part of it removed, then the stop
+            raise KeyboardInterrupt
+        return original_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    with pytest.raises(SystemExit) as exited, caplog.at_level(logging.WARNING):
+        run_tool("sample", folder_checkpoint, "--n", "7", "--out", out, "--floor", "0.0", "--overwrite", "--seed", "1")
+    err = capsys.readouterr().err
+    assert exited.value.code == 130 and err.endswith("error: stopped by Ctrl-C (each output is written whole or not at all)\n")
+    monkeypatch.undo()
+    if stop == "between the renames":  # the earlier samples, as they were
+        assert sorted(path.relative_to(out) for path in out.rglob("*")) == before
+        assert [path.name for path in tmp_path.iterdir()] == ["samples"]
+    else:  # the new samples; the set-aside folder is named, and the next run into --out removes it
+        assert any("the next ssgan sample --out" in record.getMessage() for record in caplog.records)
+        assert len((out / "samples.csv").read_text().splitlines()) == 8
+        [left] = [path for path in tmp_path.iterdir() if ".replaced-" in path.name]
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        left.rename(left.with_name(left.name.replace(f"-{os.getpid()}", f"-{int(gone.stdout)}")))  # a later process's view
+        run_tool("sample", folder_checkpoint, "--n", "5", "--out", out, "--floor", "0.0", "--overwrite")
+        assert [path.name for path in tmp_path.iterdir()] == ["samples"]
 
 
 def test_sample_writes_class_folders_whose_names_are_not_utf8_and_keeps_an_earlier_folder_it_could_not_replace(
@@ -356,6 +418,26 @@ def test_sample_writes_class_folders_whose_names_are_not_utf8_and_keeps_an_earli
     assert exited.value.code == 1 and "No space left on device" in capsys.readouterr().err
     assert sorted(path.relative_to(out) for path in out.rglob("*")) == before
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no staging or set-aside folder
+
+
+@pytest.mark.parametrize(("code", "fix"), [(28, "; free some space, or give --out on another disk"),
+                                          (27, "; give --out on a disk that takes larger files, or raise the shell's "
+                                               "file size limit (ulimit -f)")])
+def test_a_write_that_does_not_fit_names_the_out_file_and_the_fix(code: int, fix: str, folder_checkpoint: Path,
+                                                                   image_folder: Path, tmp_path: Path, monkeypatch,
+                                                                   capsys) -> None:
+    # a full disk or a file size limit names no file: the line was only "error: File too large"
+    import ssgan.tools
+
+    def no_room(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(ssgan.tools.csv, "writer", no_room)
+    out = tmp_path / "preds.csv"
+    with pytest.raises(SystemExit) as exited:
+        run_tool("predict", folder_checkpoint, image_folder, "--out", out)
+    assert exited.value.code == 1 and capsys.readouterr().err == f"error: {os.strerror(code)}: {out}{fix}\n"
+    assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(("command", "example"), [("predict", "--out preds.csv"), ("extract", "--out features.npz"),
@@ -521,7 +603,9 @@ def test_export_refuses_a_default_out_file_that_is_the_checkpoint(folder_checkpo
     shutil.copyfile(folder_checkpoint, checkpoint)
     with pytest.raises(SystemExit):
         run_tool("export", checkpoint, "--format", "torchscript")
-    assert "is an input of this command" in capsys.readouterr().err
+    # the example is another name (it once suggested --out .../model.pt, the very file refused)
+    assert capsys.readouterr().err == (f"error: --out {checkpoint} is an input of this command and would be overwritten; "
+                                       f"give another file name, e.g. --out {tmp_path / 'model_new.pt'}\n")
     assert checkpoint.read_bytes() == folder_checkpoint.read_bytes()
 
 
@@ -543,6 +627,9 @@ def test_predict_refuses_an_out_file_that_is_one_of_its_images(folder_checkpoint
     # the datamodule's own message names data.num_labeled, as in training: the line says how to set it here
     (["--set", "num_labeled=5"], "error: data.num_labeled=5 is not divisible by the 3 classes; use 3 or 6 "
                                  "(here: --set num_labeled=VALUE)\n"),
+    # a mistyped value, as ssgan-train names it (it was once "'<' not supported between instances of 'str' and 'int'")
+    (["--set", "split_seed=abc"], "error: data.split_seed=abc is not a whole number; e.g. data.split_seed=0 "
+                                  "(here: --set split_seed=0)\n"),
 ])
 def test_extract_names_a_missing_or_misspelt_data_setting(given: list[str], message: str, folder_checkpoint: Path,
                                                           tmp_path: Path, capsys) -> None:
@@ -1005,3 +1092,25 @@ def test_an_out_under_a_link_to_a_missing_folder_is_refused_before_any_work(comm
                                        f"{tmp_path / 'gone'}, which does not exist; give a path under a folder you can "
                                        "write to\n")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["link"]
+
+
+@pytest.mark.parametrize("entry_point", ["tools_main", "cli_main"])
+@pytest.mark.parametrize(("signal_name", "status", "line"), [("SIGINT", 130, "error: stopped by Ctrl-C\n"),
+                                                            ("SIGTERM", 143, "error: stopped by SIGTERM\n")])
+def test_a_stop_while_torch_is_imported_is_one_line(entry_point: str, signal_name: str, status: int, line: str,
+                                                    tmp_path: Path) -> None:
+    # ssgan and ssgan-cli import torch and Lightning for seconds before their own handling begins: a Ctrl-C there
+    # was an 80-line KeyboardInterrupt traceback, and a SIGTERM ended them without a word
+    code = ("import importlib, os, signal, sys\n"
+            "import ssgan.command_line as command_line\n"
+            "real_import = importlib.import_module\n"
+            "def import_module(name, *args):\n"
+            f"    os.kill(os.getpid(), signal.{signal_name})  # as the import runs\n"
+            "    return real_import(name, *args)\n"
+            "importlib.import_module = import_module\n"
+            f"sys.argv = ['ssgan', 'predict', '--help']\n"
+            f"command_line.{entry_point}()\n"
+            "print('went on')\n")
+    stopped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert (stopped.returncode, stopped.stderr, stopped.stdout) == (status, line, "")
+
