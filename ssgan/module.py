@@ -219,9 +219,10 @@ class ClassifierModule(pl.LightningModule):
             MNIST MLP otherwise), ``mlp`` or ``conv``.
         optimizer_d: factory building the discriminator's optimizer from its parameters.
         lr_decay_start: fraction of ``max_epochs`` after which the learning rate decays linearly,
-            reaching 0 one epoch after the last, as the reference's ``lr * min(3 - epoch/400, 1)`` over
-            1200 epochs does (2/3; with 20 epochs, epochs 14-19 use 0.9, 0.75, ..., 0.15 of the rate);
-            1 keeps it constant.
+            reaching 0 one epoch after the last, as the reference CIFAR-10 and SVHN scripts'
+            ``lr * min(3 - epoch/400, 1)`` over 1200 epochs does (2/3; with 20 epochs, epochs 14-19 use
+            0.9, 0.75, ..., 0.15 of the rate); 1 keeps it constant, as the reference MNIST script does
+            over its 300 epochs (``experiment=mnist_100``).
         data_init: initialise the discriminator's weight-normalised layers from the first training
             batch (the reference does so), unless the weights come from a checkpoint.
         ema_decay: decay of the averaged discriminator used for validation, test and prediction;
