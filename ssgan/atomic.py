@@ -70,7 +70,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], follow_symlink
     handle.close()
     temporary = Path(handle.name)
     try:
-        write(temporary)
+        try:
+            write(temporary)
+        except RuntimeError as error:  # torch's writer: a full disk is "[enforce fail ...] unexpected pos", no errno
+            raise _failed_write(error, temporary, path) from None
         os.chmod(temporary, mode)
         try:
             os.replace(temporary, path)
@@ -101,6 +104,32 @@ def unwritable_cache_reason(folder: str | Path | None, setting: str, without: st
                     setting, folder, problem, without)
         return None
     return problem
+
+
+def _failed_write(error: RuntimeError, temporary: Path, path: Path) -> Exception:
+    """The ``OSError`` that torch's file writer failed with, named by ``path``, when the disk or a file size limit
+    cut the write short (the file holds less than was written); otherwise the ``error`` itself (a bug keeps its
+    traceback)."""
+    import errno
+    import resource
+
+    if "unexpected pos" not in str(error) and "PytorchStreamWriter" not in str(error):
+        return error
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and temporary.exists() and temporary.stat().st_size >= limit:
+        return OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path))
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def write_failure_fix(error: OSError) -> str:
+    """What to do about a write that failed with ``error``: room for a full disk, a folder that can be written."""
+    import errno
+
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space"
+    if error.errno == errno.EFBIG:
+        return "raise the file size limit (ulimit -f), or use a disk that takes larger files"
+    return "check that the folder can be written"
 
 
 def broken_link_reason(path: Path) -> str | None:

@@ -11,7 +11,7 @@ import statistics
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +247,7 @@ class SampleGrid(pl.Callback):
         from torchvision.utils import make_grid
 
         images = pl_module.sample(self.num_images, seed=self.seed)  # (N, C, H, W) in [0, 1]
-        save_image_grid(images.cpu(), folder / f"epoch_{epoch:04d}.png")
+        save_picture(lambda path: save_image_grid(images.cpu(), path), folder / f"epoch_{epoch:04d}.png")
         for logger in trainer.loggers:
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_image"):  # TensorBoard's SummaryWriter
@@ -274,7 +274,16 @@ class ConfusionMatrixPlot(pl.Callback):
             return
         from ssgan.plots import save_confusion_matrix
 
-        save_confusion_matrix(confusion, pl_module.class_names, folder / self.filename)
+        save_picture(lambda path: save_confusion_matrix(confusion, pl_module.class_names, path), folder / self.filename)
+
+
+def save_picture(save: Callable[[Path], None], path: Path) -> None:
+    """``save(path)``, where a picture that cannot be written (a full disk) is a warning: it must not stop the
+    training, nor discard the test result it shows."""
+    try:
+        save(path)
+    except OSError as error:
+        log.warning("could not write %s (%s); going on without it", path, error.strerror or error)
 
 
 class KeepBestAcrossFolders(pl.Callback):

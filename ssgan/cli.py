@@ -954,11 +954,13 @@ def _refuse_linked_model_arguments(args: list[str]) -> None:
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
     from ssgan.command_line import escape_unencodable_output
-    from ssgan.train import close_process_group, hide_lightning_noise, leave_process_group, monitored_metric_error
+    from ssgan.train import (close_process_group, failed_write_message, hide_lightning_noise, leave_process_group,
+                             monitored_metric_error)
 
     escape_unencodable_output()
     show_progress_messages()
     hide_lightning_noise()
+    logging.raiseExceptions = False  # on a full disk, a log file's failed writes must not print a traceback per line
     SSGANCLI.built_trainer = None
     try:
         given = list(sys.argv[1:] if args is None else args)
@@ -976,6 +978,14 @@ def main(args: Sequence[str] | None = None) -> None:
         _exit_stopped("Ctrl-C", 2)
     except DivergenceError as error:
         print(f"error: {_divergence_message(error, SSGANCLI.built_trainer)}", file=sys.stderr)
+        leave_process_group()
+        sys.exit(2)
+    except OSError as error:  # a write that failed mid-run (a full disk): one line and how to go on, as ssgan-train
+        trainer = SSGANCLI.built_trainer
+        failure = failed_write_message(error, Path(trainer.log_dir or trainer.default_root_dir) if trainer else Path.cwd())
+        if failure is None:
+            raise
+        print(f"error: {failure}; the run stopped, {_resume_advice(trainer)}", file=sys.stderr)
         leave_process_group()
         sys.exit(2)
     except Exception as error:

@@ -447,6 +447,7 @@ def main() -> None:
     """
     escape_unencodable_output()
     hide_lightning_noise()
+    empty_cache_dir_is_unset()
     try:
         _checked_and_run()
     except KeyboardInterrupt:  # during the checks or torch's imports, before a run began (a run's own Ctrl-C exits in it)
@@ -465,11 +466,19 @@ def cli_main() -> None:
     _begin_after_imports("ssgan.cli")
 
 
+def empty_cache_dir_is_unset() -> None:
+    """An empty ``SSGAN_CACHE_DIR`` (``SSGAN_CACHE_DIR= ssgan-train``) counts as unset, as a shell user means it: the
+    configs' ``${oc.env:SSGAN_CACHE_DIR,.cache/ssgan}`` would read it as "" and cache under the file system's root."""
+    if "SSGAN_CACHE_DIR" in os.environ and not os.environ["SSGAN_CACHE_DIR"].strip():
+        del os.environ["SSGAN_CACHE_DIR"]
+
+
 def _begin_after_imports(module_name: str) -> None:
     """Imports ``module_name`` (and Lightning) where Ctrl-C and SIGTERM end the process with one line, then runs its
     ``main``, which sets its own handling of both for the run."""
     import importlib
 
+    empty_cache_dir_is_unset()
     try:
         with _sigterm_says_so():
             entry_point = importlib.import_module(module_name).main

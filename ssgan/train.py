@@ -30,7 +30,7 @@ from pytorch_lightning.callbacks import Checkpoint, EarlyStopping, ModelCheckpoi
 from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from ssgan.atomic import atomic_write, unwritable_reason
+from ssgan.atomic import atomic_write, unwritable_reason, write_failure_fix
 from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, ctrl_c_ignored,
                              last_epoch_fraction, sigterm_stops_outside_lightning)
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
@@ -59,10 +59,8 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     try:
         atomic_write(path, lambda temporary: temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
     except OSError as error:
-        import errno
-
-        fix = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "check that the folder can be written"
-        raise UserError(f"cannot write {path}: {error.strerror or error}; {fix}, or run in another folder") from None
+        raise UserError(f"cannot write {path}: {error.strerror or error}; {write_failure_fix(error)}, or run in another "
+                        "folder") from None
 
 
 def instantiate(node: Any, **kwargs: Any) -> Any:
@@ -556,8 +554,9 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     resumed_from = _open_checkpoint(str(checkpoint)) if checkpoint is not None else None
     earlier_run = _earlier_run(Path(cfg.paths.output_dir))
     if ckpt_path is None and earlier_run and not cfg.get("overwrite", False):
-        raise UserError(f"{cfg.paths.output_dir} already holds a run ({earlier_run}); resume it with ckpt_path=last, "
-                        "start in another folder (hydra.run.dir=...), or replace it with overwrite=true")
+        raise UserError(f"{cfg.paths.output_dir} already holds a run ({earlier_run}); resume it with "
+                        f"ckpt_path={hydra_value(resume_path(Path(cfg.paths.output_dir)))}, start in another folder "
+                        "(hydra.run.dir=...), or replace it with overwrite=true")
     output_dir = Path(cfg.paths.output_dir).resolve()
     if (checkpoint is not None and ckpt_path != "last" and earlier_run and not cfg.get("overwrite", False)
             and output_dir not in checkpoint.resolve().parents):
@@ -847,6 +846,15 @@ def _resume_overrides(recorded: list[str]) -> list[str]:
 def _recorded_overrides(record: Path) -> list[str]:
     overrides = record / "overrides.yaml"
     return [str(item) for item in OmegaConf.load(overrides)] if overrides.is_file() else []
+
+
+def resume_path(output_dir: Path) -> str:
+    """What ``ckpt_path`` resumes the run in ``output_dir``: ``last``, or where it has no last checkpoint (a disk that
+    filled up before the first was written) the newest other one it saved, such as ``checkpoints/best.ckpt``."""
+    if last_checkpoints(output_dir):
+        return "last"
+    others = sorted((output_dir / "checkpoints").glob("*.ckpt"), key=lambda path: path.stat().st_mtime)
+    return str(others[-1]) if others else "last"
 
 
 def resume_command(overrides: list[str], output_dir: str | Path, ckpt_path: str = "last") -> str:
@@ -1543,11 +1551,11 @@ def _put_away_stopped_run(output_dir: Path, checkpoints: bool) -> str:
         # checkpoints are not this start's to resume: that run keeps its own record
         _RunRecord.restore(output_dir)
         return "it had not begun to train, and the run in its folder is kept as it was; run the same command again"
-    if last_checkpoints(output_dir):
+    if resume_path(output_dir) != "last" or last_checkpoints(output_dir):
         from hydra.core.hydra_config import HydraConfig
 
         # in a sweep, this job alone resumes in its folder (a sweep folder that holds runs takes no new sweep)
-        resume = resume_command(list(HydraConfig.get().overrides.task), output_dir)
+        resume = resume_command(list(HydraConfig.get().overrides.task), output_dir, resume_path(output_dir))
         return f"resume {'this job' if _is_multirun() else 'it'} with: {resume}"
     if not _is_multirun():  # a sweep's report shows the stopped job by its folder
         _undo_start(output_dir)
@@ -1558,6 +1566,7 @@ def _put_away_stopped_run(output_dir: Path, checkpoints: bool) -> str:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     sigterm_default_again()  # the start-up's handler: this task's own follows (sigterm_stops_outside_lightning)
+    logging.raiseExceptions = False  # on a full disk, train.log's failed writes must not print a traceback per log line
     hide_lightning_noise()  # again here: a launcher's worker processes (hydra/launcher=local) did not run main()
     escape_unencodable_output()  # and for the log handlers Hydra has set up since
     output_dir = Path(cfg.paths.output_dir)
@@ -1575,6 +1584,21 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         _exit_stopped(output_dir, "Ctrl-C", 2, checkpoints)  # Lightning's handler turns Ctrl-C into a bare exit(1)
     except KeyboardInterrupt:  # before Lightning's handler, e.g. while the data are read
         _exit_stopped(output_dir, "Ctrl-C", 2, checkpoints)
+    except OSError as error:
+        failure = failed_write_message(error, output_dir)
+        if failure is None:
+            raise
+        if _is_multirun():  # the sweep goes on, as after a bad setting (a full disk fails the next job too)
+            try:
+                _record_failed_job(cfg, output_dir, failure)
+            except UserError as unrecorded:  # its metrics.json cannot be written either: the report finds no record
+                log.error("%s", unrecorded)
+            return None
+        with ctrl_c_ignored():
+            advice = _put_away_stopped_run(output_dir, checkpoints)
+            print(f"error: {failure}; the run stopped, {advice}", file=sys.stderr)
+            leave_process_group()
+        sys.exit(2)
     except UserError as error:
         if _is_multirun():  # one bad job must not stop the sweep: record it and go on
             _record_failed_job(cfg, output_dir, str(error))
@@ -1599,6 +1623,21 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     if _is_rank_zero():
         print(summary_line(metrics), flush=True)  # once, not once per DDP rank
     return metrics["test/acc"]
+
+
+def failed_write_message(error: OSError, output_dir: Path) -> str | None:
+    """The one line for a write that failed mid-run (a full disk, a file size limit, a folder made read-only or
+    removed), naming the file and the fix; None for another ``OSError``, which keeps its traceback."""
+    import errno
+
+    written = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+    if not (written or (error.errno == errno.ENOENT and not output_dir.is_dir())):
+        return None
+    if error.errno == errno.ENOENT:
+        return f"the run's folder {output_dir} was removed while it ran"
+    # a write() names no file (Lightning's CSV log, say): the run's folder then
+    where = error.filename or f"a file in {output_dir}"
+    return f"cannot write {where}: {error.strerror or error}; {write_failure_fix(error)}"
 
 
 def _record_failed_job(cfg: DictConfig, output_dir: Path, error: str, crashed: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""Callbacks that signal their own process at a given batch, or at a checkpoint save (for the resume tests)."""
+"""Callbacks that signal their own process at a given batch, or at a checkpoint save, or fill its disk (for the resume tests)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,17 @@ class SignalOnSave(pl.Callback):
             time.sleep(0.05)
         time.sleep(self.delay)
         os.kill(os.getpid(), self.signal)
+
+
+class DiskFullAfter(pl.Callback):
+    """Lowers the process's file size limit to ``limit_bytes`` once ``epoch`` has ended (after the checkpoint
+    callbacks before it saved that epoch): every later write past that size fails, as on a disk that filled up."""
+
+    def __init__(self, epoch: int, limit_bytes: int = 1000) -> None:
+        self.epoch, self.limit_bytes = epoch, limit_bytes
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.limit_bytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))

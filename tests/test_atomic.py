@@ -157,3 +157,55 @@ def test_a_link_to_a_missing_folder_on_the_way_is_unwritable_before_any_work(tmp
     assert unwritable_reason(tmp_path / "link" / "deeper") == f"{tmp_path / 'link'} is a link to {tmp_path / 'gone'}, which does not exist"
     (tmp_path / "gone").mkdir()
     assert unwritable_reason(tmp_path / "link" / "deeper") is None  # the folder it points to can be written
+
+
+def test_torchs_writer_cut_short_by_a_full_disk_or_a_size_limit_is_an_oserror_naming_the_file(tmp_path: Path) -> None:
+    # torch.save raised "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598", with no errno or
+    # file: write_cache, which warns on an OSError, crashed the run on an image cache it could not write
+    import errno
+    import subprocess
+    import sys
+
+    code = ("import resource, sys, torch\n"
+            "from ssgan.atomic import atomic_write\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n"
+            "try:\n"
+            f"    atomic_write({str(tmp_path / 'images.pt')!r}, lambda temporary: torch.save(torch.zeros(10000), temporary))\n"
+            "except OSError as error:\n"
+            "    print(error.errno, error.filename)\n")
+    limited = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert limited.stdout.split() == [str(errno.EFBIG), str(tmp_path / "images.pt")], limited.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []  # nor a temporary left
+
+
+def test_torchs_writer_error_is_a_full_disk_without_a_limit_and_another_error_stays_itself(tmp_path: Path) -> None:
+    import errno
+
+    def cut_short(temporary: Path) -> None:
+        temporary.write_bytes(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    with pytest.raises(OSError) as failed:
+        atomic_write(tmp_path / "model.ckpt", cut_short)
+    assert (failed.value.errno, failed.value.filename) == (errno.ENOSPC, str(tmp_path / "model.ckpt"))
+
+    def a_bug(temporary: Path) -> None:
+        raise RuntimeError("size mismatch")
+
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        atomic_write(tmp_path / "model.ckpt", a_bug)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_picture_that_cannot_be_written_is_a_warning(tmp_path: Path, caplog) -> None:
+    # a sample grid stopped the run before its epoch's checkpoint; a confusion matrix discarded the test result
+    import errno
+
+    from ssgan.callbacks import save_picture
+
+    def disk_full(path: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with caplog.at_level("WARNING"):
+        save_picture(disk_full, tmp_path / "confusion_matrix.png")
+    assert f"could not write {tmp_path / 'confusion_matrix.png'} (No space left on device); going on without it" in caplog.text

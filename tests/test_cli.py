@@ -1135,3 +1135,32 @@ def test_cli_a_second_fit_without_a_logger_does_not_replace_the_first_ones_check
     assert {path.name: path.read_bytes() for path in checkpoints.iterdir()} == before
     main([*args[:-4], "--trainer.max_epochs=2", *args[-3:], f"--ckpt_path={checkpoints / 'last.ckpt'}"])  # the resume it names
     assert torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 1
+
+
+def test_cli_on_a_disk_that_fills_up_mid_run_is_one_line_naming_the_checkpoint_to_resume_from(
+        tmp_path: Path, image_folder: Path, monkeypatch, capsys) -> None:
+    # a failed checkpoint write was a traceback of 60 lines and more
+    import errno
+
+    from ssgan.callbacks import AtomicCheckpointIO
+
+    common = ["--config", str(CLI_DIR / "folder.yaml"), f"--data.init_args.root={image_folder}",
+              f"--data.init_args.split_cache_dir={tmp_path / 'splits'}", "--data.init_args.num_val=3",
+              "--data.init_args.batch_size=10", "--trainer.enable_progress_bar=false",
+              f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=2"]
+    save = AtomicCheckpointIO.save_checkpoint
+
+    def fills_up(self, checkpoint, path, storage_options=None) -> None:
+        if checkpoint["epoch"] >= 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        save(self, checkpoint, path, storage_options)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", fills_up)
+    with pytest.raises(SystemExit) as stopped:
+        main(["fit", *common])
+    assert stopped.value.code == 2
+    folder = tmp_path / "lightning_logs" / "version_0" / "checkpoints"
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"error: cannot write {folder}") and line.endswith(
+        f": No space left on device; free some space; the run stopped, resume it with the same command and "
+        f"--ckpt_path {folder / 'last.ckpt'}")

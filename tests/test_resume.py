@@ -587,3 +587,33 @@ def test_a_resume_into_a_new_folder_keeps_the_runs_best_checkpoint(tmp_path: Pat
     assert gone.returncode == 0, gone.stderr[-2000:]
     assert "is gone: best.ckpt counts from the resumed epoch on" in (tmp_path / "gone" / "train.log").read_text()
     assert json.loads((tmp_path / "gone" / "metrics.json").read_text())["best_epoch"] == 3
+
+
+def test_a_disk_that_fills_up_mid_run_is_one_line_with_the_resume_command(tmp_path: Path) -> None:
+    # a failed checkpoint or log write was a 60-300-line traceback (torch's writer: "[enforce fail ...] unexpected
+    # pos"), and each log line then printed a "--- Logging error ---" traceback too
+    run = tmp_path / "run"
+    stopped = _train(run, "trainer.max_epochs=2", "+callbacks.full._target_=kill_switch.DiskFullAfter",
+                     "+callbacks.full.epoch=0")
+    assert stopped.returncode == 2, stopped.stderr[-2000:]
+    assert "Traceback" not in stopped.stderr and "Logging error" not in stopped.stderr
+    line = stopped.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: cannot write ") and "File too large; raise the file size limit (ulimit -f)" in line
+    assert line.endswith(f"the run stopped, resume it with: {shlex.join(['ssgan-train', *COMMON, 'trainer.max_epochs=2', '+callbacks.full._target_=kill_switch.DiskFullAfter', '+callbacks.full.epoch=0', f'hydra.run.dir={run}', 'ckpt_path=last'])}")
+    assert not (run / "metrics.json").exists() and not list(run.rglob(".*.tmp*"))  # no half-written file
+    resumed = _train(run, "trainer.max_epochs=2", "ckpt_path=last")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_run_with_no_last_checkpoint_resumes_from_the_newest_one_it_saved(tmp_path: Path) -> None:
+    # the disk filled up as the first last.ckpt was written, after best.ckpt: "resume it with ckpt_path=last"
+    # was then answered by "found no last.ckpt"
+    from ssgan.train import resume_path
+
+    assert resume_path(tmp_path) == "last"  # nothing saved: the message's usual advice
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "best.ckpt").write_bytes(b"")
+    assert resume_path(tmp_path) == str(tmp_path / "checkpoints" / "best.ckpt")
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert resume_path(tmp_path) == "last"

@@ -14,7 +14,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from ssgan.config import group_options
+from ssgan.config import CONFIG_DIR, group_options
 from ssgan.errors import UserError
 from ssgan.module import SSGAN, SupervisedBaseline
 from ssgan.train import train
@@ -756,3 +756,26 @@ def test_a_whole_float_validation_interval_is_left_to_lightning_which_takes_it_a
     assert pl.Trainer(val_check_interval=2.0, logger=False, enable_checkpointing=False).val_check_interval == 2
     with pytest.raises(UserError, match=r"^trainer.val_check_interval=2.5 is neither a fraction"):
         check_batch_limit_values({"val_check_interval": 2.5}, lambda key: f"trainer.{key}")
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_cache_dir_variable_counts_as_unset_not_as_the_root(value: str, monkeypatch) -> None:
+    # SSGAN_CACHE_DIR= ssgan-train wrote its splits to /splits (the configs read the empty value as "")
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from ssgan.command_line import empty_cache_dir_is_unset
+
+    monkeypatch.setenv("SSGAN_CACHE_DIR", value)
+    empty_cache_dir_is_unset()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name="train")
+        assert OmegaConf.select(cfg, "paths.cache_dir") == ".cache/ssgan"
+    finally:
+        GlobalHydra.instance().clear()
+    monkeypatch.setenv("SSGAN_CACHE_DIR", "/data/cache")
+    empty_cache_dir_is_unset()
+    assert os.environ["SSGAN_CACHE_DIR"] == "/data/cache"
