@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -13,6 +14,8 @@ log = logging.getLogger(__name__)
 
 # A temporary file of atomic_write older than this is a killed writer's: a save takes seconds
 STALE_TEMPORARY_SECONDS = 3600
+# Less room than this left after a write failed: the disk filled up (a checkpoint of the nets is tens of MB)
+FULL_DISK_BYTES = 256 * 2**20
 
 
 def current_umask() -> int:
@@ -74,6 +77,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], follow_symlink
             write(temporary)
         except RuntimeError as error:  # torch's writer: a full disk is "[enforce fail ...] unexpected pos", no errno
             raise _failed_write(error, temporary, path) from None
+        except OSError as error:
+            if error.filename is None:  # a write() names no file: the one asked for, not the temporary
+                raise OSError(error.errno, error.strerror, str(path)) from None
+            raise
         os.chmod(temporary, mode)
         try:
             os.replace(temporary, path)
@@ -118,7 +125,9 @@ def _failed_write(error: RuntimeError, temporary: Path, path: Path) -> Exception
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if limit != resource.RLIM_INFINITY and temporary.exists() and temporary.stat().st_size >= limit:
         return OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path))
-    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    if shutil.disk_usage(path.parent).free < FULL_DISK_BYTES:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return OSError(errno.EIO, os.strerror(errno.EIO), str(path))  # room enough: a failing or remounted disk
 
 
 def write_failure_fix(error: OSError) -> str:

@@ -953,20 +953,20 @@ def _refuse_linked_model_arguments(args: list[str]) -> None:
 
 def main(args: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan-cli``."""
-    from ssgan.command_line import escape_unencodable_output
+    from ssgan.command_line import empty_cache_dir_is_unset, escape_unencodable_output
     from ssgan.train import (close_process_group, failed_write_message, hide_lightning_noise, leave_process_group,
-                             monitored_metric_error)
+                             log_write_errors_quiet, monitored_metric_error)
 
     escape_unencodable_output()
+    empty_cache_dir_is_unset()
     show_progress_messages()
     hide_lightning_noise()
-    logging.raiseExceptions = False  # on a full disk, a log file's failed writes must not print a traceback per line
     SSGANCLI.built_trainer = None
     try:
         given = list(sys.argv[1:] if args is None else args)
         _refuse_linked_model_arguments(given)
         _refuse_short_class_names(given)
-        with sigterm_stops_outside_lightning():  # e.g. while the data are read: one line, not a kill
+        with sigterm_stops_outside_lightning(), log_write_errors_quiet():  # a stop while the data are read: one line
             close_process_group(build_cli(args).trainer)
     except SIGTERMException:  # Lightning stops the loop on SIGTERM with a SystemExit of status 0
         _exit_stopped("SIGTERM", 15)
@@ -980,15 +980,15 @@ def main(args: Sequence[str] | None = None) -> None:
         print(f"error: {_divergence_message(error, SSGANCLI.built_trainer)}", file=sys.stderr)
         leave_process_group()
         sys.exit(2)
-    except OSError as error:  # a write that failed mid-run (a full disk): one line and how to go on, as ssgan-train
-        trainer = SSGANCLI.built_trainer
-        failure = failed_write_message(error, Path(trainer.log_dir or trainer.default_root_dir) if trainer else Path.cwd())
-        if failure is None:
-            raise
-        print(f"error: {failure}; the run stopped, {_resume_advice(trainer)}", file=sys.stderr)
-        leave_process_group()
-        sys.exit(2)
     except Exception as error:
+        trainer = SSGANCLI.built_trainer
+        failure = None
+        if isinstance(error, OSError):  # a write that failed mid-run (a full disk): one line and how to go on
+            failure = failed_write_message(error, Path(trainer.log_dir or trainer.default_root_dir) if trainer else Path.cwd())
+        if failure is not None:
+            print(f"error: {failure}; the run stopped, {_resume_advice(trainer)}", file=sys.stderr)
+            leave_process_group()
+            sys.exit(2)
         user_error = find_user_error(error) or monitored_metric_error(error)
         if user_error is None:
             raise  # a bug or a crash: keeps its traceback

@@ -114,7 +114,7 @@ def _earlier_run(output_dir: Path) -> str | None:
     """What shows that ``output_dir`` holds an earlier run (its metrics or checkpoints), or None."""
     if (output_dir / "metrics.json").is_file():
         return "metrics.json"
-    if any((output_dir / "checkpoints").glob("*.ckpt")):
+    if any(not path.name.startswith(".") for path in (output_dir / "checkpoints").glob("*.ckpt")):  # not a temporary
         return "checkpoints/, no metrics.json: it may have been killed"
     if any(path.is_file() for path in (output_dir / EARLIER_RUN_ASIDE).rglob("*")):
         return f"{EARLIER_RUN_ASIDE}/: a killed overwrite=true start set it aside; move its files back to resume it"
@@ -478,7 +478,6 @@ def _begin_after_imports(module_name: str) -> None:
     ``main``, which sets its own handling of both for the run."""
     import importlib
 
-    empty_cache_dir_is_unset()
     try:
         with _sigterm_says_so():
             entry_point = importlib.import_module(module_name).main

@@ -511,7 +511,7 @@ def _remove_stale_staging(out: Path) -> None:
     from ssgan.data.images import printable
 
     host = _host_tag()
-    left = re.compile(rf"\.{re.escape(out.name)}\.(staging|replaced)-{host}-(\d+)(-.*)?", re.DOTALL)
+    left = re.compile(rf"\.{re.escape(out.name)}\.(staging|replaced|removing)-{host}-(\d+)(-.*)?", re.DOTALL)
     for folder in out.parent.glob(f".{glob.escape(out.name)}.*-{host}-*"):
         match = left.fullmatch(folder.name)
         if match is None or not folder.is_dir() or folder.is_symlink():
@@ -523,8 +523,11 @@ def _remove_stale_staging(out: Path) -> None:
             pass
         except (PermissionError, OverflowError):
             continue
-        if match.group(1) == "replaced" and not out.exists():
-            folder.rename(out)
+        if match.group(1) == "replaced" and not out.exists():  # whole: set aside, the new ones not yet in place
+            try:
+                folder.rename(out)
+            except OSError:  # another sample put its own there meanwhile: these stay aside, as they were
+                continue
             log.info("put back %s as %s: an earlier ssgan sample was killed while it replaced them",
                      printable(str(folder)), printable(str(out)))
             continue
@@ -592,14 +595,17 @@ def sample(args: argparse.Namespace) -> None:
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    try:
-        shutil.rmtree(earlier, ignore_errors=True)  # only once the new samples are in place
-    except BaseException:  # stopped while removing many files: the next sample into --out removes the rest
-        if earlier.exists():
-            log.warning("stopped while removing the replaced samples in %s (the new ones are in %s); the next "
-                        "ssgan sample --out %s removes them, or delete that folder", printable(str(earlier)),
-                        printable(str(out)), printable(str(out)))
-        raise
+    if earlier.exists():  # only once the new samples are in place; renamed first, so that no half-removed
+        removing = earlier.with_name(earlier.name.replace(".replaced-", ".removing-", 1))  # folder is ever put back
+        earlier.rename(removing)
+        try:
+            shutil.rmtree(removing, ignore_errors=True)
+        except BaseException:  # stopped while removing many files: the next sample into --out removes the rest
+            if removing.exists():
+                log.warning("stopped while removing the replaced samples in %s (the new ones are in %s); the next "
+                            "ssgan sample --out %s removes them, or delete that folder", printable(str(removing)),
+                            printable(str(out)), printable(str(out)))
+            raise
     kept = sum(counts)
     per_class = ", ".join(f"{printable(name)} {count}" for name, count in zip(module.class_names, counts))
     if kept >= 20 and len(counts) > 2 and max(counts) >= 0.9 * kept:
@@ -788,9 +794,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point ``ssgan``."""
-    from ssgan.command_line import escape_unencodable_output
+    from ssgan.command_line import empty_cache_dir_is_unset, escape_unencodable_output
 
     escape_unencodable_output()
+    empty_cache_dir_is_unset()  # --data's config reads it as ssgan-train's does
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -823,9 +830,10 @@ def _write_failure(error: OSError, args: argparse.Namespace) -> str:
     """An ``OSError``'s one line: the file it names, else the output being written (a full disk names no file)."""
     import errno
 
-    where = error.filename or getattr(args, "out", None) or ""
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # the output did not fit: --out is what was written
+    where = error.filename or (getattr(args, "out", None) if full else None) or ""
     text = f"{error.strerror or error}: {where}".rstrip(": ")
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):  # the output did not fit
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
         text += "; free some space, or give --out on another disk"
     elif error.errno == errno.EFBIG:
         text += "; give --out on a disk that takes larger files, or raise the shell's file size limit (ulimit -f)"

@@ -853,7 +853,8 @@ def resume_path(output_dir: Path) -> str:
     filled up before the first was written) the newest other one it saved, such as ``checkpoints/best.ckpt``."""
     if last_checkpoints(output_dir):
         return "last"
-    others = sorted((output_dir / "checkpoints").glob("*.ckpt"), key=lambda path: path.stat().st_mtime)
+    others = sorted((path for path in (output_dir / "checkpoints").glob("*.ckpt") if not path.name.startswith(".")),
+                    key=lambda path: path.stat().st_mtime)  # not atomic_write's hidden temporaries
     return str(others[-1]) if others else "last"
 
 
@@ -1566,7 +1567,22 @@ def _put_away_stopped_run(output_dir: Path, checkpoints: bool) -> str:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     sigterm_default_again()  # the start-up's handler: this task's own follows (sigterm_stops_outside_lightning)
-    logging.raiseExceptions = False  # on a full disk, train.log's failed writes must not print a traceback per log line
+    with log_write_errors_quiet():
+        return _hydra_task(cfg)
+
+
+@contextlib.contextmanager
+def log_write_errors_quiet() -> Iterator[None]:
+    """Within the block a log file that cannot be written (a full disk) prints no traceback for each log line."""
+    before = logging.raiseExceptions
+    logging.raiseExceptions = False
+    try:
+        yield
+    finally:
+        logging.raiseExceptions = before
+
+
+def _hydra_task(cfg: DictConfig) -> float | None:
     hide_lightning_noise()  # again here: a launcher's worker processes (hydra/launcher=local) did not run main()
     escape_unencodable_output()  # and for the log handlers Hydra has set up since
     output_dir = Path(cfg.paths.output_dir)
@@ -1584,21 +1600,6 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         _exit_stopped(output_dir, "Ctrl-C", 2, checkpoints)  # Lightning's handler turns Ctrl-C into a bare exit(1)
     except KeyboardInterrupt:  # before Lightning's handler, e.g. while the data are read
         _exit_stopped(output_dir, "Ctrl-C", 2, checkpoints)
-    except OSError as error:
-        failure = failed_write_message(error, output_dir)
-        if failure is None:
-            raise
-        if _is_multirun():  # the sweep goes on, as after a bad setting (a full disk fails the next job too)
-            try:
-                _record_failed_job(cfg, output_dir, failure)
-            except UserError as unrecorded:  # its metrics.json cannot be written either: the report finds no record
-                log.error("%s", unrecorded)
-            return None
-        with ctrl_c_ignored():
-            advice = _put_away_stopped_run(output_dir, checkpoints)
-            print(f"error: {failure}; the run stopped, {advice}", file=sys.stderr)
-            leave_process_group()
-        sys.exit(2)
     except UserError as error:
         if _is_multirun():  # one bad job must not stop the sweep: record it and go on
             _record_failed_job(cfg, output_dir, str(error))
@@ -1613,6 +1614,10 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         leave_process_group()
         sys.exit(2)
     except Exception as error:  # a bug or a crash: in a sweep it fails this job alone, on the record
+        failure = failed_write_message(error, output_dir) if isinstance(error, OSError) else None
+        if failure is not None:  # a write that failed mid-run (a full disk): one line, and how to go on
+            _stop_on_failed_write(cfg, output_dir, failure, checkpoints)
+            return None
         if not _is_multirun():
             _undo_start(output_dir)  # the traceback stays; an earlier run in the folder keeps its own record
             raise
@@ -1625,12 +1630,30 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     return metrics["test/acc"]
 
 
+def _stop_on_failed_write(cfg: DictConfig, output_dir: Path, failure: str, checkpoints: bool) -> None:
+    """Ends a run whose write failed with ``failure``'s line and how to resume; in a sweep, records the job and
+    returns, as after a bad setting (a full disk fails the next job too)."""
+    if _is_multirun():
+        try:
+            _record_failed_job(cfg, output_dir, failure)
+        except UserError as unrecorded:  # its metrics.json cannot be written either: the report finds no record
+            log.error("%s", unrecorded)
+        return
+    with ctrl_c_ignored():
+        advice = _put_away_stopped_run(output_dir, checkpoints)
+        print(f"error: {failure}; the run stopped, {advice}", file=sys.stderr)
+        leave_process_group()
+    sys.exit(2)
+
+
 def failed_write_message(error: OSError, output_dir: Path) -> str | None:
     """The one line for a write that failed mid-run (a full disk, a file size limit, a folder made read-only or
     removed), naming the file and the fix; None for another ``OSError``, which keeps its traceback."""
     import errno
 
-    written = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+    written = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+    if error.errno in (errno.EACCES, errno.EPERM):  # a file of the run's (a read elsewhere keeps its traceback)
+        written = error.filename is None or output_dir.absolute() in Path(os.fsdecode(error.filename)).absolute().parents
     if not (written or (error.errno == errno.ENOENT and not output_dir.is_dir())):
         return None
     if error.errno == errno.ENOENT:

@@ -57,8 +57,9 @@ class SignalOnSave(pl.Callback):
 
 
 class DiskFullAfter(pl.Callback):
-    """Lowers the process's file size limit to ``limit_bytes`` once ``epoch`` has ended (after the checkpoint
-    callbacks before it saved that epoch): every later write past that size fails, as on a disk that filled up."""
+    """Lowers the process's file size limit to ``limit_bytes`` once ``epoch``'s training batches have ended (Lightning
+    runs the checkpoint callbacks' end-of-epoch saves after this one): every later write past that size fails, as
+    on a disk that filled up."""
 
     def __init__(self, epoch: int, limit_bytes: int = 1000) -> None:
         self.epoch, self.limit_bytes = epoch, limit_bytes
@@ -68,3 +69,18 @@ class DiskFullAfter(pl.Callback):
             import resource
 
             resource.setrlimit(resource.RLIMIT_FSIZE, (self.limit_bytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+class RaiseOSErrorAt(pl.Callback):
+    """Raises ``OSError(errno_name)`` at the start of training batch ``batch`` of epoch 0, as a failing disk or a
+    full process table (EIO, ENOMEM) would."""
+
+    def __init__(self, batch: int, errno_name: str = "EIO") -> None:
+        self.batch, self.errno_name = batch, errno_name
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        if batch_idx == self.batch:
+            import errno
+
+            code = getattr(errno, self.errno_name)
+            raise OSError(code, os.strerror(code))

@@ -178,16 +178,35 @@ def test_torchs_writer_cut_short_by_a_full_disk_or_a_size_limit_is_an_oserror_na
     assert list(tmp_path.iterdir()) == []  # nor a temporary left
 
 
-def test_torchs_writer_error_is_a_full_disk_without_a_limit_and_another_error_stays_itself(tmp_path: Path) -> None:
+def test_torchs_writer_error_is_a_full_disk_without_a_limit_and_another_error_stays_itself(tmp_path: Path,
+                                                                                          monkeypatch) -> None:
     import errno
+    import shutil
+    from collections import namedtuple
+
+    import ssgan.atomic as atomic
 
     def cut_short(temporary: Path) -> None:
         temporary.write_bytes(b"half")
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
 
+    # with room on the disk, a failing or remounted disk (EIO), not "free some space"
+    with pytest.raises(OSError) as failed:
+        atomic_write(tmp_path / "model.ckpt", cut_short)
+    assert (failed.value.errno, failed.value.filename) == (errno.EIO, str(tmp_path / "model.ckpt"))
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda path: usage(2**40, 2**40 - 4096, 4096))
     with pytest.raises(OSError) as failed:
         atomic_write(tmp_path / "model.ckpt", cut_short)
     assert (failed.value.errno, failed.value.filename) == (errno.ENOSPC, str(tmp_path / "model.ckpt"))
+    monkeypatch.setattr(atomic.shutil, "disk_usage", shutil.disk_usage)
+
+    def no_room(temporary: Path) -> None:  # a write() names no file: the one asked for, not the temporary
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as failed:
+        atomic_write(tmp_path / "metrics.csv", no_room)
+    assert failed.value.filename == str(tmp_path / "metrics.csv")
 
     def a_bug(temporary: Path) -> None:
         raise RuntimeError("size mismatch")

@@ -615,5 +615,21 @@ def test_a_run_with_no_last_checkpoint_resumes_from_the_newest_one_it_saved(tmp_
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "best.ckpt").write_bytes(b"")
     assert resume_path(tmp_path) == str(tmp_path / "checkpoints" / "best.ckpt")
+    (tmp_path / "checkpoints" / ".last.ab12cd.tmp.ckpt").write_bytes(b"half")  # a killed save's temporary, newer
+    assert resume_path(tmp_path) == str(tmp_path / "checkpoints" / "best.ckpt")
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     assert resume_path(tmp_path) == "last"
+
+
+def test_an_oserror_that_is_no_failed_write_keeps_its_traceback_and_the_start_is_taken_back(tmp_path: Path) -> None:
+    # the failed-write handling once let any other OSError (EIO, ENOMEM) skip the crash handling: the folder stayed
+    from ssgan.train import failed_write_message
+
+    run = tmp_path / "run"
+    crashed = _train(run, "trainer.max_epochs=1", "+callbacks.fail._target_=kill_switch.RaiseOSErrorAt",
+                     "+callbacks.fail.batch=0")
+    assert crashed.returncode == 1 and "OSError: [Errno 5] Input/output error" in crashed.stderr
+    assert not run.exists()
+    assert failed_write_message(OSError(5, "Input/output error"), tmp_path) is None
+    assert failed_write_message(OSError(28, "No space left on device", "x.ckpt"), tmp_path) == (
+        "cannot write x.ckpt: No space left on device; free some space")

@@ -363,7 +363,7 @@ def test_sample_overwrite_stopped_by_ctrl_c_keeps_one_whole_folder_and_no_hidden
         return original_rename(self, target)
 
     def rmtree(path, *args, **kwargs):
-        if stop != "between the renames" and ".replaced-" in Path(path).name:
+        if stop != "between the renames" and ".removing-" in Path(path).name:
             (Path(path) / "grid.png").unlink()  # part of it removed, then the stop
             raise KeyboardInterrupt
         return original_rmtree(path, *args, **kwargs)
@@ -381,10 +381,12 @@ def test_sample_overwrite_stopped_by_ctrl_c_keeps_one_whole_folder_and_no_hidden
     else:  # the new samples; the set-aside folder is named, and the next run into --out removes it
         assert any("the next ssgan sample --out" in record.getMessage() for record in caplog.records)
         assert len((out / "samples.csv").read_text().splitlines()) == 8
-        [left] = [path for path in tmp_path.iterdir() if ".replaced-" in path.name]
+        [left] = [path for path in tmp_path.iterdir() if ".removing-" in path.name]  # never put back: part of it is gone
         gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
         left.rename(left.with_name(left.name.replace(f"-{os.getpid()}", f"-{int(gone.stdout)}")))  # a later process's view
-        run_tool("sample", folder_checkpoint, "--n", "5", "--out", out, "--floor", "0.0", "--overwrite")
+        shutil.rmtree(out)  # even with no --out in its place
+        run_tool("sample", folder_checkpoint, "--n", "5", "--out", out, "--floor", "0.0")
+        assert len((out / "samples.csv").read_text().splitlines()) == 6
         assert [path.name for path in tmp_path.iterdir()] == ["samples"]
 
 
