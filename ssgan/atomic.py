@@ -78,7 +78,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], follow_symlink
         except RuntimeError as error:  # torch's writer: a full disk is "[enforce fail ...] unexpected pos", no errno
             raise _failed_write(error, temporary, path) from None
         except OSError as error:
-            if error.filename is None:  # a write() names no file: the one asked for, not the temporary
+            if error.errno is not None and error.filename is None:  # a write() names no file: the one asked for
                 raise OSError(error.errno, error.strerror, str(path)) from None
             raise
         os.chmod(temporary, mode)
@@ -127,7 +127,8 @@ def _failed_write(error: RuntimeError, temporary: Path, path: Path) -> Exception
         return OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path))
     if shutil.disk_usage(path.parent).free < FULL_DISK_BYTES:
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-    return OSError(errno.EIO, os.strerror(errno.EIO), str(path))  # room enough: a failing or remounted disk
+    # room enough on the disk: a quota, or a failing or remounted disk
+    return OSError(errno.EIO, f"{os.strerror(errno.EIO)} (torch's writer stopped short)", str(path))
 
 
 def write_failure_fix(error: OSError) -> str:
@@ -138,6 +139,8 @@ def write_failure_fix(error: OSError) -> str:
         return "free some space"
     if error.errno == errno.EFBIG:
         return "raise the file size limit (ulimit -f), or use a disk that takes larger files"
+    if error.errno == errno.EIO:  # torch's writer on a disk with room: a quota, or a failing or remounted disk
+        return "check your disk quota and that the disk is healthy and writable"
     return "check that the folder can be written"
 
 

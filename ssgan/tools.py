@@ -596,8 +596,12 @@ def sample(args: argparse.Namespace) -> None:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if earlier.exists():  # only once the new samples are in place; renamed first, so that no half-removed
-        removing = earlier.with_name(earlier.name.replace(".replaced-", ".removing-", 1))  # folder is ever put back
-        earlier.rename(removing)
+        # folder is ever put back (a random tail: a killed run of a reused pid may have left this pid's name)
+        removing = out.parent / f".{out.name}.removing-{_host_tag()}-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            earlier.rename(removing)
+        except OSError:  # the new samples are in place all the same
+            removing = earlier
         try:
             shutil.rmtree(removing, ignore_errors=True)
         except BaseException:  # stopped while removing many files: the next sample into --out removes the rest

@@ -1651,9 +1651,12 @@ def failed_write_message(error: OSError, output_dir: Path) -> str | None:
     removed), naming the file and the fix; None for another ``OSError``, which keeps its traceback."""
     import errno
 
-    written = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+    written = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS) or (
+        error.errno == errno.EIO and "torch's writer" in str(error.strerror))  # atomic_write's reading of torch's error
     if error.errno in (errno.EACCES, errno.EPERM):  # a file of the run's (a read elsewhere keeps its traceback)
-        written = error.filename is None or output_dir.absolute() in Path(os.fsdecode(error.filename)).absolute().parents
+        name = error.filename
+        written = name is None or (isinstance(name, (str, bytes, os.PathLike)) and
+                                   output_dir.resolve() in Path(os.fsdecode(name)).resolve().parents)
     if not (written or (error.errno == errno.ENOENT and not output_dir.is_dir())):
         return None
     if error.errno == errno.ENOENT:

@@ -208,6 +208,12 @@ def test_torchs_writer_error_is_a_full_disk_without_a_limit_and_another_error_st
         atomic_write(tmp_path / "metrics.csv", no_room)
     assert failed.value.filename == str(tmp_path / "metrics.csv")
 
+    def encoder_error(temporary: Path) -> None:  # PIL's, with no errno: kept as it is, not "[Errno None] None"
+        raise OSError("encoder error -2 when writing image file")
+
+    with pytest.raises(OSError, match="^encoder error -2 when writing image file$"):
+        atomic_write(tmp_path / "grid.png", encoder_error)
+
     def a_bug(temporary: Path) -> None:
         raise RuntimeError("size mismatch")
 

@@ -631,5 +631,10 @@ def test_an_oserror_that_is_no_failed_write_keeps_its_traceback_and_the_start_is
     assert crashed.returncode == 1 and "OSError: [Errno 5] Input/output error" in crashed.stderr
     assert not run.exists()
     assert failed_write_message(OSError(5, "Input/output error"), tmp_path) is None
+    # torch's writer cut short on a disk with room (a quota, a failing disk): atomic_write's EIO is a failed write
+    assert failed_write_message(OSError(5, "Input/output error (torch's writer stopped short)", "x.ckpt"), tmp_path) == (
+        "cannot write x.ckpt: Input/output error (torch's writer stopped short); check your disk quota and that the "
+        "disk is healthy and writable")
+    assert failed_write_message(OSError(1, "Operation not permitted", 3), tmp_path) is None  # an fd, not a path
     assert failed_write_message(OSError(28, "No space left on device", "x.ckpt"), tmp_path) == (
         "cannot write x.ckpt: No space left on device; free some space")
