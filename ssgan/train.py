@@ -1160,6 +1160,12 @@ def _test_finished_run_again(cfg: DictConfig, finished: dict[str, Any], model: p
     if asked == "best" and not best:
         log.warning("test_ckpt=best, but this run kept no best checkpoint: its metrics.json (of the last weights) is kept")
         return None
+    if asked == "best":  # read before the test: a damaged file was Lightning's traceback
+        try:
+            _open_checkpoint(best)
+        except UserError:
+            raise UserError(f"test_ckpt=best: {best} cannot be read (damaged, or cut short by a full disk); the run's "
+                            f"metrics.json (of its {tested} weights) is kept as it is") from None
     log.info("testing the run's %s weights, as test_ckpt=%s asks (its metrics.json had the %s ones')", asked, asked, tested)
     # "last": the weights in memory, which the fit restored from the run's last checkpoint
     tests = trainer.test(model, datamodule=datamodule, verbose=False, ckpt_path=best if asked == "best" else None)

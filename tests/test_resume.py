@@ -134,6 +134,15 @@ def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tm
     assert code == 0, stderr[-2000:]
     original, rewritten = json.loads(written), json.loads((run / "metrics.json").read_text())
     assert {key: rewritten[key] for key in COMPARED} == {key: original[key] for key in COMPARED}
+    # a best.ckpt cut short (a disk that filled up as something else copied it): one line, not Lightning's traceback
+    best = run / "checkpoints" / "best.ckpt"
+    best.write_bytes(best.read_bytes()[:5000])
+    kept = (run / "metrics.json").read_text()
+    code, stderr = train_in_process(*once, "ckpt_path=last", "test_ckpt=best", cwd=tmp_path)
+    assert code == 2 and stderr.strip().splitlines()[-1] == (
+        f"error: test_ckpt=best: {best} cannot be read (damaged, or cut short by a full disk); the run's metrics.json "
+        "(of its last weights) is kept as it is")
+    assert (run / "metrics.json").read_text() == kept
 
 
 def test_a_finished_run_resumed_with_more_epochs_trains_them_on_its_new_schedule(tmp_path: Path, train_in_process) -> None:
