@@ -63,6 +63,33 @@ def foreign_archive(path: str | Path) -> str | None:
     return None
 
 
+def cut_short(path: str | Path) -> bool:
+    """Whether a file that torch could not load begins as torch's zip archive does: a checkpoint whose
+    write stopped early (a full disk, a killed copy) or that was damaged since, not some other file."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == b"PK\x03\x04"  # a zip archive's first local file header
+    except OSError:
+        return False
+
+
+def other_checkpoint_advice(damaged: str | Path, setting: str, start_again: str) -> str:
+    """What to resume from when the checkpoint ``damaged`` cannot be read: the newest other checkpoint in its
+    folder that torch reads, with the epoch it was saved in, given as ``setting=PATH``; without one, how to
+    ``start_again`` (the entry point's way of starting a run anew)."""
+    damaged = Path(damaged).expanduser().resolve()
+    others = sorted((path for path in damaged.parent.glob("*.ckpt")
+                     if not path.name.startswith(".") and path.resolve() != damaged),  # not atomic_write's temporaries
+                    key=lambda path: path.stat().st_mtime, reverse=True)
+    for other in others:
+        try:  # memory-mapped: only the epoch is read
+            epoch = torch.load(other, map_location="cpu", weights_only=True, mmap=True)["epoch"]
+        except Exception:
+            continue
+        return f"resume from the run's other checkpoint, saved in epoch {epoch}: {setting}={other}"
+    return f"the run has no other readable checkpoint; start it again {start_again}"
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dictionary, checked to be an ssgan checkpoint."""
     path = Path(path).expanduser()
@@ -81,6 +108,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         # elsewhere must not run its pickled code on this machine before any check
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
+        if cut_short(path):
+            raise UserError(f"{path} is damaged or cut short ({type(error).__name__}); give a whole .ckpt that "
+                            "ssgan-train wrote") from None
         raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}); give a .ckpt that ssgan-train wrote") from None
     hyper_parameters = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(hyper_parameters, dict) or "image_shape" not in hyper_parameters or "state_dict" not in checkpoint:

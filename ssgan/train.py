@@ -1226,7 +1226,7 @@ def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
     """The checkpoint file memory-mapped (its tensors are read only when used), or a one-line error."""
     import torch
 
-    from ssgan.tools import foreign_archive
+    from ssgan.tools import cut_short, foreign_archive, other_checkpoint_advice
 
     problem = foreign_archive(ckpt_path)
     if problem:
@@ -1236,6 +1236,9 @@ def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
         # the safe loader, as Lightning's own load of it then: a checkpoint's pickled code never runs here
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # not a zip checkpoint (e.g. metrics.json), truncated, or of another program
+        if cut_short(ckpt_path):  # a last.ckpt whose write a full disk or a kill stopped: name what still reads
+            raise UserError(f"ckpt_path={ckpt_path} is damaged or cut short ({type(error).__name__}); "
+                            f"{other_checkpoint_advice(ckpt_path, 'ckpt_path', 'with overwrite=true')}") from None
         raise UserError(f"ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}); "
                         "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)") from None
     if not is_training_checkpoint(checkpoint):

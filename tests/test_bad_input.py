@@ -384,6 +384,9 @@ TOOL_ERRORS = {
     "predict, not a checkpoint": (
         "predict", lambda path, ckpt: path.write_bytes(b"garbage"),
         "PATH is not a readable checkpoint (ERROR TYPE); give a .ckpt that ssgan-train wrote"),
+    "predict, a checkpoint cut short": (
+        "predict", lambda path, ckpt: path.write_bytes(ckpt.read_bytes()[:5000]),
+        "PATH is damaged or cut short (ERROR TYPE); give a whole .ckpt that ssgan-train wrote"),
     "predict, a TorchScript export": (
         "predict", lambda path, ckpt: write_torchscript(path),
         "PATH is a TorchScript model (as ssgan export writes it), not a training checkpoint; give a .ckpt that "
@@ -590,7 +593,7 @@ def test_a_checkpoint_monitoring_a_train_metric_that_is_not_logged_is_one_line(t
 def test_readme_table_lists_exactly_the_tested_messages() -> None:
     tested = [p.values[1] if hasattr(p, "values") else p[1] for p in BAD_INPUTS]
     tested += [message for _, message in FOLDER_DAMAGE.values()] + list(CORRUPT_AMONG_OTHERS)
-    tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE,
+    tested += [message for _, _, message in TOOL_ERRORS.values()] + [EARLIER_RUN, FEWER_EPOCHS, CHANGED_SCHEDULE, CUT_SHORT_LAST,
                                                                      ANOTHER_SPLIT, ANOTHER_OPTIMIZER, ANOTHER_MODULE, SHARED_CHECKPOINT_FILE, UNWRITABLE_RUN_FOLDER, ROOT_RUN_FOLDER, MULTI_NODE_ALONE, FRACTIONAL_SIZE, HUGE_SIZE,
                                                                      UNWRITABLE_IMAGE_CACHE, CHANGED_FILES, NO_TENSORBOARD,
                                                                      MISSING_LAUNCHER_PLUGIN, IDX_ONE_FOLDER_UP, NO_TARGET]
@@ -622,6 +625,10 @@ FEWER_EPOCHS = "PATH has trained N epochs, more than trainer.max_epochs=M; resum
 CHANGED_SCHEDULE = ("PATH has begun its self-training rounds, scheduled after N epochs of first training in rounds of "
                     "M epochs; resume it with trainer.max_epochs=N; to train on, give more rounds from its checkpoint in a "
                     "new folder (self_training.rounds=N hydra.run.dir=<a new folder>)")
+
+# A resume whose last.ckpt was cut short, beside a checkpoint that reads (tests/test_resume.py runs it)
+CUT_SHORT_LAST = ("ckpt_path=PATH is damaged or cut short (ERROR TYPE); resume from the run's other checkpoint, saved in "
+                  "epoch N: ckpt_path=PATH")
 
 # A resume from another run's checkpoint with other split settings (tests/test_resume.py runs it)
 ANOTHER_SPLIT = ("PATH was trained on another split (data.num_labeled: 20 -> 30); resume it with its own "

@@ -684,9 +684,19 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
             target.writestr(item, b"garbage" if item.filename.endswith("data.pkl") else source.read(item))
     for subcommand in ("fit", "test"):
         line = _one_line_error(capsys, [subcommand, *folder_args, f"--ckpt_path={damaged.name}"])
-        assert line.startswith(f"error: --ckpt_path={damaged.name} is not a readable checkpoint (") and line.endswith(
-            "); give a whole .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+        assert line.startswith(f"error: --ckpt_path={damaged.name} is damaged or cut short (") and line.endswith(
+            "); the run has no other readable checkpoint; start it again without --ckpt_path")
     damaged.unlink()
+    # a last.ckpt cut short (a full disk, a killed copy) beside a whole checkpoint: that one is named, with its epoch
+    checkpoints = tmp_path / "version_0" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    shutil.copy(folder_checkpoint, checkpoints / "best.ckpt")
+    (checkpoints / "last.ckpt").write_bytes(folder_checkpoint.read_bytes()[:5000])
+    epoch = torch.load(folder_checkpoint, map_location="cpu", weights_only=True)["epoch"]
+    assert _one_line_error(capsys, ["fit", *folder_args, "--ckpt_path=version_0/checkpoints/last.ckpt"]) == (
+        "error: --ckpt_path=version_0/checkpoints/last.ckpt is damaged or cut short (no end to its zip archive); resume "
+        f"from the run's other checkpoint, saved in epoch {epoch}: --ckpt_path={checkpoints.resolve() / 'best.ckpt'}")
+    shutil.rmtree(tmp_path / "version_0")
     # one that needs the unsafe loader is not unpickled here to tell it from a damaged one: its code never runs
     from ssgan.cli import _damaged_checkpoint
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -20,7 +21,8 @@ import torch
 from conftest import SMALLER_D, SMALLER_G, run_cli, train_in_fork
 from ssgan.errors import UserError
 from ssgan.train import refuse_fewer_epochs
-from test_bad_input import ANOTHER_MODULE, ANOTHER_OPTIMIZER, ANOTHER_SPLIT, CHANGED_SCHEDULE, FEWER_EPOCHS, assert_one_error_line
+from test_bad_input import (ANOTHER_MODULE, ANOTHER_OPTIMIZER, ANOTHER_SPLIT, CHANGED_SCHEDULE, CUT_SHORT_LAST, FEWER_EPOCHS,
+                            assert_one_error_line)
 
 TESTS = Path(__file__).resolve().parent
 # 13 batches an epoch (1,300 unlabeled images); the last checkpoint every 6 optimizer steps = every 3 batches
@@ -134,8 +136,26 @@ def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tm
     assert code == 0, stderr[-2000:]
     original, rewritten = json.loads(written), json.loads((run / "metrics.json").read_text())
     assert {key: rewritten[key] for key in COMPARED} == {key: original[key] for key in COMPARED}
+    # a last.ckpt cut short (a disk that filled up as it was written, a killed copy): one line naming the
+    # checkpoint that still reads, with its epoch, or, with none, the way to start again
+    last, best = run / "checkpoints" / "last.ckpt", run / "checkpoints" / "best.ckpt"
+    whole_last = last.read_bytes()
+    last.write_bytes(whole_last[:5000])
+    best_epoch = torch.load(best, map_location="cpu", weights_only=True)["epoch"]
+    code, stderr = train_in_process(*once, "ckpt_path=last", cwd=tmp_path)
+    assert code == 2 and re.fullmatch(
+        rf"error: ckpt_path={re.escape(str(last))} is damaged or cut short \(\w+\); resume from the run's other "
+        rf"checkpoint, saved in epoch {best_epoch}: ckpt_path={re.escape(str(best))}", stderr.strip().splitlines()[-1])
+    assert_one_error_line(stderr, CUT_SHORT_LAST)
+    whole_best = best.read_bytes()
+    best.write_bytes(whole_best[:5000])
+    code, stderr = train_in_process(*once, "ckpt_path=last", cwd=tmp_path)
+    assert code == 2 and re.fullmatch(
+        rf"error: ckpt_path={re.escape(str(last))} is damaged or cut short \(\w+\); the run has no other readable "
+        r"checkpoint; start it again with overwrite=true", stderr.strip().splitlines()[-1])
+    last.write_bytes(whole_last)
+    best.write_bytes(whole_best)
     # a best.ckpt cut short (a disk that filled up as something else copied it): one line, not Lightning's traceback
-    best = run / "checkpoints" / "best.ckpt"
     best.write_bytes(best.read_bytes()[:5000])
     kept = (run / "metrics.json").read_text()
     code, stderr = train_in_process(*once, "ckpt_path=last", "test_ckpt=best", cwd=tmp_path)
