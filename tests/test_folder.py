@@ -171,6 +171,19 @@ def test_float_tiffs_are_scaled_not_truncated_and_jfif_files_are_images(tmp_path
     Image.fromarray(wide, "F").save(tmp_path / "wide.tif")
     decoded = image_io.read_image(tmp_path / "wide.tif", (1, 16, 16))[0].numpy()
     assert (decoded[:, :8] == 100).all() and (decoded[:, 8:] == 255).all()
+    # 32-bit integer TIFFs (mode I): 8-bit values are kept (at / 257 they were an almost black image), 16-bit ones scaled
+    eight_bit = (np.arange(16 * 16).reshape(16, 16) % 256).astype(np.int32)  # (H, W) in 0..255
+    Image.fromarray(eight_bit).save(tmp_path / "int32.tif")
+    assert Image.open(tmp_path / "int32.tif").mode == "I"
+    assert (image_io.read_image(tmp_path / "int32.tif", (1, 16, 16))[0].numpy() == eight_bit).all()
+    sixteen_bit = eight_bit * 257  # the same picture in 0..65535
+    Image.fromarray(sixteen_bit).save(tmp_path / "int32.tif")
+    assert (image_io.read_image(tmp_path / "int32.tif", (1, 16, 16))[0].numpy() == eight_bit).all()
+    (tmp_path / "int32.tif").unlink()
+    # a dark 16-bit image stays dark: its values are 16-bit ones, however small
+    Image.fromarray(eight_bit.astype(np.uint16)).save(tmp_path / "dark.tif")
+    assert image_io.read_image(tmp_path / "dark.tif", (1, 16, 16))[0].numpy().max() == 1
+    (tmp_path / "dark.tif").unlink()
     Image.fromarray(np.full((8, 8), 200, dtype=np.uint8)).save(tmp_path / "camera.jfif", format="JPEG")
     assert [path.name for path in image_io.list_images(tmp_path)] == ["camera.jfif", "unit.tif", "wide.tif"]
 

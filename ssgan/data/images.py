@@ -96,8 +96,9 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
     """One image file as uint8 (C, H, W): grey (C = 1) or RGB (C = 3), resized to (H, W) if needed.
 
     The image is turned upright as its EXIF orientation says (phone photos), and 16-bit grey
-    images (PNG mode ``I;16`` or ``I``) are scaled to 8 bits (``value / 257``), not clipped; 32-bit float
-    images (TIFF mode ``F``) in [0, 1] are scaled by 255, others clipped to 0..255.
+    images (PNG mode ``I;16`` or ``I``) are scaled to 8 bits (``value / 257``), not clipped, as are 32-bit
+    integer ones (TIFF mode ``I``) but those whose values all lie in 0..255, which hold 8-bit values and are
+    kept as they are; 32-bit float images (TIFF mode ``F``) in [0, 1] are scaled by 255, others clipped to 0..255.
     Transparent pixels are shown on white.
     Raises ``OSError`` or ``ValueError`` for a file that is not a readable image (Pillow's format plugins raise
     others too, such as ``struct.error`` or ``TypeError`` for a damaged header), and
@@ -110,11 +111,15 @@ def read_image(path: Path, image_shape: Sequence[int]) -> torch.Tensor:
         raise UserError(f"images must have 1 (grey) or 3 (RGB) channels, not {channels}; set data.channels=1 or 3")
     with _large_images_quiet(), Image.open(path) as image:
         image.load()  # decodes now, so a truncated file fails here
+        # read before upright(), whose turned copy has no format or tags: a 32-bit sample, not PNG's 16 bits
+        thirty_two_bit = image.mode == "I" and image.format == "TIFF" and tuple(image.tag_v2.get(258, ())) == (32,)
         image = upright(image)
         if image.mode.startswith("I;16") or image.mode == "I":
             # PIL's convert("L") clips 16-bit values at 255 (a black-and-white image): scale them instead
             wide = np.asarray(image, dtype=np.float64)  # (H, W)
-            grey = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8))
+            eight_bit_values = thirty_two_bit and wide.size and wide.min() >= 0 and wide.max() <= 255
+            scale = 1.0 if eight_bit_values else 257.0  # 8-bit values in a 32-bit file would turn black at / 257
+            grey = Image.fromarray(np.clip(np.rint(wide / scale), 0, 255).astype(np.uint8))
             transparent = image.info.get("transparency")
             if isinstance(transparent, int):  # the 16-bit value of transparent pixels: its mask, before scaling
                 alpha = Image.fromarray(np.where(wide == transparent, 0, 255).astype(np.uint8))
