@@ -82,12 +82,19 @@ def other_checkpoint_advice(damaged: str | Path, setting: str, start_again: str)
                      if not path.name.startswith(".") and path.resolve() != damaged),  # not atomic_write's temporaries
                     key=lambda path: path.stat().st_mtime, reverse=True)
     for other in others:
-        try:  # memory-mapped: only the epoch is read
-            epoch = torch.load(other, map_location="cpu", weights_only=True, mmap=True)["epoch"]
-        except Exception:
-            continue
-        return f"resume from the run's other checkpoint, saved in epoch {epoch}: {setting}={other}"
+        epoch = checkpoint_epoch(other)
+        if epoch is not None:
+            return f"resume from the run's other checkpoint, saved in epoch {epoch}: {setting}={other}"
     return f"the run has no other readable checkpoint; start it again {start_again}"
+
+
+def checkpoint_epoch(path: str | Path) -> int | None:
+    """The epoch a training checkpoint was saved in, or None for a file that torch cannot read as one."""
+    try:  # memory-mapped: only the epoch is read
+        epoch = torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"]
+    except Exception:
+        return None
+    return epoch if isinstance(epoch, int) else None
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

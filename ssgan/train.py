@@ -1565,8 +1565,14 @@ def _put_away_stopped_run(output_dir: Path, checkpoints: bool) -> str:
         from hydra.core.hydra_config import HydraConfig
 
         # in a sweep, this job alone resumes in its folder (a sweep folder that holds runs takes no new sweep)
-        resume = resume_command(list(HydraConfig.get().overrides.task), output_dir, resume_path(output_dir))
-        return f"resume {'this job' if _is_multirun() else 'it'} with: {resume}"
+        from ssgan.tools import checkpoint_epoch
+
+        newest = resume_path(output_dir)
+        resume = resume_command(list(HydraConfig.get().overrides.task), output_dir, newest)
+        # with no last.ckpt, the checkpoint named may be epochs older than where the run stopped
+        epoch = checkpoint_epoch(newest) if newest != "last" else None
+        saved_in = f" (its newest checkpoint, saved in epoch {epoch})" if epoch is not None else ""
+        return f"resume {'this job' if _is_multirun() else 'it'} with: {resume}{saved_in}"
     if not _is_multirun():  # a sweep's report shows the stopped job by its folder
         _undo_start(output_dir)
     return ("it stopped before its first checkpoint, so start it again" if checkpoints

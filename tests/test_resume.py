@@ -650,6 +650,27 @@ def test_a_run_with_no_last_checkpoint_resumes_from_the_newest_one_it_saved(tmp_
     assert resume_path(tmp_path) == "last"
 
 
+def test_a_stopped_run_told_to_resume_from_an_older_checkpoint_is_told_its_epoch(tmp_path: Path, monkeypatch) -> None:
+    # with no last.ckpt, the checkpoint the stop line names (best.ckpt) may be epochs older than where the run stopped
+    from types import SimpleNamespace
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from ssgan.train import _put_away_stopped_run
+
+    monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: SimpleNamespace(overrides=SimpleNamespace(
+        task=["trainer.max_epochs=9"]), mode=None)))
+    monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: True))
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"epoch": 3}, tmp_path / "checkpoints" / "best.ckpt")
+    assert _put_away_stopped_run(tmp_path, checkpoints=True) == (
+        f"resume it with: ssgan-train trainer.max_epochs=9 hydra.run.dir={tmp_path} "
+        f"ckpt_path={tmp_path / 'checkpoints' / 'best.ckpt'} (its newest checkpoint, saved in epoch 3)")
+    torch.save({"epoch": 5}, tmp_path / "checkpoints" / "last.ckpt")  # the usual case: no epoch to name
+    assert _put_away_stopped_run(tmp_path, checkpoints=True) == (
+        f"resume it with: ssgan-train trainer.max_epochs=9 hydra.run.dir={tmp_path} ckpt_path=last")
+
+
 def test_an_oserror_that_is_no_failed_write_keeps_its_traceback_and_the_start_is_taken_back(tmp_path: Path) -> None:
     # the failed-write handling once let any other OSError (EIO, ENOMEM) skip the crash handling: the folder stayed
     from ssgan.train import failed_write_message
