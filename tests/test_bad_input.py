@@ -321,6 +321,10 @@ FOLDER_DAMAGE = {
         lambda root: (root / "labeled" / "square" / "more").symlink_to(root / "labeled" / "circle"),
         "PATH/labeled/square/more/... is also in class folder PATH/labeled/circle (through a link), so it would be trained "
         "as both circle and square; remove the link, or keep each image in one class folder"),
+    "a test image linked into unlabeled/": (  # it was trained on, and could be pseudo-labeled
+        lambda root: (root / "unlabeled" / "part0" / "seen.png").symlink_to(root / "test" / "circle" / "circle_0.png"),
+        "test image PATH/test/circle/circle_0.png is also the training image PATH/unlabeled/part0/seen.png (through a "
+        "link), so it would be trained on; remove the link, or keep each image in one of labeled/, unlabeled/ and test/"),
     "a file named unlabeled": (  # it was passed over, and the run trained without the user's unlabeled images
         lambda root: (shutil.rmtree(root / "unlabeled", ignore_errors=True), (root / "unlabeled").write_bytes(b"a zip")),
         "PATH/unlabeled is a file, not a folder; put the unlabeled images in a folder PATH/unlabeled/, or remove it"),

@@ -518,6 +518,19 @@ def test_a_file_the_file_system_refused_is_read_again_by_the_next_run(image_fold
     assert len(list(tmp_path.glob("*.pt"))) == 1
 
 
+def test_a_labeled_image_linked_into_unlabeled_is_used_as_labeled_only(image_folder: Path, tmp_path: Path, caplog) -> None:
+    # it sat in the unlabeled pool a second time, where pseudo-labelling could pick it: never a labeled image
+    root = tmp_path / "images"
+    shutil.copytree(image_folder, root)
+    plain = _datamodule(root, num_val=3, labeled_in_unlabeled=False)
+    (root / "unlabeled" / "part1" / "again.png").symlink_to(root / "labeled" / "square" / "square_0.png")
+    with caplog.at_level(logging.WARNING):
+        linked = _datamodule(root, num_val=3, labeled_in_unlabeled=False)
+    assert "1 image(s) under unlabeled/ (e.g. " in caplog.text and "again.png" in caplog.text
+    assert torch.equal(linked.data.train_images, plain.data.train_images)  # the same images, the link's not again
+    assert len(linked.pseudo_label_candidates()) == len(plain.pseudo_label_candidates())
+
+
 def test_a_link_whose_target_is_gone_does_not_keep_the_image_cache_from_being_written(image_folder: Path,
                                                                                       tmp_path: Path, caplog) -> None:
     # its absence lasts: a cache may record it, where a file the file system refused is read again next time

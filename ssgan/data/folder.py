@@ -71,6 +71,25 @@ def _warn_of_loose_images(folder: Path, group: str) -> None:
                     "%s/<class name>/", len(loose), folder, loose[0].name, group, folder)
 
 
+def _without_links_to_labeled_or_test(unlabeled: list[Path], labeled: list[Path], test: list[Path]) -> list[Path]:
+    """The unlabeled files that are not a labeled image through a link (those are dropped, with a warning: the
+    labeled images sit in the unlabeled pool as ``labeled_in_unlabeled`` says, and are never pseudo-labeled).
+    A test image that is also a labeled or an unlabeled one (through a link) would be trained on: a one-line error."""
+    labeled_paths = {os.path.realpath(path): path for path in labeled}
+    trained = {**{os.path.realpath(path): path for path in unlabeled}, **labeled_paths}
+    for path in test:
+        twin = trained.get(os.path.realpath(path))
+        if twin is not None:
+            raise UserError(f"test image {path} is also the training image {twin} (through a link), so it would be "
+                            "trained on; remove the link, or keep each image in one of labeled/, unlabeled/ and test/")
+    kept = [path for path in unlabeled if os.path.realpath(path) not in labeled_paths]
+    if len(kept) < len(unlabeled):
+        example = next(path for path in unlabeled if os.path.realpath(path) in labeled_paths)
+        log.warning("%d image(s) under unlabeled/ (e.g. %s) are labeled images too, through links; they are used as "
+                    "labeled images only", len(unlabeled) - len(kept), example)
+    return kept
+
+
 class FolderDataModule(SemiSupervisedDataModule):
     """Images from a folder tree, decoded once and cached as uint8 tensors.
 
@@ -177,6 +196,7 @@ class FolderDataModule(SemiSupervisedDataModule):
                 test_labels += [classes.index(class_dir.name)] * len(files)
             if not test_files:
                 raise UserError(f"{test_dir} holds no images in class folders; put them in {test_dir}/<class name>/ or remove it")
+        unlabeled_files = _without_links_to_labeled_or_test(unlabeled_files, labeled_files, test_files)
         return {"classes": classes, "labeled": labeled_files, "labeled_labels": labeled_labels,
                 "unlabeled": unlabeled_files, "test": test_files, "test_labels": test_labels}
 
