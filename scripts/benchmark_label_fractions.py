@@ -9,7 +9,7 @@
 
 The sweeps live in ``conf/sweep/`` (one file per data set). The report, written beside the runs:
 - ``results.csv``: one row per run, failed runs included with their error;
-- ``results.md``: mean ± std of the test accuracy per (labels, method) cell, the best per row in bold; a run
+- ``results.md``: mean ± sample std (n − 1) of the test accuracy per (labels, method) cell, the best per row in bold; a run
   asked for ``data.label_fraction`` has its line by fraction (with the label count it drew), failed or not;
 - ``results.png``: test accuracy against the number of labels, or the fraction when every run asked for one
   (log x-axis), error bars, one line per method.
@@ -305,6 +305,11 @@ def cells(rows: list[dict]) -> tuple[list, list[str], dict]:
     return sorted(labels, key=by_size), ordered, accuracies
 
 
+def error_bar(values: list[float]) -> float:
+    """The plot's error bar: the sample std (n - 1); NaN (no bar) for one run, whose spread is unknown, not 0."""
+    return statistics.stdev(values) if len(values) > 1 else math.nan
+
+
 def _spread(values: list[float]) -> str:
     """``mean ± std (n=k)``; one run has no spread to show: ``mean (n=1)``."""
     if len(values) == 1:
@@ -317,7 +322,7 @@ def render_markdown(rows: list[dict], title: str) -> str:
     failed = [r for r in rows if r.get("status") not in ("ok", "superseded")]
     superseded = [r for r in rows if r.get("status") == "superseded"]
     out = io.StringIO()
-    out.write(f"# {title}\n\nTest accuracy (%), mean ± std over seeds (n = finished runs); best per row in bold.\n\n")
+    out.write(f"# {title}\n\nTest accuracy (%), mean ± sample std (n − 1) over seeds (n = finished runs); best per row in bold.\n\n")
     out.write("| labels | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods) + "\n")
     for label in labels:
         # compared as the table shows them (2 decimals): float sums of equal accuracies may differ in the last bit
@@ -407,8 +412,7 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
         lines = sorted((label for label in labels if accuracies.get((label, method)) and label in positions),
                        key=positions.__getitem__)  # by x: a fraction's drawn count may fall between the counts
         means = [statistics.mean(accuracies[(line, method)]) for line in lines]
-        stds = [statistics.stdev(accuracies[(line, method)]) if len(accuracies[(line, method)]) > 1 else 0.0
-                for line in lines]
+        stds = [error_bar(accuracies[(line, method)]) for line in lines]
         axes.errorbar([positions[line] for line in lines], means, yerr=stds, marker="o", capsize=3,
                       label=method if lines else f"{method} (no finished run)")
         ticks.update(positions[line] for line in lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -274,6 +275,24 @@ def test_plot_has_no_tick_for_a_label_count_whose_every_job_failed(tmp_path, mon
     assert report.render_plot(rows, tmp_path / "results.png", "fixture")
     (axes,) = closed[0].axes
     assert list(axes.get_xticks()) == [20, 50]  # 200 has no point, so no tick
+
+
+def test_a_point_of_one_run_has_no_error_bar_and_the_table_names_its_std(tmp_path, monkeypatch) -> None:
+    # a bar of 0 showed one run as if its seeds had agreed exactly
+    pyplot = pytest.importorskip("matplotlib.pyplot")
+    assert math.isnan(report.error_bar([90.0])) and report.error_bar([80.0, 90.0]) == pytest.approx(7.0711, abs=1e-4)
+    make_fixture_multirun(tmp_path)  # supervised: 2 runs at 20 labels, 1 at 50
+    closed = []
+    monkeypatch.setattr(pyplot, "close", closed.append)
+    rows = report.collect_all([tmp_path])
+    assert report.render_plot(rows, tmp_path / "results.png", "fixture")
+    (axes,) = closed[0].axes
+    supervised = next(c for c in axes.containers if c.get_label() == "supervised")
+    (bars,) = supervised.lines[2]  # one vertical segment per point, at 20 and 50 labels
+    at_20, at_50 = bars.get_segments()
+    assert abs(at_20[1][1] - at_20[0][1]) == pytest.approx(2 * 2.8284, abs=1e-3)  # 70 and 74 %: ± their sample std
+    assert len(at_50) == 0  # one run: no bar drawn
+    assert "mean ± sample std (n − 1) over seeds" in report.render_markdown(rows, "fixture")
 
 
 def test_plot_says_which_fraction_line_it_leaves_out_for_drawing_different_counts(tmp_path, monkeypatch, capsys) -> None:
