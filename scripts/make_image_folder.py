@@ -6,7 +6,8 @@
 
 The first folder holds ``labeled/<digit>/`` and ``unlabeled/``, the second also ``test/<digit>/``
 (test images give a run its test/acc, and ``ssgan-cli test`` needs them); ``--loose N``
-writes N unsorted images straight into the folder (something to run ``ssgan predict`` on).
+writes N unsorted images straight into the folder (something to run ``ssgan predict`` on), drawn from
+the digits test split: never a training image of a folder this script writes, whatever its seed.
 Images are drawn without overlap between the parts, seeded by ``--seed``.
 """
 
@@ -83,11 +84,15 @@ def asks_for_more_than_digits_has(args: argparse.Namespace, data: ImageData) -> 
     if args.labeled_per_class > train_per_class.min():
         return f"--labeled-per-class {args.labeled_per_class} is more than the {train_per_class.min()} that every digit has; use at most that"
     left = len(data.train_labels) - 10 * args.labeled_per_class
-    if args.unlabeled + args.loose > left:
-        return (f"--unlabeled {args.unlabeled} and --loose {args.loose} ask for {args.unlabeled + args.loose} images, but "
-                f"{left} are left beside the labeled ones; ask for at most {left} in all")
+    if args.unlabeled > left:
+        return (f"--unlabeled {args.unlabeled} asks for more images than the {left} left beside the labeled ones; "
+                f"ask for at most {left}")
     if args.test_per_class > test_per_class.min():
         return f"--test-per-class {args.test_per_class} is more than the {test_per_class.min()} that every digit has; use at most that"
+    left = len(data.test_labels) - 10 * args.test_per_class
+    if args.loose > left:
+        return (f"--loose {args.loose} asks for more images than the {left} of the digits test split left beside "
+                f"test/; ask for at most {left}")
     return None
 
 
@@ -107,12 +112,14 @@ def write_images(out: Path, args: argparse.Namespace, data: ImageData) -> int:
         save(data.train_images[i], out / "labeled" / str(int(data.train_labels[i])) / f"train_{i:04d}.png")
     for n, i in enumerate(rest[: args.unlabeled]):
         save(data.train_images[i], out / "unlabeled" / f"part{n % 3}" / f"train_{i:04d}.png")
-    for n, i in enumerate(rest[args.unlabeled: args.unlabeled + args.loose]):
-        save(data.train_images[i], out / f"image_{n:04d}.png")
     test_order = rng.permutation(len(data.test_labels))
-    for k in range(10):
-        for i in [j for j in test_order if data.test_labels[j] == k][: args.test_per_class]:
-            save(data.test_images[i], out / "test" / str(k) / f"test_{i:04d}.png")
+    tested = [i for k in range(10) for i in [j for j in test_order if data.test_labels[j] == k][: args.test_per_class]]
+    for i in tested:
+        save(data.test_images[i], out / "test" / str(int(data.test_labels[i])) / f"test_{i:04d}.png")
+    # from the test split: a training image of another folder (the same seed's) would be predicted as if new
+    untested = [i for i in test_order if i not in set(tested)]
+    for n, i in enumerate(untested[: args.loose]):
+        save(data.test_images[i], out / f"image_{n:04d}.png")
     return sum(1 for _ in out.rglob("*.png"))
 
 

@@ -169,6 +169,24 @@ def test_a_bad_count_or_out_file_stops_bench_speed_before_it_measures(tmp_path, 
     assert "a_file is a file, not a folder; choose another file" in errors
 
 
+def test_make_image_folders_loose_images_are_never_a_training_or_test_image_of_its_folders(tmp_path) -> None:
+    # the docstring's "new_images" (--loose 40 alone) were 40 of demo_images' labeled and unlabeled images
+    import make_image_folder
+
+    make_image_folder.main([str(tmp_path / "demo"), "--test-per-class", "10", "--size", "8"])
+    make_image_folder.main([str(tmp_path / "new"), "--unlabeled", "0", "--labeled-per-class", "0", "--loose", "40",
+                            "--size", "8"])
+    make_image_folder.main([str(tmp_path / "both"), "--test-per-class", "10", "--loose", "40", "--size", "8"])
+
+    def pictures(folder: Path, *parts: str) -> set[bytes]:
+        return {path.read_bytes() for part in parts for path in (folder / part).rglob("*.png")}
+
+    new = {path.read_bytes() for path in (tmp_path / "new").glob("*.png")}
+    assert len(new) == 40 and not new & pictures(tmp_path / "demo", "labeled", "unlabeled")  # may be a test image
+    loose = {path.read_bytes() for path in (tmp_path / "both").glob("*.png")}
+    assert len(loose) == 40 and not loose & pictures(tmp_path / "both", "labeled", "unlabeled", "test")
+
+
 def test_make_image_folder_checks_its_counts_and_leaves_nothing_half_written(tmp_path, monkeypatch, capsys) -> None:
     import make_image_folder
 
@@ -183,7 +201,10 @@ def test_make_image_folder_checks_its_counts_and_leaves_nothing_half_written(tmp
         make_image_folder.main([str(out), "--labeled-per-class", "-1"])
     # more than the digits hold, or nothing at all: once cut short (or an empty folder) with exit 0
     for counts, message in ((["--labeled-per-class", "500"], "--labeled-per-class 500 is more than the 131 that every digit has"),
-                            (["--unlabeled", "5000"], "but 1300 are left beside the labeled ones; ask for at most 1300"),
+                            (["--unlabeled", "5000"], "--unlabeled 5000 asks for more images than the 1300 left beside "
+                                                      "the labeled ones; ask for at most 1300"),
+                            (["--loose", "1000", "--test-per-class", "10"], "--loose 1000 asks for more images than the 347 "
+                                                                            "of the digits test split left beside test/; ask for at most 347"),
                             (["--test-per-class", "100"], "--test-per-class 100 is more than the 43 that every digit has"),
                             (["--labeled-per-class", "0", "--unlabeled", "0"], "nothing to write: every count is 0")):
         with pytest.raises(SystemExit) as exited:
