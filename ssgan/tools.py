@@ -78,8 +78,8 @@ def other_checkpoint_advice(damaged: str | Path, setting: str, start_again: str)
     folder that torch reads, with the epoch it was saved in, given as ``setting=PATH``; without one, how to
     ``start_again`` (the entry point's way of starting a run anew)."""
     damaged = Path(damaged).expanduser().resolve()
-    others = sorted((path for path in damaged.parent.glob("*.ckpt")
-                     if not path.name.startswith(".") and path.resolve() != damaged),  # not atomic_write's temporaries
+    others = sorted((path for path in damaged.parent.glob("*.ckpt")  # not atomic_write's hidden temporaries, nor
+                     if not path.name.startswith(".") and path.is_file() and path.resolve() != damaged),  # dead links
                     key=lambda path: path.stat().st_mtime, reverse=True)
     for other in others:
         epoch = checkpoint_epoch(other)
