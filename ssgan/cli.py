@@ -337,11 +337,15 @@ class SSGANCLI(LightningCLI):
 
         from ssgan.tools import cut_short, foreign_archive, other_checkpoint_advice
 
+        # fit may start afresh; test, validate and predict need a checkpoint (and resume nothing)
+        fallback = ("start it again without --ckpt_path" if subcommand == "fit"
+                    else "give a whole .ckpt file that a run wrote")
+        use = "resume from" if subcommand == "fit" else "use"
         path = Path(ckpt_path).expanduser()
         if not zipfile.is_zipfile(path):  # torch saves checkpoints as zip archives
             if cut_short(path):  # the start of one, whose end (the archive's directory) is missing
                 raise UserError(f"--ckpt_path={ckpt_path} is damaged or cut short (no end to its zip archive); "
-                                f"{other_checkpoint_advice(path, '--ckpt_path', 'without --ckpt_path')}")
+                                f"{other_checkpoint_advice(path, '--ckpt_path', fallback, use)}")
             raise UserError(f"--ckpt_path={ckpt_path} is not a checkpoint (not a zip archive, as torch saves them); "
                             "give a .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
         problem = foreign_archive(path)
@@ -353,7 +357,7 @@ class SSGANCLI(LightningCLI):
         except Exception as error:  # one that needs the unsafe loader (older torch's default), or a damaged one
             if _damaged_checkpoint(path):  # the Trainer's own load would stop with a traceback
                 raise UserError(f"--ckpt_path={ckpt_path} is damaged or cut short ({type(error).__name__}); "
-                                f"{other_checkpoint_advice(path, '--ckpt_path', 'without --ckpt_path')}") from None
+                                f"{other_checkpoint_advice(path, '--ckpt_path', fallback, use)}") from None
             return None  # the Trainer loads it as its torch release does
         from ssgan.train import NOT_A_TRAINING_CHECKPOINT, is_training_checkpoint
 

@@ -73,10 +73,9 @@ def cut_short(path: str | Path) -> bool:
         return False
 
 
-def other_checkpoint_advice(damaged: str | Path, setting: str, start_again: str) -> str:
-    """What to resume from when the checkpoint ``damaged`` cannot be read: the newest other checkpoint in its
-    folder that torch reads, with the epoch it was saved in, given as ``setting=PATH``; without one, how to
-    ``start_again`` (the entry point's way of starting a run anew)."""
+def other_checkpoint_advice(damaged: str | Path, setting: str, otherwise: str, use: str = "resume from") -> str:
+    """What to ``use`` when the checkpoint ``damaged`` cannot be read: the newest other checkpoint in its folder
+    that torch reads, with the epoch it was saved in, given as ``setting=PATH``; without one, ``otherwise``."""
     damaged = Path(damaged).expanduser().resolve()
     others = sorted((path for path in damaged.parent.glob("*.ckpt")  # not atomic_write's hidden temporaries, nor
                      if not path.name.startswith(".") and path.is_file() and path.resolve() != damaged),  # dead links
@@ -84,8 +83,8 @@ def other_checkpoint_advice(damaged: str | Path, setting: str, start_again: str)
     for other in others:
         epoch = checkpoint_epoch(other)
         if epoch is not None:
-            return f"resume from the run's other checkpoint, saved in epoch {epoch}: {setting}={other}"
-    return f"the run has no other readable checkpoint; start it again {start_again}"
+            return f"{use} the run's other checkpoint, saved in epoch {epoch}: {setting}={other}"
+    return f"the run has no other readable checkpoint; {otherwise}"
 
 
 def checkpoint_epoch(path: str | Path) -> int | None:

@@ -682,10 +682,12 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
     with zipfile.ZipFile(folder_checkpoint) as source, zipfile.ZipFile(damaged, "w") as target:
         for item in source.infolist():
             target.writestr(item, b"garbage" if item.filename.endswith("data.pkl") else source.read(item))
-    for subcommand in ("fit", "test"):
+    # fit may start afresh; test, validate and predict need a checkpoint
+    for subcommand, otherwise in (("fit", "start it again without --ckpt_path"),
+                                  ("test", "give a whole .ckpt file that a run wrote")):
         line = _one_line_error(capsys, [subcommand, *folder_args, f"--ckpt_path={damaged.name}"])
         assert line.startswith(f"error: --ckpt_path={damaged.name} is damaged or cut short (") and line.endswith(
-            "); the run has no other readable checkpoint; start it again without --ckpt_path")
+            f"); the run has no other readable checkpoint; {otherwise}")
     damaged.unlink()
     # a last.ckpt cut short (a full disk, a killed copy) beside a whole checkpoint: that one is named, with its epoch
     checkpoints = tmp_path / "version_0" / "checkpoints"
@@ -696,6 +698,9 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
     assert _one_line_error(capsys, ["fit", *folder_args, "--ckpt_path=version_0/checkpoints/last.ckpt"]) == (
         "error: --ckpt_path=version_0/checkpoints/last.ckpt is damaged or cut short (no end to its zip archive); resume "
         f"from the run's other checkpoint, saved in epoch {epoch}: --ckpt_path={checkpoints.resolve() / 'best.ckpt'}")
+    assert _one_line_error(capsys, ["test", *folder_args, "--ckpt_path=version_0/checkpoints/last.ckpt"]).endswith(
+        f"(no end to its zip archive); use the run's other checkpoint, saved in epoch {epoch}: "
+        f"--ckpt_path={checkpoints.resolve() / 'best.ckpt'}")
     shutil.rmtree(tmp_path / "version_0")
     # one that needs the unsafe loader is not unpickled here to tell it from a damaged one: its code never runs
     from ssgan.cli import _damaged_checkpoint
