@@ -64,13 +64,22 @@ def foreign_archive(path: str | Path) -> str | None:
 
 
 def cut_short(path: str | Path) -> bool:
-    """Whether a file that torch could not load begins as torch's zip archive does: a checkpoint whose
-    write stopped early (a full disk, a killed copy) or that was damaged since, not some other file."""
+    """Whether a file that torch could not load is a zip archive (as torch saves checkpoints) that is not whole:
+    one whose write stopped early (a full disk, a killed copy) or that was damaged since. Not some other file,
+    nor a whole archive that the safe loader refused (a class of its own in the pickle)."""
+    import zipfile
+
     try:
         with open(path, "rb") as file:
-            return file.read(4) == b"PK\x03\x04"  # a zip archive's first local file header
-    except OSError:
+            if file.read(4) != b"PK\x03\x04":  # a zip archive's first local file header
+                return False
+    except OSError:  # not readable at all (no permission): not a question of damage
         return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is not None  # a member whose checksum fails
+    except (zipfile.BadZipFile, OSError, EOFError):  # no directory at the end, or a member shorter than it says
+        return True
 
 
 def other_checkpoint_advice(damaged: str | Path, setting: str, otherwise: str, use: str = "resume from") -> str:
@@ -793,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
               "Classifies an image file or every image under a folder (recursively) with the checkpoint's EMA "
               "classifier and writes a CSV: file, class, confidence. Images are converted and resized to the "
               "checkpoint's image shape.")
-    sub.add_argument("path", metavar="PATH", help="an image file or a folder of images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif)")
+    sub.add_argument("path", metavar="PATH", help="an image file or a folder of images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif .avif .pgm .ppm .pbm .pnm .tga .pcx)")
     sub.add_argument("--out", default="preds.csv", help="CSV file to write, replaced if it exists (default: preds.csv)")
     sub.add_argument("--probabilities", action="store_true", help="add one p_<class> column per class")
     sub.add_argument("--batch-size", type=int, default=256, help="images decoded and classified at a time (default: 256)")

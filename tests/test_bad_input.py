@@ -310,10 +310,10 @@ FOLDER_DAMAGE = {
         "class 'triangle' of PATH/test is not in PATH/labeled; add PATH/labeled/triangle/ with labeled images or remove PATH/test/triangle"),
     "an empty class folder": (
         lambda root: [p.unlink() for p in (root / "labeled" / "square").iterdir()],
-        "class folder PATH/labeled/square holds no images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif); add images or remove the folder"),
+        "class folder PATH/labeled/square holds no images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif .avif .pgm .ppm .pbm .pnm .tga .pcx); add images or remove the folder"),
     "an empty test class folder": (  # it was accepted, and its class went untested without a word
         lambda root: [p.unlink() for p in (root / "test" / "circle").iterdir()],
-        "class folder PATH/test/circle holds no images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif); add images or remove the folder"),
+        "class folder PATH/test/circle holds no images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif .avif .pgm .ppm .pbm .pnm .tga .pcx); add images or remove the folder"),
     "no labeled/ folder": (
         lambda root: shutil.rmtree(root / "labeled"),
         "PATH has no labeled/ folder; put the labeled images in PATH/labeled/<class name>/"),

@@ -518,6 +518,32 @@ def test_a_file_the_file_system_refused_is_read_again_by_the_next_run(image_fold
     assert len(list(tmp_path.glob("*.pt"))) == 1
 
 
+def test_more_formats_are_read_and_those_that_are_not_are_counted_not_passed_over_silently(tmp_path: Path,
+                                                                                        caplog) -> None:
+    # a phone's HEIC photos among its JPEGs, or a data set's PGM files, disappeared without a word
+    from PIL import Image
+
+    folder = tmp_path / "mixed"
+    (folder / "deeper").mkdir(parents=True)
+    picture = Image.fromarray(np.full((8, 8), 90, dtype=np.uint8))
+    for name in ("a.png", "b.pgm", "c.ppm", "d.tga", "e.pcx", "deeper/f.pnm"):
+        picture.save(folder / name)
+    for name in ("g.heic", "deeper/h.HEIC", "i.jxl", "notes.txt", ".hidden.heic"):
+        (folder / name).write_bytes(b"not decoded")
+    with caplog.at_level(logging.WARNING):
+        found = image_io.list_images(folder, recursive=True)
+    assert [path.relative_to(folder).as_posix() for path in found] == ["a.png", "b.pgm", "c.ppm", "d.tga",
+                                                                       "deeper/f.pnm", "e.pcx"]
+    assert all((image_io.read_image(path, (1, 8, 8)) == 90).all() for path in found)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"passed over 3 image(s) under {folder} in formats ssgan does not read (2 .heic, 1 .jxl); convert them to PNG "
+        "or JPEG to use them"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert len(image_io.list_images(folder)) == 5  # not recursive: one .heic and one .jxl here
+    assert "passed over 2 image(s)" in caplog.text
+
+
 def test_a_labeled_image_linked_into_unlabeled_is_used_as_labeled_only(image_folder: Path, tmp_path: Path, caplog) -> None:
     # it sat in the unlabeled pool a second time, where pseudo-labelling could pick it: never a labeled image
     root = tmp_path / "images"

@@ -583,10 +583,10 @@ def test_predict_errors_name_the_fix_and_a_hidden_image_given_by_name_is_read(fo
     damaged.write_bytes(b"not a png")
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
-    for path, line in ((empty, f"error: {empty} holds no images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif, in it or "
+    for path, line in ((empty, f"error: {empty} holds no images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif .avif .pgm .ppm .pbm .pnm .tga .pcx, in it or "
                                 "in its subfolders but hidden ones); give a folder that holds images, or an image file"),
                        (notes, f"error: {notes} is not an image file; give a file ending in one of .png .jpg .jpeg .jfif "
-                               ".jpe .bmp .webp .tif .tiff .gif (convert it first), or a folder of images"),
+                               ".jpe .bmp .webp .tif .tiff .gif .avif .pgm .ppm .pbm .pnm .tga .pcx (convert it first), or a folder of images"),
                        (damaged, f"error: {damaged} could not be read as an image (see the warning above); give a "
                                  "readable image")):
         with pytest.raises(SystemExit) as exited:

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,12 @@ from ssgan.errors import UserError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".jpe", ".bmp", ".webp", ".tif", ".tiff", ".gif")  # a GIF: its first frame
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".jpe", ".bmp", ".webp", ".tif", ".tiff", ".gif",  # a GIF: its first frame
+                  ".avif", ".pgm", ".ppm", ".pbm", ".pnm", ".tga", ".pcx")
+# image formats a folder may hold that ssgan does not read (Pillow cannot, or not as one picture): passed over,
+# with a warning, so that a phone's HEIC photos among its JPEGs do not disappear without a word
+UNREAD_IMAGE_SUFFIXES = (".heic", ".heif", ".jxl", ".ico", ".icns", ".psd", ".svg", ".dng", ".cr2", ".cr3", ".nef",
+                         ".arw", ".raw", ".jp2", ".j2k")
 
 
 def printable(text: str) -> str:
@@ -46,8 +52,10 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
 
     Subfolders that are symbolic links are followed (each real folder once, so a link loop ends)."""
     if not recursive:
-        return sorted(p for p in folder.iterdir() if is_image_file(p))
-    found, visited = [], set()
+        names = list(folder.iterdir())
+        _warn_of_unread_formats(folder, names)
+        return sorted(p for p in names if is_image_file(p))
+    found, visited, passed_over = [], set(), []
 
     def unlisted(error: OSError) -> None:  # a subfolder that cannot be listed: its images would go without a word
         log.warning("could not list %s (%s): its images are left out", printable(str(error.filename)),
@@ -63,7 +71,19 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
         # in the file system's listing order, which differs between disks and would move the split
         subfolders[:] = sorted(name for name in subfolders if not name.startswith(".") and name not in HIDDEN_FOLDERS)
         found += [path for path in (Path(top) / name for name in names) if is_image_file(path)]
+        passed_over += [Path(top) / name for name in names]
+    _warn_of_unread_formats(folder, passed_over)
     return sorted(found)
+
+
+def _warn_of_unread_formats(folder: Path, paths: Sequence[Path]) -> None:
+    """One warning for the files under ``folder`` in an image format that ssgan passes over, counted by suffix."""
+    unread = Counter(path.suffix.lower() for path in paths
+                     if path.suffix.lower() in UNREAD_IMAGE_SUFFIXES and not path.name.startswith("."))
+    if unread:
+        counts = ", ".join(f"{count} {suffix}" for suffix, count in sorted(unread.items()))
+        log.warning("passed over %d image(s) under %s in formats ssgan does not read (%s); convert them to PNG or JPEG "
+                    "to use them", sum(unread.values()), printable(str(folder)), counts)
 
 
 def class_folder_names(names: Sequence[str]) -> list[str]:
