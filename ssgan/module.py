@@ -93,8 +93,9 @@ def check_optimizer_factory(factory: OptimizerFactory | None, name: str) -> None
     now, in one line, not at the start of training."""
     if factory is None:
         return
+    parameter = nn.Parameter(torch.zeros(1))
     try:
-        factory([nn.Parameter(torch.zeros(1))])
+        optimizer = factory([parameter])
     except Exception as error:  # torch's ValueError for lr=-0.1, an IndexError for betas=[0.5], ...
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         text = _text_setting(factory, name)
@@ -102,6 +103,16 @@ def check_optimizer_factory(factory: OptimizerFactory | None, name: str) -> None
             raise UserError(f"{name} does not build: {text}") from None
         raise UserError(f"{name} does not build: {type(error).__name__}: {reason} (check its settings, "
                         f"such as {name}.lr and {name}.betas)") from None
+    # the steps call step() once a batch on dense gradients, without a closure: LBFGS (which needs one) and
+    # SparseAdam (sparse gradients only) stopped the first batch with a traceback from inside torch
+    parameter.grad = torch.zeros_like(parameter)
+    try:
+        optimizer.step()
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{name} ({type(optimizer).__module__}.{type(optimizer).__name__}) cannot take ssgan's steps, one "
+                        f"step() a batch on dense gradients without a closure ({reason}); use an optimizer such as "
+                        "torch.optim.Adam (the default), AdamW or SGD") from None
 
 
 def _text_setting(factory: OptimizerFactory, name: str) -> str | None:

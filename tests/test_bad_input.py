@@ -133,6 +133,12 @@ BAD_INPUTS = [
     (["model.optimizer_d.lr=-0.1"],
      "model.optimizer_d does not build: ValueError: Invalid learning rate: -0.1 (check its settings, "
      "such as model.optimizer_d.lr and model.optimizer_d.betas)"),
+    (["model.optimizer_d._target_=torch.optim.LBFGS", "~model.optimizer_d.betas", "~model.optimizer_d.fused"],
+     "model.optimizer_d (torch.optim.lbfgs.LBFGS) cannot take ssgan's steps, one step() a batch on dense gradients "
+     "without a closure (...); use an optimizer such as torch.optim.Adam (the default), AdamW or SGD"),
+    (["model.optimizer_g._target_=torch.optim.SparseAdam", "~model.optimizer_g.fused"],
+     "model.optimizer_g (torch.optim.sparse_adam.SparseAdam) cannot take ssgan's steps, one step() a batch on dense "
+     "gradients without a closure (...); use an optimizer such as torch.optim.Adam (the default), AdamW or SGD"),
     (["model.optimizer_d.betas=[0.5,abc]"],
      "model.optimizer_d does not build: model.optimizer_d.betas=[0.5,abc] holds text where a number belongs; write e.g. "
      "model.optimizer_d.betas=[0.9,0.999] (Adam's default)"),
