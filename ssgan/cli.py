@@ -885,6 +885,20 @@ def show_progress_messages() -> None:
     ssgan_logger.setLevel(logging.INFO)
 
 
+def _interpolation_message(error: Exception) -> str:
+    """The one line for an ``${...}`` in a config (``--config`` file or command line) that cannot be resolved."""
+    import re
+
+    where = getattr(error, "full_key", None) or "a setting"
+    reason = str(getattr(error, "msg", None) or error).strip().splitlines()[0]
+    variable = re.search(r"Environment variable '([^']+)' not found", reason)
+    if variable:
+        name = variable.group(1)
+        return (f"{where}: environment variable {name} is not set; set it, or give a default: "
+                f"${{oc.env:{name},<default>}}")
+    return f"{where}: cannot resolve its interpolation ({reason}); give the value itself, or a key that the config has"
+
+
 def find_user_error(error: BaseException) -> UserError | None:
     """The ``UserError`` that ``error`` is, or wraps.
 
@@ -896,9 +910,13 @@ def find_user_error(error: BaseException) -> UserError | None:
     """
     seen: set[int] = set()
     current: BaseException | None = error
+    from omegaconf.errors import InterpolationResolutionError
+
     while current is not None and id(current) not in seen:
         if isinstance(current, UserError):
             return current
+        if isinstance(current, InterpolationResolutionError):  # a config's ${...} that names nothing: a traceback
+            return UserError(_interpolation_message(current))
         seen.add(id(current))
         if current.__cause__ is not None:
             current = current.__cause__

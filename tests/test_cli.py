@@ -448,6 +448,24 @@ def test_cli_argument_errors_are_one_line_naming_the_argument(given: list[str], 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_interpolation_that_cannot_be_resolved_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    # the README's ${oc.env:SSGAN_DATA_DIR,data} without its default, or a ${key} the config lacks: a traceback
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SSGAN_NOT_SET", raising=False)
+    (tmp_path / "env.yaml").write_text("data:\n  init_args:\n    split_cache_dir: ${oc.env:SSGAN_NOT_SET}\n")
+    (tmp_path / "key.yaml").write_text("trainer:\n  max_epochs: ${epochs}\n")
+    digits = ["fit", "--config", str(CLI_DIR / "digits_ssgan.yaml"), "--trainer.fast_dev_run=true"]
+    assert _one_line_error(capsys, [*digits, "--config", "env.yaml"]) == (
+        "error: data.init_args.split_cache_dir: environment variable SSGAN_NOT_SET is not set; set it, or give a "
+        "default: ${oc.env:SSGAN_NOT_SET,<default>}")
+    assert _one_line_error(capsys, [*digits, "--config", "key.yaml"]) == (
+        "error: trainer.max_epochs: cannot resolve its interpolation (Interpolation key 'epochs' not found); give the "
+        "value itself, or a key that the config has")
+    assert _one_line_error(capsys, [*digits, "--data.init_args.split_cache_dir=${oc.env:SSGAN_NOT_SET}"]).endswith(
+        "environment variable SSGAN_NOT_SET is not set; set it, or give a default: ${oc.env:SSGAN_NOT_SET,<default>}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["env.yaml", "key.yaml"]  # no log folder left
+
+
 def test_cli_help_still_prints_in_full(capsys) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["fit", "--help"])
