@@ -1,6 +1,6 @@
 """``ssgan``: the tools around a trained checkpoint (predict, extract, sample, export).
 
-    ssgan predict CKPT PATH --out preds.csv [--probabilities]
+    ssgan predict CKPT PATH [PATH ...] --out preds.csv [--probabilities]
     ssgan extract CKPT --out features.npz [--data NAME] [--set KEY=VALUE ...]
     ssgan sample CKPT --n 1000 --out DIR [--floor 0.9]
     ssgan export CKPT --format onnx|torchscript [--out FILE]
@@ -390,28 +390,26 @@ def _forward_batches(module: Any, images: torch.Tensor, batch_size: int) -> tupl
 
 # ------------------------------------------------------------------------------------------ predict
 def predict(args: argparse.Namespace) -> None:
-    """Class, confidence (and optionally every class's probability) of each image file under PATH."""
-    from ssgan.data.images import IMAGE_SUFFIXES, is_image_file, list_images, read_images
+    """Class, confidence (and optionally every class's probability) of each image file under the PATHs."""
+    from ssgan.data.images import is_image_file, read_images
 
-    given, target = Path(args.checkpoint).expanduser(), Path(args.path).expanduser()
-    if (not given.is_file() or is_image_file(given)) and target.is_file() and target.suffix == ".ckpt":
-        raise UserError(f"{target} is the checkpoint: it comes first, then the images; ssgan predict {args.path} "
+    given = Path(args.checkpoint).expanduser()
+    targets = [Path(path).expanduser() for path in args.paths]
+    swapped = next((target for target in targets if target.is_file() and target.suffix == ".ckpt"), None)
+    if swapped is not None and (not given.is_file() or is_image_file(given)):
+        raise UserError(f"{swapped} is the checkpoint: it comes first, then the images; ssgan predict {swapped} "
                         f"{args.checkpoint}")
     device = resolve_device(args.accelerator)
     module = load_module(args.checkpoint, device)
-    if target.is_dir():
-        files = list_images(target, recursive=True)
-        if not files:
-            raise UserError(f"{target} holds no images ({' '.join(IMAGE_SUFFIXES)}, in it or in its subfolders but "
-                            "hidden ones); give a folder that holds images, or an image file")
-    elif target.is_file():
-        if target.suffix.lower() not in IMAGE_SUFFIXES:  # a hidden name given on purpose is taken
-            raise UserError(f"{target} is not an image file; give a file ending in one of {' '.join(IMAGE_SUFFIXES)}"
-                            " (convert it first), or a folder of images")
-        files = [target]
-    else:
-        what = "is not a regular file" if target.exists() or target.is_symlink() else "does not exist"
-        raise UserError(f"{target} {what}; give an image file or a folder of images")
+    # (file, its name in the CSV): relative to its folder for one folder; as given for several paths, whose
+    # files may share names; a file reached twice (a folder and a glob) is classified once
+    named: dict[str, tuple[Path, str]] = {}
+    for target in targets:
+        for path in _images_of(target):
+            name = (str(path.relative_to(target)) if target.is_dir() else path.name) if len(targets) == 1 else str(path)
+            named.setdefault(os.path.realpath(path), (path, name))
+    files = [path for path, _ in named.values()]
+    names_in_csv = {path: name for path, name in named.values()}
     out = output_file(args.out, "preds.csv", [args.checkpoint, *files], writes="CSV text", fits=(".txt",))
     names = module.class_names
     rows, skipped = [], 0
@@ -422,15 +420,15 @@ def predict(args: argparse.Namespace) -> None:
         probabilities, _ = _forward_batches(module, images, args.batch_size)  # (B, K)
         confidence, predicted = probabilities.max(dim=1)
         for position, probs, label, conf in zip(kept, probabilities.tolist(), predicted.tolist(), confidence.tolist()):
-            path = batch_files[position]
-            row = [str(path.relative_to(target) if target.is_dir() else path.name), names[label], f"{conf:.6f}"]
+            row = [names_in_csv[batch_files[position]], names[label], f"{conf:.6f}"]
             if args.probabilities:
                 row += [f"{p:.6f}" for p in probs]
             rows.append(row)
     if not rows:
-        if files == [target]:
-            raise UserError(f"{target} could not be read as an image (see the warning above); give a readable image")
-        raise UserError(f"none of the {len(files)} image(s) under {target} could be read (see the warnings above); "
+        if files == targets:
+            raise UserError(f"{targets[0]} could not be read as an image (see the warning above); give a readable image")
+        where = f"under {targets[0]}" if len(targets) == 1 else f"of the {len(targets)} paths given"
+        raise UserError(f"none of the {len(files)} image(s) {where} could be read (see the warnings above); "
                         "replace the damaged files, or convert them to PNG")
 
     def write(temporary: Path) -> None:
@@ -443,6 +441,25 @@ def predict(args: argparse.Namespace) -> None:
     atomic_write(out, write)
     note = f" ({skipped} unreadable file(s) skipped; see the warnings above)" if skipped else ""
     print(f"wrote {len(rows)} prediction(s) to {out}{note}")
+
+
+def _images_of(target: Path) -> list[Path]:
+    """The image files that a PATH given to ``predict`` names: itself, or those under the folder (recursively)."""
+    from ssgan.data.images import IMAGE_SUFFIXES, list_images
+
+    if target.is_dir():
+        files = list_images(target, recursive=True)
+        if not files:
+            raise UserError(f"{target} holds no images ({' '.join(IMAGE_SUFFIXES)}, in it or in its subfolders but "
+                            "hidden ones); give a folder that holds images, or an image file")
+        return files
+    if target.is_file():
+        if target.suffix.lower() not in IMAGE_SUFFIXES:  # a hidden name given on purpose is taken
+            raise UserError(f"{target} is not an image file; give a file ending in one of {' '.join(IMAGE_SUFFIXES)}"
+                            " (convert it first), or a folder of images")
+        return [target]
+    what = "is not a regular file" if target.exists() or target.is_symlink() else "does not exist"
+    raise UserError(f"{target} {what}; give an image file or a folder of images")
 
 
 # ------------------------------------------------------------------------------------------ extract
@@ -799,10 +816,10 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     sub = add("predict", predict, "classify image files",
-              "Classifies an image file or every image under a folder (recursively) with the checkpoint's EMA "
+              "Classifies image files, or every image under folders (recursively), with the checkpoint's EMA "
               "classifier and writes a CSV: file, class, confidence. Images are converted and resized to the "
               "checkpoint's image shape.")
-    sub.add_argument("path", metavar="PATH", help="an image file or a folder of images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif .avif .pgm .ppm .pbm .pnm .tga .pcx)")
+    sub.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images (.png .jpg .jpeg .jfif .jpe .bmp .webp .tif .tiff .gif .avif .pgm .ppm .pbm .pnm .tga .pcx); with several, the CSV names each file by its path")
     sub.add_argument("--out", default="preds.csv", help="CSV file to write, replaced if it exists (default: preds.csv)")
     sub.add_argument("--probabilities", action="store_true", help="add one p_<class> column per class")
     sub.add_argument("--batch-size", type=int, default=256, help="images decoded and classified at a time (default: 256)")

@@ -80,6 +80,23 @@ def test_predict_on_one_file(folder_checkpoint: Path, image_folder: Path, tmp_pa
     assert len(list(csv.DictReader(out.open()))) == 1
 
 
+def test_predict_on_several_paths_names_each_file_as_given_and_classifies_it_once(folder_checkpoint: Path,
+                                                                                  image_folder: Path, tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    # a shell glob (ssgan predict CKPT *.png) was "unrecognized arguments" listing every file
+    monkeypatch.chdir(image_folder / "test")
+    one = sorted(Path("stripes").iterdir())[0]
+    out = tmp_path / "several.csv"
+    run_tool("predict", folder_checkpoint, one, "stripes", "circle", "--out", out)  # `one` twice: once in the CSV
+    rows = list(csv.DictReader(out.open()))
+    expected = [str(path) for folder in ("stripes", "circle") for path in sorted(Path(folder).iterdir())]  # as given
+    assert [row["file"] for row in rows] == [str(one)] + [name for name in expected if name != str(one)]
+    single = tmp_path / "single.csv"
+    run_tool("predict", folder_checkpoint, "stripes", "--out", single)  # one folder: names relative to it, as before
+    assert {row["file"]: row["confidence"] for row in csv.DictReader(single.open())} == {
+        str(Path(row["file"]).relative_to("stripes")): row["confidence"] for row in rows if row["file"].startswith("stripes")}
+
+
 def test_extract_writes_features_labels_and_a_linear_probe(folder_checkpoint: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "features.npz"
     run_tool("extract", folder_checkpoint, "--out", out)
