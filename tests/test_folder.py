@@ -518,6 +518,19 @@ def test_a_file_the_file_system_refused_is_read_again_by_the_next_run(image_fold
     assert len(list(tmp_path.glob("*.pt"))) == 1
 
 
+def test_a_change_to_the_decoder_raises_its_version_so_that_old_image_caches_are_not_reused() -> None:
+    # the 32-bit TIFF change once kept DECODER_VERSION: runs went on training on the near-black images of their cache
+    import hashlib
+    import inspect
+
+    from ssgan.data.folder import DECODER_VERSION
+
+    source = inspect.getsource(image_io.read_image) + inspect.getsource(image_io.upright)
+    decoders = {5: "8f008a677fb3"}  # version -> the decoder's source hash; a new decoder adds a line
+    assert hashlib.sha1(source.encode()).hexdigest()[:12] == decoders.get(DECODER_VERSION), (
+        "read_image or upright changed: raise DECODER_VERSION in ssgan/data/folder.py and record the new hash here")
+
+
 def test_more_formats_are_read_and_those_that_are_not_are_counted_not_passed_over_silently(tmp_path: Path,
                                                                                         caplog) -> None:
     # a phone's HEIC photos among its JPEGs, or a data set's PGM files, disappeared without a word

@@ -23,8 +23,9 @@ from ssgan.errors import UserError
 log = logging.getLogger(__name__)
 
 
-# ssgan's decoding rules (EXIF turns, 16-bit scaling, transparency on white): a change makes new caches
-DECODER_VERSION = 4
+# ssgan's decoding rules (EXIF turns, 16- and 32-bit scaling, transparency on white): a change makes new caches
+# (tests/test_folder.py holds the decoder's source hash for this version: a change to it must raise the version)
+DECODER_VERSION = 5
 
 
 def _class_images(class_dir: Path) -> list[Path]:
