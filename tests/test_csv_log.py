@@ -53,6 +53,28 @@ def test_a_disk_that_fills_up_as_a_new_column_is_saved_keeps_the_earlier_rows(tm
     assert [row["train/loss"] for row in rows] == ["0.5", "0.4"] and rows[1]["val/acc"] == "0.7"
 
 
+def test_rows_under_the_same_columns_are_appended_and_a_failed_append_is_taken_back(tmp_path: Path, monkeypatch) -> None:
+    # a rewrite of the whole file at every save grew with the log (quadratic over a run that logs every step)
+    logger = CSVLogger(tmp_path, name="csv", version="")
+    _log(logger, STEPS[:2])
+    path = tmp_path / "csv" / "metrics.csv"
+    inode, before = path.stat().st_ino, path.read_text()
+    logger.log_metrics({"train/loss": 0.35, "val/acc": 0.72, "epoch": 1}, 14)
+    logger.save()
+    assert path.stat().st_ino == inode and path.read_text().startswith(before)  # appended in place
+    appended = path.read_text()
+
+    def half_then_full(self, rows) -> None:  # part of a row reached the disk, then it filled up
+        self.writer.writerow(["0.3"])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", half_then_full)
+    logger.log_metrics(*STEPS[2])
+    with pytest.raises(OSError):
+        logger.save()
+    assert path.read_text() == appended  # the half row taken back
+
+
 def test_rows_written_before_the_logger_keep_their_columns(tmp_path: Path) -> None:
     # a resume writes the rows from before its checkpoint first (ssgan.train._start_curves)
     logger = CSVLogger(tmp_path, name="csv", version="")
@@ -63,3 +85,13 @@ def test_rows_written_before_the_logger_keep_their_columns(tmp_path: Path) -> No
     logger.save()
     assert experiment.metrics_keys == ["epoch", "step", "train/loss", "val/acc"]
     assert path.read_text().splitlines() == ["epoch,step,train/loss,val/acc", "0,9,,0.7", "1,19,0.3,"]
+
+
+def test_a_remote_save_dir_keeps_lightnings_writer(tmp_path: Path, monkeypatch) -> None:
+    # atomic_write renames local files: a memory:// or s3:// log was written to a local folder of that name
+    monkeypatch.chdir(tmp_path)
+    logger = CSVLogger("memory://ssgan-test", name="csv", version="")
+    _log(logger, STEPS)
+    assert type(logger.experiment).__name__ == "ExperimentWriter" and not list(tmp_path.iterdir())
+    assert logger._fs.exists("memory://ssgan-test/csv/metrics.csv")
+    assert type(CSVLogger(tmp_path, name="local").experiment).__name__ == "AtomicExperimentWriter"
