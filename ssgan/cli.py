@@ -17,6 +17,7 @@ import importlib
 import io
 import logging
 import re
+import shlex
 import sys
 import typing
 from collections.abc import Sequence
@@ -345,7 +346,7 @@ class SSGANCLI(LightningCLI):
         if not zipfile.is_zipfile(path):  # torch saves checkpoints as zip archives
             if cut_short(path):  # the start of one, whose end (the archive's directory) is missing
                 raise UserError(f"--ckpt_path={ckpt_path} is damaged or cut short (no end to its zip archive); "
-                                f"{other_checkpoint_advice(path, '--ckpt_path', fallback, use)}")
+                                f"{other_checkpoint_advice(path, '--ckpt_path', fallback, use, quote=shlex.quote)}")
             raise UserError(f"--ckpt_path={ckpt_path} is not a checkpoint (not a zip archive, as torch saves them); "
                             "give a .ckpt file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
         problem = foreign_archive(path)
@@ -357,7 +358,7 @@ class SSGANCLI(LightningCLI):
         except Exception as error:  # one that needs the unsafe loader (older torch's default), or a damaged one
             if _damaged_checkpoint(path):  # the Trainer's own load would stop with a traceback
                 raise UserError(f"--ckpt_path={ckpt_path} is damaged or cut short ({type(error).__name__}); "
-                                f"{other_checkpoint_advice(path, '--ckpt_path', fallback, use)}") from None
+                                f"{other_checkpoint_advice(path, '--ckpt_path', fallback, use, quote=shlex.quote)}") from None
             return None  # the Trainer loads it as its torch release does
         from ssgan.train import NOT_A_TRAINING_CHECKPOINT, is_training_checkpoint
 

@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,12 @@ def cut_short(path: str | Path) -> bool:
 
     try:
         with open(path, "rb") as file:
-            if file.read(4) != b"PK\x03\x04":  # a zip archive's first local file header
-                return False
+            head = file.read(4)
     except OSError:  # not readable at all (no permission): not a question of damage
+        return False
+    if len(head) < 4:  # an empty .ckpt (a copy killed at its start), or one cut within the zip's first bytes
+        return Path(path).suffix == ".ckpt" and b"PK\x03\x04".startswith(head)
+    if head != b"PK\x03\x04":  # a zip archive's first local file header
         return False
     try:
         with zipfile.ZipFile(path) as archive:
@@ -82,26 +85,35 @@ def cut_short(path: str | Path) -> bool:
         return True
 
 
-def other_checkpoint_advice(damaged: str | Path, setting: str, otherwise: str, use: str = "resume from") -> str:
-    """What to ``use`` when the checkpoint ``damaged`` cannot be read: the newest other checkpoint in its folder
-    that torch reads, with the epoch it was saved in, given as ``setting=PATH``; without one, ``otherwise``."""
+def other_checkpoint_advice(damaged: str | Path, setting: str, otherwise: str, use: str = "resume from",
+                            quote: Callable[[str], str] = str) -> str:
+    """What to ``use`` when the checkpoint ``damaged`` cannot be read: the newest other checkpoint that its run
+    saved into its folder and that torch reads, with the epoch it was saved in, given as ``setting=PATH`` (the
+    path written by ``quote``, as the command line takes it); without one, ``otherwise``."""
     damaged = Path(damaged).expanduser().resolve()
     others = sorted((path for path in damaged.parent.glob("*.ckpt")  # not atomic_write's hidden temporaries, nor
                      if not path.name.startswith(".") and path.is_file() and path.resolve() != damaged),  # dead links
                     key=lambda path: path.stat().st_mtime, reverse=True)
     for other in others:
-        epoch = checkpoint_epoch(other)
+        epoch = checkpoint_epoch(other, saved_in=damaged.parent)
         if epoch is not None:
-            return f"{use} the run's other checkpoint, saved in epoch {epoch}: {setting}={other}"
+            return f"{use} the run's other checkpoint, saved in epoch {epoch}: {setting}={quote(str(other))}"
     return f"the run has no other readable checkpoint; {otherwise}"
 
 
-def checkpoint_epoch(path: str | Path) -> int | None:
-    """The epoch a training checkpoint was saved in, or None for a file that torch cannot read as one."""
-    try:  # memory-mapped: only the epoch is read
-        epoch = torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"]
+def checkpoint_epoch(path: str | Path, saved_in: Path | None = None) -> int | None:
+    """The epoch a training checkpoint was saved in; None for a file that torch cannot read as one, or (with
+    ``saved_in``) one whose checkpoint callbacks saved into another folder (another run's, copied there)."""
+    try:  # memory-mapped: only the epoch and the callbacks' small states are read
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        epoch = checkpoint["epoch"]
     except Exception:
         return None
+    if saved_in is not None:
+        folders = {os.path.realpath(state["dirpath"]) for state in (checkpoint.get("callbacks") or {}).values()
+                   if isinstance(state, dict) and isinstance(state.get("dirpath"), str)}
+        if os.path.realpath(saved_in) not in folders:
+            return None
     return epoch if isinstance(epoch, int) else None
 
 

@@ -1238,7 +1238,7 @@ def _open_checkpoint(ckpt_path: str) -> dict[str, Any]:
     except Exception as error:  # not a zip checkpoint (e.g. metrics.json), truncated, or of another program
         if cut_short(ckpt_path):  # a last.ckpt whose write a full disk or a kill stopped: name what still reads
             raise UserError(f"ckpt_path={ckpt_path} is damaged or cut short ({type(error).__name__}); "
-                            f"{other_checkpoint_advice(ckpt_path, 'ckpt_path', 'start it again with overwrite=true')}") from None
+                            f"{other_checkpoint_advice(ckpt_path, 'ckpt_path', 'start it again without ckpt_path (with overwrite=true in its own folder)', quote=hydra_value)}") from None
         raise UserError(f"ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}); "
                         "give a .ckpt file that ssgan-train saved (e.g. <run>/checkpoints/last.ckpt)") from None
     if not is_training_checkpoint(checkpoint):

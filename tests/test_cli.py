@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import shlex
 import shutil
 import signal
 import time
@@ -707,19 +708,29 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
         assert line.startswith(f"error: --ckpt_path={damaged.name} is damaged or cut short (") and line.endswith(
             f"); the run has no other readable checkpoint; {otherwise}")
     damaged.unlink()
-    # a last.ckpt cut short (a full disk, a killed copy) beside a whole checkpoint: that one is named, with its epoch
-    checkpoints = tmp_path / "version_0" / "checkpoints"
+    # a last.ckpt cut short (a full disk, a killed copy) beside a whole checkpoint of its run: that one is named,
+    # with its epoch (quoted for the shell); another run's checkpoint copied beside it is not
+    checkpoints = tmp_path / "version 0" / "checkpoints"
     checkpoints.mkdir(parents=True)
-    shutil.copy(folder_checkpoint, checkpoints / "best.ckpt")
+    shutil.copy(folder_checkpoint, checkpoints / "copied.ckpt")
     (checkpoints / "last.ckpt").write_bytes(folder_checkpoint.read_bytes()[:5000])
-    epoch = torch.load(folder_checkpoint, map_location="cpu", weights_only=True)["epoch"]
-    assert _one_line_error(capsys, ["fit", *folder_args, "--ckpt_path=version_0/checkpoints/last.ckpt"]) == (
-        "error: --ckpt_path=version_0/checkpoints/last.ckpt is damaged or cut short (no end to its zip archive); resume "
-        f"from the run's other checkpoint, saved in epoch {epoch}: --ckpt_path={checkpoints.resolve() / 'best.ckpt'}")
-    assert _one_line_error(capsys, ["test", *folder_args, "--ckpt_path=version_0/checkpoints/last.ckpt"]).endswith(
-        f"(no end to its zip archive); use the run's other checkpoint, saved in epoch {epoch}: "
-        f"--ckpt_path={checkpoints.resolve() / 'best.ckpt'}")
-    shutil.rmtree(tmp_path / "version_0")
+    given = "--ckpt_path=version 0/checkpoints/last.ckpt"
+    assert _one_line_error(capsys, ["fit", *folder_args, given]) == (
+        "error: --ckpt_path=version 0/checkpoints/last.ckpt is damaged or cut short (no end to its zip archive); the "
+        "run has no other readable checkpoint; start it again without --ckpt_path")
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    for state in checkpoint["callbacks"].values():
+        if "dirpath" in state:
+            state["dirpath"] = str(checkpoints)
+    torch.save(checkpoint, checkpoints / "best.ckpt")
+    best = shlex.quote(str(checkpoints.resolve() / "best.ckpt"))
+    assert _one_line_error(capsys, ["fit", *folder_args, given]) == (
+        "error: --ckpt_path=version 0/checkpoints/last.ckpt is damaged or cut short (no end to its zip archive); resume "
+        f"from the run's other checkpoint, saved in epoch {checkpoint['epoch']}: --ckpt_path={best}")
+    assert _one_line_error(capsys, ["test", *folder_args, given]).endswith(
+        f"(no end to its zip archive); use the run's other checkpoint, saved in epoch {checkpoint['epoch']}: "
+        f"--ckpt_path={best}")
+    shutil.rmtree(tmp_path / "version 0")
     # one that needs the unsafe loader is not unpickled here to tell it from a damaged one: its code never runs
     from ssgan.cli import _damaged_checkpoint
 

@@ -147,12 +147,16 @@ def test_resuming_a_finished_run_keeps_its_metrics_or_writes_the_missing_ones(tm
         rf"error: ckpt_path={re.escape(str(last))} is damaged or cut short \(\w+\); resume from the run's other "
         rf"checkpoint, saved in epoch {best_epoch}: ckpt_path={re.escape(str(best))}", stderr.strip().splitlines()[-1])
     assert_one_error_line(stderr, CUT_SHORT_LAST)
+    last.write_bytes(b"")  # a copy killed at its start
+    code, stderr = train_in_process(*once, "ckpt_path=last", cwd=tmp_path)
+    assert code == 2 and "is damaged or cut short (" in stderr.strip().splitlines()[-1], stderr[-1500:]
     whole_best = best.read_bytes()
     best.write_bytes(whole_best[:5000])
     code, stderr = train_in_process(*once, "ckpt_path=last", cwd=tmp_path)
     assert code == 2 and re.fullmatch(
         rf"error: ckpt_path={re.escape(str(last))} is damaged or cut short \(\w+\); the run has no other readable "
-        r"checkpoint; start it again with overwrite=true", stderr.strip().splitlines()[-1])
+        r"checkpoint; start it again without ckpt_path \(with overwrite=true in its own folder\)",
+        stderr.strip().splitlines()[-1])
     last.write_bytes(whole_last)
     best.write_bytes(whole_best)
     # a best.ckpt cut short (a disk that filled up as something else copied it): one line, not Lightning's traceback
@@ -648,6 +652,28 @@ def test_a_run_with_no_last_checkpoint_resumes_from_the_newest_one_it_saved(tmp_
     assert resume_path(tmp_path) == str(tmp_path / "checkpoints" / "best.ckpt")
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     assert resume_path(tmp_path) == "last"
+
+
+def test_the_checkpoint_named_for_a_damaged_one_is_its_runs_and_written_as_the_command_line_takes_it(tmp_path: Path) -> None:
+    from ssgan.config import hydra_value
+    from ssgan.tools import other_checkpoint_advice
+
+    folder = tmp_path / "run 1,b" / "checkpoints"  # a folder name Hydra would read as a sweep, unquoted
+    folder.mkdir(parents=True)
+    (folder / "last.ckpt").write_bytes(b"PK\x03\x04 cut short")
+
+    def saved(path: Path, epoch: int, into: Path) -> None:
+        torch.save({"epoch": epoch, "callbacks": {"ModelCheckpoint{'monitor': 'val/acc'}": {"dirpath": str(into)}}}, path)
+
+    saved(folder / "other_run.ckpt", 7, tmp_path / "elsewhere")  # another run's, copied in: not named
+    (folder / ".best.ab12.tmp.ckpt").write_bytes(b"half")  # a killed save's temporary
+    (folder / "gone.ckpt").symlink_to(tmp_path / "nowhere.ckpt")
+    assert other_checkpoint_advice(folder / "last.ckpt", "ckpt_path", "start again", quote=hydra_value) == (
+        "the run has no other readable checkpoint; start again")
+    saved(folder / "best.ckpt", 3, folder)
+    assert other_checkpoint_advice(folder / "last.ckpt", "ckpt_path", "start again", quote=hydra_value) == (
+        f"resume from the run's other checkpoint, saved in epoch 3: ckpt_path={hydra_value(str(folder / 'best.ckpt'))}")
+    assert hydra_value(str(folder / "best.ckpt")) != str(folder / "best.ckpt")  # quoted
 
 
 def test_a_stopped_run_told_to_resume_from_an_older_checkpoint_is_told_its_epoch(tmp_path: Path, monkeypatch) -> None:
