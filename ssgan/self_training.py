@@ -30,6 +30,15 @@ from ssgan.errors import UserError
 log = logging.getLogger(__name__)
 
 
+def _below(value: float, threshold: float) -> str:
+    """``value`` (under ``threshold``) with as many decimals as it takes to show that it is under: 0.99999994
+    against a threshold of 1, where three decimals read 1.000."""
+    digits = 3
+    while digits < 9 and round(value, digits) >= threshold:
+        digits += 1
+    return f"{value:.{digits}f}"
+
+
 def select_pseudo_labels(probabilities: torch.Tensor, candidates: np.ndarray, threshold: float,
                          max_per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Picks confident predictions, capped per class: at most ``max_per_class`` per predicted class
@@ -304,7 +313,7 @@ class SelfTraining(pl.Callback):
                             "no unlabeled image is left to label (the pool holds only labeled or pseudo-labeled images)"
                             if self._top_confidence is None else
                             f"no unlabeled image reached self_training.threshold={self.threshold:g} (the most confident "
-                            f"had {self._top_confidence:.3f}); lower the threshold to add some")
+                            f"had {_below(self._top_confidence, self.threshold)}); lower the threshold to add some")
         self._reset_pending = self.reset_weights  # done in on_train_epoch_start
         pl_module.schedule_stage = self.stage_bounds(self.current_round)
 

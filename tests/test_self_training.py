@@ -555,6 +555,14 @@ def test_the_advice_to_train_more_rounds_on_a_finished_run_works(tmp_path, train
     assert [entry["round"] for entry in metrics["rounds"]] == [0, 1, 2]
 
 
+def test_the_most_confident_probability_is_shown_with_the_decimals_that_put_it_under_the_threshold() -> None:
+    # threshold=1: "the most confident had 1.000" read as if it had reached it; 0.99999994 is float32's largest below 1
+    from ssgan.self_training import _below
+
+    assert _below(0.99999994, 1.0) == "0.9999999" and _below(0.5, 0.95) == "0.500"
+    assert _below(0.9499, 0.95) == "0.9499" and _below(0.999999999, 1.0) == "1.000000000"  # float32 cannot go finer
+
+
 def test_a_round_that_adds_no_pseudo_label_says_why(tmp_path, caplog) -> None:
     # it trained on as "self-training" without a word, the same data as before
     torch.manual_seed(0)
