@@ -560,7 +560,7 @@ def test_the_most_confident_probability_is_shown_with_the_decimals_that_put_it_u
     from ssgan.self_training import _below
 
     assert _below(0.99999994, 1.0) == "0.9999999" and _below(0.5, 0.95) == "0.500"
-    assert _below(0.9499, 0.95) == "0.9499" and _below(0.999999999, 1.0) == "1.000000000"  # float32 cannot go finer
+    assert _below(0.9499, 0.95) == "0.9499" and _below(0.9999999999, 1.0) == "1.000000000"  # nine decimals at most
 
 
 def test_a_round_that_adds_no_pseudo_label_says_why(tmp_path, caplog) -> None:
