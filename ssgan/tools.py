@@ -257,6 +257,10 @@ def build_datamodule(checkpoint: dict[str, Any], data: str | None, settings: Seq
         stored_class = stored.get("class_path") if isinstance(stored, dict) else None
         datamodule_class = recorded_class(stored_class, SemiSupervisedDataModule, "the checkpoint", "data")
         init_args = {**_init_args(stored.get("init_args") or {}), **overrides}
+        if "synthetic_labeled_dir" not in overrides:
+            # the samples a run added to its labeled images are no images of the data set, whose features extract
+            # writes: their folder, moved or deleted since, need not be there
+            init_args["synthetic_labeled_dir"] = None
         # the checkpoint keeps the training machine's cache folders: where this machine cannot write them (a
         # checkpoint copied from elsewhere), this machine's own cache holds the split and the decoded images
         for key, subfolder in (("split_cache_dir", "splits"), ("image_cache_dir", "images")):

@@ -284,6 +284,17 @@ def test_samples_train_as_synthetic_labeled_images(folder_checkpoint: Path, imag
     assert sorted(mixed_labels[-12:].tolist()) == sorted(FOLDER_CLASSES.index(row["class"]) for row in rows)
 
 
+def test_extract_needs_no_synthetic_folder_that_the_run_trained_with(folder_checkpoint: Path, tmp_path: Path) -> None:
+    # its features are of the data set's images; a run's samples folder moved since was "does not exist"
+    checkpoint = torch.load(folder_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint["ssgan_datamodule"]["init_args"]["synthetic_labeled_dir"] = str(tmp_path / "moved_samples")
+    torch.save(checkpoint, tmp_path / "with_samples.ckpt")
+    run_tool("extract", tmp_path / "with_samples.ckpt", "--out", tmp_path / "with.npz")
+    run_tool("extract", folder_checkpoint, "--out", tmp_path / "without.npz")
+    with np.load(tmp_path / "with.npz") as given, np.load(tmp_path / "without.npz") as plain:
+        assert np.array_equal(given["labeled_features"], plain["labeled_features"])
+
+
 def test_synthetic_folder_names_map_class_names_with_a_slash(idx_root: Path, tmp_path: Path) -> None:
     from PIL import Image
 
