@@ -803,18 +803,45 @@ def check_resumed_settings(cfg: DictConfig, earlier_record: Path) -> None:
                     f"{resume_command(_resume_overrides(_recorded_overrides(earlier_record)), cfg.paths.output_dir)}")
 
 
-def warn_of_settings_changed_since(cfg: DictConfig, checkpoint: Path) -> None:
+def warn_of_settings_changed_since(cfg: DictConfig, checkpoint: Path, resumed_from: dict[str, Any] | None = None,
+                                   model: pl.LightningModule | None = None) -> None:
     """Names the settings that a resume in a new folder changes from those the run of ``checkpoint`` recorded
     (``<run>/.hydra/`` beside its ``checkpoints/``): such a resume may change them (a lower learning rate after a
     divergence), but a changed seed, batch size or noise went on without a word. The optimizer's settings
-    have their own message (``ClassifierModule``), the split and the model class their refusals."""
+    have their own message (``ClassifierModule``), the split and the model class their refusals. A checkpoint
+    without that record (``ssgan-cli``'s, or one copied elsewhere) is held to the model settings it stores."""
     run_folder = checkpoint.resolve().parent.parent
-    if checkpoint.parent.name != "checkpoints" or run_folder == Path(cfg.paths.output_dir).resolve():
-        return  # not in a run's folder, or in this run's own (held to its settings by check_resumed_settings)
-    changed = [change for change in _changed_settings(cfg, run_folder / ".hydra")
-               if not change[0].startswith(("model.optimizer_d.", "model.optimizer_g."))]
+    if checkpoint.parent.name == "checkpoints" and run_folder == Path(cfg.paths.output_dir).resolve():
+        return  # this run's own (held to its settings by check_resumed_settings)
+    record = run_folder / ".hydra"
+    if checkpoint.parent.name == "checkpoints" and (record / "config.yaml").is_file():
+        changed = [change for change in _changed_settings(cfg, record)
+                   if not change[0].startswith(("model.optimizer_d.", "model.optimizer_g."))]
+    elif resumed_from is not None and model is not None:
+        changed = _changed_hyperparameters(resumed_from.get("hyper_parameters"), dict(model.hparams))
+    else:
+        changed = []
     if changed:
         log.warning("resuming %s with settings other than its run's: %s", checkpoint, _shown_changes(changed))
+
+
+def _changed_hyperparameters(before: Any, now: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The model arguments that differ between a checkpoint's stored hyperparameters and this run's, as
+    ``_changed_settings`` gives them; not those of the data (shape, classes) nor LightningCLI's own keys."""
+    if not isinstance(before, dict):
+        return []
+
+    def plain(value: Any) -> Any:  # a tuple stored, a list given: the same setting
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return value
+
+    shared = sorted(key for key in before.keys() & now.keys()
+                    if not key.startswith("_") and key not in ("image_shape", "num_classes", "class_names"))
+    return [(f"model.{key}", config_text(before[key]), config_text(now[key])) for key in shared
+            if plain(before[key]) != plain(now[key])]
 
 
 # What a resume may set anew beside RESUME_MAY_CHANGE: the command's settings of these sections are kept
@@ -985,7 +1012,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         refuse_another_module(cfg.ckpt_path, resumed_from, model, _model_choice)
         refuse_another_optimizer(cfg.ckpt_path, resumed_from, model, lambda setting, cls: f"model.{setting}._target_={cls}")
         if _is_rank_zero():
-            warn_of_settings_changed_since(cfg, _resume_checkpoint(output_dir, cfg.ckpt_path))
+            warn_of_settings_changed_since(cfg, _resume_checkpoint(output_dir, cfg.ckpt_path), resumed_from, model)
     if _is_rank_zero():
         warn_if_the_conv_net_gets_a_high_lr(model, lambda setting, value: f"model.{setting}={value}",
                                             ", as experiment=cifar10_4000 does")

@@ -388,6 +388,15 @@ def test_a_resume_into_a_new_folder_trains_with_its_own_optimizer_settings(tmp_p
     # the other changed settings are named too (they went on without a word), the optimizer's only once
     assert (f"resuming {run / 'checkpoints' / 'last.ckpt'} with settings other than its run's: seed: 0 -> 5\n"
             in (copy / "train.log").read_text())
+    # a checkpoint without its run's record (ssgan-cli's, or one copied elsewhere): held to the model settings it stores
+    (tmp_path / "elsewhere").mkdir()
+    copied = tmp_path / "elsewhere" / "last.ckpt"
+    shutil.copy(run / "checkpoints" / "last.ckpt", copied)
+    code, stderr = train_in_process(*settings, "trainer.max_epochs=2", "model.unlabeled_weight=2", f"ckpt_path={copied}",
+                                    f"hydra.run.dir={tmp_path / 'from_copy'}", cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    assert (f"resuming {copied} with settings other than its run's: model.unlabeled_weight: 1.0 -> 2\n"
+            in (tmp_path / "from_copy" / "train.log").read_text())
 
 
 TINY = ["trainer.limit_train_batches=2", "trainer.enable_progress_bar=false", "callbacks.sample_grid=null"]
