@@ -50,6 +50,13 @@ def remove_stale_temporaries(path: Path, older_than: float = STALE_TEMPORARY_SEC
             pass
 
 
+def saved_files(folder: str | Path, pattern: str) -> list[Path]:
+    """The files matching ``pattern`` in ``folder`` that their writers finished, newest first: not atomic_write's
+    hidden temporaries (``.<name>.*.tmp<suffix>``), nor links to nothing."""
+    found = [path for path in Path(folder).glob(pattern) if not path.name.startswith(".") and path.is_file()]
+    return sorted(found, key=lambda path: path.stat().st_mtime, reverse=True)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None], follow_symlinks: bool = True,
                  keep_mode: bool = True) -> None:
     """Calls ``write(temporary)`` on a temporary file beside ``path``, then renames it onto ``path``.

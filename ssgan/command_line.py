@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ssgan.atomic import unwritable_reason
+from ssgan.atomic import saved_files, unwritable_reason
 from ssgan.config import (CONFIG_DIR, check_bare_words, check_group_choices, check_one_hydra_mode, check_override_keys,
                           check_override_syntax, check_plain_sweeps, config_text, group_options, node_device_count, parsed_overrides, swept_values)
 from ssgan.errors import UserError
@@ -114,7 +114,7 @@ def _earlier_run(output_dir: Path) -> str | None:
     """What shows that ``output_dir`` holds an earlier run (its metrics or checkpoints), or None."""
     if (output_dir / "metrics.json").is_file():
         return "metrics.json"
-    if any(not path.name.startswith(".") for path in (output_dir / "checkpoints").glob("*.ckpt")):  # not a temporary
+    if saved_files(output_dir / "checkpoints", "*.ckpt"):
         return "checkpoints/, no metrics.json: it may have been killed"
     if any(path.is_file() for path in (output_dir / EARLIER_RUN_ASIDE).rglob("*")):
         return f"{EARLIER_RUN_ASIDE}/: a killed overwrite=true start set it aside; move its files back to resume it"

@@ -28,7 +28,7 @@ from torchmetrics.classification import (
 from ssgan import losses
 from ssgan.callbacks import last_epoch_fraction
 from ssgan.config import class_path, import_class
-from ssgan.errors import UserError
+from ssgan.errors import UserError, first_line
 from ssgan.nets import build_discriminator, build_generator, resolve_arch, uniform_noise
 from ssgan.nets.layers import data_dependent_init
 
@@ -109,9 +109,8 @@ def check_optimizer_factory(factory: OptimizerFactory | None, name: str) -> None
     try:
         optimizer.step()
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"{name} ({type(optimizer).__module__}.{type(optimizer).__name__}) cannot take ssgan's steps, one "
-                        f"step() a batch on dense gradients without a closure ({reason}); use an optimizer such as "
+                        f"step() a batch on dense gradients without a closure ({first_line(error)}); use an optimizer such as "
                         "torch.optim.Adam (the default), AdamW or SGD") from None
 
 

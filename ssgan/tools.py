@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssgan.atomic import atomic_write, broken_link_reason, readable_mode, unwritable_reason
+from ssgan.atomic import atomic_write, broken_link_reason, readable_mode, saved_files, unwritable_reason
 from ssgan.config import check_argument_types, import_class, init_arguments, recorded_class
 from ssgan.errors import UserError
 
@@ -91,10 +91,7 @@ def other_checkpoint_advice(damaged: str | Path, setting: str, otherwise: str, u
     saved into its folder and that torch reads, with the epoch it was saved in, given as ``setting=PATH`` (the
     path written by ``quote``, as the command line takes it); without one, ``otherwise``."""
     damaged = Path(damaged).expanduser().resolve()
-    others = sorted((path for path in damaged.parent.glob("*.ckpt")  # not atomic_write's hidden temporaries, nor
-                     if not path.name.startswith(".") and path.is_file() and path.resolve() != damaged),  # dead links
-                    key=lambda path: path.stat().st_mtime, reverse=True)
-    for other in others:
+    for other in (path for path in saved_files(damaged.parent, "*.ckpt") if path.resolve() != damaged):
         epoch = checkpoint_epoch(other, saved_in=damaged.parent)
         if epoch is not None:
             return f"{use} the run's other checkpoint, saved in epoch {epoch}: {setting}={quote(str(other))}"

@@ -30,7 +30,7 @@ from pytorch_lightning.callbacks import Checkpoint, EarlyStopping, ModelCheckpoi
 from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from ssgan.atomic import atomic_write, unwritable_reason, write_failure_fix
+from ssgan.atomic import atomic_write, saved_files, unwritable_reason, write_failure_fix
 from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, ctrl_c_ignored,
                              last_epoch_fraction, sigterm_stops_outside_lightning)
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
@@ -40,7 +40,7 @@ from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_ty
                           reads_as, recorded_class)
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.data.datamodule import SemiSupervisedDataModule
-from ssgan.errors import UserError
+from ssgan.errors import UserError, first_line
 from ssgan.module import (SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_another_module,
                           refuse_another_optimizer, refuse_low_precision_weights, warn_if_the_conv_net_gets_a_high_lr)
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
@@ -101,7 +101,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
         except InstantiationException as error:  # e.g. ModelCheckpoint's "`mode` can be min, max but got maximum"
             if not isinstance(error.__cause__, (MisconfigurationException, ValueError, TypeError)):
                 raise  # a crash, not a setting: it keeps its traceback
-            reason = _first_line(error.__cause__).replace("`", "")
+            reason = first_line(error.__cause__).replace("`", "")
             raise UserError(f"callbacks.{name} does not build: {reason} "
                             f"(check the callbacks.{name}.* overrides)") from None
         if not isinstance(callback, pl.Callback):  # Lightning stopped inside fit with a traceback
@@ -170,16 +170,10 @@ def build_trainer(cfg: DictConfig, output_dir: Path, has_validation: bool = True
     return trainer
 
 
-def _first_line(error: BaseException) -> str:
-    """The first line of an error's message, or its type's name if it has none."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def trainer_setup_error(error: Exception, where: str, accelerator_setting: str) -> UserError:
     """Lightning's error for trainer settings that do not work here (devices, accelerator), in one line; for an
     accelerator this machine lacks (``trainer.accelerator=gpu`` without a GPU), the fix names the one it has."""
-    reason = _first_line(error.__cause__ or error)
+    reason = first_line(error.__cause__ or error)
     if "No supported gpu backend" in reason or "accelerator is not available" in reason:
         return UserError(f"the trainer settings do not work on this machine: {reason} (use {accelerator_setting}=cpu, "
                          f"or {accelerator_setting}=auto to take a GPU where there is one)")
@@ -221,7 +215,7 @@ def check_monitored_metric(callback: Any, validation_metrics: Sequence[str], set
 def monitored_metric_error(error: BaseException) -> UserError | None:
     """Lightning's error for a checkpoint (or early stopping) monitoring a metric that is not logged, in one
     line that names the fix; None for other errors."""
-    text = _first_line(error).replace("`", "")
+    text = first_line(error).replace("`", "")
     if "could not find the monitored key" in text:  # ModelCheckpoint's, with the logged names
         text = text.split(" HINT:")[0].rstrip(".")
     elif not text.startswith("Early stopping conditioned on metric"):  # EarlyStopping's, with the logged names
@@ -880,9 +874,8 @@ def resume_path(output_dir: Path) -> str:
     filled up before the first was written) the newest other one it saved, such as ``checkpoints/best.ckpt``."""
     if last_checkpoints(output_dir):
         return "last"
-    others = sorted((path for path in (output_dir / "checkpoints").glob("*.ckpt") if not path.name.startswith(".")),
-                    key=lambda path: path.stat().st_mtime)  # not atomic_write's hidden temporaries
-    return str(others[-1]) if others else "last"
+    saved = saved_files(output_dir / "checkpoints", "*.ckpt")
+    return str(saved[0]) if saved else "last"
 
 
 def resume_command(overrides: list[str], output_dir: str | Path, ckpt_path: str = "last") -> str:
