@@ -55,7 +55,8 @@ from ssgan.data.sources import ImageData  # noqa: E402
 from ssgan.module import SSGAN  # noqa: E402
 from ssgan.nets import uniform_noise  # noqa: E402
 from ssgan.nets.layers import data_dependent_init  # noqa: E402
-from ssgan.train import _first_line, instantiate  # noqa: E402
+from ssgan.errors import first_line  # noqa: E402
+from ssgan.train import instantiate  # noqa: E402
 
 NETS = {"mlp": (1, 28, 28), "conv": (3, 32, 32), "digits": (1, 8, 8), "conv28": (1, 28, 28)}
 # each net's data config (of its image shape) and model.arch: "digits" is the MLP as the digits recipe builds it
@@ -392,13 +393,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         device = torch.device(args.device)
     except RuntimeError as error:
-        _refuse(f"--device {args.device} is not a device ({_first_line(error)}); use e.g. --device cpu")
+        _refuse(f"--device {args.device} is not a device ({first_line(error)}); use e.g. --device cpu")
     for net in args.nets:  # a bad model override in one line, before any measurement
         try:
             build_model(net, args.overrides)
         except Exception as error:
             cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
-            _refuse(f"{' '.join(args.overrides)} does not build the {net} net ({_first_line(cause)}); give model "
+            _refuse(f"{' '.join(args.overrides)} does not build the {net} net ({first_line(cause)}); give model "
                     "settings that exist, e.g. model.ema_decay=null")
     keep_freed_memory()  # as ssgan-train does, for all three ways alike
     print(machine_line(), flush=True)
