@@ -232,6 +232,111 @@ def test_damaged_cifar_and_svhn_files_are_reported_by_path(cifar_root: Path, svh
         SVHNDataModule(root=str(svhn), download=False, num_labeled=10, num_val=0, split_cache_dir=None).setup()
 
 
+def test_idx_files_are_read_gzipped_or_not_whatever_their_name(idx_root: Path, tmp_path: Path) -> None:
+    import gzip
+
+    expected = read_idx(idx_root / "train-images-idx3-ubyte.gz")
+    # a .gz download saved without its suffix (it was "delete it and download again", for a whole file)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes((idx_root / "train-images-idx3-ubyte.gz").read_bytes())
+    # a file gunzipped in place but still named .gz
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.decompress((idx_root / "t10k-images-idx3-ubyte.gz").read_bytes()))
+    assert np.array_equal(read_idx(tmp_path / "train-images-idx3-ubyte"), expected)
+    assert np.array_equal(read_idx(tmp_path / "t10k-images-idx3-ubyte.gz"), read_idx(idx_root / "t10k-images-idx3-ubyte.gz"))
+
+
+def _cifar_batch(folder: Path, name: str, data, labels) -> None:
+    import pickle
+
+    with open(folder / name, "wb") as handle:
+        pickle.dump({"data": data, "labels": labels}, handle)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("nhwc", r"data_batch_1 holds images of shape \(30, 32, 32, 3\), where a CIFAR-10 batch holds one row of 3072 "
+             r"values per image \(N, 3072: the red, green and blue 32x32 planes\)"),
+    ("float pixels", r"data_batch_1 holds pixels of type float32 from 0 to 1, where the format holds bytes 0 to 255"),
+    ("wide pixels", r"data_batch_1 holds pixels of type int64 from 0 to 1020, where the format holds bytes 0 to 255"),
+    ("labels (N, 1)", r"data_batch_1 holds labels of shape \(30, 1\), not one label per image \(N,\)"),
+    ("text labels", r"data_batch_1 holds labels of type <U1, not whole numbers"),
+    ("fraction labels", r"data_batch_1 holds labels of type float64, not whole numbers"),
+])
+def test_cifar_pixels_and_labels_that_the_format_does_not_hold_are_one_line(cifar_root: Path, tmp_path: Path,
+                                                                             damage: str, message: str) -> None:
+    """Each was cast without a word (pixels 0..1 became 0s, NHWC images were scrambled) or was a traceback."""
+    import shutil
+
+    shutil.copytree(cifar_root, tmp_path / "cifar")
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (30, 3, 32, 32)), np.arange(30) % 10
+    data, stored = images.reshape(30, -1).astype(np.uint8), labels.tolist()
+    if damage == "nhwc":
+        data = images.transpose(0, 2, 3, 1).astype(np.uint8)
+    elif damage == "float pixels":
+        data = (data / 255).astype(np.float32)
+    elif damage == "wide pixels":
+        data = data.astype(np.int64) * 4
+    elif damage == "labels (N, 1)":
+        stored = labels.reshape(-1, 1)
+    elif damage == "text labels":
+        stored = np.array([str(label) for label in labels])
+    else:
+        stored = labels + 0.5
+    _cifar_batch(folder, "data_batch_1", data, stored)
+    with pytest.raises(UserError, match=message + "; delete"):
+        CIFAR10DataModule(root=str(tmp_path / "cifar"), download=False, num_labeled=10, num_val=0, split_cache_dir=None).setup()
+
+
+def test_pixels_and_labels_stored_as_other_numbers_of_the_same_values_are_read(cifar_root: Path, svhn_root: Path,
+                                                                               idx_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from scipy.io import loadmat, savemat
+
+    shutil.copytree(cifar_root, tmp_path / "cifar")
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    images = np.random.default_rng(0).integers(0, 256, (30, 3 * 32 * 32))
+    _cifar_batch(folder, "data_batch_1", images.astype(np.int64), np.arange(30) % 10)  # int64 bytes, a labels array
+    data = CIFAR10DataModule(root=str(tmp_path / "cifar"), download=False, num_labeled=10, num_val=0,
+                             split_cache_dir=None)
+    loaded = data.load()
+    assert torch.equal(loaded.train_images[:30].flatten(1), torch.from_numpy(images.astype(np.uint8)))
+    # SVHN's y as MATLAB's default double: whole numbers, read as the labels they are
+    shutil.copytree(svhn_root, tmp_path / "svhn")
+    mat = loadmat(tmp_path / "svhn" / "train_32x32.mat")
+    savemat(tmp_path / "svhn" / "train_32x32.mat", {"X": mat["X"], "y": mat["y"].astype(np.float64)})
+    svhn = SVHNDataModule(root=str(tmp_path / "svhn"), download=False, num_labeled=10, num_val=0, split_cache_dir=None)
+    expected = np.where(mat["y"].reshape(-1) == 10, 0, mat["y"].reshape(-1))
+    assert torch.equal(svhn.load().train_labels, torch.from_numpy(expected.astype(np.int64)))
+    # SVHN's X as doubles of 0..1 and MNIST's labels as (N, 1): one line each
+    savemat(tmp_path / "svhn" / "train_32x32.mat", {"X": mat["X"] / 255.0, "y": mat["y"]})
+    with pytest.raises(UserError, match=r"train_32x32.mat holds pixels of type float64 from 0 to 1, where"):
+        svhn.load()
+    shutil.copytree(idx_root, tmp_path / "idx")
+    labels = read_idx(idx_root / "train-labels-idx1-ubyte.gz")
+    write_idx(tmp_path / "idx" / "train-labels-idx1-ubyte.gz", labels.reshape(-1, 1))
+    with pytest.raises(UserError, match=r"train-labels-idx1-ubyte.gz holds labels of shape \(\d+, 1\), not one label"):
+        MNISTDataModule(root=str(tmp_path / "idx"), download=False, num_labeled=10, split_cache_dir=None).setup()
+
+
+def test_missing_cifar_batches_are_named_and_an_archive_left_packed_is_pointed_at(cifar_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(cifar_root, tmp_path / "cifar")
+    (tmp_path / "cifar" / "cifar-10-batches-py" / "data_batch_3").unlink()
+    data = CIFAR10DataModule(root=str(tmp_path / "cifar"), download=False, num_labeled=10, num_val=0, split_cache_dir=None)
+    with pytest.raises(UserError, match=r"cifar-10-batches-py \(missing data_batch_3\); set data.download=true or point"):
+        data.setup()
+    # the download's archive, never unpacked
+    (tmp_path / "packed" / "cifar-10-python.tar.gz").parent.mkdir()
+    (tmp_path / "packed" / "cifar-10-python.tar.gz").write_bytes(b"")
+    packed = CIFAR10DataModule(root=str(tmp_path / "packed"), download=False, num_labeled=10, num_val=0, split_cache_dir=None)
+    with pytest.raises(UserError, match=r"\(missing data_batch_1, .*, test_batch\); .*cifar-10-python.tar.gz is there but "
+                                        r"not unpacked: unpack it with tar -xzf .*cifar-10-python.tar.gz -C .*packed, or "
+                                        r"set data.download=true$"):
+        packed.setup()
+
+
 def test_training_batches_cover_the_unlabeled_pool_once_per_epoch() -> None:
     labeled = torch.arange(5).view(5, 1, 1, 1).to(torch.uint8)
     unlabeled = torch.arange(100, 200).view(100, 1, 1, 1).to(torch.uint8)

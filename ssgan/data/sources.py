@@ -69,10 +69,14 @@ IDX_FILES = {
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Reads an IDX file (optionally gzipped): the big-endian format of MNIST and Fashion-MNIST."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    """Reads an IDX file, gzipped or not: the big-endian format of MNIST and Fashion-MNIST.
+
+    Whether it is gzipped is read from its first bytes, not its name: a file gunzipped but still named
+    ``.gz``, or a ``.gz`` download saved without its suffix, is read as it is."""
     try:
-        with opener(path, "rb") as handle:
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == b"\x1f\x8b"  # gzip's magic number
+        with (gzip.open if gzipped else open)(path, "rb") as handle:
             data = handle.read()
         magic = int.from_bytes(data[0:4], "big")
         if magic >> 8 != 0x08:  # 0x08 = unsigned byte
@@ -161,6 +165,33 @@ def _idx_folder_below(root: Path, folder_name: str, pretty: str, depth: int = 2,
     return None
 
 
+def whole_labels(labels: object, where: str) -> np.ndarray:
+    """``labels`` as int64 (N,), or one line for labels that are not one whole number per image (a label array of
+    shape (N, 1), fractions or text): casting them would train on labels the files do not hold."""
+    array = np.asarray(labels)
+    fix = "delete the files and download again"
+    if array.ndim != 1:
+        raise UserError(f"{where} holds labels of shape {tuple(array.shape)}, not one label per image (N,); {fix}")
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64)
+    if array.dtype.kind == "f" and np.isfinite(array).all() and (array == np.round(array)).all():
+        return array.astype(np.int64)  # a whole number stored as a float (MATLAB's default type)
+    raise UserError(f"{where} holds labels of type {array.dtype}, not whole numbers; {fix}")
+
+
+def byte_pixels(images: object, where: str) -> np.ndarray:
+    """``images`` as uint8, or one line for pixels that are not bytes 0 to 255 (floats scaled to 0..1, or numbers
+    out of range): casting them would wrap or truncate every pixel, and the run would train on noise."""
+    array = np.asarray(images)
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype.kind in "iu" and (array.size == 0 or (array.min() >= 0 and array.max() <= 255)):
+        return array.astype(np.uint8)
+    shown = f" from {array.min():g} to {array.max():g}" if array.size and array.dtype.kind in "iuf" else ""
+    raise UserError(f"{where} holds pixels of type {array.dtype}{shown}, where the format holds bytes 0 to 255; "
+                    "delete the files and download again")
+
+
 def check_labels(images: np.ndarray, labels: np.ndarray, num_classes: int, where: str) -> None:
     """One line, not a traceback later, for files whose images and labels do not pair up."""
     if len(images) != len(labels):
@@ -188,7 +219,8 @@ def load_idx_data(root: str | Path, folder_name: str, classes: tuple[str, ...], 
             raise UserError(f"{pretty} files not found under {root} after its download; point data.root at the folder "
                             "holding them, with data.download=false")
     arrays = {key: read_idx(path) for key, path in paths.items()}  # type: ignore[arg-type]
-    for part in ("train", "test"):
+    for part in ("train", "test"):  # IDX holds bytes: only the labels' shape can be wrong
+        arrays[f"{part}_labels"] = whole_labels(arrays[f"{part}_labels"], str(paths[f"{part}_labels"]))
         check_labels(arrays[f"{part}_images"], arrays[f"{part}_labels"], len(classes),
                      f"{paths[f'{part}_images'].parent} ({pretty}'s {part} files)")  # type: ignore[union-attr]
     # MNIST and Fashion-MNIST share their file names: tell them apart by their training labels' counts
@@ -284,12 +316,21 @@ def _remove_new_entries(folder: Path, had_before: set[Path], highest_new: Path |
             entry.unlink(missing_ok=True)
 
 
-def _ensure_files(paths: list[Path], download: bool, torchvision_name: str, root: Path, missing: str) -> None:
-    """Downloads the data set into ``root`` if any of ``paths`` is missing, or says how to fix it."""
+def _ensure_files(paths: list[Path], download: bool, torchvision_name: str, root: Path, missing: str,
+                  archive: Path | None = None) -> None:
+    """Downloads the data set into ``root`` if any of ``paths`` is missing, or says which are and how to fix it
+    (``archive``: the download's archive, which may lie there unpacked)."""
     if all(_is_file(p) for p in paths):
         return
     if not download:
-        raise UserError(f"{missing}; set data.download=true or point data.root at the folder holding them")
+        import shlex
+
+        absent = ", ".join(path.name for path in paths if not _is_file(path))
+        fix = "set data.download=true or point data.root at the folder holding them"
+        if archive is not None and _is_file(archive):  # torchvision's download would unpack it without downloading
+            fix = (f"{archive} is there but not unpacked: unpack it with tar -xzf {shlex.quote(str(archive))} -C "
+                   f"{shlex.quote(str(archive.parent))}, or set data.download=true")
+        raise UserError(f"{missing} (missing {absent}); {fix}")
     _torchvision_download(torchvision_name)(str(root))
     if not all(_is_file(p) for p in paths):
         raise UserError(f"{missing} after its download; point data.root at the folder holding them, with "
@@ -316,10 +357,14 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             entry = pickle.load(handle, encoding="latin1")
         if not isinstance(entry, dict):
             raise ValueError(f"a {type(entry).__name__}, not a batch")
-        images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(entry["labels"], dtype=np.int64)
+        rows, labels = np.asarray(entry["data"]), entry["labels"]
     except Exception as error:  # noqa: BLE001 - a file cut short or of another kind fails in many ways
         raise UserError(f"{path} is not a readable CIFAR-10 batch ({error}); delete it and download again") from None
+    if rows.ndim != 2 or rows.shape[1] != 3 * 32 * 32:  # e.g. (N, 32, 32, 3): a reshape would scramble its pixels
+        raise UserError(f"{path} holds images of shape {tuple(rows.shape)}, where a CIFAR-10 batch holds one row of "
+                        "3072 values per image (N, 3072: the red, green and blue 32x32 planes); delete it and download again")
+    images = byte_pixels(rows, str(path)).reshape(-1, 3, 32, 32)
+    labels = whole_labels(labels, str(path))
     check_labels(images, labels, len(CIFAR10_NAMES), str(path))
     return images, labels
 
@@ -331,7 +376,7 @@ def load_cifar10_data(root: str | Path, download: bool = True) -> ImageData:
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     # torchvision unpacks into <its root>/cifar-10-batches-py: the folder's parent, when root is that folder
     _ensure_files([folder / n for n in names], download, "CIFAR10", folder.parent,
-                  f"CIFAR-10 batches not found under {folder}")
+                  f"CIFAR-10 batches not found under {folder}", archive=folder.parent / "cifar-10-python.tar.gz")
     train = [_read_cifar_batch(folder / n) for n in names[:5]]
     test_x, test_y = _read_cifar_batch(folder / "test_batch")
     return ImageData(
@@ -349,10 +394,12 @@ def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     try:
         mat = loadmat(path)
-        images = np.transpose(mat["X"], (3, 2, 0, 1)).astype(np.uint8)  # (32, 32, 3, N) -> (N, 3, 32, 32)
-        labels = mat["y"].astype(np.int64).reshape(-1)
+        images = np.transpose(mat["X"], (3, 2, 0, 1))  # (32, 32, 3, N) -> (N, 3, 32, 32)
+        labels = mat["y"]
     except Exception as error:  # noqa: BLE001 - a download cut short fails in many ways inside scipy
         raise UserError(f"{path} is not a readable SVHN .mat file ({error}); delete it and download again") from None
+    images = byte_pixels(images, str(path))
+    labels = whole_labels(labels.reshape(-1) if labels.ndim == 2 and 1 in labels.shape else labels, str(path))  # (N, 1)
     labels[labels == 10] = 0  # SVHN stores the digit 0 as class 10
     check_labels(images, labels, len(DIGIT_NAMES), str(path))
     return images, labels
@@ -362,7 +409,7 @@ def load_svhn_data(root: str | Path, download: bool = True) -> ImageData:
     """SVHN (cropped digits) from ``train_32x32.mat`` and ``test_32x32.mat`` under ``root``."""
     root = Path(root).expanduser()
     names = ("train_32x32.mat", "test_32x32.mat")
-    _ensure_files([root / n for n in names], download, "SVHN", root, f"SVHN files not found under {root} (need {', '.join(names)})")
+    _ensure_files([root / n for n in names], download, "SVHN", root, f"SVHN files not found under {root}")
     train_x, train_y = _read_svhn_mat(root / names[0])
     test_x, test_y = _read_svhn_mat(root / names[1])
     return ImageData(torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(test_x), torch.from_numpy(test_y), DIGIT_NAMES)
