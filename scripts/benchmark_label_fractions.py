@@ -80,6 +80,9 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
             continue
         seen.add(run_dir)
         status = metrics.get("status", "ok")
+        # a job refused before it drew its labels records them as asked: both set is a request of its own (its
+        # fraction's line is not the run of that fraction alone), where a run that drew them records the count too
+        asked_both = status == "failed" and _is_number(metrics.get("num_labeled")) and _is_number(metrics.get("label_fraction"))
         test_acc = metrics.get("test/acc") if status == "ok" else None
         if status == "ok" and test_acc is not None and not (_is_number(test_acc) and math.isfinite(test_acc)):
             status, metrics["error"], test_acc = "failed", f"its test accuracy is {test_acc}, not a number", None
@@ -105,6 +108,7 @@ def collect(root: Path, seen: set[Path] | None = None, base: Path | None = None)
             "run_dir": metrics["run_dir"], "settings": _other_settings(run_dir / ".hydra" / "overrides.yaml"),
             "settings_known": (run_dir / ".hydra" / "overrides.yaml").is_file(),
             "config": _config_settings(run_dir / ".hydra" / "config.yaml"),
+            "asked_both": asked_both,
         })
     # a job killed before it wrote anything still has its .hydra folder: report it, never drop it
     for unfinished in unfinished_runs(root):
@@ -160,6 +164,37 @@ def _sweep_record(root: Path):
     with contextlib.suppress(Exception):
         return OmegaConf.load(root / "multirun.yaml") if (root / "multirun.yaml").is_file() else None
     return None
+
+
+def _ssgan_config(config) -> bool:
+    """Whether a composed config (a job's ``.hydra/config.yaml``, a sweep's ``multirun.yaml``) is ssgan-train's."""
+    from omegaconf import OmegaConf
+
+    with contextlib.suppress(Exception):
+        return all(str(OmegaConf.select(config, f"{node}._target_", default="")).startswith("ssgan.")
+                   for node in ("data", "model"))
+    return False
+
+
+def ssgan_sweep(root: Path) -> bool:
+    """Whether ``root`` holds an ssgan-train sweep: a job's metrics.json, or Hydra's record of the sweep or of a job
+    that ssgan-train's config composed (a sweep killed before any job wrote its metrics)."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    for path in root.rglob("metrics.json"):
+        with contextlib.suppress(OSError, ValueError):
+            metrics = json.loads(path.read_text())
+            if isinstance(metrics, dict) and "status" in metrics and ("dataset" in metrics or "method" in metrics):
+                return True
+    if _ssgan_config(_sweep_record(root)):
+        return True
+    for config in root.rglob(".hydra/config.yaml"):
+        with contextlib.suppress(Exception):
+            if _ssgan_config(OmegaConf.load(config)):
+                return True
+    return False
 
 
 def _numbered_jobs(record) -> bool:
@@ -385,7 +420,7 @@ def render_markdown(rows: list[dict], title: str) -> str:
 
 
 def render_plot(rows: list[dict], path: Path, title: str) -> bool:
-    """results.png; returns False (and says why) if matplotlib is missing."""
+    """results.png; returns False (and says why) if matplotlib is missing or no run names its method."""
     try:
         import matplotlib
 
@@ -395,6 +430,9 @@ def render_plot(rows: list[dict], path: Path, title: str) -> bool:
         print("matplotlib is not installed: results.png skipped (pip install matplotlib)", file=sys.stderr)
         return False
     labels, methods, accuracies = cells(rows)
+    if not methods:  # no job says what it ran (e.g. killed before Hydra recorded its choices): nothing to draw
+        print("results.png skipped: no run of the report records its method; results.md lists them", file=sys.stderr)
+        return False
     by_fraction = bool(labels) and all(kind == 0 for kind, _ in labels)
     # x: the fraction when every line is one, else the label count (a fraction line's drawn count, if it has one)
     positions = {}
@@ -453,7 +491,7 @@ def collect_all(roots: list[Path]) -> list[dict]:
     kept: dict[tuple, dict] = {}
     for row in rows:
         identity = (row.get("dataset"), row.get("method"), _labels_key(row), row.get("seed"), row.get("split_seed"),
-                    row.get("settings") or "")
+                    row.get("settings") or "", row.get("asked_both", False))
         if any(part is None for part in identity[:5]):
             continue  # a job that does not say what it ran cannot repeat another
         earlier = kept.get(identity)
@@ -550,6 +588,15 @@ def main(argv: list[str] | None = None) -> int:
             if not folder.is_dir():
                 print(f"error: {folder} is not a folder; pass the multirun folder of a sweep", file=sys.stderr)
                 return 2
+            if _earlier_run(folder):  # its report would sit among the run's outputs, and count that run alone
+                print(f"error: {folder} is the folder of one run ({_earlier_run(folder)}), not of a sweep; pass its "
+                      f"sweep's folder (the one holding 0/, 1/, ...), or summarize it with scripts/summarize_runs.py",
+                      file=sys.stderr)
+                return 2
+            if any(folder.iterdir()) and not ssgan_sweep(folder):  # another program's: no results.* go into it
+                print(f"error: {folder} holds no ssgan-train runs (no job's metrics.json, and Hydra's records there are "
+                      f"another program's); pass the multirun folder of an ssgan-train sweep", file=sys.stderr)
+                return 2
         if len(args.report) > 1 and args.out is None:
             print("error: a report of several folders needs --out FOLDER to write it to", file=sys.stderr)
             return 2
@@ -577,7 +624,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the sweep stopped (exit code {code}) before any job began", file=sys.stderr)
         return code
     rows = write_report(out_dir)
-    if code != 0:  # stopped by Ctrl-C or SIGTERM, or killed (e.g. out of memory)
+    # 1 with a row for every job: the sweep ran to its end, and ssgan-train's line said that jobs failed
+    finished = code == 1 and not any(row.get("status") == "not started" for row in rows)
+    if code != 0 and not finished:  # stopped by Ctrl-C or SIGTERM, or killed (e.g. out of memory)
         print(f"the sweep stopped (exit code {code}): the report has a row for every job, a stopped one failed and "
               f"the ones after it not started; re-render it with --report {out_dir}", file=sys.stderr)
         return code

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+from hydra.experimental.callback import Callback
+
 from ssgan.atomic import saved_files, unwritable_reason
 from ssgan.config import (CONFIG_DIR, check_bare_words, check_group_choices, check_one_hydra_mode, check_override_keys,
                           check_override_syntax, check_plain_sweeps, config_text, group_options, node_device_count, parsed_overrides, swept_values)
@@ -176,6 +178,73 @@ def check_sweep_folder(args: list[str]) -> None:
     if sweep_dir and sweep_holds_runs(Path(sweep_dir)):
         raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir "
                         "(or delete that folder to run the sweep there again)")
+
+
+def check_sweep_choice(args: list[str]) -> None:
+    """A one-line ``UserError`` for a ``sweep=`` choice that would not run its sweep: without ``-m`` Hydra runs one
+    job of the defaults and ignores the sweep's parameters, and with two sweeps (``-m sweep=a,b``) it sweeps the
+    group itself and each job runs with neither sweep's parameters."""
+    sweep = _command_line_settings(args).get("sweep")
+    if not sweep or sweep.strip().lower() == "null":
+        return
+    names = [name.strip() for name in sweep.split(",") if name.strip()]
+    if not _asks_for_multirun(args):
+        if _only_shows(args):  # ssgan-train sweep=digits --cfg job shows what the sweep's jobs share
+            return
+        raise UserError(f"sweep={sweep} sets a multirun's parameters, which a single run ignores; add -m "
+                        f"(ssgan-train -m sweep={names[0] if names else sweep} ...)")
+    if len(names) > 1 or any(char in sweep for char in "*()[]"):
+        raise UserError(f"sweep={sweep} takes one sweep per command: Hydra would sweep the group itself and run none "
+                        f"of the sweeps' parameters; run them one after the other "
+                        f"({'; '.join(f'ssgan-train -m sweep={name}' for name in names)})")
+
+
+class SweepOutcome(Callback):
+    """Hydra callback (``hydra.callbacks`` in ``conf/train.yaml``): after a multirun, the jobs that failed.
+
+    A failed job does not stop the sweep (its folder's ``metrics.json`` records the error); this reads those
+    records from the sweep's folder, whatever launcher ran the jobs, so that ``ssgan-train -m`` can end with one
+    line and exit status 1, as the label-fraction benchmark and ``summarize_runs.py`` do."""
+
+    failure_line: str | None = None
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        type(self).failure_line = None
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        from omegaconf import OmegaConf
+
+        sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
+        type(self).failure_line = failed_jobs_line(sweep_dir)
+
+
+def failed_jobs_line(sweep_dir: Path) -> str | None:
+    """One line on the jobs of the sweep in ``sweep_dir`` whose ``metrics.json`` says they did not finish, or None."""
+    import json
+
+    finished, failed = 0, []
+    for path in sorted(sweep_dir.rglob("metrics.json")) if sweep_dir.is_dir() else []:
+        if EARLIER_RUN_ASIDE in path.relative_to(sweep_dir).parts:
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            record = {"status": "unreadable", "error": f"{path} is not readable JSON"}
+        if not isinstance(record, dict):
+            record = {"status": "unreadable", "error": f"{path} is not a JSON object"}
+        if record.get("status") == "ok":
+            finished += 1
+        else:
+            failed.append((path.parent.relative_to(sweep_dir).as_posix(), record))
+    if not failed:
+        return None
+    errors = [str(record.get("error") or record.get("status")) for _, record in failed]
+    total = finished + len(failed)
+    folder, _ = failed[0]
+    if len(set(errors)) == 1 and not finished:  # e.g. a data.root that no job finds: the one error, once
+        return f"{'the sweep' + chr(39) + 's only job' if total == 1 else f'all {total} jobs of the sweep'} failed: {errors[0]}"
+    return (f"{len(failed)} of {total} jobs of the sweep did not finish (the first, in {sweep_dir / folder}: {errors[0]}); "
+            f"each one's metrics.json holds its error")
 
 
 def rounds_merge_methods(sweep: str, overrides: list[str], command: Callable[[str], str]) -> str | None:
@@ -539,6 +608,9 @@ def _checked_and_run() -> None:
             _hydra_main()
         finally:
             _RunRecord.discard()
+    if SweepOutcome.failure_line:  # a sweep's failed jobs: a shell or CI must not take the sweep for a finished one
+        print(f"error: {SweepOutcome.failure_line}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _check_command_line() -> None:
@@ -552,6 +624,7 @@ def _check_command_line() -> None:
         check_plain_sweeps(sys.argv[1:], multirun=_asks_for_multirun(sys.argv[1:]))
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])
+        check_sweep_choice(sys.argv[1:])
         check_sweep_methods(sys.argv[1:])
         check_launcher(sys.argv[1:])
         check_slurm_resources(sys.argv[1:])

@@ -226,6 +226,12 @@ BAD_INPUTS = [
     # ~ is Hydra's, and the shell leaves it in data.root=~/fm: Hydra's lexer report and a link, exit 1
     (["data.root=~/fm"], "cannot read data.root=~/fm: its value holds a character that Hydra's override grammar "
                          "reserves (such as ~ # ; & or a non-ASCII letter); quote the value, e.g. data.root='\"~/fm\"'"),
+    # the sweep's parameters were ignored without a word: one default job ran, or each job ran with neither sweep's
+    (["sweep=digits"], "sweep=digits sets a multirun's parameters, which a single run ignores; add -m "
+                       "(ssgan-train -m sweep=digits ...)"),
+    (["-m", "sweep=digits,fashion_mnist"],
+     "sweep=digits,fashion_mnist takes one sweep per command: Hydra would sweep the group itself and run none of the "
+     "sweeps' parameters; run them one after the other (ssgan-train -m sweep=digits; ssgan-train -m sweep=fashion_mnist)"),
     (["-m", "model=glob(x*)"], "model=glob(x*) matches no model option; the options are: ssgan, supervised"),
     (["-m", "hydra/launcher=slrum", "seed=0,1"],
      "unknown launcher 'slrum'; use hydra/launcher= one of: basic, joblib, local, slurm, submitit_local, submitit_slurm"),
@@ -476,6 +482,18 @@ def test_hydras_own_flags_and_their_values_are_not_taken_for_bare_words() -> Non
         check_bare_words(["fashion_mnist"])
     with pytest.raises(UserError, match="; LightningCLI's subcommands are ssgan-cli's: ssgan-cli fit ...$"):
         check_bare_words(["--multirun", "fit"])
+
+
+def test_a_sweep_choice_is_taken_in_a_multirun_of_one_sweep_or_to_show_its_config() -> None:
+    from ssgan.command_line import check_sweep_choice
+    from ssgan.errors import UserError
+
+    for args in (["-m", "sweep=digits"], ["hydra.mode=MULTIRUN", "sweep=fashion_mnist"], ["sweep=digits", "--cfg", "job"],
+                 ["sweep=null"], ["seed=1"]):
+        check_sweep_choice(args)
+    for args in (["sweep=digits"], ["-m", "sweep=glob(*)"], ["-m", "sweep=choice(digits,fashion_mnist)"]):
+        with pytest.raises(UserError, match="^sweep="):
+            check_sweep_choice(args)
 
 
 def test_cli_configs_are_refused_by_ssgan_train_however_chosen() -> None:

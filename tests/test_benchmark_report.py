@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -129,14 +130,18 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     # job 0 is fine; job 1 asks for fewer labels than classes (a bad value); job 2 builds a callback
     # whose __init__ crashes (a crash inside instantiation, not a checked setting)
     code, stderr = train_in_process("-m", "data.num_labeled=20,7", *tiny, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
-    assert code == 0, stderr[-2000:]
+    # the sweep goes on past the failed job, and ends with one line and status 1, so a shell can tell
+    assert code == 1 and stderr.strip().splitlines()[-1] == (
+        f"error: 1 of 2 jobs of the sweep did not finish (the first, in {sweep_dir / '1'}: data.num_labeled=7 is below "
+        "the number of classes (10); use at least 10); each one's metrics.json holds its error")
     code, stderr = train_in_process("-m", "data.num_labeled=20", "+callbacks.crash._target_=conftest.CrashingCallback",
                                     *tiny, f"hydra.sweep.dir={sweep_dir / 'crash'}", cwd=tmp_path)
-    assert code == 0, stderr[-2000:]
+    assert code == 1 and stderr.strip().splitlines()[-1] == (
+        "error: the sweep's only job failed: RuntimeError: a crash inside the callback's __init__")
     # a job whose discriminator lr blows the weights up diverges at its first batch
     code, stderr = train_in_process("-m", "data.num_labeled=20", "model.optimizer_d.lr=1e30", *tiny,
                                     f"hydra.sweep.dir={sweep_dir / 'diverge'}", cwd=tmp_path)
-    assert code == 0, stderr[-2000:]
+    assert code == 1 and stderr.strip().splitlines()[-1].startswith("error: the sweep's only job failed: ")
 
     rows = report.write_report(sweep_dir)
     by_status = {row["status"] for row in rows}
@@ -155,6 +160,15 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     assert [json.loads((Path(row["run_dir"]) / "metrics.json").read_text()).get("crashed") for row in failed] == [None, True]
     markdown = (sweep_dir / "results.md").read_text()
     assert "3 failed run(s)" in markdown and "diverged: generator_loss became nan" in markdown
+
+
+def test_a_sweep_whose_jobs_all_fail_the_same_way_ends_with_that_error_once(tmp_path, train_in_process) -> None:
+    missing = tmp_path / "no_such_folder"
+    code, stderr = train_in_process("-m", "data=fashion_mnist", f"data.root={missing}", "data.download=false", "seed=0,1,2",
+                                    f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    last = stderr.strip().splitlines()[-1]
+    assert code == 1 and last.startswith("error: all 3 jobs of the sweep failed: ") and str(missing) in last, stderr[-2000:]
+    assert "Traceback" not in stderr
 
 
 def test_a_killed_job_row_takes_its_defaults_from_hydras_record(tmp_path) -> None:
@@ -446,6 +460,46 @@ def test_reports_that_would_mislead_and_commands_that_mix_modes_are_one_line_err
                                        f"put Hydra overrides after --, e.g. digits -- trainer.max_epochs=5; "
                                        f"see {Path(sys.argv[0]).name} --help\n")  # one line, no usage block
     assert report.hydra_value("runs/a,b") == '"runs/a,b"' and report.hydra_value("runs/lf_1") == "runs/lf_1"
+
+
+def test_a_report_goes_only_into_the_folder_of_an_ssgan_sweep(tmp_path, capsys) -> None:
+    # another program's multirun (Hydra's records, no metrics.json) gets no results.* from this script
+    other = tmp_path / "other"
+    (other / "0" / ".hydra").mkdir(parents=True)
+    (other / "0" / ".hydra" / "config.yaml").write_text("lr: 0.1\n")
+    (other / "0" / ".hydra" / "overrides.yaml").write_text("- lr=0.1\n")
+    OmegaConf.save(OmegaConf.create({"lr": 0.0, "hydra": {"overrides": {"task": ["lr=0.0,0.1"]}}}), other / "multirun.yaml")
+    assert report.main(["--report", str(other)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {other} holds no ssgan-train runs (no job's metrics.json, and Hydra's records there are another "
+        "program's); pass the multirun folder of an ssgan-train sweep")
+    assert sorted(path.name for path in other.iterdir()) == ["0", "multirun.yaml"]
+    # one run's folder: its report would count that run alone, among its own outputs
+    _job(tmp_path / "sweep", 0, _ok("ssgan", 20, 0, 0.8), ["data.num_labeled=20"])
+    assert report.main(["--report", str(tmp_path / "sweep" / "0")]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"error: {tmp_path / 'sweep' / '0'} is the folder of one run "
+                                                      "(metrics.json), not of a sweep; pass its sweep's folder")
+    assert not (tmp_path / "sweep" / "0" / "results.md").exists()
+    # a sweep killed before any job wrote its metrics is told by ssgan-train's config in Hydra's record
+    killed = tmp_path / "killed"
+    (killed / "0" / ".hydra").mkdir(parents=True)
+    (killed / "0" / ".hydra" / "config.yaml").write_text(
+        "data:\n  _target_: ssgan.data.DigitsDataModule\nmodel:\n  _target_: ssgan.module.SSGAN\n")
+    assert report.main(["--report", str(killed)]) == 1 and (killed / "results.md").is_file()
+    # with no run that names its method there is no line to draw (it drew an empty plot, and matplotlib warned)
+    assert not (killed / "results.png").exists()
+    assert "results.png skipped: no run of the report records its method" in capsys.readouterr().err
+
+
+def test_a_job_refused_for_both_a_count_and_a_fraction_is_not_a_run_of_that_fraction(tmp_path) -> None:
+    _job(tmp_path, 0, {**_ok("ssgan", 70, 0, 0.83), "label_fraction": 0.05},
+         ["data.num_labeled=null", "data.label_fraction=0.05"])
+    _job(tmp_path, 1, {"status": "failed", "error": "set only one of data.num_labeled and data.label_fraction",
+                       "dataset": "digits", "method": "ssgan", "num_labeled": 20, "label_fraction": 0.05, "seed": 0,
+                       "split_seed": 0}, ["data.num_labeled=20", "data.label_fraction=0.05"])
+    rows = report.write_report(tmp_path)
+    # it was shown as "superseded" by job 0, whose settings it did not have, and left out of the failures
+    assert [row["status"] for row in rows] == ["ok", "failed"]
 
 
 def test_a_killed_job_with_rounds_turned_on_by_count_is_a_self_training_row(tmp_path) -> None:
