@@ -616,9 +616,10 @@ def main(argv: list[str] | None = None) -> int:
               f"--report {out_dir}", file=sys.stderr)
         return 2
     code = run_sweep(args.sweep, out_dir, overrides)
+    if code == 2:  # ssgan-train refused the command before any job, in one line of its own that says why
+        return 2
     if not out_dir.is_dir() or not (out_dir / "multirun.yaml").is_file() and not any(out_dir.iterdir()):
-        if code != 2:  # 2: ssgan-train refused the command, in one line of its own that says why
-            print(f"error: the sweep wrote nothing to {out_dir} (exit code {code})", file=sys.stderr)
+        print(f"error: the sweep wrote nothing to {out_dir} (exit code {code})", file=sys.stderr)
         return code or 2
     if code != 0 and not collect_all([out_dir]):
         print(f"the sweep stopped (exit code {code}) before any job began", file=sys.stderr)

@@ -178,6 +178,21 @@ def check_sweep_folder(args: list[str]) -> None:
     if sweep_dir and sweep_holds_runs(Path(sweep_dir)):
         raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir "
                         "(or delete that folder to run the sweep there again)")
+    records = _sweep_records(Path(sweep_dir)) if sweep_dir else None
+    if records:  # Hydra writes multirun.yaml and each job's .hydra/ before the job can look: another program's too
+        raise UserError(f"hydra.sweep.dir={sweep_dir} holds Hydra's records of an earlier sweep ({records}), which this "
+                        "sweep would write over; choose another hydra.sweep.dir (or delete that folder to run the sweep "
+                        "there again)")
+
+
+def _sweep_records(sweep_dir: Path) -> str | None:
+    """Hydra's record of a sweep in ``sweep_dir`` (its ``multirun.yaml``, or a job's ``.hydra/``), or None."""
+    if (sweep_dir / "multirun.yaml").is_file():
+        return "multirun.yaml"
+    if not sweep_dir.is_dir():
+        return None
+    record = next((path for path in sweep_dir.rglob(".hydra") if path.is_dir()), None)
+    return f"{record.relative_to(sweep_dir).as_posix()}/" if record is not None else None
 
 
 def check_sweep_choice(args: list[str]) -> None:
@@ -447,6 +462,74 @@ def _composed_overrides(overrides: list[str]) -> Any:
         GlobalHydra.instance().clear()
 
 
+def _sweep_jobs(args: list[str], outside: Any) -> tuple[list[str], list[list[str]]] | None:
+    """The command line's Hydra overrides, and each job's own overrides as Hydra's basic sweeper makes them (the
+    sweep params of the config, then the command line's, each key's last value winning); None for another sweeper."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    if not str(outside.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return None  # e.g. an optimizing sweeper: it picks its jobs' values as it goes
+    params = outside.hydra.sweeper.get("params") or {}
+    given = parsed_overrides(args)
+    hydra_overrides = [override.input_line for override in given if override.key_or_group.startswith("hydra")]
+    task = parsed_overrides([f"{key}={value}" for key, value in params.items()]) + \
+        [override for override in given if not override.key_or_group.startswith("hydra")]
+    try:
+        [jobs] = BasicSweeper.split_arguments(task, None)
+    except Exception:  # a sweep the basic sweeper refuses: Hydra's own error says why
+        return None
+    return hydra_overrides, jobs
+
+
+def check_sweep_subdirs(args: list[str], most_jobs: int = 500) -> None:
+    """Refuses a multirun whose ``hydra.sweep.subdir`` gives two jobs one folder (``${data.num_labeled}`` in a
+    sweep of models too): the second job would find the first's run there, and Hydra would already have written
+    the second's settings over the first's record. Checked only for a subdir without the job number, the default."""
+    from omegaconf import OmegaConf, open_dict
+
+    if not _asks_for_multirun(args):
+        return
+    outside = _composed_outside(args)
+    subdir = OmegaConf.to_container(outside.hydra.sweep, resolve=False).get("subdir") if outside else None
+    if not isinstance(subdir, str) or "hydra.job.num" in subdir or "hydra.job.id" in subdir:
+        return
+    sweep = _sweep_jobs(args, outside)
+    if sweep is None or len(sweep[1]) > most_jobs:
+        return
+    hydra_overrides, jobs = sweep
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    folders: dict[str, int] = {}
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            for number, overrides in enumerate(jobs):
+                try:  # as Hydra's launcher composes the job and resolves its folder (run_job)
+                    job = compose("train", overrides=[*hydra_overrides, *overrides], return_hydra_config=True)
+                    with open_dict(job):
+                        job.hydra.job.num, job.hydra.job.id = number, f"job_id_for_{number}"
+                    HydraConfig.instance().set_config(job)
+                    folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
+                except Exception:  # a job that does not compose: Hydra stops the sweep before any job with its error
+                    return
+                if folder in folders:
+                    first = folders[folder]
+
+                    def differing(mine: list[str], theirs: list[str]) -> str:  # what tells the two jobs apart
+                        return " ".join(item for item in mine if item not in theirs) or "the same settings"
+
+                    raise UserError(
+                        f"hydra.sweep.subdir={subdir} gives jobs #{first} ({differing(jobs[first], overrides)}) and "
+                        f"#{number} ({differing(overrides, jobs[first])}) one folder, {folder}, where the second "
+                        "would find the first's run; name every swept setting in it, e.g. "
+                        "hydra.sweep.subdir='${hydra.job.override_dirname}', or leave it out (one folder a job number)")
+                folders[folder] = number
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def check_multirun_processes(args: list[str]) -> None:
     """Refuses a multirun whose jobs would start DDP processes on this machine: Lightning starts the
     extra processes by running the command line again, ``-m`` and all, so each would run the sweep
@@ -624,6 +707,7 @@ def _check_command_line() -> None:
         check_plain_sweeps(sys.argv[1:], multirun=_asks_for_multirun(sys.argv[1:]))
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])
+        check_sweep_subdirs(sys.argv[1:])
         check_sweep_choice(sys.argv[1:])
         check_sweep_methods(sys.argv[1:])
         check_launcher(sys.argv[1:])

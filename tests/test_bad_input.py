@@ -857,6 +857,37 @@ def test_a_sweep_into_a_folder_that_holds_runs_is_refused(tmp_path: Path, train_
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints"]
 
 
+def test_a_sweep_over_another_sweeps_records_or_into_shared_job_folders_is_refused(tmp_path: Path,
+                                                                                    train_in_process) -> None:
+    # Hydra writes multirun.yaml and each job's .hydra/ before a job can look: another program's sweep (or one
+    # killed before any job saved) had its records written over
+    other = tmp_path / "other"
+    (other / "0" / ".hydra").mkdir(parents=True)
+    (other / "0" / ".hydra" / "overrides.yaml").write_text("- lr=0.1\n")
+    for records, where in ((other, "0/.hydra/"), (other / "0", ".hydra/")):
+        code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={records}", cwd=tmp_path)
+        assert code == 2 and stderr.strip() == (
+            f"error: hydra.sweep.dir={records} holds Hydra's records of an earlier sweep ({where}), which this sweep "
+            "would write over; choose another hydra.sweep.dir (or delete that folder to run the sweep there again)")
+    (other / "multirun.yaml").write_text("hydra: {}\n")
+    code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={other}", cwd=tmp_path)
+    assert code == 2 and "holds Hydra's records of an earlier sweep (multirun.yaml)" in stderr
+    assert (other / "0" / ".hydra" / "overrides.yaml").read_text() == "- lr=0.1\n"
+    # a subdir that gives two jobs one folder: the second overwrote the first's record, then refused its folder
+    sweep_dir = tmp_path / "sweep"
+    code, stderr = train_in_process("-m", "model=ssgan,supervised", "seed=3", f"hydra.sweep.dir={sweep_dir}",
+                                    "hydra.sweep.subdir=${data.num_labeled}", cwd=tmp_path)
+    assert code == 2 and stderr.strip() == (
+        "error: hydra.sweep.subdir=${data.num_labeled} gives jobs #0 (model=ssgan) and #1 (model=supervised) one folder, "
+        "50, where the second would find the first's run; name every swept setting in it, e.g. "
+        "hydra.sweep.subdir='${hydra.job.override_dirname}', or leave it out (one folder a job number)")
+    assert not sweep_dir.exists()
+    from ssgan.command_line import check_sweep_subdirs
+
+    check_sweep_subdirs(["-m", "model=ssgan,supervised", "hydra.sweep.subdir=${hydra.job.override_dirname}"])
+    check_sweep_subdirs(["-m", "model=ssgan,supervised", "hydra.sweep.subdir=${hydra:runtime.choices.model}"])
+
+
 def test_a_bad_start_leaves_no_empty_output_folders(tmp_path: Path, train_in_process) -> None:
     code, _ = train_in_process("data.num_labeled=5", cwd=tmp_path)  # the default run folder, outputs/<data>/<model>/<time>
     assert code == 2

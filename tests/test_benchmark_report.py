@@ -534,6 +534,12 @@ def test_a_sweep_that_ssgan_train_refuses_prints_its_one_line_only(tmp_path: Pat
     assert report.main(["digts", "--out", str(tmp_path / "sweep")]) == 2
     # it added "error: the sweep wrote nothing to ... (exit code 2)" below ssgan-train's own line
     assert capsys.readouterr().err == "error: unknown sweep option 'digts'; use sweep= one of: digits, fashion_mnist\n"
+    # refused in a folder of another sweep's records: no report of those goes into it
+    (tmp_path / "records" / "0" / ".hydra").mkdir(parents=True)
+    (tmp_path / "records" / "multirun.yaml").write_text("{}\n")
+    assert report.main(["digts", "--out", str(tmp_path / "records")]) == 2
+    assert sorted(path.name for path in (tmp_path / "records").iterdir()) == ["0", "multirun.yaml"]
+    capsys.readouterr()
 
     def crashed(command: list[str]) -> int:
         return 1  # a crash: its traceback says what, and this line says that nothing was written
