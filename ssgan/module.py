@@ -820,13 +820,24 @@ class SSGAN(ClassifierModule):
         low, high = self.discriminator.input_range
         return ((images.float() - low) / (high - low)).clamp_(0, 1)
 
+    def setup(self, stage: str) -> None:
+        # before the strategy converts the batch norms and wraps the model: on the CPU, DDP's wrap itself stops
+        # with torch's traceback ("SyncBatchNorm layers only work with GPU modules"), before on_fit_start
+        if stage == "fit" and getattr(self.trainer.strategy, "_layer_sync", None) is not None:
+            self._refuse_synced_batch_norms()
+        super().setup(stage)
+
     def on_fit_start(self) -> None:
-        if any(isinstance(layer, nn.SyncBatchNorm) for layer in self.generator.modules()):
-            # rank 0 alone draws the sample grids, and a synced batch norm in training mode waits for every rank
-            raise UserError("trainer.sync_batchnorm=true would make the generator's batch norms wait for every process "
-                            "whenever rank 0 draws samples, and hang the run; leave sync_batchnorm off for ssgan "
-                            "(the discriminator has no batch norm)")
+        if any(isinstance(layer, nn.SyncBatchNorm) for layer in self.generator.modules()):  # converted by hand
+            self._refuse_synced_batch_norms()
         super().on_fit_start()
+
+    @staticmethod
+    def _refuse_synced_batch_norms() -> None:
+        # rank 0 alone draws the sample grids, and a synced batch norm in training mode waits for every rank
+        raise UserError("trainer.sync_batchnorm=true would make the generator's batch norms wait for every process "
+                        "whenever rank 0 draws samples, and hang the run; leave sync_batchnorm off for ssgan "
+                        "(the discriminator has no batch norm)")
 
     @torch.no_grad()
     def initialize_other_nets(self, batch_size: int) -> None:

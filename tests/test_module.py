@@ -217,6 +217,25 @@ def test_synced_batch_norms_in_the_generator_are_refused() -> None:
         model.on_fit_start()
 
 
+def test_sync_batchnorm_is_refused_before_the_strategy_converts_and_wraps_the_nets() -> None:
+    # under trainer=ddp_cpu, DDP's wrap stopped first, with torch's traceback ("SyncBatchNorm layers only work
+    # with GPU modules"): the refusal comes in setup, which Lightning calls before the strategy's own setup
+    import pytest
+
+    from ssgan.errors import UserError
+
+    def ssgan_on(sync_batchnorm: bool) -> SSGAN:
+        model = SSGAN((1, 8, 8), 10)
+        model.trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_find_unused_parameters_true",
+                                   sync_batchnorm=sync_batchnorm, logger=False, enable_progress_bar=False)
+        return model
+
+    with pytest.raises(UserError, match=r"^trainer.sync_batchnorm=true would make the generator's batch norms wait"):
+        ssgan_on(True).setup("fit")
+    ssgan_on(False).setup("fit")
+    ssgan_on(True).setup("test")  # testing draws no samples: the nets are not trained
+
+
 @pytest.mark.parametrize("emulate_16_mixed", [False, True])
 def test_gradient_clipping_bounds_the_unscaled_gradient_norm(emulate_16_mixed: bool) -> None:
     # under 16-mixed the backward's gradients carry the loss scale: clipped before unscaling, the norm
