@@ -588,7 +588,9 @@ def main(argv: list[str] | None = None) -> int:
             if not folder.is_dir():
                 print(f"error: {folder} is not a folder; pass the multirun folder of a sweep", file=sys.stderr)
                 return 2
-            if _earlier_run(folder):  # its report would sit among the run's outputs, and count that run alone
+            if _earlier_run(folder) and args.out is None and len(args.report) == 1:
+                # its report would sit among the run's outputs, and count that run alone (with other folders and
+                # --out, a job resumed into its own folder is one of the report's runs)
                 print(f"error: {folder} is the folder of one run ({_earlier_run(folder)}), not of a sweep; pass its "
                       f"sweep's folder (the one holding 0/, 1/, ...), or summarize it with scripts/summarize_runs.py",
                       file=sys.stderr)

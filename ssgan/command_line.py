@@ -189,9 +189,11 @@ def _sweep_records(sweep_dir: Path) -> str | None:
     """Hydra's record of a sweep in ``sweep_dir`` (its ``multirun.yaml``, or a job's ``.hydra/``), or None."""
     if (sweep_dir / "multirun.yaml").is_file():
         return "multirun.yaml"
-    if not sweep_dir.is_dir():
-        return None
-    record = next((path for path in sweep_dir.rglob(".hydra") if path.is_dir()), None)
+    if not sweep_dir.is_dir() or sweep_dir.resolve() == Path(sweep_dir.resolve().anchor):
+        return None  # the file system's root: check_output_folder refuses it, without a walk of every folder
+    # a job's folder, hydra.sweep.subdir below the sweep's (nested at most a few levels: ${model}/${seed})
+    patterns = (".hydra", "*/.hydra", "*/*/.hydra", "*/*/*/.hydra")
+    record = next((path for pattern in patterns for path in sweep_dir.glob(pattern) if path.is_dir()), None)
     return f"{record.relative_to(sweep_dir).as_posix()}/" if record is not None else None
 
 
