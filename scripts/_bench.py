@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ssgan.command_line import sweep_holds_runs
+from ssgan.command_line import SWEEP_WITH_FAILED_JOBS, sweep_holds_runs
 from ssgan.config import hydra_value
 from summarize_runs import load_runs, unfinished_runs
 
@@ -110,8 +110,7 @@ def run_sweep(out_dir: Path, overrides: list[str]) -> list[dict]:
     if code in STOPPED_BY:
         raise SweepStopped(code, load_runs(out_dir) + unfinished_runs(out_dir))
     runs = load_runs(out_dir) + unfinished_runs(out_dir)
-    # 1 after jobs that failed on the record: ssgan-train's closing line for a sweep that ran to its end
-    if code and not (code == 1 and any(run.get("status") != "ok" for run in runs)):
+    if code and code != SWEEP_WITH_FAILED_JOBS:  # that one ran to its end: its failed jobs are on the record
         kept = "its finished runs are kept there" if sweep_holds_runs(out_dir) else "no job ran; see the error above"
         raise SystemExit(f"error: the sweep into {out_dir} stopped (exit code {code}); {kept}")
     refused = {run.get("error") for run in runs}

@@ -35,7 +35,8 @@ from summarize_runs import other_settings as _other_settings  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
 from ssgan.config import hydra_value  # noqa: E402
-from ssgan.command_line import OneLineErrorParser, _earlier_run, escape_unencodable_output, sweep_holds_runs
+from ssgan.command_line import (SWEEP_WITH_FAILED_JOBS, OneLineErrorParser, _earlier_run, escape_unencodable_output,
+                                sweep_holds_runs, sweep_records)
 from ssgan.command_line import rounds_merge_methods as shared_rounds_merge_methods  # noqa: E402
 
 METHOD_ORDER = ("supervised", "supervised+self-training", "ssgan", "ssgan+self-training")
@@ -617,6 +618,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {out_dir} already holds a sweep's runs; choose a new --out, or re-render its report with "
               f"--report {out_dir}", file=sys.stderr)
         return 2
+    if sweep_records(out_dir):  # a sweep stopped before any job saved, or another program's: ssgan-train refuses it
+        print(f"error: {out_dir} holds Hydra's records of an earlier sweep ({sweep_records(out_dir)}); choose a new --out "
+              "(or delete that folder to run the sweep there again)", file=sys.stderr)
+        return 2
     code = run_sweep(args.sweep, out_dir, overrides)
     if code == 2:  # ssgan-train refused the command before any job, in one line of its own that says why
         return 2
@@ -627,9 +632,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the sweep stopped (exit code {code}) before any job began", file=sys.stderr)
         return code
     rows = write_report(out_dir)
-    # 1 with a row for every job: the sweep ran to its end, and ssgan-train's line said that jobs failed
-    finished = code == 1 and not any(row.get("status") == "not started" for row in rows)
-    if code != 0 and not finished:  # stopped by Ctrl-C or SIGTERM, or killed (e.g. out of memory)
+    # the sweep ran to its end, and ssgan-train's line said that jobs failed: the report's rows say which
+    if code not in (0, SWEEP_WITH_FAILED_JOBS):  # stopped by Ctrl-C or SIGTERM, or killed (e.g. out of memory)
         print(f"the sweep stopped (exit code {code}): the report has a row for every job, a stopped one failed and "
               f"the ones after it not started; re-render it with --report {out_dir}", file=sys.stderr)
         return code

@@ -178,23 +178,31 @@ def check_sweep_folder(args: list[str]) -> None:
     if sweep_dir and sweep_holds_runs(Path(sweep_dir)):
         raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir "
                         "(or delete that folder to run the sweep there again)")
-    records = _sweep_records(Path(sweep_dir)) if sweep_dir else None
+    records = sweep_records(Path(sweep_dir), _subdir_depth(args)) if sweep_dir else None
     if records:  # Hydra writes multirun.yaml and each job's .hydra/ before the job can look: another program's too
         raise UserError(f"hydra.sweep.dir={sweep_dir} holds Hydra's records of an earlier sweep ({records}), which this "
                         "sweep would write over; choose another hydra.sweep.dir (or delete that folder to run the sweep "
                         "there again)")
 
 
-def _sweep_records(sweep_dir: Path) -> str | None:
-    """Hydra's record of a sweep in ``sweep_dir`` (its ``multirun.yaml``, or a job's ``.hydra/``), or None."""
+def sweep_records(sweep_dir: Path, depth: int = 1) -> str | None:
+    """Hydra's record of a sweep where a sweep into ``sweep_dir`` writes its own: ``multirun.yaml``, or the
+    ``.hydra/`` of a job folder ``depth`` levels down (``hydra.sweep.subdir``'s: 1 for the job number); or None."""
     if (sweep_dir / "multirun.yaml").is_file():
         return "multirun.yaml"
-    if not sweep_dir.is_dir() or sweep_dir.resolve() == Path(sweep_dir.resolve().anchor):
-        return None  # the file system's root: check_output_folder refuses it, without a walk of every folder
-    # a job's folder, hydra.sweep.subdir below the sweep's (nested at most a few levels: ${model}/${seed})
-    patterns = (".hydra", "*/.hydra", "*/*/.hydra", "*/*/*/.hydra")
-    record = next((path for pattern in patterns for path in sweep_dir.glob(pattern) if path.is_dir()), None)
+    if not sweep_dir.is_dir():
+        return None
+    record = next((path for path in sweep_dir.glob("*/" * depth + ".hydra") if path.is_dir()), None)
     return f"{record.relative_to(sweep_dir).as_posix()}/" if record is not None else None
+
+
+def _subdir_depth(args: list[str]) -> int:
+    """How many folder levels ``hydra.sweep.subdir`` makes below the sweep's folder (``${model}/${seed}``: 2)."""
+    from omegaconf import OmegaConf
+
+    outside = _composed_outside(args)
+    subdir = OmegaConf.to_container(outside.hydra.sweep, resolve=False).get("subdir") if outside else None
+    return len([part for part in str(subdir or "0").split("/") if part]) or 1
 
 
 def check_sweep_choice(args: list[str]) -> None:
@@ -208,12 +216,24 @@ def check_sweep_choice(args: list[str]) -> None:
     if not _asks_for_multirun(args):
         if _only_shows(args):  # ssgan-train sweep=digits --cfg job shows what the sweep's jobs share
             return
-        raise UserError(f"sweep={sweep} sets a multirun's parameters, which a single run ignores; add -m "
-                        f"(ssgan-train -m sweep={names[0] if names else sweep} ...)")
+        # one job of the sweep (its resume command, or one benchmark cell again) gives each swept setting one value
+        outside = _composed_outside(args)
+        params = (outside.hydra.sweeper.get("params") or {}) if outside else {}
+        given = {override.key_or_group for override in parsed_overrides(args) if not override.is_sweep_override()}
+        unset = [str(key) for key in params if str(key) not in given]
+        if unset:
+            raise UserError(f"sweep={sweep} sweeps {', '.join(unset)}, which a single run would leave at their defaults; "
+                            f"add -m to run the sweep (ssgan-train -m sweep={names[0] if names else sweep} ...), or give "
+                            "each one value to run one job of it")
+        return
     if len(names) > 1 or any(char in sweep for char in "*()[]"):
         raise UserError(f"sweep={sweep} takes one sweep per command: Hydra would sweep the group itself and run none "
                         f"of the sweeps' parameters; run them one after the other "
                         f"({'; '.join(f'ssgan-train -m sweep={name}' for name in names)})")
+
+
+# ssgan-train -m's exit status for a sweep that ran to its end with failed jobs: 1 is a crash's (Python's, Hydra's own)
+SWEEP_WITH_FAILED_JOBS = 3
 
 
 class SweepOutcome(Callback):
@@ -221,7 +241,7 @@ class SweepOutcome(Callback):
 
     A failed job does not stop the sweep (its folder's ``metrics.json`` records the error); this reads those
     records from the sweep's folder, whatever launcher ran the jobs, so that ``ssgan-train -m`` can end with one
-    line and exit status 1, as the label-fraction benchmark and ``summarize_runs.py`` do."""
+    line and exit status ``SWEEP_WITH_FAILED_JOBS``."""
 
     failure_line: str | None = None
 
@@ -483,52 +503,86 @@ def _sweep_jobs(args: list[str], outside: Any) -> tuple[list[str], list[list[str
     return hydra_overrides, jobs
 
 
-def check_sweep_subdirs(args: list[str], most_jobs: int = 500) -> None:
+def check_sweep_subdirs(args: list[str], most_jobs: int = 200) -> None:
     """Refuses a multirun whose ``hydra.sweep.subdir`` gives two jobs one folder (``${data.num_labeled}`` in a
     sweep of models too): the second job would find the first's run there, and Hydra would already have written
     the second's settings over the first's record. Checked only for a subdir without the job number, the default."""
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import OmegaConf
 
-    if not _asks_for_multirun(args):
+    if not _asks_for_multirun(args) or _only_shows(args):
         return
     outside = _composed_outside(args)
     subdir = OmegaConf.to_container(outside.hydra.sweep, resolve=False).get("subdir") if outside else None
     if not isinstance(subdir, str) or "hydra.job.num" in subdir or "hydra.job.id" in subdir:
         return
     sweep = _sweep_jobs(args, outside)
-    if sweep is None or len(sweep[1]) > most_jobs:
+    if sweep is None:
         return
     hydra_overrides, jobs = sweep
+    if "${" not in subdir.replace("${hydra.job.override_dirname}", ""):
+        folders = _override_dirname_folders(subdir, outside, jobs)  # without composing each job: a second, not minutes
+    elif len(jobs) <= most_jobs:
+        folders = _composed_folders(hydra_overrides, jobs)
+    else:
+        return
+    first_of: dict[str, int] = {}
+    with contextlib.closing(folders):  # on a shared folder, the composing stops and Hydra's state is put back
+        for number, folder in enumerate(folders):
+            first = first_of.setdefault(folder, number)
+            if first == number:
+                continue
+
+            def differing(mine: list[str], theirs: list[str]) -> str:  # what tells the two jobs apart
+                return " ".join(item for item in mine if item not in theirs) or "the same settings"
+
+            raise UserError(
+                f"hydra.sweep.subdir={subdir} gives jobs #{first} ({differing(jobs[first], jobs[number])}) and "
+                f"#{number} ({differing(jobs[number], jobs[first])}) one folder, {folder or 'the sweep folder itself'}, "
+                "where the second would find the first's run; name every swept setting in it, e.g. "
+                "hydra.sweep.subdir='${hydra.job.override_dirname}', or leave it out (one folder a job number)")
+
+
+def _override_dirname_folders(subdir: str, outside: Any, jobs: list[list[str]]) -> Iterator[str]:
+    """The jobs' folders for a ``subdir`` whose only interpolation is ``${hydra.job.override_dirname}``, as Hydra's
+    config loader spells that name from a job's overrides (its ``hydra.job.config.override_dirname`` settings)."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    spelling = outside.hydra.job.config.override_dirname
+    parser = OverridesParser.create()
+    for overrides in jobs:
+        try:
+            name = get_overrides_dirname(overrides=parser.parse_overrides(overrides), kv_sep=spelling.kv_sep,
+                                         item_sep=spelling.item_sep, exclude_keys=list(spelling.exclude_keys))
+        except Exception:  # Hydra's own error stops the sweep
+            return
+        yield subdir.replace("${hydra.job.override_dirname}", name)
+
+
+def _composed_folders(hydra_overrides: list[str], jobs: list[list[str]]) -> Iterator[str]:
+    """The jobs' folders as Hydra's launcher resolves them: each job's config composed, its number set (``run_job``);
+    one at a time, so that a shared folder stops the composing. It ends at a job that does not compose."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
 
-    folders: dict[str, int] = {}
+    before = HydraConfig.instance().cfg
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             for number, overrides in enumerate(jobs):
-                try:  # as Hydra's launcher composes the job and resolves its folder (run_job)
+                try:
                     job = compose("train", overrides=[*hydra_overrides, *overrides], return_hydra_config=True)
                     with open_dict(job):
                         job.hydra.job.num, job.hydra.job.id = number, f"job_id_for_{number}"
-                    HydraConfig.instance().set_config(job)
+                    HydraConfig.instance().set_config(job)  # for ${hydra:...} in the subdir
                     folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
-                except Exception:  # a job that does not compose: Hydra stops the sweep before any job with its error
+                except Exception:
                     return
-                if folder in folders:
-                    first = folders[folder]
-
-                    def differing(mine: list[str], theirs: list[str]) -> str:  # what tells the two jobs apart
-                        return " ".join(item for item in mine if item not in theirs) or "the same settings"
-
-                    raise UserError(
-                        f"hydra.sweep.subdir={subdir} gives jobs #{first} ({differing(jobs[first], overrides)}) and "
-                        f"#{number} ({differing(overrides, jobs[first])}) one folder, {folder}, where the second "
-                        "would find the first's run; name every swept setting in it, e.g. "
-                        "hydra.sweep.subdir='${hydra.job.override_dirname}', or leave it out (one folder a job number)")
-                folders[folder] = number
+                yield folder
     finally:
+        HydraConfig.instance().cfg = before
         GlobalHydra.instance().clear()
 
 
@@ -681,6 +735,7 @@ def sigterm_default_again() -> None:
 
 
 def _checked_and_run() -> None:
+    SweepOutcome.failure_line = None  # an earlier sweep's, when main() runs again in one process
     with _sigterm_says_so():  # until the training task sets its own handler (sigterm_default_again)
         _check_command_line()
         if _only_shows(sys.argv[1:]):  # no run: Hydra prints and exits, without the seconds of torch's imports
@@ -695,7 +750,7 @@ def _checked_and_run() -> None:
             _RunRecord.discard()
     if SweepOutcome.failure_line:  # a sweep's failed jobs: a shell or CI must not take the sweep for a finished one
         print(f"error: {SweepOutcome.failure_line}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(SWEEP_WITH_FAILED_JOBS)
 
 
 def _check_command_line() -> None:

@@ -227,8 +227,9 @@ BAD_INPUTS = [
     (["data.root=~/fm"], "cannot read data.root=~/fm: its value holds a character that Hydra's override grammar "
                          "reserves (such as ~ # ; & or a non-ASCII letter); quote the value, e.g. data.root='\"~/fm\"'"),
     # the sweep's parameters were ignored without a word: one default job ran, or each job ran with neither sweep's
-    (["sweep=digits"], "sweep=digits sets a multirun's parameters, which a single run ignores; add -m "
-                       "(ssgan-train -m sweep=digits ...)"),
+    (["sweep=digits"], "sweep=digits sweeps data.num_labeled, model, self_training, data.split_seed, which a single "
+                       "run would leave at their defaults; add -m to run the sweep (ssgan-train -m sweep=digits ...), or "
+                       "give each one value to run one job of it"),
     (["-m", "sweep=digits,fashion_mnist"],
      "sweep=digits,fashion_mnist takes one sweep per command: Hydra would sweep the group itself and run none of the "
      "sweeps' parameters; run them one after the other (ssgan-train -m sweep=digits; ssgan-train -m sweep=fashion_mnist)"),
@@ -488,10 +489,13 @@ def test_a_sweep_choice_is_taken_in_a_multirun_of_one_sweep_or_to_show_its_confi
     from ssgan.command_line import check_sweep_choice
     from ssgan.errors import UserError
 
+    # one job of the sweep, as a stopped job's resume command gives it (each swept setting one value)
+    one_job = ["data.num_labeled=20", "model=supervised", "self_training=none", "data.split_seed=0", "sweep=digits",
+               "hydra.run.dir=multirun/x/0", "ckpt_path=last"]
     for args in (["-m", "sweep=digits"], ["hydra.mode=MULTIRUN", "sweep=fashion_mnist"], ["sweep=digits", "--cfg", "job"],
-                 ["sweep=null"], ["seed=1"]):
+                 ["sweep=null"], ["seed=1"], one_job):
         check_sweep_choice(args)
-    for args in (["sweep=digits"], ["-m", "sweep=glob(*)"], ["-m", "sweep=choice(digits,fashion_mnist)"]):
+    for args in (["sweep=digits"], one_job[1:], ["-m", "sweep=glob(*)"], ["-m", "sweep=choice(digits,fashion_mnist)"]):
         with pytest.raises(UserError, match="^sweep="):
             check_sweep_choice(args)
 
@@ -864,11 +868,14 @@ def test_a_sweep_over_another_sweeps_records_or_into_shared_job_folders_is_refus
     other = tmp_path / "other"
     (other / "0" / ".hydra").mkdir(parents=True)
     (other / "0" / ".hydra" / "overrides.yaml").write_text("- lr=0.1\n")
-    for records, where in ((other, "0/.hydra/"), (other / "0", ".hydra/")):
-        code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={records}", cwd=tmp_path)
-        assert code == 2 and stderr.strip() == (
-            f"error: hydra.sweep.dir={records} holds Hydra's records of an earlier sweep ({where}), which this sweep "
-            "would write over; choose another hydra.sweep.dir (or delete that folder to run the sweep there again)")
+    code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={other}", cwd=tmp_path)
+    assert code == 2 and stderr.strip() == (
+        f"error: hydra.sweep.dir={other} holds Hydra's records of an earlier sweep (0/.hydra/), which this sweep "
+        "would write over; choose another hydra.sweep.dir (or delete that folder to run the sweep there again)")
+    # records only where this sweep writes its own: job folders as deep as its subdir, and multirun.yaml
+    from ssgan.command_line import sweep_records
+
+    assert sweep_records(tmp_path) is None and sweep_records(tmp_path, depth=2) == "other/0/.hydra/"
     (other / "multirun.yaml").write_text("hydra: {}\n")
     code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={other}", cwd=tmp_path)
     assert code == 2 and "holds Hydra's records of an earlier sweep (multirun.yaml)" in stderr

@@ -286,7 +286,7 @@ def test_a_sweep_whose_every_job_refused_the_same_setting_is_one_line_and_leaves
                 metrics = None if error is None else {"status": "failed", "error": error, **({"crashed": True} if crashed else {})}
                 _run(out_dir, str(number), metrics, [f"data.split_seed={number}"])
             (out_dir / "multirun.yaml").write_text("{}\n")
-            return 1  # ssgan-train's status after a sweep with failed jobs
+            return 3  # ssgan-train's status after a sweep with failed jobs
         return run_child
 
     refused = "trainer.max_epochs=abc is not a number of epochs; use 1 or more"

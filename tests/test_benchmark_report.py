@@ -130,18 +130,18 @@ def test_a_multirun_with_a_bad_and_a_crashing_job_finishes_the_others_and_the_re
     # job 0 is fine; job 1 asks for fewer labels than classes (a bad value); job 2 builds a callback
     # whose __init__ crashes (a crash inside instantiation, not a checked setting)
     code, stderr = train_in_process("-m", "data.num_labeled=20,7", *tiny, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
-    # the sweep goes on past the failed job, and ends with one line and status 1, so a shell can tell
-    assert code == 1 and stderr.strip().splitlines()[-1] == (
+    # the sweep goes on past the failed job, and ends with one line and status 3, so a shell can tell
+    assert code == 3 and stderr.strip().splitlines()[-1] == (
         f"error: 1 of 2 jobs of the sweep did not finish (the first, in {sweep_dir / '1'}: data.num_labeled=7 is below "
         "the number of classes (10); use at least 10); each one's metrics.json holds its error")
     code, stderr = train_in_process("-m", "data.num_labeled=20", "+callbacks.crash._target_=conftest.CrashingCallback",
                                     *tiny, f"hydra.sweep.dir={sweep_dir / 'crash'}", cwd=tmp_path)
-    assert code == 1 and stderr.strip().splitlines()[-1] == (
+    assert code == 3 and stderr.strip().splitlines()[-1] == (
         "error: the sweep's only job failed: RuntimeError: a crash inside the callback's __init__")
     # a job whose discriminator lr blows the weights up diverges at its first batch
     code, stderr = train_in_process("-m", "data.num_labeled=20", "model.optimizer_d.lr=1e30", *tiny,
                                     f"hydra.sweep.dir={sweep_dir / 'diverge'}", cwd=tmp_path)
-    assert code == 1 and stderr.strip().splitlines()[-1].startswith("error: the sweep's only job failed: ")
+    assert code == 3 and stderr.strip().splitlines()[-1].startswith("error: the sweep's only job failed: ")
 
     rows = report.write_report(sweep_dir)
     by_status = {row["status"] for row in rows}
@@ -167,7 +167,7 @@ def test_a_sweep_whose_jobs_all_fail_the_same_way_ends_with_that_error_once(tmp_
     code, stderr = train_in_process("-m", "data=fashion_mnist", f"data.root={missing}", "data.download=false", "seed=0,1,2",
                                     f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
     last = stderr.strip().splitlines()[-1]
-    assert code == 1 and last.startswith("error: all 3 jobs of the sweep failed: ") and str(missing) in last, stderr[-2000:]
+    assert code == 3 and last.startswith("error: all 3 jobs of the sweep failed: ") and str(missing) in last, stderr[-2000:]
     assert "Traceback" not in stderr
 
 
@@ -534,12 +534,14 @@ def test_a_sweep_that_ssgan_train_refuses_prints_its_one_line_only(tmp_path: Pat
     assert report.main(["digts", "--out", str(tmp_path / "sweep")]) == 2
     # it added "error: the sweep wrote nothing to ... (exit code 2)" below ssgan-train's own line
     assert capsys.readouterr().err == "error: unknown sweep option 'digts'; use sweep= one of: digits, fashion_mnist\n"
-    # refused in a folder of another sweep's records: no report of those goes into it
+    # a folder of another sweep's records (one stopped before any job saved): refused before ssgan-train runs,
+    # with the script's own fix, and no report of those records goes into it
     (tmp_path / "records" / "0" / ".hydra").mkdir(parents=True)
-    (tmp_path / "records" / "multirun.yaml").write_text("{}\n")
-    assert report.main(["digts", "--out", str(tmp_path / "records")]) == 2
-    assert sorted(path.name for path in (tmp_path / "records").iterdir()) == ["0", "multirun.yaml"]
-    capsys.readouterr()
+    monkeypatch.setattr(report, "run_child", lambda command: pytest.fail("the sweep ran"))
+    assert report.main(["digits", "--out", str(tmp_path / "records")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'records'} holds Hydra's records of an earlier sweep (0/.hydra/); "
+                                       "choose a new --out (or delete that folder to run the sweep there again)\n")
+    assert sorted(path.name for path in (tmp_path / "records").iterdir()) == ["0"]
 
     def crashed(command: list[str]) -> int:
         return 1  # a crash: its traceback says what, and this line says that nothing was written

@@ -308,6 +308,9 @@ def test_pixels_and_labels_stored_as_other_numbers_of_the_same_values_are_read(c
     svhn = SVHNDataModule(root=str(tmp_path / "svhn"), download=False, num_labeled=10, num_val=0, split_cache_dir=None)
     expected = np.where(mat["y"].reshape(-1) == 10, 0, mat["y"].reshape(-1))
     assert torch.equal(svhn.load().train_labels, torch.from_numpy(expected.astype(np.int64)))
+    # and its X as doubles of the same bytes
+    savemat(tmp_path / "svhn" / "train_32x32.mat", {"X": mat["X"].astype(np.float64), "y": mat["y"]})
+    assert torch.equal(svhn.load().train_images, torch.from_numpy(np.transpose(mat["X"], (3, 2, 0, 1)).copy()))
     # SVHN's X as doubles of 0..1 and MNIST's labels as (N, 1): one line each
     savemat(tmp_path / "svhn" / "train_32x32.mat", {"X": mat["X"] / 255.0, "y": mat["y"]})
     with pytest.raises(UserError, match=r"train_32x32.mat holds pixels of type float64 from 0 to 1, where"):

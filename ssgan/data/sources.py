@@ -180,12 +180,17 @@ def whole_labels(labels: object, where: str) -> np.ndarray:
 
 
 def byte_pixels(images: object, where: str) -> np.ndarray:
-    """``images`` as uint8, or one line for pixels that are not bytes 0 to 255 (floats scaled to 0..1, or numbers
-    out of range): casting them would wrap or truncate every pixel, and the run would train on noise."""
+    """``images`` as uint8 (bytes stored as other integers or whole floats too), or one line for pixels that are not
+    bytes 0 to 255 (floats scaled to 0..1, or numbers out of range): casting them would wrap or truncate every
+    pixel, and the run would train on noise."""
     array = np.asarray(images)
     if array.dtype == np.uint8:
         return array
     if array.dtype.kind in "iu" and (array.size == 0 or (array.min() >= 0 and array.max() <= 255)):
+        return array.astype(np.uint8)
+    # bytes saved as floats (MATLAB's default type), not scaled to 0..1: whole numbers, and some above 1
+    if array.dtype.kind == "f" and array.size and np.isfinite(array).all() and (array == np.round(array)).all() \
+            and array.min() >= 0 and 1 < array.max() <= 255:
         return array.astype(np.uint8)
     shown = f" from {array.min():g} to {array.max():g}" if array.size and array.dtype.kind in "iuf" else ""
     raise UserError(f"{where} holds pixels of type {array.dtype}{shown}, where the format holds bytes 0 to 255; "
