@@ -123,9 +123,10 @@ def _earlier_run(output_dir: Path) -> str | None:
     return None
 
 
-def sweep_holds_runs(sweep_dir: Path) -> bool:
-    """Whether a multirun folder already holds runs: a job folder with a metrics.json or checkpoints."""
-    return sweep_dir.is_dir() and any(_earlier_run(job) for job in sweep_dir.iterdir() if job.is_dir())
+def sweep_holds_runs(sweep_dir: Path, depth: int = 1) -> bool:
+    """Whether a multirun folder already holds runs: a job folder (``depth`` levels down, as ``hydra.sweep.subdir``
+    nests them) with a metrics.json or checkpoints."""
+    return sweep_dir.is_dir() and any(_earlier_run(job) for job in sweep_dir.glob("*/" * depth) if job.is_dir())
 
 
 def _command_line_settings(args: list[str]) -> dict[str, str]:
@@ -166,43 +167,43 @@ def _asks_for_multirun(args: list[str]) -> bool:
 
 
 def check_sweep_folder(args: list[str]) -> None:
-    """Refuses a multirun into a ``hydra.sweep.dir`` that holds an earlier sweep's runs: each job would
-    refuse its folder, and with ``overwrite=true`` the job folders the new sweep does not reach would
-    mix the earlier sweep's runs into its results."""
-    if not _asks_for_multirun(args):
-        return
+    """Refuses a multirun into a ``hydra.sweep.dir`` given on the command line that holds an earlier sweep, at
+    once (``SweepOutcome`` checks the folder the sweep resolves to, e.g. one set in a config file, again)."""
     sweep_dir = _command_line_settings(args).get("hydra.sweep.dir")
-    own_run = _earlier_run(Path(sweep_dir)) if sweep_dir else None
-    if own_run:  # a run's folder: its jobs would go into subfolders of it, and a report would count that run too
-        raise UserError(f"hydra.sweep.dir={sweep_dir} is the folder of a run ({own_run}); choose another hydra.sweep.dir")
-    if sweep_dir and sweep_holds_runs(Path(sweep_dir)):
-        raise UserError(f"hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another hydra.sweep.dir "
-                        "(or delete that folder to run the sweep there again)")
-    records = sweep_records(Path(sweep_dir), _subdir_depth(args)) if sweep_dir else None
-    if records:  # Hydra writes multirun.yaml and each job's .hydra/ before the job can look: another program's too
-        raise UserError(f"hydra.sweep.dir={sweep_dir} holds Hydra's records of an earlier sweep ({records}), which this "
-                        "sweep would write over; choose another hydra.sweep.dir (or delete that folder to run the sweep "
-                        "there again)")
+    if _asks_for_multirun(args) and sweep_dir:
+        refusal = sweep_folder_refusal(Path(sweep_dir), f"hydra.sweep.dir={sweep_dir}")
+        if refusal:
+            raise UserError(refusal)
+
+
+def sweep_folder_refusal(sweep_dir: Path, shown: str, depth: int = 1) -> str | None:
+    """Why a sweep must not start in ``sweep_dir`` (``shown``: how the user set it), or None.
+
+    A run's own folder: its jobs would go into subfolders of it, and a report would count that run too. An earlier
+    sweep's runs: each job would refuse its folder, and with ``overwrite=true`` the job folders the new sweep does
+    not reach would mix the earlier sweep's runs into its results. Hydra's records of jobs (``.hydra/``, another
+    program's too, or of a sweep stopped before any job saved): Hydra writes each job's before the job can look."""
+    own_run = _earlier_run(sweep_dir)
+    if own_run:
+        return f"{shown} is the folder of a run ({own_run}); choose another hydra.sweep.dir"
+    if sweep_holds_runs(sweep_dir, depth):
+        return (f"{shown} already holds a sweep's runs; choose another hydra.sweep.dir (or delete that folder to run "
+                "the sweep there again)")
+    records = sweep_records(sweep_dir, depth)
+    if records:
+        return (f"{shown} holds Hydra's records of an earlier sweep ({records}), which this sweep would write over; "
+                "choose another hydra.sweep.dir (or delete that folder to run the sweep there again)")
+    return None
 
 
 def sweep_records(sweep_dir: Path, depth: int = 1) -> str | None:
-    """Hydra's record of a sweep where a sweep into ``sweep_dir`` writes its own: ``multirun.yaml``, or the
-    ``.hydra/`` of a job folder ``depth`` levels down (``hydra.sweep.subdir``'s: 1 for the job number); or None."""
-    if (sweep_dir / "multirun.yaml").is_file():
-        return "multirun.yaml"
+    """The ``.hydra/`` record of a job ``depth`` folder levels below ``sweep_dir`` (``hydra.sweep.subdir``'s: 1 for
+    the job number), where a new sweep would write its own; or None. A ``multirun.yaml`` alone is a sweep that
+    ran no job (Hydra refused one's settings): the same command, corrected, goes on there."""
     if not sweep_dir.is_dir():
         return None
     record = next((path for path in sweep_dir.glob("*/" * depth + ".hydra") if path.is_dir()), None)
     return f"{record.relative_to(sweep_dir).as_posix()}/" if record is not None else None
-
-
-def _subdir_depth(args: list[str]) -> int:
-    """How many folder levels ``hydra.sweep.subdir`` makes below the sweep's folder (``${model}/${seed}``: 2)."""
-    from omegaconf import OmegaConf
-
-    outside = _composed_outside(args)
-    subdir = OmegaConf.to_container(outside.hydra.sweep, resolve=False).get("subdir") if outside else None
-    return len([part for part in str(subdir or "0").split("/") if part]) or 1
 
 
 def check_sweep_choice(args: list[str]) -> None:
@@ -227,9 +228,13 @@ def check_sweep_choice(args: list[str]) -> None:
                             "each one value to run one job of it")
         return
     if len(names) > 1 or any(char in sweep for char in "*()[]"):
+        # the sweeps it names: choice(a,b), [a,b] and glob(...) read as Hydra reads them
+        override = next((item for item in parsed_overrides(args) if item.key_or_group == "sweep"), None)
+        values = swept_values(override, group_options("sweep")) if override else names
+        named = [str(name) for value in values for name in (value if isinstance(value, list) else [value])]
         raise UserError(f"sweep={sweep} takes one sweep per command: Hydra would sweep the group itself and run none "
                         f"of the sweeps' parameters; run them one after the other "
-                        f"({'; '.join(f'ssgan-train -m sweep={name}' for name in names)})")
+                        f"({'; '.join(f'ssgan-train -m sweep={name}' for name in named)})")
 
 
 # ssgan-train -m's exit status for a sweep that ran to its end with failed jobs: 1 is a crash's (Python's, Hydra's own)
@@ -237,30 +242,146 @@ SWEEP_WITH_FAILED_JOBS = 3
 
 
 class SweepOutcome(Callback):
-    """Hydra callback (``hydra.callbacks`` in ``conf/train.yaml``): after a multirun, the jobs that failed.
+    """Hydra callback (``hydra.callbacks`` in ``conf/train.yaml``): a sweep's folders checked before it starts, and
+    its failed jobs counted when it ends.
 
-    A failed job does not stop the sweep (its folder's ``metrics.json`` records the error); this reads those
-    records from the sweep's folder, whatever launcher ran the jobs, so that ``ssgan-train -m`` can end with one
-    line and exit status ``SWEEP_WITH_FAILED_JOBS``."""
+    ``on_multirun_start`` sees the sweep as Hydra resolved it, wherever it was set (a config file, ``${now:...}``,
+    ``hydra.mode: MULTIRUN`` without ``-m``): a folder that holds an earlier sweep, or a ``hydra.sweep.subdir`` that
+    gives two jobs one folder, ends the command in one line (status 2) before any job. A failed job does not stop
+    the sweep (its folder's ``metrics.json`` records the error); ``on_multirun_end`` reads those records, whatever
+    launcher ran the jobs, so that ``ssgan-train -m`` ends with one line and status ``SWEEP_WITH_FAILED_JOBS``."""
 
     failure_line: str | None = None
+    job_count: int | None = None  # the sweep's jobs, as the basic sweeper makes them (None: another sweeper's)
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        type(self).failure_line = None
+        cls = type(self)
+        cls.failure_line = cls.job_count = None
+        try:
+            cls.job_count = check_sweep_start(config)
+        except UserError as error:  # a SystemExit passes Hydra's error report: one line, as the other refusals
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         from omegaconf import OmegaConf
 
         sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
-        type(self).failure_line = failed_jobs_line(sweep_dir)
+        type(self).failure_line = failed_jobs_line(sweep_dir, type(self).job_count)
 
 
-def failed_jobs_line(sweep_dir: Path) -> str | None:
-    """One line on the jobs of the sweep in ``sweep_dir`` whose ``metrics.json`` says they did not finish, or None."""
+def check_sweep_start(config: Any) -> int | None:
+    """Refuses a sweep, as Hydra composed it, whose folders would mix with an earlier sweep's or with each other's
+    (``UserError``); returns its number of jobs (None for a sweeper other than the basic one)."""
+    from omegaconf import OmegaConf
+
+    sweep = OmegaConf.to_container(config.hydra.sweep, resolve=False)
+    subdir = str(sweep.get("subdir"))
+    depth = len([part for part in subdir.split("/") if part]) or 1
+    sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
+    refusal = sweep_folder_refusal(sweep_dir, f"hydra.sweep.dir={sweep_dir}", depth)
+    if refusal:
+        raise UserError(refusal)
+    jobs = _sweep_jobs(config)
+    if jobs is None or "hydra.job.num" in subdir or "hydra.job.id" in subdir:
+        return None if jobs is None else len(jobs)
+    if "${" not in subdir.replace("${hydra.job.override_dirname}", ""):
+        folders = _override_dirname_folders(subdir, config, jobs)  # without composing each job
+    else:
+        folders = _composed_folders(config, jobs)
+    first_of: dict[str, int] = {}
+    with contextlib.closing(folders):  # on a shared folder, the composing stops and Hydra's state is put back
+        for number, folder in enumerate(folders):
+            first = first_of.setdefault(folder, number)
+            if first == number:
+                continue
+
+            def differing(mine: list[str], theirs: list[str]) -> str:  # what tells the two jobs apart
+                return " ".join(item for item in mine if item not in theirs) or "the same settings"
+
+            fix = ("make it name every swept setting, e.g. hydra.sweep.subdir='${hydra.job.override_dirname}'"
+                   if "hydra.job.override_dirname" not in subdir else
+                   "leave the swept settings out of hydra.job.config.override_dirname.exclude_keys")
+            raise UserError(
+                f"hydra.sweep.subdir={subdir} gives jobs #{first} ({differing(jobs[first], jobs[number])}) and "
+                f"#{number} ({differing(jobs[number], jobs[first])}) one folder, {folder or 'the sweep folder itself'}, "
+                f"where the second would find the first's run; {fix}, or leave it out (one folder a job number)")
+    return len(jobs)
+
+
+def _sweep_jobs(config: Any) -> list[list[str]] | None:
+    """Each job's overrides, as Hydra's basic sweeper makes them from the sweep's config (its params, then the
+    command line's overrides, each key's last value winning; ``glob(...)`` read against the config's options);
+    None for another sweeper, which picks its jobs' values as it goes."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return None
+    params = config.hydra.sweeper.get("params") or {}
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    try:
+        parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+        [jobs] = BasicSweeper.split_arguments(parser.parse_overrides([f"{k}={v}" for k, v in params.items()] + task), None)
+    except Exception:  # a sweep the basic sweeper refuses: Hydra's own error says why
+        return None
+    return jobs
+
+
+def _override_dirname_folders(subdir: str, config: Any, jobs: list[list[str]]) -> Iterator[str]:
+    """The jobs' folders for a ``subdir`` whose only interpolation is ``${hydra.job.override_dirname}``, as Hydra's
+    config loader spells that name from a job's overrides (its ``hydra.job.config.override_dirname`` settings)."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    spelling = config.hydra.job.config.override_dirname
+    parser = OverridesParser.create()
+    for overrides in jobs:
+        try:
+            name = get_overrides_dirname(overrides=parser.parse_overrides(overrides), kv_sep=spelling.kv_sep,
+                                         item_sep=spelling.item_sep, exclude_keys=list(spelling.exclude_keys))
+        except Exception:  # Hydra's own error stops the sweep
+            return
+        yield subdir.replace("${hydra.job.override_dirname}", name)
+
+
+def _composed_folders(config: Any, jobs: list[list[str]]) -> Iterator[str]:
+    """The jobs' folders as Hydra's launcher resolves them (``load_sweep_config``, then ``run_job``'s number); one at a
+    time, so that a shared folder stops the composing. It ends at a job that does not compose (Hydra says why)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    loader, before = GlobalHydra.instance().config_loader(), HydraConfig.instance().cfg
+    try:
+        for number, overrides in enumerate(jobs):
+            try:
+                job = loader.load_sweep_config(config, list(overrides))
+                with open_dict(job):
+                    job.hydra.job.num, job.hydra.job.id = number, f"job_id_for_{number}"
+                HydraConfig.instance().set_config(job)  # for ${hydra:...} in the subdir
+                folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
+            except Exception:
+                return
+            yield folder
+    finally:
+        HydraConfig.instance().cfg = before
+
+
+def failed_jobs_line(sweep_dir: Path, job_count: int | None = None) -> str | None:
+    """One line on the jobs of the sweep in ``sweep_dir`` whose ``metrics.json`` says they did not finish, or that
+    left none (of ``job_count`` jobs, when known: killed, say); None when every job finished."""
     import json
+    import re
+
+    def natural(path: Path) -> list:  # job 2 before job 10
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.as_posix())]
 
     finished, failed = 0, []
-    for path in sorted(sweep_dir.rglob("metrics.json")) if sweep_dir.is_dir() else []:
+    paths = sweep_dir.rglob("metrics.json") if sweep_dir.is_dir() else []
+    for path in sorted(paths, key=lambda path: natural(path.relative_to(sweep_dir))):
         if EARLIER_RUN_ASIDE in path.relative_to(sweep_dir).parts:
             continue
         try:
@@ -273,15 +394,21 @@ def failed_jobs_line(sweep_dir: Path) -> str | None:
             finished += 1
         else:
             failed.append((path.parent.relative_to(sweep_dir).as_posix(), record))
-    if not failed:
+    unrecorded = max(0, (job_count or 0) - finished - len(failed))
+    if not failed and not unrecorded:
         return None
+    total = max(job_count or 0, finished + len(failed))
+    if not failed:
+        return (f"{unrecorded} of {total} jobs of the sweep left no metrics.json (killed, or stopped before they began); "
+                f"the others' are in {sweep_dir}")
     errors = [str(record.get("error") or record.get("status")) for _, record in failed]
-    total = finished + len(failed)
     folder, _ = failed[0]
-    if len(set(errors)) == 1 and not finished:  # e.g. a data.root that no job finds: the one error, once
-        return f"{'the sweep' + chr(39) + 's only job' if total == 1 else f'all {total} jobs of the sweep'} failed: {errors[0]}"
-    return (f"{len(failed)} of {total} jobs of the sweep did not finish (the first, in {sweep_dir / folder}: {errors[0]}); "
-            f"each one's metrics.json holds its error")
+    if len(set(errors)) == 1 and not finished and not unrecorded:  # e.g. a data.root that no job finds: the error, once
+        jobs = "the sweep's only job" if total == 1 else f"all {total} jobs of the sweep"
+        return f"{jobs} failed: {errors[0]}"
+    without = f", and {unrecorded} left no metrics.json" if unrecorded else ""
+    return (f"{len(failed)} of {total} jobs of the sweep did not finish{without} (the first, in {sweep_dir / folder}: "
+            f"{errors[0]}); each one's metrics.json holds its error")
 
 
 def rounds_merge_methods(sweep: str, overrides: list[str], command: Callable[[str], str]) -> str | None:
@@ -484,108 +611,6 @@ def _composed_overrides(overrides: list[str]) -> Any:
         GlobalHydra.instance().clear()
 
 
-def _sweep_jobs(args: list[str], outside: Any) -> tuple[list[str], list[list[str]]] | None:
-    """The command line's Hydra overrides, and each job's own overrides as Hydra's basic sweeper makes them (the
-    sweep params of the config, then the command line's, each key's last value winning); None for another sweeper."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    if not str(outside.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
-        return None  # e.g. an optimizing sweeper: it picks its jobs' values as it goes
-    params = outside.hydra.sweeper.get("params") or {}
-    given = parsed_overrides(args)
-    hydra_overrides = [override.input_line for override in given if override.key_or_group.startswith("hydra")]
-    task = parsed_overrides([f"{key}={value}" for key, value in params.items()]) + \
-        [override for override in given if not override.key_or_group.startswith("hydra")]
-    try:
-        [jobs] = BasicSweeper.split_arguments(task, None)
-    except Exception:  # a sweep the basic sweeper refuses: Hydra's own error says why
-        return None
-    return hydra_overrides, jobs
-
-
-def check_sweep_subdirs(args: list[str], most_jobs: int = 200) -> None:
-    """Refuses a multirun whose ``hydra.sweep.subdir`` gives two jobs one folder (``${data.num_labeled}`` in a
-    sweep of models too): the second job would find the first's run there, and Hydra would already have written
-    the second's settings over the first's record. Checked only for a subdir without the job number, the default."""
-    from omegaconf import OmegaConf
-
-    if not _asks_for_multirun(args) or _only_shows(args):
-        return
-    outside = _composed_outside(args)
-    subdir = OmegaConf.to_container(outside.hydra.sweep, resolve=False).get("subdir") if outside else None
-    if not isinstance(subdir, str) or "hydra.job.num" in subdir or "hydra.job.id" in subdir:
-        return
-    sweep = _sweep_jobs(args, outside)
-    if sweep is None:
-        return
-    hydra_overrides, jobs = sweep
-    if "${" not in subdir.replace("${hydra.job.override_dirname}", ""):
-        folders = _override_dirname_folders(subdir, outside, jobs)  # without composing each job: a second, not minutes
-    elif len(jobs) <= most_jobs:
-        folders = _composed_folders(hydra_overrides, jobs)
-    else:
-        return
-    first_of: dict[str, int] = {}
-    with contextlib.closing(folders):  # on a shared folder, the composing stops and Hydra's state is put back
-        for number, folder in enumerate(folders):
-            first = first_of.setdefault(folder, number)
-            if first == number:
-                continue
-
-            def differing(mine: list[str], theirs: list[str]) -> str:  # what tells the two jobs apart
-                return " ".join(item for item in mine if item not in theirs) or "the same settings"
-
-            raise UserError(
-                f"hydra.sweep.subdir={subdir} gives jobs #{first} ({differing(jobs[first], jobs[number])}) and "
-                f"#{number} ({differing(jobs[number], jobs[first])}) one folder, {folder or 'the sweep folder itself'}, "
-                "where the second would find the first's run; name every swept setting in it, e.g. "
-                "hydra.sweep.subdir='${hydra.job.override_dirname}', or leave it out (one folder a job number)")
-
-
-def _override_dirname_folders(subdir: str, outside: Any, jobs: list[list[str]]) -> Iterator[str]:
-    """The jobs' folders for a ``subdir`` whose only interpolation is ``${hydra.job.override_dirname}``, as Hydra's
-    config loader spells that name from a job's overrides (its ``hydra.job.config.override_dirname`` settings)."""
-    from hydra._internal.config_loader_impl import get_overrides_dirname
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    spelling = outside.hydra.job.config.override_dirname
-    parser = OverridesParser.create()
-    for overrides in jobs:
-        try:
-            name = get_overrides_dirname(overrides=parser.parse_overrides(overrides), kv_sep=spelling.kv_sep,
-                                         item_sep=spelling.item_sep, exclude_keys=list(spelling.exclude_keys))
-        except Exception:  # Hydra's own error stops the sweep
-            return
-        yield subdir.replace("${hydra.job.override_dirname}", name)
-
-
-def _composed_folders(hydra_overrides: list[str], jobs: list[list[str]]) -> Iterator[str]:
-    """The jobs' folders as Hydra's launcher resolves them: each job's config composed, its number set (``run_job``);
-    one at a time, so that a shared folder stops the composing. It ends at a job that does not compose."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf, open_dict
-
-    before = HydraConfig.instance().cfg
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            for number, overrides in enumerate(jobs):
-                try:
-                    job = compose("train", overrides=[*hydra_overrides, *overrides], return_hydra_config=True)
-                    with open_dict(job):
-                        job.hydra.job.num, job.hydra.job.id = number, f"job_id_for_{number}"
-                    HydraConfig.instance().set_config(job)  # for ${hydra:...} in the subdir
-                    folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
-                except Exception:
-                    return
-                yield folder
-    finally:
-        HydraConfig.instance().cfg = before
-        GlobalHydra.instance().clear()
-
-
 def check_multirun_processes(args: list[str]) -> None:
     """Refuses a multirun whose jobs would start DDP processes on this machine: Lightning starts the
     extra processes by running the command line again, ``-m`` and all, so each would run the sweep
@@ -646,6 +671,15 @@ def _shows_main() -> None:
     show()
 
 
+# The process of the ssgan-train command: a sweep's job that runs elsewhere runs in a launcher's worker process
+ENTRY_PROCESS: int | None = None
+
+
+def in_launcher_worker() -> bool:
+    """Whether this process is a worker of a Hydra launcher (``hydra/launcher=local``), not the ssgan-train command."""
+    return ENTRY_PROCESS != os.getpid()
+
+
 def main() -> None:
     """Console entry point ``ssgan-train``: checks the command line, then hands over to Hydra.
 
@@ -653,6 +687,8 @@ def main() -> None:
     is reported in about a second, not after the seconds those imports take; nor do ``--help``, ``--cfg``
     and ``--info``, which run no job.
     """
+    global ENTRY_PROCESS
+    ENTRY_PROCESS = os.getpid()
     escape_unencodable_output()
     hide_lightning_noise()
     empty_cache_dir_is_unset()
@@ -699,14 +735,63 @@ def _begin_after_imports(module_name: str) -> None:
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
     """SIGTERM before the training task began: one line, the run record's temporary copy removed, and status 143.
     It exits here, rather than raising into whatever code the signal interrupted (an import that catches
-    every exception would swallow the stop, and the run would go on)."""
+    every exception would swallow the stop, and the run would go on). In the parent of a sweep whose jobs run in
+    processes of their own (``hydra/launcher=local``), the signal goes on to them first, and they stop as a run
+    stopped by SIGTERM does, each with its own line; without that, they trained on without their parent."""
     try:
         print("error: stopped by SIGTERM", file=sys.stderr, flush=True)
+        _stop_child_processes(signal.SIGTERM)
         train_module = sys.modules.get("ssgan.train")
         if train_module is not None and hasattr(train_module, "_RunRecord"):
             train_module._RunRecord.discard()
     finally:
         os._exit(143)
+
+
+def child_processes(parent: int | None = None) -> list[int]:
+    """The process ids whose parent is ``parent`` (this process), read from Linux's /proc ([] elsewhere)."""
+    parent = os.getpid() if parent is None else parent
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
+        except (OSError, IndexError):
+            continue  # a process that ended meanwhile
+        if len(fields) > 1 and fields[1] == str(parent):
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _ignores(pid: int, signal_number: int) -> bool:
+    """Whether process ``pid`` ignores ``signal_number`` (its SigIgn mask in /proc), e.g. a resource tracker, which
+    ends when its parent does."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    except (OSError, StopIteration, ValueError, IndexError):
+        return False
+    return bool(mask >> (signal_number - 1) & 1)
+
+
+def _stop_child_processes(signal_number: int, wait_seconds: float = 120.0) -> None:
+    """Sends ``signal_number`` to this process's children and waits (at most ``wait_seconds``) for them to end:
+    a job that saves its checkpoint and last lines must not be cut off by its parent's exit."""
+    import time
+
+    children = [pid for pid in child_processes() if not _ignores(pid, signal_number)]  # not the resource trackers
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal_number)
+    deadline = time.monotonic() + wait_seconds
+    for pid in children:
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:  # reaped already (the launcher's own thread), or not a child of ours
+                if not Path(f"/proc/{pid}").exists():
+                    break
+            time.sleep(0.1)
 
 
 @contextlib.contextmanager
@@ -764,7 +849,6 @@ def _check_command_line() -> None:
         check_plain_sweeps(sys.argv[1:], multirun=_asks_for_multirun(sys.argv[1:]))
         check_override_keys(sys.argv[1:])
         check_sweep_folder(sys.argv[1:])
-        check_sweep_subdirs(sys.argv[1:])
         check_sweep_choice(sys.argv[1:])
         check_sweep_methods(sys.argv[1:])
         check_launcher(sys.argv[1:])

@@ -33,7 +33,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 from ssgan.atomic import atomic_write, saved_files, unwritable_reason, write_failure_fix
 from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, ctrl_c_ignored,
                              last_epoch_fraction, sigterm_stops_outside_lightning)
-from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
+from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes, in_launcher_worker,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main,
                                 sigterm_default_again)
 from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, group_options, hydra_value, import_class,
@@ -878,13 +878,14 @@ def resume_path(output_dir: Path) -> str:
     return str(saved[0]) if saved else "last"
 
 
-def resume_command(overrides: list[str], output_dir: str | Path, ckpt_path: str = "last") -> str:
-    """The ``ssgan-train`` command that resumes the run of ``overrides`` in ``output_dir`` from ``ckpt_path``."""
+def resume_command(overrides: list[str], output_dir: str | Path, ckpt_path: str | None = "last") -> str:
+    """The ``ssgan-train`` command that resumes the run of ``overrides`` in ``output_dir`` from ``ckpt_path``
+    (None: that starts it there again, for a run that saved no checkpoint)."""
     import shlex
 
     kept = [item for item in overrides if item.lstrip("+~").partition("=")[0] not in RESUME_OWN_KEYS]
-    return shlex.join(["ssgan-train", *kept, f"hydra.run.dir={hydra_value(str(output_dir))}",
-                       f"ckpt_path={hydra_value(ckpt_path)}"])
+    resumed = [] if ckpt_path is None else [f"ckpt_path={hydra_value(ckpt_path)}"]
+    return shlex.join(["ssgan-train", *kept, f"hydra.run.dir={hydra_value(str(output_dir))}", *resumed])
 
 
 # What a run writes into its folder, besides Hydra's .hydra/ record and log: overwrite=true removes
@@ -1568,6 +1569,13 @@ def _exit_stopped(output_dir: Path, how: str, signal_number: int, checkpoints: b
         advice = _put_away_stopped_run(output_dir, checkpoints)
         print(f"error: stopped by {how} before the run finished; {advice}", file=sys.stderr)
         leave_process_group()
+    if _is_multirun() and in_launcher_worker():
+        # a joblib worker takes a SystemExit for the job's result and waits for the next job; the stopped sweep's
+        # parent waits for its workers to end
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(128 + signal_number)
     sys.exit(128 + signal_number)  # as a process killed by the signal: a scheduler or `&&` sees that it did not finish
 
 
@@ -1593,10 +1601,13 @@ def _put_away_stopped_run(output_dir: Path, checkpoints: bool) -> str:
         epoch = checkpoint_epoch(newest) if newest != "last" else None
         saved_in = f" (its newest checkpoint, saved in epoch {epoch})" if epoch is not None else ""
         return f"resume {'this job' if _is_multirun() else 'it'} with: {resume}{saved_in}"
-    if not _is_multirun():  # a sweep's report shows the stopped job by its folder
-        _undo_start(output_dir)
-    return ("it stopped before its first checkpoint, so start it again" if checkpoints
-            else "it saves no checkpoints (callbacks=none), so start it again")
+    why = "it stopped before its first checkpoint" if checkpoints else "it saves no checkpoints (callbacks=none)"
+    if _is_multirun():  # a sweep's report shows the stopped job by its folder; the job starts again alone, there
+        from hydra.core.hydra_config import HydraConfig
+
+        return f"{why}, so start this job again with: {resume_command(list(HydraConfig.get().overrides.task), output_dir, None)}"
+    _undo_start(output_dir)
+    return f"{why}, so start it again"
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

@@ -231,6 +231,12 @@ def train_in_fork(*args: str, cwd: Path, env: dict[str, str] | None = None,
             except BaseException:  # as the interpreter reports an uncaught exception
                 traceback.print_exc()
             finally:
+                # the interpreter's exit would stop a joblib sweep's idle workers (hydra/launcher=local); os._exit
+                # leaves them to train_in_fork's caller, alive for minutes
+                executors = sys.modules.get("joblib.externals.loky.reusable_executor")
+                if executors is not None and executors._executor is not None:
+                    with contextlib.suppress(Exception):
+                        executors._executor.shutdown(wait=True)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)

@@ -495,6 +495,11 @@ def test_a_sweep_choice_is_taken_in_a_multirun_of_one_sweep_or_to_show_its_confi
     for args in (["-m", "sweep=digits"], ["hydra.mode=MULTIRUN", "sweep=fashion_mnist"], ["sweep=digits", "--cfg", "job"],
                  ["sweep=null"], ["seed=1"], one_job):
         check_sweep_choice(args)
+    # the fix names the sweeps, not the syntax that named them
+    for sweep in ("glob(*)", "choice(digits,fashion_mnist)", "[digits,fashion_mnist]"):
+        with pytest.raises(UserError, match=r"; run them one after the other \(ssgan-train -m sweep=digits; "
+                                            r"ssgan-train -m sweep=fashion_mnist\)$"):
+            check_sweep_choice(["-m", f"sweep={sweep}"])
     for args in (["sweep=digits"], one_job[1:], ["-m", "sweep=glob(*)"], ["-m", "sweep=choice(digits,fashion_mnist)"]):
         with pytest.raises(UserError, match="^sweep="):
             check_sweep_choice(args)
@@ -863,8 +868,8 @@ def test_a_sweep_into_a_folder_that_holds_runs_is_refused(tmp_path: Path, train_
 
 def test_a_sweep_over_another_sweeps_records_or_into_shared_job_folders_is_refused(tmp_path: Path,
                                                                                     train_in_process) -> None:
-    # Hydra writes multirun.yaml and each job's .hydra/ before a job can look: another program's sweep (or one
-    # killed before any job saved) had its records written over
+    # Hydra writes each job's .hydra/ before the job can look: another program's sweep (or one stopped before any
+    # job saved) had its records written over
     other = tmp_path / "other"
     (other / "0" / ".hydra").mkdir(parents=True)
     (other / "0" / ".hydra" / "overrides.yaml").write_text("- lr=0.1\n")
@@ -872,27 +877,61 @@ def test_a_sweep_over_another_sweeps_records_or_into_shared_job_folders_is_refus
     assert code == 2 and stderr.strip() == (
         f"error: hydra.sweep.dir={other} holds Hydra's records of an earlier sweep (0/.hydra/), which this sweep "
         "would write over; choose another hydra.sweep.dir (or delete that folder to run the sweep there again)")
-    # records only where this sweep writes its own: job folders as deep as its subdir, and multirun.yaml
+    assert (other / "0" / ".hydra" / "overrides.yaml").read_text() == "- lr=0.1\n"
+    # records only where this sweep writes its own: job folders as deep as its subdir
     from ssgan.command_line import sweep_records
 
     assert sweep_records(tmp_path) is None and sweep_records(tmp_path, depth=2) == "other/0/.hydra/"
-    (other / "multirun.yaml").write_text("hydra: {}\n")
-    code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={other}", cwd=tmp_path)
-    assert code == 2 and "holds Hydra's records of an earlier sweep (multirun.yaml)" in stderr
-    assert (other / "0" / ".hydra" / "overrides.yaml").read_text() == "- lr=0.1\n"
-    # a subdir that gives two jobs one folder: the second overwrote the first's record, then refused its folder
+    # a subdir that gives two jobs one folder: the second wrote its settings over the first's record, then refused
+    # its folder; so does a glob over a group, which the check reads against the group's options
     sweep_dir = tmp_path / "sweep"
-    code, stderr = train_in_process("-m", "model=ssgan,supervised", "seed=3", f"hydra.sweep.dir={sweep_dir}",
-                                    "hydra.sweep.subdir=${data.num_labeled}", cwd=tmp_path)
-    assert code == 2 and stderr.strip() == (
-        "error: hydra.sweep.subdir=${data.num_labeled} gives jobs #0 (model=ssgan) and #1 (model=supervised) one folder, "
-        "50, where the second would find the first's run; name every swept setting in it, e.g. "
-        "hydra.sweep.subdir='${hydra.job.override_dirname}', or leave it out (one folder a job number)")
-    assert not sweep_dir.exists()
-    from ssgan.command_line import check_sweep_subdirs
+    for models in ("model=ssgan,supervised", "model=glob(*)"):
+        code, stderr = train_in_process("-m", models, "seed=3", f"hydra.sweep.dir={sweep_dir}",
+                                        "hydra.sweep.subdir=${data.num_labeled}", cwd=tmp_path)
+        assert code == 2 and stderr.strip().splitlines()[-1] == (
+            "error: hydra.sweep.subdir=${data.num_labeled} gives jobs #0 (model=ssgan) and #1 (model=supervised) one "
+            "folder, 50, where the second would find the first's run; make it name every swept setting, e.g. "
+            "hydra.sweep.subdir='${hydra.job.override_dirname}', or leave it out (one folder a job number)"), stderr[-1500:]
+        assert not sweep_dir.exists()
+    code, stderr = train_in_process("-m", models, f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.override_dirname}",
+                                    "hydra.job.config.override_dirname.exclude_keys=[model]", cwd=tmp_path)
+    assert code == 2 and stderr.strip().endswith("one folder, the sweep folder itself, where the second would find the "
+                                                 "first's run; leave the swept settings out of hydra.job.config."
+                                                 "override_dirname.exclude_keys, or leave it out (one folder a job number)")
 
-    check_sweep_subdirs(["-m", "model=ssgan,supervised", "hydra.sweep.subdir=${hydra.job.override_dirname}"])
-    check_sweep_subdirs(["-m", "model=ssgan,supervised", "hydra.sweep.subdir=${hydra:runtime.choices.model}"])
+
+def test_a_sweep_folder_named_by_the_date_is_checked_as_it_resolves(tmp_path: Path, train_in_process) -> None:
+    # the command line's hydra.sweep.dir=runs/${now:%Y-%m-%d} names no folder; run twice on one day, the second
+    # sweep's jobs each found a run in their folder, recorded nothing, and the sweep exited 0
+    tiny = ("trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false", "callbacks=none")
+    code, stderr = train_in_process("-m", "seed=0,1", "hydra.sweep.dir=runs/${now:%Y-%m-%d}", *tiny, cwd=tmp_path)
+    assert code == 0, stderr[-1500:]
+    [day] = (tmp_path / "runs").iterdir()
+    code, stderr = train_in_process("-m", "seed=0,1", "hydra.sweep.dir=runs/${now:%Y-%m-%d}", *tiny, cwd=tmp_path)
+    assert code == 2 and stderr.strip().splitlines()[-1] == (
+        f"error: hydra.sweep.dir=runs/{day.name} already holds a sweep's runs; choose another hydra.sweep.dir (or "
+        "delete that folder to run the sweep there again)"), stderr[-1500:]
+
+
+def test_a_sweeps_closing_line_counts_jobs_that_left_no_record(tmp_path: Path) -> None:
+    import json
+
+    from ssgan.command_line import failed_jobs_line
+
+    for number, status in ((2, "ok"), (10, "failed")):
+        (tmp_path / str(number)).mkdir()
+        (tmp_path / str(number) / "metrics.json").write_text(json.dumps({"status": status, "error": f"job {number}"}))
+    assert failed_jobs_line(tmp_path, job_count=2) == (
+        f"1 of 2 jobs of the sweep did not finish (the first, in {tmp_path / '10'}: job 10); each one's metrics.json "
+        "holds its error")
+    assert failed_jobs_line(tmp_path, job_count=4) == (
+        f"1 of 4 jobs of the sweep did not finish, and 2 left no metrics.json (the first, in {tmp_path / '10'}: job 10); "
+        "each one's metrics.json holds its error")
+    (tmp_path / "10" / "metrics.json").write_text(json.dumps({"status": "ok"}))
+    assert failed_jobs_line(tmp_path, job_count=2) is None
+    assert failed_jobs_line(tmp_path, job_count=3) == (
+        f"1 of 3 jobs of the sweep left no metrics.json (killed, or stopped before they began); the others' are in "
+        f"{tmp_path}")
 
 
 def test_a_bad_start_leaves_no_empty_output_folders(tmp_path: Path, train_in_process) -> None:
