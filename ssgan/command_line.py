@@ -123,10 +123,19 @@ def _earlier_run(output_dir: Path) -> str | None:
     return None
 
 
+# How deep below a sweep's folder its job folders are looked for: hydra.sweep.subdir may nest them (${model}/${seed})
+JOB_FOLDER_DEPTHS = (1, 2, 3)
+
+
 def sweep_holds_runs(sweep_dir: Path, depth: int = 1) -> bool:
-    """Whether a multirun folder already holds runs: a job folder (``depth`` levels down, as ``hydra.sweep.subdir``
-    nests them) with a metrics.json or checkpoints."""
-    return sweep_dir.is_dir() and any(_earlier_run(job) for job in sweep_dir.glob("*/" * depth) if job.is_dir())
+    """Whether a multirun folder already holds runs: a job folder (at most ``JOB_FOLDER_DEPTHS`` levels down, or
+    ``depth``, as ``hydra.sweep.subdir`` nests them) with a metrics.json or checkpoints."""
+    return sweep_dir.is_dir() and any(_earlier_run(job) for level in _depths(depth)
+                                      for job in sweep_dir.glob("*/" * level) if job.is_dir())
+
+
+def _depths(depth: int) -> list[int]:
+    return sorted({*JOB_FOLDER_DEPTHS, depth})
 
 
 def _command_line_settings(args: list[str]) -> dict[str, str]:
@@ -183,6 +192,8 @@ def sweep_folder_refusal(sweep_dir: Path, shown: str, depth: int = 1) -> str | N
     sweep's runs: each job would refuse its folder, and with ``overwrite=true`` the job folders the new sweep does
     not reach would mix the earlier sweep's runs into its results. Hydra's records of jobs (``.hydra/``, another
     program's too, or of a sweep stopped before any job saved): Hydra writes each job's before the job can look."""
+    if sweep_dir.resolve() == Path(sweep_dir.resolve().anchor):
+        return None  # the file system's root: check_output_folder refuses it, without a walk of its folders
     own_run = _earlier_run(sweep_dir)
     if own_run:
         return f"{shown} is the folder of a run ({own_run}); choose another hydra.sweep.dir"
@@ -197,12 +208,13 @@ def sweep_folder_refusal(sweep_dir: Path, shown: str, depth: int = 1) -> str | N
 
 
 def sweep_records(sweep_dir: Path, depth: int = 1) -> str | None:
-    """The ``.hydra/`` record of a job ``depth`` folder levels below ``sweep_dir`` (``hydra.sweep.subdir``'s: 1 for
-    the job number), where a new sweep would write its own; or None. A ``multirun.yaml`` alone is a sweep that
-    ran no job (Hydra refused one's settings): the same command, corrected, goes on there."""
+    """The ``.hydra/`` record of a job folder below ``sweep_dir`` (at most ``JOB_FOLDER_DEPTHS`` levels down, or
+    ``depth``: ``hydra.sweep.subdir``'s), or None. A ``multirun.yaml`` alone is a sweep that ran no job (Hydra
+    refused one's settings): the same command, corrected, goes on there."""
     if not sweep_dir.is_dir():
         return None
-    record = next((path for path in sweep_dir.glob("*/" * depth + ".hydra") if path.is_dir()), None)
+    record = next((path for level in _depths(depth) for path in sweep_dir.glob("*/" * level + ".hydra")
+                   if path.is_dir()), None)
     return f"{record.relative_to(sweep_dir).as_posix()}/" if record is not None else None
 
 
@@ -221,7 +233,7 @@ def check_sweep_choice(args: list[str]) -> None:
         outside = _composed_outside(args)
         params = (outside.hydra.sweeper.get("params") or {}) if outside else {}
         given = {override.key_or_group for override in parsed_overrides(args) if not override.is_sweep_override()}
-        unset = [str(key) for key in params if str(key) not in given]
+        unset = [str(key) for key in params if str(key).lstrip("+~") not in given]  # +key: a key the config lacks
         if unset:
             raise UserError(f"sweep={sweep} sweeps {', '.join(unset)}, which a single run would leave at their defaults; "
                             f"add -m to run the sweep (ssgan-train -m sweep={names[0] if names else sweep} ...), or give "
@@ -270,9 +282,11 @@ class SweepOutcome(Callback):
         type(self).failure_line = failed_jobs_line(sweep_dir, type(self).job_count)
 
 
-def check_sweep_start(config: Any) -> int | None:
+def check_sweep_start(config: Any, most_composed: int = 300) -> int | None:
     """Refuses a sweep, as Hydra composed it, whose folders would mix with an earlier sweep's or with each other's
-    (``UserError``); returns its number of jobs (None for a sweeper other than the basic one)."""
+    (``UserError``); returns its number of jobs (None for a sweeper other than the basic one, or jobs that write
+    outside the sweep's folder). Job folders that only each job's config tells (a subdir of ``${data.num_labeled}``)
+    are checked for sweeps of up to ``most_composed`` jobs."""
     from omegaconf import OmegaConf
 
     sweep = OmegaConf.to_container(config.hydra.sweep, resolve=False)
@@ -283,12 +297,18 @@ def check_sweep_start(config: Any) -> int | None:
     if refusal:
         raise UserError(refusal)
     jobs = _sweep_jobs(config)
+    # the closing line counts records in the sweep's folder: jobs that write elsewhere (paths.output_dir) are not known
+    outputs_in_sweep = str(OmegaConf.to_container(config, resolve=False).get("paths", {}).get("output_dir")) \
+        == "${hydra:runtime.output_dir}"
+    count = len(jobs) if jobs is not None and outputs_in_sweep else None
     if jobs is None or "hydra.job.num" in subdir or "hydra.job.id" in subdir:
-        return None if jobs is None else len(jobs)
+        return count
     if "${" not in subdir.replace("${hydra.job.override_dirname}", ""):
         folders = _override_dirname_folders(subdir, config, jobs)  # without composing each job
+    elif len(jobs) <= most_composed:
+        folders = _composed_folders(config, jobs)  # about 0.1 s a job, before the first job starts
     else:
-        folders = _composed_folders(config, jobs)
+        return count
     first_of: dict[str, int] = {}
     with contextlib.closing(folders):  # on a shared folder, the composing stops and Hydra's state is put back
         for number, folder in enumerate(folders):
@@ -306,7 +326,7 @@ def check_sweep_start(config: Any) -> int | None:
                 f"hydra.sweep.subdir={subdir} gives jobs #{first} ({differing(jobs[first], jobs[number])}) and "
                 f"#{number} ({differing(jobs[number], jobs[first])}) one folder, {folder or 'the sweep folder itself'}, "
                 f"where the second would find the first's run; {fix}, or leave it out (one folder a job number)")
-    return len(jobs)
+    return count
 
 
 def _sweep_jobs(config: Any) -> list[list[str]] | None:
@@ -671,15 +691,6 @@ def _shows_main() -> None:
     show()
 
 
-# The process of the ssgan-train command: a sweep's job that runs elsewhere runs in a launcher's worker process
-ENTRY_PROCESS: int | None = None
-
-
-def in_launcher_worker() -> bool:
-    """Whether this process is a worker of a Hydra launcher (``hydra/launcher=local``), not the ssgan-train command."""
-    return ENTRY_PROCESS != os.getpid()
-
-
 def main() -> None:
     """Console entry point ``ssgan-train``: checks the command line, then hands over to Hydra.
 
@@ -687,8 +698,6 @@ def main() -> None:
     is reported in about a second, not after the seconds those imports take; nor do ``--help``, ``--cfg``
     and ``--info``, which run no job.
     """
-    global ENTRY_PROCESS
-    ENTRY_PROCESS = os.getpid()
     escape_unencodable_output()
     hide_lightning_noise()
     empty_cache_dir_is_unset()
@@ -735,63 +744,14 @@ def _begin_after_imports(module_name: str) -> None:
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
     """SIGTERM before the training task began: one line, the run record's temporary copy removed, and status 143.
     It exits here, rather than raising into whatever code the signal interrupted (an import that catches
-    every exception would swallow the stop, and the run would go on). In the parent of a sweep whose jobs run in
-    processes of their own (``hydra/launcher=local``), the signal goes on to them first, and they stop as a run
-    stopped by SIGTERM does, each with its own line; without that, they trained on without their parent."""
+    every exception would swallow the stop, and the run would go on)."""
     try:
         print("error: stopped by SIGTERM", file=sys.stderr, flush=True)
-        _stop_child_processes(signal.SIGTERM)
         train_module = sys.modules.get("ssgan.train")
         if train_module is not None and hasattr(train_module, "_RunRecord"):
             train_module._RunRecord.discard()
     finally:
         os._exit(143)
-
-
-def child_processes(parent: int | None = None) -> list[int]:
-    """The process ids whose parent is ``parent`` (this process), read from Linux's /proc ([] elsewhere)."""
-    parent = os.getpid() if parent is None else parent
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
-        except (OSError, IndexError):
-            continue  # a process that ended meanwhile
-        if len(fields) > 1 and fields[1] == str(parent):
-            children.append(int(stat.parent.name))
-    return children
-
-
-def _ignores(pid: int, signal_number: int) -> bool:
-    """Whether process ``pid`` ignores ``signal_number`` (its SigIgn mask in /proc), e.g. a resource tracker, which
-    ends when its parent does."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-        mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
-    except (OSError, StopIteration, ValueError, IndexError):
-        return False
-    return bool(mask >> (signal_number - 1) & 1)
-
-
-def _stop_child_processes(signal_number: int, wait_seconds: float = 120.0) -> None:
-    """Sends ``signal_number`` to this process's children and waits (at most ``wait_seconds``) for them to end:
-    a job that saves its checkpoint and last lines must not be cut off by its parent's exit."""
-    import time
-
-    children = [pid for pid in child_processes() if not _ignores(pid, signal_number)]  # not the resource trackers
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal_number)
-    deadline = time.monotonic() + wait_seconds
-    for pid in children:
-        while time.monotonic() < deadline:
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0]:
-                    break
-            except ChildProcessError:  # reaped already (the launcher's own thread), or not a child of ours
-                if not Path(f"/proc/{pid}").exists():
-                    break
-            time.sleep(0.1)
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 from ssgan.atomic import atomic_write, saved_files, unwritable_reason, write_failure_fix
 from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, ctrl_c_ignored,
                              last_epoch_fraction, sigterm_stops_outside_lightning)
-from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes, in_launcher_worker,
+from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main,
                                 sigterm_default_again)
 from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, group_options, hydra_value, import_class,
@@ -1569,13 +1569,6 @@ def _exit_stopped(output_dir: Path, how: str, signal_number: int, checkpoints: b
         advice = _put_away_stopped_run(output_dir, checkpoints)
         print(f"error: stopped by {how} before the run finished; {advice}", file=sys.stderr)
         leave_process_group()
-    if _is_multirun() and in_launcher_worker():
-        # a joblib worker takes a SystemExit for the job's result and waits for the next job; the stopped sweep's
-        # parent waits for its workers to end
-        sys.stdout.flush()
-        sys.stderr.flush()
-        logging.shutdown()
-        os._exit(128 + signal_number)
     sys.exit(128 + signal_number)  # as a process killed by the signal: a scheduler or `&&` sees that it did not finish
 
 

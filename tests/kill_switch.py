@@ -85,19 +85,3 @@ class RaiseOSErrorAt(pl.Callback):
             code = getattr(errno, self.errno_name)
             raise OSError(code, os.strerror(code))
 
-
-class SignalParentAt(pl.Callback):
-    """Sends SIGTERM to the parent process (a sweep's ssgan-train, from a launcher's worker) when training reaches
-    (``epoch``, ``batch``): once, by whichever worker first makes the file ``marker``."""
-
-    def __init__(self, epoch: int, batch: int, marker: str) -> None:
-        self.epoch, self.batch, self.marker = epoch, batch, marker
-
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
-        if trainer.current_epoch != self.epoch or batch_idx != self.batch:
-            return
-        try:
-            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:  # the other worker signalled
-            return
-        os.kill(os.getppid(), signal.SIGTERM)

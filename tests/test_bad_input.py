@@ -878,10 +878,10 @@ def test_a_sweep_over_another_sweeps_records_or_into_shared_job_folders_is_refus
         f"error: hydra.sweep.dir={other} holds Hydra's records of an earlier sweep (0/.hydra/), which this sweep "
         "would write over; choose another hydra.sweep.dir (or delete that folder to run the sweep there again)")
     assert (other / "0" / ".hydra" / "overrides.yaml").read_text() == "- lr=0.1\n"
-    # records only where this sweep writes its own: job folders as deep as its subdir
+    # records of job folders nested as a subdir nests them (${model}/${seed}), not the folder's own
     from ssgan.command_line import sweep_records
 
-    assert sweep_records(tmp_path) is None and sweep_records(tmp_path, depth=2) == "other/0/.hydra/"
+    assert sweep_records(tmp_path) == "other/0/.hydra/" and sweep_records(other / "0") is None
     # a subdir that gives two jobs one folder: the second wrote its settings over the first's record, then refused
     # its folder; so does a glob over a group, which the check reads against the group's options
     sweep_dir = tmp_path / "sweep"
@@ -911,6 +911,22 @@ def test_a_sweep_folder_named_by_the_date_is_checked_as_it_resolves(tmp_path: Pa
     assert code == 2 and stderr.strip().splitlines()[-1] == (
         f"error: hydra.sweep.dir=runs/{day.name} already holds a sweep's runs; choose another hydra.sweep.dir (or "
         "delete that folder to run the sweep there again)"), stderr[-1500:]
+
+
+def test_a_sweep_is_checked_for_earlier_jobs_nested_deeper_and_counts_only_jobs_it_can_find(tmp_path: Path,
+                                                                                          train_in_process) -> None:
+    # an earlier sweep whose subdir nested its jobs (${model}/${hydra.job.num}): its failed job was counted in the
+    # new sweep's closing line
+    earlier = tmp_path / "earlier"
+    (earlier / "ssgan" / "0" / ".hydra").mkdir(parents=True)
+    (earlier / "ssgan" / "0" / "metrics.json").write_text('{"status": "failed", "error": "an old error"}')
+    code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={earlier}", cwd=tmp_path)
+    assert code == 2 and "already holds a sweep's runs" in stderr.strip().splitlines()[-1]
+    # jobs that write their outputs elsewhere (paths.output_dir) are no records of the sweep's folder to count
+    tiny = ("trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false", "callbacks=none")
+    code, stderr = train_in_process("-m", "seed=1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                                    f"paths.output_dir={tmp_path / 'out'}/${{seed}}", *tiny, cwd=tmp_path)
+    assert code == 0 and (tmp_path / "out" / "1" / "metrics.json").is_file(), stderr[-1500:]
 
 
 def test_a_sweeps_closing_line_counts_jobs_that_left_no_record(tmp_path: Path) -> None:

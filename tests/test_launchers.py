@@ -112,22 +112,6 @@ def test_local_joblib_launcher_isolates_a_bad_job(tmp_path: Path) -> None:
     assert "Tip:" not in result.stdout + result.stderr  # Lightning's advert is hidden in the worker processes too
 
 
-def test_sigterm_to_a_joblib_sweep_stops_its_jobs_as_a_run_is_stopped(tmp_path: Path) -> None:
-    # the sweep's process ended at once (143), and its two workers trained on, without a parent, to the end
-    sweep = tmp_path / "sweep"
-    result = train_in_fork("-m", "hydra/launcher=local", "hydra.launcher.n_jobs=2", "seed=0,1", "trainer.max_epochs=50",
-                           "trainer.enable_progress_bar=false", "+callbacks.stop._target_=kill_switch.SignalParentAt",
-                           "+callbacks.stop.epoch=2", "+callbacks.stop.batch=2", f"+callbacks.stop.marker={tmp_path / 'sent'}",
-                           f"hydra.sweep.dir={sweep}", cwd=tmp_path, env={"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"})
-    assert result.returncode == 143, result.stderr[-2000:]
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert lines[0] == "error: stopped by SIGTERM"
-    # each job stopped where the signal reached it and said so (how to resume it, or to start it again if it had
-    # saved no checkpoint yet) before the sweep's process ended; none finished
-    assert len([line for line in lines if line.startswith("error: stopped by SIGTERM before the run finished")]) == 2
-    assert not any((sweep / job / "metrics.json").exists() for job in "01")
-
-
 def test_a_stopped_sweep_job_without_checkpoints_is_given_the_command_that_starts_it_again(tmp_path: Path) -> None:
     # it said "start it again", and the sweep's command, run again, is refused in the sweep's folder
     import shlex
