@@ -127,11 +127,18 @@ def _earlier_run(output_dir: Path) -> str | None:
 JOB_FOLDER_DEPTHS = (1, 2, 3)
 
 
-def sweep_holds_runs(sweep_dir: Path, depth: int = 1) -> bool:
-    """Whether a multirun folder already holds runs: a job folder (at most ``JOB_FOLDER_DEPTHS`` levels down, or
-    ``depth``, as ``hydra.sweep.subdir`` nests them) with a metrics.json or checkpoints."""
-    return sweep_dir.is_dir() and any(_earlier_run(job) for level in _depths(depth)
-                                      for job in sweep_dir.glob("*/" * level) if job.is_dir())
+def sweep_holds_runs(sweep_dir: Path, depth: int = 1) -> str | None:
+    """A run that a multirun folder already holds, as ``<its folder>/<what shows it>``, or None: a folder (at most
+    ``JOB_FOLDER_DEPTHS`` levels down, or ``depth``, as ``hydra.sweep.subdir`` nests jobs) with a metrics.json
+    or checkpoints: an earlier sweep's job, or a single run's (``hydra.run.dir`` below it)."""
+    if not sweep_dir.is_dir():
+        return None
+    for level in _depths(depth):
+        for folder in sweep_dir.glob("*/" * level):
+            shown = _earlier_run(folder) if folder.is_dir() else None
+            if shown:
+                return f"{folder.relative_to(sweep_dir).as_posix()}/{shown.split(',')[0].split(' ')[0]}"
+    return None
 
 
 def _depths(depth: int) -> list[int]:
@@ -197,9 +204,10 @@ def sweep_folder_refusal(sweep_dir: Path, shown: str, depth: int = 1) -> str | N
     own_run = _earlier_run(sweep_dir)
     if own_run:
         return f"{shown} is the folder of a run ({own_run}); choose another hydra.sweep.dir"
-    if sweep_holds_runs(sweep_dir, depth):
-        return (f"{shown} already holds a sweep's runs; choose another hydra.sweep.dir (or delete that folder to run "
-                "the sweep there again)")
+    found = sweep_holds_runs(sweep_dir, depth)
+    if found:  # its jobs would refuse their folders, or the closing line and reports would count those runs
+        return (f"{shown} already holds runs (e.g. {found}); choose another hydra.sweep.dir (or move them out of it "
+                "to run the sweep there)")
     records = sweep_records(sweep_dir, depth)
     if records:
         return (f"{shown} holds Hydra's records of an earlier sweep ({records}), which this sweep would write over; "
@@ -279,7 +287,15 @@ class SweepOutcome(Callback):
         from omegaconf import OmegaConf
 
         sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
-        type(self).failure_line = failed_jobs_line(sweep_dir, type(self).job_count)
+        type(self).failure_line = failed_jobs_line(sweep_dir, type(self).job_count, _subdir_depth(config))
+
+
+def _subdir_depth(config: Any) -> int:
+    """How many folder levels ``hydra.sweep.subdir`` puts a sweep's jobs below its folder (``${model}/${seed}``: 2)."""
+    from omegaconf import OmegaConf
+
+    subdir = str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir"))
+    return len([part for part in subdir.split("/") if part]) or 1
 
 
 def check_sweep_start(config: Any, most_composed: int = 300) -> int | None:
@@ -289,9 +305,7 @@ def check_sweep_start(config: Any, most_composed: int = 300) -> int | None:
     are checked for sweeps of up to ``most_composed`` jobs."""
     from omegaconf import OmegaConf
 
-    sweep = OmegaConf.to_container(config.hydra.sweep, resolve=False)
-    subdir = str(sweep.get("subdir"))
-    depth = len([part for part in subdir.split("/") if part]) or 1
+    subdir, depth = str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")), _subdir_depth(config)
     sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
     refusal = sweep_folder_refusal(sweep_dir, f"hydra.sweep.dir={sweep_dir}", depth)
     if refusal:
@@ -390,9 +404,10 @@ def _composed_folders(config: Any, jobs: list[list[str]]) -> Iterator[str]:
         HydraConfig.instance().cfg = before
 
 
-def failed_jobs_line(sweep_dir: Path, job_count: int | None = None) -> str | None:
-    """One line on the jobs of the sweep in ``sweep_dir`` whose ``metrics.json`` says they did not finish, or that
-    left none (of ``job_count`` jobs, when known: killed, say); None when every job finished."""
+def failed_jobs_line(sweep_dir: Path, job_count: int | None = None, depth: int = 1) -> str | None:
+    """One line on the jobs of the sweep in ``sweep_dir`` (job folders ``depth`` levels down) whose ``metrics.json``
+    says they did not finish, or that left none (of ``job_count`` jobs, when known: killed, say); None when every
+    job finished."""
     import json
     import re
 
@@ -400,7 +415,7 @@ def failed_jobs_line(sweep_dir: Path, job_count: int | None = None) -> str | Non
         return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.as_posix())]
 
     finished, failed = 0, []
-    paths = sweep_dir.rglob("metrics.json") if sweep_dir.is_dir() else []
+    paths = sweep_dir.glob("*/" * depth + "metrics.json") if sweep_dir.is_dir() else []
     for path in sorted(paths, key=lambda path: natural(path.relative_to(sweep_dir))):
         if EARLIER_RUN_ASIDE in path.relative_to(sweep_dir).parts:
             continue

@@ -854,8 +854,8 @@ def test_a_sweep_into_a_folder_that_holds_runs_is_refused(tmp_path: Path, train_
     for mode in (["-m"], ["-m", "overwrite=true"], ["hydra.mode=MULTIRUN"]):
         code, stderr = train_in_process(*mode, "seed=0,1", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
         assert code == 2, stderr[-1500:]
-        assert stderr.strip() == (f"error: hydra.sweep.dir={sweep_dir} already holds a sweep's runs; choose another "
-                                  "hydra.sweep.dir (or delete that folder to run the sweep there again)")
+        assert stderr.strip() == (f"error: hydra.sweep.dir={sweep_dir} already holds runs (e.g. 0/checkpoints/); choose "
+                                  "another hydra.sweep.dir (or move them out of it to run the sweep there)")
         assert sorted(p.name for p in sweep_dir.iterdir()) == ["0"]
     # nor into a run's own folder, whose run a report of the sweep would count among the jobs
     run_dir = sweep_dir / "0"
@@ -909,8 +909,8 @@ def test_a_sweep_folder_named_by_the_date_is_checked_as_it_resolves(tmp_path: Pa
     [day] = (tmp_path / "runs").iterdir()
     code, stderr = train_in_process("-m", "seed=0,1", "hydra.sweep.dir=runs/${now:%Y-%m-%d}", *tiny, cwd=tmp_path)
     assert code == 2 and stderr.strip().splitlines()[-1] == (
-        f"error: hydra.sweep.dir=runs/{day.name} already holds a sweep's runs; choose another hydra.sweep.dir (or "
-        "delete that folder to run the sweep there again)"), stderr[-1500:]
+        f"error: hydra.sweep.dir=runs/{day.name} already holds runs (e.g. 0/metrics.json); choose another "
+        "hydra.sweep.dir (or move them out of it to run the sweep there)"), stderr[-1500:]
 
 
 def test_a_sweep_is_checked_for_earlier_jobs_nested_deeper_and_counts_only_jobs_it_can_find(tmp_path: Path,
@@ -921,7 +921,7 @@ def test_a_sweep_is_checked_for_earlier_jobs_nested_deeper_and_counts_only_jobs_
     (earlier / "ssgan" / "0" / ".hydra").mkdir(parents=True)
     (earlier / "ssgan" / "0" / "metrics.json").write_text('{"status": "failed", "error": "an old error"}')
     code, stderr = train_in_process("-m", "seed=0,1", f"hydra.sweep.dir={earlier}", cwd=tmp_path)
-    assert code == 2 and "already holds a sweep's runs" in stderr.strip().splitlines()[-1]
+    assert code == 2 and "already holds runs (e.g. ssgan/0/metrics.json)" in stderr.strip().splitlines()[-1]
     # jobs that write their outputs elsewhere (paths.output_dir) are no records of the sweep's folder to count
     tiny = ("trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false", "callbacks=none")
     code, stderr = train_in_process("-m", "seed=1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
@@ -944,6 +944,10 @@ def test_a_sweeps_closing_line_counts_jobs_that_left_no_record(tmp_path: Path) -
         f"1 of 4 jobs of the sweep did not finish, and 2 left no metrics.json (the first, in {tmp_path / '10'}: job 10); "
         "each one's metrics.json holds its error")
     (tmp_path / "10" / "metrics.json").write_text(json.dumps({"status": "ok"}))
+    assert failed_jobs_line(tmp_path, job_count=2) is None
+    # a run deeper down than the sweep's job folders is none of its jobs (a single run's, hydra.run.dir below it)
+    (tmp_path / "outputs" / "digits" / "ssgan" / "t").mkdir(parents=True)
+    (tmp_path / "outputs" / "digits" / "ssgan" / "t" / "metrics.json").write_text(json.dumps({"status": "failed"}))
     assert failed_jobs_line(tmp_path, job_count=2) is None
     assert failed_jobs_line(tmp_path, job_count=3) == (
         f"1 of 3 jobs of the sweep left no metrics.json (killed, or stopped before they began); the others' are in "
