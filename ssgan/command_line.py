@@ -136,8 +136,8 @@ def sweep_holds_runs(sweep_dir: Path, depth: int = 1) -> str | None:
     for level in _depths(depth):
         for folder in sweep_dir.glob("*/" * level):
             shown = _earlier_run(folder) if folder.is_dir() else None
-            if shown:
-                return f"{folder.relative_to(sweep_dir).as_posix()}/{shown.split(',')[0].split(' ')[0]}"
+            if shown:  # the file or folder that shows it: "metrics.json", "checkpoints/, no metrics.json: ..."
+                return f"{folder.relative_to(sweep_dir).as_posix()}/{shown.replace(',', ':').split(':')[0]}"
     return None
 
 
