@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import run_child, train_command  # noqa: E402
-from summarize_runs import load_runs, method_of, natural_order, unfinished_runs  # noqa: E402
+from summarize_runs import load_runs, method_of, natural_order, ssgan_sweep, unfinished_runs  # noqa: E402
 from summarize_runs import other_settings as _other_settings  # noqa: E402
 
 from ssgan.atomic import atomic_write  # noqa: E402
@@ -165,37 +165,6 @@ def _sweep_record(root: Path):
     with contextlib.suppress(Exception):
         return OmegaConf.load(root / "multirun.yaml") if (root / "multirun.yaml").is_file() else None
     return None
-
-
-def _ssgan_config(config) -> bool:
-    """Whether a composed config (a job's ``.hydra/config.yaml``, a sweep's ``multirun.yaml``) is ssgan-train's."""
-    from omegaconf import OmegaConf
-
-    with contextlib.suppress(Exception):
-        return all(str(OmegaConf.select(config, f"{node}._target_", default="")).startswith("ssgan.")
-                   for node in ("data", "model"))
-    return False
-
-
-def ssgan_sweep(root: Path) -> bool:
-    """Whether ``root`` holds an ssgan-train sweep: a job's metrics.json, or Hydra's record of the sweep or of a job
-    that ssgan-train's config composed (a sweep killed before any job wrote its metrics)."""
-    import json
-
-    from omegaconf import OmegaConf
-
-    for path in root.rglob("metrics.json"):
-        with contextlib.suppress(OSError, ValueError):
-            metrics = json.loads(path.read_text())
-            if isinstance(metrics, dict) and "status" in metrics and ("dataset" in metrics or "method" in metrics):
-                return True
-    if _ssgan_config(_sweep_record(root)):
-        return True
-    for config in root.rglob(".hydra/config.yaml"):
-        with contextlib.suppress(Exception):
-            if _ssgan_config(OmegaConf.load(config)):
-                return True
-    return False
 
 
 def _numbered_jobs(record) -> bool:

@@ -153,6 +153,39 @@ def other_settings(source: Path | list[str]) -> str:
     return " ".join(sorted(kept))
 
 
+def _ssgan_config(config) -> bool:
+    """Whether a composed config (a job's ``.hydra/config.yaml``, a sweep's ``multirun.yaml``) is ssgan-train's."""
+    from omegaconf import OmegaConf
+
+    with contextlib.suppress(Exception):
+        return all(str(OmegaConf.select(config, f"{node}._target_", default="")).startswith("ssgan.")
+                   for node in ("data", "model"))
+    return False
+
+
+def ssgan_sweep(root: Path) -> bool:
+    """Whether ``root`` holds an ssgan-train sweep: a job's metrics.json, or Hydra's record of the sweep or of a job
+    that ssgan-train's config composed (a sweep killed before any job wrote its metrics)."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    for path in root.rglob("metrics.json"):
+        with contextlib.suppress(OSError, ValueError):
+            metrics = json.loads(path.read_text())
+            if isinstance(metrics, dict) and "status" in metrics and ("dataset" in metrics or "method" in metrics):
+                return True
+    multirun = root / "multirun.yaml"
+    with contextlib.suppress(Exception):
+        if multirun.is_file() and _ssgan_config(OmegaConf.load(multirun)):
+            return True
+    for config in root.rglob(".hydra/config.yaml"):
+        with contextlib.suppress(Exception):
+            if _ssgan_config(OmegaConf.load(config)):
+                return True
+    return False
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/summarize_runs.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,6 +198,10 @@ def main(argv: list[str]) -> int:
     runs = load_runs(root) + unfinished_runs(root)
     if not runs:
         print(f"error: no metrics.json under {root}; did the runs finish?", file=sys.stderr)
+        return 2
+    if not ssgan_sweep(root):  # another program's Hydra records: rows of "?" that say nothing
+        print(f"error: {root} holds no ssgan-train runs (no run's metrics.json, and Hydra's records there are another "
+              "program's); pass a folder of ssgan-train runs", file=sys.stderr)
         return 2
     for run in runs:
         run["settings"] = other_settings(Path(run["run_dir"]) / ".hydra" / "overrides.yaml")

@@ -60,7 +60,8 @@ def test_summary_names_what_a_killed_job_ran_from_hydras_record(tmp_path, capsys
     # a job stopped by SIGTERM writes no metrics.json: its row comes from .hydra/, not "?"
     _run(tmp_path, "0", None, ["data.split_seed=2"])
     record = tmp_path / "0" / ".hydra"
-    (record / "config.yaml").write_text("seed: 1\ndata:\n  num_labeled: 50\n  split_seed: 2\nself_training:\n  rounds: 0\n")
+    (record / "config.yaml").write_text("seed: 1\ndata:\n  _target_: ssgan.data.DigitsDataModule\n  num_labeled: 50\n"
+                                        "  split_seed: 2\nmodel:\n  _target_: ssgan.module.SSGAN\nself_training:\n  rounds: 0\n")
     (record / "hydra.yaml").write_text("hydra:\n  runtime:\n    choices:\n      data: digits\n      model: ssgan\n")
     assert summarize_runs.main([str(tmp_path)]) == 1
     [row] = [line for line in capsys.readouterr().out.splitlines() if "failed" in line]

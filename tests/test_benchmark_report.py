@@ -474,6 +474,13 @@ def test_a_report_goes_only_into_the_folder_of_an_ssgan_sweep(tmp_path, capsys) 
         f"error: {other} holds no ssgan-train runs (no job's metrics.json, and Hydra's records there are another "
         "program's); pass the multirun folder of an ssgan-train sweep")
     assert sorted(path.name for path in other.iterdir()) == ["0", "multirun.yaml"]
+    # nor a table of "?" rows from summarize_runs.py
+    import summarize_runs
+
+    assert summarize_runs.main([str(other)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {other} holds no ssgan-train runs (no run's metrics.json, and Hydra's records there are another "
+        "program's); pass a folder of ssgan-train runs")
     # one run's folder: its report would count that run alone, among its own outputs
     _job(tmp_path / "sweep", 0, _ok("ssgan", 20, 0, 0.8), ["data.num_labeled=20"])
     assert report.main(["--report", str(tmp_path / "sweep" / "0")]) == 2
