@@ -290,12 +290,16 @@ class SweepOutcome(Callback):
         type(self).failure_line = failed_jobs_line(sweep_dir, type(self).job_count, _subdir_depth(config))
 
 
-def _subdir_depth(config: Any) -> int:
-    """How many folder levels ``hydra.sweep.subdir`` puts a sweep's jobs below its folder (``${model}/${seed}``: 2)."""
+def _subdir(config: Any) -> str:
+    """``hydra.sweep.subdir`` as written, its interpolations unresolved (each job resolves them)."""
     from omegaconf import OmegaConf
 
-    subdir = str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir"))
-    return len([part for part in subdir.split("/") if part]) or 1
+    return str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir"))
+
+
+def _subdir_depth(config: Any) -> int:
+    """How many folder levels ``hydra.sweep.subdir`` puts a sweep's jobs below its folder (``${model}/${seed}``: 2)."""
+    return len([part for part in _subdir(config).split("/") if part]) or 1
 
 
 def check_sweep_start(config: Any, most_composed: int = 300) -> int | None:
@@ -305,7 +309,7 @@ def check_sweep_start(config: Any, most_composed: int = 300) -> int | None:
     are checked for sweeps of up to ``most_composed`` jobs."""
     from omegaconf import OmegaConf
 
-    subdir, depth = str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")), _subdir_depth(config)
+    subdir, depth = _subdir(config), _subdir_depth(config)
     sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
     refusal = sweep_folder_refusal(sweep_dir, f"hydra.sweep.dir={sweep_dir}", depth)
     if refusal:
