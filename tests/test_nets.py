@@ -110,6 +110,15 @@ def test_the_conv_nets_take_sides_divisible_by_4(shape, start, doublings) -> Non
     assert logits.shape == (4, 10) and features.shape == (4, 192)
 
 
+def test_the_conv_generator_width_scales_its_channels() -> None:
+    # width w gives the reference's 512/256/128 channels as 4w/2w/w; 28x28 starts at 2w x 7 x 7
+    generator = build_generator("conv", (1, 28, 28), width=32)
+    assert generator.start == (64, 7, 7)
+    assert [tuple(m.weight.shape[:2]) for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)] == [(64, 32), (32, 1)]
+    assert generator(torch.rand(3, 100)).shape == (3, 1, 28, 28)
+    assert build_generator("conv", (3, 32, 32), width=16).start == (64, 4, 4)
+
+
 def test_nets_do_not_import_lightning() -> None:
     folder = Path(__file__).resolve().parents[1] / "ssgan" / "nets"
     for path in folder.glob("*.py"):

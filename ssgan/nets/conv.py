@@ -78,14 +78,14 @@ class ConvGenerator(nn.Module):
 
     data_init = True  # SSGAN initialises this net from a batch of z, as the discriminator from images
 
-    def __init__(self, image_shape: Sequence[int], latent_dim: int = 100) -> None:
+    def __init__(self, image_shape: Sequence[int], latent_dim: int = 100, width: int = 128) -> None:
         super().__init__()
-        channels, height, width = self.image_shape = tuple(image_shape)
+        channels, height, side = self.image_shape = tuple(image_shape)
         check_conv_size(self.image_shape)
         self.latent_dim = latent_dim
-        doublings = generator_doublings(height, width)
-        hidden = (512, 256, 128)[-doublings:]  # the reference's channels, from the start's on
-        self.start = (hidden[0], height >> doublings, width >> doublings)
+        doublings = generator_doublings(height, side)
+        hidden = (4 * width, 2 * width, width)[-doublings:]  # the reference's 512, 256, 128 at width 128, from the start's on
+        self.start = (hidden[0], height >> doublings, side >> doublings)
         start_units = hidden[0] * self.start[1] * self.start[2]
         self.project = nn.Linear(latent_dim, start_units, bias=False)
         nn.init.normal_(self.project.weight, std=0.05)
@@ -99,7 +99,7 @@ class ConvGenerator(nn.Module):
         # every doubling but the last (the output layer's): transposed conv, per-channel batch norm, ReLU
         self.body = nn.Sequential(*(module for c_in, c_out in zip(hidden, hidden[1:])
                                     for module in (up(c_in, c_out), BatchNormBias(c_out, spatial=True), nn.ReLU())))
-        self.out = WeightNormConvTranspose2d(128, channels, 5, stride=2, padding=2, output_padding=1,
+        self.out = WeightNormConvTranspose2d(width, channels, 5, stride=2, padding=2, output_padding=1,
                                              train_scale=True, init_target_std=0.1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
