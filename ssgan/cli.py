@@ -36,7 +36,7 @@ from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSi
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.config import class_path, config_text, import_class, init_arguments, recorded_class
 from ssgan.cpu import keep_freed_memory
-from ssgan.errors import UserError
+from ssgan.errors import UserError, checkpoint_in_folder
 from ssgan.module import ClassifierModule, DivergenceError, diverged_message
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds
 
@@ -698,8 +698,10 @@ def _check_ckpt_path(subcommand: str, ckpt_path: Any, default_root_dir: str | No
         raise UserError(f"--ckpt_path={ckpt_path} finds no checkpoint of an earlier run (each ssgan-cli command logs to a "
                         f"new lightning_logs/version_N); give the checkpoint's path, e.g. --ckpt_path={example}")
     if not _is_checkpoint_keyword(ckpt_path) and not Path(ckpt_path).expanduser().is_file():
-        what = "is a folder" if Path(ckpt_path).expanduser().is_dir() else "does not exist"
-        raise UserError(f"--ckpt_path={ckpt_path} {what}; give the path of a .ckpt file that a run wrote (e.g. {example})")
+        if Path(ckpt_path).expanduser().is_dir():
+            raise UserError(f"--ckpt_path={ckpt_path} is a folder; give the path of a .ckpt file that a run wrote (e.g. "
+                            f"{checkpoint_in_folder(Path(ckpt_path).expanduser()) or example})")
+        raise UserError(f"--ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file that a run wrote (e.g. {example})")
 
 
 def _checkpoint_example(default_root_dir: str | None) -> str:

@@ -36,7 +36,7 @@ from torch import nn
 
 from ssgan.atomic import atomic_write, broken_link_reason, readable_mode, saved_files, unwritable_reason
 from ssgan.config import check_argument_types, import_class, init_arguments, recorded_class
-from ssgan.errors import UserError
+from ssgan.errors import UserError, checkpoint_in_folder
 
 log = logging.getLogger("ssgan")
 
@@ -118,9 +118,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dictionary, checked to be an ssgan checkpoint."""
     path = Path(path).expanduser()
     if path.is_dir():
-        found = sorted(path.glob("*.ckpt")) or sorted(path.glob("checkpoints/*.ckpt"))
-        example = next((p for p in found if p.name == "last.ckpt"), found[0]) if found else path / "last.ckpt"
-        raise UserError(f"{path} is a folder; give a checkpoint file, e.g. {example}")
+        raise UserError(f"{path} is a folder; give a checkpoint file, e.g. {checkpoint_in_folder(path) or path / 'last.ckpt'}")
     if not path.is_file():  # a device, a pipe or a link to nothing is not missing, but no checkpoint either
         what = "is not a regular file" if path.exists() or path.is_symlink() else "does not exist"
         raise UserError(f"checkpoint {path} {what}; give a .ckpt file, e.g. <run>/checkpoints/last.ckpt")

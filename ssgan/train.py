@@ -40,7 +40,7 @@ from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_ty
                           reads_as, recorded_class)
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.data.datamodule import SemiSupervisedDataModule
-from ssgan.errors import UserError, first_line
+from ssgan.errors import UserError, checkpoint_in_folder, first_line
 from ssgan.module import (SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_another_module,
                           refuse_another_optimizer, refuse_low_precision_weights, warn_if_the_conv_net_gets_a_high_lr)
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
@@ -538,9 +538,13 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
         raise UserError(f"ckpt_path={ckpt_path} is not a resume point; resume with ckpt_path=last (to go on from "
                         "another checkpoint, give its path, e.g. ckpt_path=<run>/checkpoints/best.ckpt)")
     if ckpt_path not in (None, "last") and Path(ckpt_path).expanduser().is_dir():
+        folder = Path(ckpt_path).expanduser()
+        example = checkpoint_in_folder(folder) or folder / ("last.ckpt" if folder.name == "checkpoints" else "checkpoints/last.ckpt")
+        # ckpt_path=last resumes <hydra.run.dir>/checkpoints/last.ckpt: offered for a run's folder or its checkpoints/
+        run_folder = (f", or ckpt_path=last with hydra.run.dir={hydra_value(str(example.parent.parent))}"
+                      if example.parent.name == "checkpoints" else "")
         raise UserError(f"ckpt_path={ckpt_path} is a folder; give the path of a .ckpt file in it (e.g. "
-                        f"ckpt_path={Path(ckpt_path) / 'checkpoints' / 'last.ckpt'}), or ckpt_path=last with hydra.run.dir="
-                        f"{hydra_value(str(ckpt_path))}")
+                        f"ckpt_path={hydra_value(str(example))}){run_folder}")
     if ckpt_path not in (None, "last") and not Path(ckpt_path).expanduser().is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
     checkpoint = _resume_checkpoint(Path(cfg.paths.output_dir), ckpt_path)

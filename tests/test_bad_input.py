@@ -283,6 +283,22 @@ def test_bad_input_gives_one_line_error(tmp_path: Path, train_in_process, overri
     assert not (tmp_path / "multirun").exists()  # nor a sweep's folder
 
 
+def test_a_checkpoints_folder_as_ckpt_path_names_the_file_in_it(tmp_path: Path, train_in_process) -> None:
+    # the run's checkpoints/ folder given for its last.ckpt: the fix names that file and the run's folder
+    # (it once named checkpoints/checkpoints/last.ckpt and hydra.run.dir=<the checkpoints folder>)
+    earlier = tmp_path / "earlier" / "checkpoints"
+    earlier.mkdir(parents=True)
+    (earlier / "best.ckpt").write_bytes(b"")
+    (earlier / "last.ckpt").write_bytes(b"")
+    run_dir = tmp_path / "run"
+    for given in (earlier, earlier.parent):
+        code, stderr = train_in_process(f"ckpt_path={given}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+        assert code == 2, stderr[-1500:]
+        assert_one_error_line(stderr, f"ckpt_path={given} is a folder; give the path of a .ckpt file in it (e.g. "
+                                      f"ckpt_path={earlier / 'last.ckpt'}), or ckpt_path=last with hydra.run.dir={earlier.parent}")
+        assert not run_dir.exists()
+
+
 # Two checkpoint callbacks of different monitors saving one file (PATH is the run folder's checkpoints/)
 SHARED_CHECKPOINT_FILE = ("callbacks.last_checkpoint and callbacks.model_checkpoint both save best.ckpt in PATH, each over "
                           "the other's; give callbacks.last_checkpoint.filename another name")

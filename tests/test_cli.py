@@ -672,6 +672,12 @@ def test_cli_refuses_a_checkpoint_path_that_is_no_checkpoint_or_of_another_split
     assert _one_line_error(capsys, ["fit", *folder_args, "--ckpt_path=run"]) == (
         "error: --ckpt_path=run is a folder; give the path of a .ckpt file that a run wrote "
         "(e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
+    (tmp_path / "run" / "checkpoints").mkdir()
+    (tmp_path / "run" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    # a folder holding a checkpoint: its file, not the newest run's (the log folder's example)
+    assert _one_line_error(capsys, ["test", *folder_args, "--ckpt_path=run/checkpoints"]) == (
+        "error: --ckpt_path=run/checkpoints is a folder; give the path of a .ckpt file that a run wrote "
+        "(e.g. run/checkpoints/last.ckpt)")
     assert _one_line_error(capsys, ["test", *folder_args, "--ckpt_path=notes.txt"]) == (
         "error: --ckpt_path=notes.txt is not a checkpoint (not a zip archive, as torch saves them); give a .ckpt "
         "file that a run wrote (e.g. lightning_logs/version_0/checkpoints/last.ckpt)")
