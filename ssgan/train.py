@@ -43,7 +43,8 @@ from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.errors import UserError, checkpoint_in_folder, first_line
 from ssgan.module import (SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_another_module,
                           refuse_another_optimizer, refuse_low_precision_weights, warn_if_the_conv_net_gets_a_high_lr)
-from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, trained_text
+from ssgan.self_training import (SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, saved_schedule,
+                                  trained_text)
 
 log = logging.getLogger("ssgan.train")  # not "__main__" under python -m ssgan.train
 
@@ -636,8 +637,24 @@ def check_resumed_epochs(cfg: DictConfig, checkpoint: Path, state: dict[str, Any
                                          f"(self_training.rounds={rounds + 1} hydra.run.dir=<a new folder>)")
     refuse_mismatched_rounds(str(checkpoint), state, int(cfg.trainer.max_epochs), rounds, epochs_per_round,
                              settings={"max_epochs": "trainer.max_epochs={}", "rounds": "self_training.rounds={}",
-                                       "on": "e.g. self_training=default with its rounds"})
+                                       "on": _own_self_training_settings(checkpoint, state)})
     refuse_fewer_epochs(checkpoint, state, int(cfg.trainer.max_epochs), round_epochs, setting="trainer.max_epochs")
+
+
+def _own_self_training_settings(checkpoint: Path, state: dict[str, Any]) -> str:
+    """The self-training settings that a checkpoint whose rounds have begun was trained with, as overrides: those
+    its run recorded (``<run>/.hydra/overrides.yaml``), else the schedule it holds, with its rounds to fill in."""
+    try:
+        recorded = _recorded_overrides(checkpoint.parent.parent / ".hydra")
+    except Exception:  # an unreadable or damaged record: the schedule below
+        recorded = []
+    own = [item for item in recorded if item.lstrip("+~").startswith(("self_training", "trainer.max_epochs="))]
+    if any(item.lstrip("+~").startswith("self_training") for item in own):
+        return " ".join(own)
+    base_epochs, epochs_per_round = saved_schedule(state) or (None, None)
+    known = [f"trainer.max_epochs={base_epochs}"] * (base_epochs is not None)
+    known += [f"self_training.epochs_per_round={epochs_per_round}"] * (epochs_per_round is not None)
+    return " ".join(["e.g. self_training=default self_training.rounds=<its rounds>", *known])
 
 
 def refuse_fewer_epochs(checkpoint: str | Path, state: dict[str, Any], max_epochs: int | None, round_epochs: int,

@@ -439,7 +439,8 @@ def test_a_resume_whose_rounds_cannot_go_on_is_one_line(tmp_path, compose_cfg) -
         # its pseudo-labels, under a name without self-training
         ((f"ckpt_path={with_rounds}", "trainer.max_epochs=3"),
          "has begun its self-training rounds and holds their pseudo-labels; resume it with its self-training settings "
-         "(e.g. self_training=default with its rounds), or start a new run"),
+         "(e.g. self_training=default self_training.rounds=<its rounds> trainer.max_epochs=1 "
+         "self_training.epochs_per_round=1), or start a new run"),
         # the first selection would never come: it once trained an epoch at learning rate 0 instead
         ((f"ckpt_path={plain}", "trainer.max_epochs=2", *rounds, "self_training.rounds=1"),
          "has trained 2 epochs without self-training, and the rounds begin at the end of the first training; resume "
@@ -455,6 +456,20 @@ def test_a_resume_whose_rounds_cannot_go_on_is_one_line(tmp_path, compose_cfg) -
         with pytest.raises(UserError) as raised:
             train(cfg)
         assert str(raised.value).endswith(message), str(raised.value)
+    # a run that Hydra recorded: its own settings, which resume it (the schedule alone once led to a second refusal)
+    own = ["trainer.max_epochs=1", *rounds, "self_training.rounds=2"]
+    (tmp_path / "rounds" / ".hydra").mkdir()
+    (tmp_path / "rounds" / ".hydra" / "overrides.yaml").write_text("".join(f"- {item}\n" for item in [*tiny, *own]))
+    cfg = compose_cfg(*tiny, f"ckpt_path={with_rounds}", "trainer.max_epochs=3")
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "resumed_recorded")
+    with pytest.raises(UserError) as raised:
+        train(cfg)
+    assert str(raised.value).endswith(f"resume it with its self-training settings ({' '.join(own)}), or start a new run")
+    cfg = compose_cfg(*tiny, f"ckpt_path={with_rounds}", *own)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "resumed_recorded")
+    assert train(cfg)["status"] == "ok"
 
 
 def test_fewer_rounds_than_a_mid_epoch_checkpoint_has_begun_are_refused() -> None:
