@@ -10,6 +10,7 @@ import copy
 import logging
 import math
 import random
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from torchmetrics.classification import (
 
 from ssgan import losses
 from ssgan.callbacks import last_epoch_fraction
-from ssgan.config import class_path, import_class
+from ssgan.config import class_path
 from ssgan.errors import UserError, first_line
 from ssgan.nets import build_discriminator, build_generator, resolve_arch, uniform_noise
 from ssgan.nets.layers import data_dependent_init
@@ -153,11 +154,16 @@ def refuse_another_module(ckpt_path: str, checkpoint: dict[str, Any], model: "Cl
     built = class_path(type(model))
     if not isinstance(recorded, str) or recorded == built:
         return
-    try:  # a subclass of the recorded class (a user's SSGAN with a changed step), or its base, has the same nets
-        recorded_type = import_class(recorded)
-        related = issubclass(type(model), recorded_type) or issubclass(recorded_type, type(model))
-    except Exception:  # a class this installation does not have: only the names can be compared
-        related = False
+    # looked up only in modules already imported: a checkpoint is data and makes ssgan import nothing (a user's
+    # own model class, whose module this run has not imported, is compared by its name)
+    module_name, _, name = recorded.rpartition(".")
+    module = sys.modules.get(module_name)
+    recorded_type = getattr(module, name, None) if module is not None else None
+    if module is not None and not (isinstance(recorded_type, type) and issubclass(recorded_type, ClassifierModule)):
+        raise UserError(f"{ckpt_path} records its model class as {recorded}, which is not an ssgan model; the checkpoint "
+                        "is damaged or not ssgan's")
+    # a subclass of the recorded class (a user's SSGAN with a changed step), or its base, has the same nets
+    related = recorded_type is not None and (issubclass(type(model), recorded_type) or issubclass(recorded_type, type(model)))
     if not related:
         raise UserError(f"{ckpt_path} was written by {recorded}, and this run builds {built}; resume with "
                         f"{choose(recorded)}, or start a new run without ckpt_path")

@@ -36,8 +36,8 @@ from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMon
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
                                 escape_unencodable_output, hide_lightning_noise, last_checkpoints, main,
                                 sigterm_default_again)
-from ssgan.config import (CONFIG_DIR, check_argument_types, config_text, fits_type, group_options, hydra_value, import_class,
-                          reads_as, recorded_class)
+from ssgan.config import (CONFIG_DIR, check_argument_types, class_path, config_text, fits_type, group_options, hydra_value,
+                          import_class, reads_as, recorded_class)
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.errors import UserError, checkpoint_in_folder, first_line
@@ -689,6 +689,10 @@ def check_setting_types(cfg: DictConfig) -> None:
         cls = _target_class(str(node._target_), prefix)
         if cls is None:
             continue
+        if prefix == "model" and not (isinstance(cls, type) and issubclass(cls, ClassifierModule)):
+            # Hydra would build it and the run stop in a traceback at the first ssgan method it lacks
+            raise UserError(f"model._target_={node._target_} is not an ssgan model (a subclass of "
+                            f"{class_path(ClassifierModule)}); use model=ssgan or model=supervised")
         try:
             arguments = OmegaConf.to_container(node, resolve=True)
         except Exception:  # an interpolation that does not resolve: Hydra's instantiate reports it

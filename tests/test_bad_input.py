@@ -299,6 +299,16 @@ def test_a_checkpoints_folder_as_ckpt_path_names_the_file_in_it(tmp_path: Path, 
         assert not run_dir.exists()
 
 
+def test_a_model_target_that_is_no_ssgan_model_is_one_line(tmp_path: Path, train_in_process) -> None:
+    # Hydra built it, and the run stopped in a traceback at the first ssgan method it lacked
+    run_dir = tmp_path / "run"
+    code, stderr = train_in_process("model._target_=collections.OrderedDict", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2 and "Traceback" not in stderr, stderr[-1500:]
+    assert_one_error_line(stderr, "model._target_=collections.OrderedDict is not an ssgan model (a subclass of "
+                                  "ssgan.module.ClassifierModule); use model=ssgan or model=supervised")
+    assert not run_dir.exists()
+
+
 # Two checkpoint callbacks of different monitors saving one file (PATH is the run folder's checkpoints/)
 SHARED_CHECKPOINT_FILE = ("callbacks.last_checkpoint and callbacks.model_checkpoint both save best.ckpt in PATH, each over "
                           "the other's; give callbacks.last_checkpoint.filename another name")

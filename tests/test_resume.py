@@ -225,6 +225,15 @@ def test_resuming_with_fewer_epochs_than_trained_is_one_line_and_changes_nothing
     assert code == 2, stderr[-2000:]
     assert_one_error_line(stderr, ANOTHER_MODULE, run / "checkpoints" / "last.ckpt")
     assert not (tmp_path / "copy").exists()
+    # a checkpoint naming a class that is no model: refused as damaged, not with a fix that builds that class
+    forged = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    forged["ssgan_module"] = "collections.OrderedDict"
+    torch.save(forged, tmp_path / "forged.ckpt")
+    code, stderr = train_here(tmp_path / "copy", "trainer.max_epochs=3", f"ckpt_path={tmp_path / 'forged.ckpt'}")
+    assert code == 2, stderr[-2000:]
+    assert_one_error_line(stderr, "PATH records its model class as collections.OrderedDict, which is not an ssgan model; "
+                                  "the checkpoint is damaged or not ssgan's", tmp_path / "forged.ckpt")
+    assert not (tmp_path / "copy").exists()
 
 
 def test_a_resume_into_a_new_folder_killed_again_keeps_the_earlier_runs_curves(tmp_path: Path) -> None:
