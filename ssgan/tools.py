@@ -709,7 +709,7 @@ def _sample_folder(out_arg: str, overwrite: bool) -> Path:
     out = given.resolve()
     working_dir = Path.cwd().resolve()
     if out == working_dir or out in working_dir.parents or out == Path.home().resolve():
-        raise UserError(f"--out {out_arg} is the working folder, one above it or the home folder; "
+        raise UserError(f"--out {out_arg} is the working folder, a folder above it or the home folder; "
                         "give a new folder, e.g. --out samples")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out_arg} is a file; give a folder (new or empty), e.g. --out samples")

@@ -323,6 +323,8 @@ def test_sample_overwrite_replaces_only_a_folder_that_sample_wrote(folder_checkp
     monkeypatch.chdir(work)
     # the working folder and the folders above it are never replaced (it once deleted keep.txt and sub/)
     assert "is the working folder" in refused(".", "--overwrite") and "is the working folder" in refused("..", "--overwrite")
+    # two levels up is refused as well, and the message says so ("one above it" once read as only the parent)
+    assert "is the working folder, a folder above it or the home folder" in refused(str(tmp_path.parent), "--overwrite")
     assert (work / "keep.txt").read_text() == "precious" and (work / "sub").is_dir()
     # a folder holding anything but an earlier sample's files is refused, and left as it was
     mixed = tmp_path / "mixed"
