@@ -57,6 +57,19 @@ def saved_files(folder: str | Path, pattern: str) -> list[Path]:
     return sorted(found, key=lambda path: path.stat().st_mtime, reverse=True)
 
 
+def checkpoint_in_folder(folder: Path) -> Path | None:
+    """The checkpoint file to name when a folder was given for one: the folder's ``last.ckpt`` (else its newest
+    finished ``.ckpt``), else its ``checkpoints/`` subfolder's; None if it holds none."""
+    for where in (folder, folder / "checkpoints"):
+        try:
+            found = saved_files(where, "*.ckpt")  # newest first; not a temporary being written, nor a broken link
+        except OSError:  # an unreadable folder: look no further
+            found = []
+        if found:
+            return next((path for path in found if path.name == "last.ckpt"), found[0])
+    return None
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None], follow_symlinks: bool = True,
                  keep_mode: bool = True) -> None:
     """Calls ``write(temporary)`` on a temporary file beside ``path``, then renames it onto ``path``.

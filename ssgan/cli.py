@@ -30,13 +30,13 @@ from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from ssgan.atomic import unwritable_reason
+from ssgan.atomic import checkpoint_in_folder, unwritable_reason
 from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SyncedSigterm, ctrl_c_ignored,
                              sigterm_stops_outside_lightning)
 from ssgan.data.datamodule import SemiSupervisedDataModule
 from ssgan.config import class_path, config_text, import_class, init_arguments, recorded_class
 from ssgan.cpu import keep_freed_memory
-from ssgan.errors import UserError, checkpoint_in_folder
+from ssgan.errors import UserError
 from ssgan.module import ClassifierModule, DivergenceError, diverged_message
 from ssgan.self_training import SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds
 

@@ -159,11 +159,11 @@ def refuse_another_module(ckpt_path: str, checkpoint: dict[str, Any], model: "Cl
     module_name, _, name = recorded.rpartition(".")
     module = sys.modules.get(module_name)
     recorded_type = getattr(module, name, None) if module is not None else None
-    if module is not None and not (isinstance(recorded_type, type) and issubclass(recorded_type, ClassifierModule)):
+    if recorded_type is not None and not (isinstance(recorded_type, type) and issubclass(recorded_type, ClassifierModule)):
         raise UserError(f"{ckpt_path} records its model class as {recorded}, which is not an ssgan model; the checkpoint "
                         "is damaged or not ssgan's")
     # a subclass of the recorded class (a user's SSGAN with a changed step), or its base, has the same nets
-    related = recorded_type is not None and (issubclass(type(model), recorded_type) or issubclass(recorded_type, type(model)))
+    related = isinstance(recorded_type, type) and (issubclass(type(model), recorded_type) or issubclass(recorded_type, type(model)))
     if not related:
         raise UserError(f"{ckpt_path} was written by {recorded}, and this run builds {built}; resume with "
                         f"{choose(recorded)}, or start a new run without ckpt_path")

@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssgan.atomic import atomic_write, broken_link_reason, readable_mode, saved_files, unwritable_reason
+from ssgan.atomic import atomic_write, broken_link_reason, checkpoint_in_folder, readable_mode, saved_files, unwritable_reason
 from ssgan.config import check_argument_types, import_class, init_arguments, recorded_class
-from ssgan.errors import UserError, checkpoint_in_folder
+from ssgan.errors import UserError
 
 log = logging.getLogger("ssgan")
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import sys
 import time
@@ -30,7 +31,7 @@ from pytorch_lightning.callbacks import Checkpoint, EarlyStopping, ModelCheckpoi
 from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from ssgan.atomic import atomic_write, saved_files, unwritable_reason, write_failure_fix
+from ssgan.atomic import atomic_write, checkpoint_in_folder, saved_files, unwritable_reason, write_failure_fix
 from ssgan.callbacks import (AtomicCheckpointIO, KeepBestAcrossFolders, SpeedMonitor, SyncedSigterm, ctrl_c_ignored,
                              last_epoch_fraction, sigterm_stops_outside_lightning)
 from ssgan.command_line import (EARLIER_RUN_ASIDE, _command_line_settings, _earlier_run, _several_processes,
@@ -40,7 +41,7 @@ from ssgan.config import (CONFIG_DIR, check_argument_types, class_path, config_t
                           import_class, reads_as, recorded_class)
 from ssgan.cpu import keep_freed_memory, matmul_rates
 from ssgan.data.datamodule import SemiSupervisedDataModule
-from ssgan.errors import UserError, checkpoint_in_folder, first_line
+from ssgan.errors import UserError, first_line
 from ssgan.module import (SSGAN, ClassifierModule, DivergenceError, diverged_message, refuse_another_module,
                           refuse_another_optimizer, refuse_low_precision_weights, warn_if_the_conv_net_gets_a_high_lr)
 from ssgan.self_training import (SelfTraining, refuse_changed_schedule, refuse_mismatched_rounds, saved_schedule,
@@ -541,9 +542,9 @@ def check_run_options(cfg: DictConfig) -> dict[str, Any] | None:
     if ckpt_path not in (None, "last") and Path(ckpt_path).expanduser().is_dir():
         folder = Path(ckpt_path).expanduser()
         example = checkpoint_in_folder(folder) or folder / ("last.ckpt" if folder.name == "checkpoints" else "checkpoints/last.ckpt")
-        # ckpt_path=last resumes <hydra.run.dir>/checkpoints/last.ckpt: offered for a run's folder or its checkpoints/
+        # ckpt_path=last resumes the run folder's last*.ckpt: offered for a run's folder, or its checkpoints/, that has one
         run_folder = (f", or ckpt_path=last with hydra.run.dir={hydra_value(str(example.parent.parent))}"
-                      if example.parent.name == "checkpoints" else "")
+                      if example.parent.name == "checkpoints" and last_checkpoints(example.parent.parent) else "")
         raise UserError(f"ckpt_path={ckpt_path} is a folder; give the path of a .ckpt file in it (e.g. "
                         f"ckpt_path={hydra_value(str(example))}){run_folder}")
     if ckpt_path not in (None, "last") and not Path(ckpt_path).expanduser().is_file():
@@ -637,24 +638,33 @@ def check_resumed_epochs(cfg: DictConfig, checkpoint: Path, state: dict[str, Any
                                          f"(self_training.rounds={rounds + 1} hydra.run.dir=<a new folder>)")
     refuse_mismatched_rounds(str(checkpoint), state, int(cfg.trainer.max_epochs), rounds, epochs_per_round,
                              settings={"max_epochs": "trainer.max_epochs={}", "rounds": "self_training.rounds={}",
-                                       "on": _own_self_training_settings(checkpoint, state)})
+                                       "on": _own_self_training_settings(checkpoint, state, Path(cfg.paths.output_dir))})
     refuse_fewer_epochs(checkpoint, state, int(cfg.trainer.max_epochs), round_epochs, setting="trainer.max_epochs")
 
 
-def _own_self_training_settings(checkpoint: Path, state: dict[str, Any]) -> str:
+def _own_self_training_settings(checkpoint: Path, state: dict[str, Any], output_dir: Path) -> str:
     """The self-training settings that a checkpoint whose rounds have begun was trained with, as overrides: those
-    its run recorded (``<run>/.hydra/overrides.yaml``), else the schedule it holds, with its rounds to fill in."""
-    try:
-        recorded = _recorded_overrides(checkpoint.parent.parent / ".hydra")
-    except Exception:  # an unreadable or damaged record: the schedule below
-        recorded = []
-    own = [item for item in recorded if item.lstrip("+~").startswith(("self_training", "trainer.max_epochs="))]
-    if any(item.lstrip("+~").startswith("self_training") for item in own):
-        return " ".join(own)
+    its run recorded (``<run>/.hydra/overrides.yaml``), with the schedule the checkpoint holds for what they leave to
+    the config (``trainer.max_epochs``, ``self_training.epochs_per_round``)."""
+    def key(item: str) -> str:
+        return item.lstrip("+~").partition("=")[0]
+
+    run_folder = checkpoint.resolve().parent.parent
+    recorded: list[str] = []
+    # not this command's own record (Hydra has rewritten the output folder's), nor a folder that is no run's
+    if checkpoint.resolve().parent.name == "checkpoints" and run_folder != output_dir.resolve():
+        try:
+            recorded = _recorded_overrides(run_folder / ".hydra")
+        except Exception:  # an unreadable or damaged record: the schedule alone
+            recorded = []
+    own = [item for item in recorded if key(item).startswith("self_training") or key(item) == "trainer.max_epochs"]
+    if not any(key(item) == "self_training" or key(item).startswith("self_training.") for item in own):
+        own = ["e.g.", "self_training=default", "self_training.rounds=<its rounds>"]
     base_epochs, epochs_per_round = saved_schedule(state) or (None, None)
-    known = [f"trainer.max_epochs={base_epochs}"] * (base_epochs is not None)
-    known += [f"self_training.epochs_per_round={epochs_per_round}"] * (epochs_per_round is not None)
-    return " ".join(["e.g. self_training=default self_training.rounds=<its rounds>", *known])
+    for setting, value in (("trainer.max_epochs", base_epochs), ("self_training.epochs_per_round", epochs_per_round)):
+        if value is not None and setting not in {key(item) for item in own}:
+            own.append(f"{setting}={value}")
+    return " ".join(item if item == "e.g." or "<" in item else shlex.quote(item) for item in own)
 
 
 def refuse_fewer_epochs(checkpoint: str | Path, state: dict[str, Any], max_epochs: int | None, round_epochs: int,
@@ -689,7 +699,8 @@ def check_setting_types(cfg: DictConfig) -> None:
         cls = _target_class(str(node._target_), prefix)
         if cls is None:
             continue
-        if prefix == "model" and not (isinstance(cls, type) and issubclass(cls, ClassifierModule)):
+        # a class that is no model (a factory function that returns one is left to build)
+        if prefix == "model" and isinstance(cls, type) and not issubclass(cls, ClassifierModule):
             # Hydra would build it and the run stop in a traceback at the first ssgan method it lacks
             raise UserError(f"model._target_={node._target_} is not an ssgan model (a subclass of "
                             f"{class_path(ClassifierModule)}); use model=ssgan or model=supervised")
@@ -906,8 +917,6 @@ def resume_path(output_dir: Path) -> str:
 def resume_command(overrides: list[str], output_dir: str | Path, ckpt_path: str | None = "last") -> str:
     """The ``ssgan-train`` command that resumes the run of ``overrides`` in ``output_dir`` from ``ckpt_path``
     (None: that starts it there again, for a run that saved no checkpoint)."""
-    import shlex
-
     kept = [item for item in overrides if item.lstrip("+~").partition("=")[0] not in RESUME_OWN_KEYS]
     resumed = [] if ckpt_path is None else [f"ckpt_path={hydra_value(ckpt_path)}"]
     return shlex.join(["ssgan-train", *kept, f"hydra.run.dir={hydra_value(str(output_dir))}", *resumed])

@@ -297,6 +297,14 @@ def test_a_checkpoints_folder_as_ckpt_path_names_the_file_in_it(tmp_path: Path, 
         assert_one_error_line(stderr, f"ckpt_path={given} is a folder; give the path of a .ckpt file in it (e.g. "
                                       f"ckpt_path={earlier / 'last.ckpt'}), or ckpt_path=last with hydra.run.dir={earlier.parent}")
         assert not run_dir.exists()
+    # a run that kept no last.ckpt, while a save of best.ckpt was under way: its best.ckpt, not the hidden temporary
+    # being written, and no ckpt_path=last (which finds no last*.ckpt there)
+    (earlier / "last.ckpt").unlink()
+    (earlier / ".best.x1y2z3.tmp.ckpt").write_bytes(b"")
+    code, stderr = train_in_process(f"ckpt_path={earlier.parent}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 2, stderr[-1500:]
+    assert_one_error_line(stderr, f"ckpt_path={earlier.parent} is a folder; give the path of a .ckpt file in it (e.g. "
+                                  f"ckpt_path={earlier / 'best.ckpt'})")
 
 
 def test_a_model_target_that_is_no_ssgan_model_is_one_line(tmp_path: Path, train_in_process) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -328,3 +330,11 @@ def test_a_resume_into_a_subclass_of_the_checkpoints_module_is_not_refused() -> 
     with pytest.raises(UserError, match="^x.ckpt was written by ssgan.module.SSGAN, and this run builds "
                                         "ssgan.module.SupervisedBaseline; resume with "):
         refuse_another_module("x.ckpt", {"ssgan_module": "ssgan.module.SSGAN"}, SupervisedBaseline((1, 8, 8), 10), str)
+    # a class that is no model is a damaged checkpoint; a name a loaded module lacks (a user's script's class) or a
+    # module never imported (which a checkpoint must not make ssgan import) is another model, named to resume with
+    with pytest.raises(UserError, match="records its model class as collections.OrderedDict, which is not an ssgan model"):
+        refuse_another_module("x.ckpt", {"ssgan_module": "collections.OrderedDict"}, SSGAN((1, 8, 8), 10), str)
+    for recorded in ("__main__.MySSGAN", "never_imported_package.MySSGAN"):
+        with pytest.raises(UserError, match=f"^x.ckpt was written by {recorded}, and this run builds ssgan.module.SSGAN"):
+            refuse_another_module("x.ckpt", {"ssgan_module": recorded}, SSGAN((1, 8, 8), 10), str)
+    assert "never_imported_package" not in sys.modules

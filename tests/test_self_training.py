@@ -457,9 +457,11 @@ def test_a_resume_whose_rounds_cannot_go_on_is_one_line(tmp_path, compose_cfg) -
             train(cfg)
         assert str(raised.value).endswith(message), str(raised.value)
     # a run that Hydra recorded: its own settings, which resume it (the schedule alone once led to a second refusal)
-    own = ["trainer.max_epochs=1", *rounds, "self_training.rounds=2"]
+    # (those it left to the config, here the schedule, from the checkpoint)
+    recorded = ["self_training=default", "self_training.threshold=0.1", "self_training.rounds=2"]
     (tmp_path / "rounds" / ".hydra").mkdir()
-    (tmp_path / "rounds" / ".hydra" / "overrides.yaml").write_text("".join(f"- {item}\n" for item in [*tiny, *own]))
+    (tmp_path / "rounds" / ".hydra" / "overrides.yaml").write_text("".join(f"- {item}\n" for item in [*tiny, *recorded]))
+    own = [*recorded, "trainer.max_epochs=1", "self_training.epochs_per_round=1"]
     cfg = compose_cfg(*tiny, f"ckpt_path={with_rounds}", "trainer.max_epochs=3")
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "resumed_recorded")
