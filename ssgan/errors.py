@@ -9,4 +9,3 @@ def first_line(error: BaseException) -> str:
     """The first line of an error's message, or its type's name if it has none."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
